@@ -1,0 +1,248 @@
+"""The shared vocabulary: every part of syncd speaks these types.
+
+Sources yield plain dicts (HR records). The mapping turns each into a
+``DesiredUser``. The diff compares desired users with ``LinkState`` (what was
+last pushed) and emits ``Operation``s. Adapters take operations and answer with
+``Outcome``s. In the other direction adapters yield ``LearningResult``s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+HRRecord = dict[str, Any]
+
+
+class OpKind(StrEnum):
+    """What an operation does to one person in one LMS."""
+
+    DEACTIVATE = "deactivate"
+    DELETE = "delete"
+    REACTIVATE = "reactivate"
+    CREATE = "create"
+    UPDATE = "update"
+    GROUP_ADD = "group_add"
+    GROUP_REMOVE = "group_remove"
+    ENROLL = "enroll"
+    UNENROLL = "unenroll"
+
+    @property
+    def phase(self) -> int:
+        """Execution phase: leavers first, then accounts, then memberships (SPEC §4.4)."""
+        return _PHASE[self]
+
+    @property
+    def is_deprovision(self) -> bool:
+        return self in (OpKind.DEACTIVATE, OpKind.DELETE)
+
+
+_PHASE = {
+    OpKind.DEACTIVATE: 0,
+    OpKind.DELETE: 0,
+    OpKind.REACTIVATE: 1,
+    OpKind.CREATE: 2,
+    OpKind.UPDATE: 2,
+    OpKind.GROUP_REMOVE: 3,
+    OpKind.GROUP_ADD: 3,
+    OpKind.UNENROLL: 4,
+    OpKind.ENROLL: 4,
+}
+
+
+class OpState(StrEnum):
+    """Life of an outbox row: pending -> sent -> (waiting on a job) -> done | failed.
+
+    ``unknown`` means the request went out but its answer was lost; the executor
+    must look the record up by its match key before sending it again.
+    """
+
+    PENDING = "pending"
+    SENT = "sent"
+    WAITING = "waiting"
+    UNKNOWN = "unknown"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class LinkStatus(StrEnum):
+    """Situation of an HR person in one LMS (after midPoint's 'situations')."""
+
+    LINKED = "linked"  # exists in the LMS and is active
+    DEACTIVATED = "deactivated"  # exists in the LMS, deactivated by syncd
+    DELETED = "deleted"  # removed from the LMS by syncd
+    PENDING = "pending"  # a create was sent but not yet confirmed
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredUser:
+    """What one HR person should look like in one LMS, after mapping."""
+
+    hr_key: str
+    fields: Mapping[str, Any]
+    active: bool = True
+    groups: frozenset[str] = frozenset()
+    courses: frozenset[str] = frozenset()
+    source_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkState:
+    """What syncd last pushed for one person (the link: HR key <-> remote id)."""
+
+    hr_key: str
+    remote_id: str | None
+    fields: Mapping[str, Any]
+    active: bool
+    groups: frozenset[str] = frozenset()
+    courses: frozenset[str] = frozenset()
+    status: LinkStatus = LinkStatus.LINKED
+    source_hash: str | None = None
+
+
+@dataclass(slots=True)
+class Operation:
+    """One intended change in one LMS.
+
+    ``fields`` always carries the full desired fields (some vendors replace
+    whole records); ``changed`` names the ones that differ from the link, so a
+    vendor with partial updates sends only those. ``target`` is the group name
+    or course id for membership operations.
+    """
+
+    kind: OpKind
+    hr_key: str
+    remote_id: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    changed: tuple[str, ...] = ()
+    target: str | None = None
+    id: int | None = None
+    attempts: int = 0
+
+    @property
+    def sort_key(self) -> tuple[int, str, str, str]:
+        return (self.kind.phase, self.kind.value, self.hr_key, self.target or "")
+
+    def describe(self) -> str:
+        """A one-line description for logs and plans (no field values: they may be personal)."""
+        suffix = f" -> {self.target}" if self.target else ""
+        return f"{self.kind.value} {self.hr_key}{suffix}"
+
+
+class OutcomeStatus(StrEnum):
+    DONE = "done"  # the vendor confirmed it
+    FAILED = "failed"  # the vendor refused it for this record; not retried automatically
+    RETRY = "retry"  # passing fault; try again in a later attempt
+    UNKNOWN = "unknown"  # sent, answer lost: look up before sending again
+    PENDING = "pending"  # accepted as an asynchronous job; poll ``job_id``
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The answer to one operation."""
+
+    op: Operation
+    status: OutcomeStatus
+    remote_id: str | None = None
+    job_id: str | None = None
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class ResultStatus(StrEnum):
+    NOT_STARTED = "not_started"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    PASSED = "passed"
+    FAILED = "failed"
+    WAIVED = "waived"
+
+
+RESULT_COLUMNS = (
+    "result_id",
+    "connector",
+    "vendor",
+    "hr_key",
+    "lms_user_id",
+    "course_id",
+    "course_name",
+    "status",
+    "progress",
+    "score",
+    "started_at",
+    "completed_at",
+    "certificate_url",
+    "certificate_expires_at",
+    "updated_at",
+)
+"""Column order every sink writes (SPEC §4)."""
+
+
+@dataclass(slots=True)
+class LearningResult:
+    """One person's result in one course attempt, as every sink writes it.
+
+    Unknown values stay ``None``: never invented.
+    """
+
+    vendor: str
+    lms_user_id: str
+    course_id: str
+    status: ResultStatus
+    connector: str = ""
+    hr_key: str | None = None
+    course_name: str | None = None
+    progress: float | None = None
+    score: float | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    certificate_url: str | None = None
+    certificate_expires_at: datetime | None = None
+    updated_at: datetime | None = None
+    attempt: str = "1"
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def result_id(self) -> str:
+        """Stable for one person, course and attempt, whatever else changes."""
+        basis = f"{self.vendor}|{self.lms_user_id}|{self.course_id}|{self.attempt}"
+        return hashlib.sha256(basis.encode()).hexdigest()[:32]
+
+    def content_hash(self) -> str:
+        """Changes whenever anything a sink writes changes (used to deliver each change once)."""
+        row = self.as_row()
+        row.pop("updated_at", None)
+        return stable_hash(row)
+
+    def as_row(self) -> dict[str, Any]:
+        """The sink row: ISO 8601 UTC strings for dates, ``None`` for unknown values."""
+        row: dict[str, Any] = {}
+        for name in RESULT_COLUMNS:
+            value = self.result_id if name == "result_id" else getattr(self, name)
+            if isinstance(value, datetime):
+                value = iso_utc(value)
+            elif isinstance(value, StrEnum):
+                value = value.value
+            row[name] = value
+        return row
+
+
+def iso_utc(value: datetime) -> str:
+    """ISO 8601 in UTC with a trailing Z; naive datetimes are taken as UTC."""
+    from datetime import UTC
+
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def stable_hash(value: Any) -> str:
+    """A hash of plain data that does not depend on dict order."""
+    encoded = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode()).hexdigest()

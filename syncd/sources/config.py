@@ -1,0 +1,87 @@
+"""Configuration models of the HR sources (SPEC §3 ``sources:``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr
+
+from syncd.settings_base import Strict
+
+
+class BearerAuth(Strict):
+    type: Literal["bearer"]
+    token: SecretStr
+
+
+class BasicAuth(Strict):
+    type: Literal["basic"]
+    username: str
+    password: SecretStr
+
+
+class OAuth2ClientCredentials(Strict):
+    type: Literal["oauth2"]
+    token_url: str
+    client_id: str
+    client_secret: SecretStr
+    scope: str | None = None
+
+
+HttpAuth = Annotated[BearerAuth | BasicAuth | OAuth2ClientCredentials, Field(discriminator="type")]
+
+
+class NextLinkPagination(Strict):
+    type: Literal["next_link"]
+    path: str  # JSONPath to the next URL, e.g. $.links.next
+
+
+class PageNumberPagination(Strict):
+    type: Literal["page"]
+    param: str = "page"
+    size_param: str | None = "per_page"
+    size: int = Field(100, ge=1, le=10_000)
+    start: int = 1
+
+
+class CursorPagination(Strict):
+    type: Literal["cursor"]
+    param: str = "cursor"  # query parameter that carries the cursor
+    path: str  # JSONPath to the next cursor in the response
+
+
+Pagination = Annotated[
+    NextLinkPagination | PageNumberPagination | CursorPagination, Field(discriminator="type")
+]
+
+
+class CsvSourceConfig(Strict):
+    type: Literal["csv"]
+    path: str
+    key: str
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    encoding: Literal["utf-8", "utf-8-sig", "latin-1"] = "utf-8"
+
+
+class SqlSourceConfig(Strict):
+    type: Literal["sql"]
+    url: SecretStr  # may embed a password
+    query: str
+    key: str
+    chunk_size: int = Field(1000, ge=1)
+
+
+class HttpSourceConfig(Strict):
+    type: Literal["http"]
+    url: str
+    key: str
+    records: str = "$[*]"  # JSONPath to the list of records
+    auth: HttpAuth | None = None
+    paginate: Pagination | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: float = 30.0
+
+
+SourceConfig = Annotated[
+    CsvSourceConfig | SqlSourceConfig | HttpSourceConfig, Field(discriminator="type")
+]

@@ -1,0 +1,98 @@
+"""The Adapter protocol every vendor module implements, and what it declares.
+
+The engine never branches on a vendor's name: it reads ``Capabilities`` (what
+the vendor can do, how large its batches are) and talks ``Operation`` in,
+``Outcome`` out. A vendor's quirks stay in its own module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from syncd.model import DesiredUser, LearningResult, OpKind, Operation, Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a vendor can do. Config validation and the planner read this."""
+
+    groups: bool = False  # write group (or branch) memberships
+    enrollments: bool = False  # write course enrollments
+    delete: bool = False  # hard delete
+    async_jobs: bool = False  # some writes answer with a job to poll
+    pull: bool = False  # learning results can be read
+    incremental_pull: bool = False  # results can be read "since" a cursor
+    learning_records_sink: bool = False  # can receive learning results from elsewhere
+    batch_sizes: Mapping[OpKind, int] = field(default_factory=dict)
+
+    def batch_size(self, kind: OpKind) -> int:
+        """How many operations of ``kind`` one ``execute`` call may carry (1 = no batching)."""
+        return self.batch_sizes.get(kind, 1)
+
+    def supports(self, kind: OpKind) -> bool:
+        if kind in (OpKind.GROUP_ADD, OpKind.GROUP_REMOVE):
+            return self.groups
+        if kind in (OpKind.ENROLL, OpKind.UNENROLL):
+            return self.enrollments
+        if kind is OpKind.DELETE:
+            return self.delete
+        return True
+
+
+@dataclass(slots=True)
+class PullPage:
+    """One batch of results and the cursor to save once a sink has accepted it."""
+
+    results: list[LearningResult]
+    cursor: Mapping[str, Any]
+    unknown_users: list[str] = field(default_factory=list)
+
+
+class VendorError(Exception):
+    """Base of the errors adapters raise for a whole call (not one record)."""
+
+
+class AuthenticationError(VendorError):
+    """Credentials refused twice: the connector stops (exit code 4)."""
+
+
+class UnreachableError(VendorError):
+    """The vendor could not be reached after every retry (exit code 4)."""
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """One LMS, seen through the vocabulary of ``syncd.model``."""
+
+    vendor: str
+    capabilities: Capabilities
+
+    def validate(self, user: DesiredUser) -> list[str]:
+        """Reasons this user would be refused by the vendor; empty when valid.
+
+        Each reason names the field and what is wrong, so a person can fix the HR record.
+        """
+        ...
+
+    def find_user(self, user: DesiredUser, match: str) -> str | None:
+        """The remote id of an existing account matching ``user`` on ``match``, else None.
+
+        Used on first sync and after a create whose answer was lost.
+        """
+        ...
+
+    def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
+        """Carry out operations of one kind; one outcome per operation, same order."""
+        ...
+
+    def poll_job(self, job_id: str, ops: Sequence[Operation]) -> list[Outcome] | None:
+        """The outcomes of an asynchronous job's operations, or None while it still runs."""
+        ...
+
+    def pull(self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]) -> Iterator[PullPage]:
+        """Learning results since ``cursor``; ``links`` maps remote user id to HR key."""
+        ...
+
+    def close(self) -> None: ...
