@@ -78,6 +78,7 @@ class LinkStatus(StrEnum):
     DEACTIVATED = "deactivated"  # exists in the LMS, deactivated by syncd
     DELETED = "deleted"  # removed from the LMS by syncd
     PENDING = "pending"  # a create was sent but not yet confirmed
+    FAILED = "failed"  # the vendor refused the create; retried when HR changes or on retry
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,8 @@ class Capabilities:
     incremental_pull: bool = False  # results can be read "since" a cursor
     learning_records_sink: bool = False  # can receive learning results from elsewhere
     batch_sizes: Mapping[OpKind, int] = field(default_factory=dict)
+    # Sent on create only; never stored in the state store nor compared (e.g. passwords).
+    write_only_fields: frozenset[str] = frozenset()
 
     def batch_size(self, kind: OpKind) -> int:
         """How many operations of ``kind`` one ``execute`` call may carry (1 = no batching)."""
@@ -39,6 +41,28 @@ class Capabilities:
         if kind is OpKind.DELETE:
             return self.delete
         return True
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteAccount:
+    """An account found in the LMS when matching; ``active`` is None when the vendor does not say."""
+
+    remote_id: str
+    active: bool | None = None
+
+
+@dataclass(slots=True)
+class AdapterContext:
+    """What an adapter gets from the engine besides its target configuration.
+
+    ``state_url`` lets the HTTP layer share rate-limit budgets through the state
+    store; ``options`` carries engine settings such as job poll limits.
+    """
+
+    connector: str
+    state_url: str | None = None
+    match: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -76,10 +100,20 @@ class Adapter(Protocol):
         """
         ...
 
-    def find_user(self, user: DesiredUser, match: str) -> str | None:
-        """The remote id of an existing account matching ``user`` on ``match``, else None.
+    @property
+    def api_calls(self) -> int:
+        """Requests sent so far (every page read and poll counts), for ``sync_runs``."""
+        ...
 
-        Used on first sync and after a create whose answer was lost.
+    def match_existing(
+        self, users: Sequence[DesiredUser], match: str | None
+    ) -> dict[str, RemoteAccount]:
+        """Existing LMS accounts for ``users``, keyed by HR key, found on ``match``.
+
+        Used on first sync (adopt instead of creating twice) and after a create
+        whose answer was lost. The adapter picks the cheapest way: a filtered
+        lookup per person for a few, one paged listing for many. ``match`` None
+        means the vendor's natural key (e.g. HowNow's external_user_id).
         """
         ...
 

@@ -1,0 +1,27 @@
+# syncd as a service: `docker run -v syncd-state:/var/lib/syncd -v ./syncd.yaml:/etc/syncd/syncd.yaml syncd`
+FROM python:3.12-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    SYNCD_CONFIG=/etc/syncd/syncd.yaml
+
+RUN useradd --system --create-home --home-dir /var/lib/syncd --uid 10001 syncd
+
+WORKDIR /opt/syncd
+COPY pyproject.toml README.md ./
+COPY syncd ./syncd
+COPY migrations ./migrations
+COPY config ./config
+RUN pip install . && rm -rf /opt/syncd/build
+
+USER syncd
+VOLUME ["/var/lib/syncd"]
+EXPOSE 9465
+
+# The daemon serves /healthz on server.listen; configure it as 0.0.0.0:9465 in a container.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:9465/healthz', timeout=4).status == 200 else 1)"
+
+ENTRYPOINT ["syncd"]
+CMD ["run"]

@@ -1,0 +1,158 @@
+"""The diff: desired state vs. what was last pushed, as operations. Pure functions.
+
+No database, no HTTP, no clock: ``diff_user`` looks at one person's desired
+state and link and answers the minimal operations; ``apply_ops`` is its
+inverse, used by the engine to update links once operations are confirmed
+(and by the property tests: applying a plan to the old state gives the new).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from syncd.model import DesiredUser, LinkState, LinkStatus, OpKind, Operation
+
+ON_MISSING = ("deactivate", "delete", "ignore")
+
+
+@dataclass(frozen=True, slots=True)
+class DiffPolicy:
+    """Connector settings the diff obeys."""
+
+    on_missing: str = "deactivate"
+    unenroll_removed: bool = False  # removing a course from the mapping unenrolls (loses progress)
+    write_only_fields: frozenset[str] = frozenset()  # sent on create, never compared or stored
+
+
+def stored_fields(fields: Mapping[str, Any], policy: DiffPolicy) -> dict[str, Any]:
+    """The fields a link keeps: everything but write-only fields such as passwords."""
+    return {k: v for k, v in fields.items() if k not in policy.write_only_fields}
+
+
+def changed_fields(desired: Mapping[str, Any], pushed: Mapping[str, Any], policy: DiffPolicy):
+    """Names of fields whose desired value differs from the last pushed one, sorted."""
+    return tuple(
+        sorted(
+            name
+            for name, value in desired.items()
+            if name not in policy.write_only_fields and pushed.get(name, _ABSENT) != value
+        )
+    )
+
+
+_ABSENT = object()
+
+_EXISTS = (LinkStatus.LINKED, LinkStatus.DEACTIVATED, LinkStatus.PENDING)
+
+
+def diff_user(
+    desired: DesiredUser | None, link: LinkState | None, policy: DiffPolicy
+) -> list[Operation]:
+    """The operations that bring one person's LMS account from ``link`` to ``desired``.
+
+    ``desired`` None means the person left the source or the scope.
+    """
+    exists = link is not None and link.status in _EXISTS
+    if desired is None:
+        return _deprovision(link, policy) if exists else []
+    if not exists:
+        return _provision(desired) if desired.active else []
+    assert link is not None
+    remote_id = link.remote_id
+    if not desired.active:
+        if link.active:
+            return [Operation(OpKind.DEACTIVATE, desired.hr_key, remote_id)]
+        return []
+    ops: list[Operation] = []
+    if not link.active:
+        ops.append(Operation(OpKind.REACTIVATE, desired.hr_key, remote_id, dict(desired.fields)))
+    changed = changed_fields(desired.fields, link.fields, policy)
+    if changed:
+        ops.append(
+            Operation(OpKind.UPDATE, desired.hr_key, remote_id, dict(desired.fields), changed)
+        )
+    ops.extend(_memberships(desired, link.groups, link.courses, remote_id, policy))
+    return ops
+
+
+def _provision(desired: DesiredUser) -> list[Operation]:
+    fields = dict(desired.fields)
+    ops = [Operation(OpKind.CREATE, desired.hr_key, None, fields, tuple(sorted(fields)))]
+    ops.extend(_memberships(desired, frozenset(), frozenset(), None, DiffPolicy()))
+    return ops
+
+
+def _deprovision(link: LinkState | None, policy: DiffPolicy) -> list[Operation]:
+    assert link is not None
+    if policy.on_missing == "delete":
+        return [Operation(OpKind.DELETE, link.hr_key, link.remote_id)]
+    if policy.on_missing == "deactivate" and link.active:
+        return [Operation(OpKind.DEACTIVATE, link.hr_key, link.remote_id)]
+    return []
+
+
+def _memberships(
+    desired: DesiredUser,
+    groups: frozenset[str],
+    courses: frozenset[str],
+    remote_id: str | None,
+    policy: DiffPolicy,
+) -> list[Operation]:
+    key = desired.hr_key
+    ops = [Operation(OpKind.GROUP_REMOVE, key, remote_id, target=g) for g in groups - desired.groups]
+    ops += [Operation(OpKind.GROUP_ADD, key, remote_id, target=g) for g in desired.groups - groups]
+    if policy.unenroll_removed:
+        ops += [Operation(OpKind.UNENROLL, key, remote_id, target=c) for c in courses - desired.courses]
+    ops += [Operation(OpKind.ENROLL, key, remote_id, target=c) for c in desired.courses - courses]
+    return sorted(ops, key=lambda op: op.sort_key)
+
+
+def apply_ops(
+    link: LinkState | None,
+    ops: Sequence[Operation],
+    policy: DiffPolicy,
+    desired: DesiredUser | None = None,
+) -> LinkState | None:
+    """The link after ``ops`` all succeeded; ``desired`` supplies the source hash to remember."""
+    for op in ops:
+        link = _apply(link, op, policy)
+    if link is not None and desired is not None:
+        link = replace(link, source_hash=desired.source_hash)
+    return link
+
+
+def _apply(link: LinkState | None, op: Operation, policy: DiffPolicy) -> LinkState | None:
+    kind = op.kind
+    if kind is OpKind.CREATE:
+        return LinkState(
+            hr_key=op.hr_key,
+            remote_id=op.remote_id,
+            fields=stored_fields(op.fields, policy),
+            active=True,
+            status=LinkStatus.LINKED,
+        )
+    if link is None:
+        raise ValueError(f"{op.describe()}: no link to apply it to")
+    if kind is OpKind.UPDATE:
+        fields = dict(link.fields)
+        fields.update({name: op.fields[name] for name in op.changed})
+        return replace(link, fields=fields)
+    if kind is OpKind.REACTIVATE:
+        return replace(link, active=True, status=LinkStatus.LINKED)
+    if kind is OpKind.DEACTIVATE:
+        return replace(link, active=False, status=LinkStatus.DEACTIVATED)
+    if kind is OpKind.DELETE:
+        return replace(link, active=False, status=LinkStatus.DELETED, groups=frozenset(),
+                       courses=frozenset())
+    target = op.target or ""
+    if kind is OpKind.GROUP_ADD:
+        return replace(link, groups=link.groups | {target})
+    if kind is OpKind.GROUP_REMOVE:
+        return replace(link, groups=link.groups - {target})
+    if kind is OpKind.ENROLL:
+        return replace(link, courses=link.courses | {target})
+    if kind is OpKind.UNENROLL:
+        return replace(link, courses=link.courses - {target})
+    raise ValueError(f"unknown operation kind {kind}")

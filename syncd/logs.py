@@ -1,0 +1,155 @@
+"""structlog set-up, done once, and the redaction processor that keeps secrets out of logs.
+
+Redaction works on two levels: values under sensitive keys (``Authorization``,
+``X-API-Key``, ``TransactionKey``, ``APILoginID``, tokens, passwords ...) are
+masked whatever they hold, and every configured secret is masked wherever it
+appears inside any string (an error message, a URL, a nested dict).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+MASK = "****"
+
+SENSITIVE_KEYS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "api_key",
+        "apikey",
+        "transactionkey",
+        "transaction_key",
+        "apiloginid",
+        "api_login_id",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "client_secret",
+        "secret",
+        "password",
+        "passwd",
+        "cookie",
+        "set-cookie",
+        "hmac_secret",
+    }
+)
+
+# Credentials that show up inside free text: "Bearer abc", "token=abc", "X-API-Key: abc".
+_INLINE_PATTERNS = (
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*"),
+    re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/]+=*"),
+    re.compile(
+        r"(?i)((?:access_token|refresh_token|client_secret|api_key|apikey|password|token)"
+        r"[\"']?\s*[=:]\s*[\"']?)[^\s&\"',;}]+"
+    ),
+    re.compile(r"(?i)((?:x-api-key|transactionkey|apiloginid)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]+"),
+    re.compile(r"(?i)(://[^:/@\s]+:)[^@\s/]+(@)"),  # passwords inside URLs
+)
+
+_MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
+
+
+class Redactor:
+    """A structlog processor masking secrets in every value of an event, however deep."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Register more secret values (e.g. a token obtained at run time)."""
+        fresh = {s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}
+        self._secrets = sorted(set(self._secrets) | fresh, key=len, reverse=True)
+
+    def __call__(self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]):
+        for key in list(event_dict):
+            event_dict[key] = self.redact(event_dict[key], key)
+        return event_dict
+
+    def redact(self, value: Any, key: str | None = None) -> Any:
+        if key is not None and key.lower() in SENSITIVE_KEYS and value not in (None, ""):
+            return MASK
+        if isinstance(value, str):
+            return self.redact_text(value)
+        if isinstance(value, dict):
+            return {k: self.redact(v, str(k)) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self.redact(v) for v in value]
+        if isinstance(value, BaseException):
+            return self.redact_text(f"{type(value).__name__}: {value}")
+        return value
+
+    def redact_text(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        for pattern in _INLINE_PATTERNS:
+            text = pattern.sub(lambda m: m.group(1) + MASK + (m.group(2) if m.lastindex == 2 else ""), text)
+        return text
+
+
+redactor = Redactor()
+"""The process-wide redactor; ``configure`` and token caches feed it secrets."""
+
+
+def add_secrets(secrets: Iterable[str]) -> None:
+    redactor.add(secrets)
+
+
+def configure(
+    fmt: str | None = None,
+    level: str = "info",
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> None:
+    """Set up structlog once for the process.
+
+    ``fmt`` is ``json`` or ``console``; ``None`` picks console on a TTY and JSON
+    otherwise. Standard-library loggers (uvicorn, alembic) go through the same
+    chain, and httpx's own request logging is silenced because its URLs can carry
+    personal data (our client logs path templates instead).
+    """
+    stream = stream or sys.stderr
+    redactor.add(secrets)
+    if fmt is None:
+        fmt = "console" if stream.isatty() else "json"
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redactor,
+    ]
+    numeric_level = logging.getLevelName(level.upper())
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.PrintLoggerFactory(stream),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric_level)
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,76 @@
+"""Secrets never reach log output, whatever path they take."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import structlog
+
+from syncd.logs import MASK, Redactor, configure
+
+SECRET = "s3cr3t-api-key-98765"
+
+
+def _capture(fmt: str = "json", secrets=(SECRET,)) -> io.StringIO:
+    stream = io.StringIO()
+    configure(fmt=fmt, level="debug", secrets=secrets, stream=stream)
+    return stream
+
+
+def test_configured_secret_is_masked_in_messages_fields_and_nested_values():
+    stream = _capture()
+    log = structlog.get_logger("t")
+    log.info("calling vendor", url=f"https://x.example/api?key={SECRET}", detail={"deep": [SECRET]})
+    log.error("failed", error=RuntimeError(f"vendor said: bad key {SECRET}"))
+    output = stream.getvalue()
+    assert SECRET not in output
+    assert output.count(MASK) >= 3
+    assert all(json.loads(line) for line in output.splitlines())
+
+
+def test_sensitive_header_names_are_masked_even_when_not_configured():
+    stream = _capture(secrets=())
+    structlog.get_logger("t").info(
+        "request",
+        headers={
+            "Authorization": "Bearer abc.def.ghi",
+            "X-API-Key": "k-123456",
+            "TransactionKey": "tx-999999",
+            "APILoginID": "login-777777",
+            "Accept": "application/json",
+        },
+    )
+    record = json.loads(stream.getvalue())
+    assert record["headers"] == {
+        "Authorization": MASK,
+        "X-API-Key": MASK,
+        "TransactionKey": MASK,
+        "APILoginID": MASK,
+        "Accept": "application/json",
+    }
+
+
+def test_tokens_inside_free_text_are_masked():
+    redactor = Redactor()
+    text = redactor.redact_text(
+        "got 401 with Authorization: Bearer eyJhbGciOi.payload.sig and access_token=abcd1234"
+        " from postgresql://svc:hunter22@db/x"
+    )
+    assert "eyJhbGciOi" not in text and "abcd1234" not in text and "hunter22" not in text
+    assert "postgresql://svc:" in text
+
+
+def test_standard_library_loggers_are_redacted_too():
+    stream = _capture()
+    logging.getLogger("uvicorn.error").warning("bad request with key %s", SECRET)
+    assert SECRET not in stream.getvalue()
+    assert "bad request with key" in stream.getvalue()
+
+
+def test_console_format_is_readable_and_redacted():
+    stream = _capture(fmt="console")
+    structlog.get_logger("t").info("hello", token=SECRET)
+    output = stream.getvalue()
+    assert "hello" in output and SECRET not in output and not output.startswith("{")

@@ -1,0 +1,297 @@
+"""Push cycles end to end through the engine and the state store, on SQLite and PostgreSQL.
+
+The LMS is ``FakeLMS``; what is asserted is what a user would check: which
+accounts the LMS ends with, how many calls a cycle cost, what `syncd status`
+and `syncd errors` would show.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from syncd.engine.diff import DiffPolicy
+from syncd.engine.executor import JobPolling
+from syncd.engine.guard import Threshold
+from syncd.engine.push import CycleOutcome, PushSettings, approve, retry, run_push
+from syncd.sources.base import SourceRecord
+from syncd.state import store
+from syncd.state.db import make_engine
+from syncd.state.status import error_rows, status_rows
+from syncd.state.tables import operations, sync_runs
+from tests.fake_lms import FakeLMS, TinyMapper
+
+
+def person(key, name=None, dept="Engineering", status="active", email=None):
+    return {"employee_id": key, "name": name or f"Person {key}", "department": dept,
+            "status": status, "email": email or f"p{key}@acme.test"}
+
+
+class World:
+    """One connector wired to a FakeLMS and a mutable HR list."""
+
+    def __init__(self, url: str, lms: FakeLMS | None = None, **settings):
+        self.engine = make_engine(url)
+        self.lms = lms or FakeLMS()
+        self.hr: list[dict] = []
+        self.settings = PushSettings(
+            connector="fake", engine=self.engine, adapter=self.lms, mapper=TinyMapper(),
+            key="employee_id", records=self._records, match="email",
+            polling=JobPolling(first_delay=0.0, max_delay=0.0, timeout=5), **settings)
+
+    def _records(self):
+        return [SourceRecord(f"line {i + 2}", dict(r)) for i, r in enumerate(self.hr)]
+
+    def push(self, **kwargs):
+        return run_push(self.settings, **kwargs)
+
+
+@pytest.fixture
+def world(migrated_db_url):
+    w = World(migrated_db_url)
+    yield w
+    w.engine.dispose()
+
+
+def test_first_sync_creates_people_memberships_and_enrollments(world):
+    world.hr = [person(1), person(2, dept="Sales"), person(3, status="contractor")]
+    result = world.push()
+    assert result.outcome == CycleOutcome.SUCCESS and result.exit_code == 0
+    accounts = world.lms.by_email()
+    assert set(accounts) == {"p1@acme.test", "p2@acme.test"}
+    assert accounts["p1@acme.test"].groups == {"Engineering"}
+    assert accounts["p2@acme.test"].groups == {"Sales"}
+    assert accounts["p2@acme.test"].courses == {"101"}
+    assert result.counts["created"] == 2 and result.counts["records_seen"] == 3
+    [status] = status_rows(world.engine)
+    assert status["state"] == "idle" and status["pending_ops"] == 0 and status["last_success_at"]
+
+
+def test_unchanged_source_costs_no_api_call(world):
+    world.hr = [person(i) for i in range(10)]
+    world.push()
+    calls = world.lms.calls
+    result = world.push()
+    assert world.lms.calls == calls
+    assert result.plan == [] and result.counts["api_calls"] == 0
+
+
+def test_a_change_sends_only_the_changed_field(world):
+    world.hr = [person(1), person(2)]
+    world.push()
+    world.lms.writes.clear()
+    world.hr[0]["name"] = "Renamed"
+    result = world.push()
+    assert world.lms.writes == [("update", "1")]
+    [update] = [op for op in result.plan if op.kind.value == "update"]
+    assert update.changed == ("name",)
+    assert world.lms.by_email()["p1@acme.test"].fields["name"] == "Renamed"
+
+
+def test_department_change_moves_group_membership(world):
+    world.hr = [person(1, dept="Engineering")]
+    world.push()
+    world.hr[0]["department"] = "Sales"
+    world.push()
+    account = world.lms.by_email()["p1@acme.test"]
+    assert account.groups == {"Sales"} and account.courses == {"101"}
+
+
+def test_leaver_is_deactivated_and_rehire_reactivated_not_created_twice(world):
+    world.hr = [person(i) for i in range(20)]
+    world.push()
+    leaver = world.hr.pop(3)
+    result = world.push()
+    assert result.counts["deactivated"] == 1
+    assert world.lms.by_email()[leaver["email"]].active is False
+    world.hr.append(leaver)
+    result = world.push()
+    assert result.counts["reactivated"] == 1 and result.counts["created"] == 0
+    assert len(world.lms.accounts) == 20
+    assert world.lms.by_email()[leaver["email"]].active is True
+
+
+def test_status_change_to_inactive_deactivates(world):
+    world.hr = [person(i) for i in range(20)]
+    world.push()
+    world.hr[0]["status"] = "terminated"
+    world.push()
+    assert world.lms.by_email()["p0@acme.test"].active is False
+
+
+@pytest.mark.parametrize("on_missing,expected", [("delete", 19), ("ignore", 20)])
+def test_on_missing_delete_and_ignore(migrated_db_url, on_missing, expected):
+    w = World(migrated_db_url, policy=DiffPolicy(on_missing=on_missing))
+    w.hr = [person(i) for i in range(20)]
+    w.push()
+    w.hr.pop()
+    w.push()
+    assert len(w.lms.accounts) == expected
+    assert all(a.active for a in w.lms.accounts.values())
+    w.engine.dispose()
+
+
+def test_invalid_record_is_reported_never_sent_and_others_go_on(world):
+    world.hr = [person(1), person(2, email="not-an-address")]
+    result = world.push()
+    assert result.outcome == CycleOutcome.PARTIAL and result.exit_code == 1
+    assert set(world.lms.by_email()) == {"p1@acme.test"}
+    assert ("create", "2") not in world.lms.writes
+    [error] = error_rows(world.engine, "fake")
+    assert error["hr_key"] == "2" and error["operation"] == "validate"
+    assert "not-an-address" in error["reason"]
+    world.hr[1]["email"] = "p2@acme.test"
+    world.push()
+    assert error_rows(world.engine, "fake") == []
+    assert "p2@acme.test" in world.lms.by_email()
+
+
+def test_missing_and_repeated_keys_are_errors_for_that_key_only(world):
+    world.hr = [person(1), person(2), {**person(2), "name": "Twin"}, {"name": "no key"}]
+    result = world.push()
+    assert set(world.lms.by_email()) == {"p1@acme.test"}
+    errors = {(e["hr_key"], e["operation"]) for e in error_rows(world.engine, "fake")}
+    assert ("2", "source") in errors
+    assert ("<line 5>", "source") in errors
+    assert result.exit_code == 1
+
+
+def test_repeated_key_never_deprovisions_the_person(world):
+    world.hr = [person(i) for i in range(20)]
+    world.push()
+    world.hr.append({**person(5), "name": "Duplicate"})
+    world.push()
+    assert world.lms.by_email()["p5@acme.test"].active is True
+
+
+def test_vendor_refusal_is_recorded_and_not_resent_until_hr_changes(world):
+    world.lms.refuse_emails = {"p2@acme.test"}
+    world.hr = [person(1), person(2)]
+    result = world.push()
+    assert result.counts["failed"] == 1
+    [error] = error_rows(world.engine, "fake")
+    assert error == {**error, "hr_key": "2", "operation": "create"}
+    assert "refused" in error["reason"]
+    writes = len(world.lms.writes)
+    world.push()
+    assert len(world.lms.writes) == writes  # no re-send of a refused create each cycle
+    world.lms.refuse_emails.clear()
+    assert retry(world.engine, "fake") == 2  # the create and the group add that needed it
+    world.push()
+    assert world.lms.by_email()["p2@acme.test"].groups == {"Engineering"}
+    assert error_rows(world.engine, "fake") == []
+
+
+def test_guard_stops_mass_deactivation_until_approved_once(world):
+    world.hr = [person(i) for i in range(50)]
+    world.push()
+    world.hr = world.hr[:40]
+    writes = len(world.lms.writes)
+    result = world.push()
+    assert result.outcome == CycleOutcome.GUARDED and result.exit_code == 3
+    assert "10 of 50" in result.message
+    assert len(world.lms.writes) == writes
+    assert status_rows(world.engine)[0]["state"] == "guarded"
+    approve(world.engine, "fake")
+    result = world.push()
+    assert result.counts["deactivated"] == 10
+    assert status_rows(world.engine)[0]["state"] == "idle"
+    world.hr = world.hr[:30]
+    assert world.push().outcome == CycleOutcome.GUARDED  # approval was for one run only
+
+
+def test_absolute_guard(migrated_db_url):
+    w = World(migrated_db_url, threshold=Threshold.parse(2))
+    w.hr = [person(i) for i in range(100)]
+    w.push()
+    w.hr = w.hr[:97]
+    assert w.push().outcome == CycleOutcome.GUARDED
+    w.engine.dispose()
+
+
+def test_empty_source_never_deprovisions(world):
+    world.hr = [person(i) for i in range(5)]
+    world.push()
+    world.hr = []
+    result = world.push()
+    assert result.outcome == CycleOutcome.FAILED and result.exit_code == 4
+    assert all(a.active for a in world.lms.accounts.values())
+    assert "no record" in status_rows(world.engine)[0]["last_error"]
+
+
+def test_first_sync_adopts_existing_accounts_by_match_key(world):
+    world.lms.accounts["77"] = __import__("tests.fake_lms").fake_lms.Account(
+        {"email": "p1@acme.test", "name": "Old name"}, active=False)
+    world.hr = [person(1)]
+    world.push()
+    assert list(world.lms.accounts) == ["77"]
+    account = world.lms.accounts["77"]
+    assert account.active is True and account.fields["name"] == "Person 1"
+
+
+def test_dry_run_sends_no_write_and_records_nothing(world):
+    world.hr = [person(1), person(2)]
+    result = world.push(dry_run=True)
+    assert result.outcome == CycleOutcome.DRY_RUN
+    assert result.plan_summary == {"create": 2, "group_add": 2}
+    assert world.lms.writes == [] and world.lms.accounts == {}
+    with world.engine.connect() as conn:
+        assert conn.execute(select(operations)).first() is None
+
+
+def test_async_creates_are_polled_until_their_job_ends(migrated_db_url):
+    w = World(migrated_db_url, lms=FakeLMS(async_creates=True, polls_to_finish=3))
+    w.hr = [person(i) for i in range(7)]
+    result = w.push()
+    assert result.counts["created"] == 7
+    assert all(a.groups == {"Engineering"} for a in w.lms.accounts.values())
+    assert len(w.lms.jobs) == 3  # batches of 3
+    w.engine.dispose()
+
+
+def test_lost_create_answer_is_looked_up_not_created_twice(world):
+    world.hr = [person(1), person(2)]
+    world.lms.lose_answer_after_create = True
+    with pytest.raises(ConnectionError):
+        world.push()
+    # The process "died": its operations stayed in the outbox as sent.
+    with world.engine.connect() as conn:
+        states = {r.state for r in conn.execute(select(operations.c.state))}
+    assert "sent" in states
+    world.push()
+    assert sorted(world.lms.by_email()) == ["p1@acme.test", "p2@acme.test"]
+    assert len(world.lms.accounts) == 2
+    with world.engine.connect() as conn:
+        assert store.count_operations(conn, "fake", store.OPEN_STATES) == 0
+
+
+def test_passwords_are_sent_but_never_stored(migrated_db_url):
+    class PasswordMapper(TinyMapper):
+        def render(self, hr_key, record):
+            user = super().render(hr_key, record)
+            return type(user)(**{**{s: getattr(user, s) for s in user.__slots__},
+                                 "fields": {**user.fields, "password": "Initial-Pa55word!"}})
+
+    w = World(migrated_db_url)
+    w.settings.mapper = PasswordMapper()
+    w.settings.policy = DiffPolicy(write_only_fields=frozenset({"password"}))
+    w.hr = [person(1)]
+    w.push()
+    assert w.lms.passwords_seen == ["Initial-Pa55word!"]
+    with w.engine.connect() as conn:
+        dump = " ".join(str(tuple(r)) for t in ("links", "operations")
+                        for r in conn.exec_driver_sql(f"select * from {t}"))
+    assert "Initial-Pa55word!" not in dump
+    calls = w.lms.calls
+    w.push()
+    assert w.lms.calls == calls  # a write-only field never looks "changed"
+    w.engine.dispose()
+
+
+def test_every_cycle_is_a_sync_runs_row(world):
+    world.hr = [person(1)]
+    world.push()
+    world.push(dry_run=True)
+    with world.engine.connect() as conn:
+        outcomes = [r.outcome for r in conn.execute(select(sync_runs).order_by(sync_runs.c.id))]
+    assert outcomes == ["success", "dry_run"]
