@@ -93,7 +93,9 @@ class Redactor:
             if secret in text:
                 text = text.replace(secret, MASK)
         for pattern in _INLINE_PATTERNS:
-            text = pattern.sub(lambda m: m.group(1) + MASK + (m.group(2) if m.lastindex == 2 else ""), text)
+            text = pattern.sub(
+                lambda m: m.group(1) + MASK + (m.group(2) if m.lastindex == 2 else ""), text
+            )
         return text
 
 

@@ -13,7 +13,12 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
+
+# CI machines are small and shared: judge properties, not the speed of generating examples.
+settings.register_profile("syncd", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("syncd")
 
 PG_URL_ENV = "SYNCD_TEST_DATABASE_URL"
 REQUIRE_PG_ENV = "SYNCD_REQUIRE_POSTGRES"
@@ -80,5 +85,7 @@ def pytest_runtest_logreport(report) -> None:
 def pytest_sessionfinish(session, exitstatus) -> None:
     """CI must prove the PostgreSQL half ran: any skipped PostgreSQL test fails the run."""
     if os.environ.get(REQUIRE_PG_ENV) == "1" and _skipped_postgres:
-        print(f"\n{len(_skipped_postgres)} PostgreSQL tests were skipped, e.g. {_skipped_postgres[0]}")
+        print(
+            f"\n{len(_skipped_postgres)} PostgreSQL tests were skipped, e.g. {_skipped_postgres[0]}"
+        )
         session.exitstatus = 1

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncd.model import DesiredUser, OpKind, Operation, Outcome, OutcomeStatus, stable_hash
+from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus, stable_hash
 from syncd.vendors.base import Capabilities, PullPage, RemoteAccount
 
 
@@ -29,7 +29,11 @@ class FakeLMS:
 
     def __init__(self, *, batch: int = 3, async_creates: bool = False, polls_to_finish: int = 2):
         self.capabilities = Capabilities(
-            groups=True, enrollments=True, delete=True, async_jobs=async_creates, pull=False,
+            groups=True,
+            enrollments=True,
+            delete=True,
+            async_jobs=async_creates,
+            pull=False,
             batch_sizes={OpKind.CREATE: batch, OpKind.UPDATE: batch},
             write_only_fields=frozenset({"password"}),
         )
@@ -84,11 +88,19 @@ class FakeLMS:
         if "outcomes" not in job:
             by_key = {op.hr_key: op for op in job["ops"]}
             job["outcomes"] = {k: self._apply(op) for k, op in by_key.items()}
-        return [Outcome(op, job["outcomes"][op.hr_key].status,
-                        job["outcomes"][op.hr_key].remote_id,
-                        error=job["outcomes"][op.hr_key].error) for op in ops]
+        return [
+            Outcome(
+                op,
+                job["outcomes"][op.hr_key].status,
+                job["outcomes"][op.hr_key].remote_id,
+                error=job["outcomes"][op.hr_key].error,
+            )
+            for op in ops
+        ]
 
-    def pull(self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]) -> Iterator[PullPage]:
+    def pull(
+        self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]
+    ) -> Iterator[PullPage]:
         return iter(())
 
     def close(self) -> None:

@@ -44,17 +44,44 @@ def test_contract_columns_of_spec_section_5(migrated_db_url):
     engine = make_engine(migrated_db_url)
     try:
         inspector = inspect(engine)
-        columns = {t: {c["name"] for c in inspector.get_columns(t)} for t in inspector.get_table_names()}
+        columns = {
+            t: {c["name"] for c in inspector.get_columns(t)} for t in inspector.get_table_names()
+        }
     finally:
         engine.dispose()
     assert {
-        "connector", "direction", "state", "last_started_at", "last_finished_at",
-        "last_success_at", "next_run_at", "pending_ops", "failed_ops", "last_error",
+        "connector",
+        "direction",
+        "state",
+        "last_started_at",
+        "last_finished_at",
+        "last_success_at",
+        "next_run_at",
+        "pending_ops",
+        "failed_ops",
+        "last_error",
     } <= columns["sync_status"]
     assert {
-        "id", "connector", "direction", "started_at", "finished_at", "outcome", "records_seen",
-        "created", "updated", "deactivated", "reactivated", "failed", "api_calls",
+        "id",
+        "connector",
+        "direction",
+        "started_at",
+        "finished_at",
+        "outcome",
+        "records_seen",
+        "created",
+        "updated",
+        "deactivated",
+        "reactivated",
+        "failed",
+        "api_calls",
     } <= columns["sync_runs"]
     assert {
-        "connector", "hr_key", "operation", "reason", "first_seen_at", "last_seen_at", "attempts",
+        "connector",
+        "hr_key",
+        "operation",
+        "reason",
+        "first_seen_at",
+        "last_seen_at",
+        "attempts",
     } <= columns["sync_errors"]

@@ -23,8 +23,13 @@ from tests.fake_lms import FakeLMS, TinyMapper
 
 
 def person(key, name=None, dept="Engineering", status="active", email=None):
-    return {"employee_id": key, "name": name or f"Person {key}", "department": dept,
-            "status": status, "email": email or f"p{key}@acme.test"}
+    return {
+        "employee_id": key,
+        "name": name or f"Person {key}",
+        "department": dept,
+        "status": status,
+        "email": email or f"p{key}@acme.test",
+    }
 
 
 class World:
@@ -35,9 +40,16 @@ class World:
         self.lms = lms or FakeLMS()
         self.hr: list[dict] = []
         self.settings = PushSettings(
-            connector="fake", engine=self.engine, adapter=self.lms, mapper=TinyMapper(),
-            key="employee_id", records=self._records, match="email",
-            polling=JobPolling(first_delay=0.0, max_delay=0.0, timeout=5), **settings)
+            connector="fake",
+            engine=self.engine,
+            adapter=self.lms,
+            mapper=TinyMapper(),
+            key="employee_id",
+            records=self._records,
+            match="email",
+            polling=JobPolling(first_delay=0.0, max_delay=0.0, timeout=5),
+            **settings,
+        )
 
     def _records(self):
         return [SourceRecord(f"line {i + 2}", dict(r)) for i, r in enumerate(self.hr)]
@@ -221,7 +233,8 @@ def test_empty_source_never_deprovisions(world):
 
 def test_first_sync_adopts_existing_accounts_by_match_key(world):
     world.lms.accounts["77"] = __import__("tests.fake_lms").fake_lms.Account(
-        {"email": "p1@acme.test", "name": "Old name"}, active=False)
+        {"email": "p1@acme.test", "name": "Old name"}, active=False
+    )
     world.hr = [person(1)]
     world.push()
     assert list(world.lms.accounts) == ["77"]
@@ -269,8 +282,12 @@ def test_passwords_are_sent_but_never_stored(migrated_db_url):
     class PasswordMapper(TinyMapper):
         def render(self, hr_key, record):
             user = super().render(hr_key, record)
-            return type(user)(**{**{s: getattr(user, s) for s in user.__slots__},
-                                 "fields": {**user.fields, "password": "Initial-Pa55word!"}})
+            return type(user)(
+                **{
+                    **{s: getattr(user, s) for s in user.__slots__},
+                    "fields": {**user.fields, "password": "Initial-Pa55word!"},
+                }
+            )
 
     w = World(migrated_db_url)
     w.settings.mapper = PasswordMapper()
@@ -279,8 +296,11 @@ def test_passwords_are_sent_but_never_stored(migrated_db_url):
     w.push()
     assert w.lms.passwords_seen == ["Initial-Pa55word!"]
     with w.engine.connect() as conn:
-        dump = " ".join(str(tuple(r)) for t in ("links", "operations")
-                        for r in conn.exec_driver_sql(f"select * from {t}"))
+        dump = " ".join(
+            str(tuple(r))
+            for t in ("links", "operations")
+            for r in conn.exec_driver_sql(f"select * from {t}")
+        )
     assert "Initial-Pa55word!" not in dump
     calls = w.lms.calls
     w.push()

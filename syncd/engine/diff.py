@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from syncd.model import DesiredUser, LinkState, LinkStatus, OpKind, Operation
+from syncd.model import DesiredUser, LinkState, LinkStatus, Operation, OpKind
 
 ON_MISSING = ("deactivate", "delete", "ignore")
 
@@ -101,10 +101,14 @@ def _memberships(
     policy: DiffPolicy,
 ) -> list[Operation]:
     key = desired.hr_key
-    ops = [Operation(OpKind.GROUP_REMOVE, key, remote_id, target=g) for g in groups - desired.groups]
+    ops = [
+        Operation(OpKind.GROUP_REMOVE, key, remote_id, target=g) for g in groups - desired.groups
+    ]
     ops += [Operation(OpKind.GROUP_ADD, key, remote_id, target=g) for g in desired.groups - groups]
     if policy.unenroll_removed:
-        ops += [Operation(OpKind.UNENROLL, key, remote_id, target=c) for c in courses - desired.courses]
+        ops += [
+            Operation(OpKind.UNENROLL, key, remote_id, target=c) for c in courses - desired.courses
+        ]
     ops += [Operation(OpKind.ENROLL, key, remote_id, target=c) for c in desired.courses - courses]
     return sorted(ops, key=lambda op: op.sort_key)
 
@@ -144,8 +148,9 @@ def _apply(link: LinkState | None, op: Operation, policy: DiffPolicy) -> LinkSta
     if kind is OpKind.DEACTIVATE:
         return replace(link, active=False, status=LinkStatus.DEACTIVATED)
     if kind is OpKind.DELETE:
-        return replace(link, active=False, status=LinkStatus.DELETED, groups=frozenset(),
-                       courses=frozenset())
+        return replace(
+            link, active=False, status=LinkStatus.DELETED, groups=frozenset(), courses=frozenset()
+        )
     target = op.target or ""
     if kind is OpKind.GROUP_ADD:
         return replace(link, groups=link.groups | {target})

@@ -25,8 +25,8 @@ from syncd.model import (
     DesiredUser,
     LinkState,
     LinkStatus,
-    OpKind,
     Operation,
+    OpKind,
     OpState,
     Outcome,
     OutcomeStatus,
@@ -121,8 +121,11 @@ class Executor:
             waiting: dict[str, list[Operation]] = defaultdict(list)
             for batch in batches(phase_ops[phase], self.adapter.capabilities):
                 if self.stop.is_set():
-                    log.info("push_stopping", connector=self.connector,
-                             reason="shutdown requested; the rest stays in the outbox")
+                    log.info(
+                        "push_stopping",
+                        connector=self.connector,
+                        reason="shutdown requested; the rest stays in the outbox",
+                    )
                     return
                 ready = self._resolve_remote_ids(batch)
                 if ready:
@@ -140,8 +143,10 @@ class Executor:
             op.attempts += 1
         outcomes = self.adapter.execute(batch)
         if len(outcomes) != len(batch):
-            raise RuntimeError(f"{self.adapter.vendor} adapter answered {len(outcomes)} outcomes "
-                               f"for {len(batch)} operations")
+            raise RuntimeError(
+                f"{self.adapter.vendor} adapter answered {len(outcomes)} outcomes "
+                f"for {len(batch)} operations"
+            )
         waiting: dict[str, list[Operation]] = defaultdict(list)
         with self.engine.begin() as conn:
             for outcome in outcomes:
@@ -156,22 +161,34 @@ class Executor:
         if status is OutcomeStatus.DONE:
             self._apply_done(conn, op, outcome.remote_id)
             for warning in outcome.warnings:
-                store.record_error(conn, self.connector, op.hr_key, f"{op.kind.value}_warning",
-                                   warning, operation_id=op.id)
+                store.record_error(
+                    conn,
+                    self.connector,
+                    op.hr_key,
+                    f"{op.kind.value}_warning",
+                    warning,
+                    operation_id=op.id,
+                )
         elif status is OutcomeStatus.FAILED:
             self._apply_failed(conn, op, outcome.error or "refused by the vendor")
         elif status is OutcomeStatus.PENDING:
             store.mark_operations(conn, [op.id], OpState.WAITING, job_id=outcome.job_id)
-            store.record_job(conn, self.connector, self.adapter.vendor, outcome.job_id or "",
-                             op.kind.value)
+            store.record_job(
+                conn, self.connector, self.adapter.vendor, outcome.job_id or "", op.kind.value
+            )
         elif status is OutcomeStatus.UNKNOWN:
             store.mark_operations(conn, [op.id], OpState.UNKNOWN, error=outcome.error)
             self.tally.add("unknown")
         else:  # RETRY: a passing fault that outlasted the client's own retries
             store.mark_operations(conn, [op.id], OpState.PENDING, error=outcome.error)
             self.tally.add("deferred")
-            log.warning("operation_deferred", connector=self.connector, hr_key=op.hr_key,
-                        operation=op.kind.value, reason=outcome.error)
+            log.warning(
+                "operation_deferred",
+                connector=self.connector,
+                hr_key=op.hr_key,
+                operation=op.kind.value,
+                reason=outcome.error,
+            )
 
     def _apply_done(self, conn: Connection, op: Operation, remote_id: str | None) -> None:
         links = store.load_links(conn, self.connector, [op.hr_key])
@@ -192,16 +209,23 @@ class Executor:
 
     def _apply_failed(self, conn: Connection, op: Operation, reason: str) -> None:
         store.mark_operations(conn, [op.id], OpState.FAILED, error=reason)
-        store.record_error(conn, self.connector, op.hr_key, op.kind.value, reason,
-                           operation_id=op.id)
+        store.record_error(
+            conn, self.connector, op.hr_key, op.kind.value, reason, operation_id=op.id
+        )
         if op.kind is OpKind.CREATE:
             link = store.load_links(conn, self.connector, [op.hr_key]).get(op.hr_key)
             if link is not None and link.status is LinkStatus.PENDING:
                 store.save_link(conn, self.connector, replace(link, status=LinkStatus.FAILED))
         self.tally.add("failed")
         self.tally.failures.append(f"{op.describe()}: {reason}")
-        log.warning("operation_failed", connector=self.connector, hr_key=op.hr_key,
-                    operation=op.kind.value, target=op.target, reason=reason)
+        log.warning(
+            "operation_failed",
+            connector=self.connector,
+            hr_key=op.hr_key,
+            operation=op.kind.value,
+            target=op.target,
+            reason=reason,
+        )
 
     def _resolve_remote_ids(self, batch: list[Operation]) -> list[Operation]:
         """Fill remote ids that creates earlier in the run produced; hold back what cannot go."""
@@ -220,8 +244,9 @@ class Executor:
                         continue  # its create is still in flight: stays pending for next cycle
                     else:
                         # Not an error of its own: the create's error says why.
-                        store.mark_operations(conn, [op.id], OpState.FAILED,
-                                              error="the LMS account was not created")
+                        store.mark_operations(
+                            conn, [op.id], OpState.FAILED, error="the LMS account was not created"
+                        )
                         self.tally.add("skipped")
                         continue
                 ready.append(op)
@@ -242,8 +267,13 @@ class Executor:
                     for outcome in outcomes:
                         self._record(conn, outcome)
                     failed = any(o.status is OutcomeStatus.FAILED for o in outcomes)
-                    store.finish_job(conn, self.connector, job_id, "failed" if failed else "done",
-                                     {"outcomes": Counter(o.status.value for o in outcomes)})
+                    store.finish_job(
+                        conn,
+                        self.connector,
+                        job_id,
+                        "failed" if failed else "done",
+                        {"outcomes": Counter(o.status.value for o in outcomes)},
+                    )
                 del pending[job_id]
             if not pending:
                 return
@@ -256,14 +286,22 @@ class Executor:
     def _report_overdue(self, pending: dict[str, list[Operation]]) -> None:
         with self.engine.begin() as conn:
             for job_id, ops in pending.items():
-                reason = (f"{self.adapter.vendor} job {job_id} has not finished after "
-                          f"{self.polling.timeout:g}s; it stays in the outbox and is polled "
-                          "again next cycle")
+                reason = (
+                    f"{self.adapter.vendor} job {job_id} has not finished after "
+                    f"{self.polling.timeout:g}s; it stays in the outbox and is polled "
+                    "again next cycle"
+                )
                 for op in ops:
-                    store.record_error(conn, self.connector, op.hr_key, "job", reason,
-                                       operation_id=op.id)
-                log.warning("job_overdue", connector=self.connector, job_id=job_id,
-                            operations=len(ops), timeout_s=self.polling.timeout)
+                    store.record_error(
+                        conn, self.connector, op.hr_key, "job", reason, operation_id=op.id
+                    )
+                log.warning(
+                    "job_overdue",
+                    connector=self.connector,
+                    job_id=job_id,
+                    operations=len(ops),
+                    timeout_s=self.polling.timeout,
+                )
         self.tally.add("waiting", sum(len(ops) for ops in pending.values()))
 
     # --- crash recovery ------------------------------------------------------------------------
@@ -282,14 +320,23 @@ class Executor:
                     store.mark_operations(conn, [op.id], OpState.PENDING)
                     resend.append(op)
                     continue
-                log.info("create_recovered", connector=self.connector, hr_key=op.hr_key,
-                         remote_id=account.remote_id)
+                log.info(
+                    "create_recovered",
+                    connector=self.connector,
+                    hr_key=op.hr_key,
+                    remote_id=account.remote_id,
+                )
                 self._apply_done(conn, op, account.remote_id)
         return resend
 
 
 def link_for_create(desired: DesiredUser, policy: DiffPolicy) -> LinkState:
     """The PENDING link recorded with a create, remembering the planned HR record's hash."""
-    return LinkState(hr_key=desired.hr_key, remote_id=None,
-                     fields=stored_fields({}, policy), active=False,
-                     status=LinkStatus.PENDING, source_hash=desired.source_hash)
+    return LinkState(
+        hr_key=desired.hr_key,
+        remote_id=None,
+        fields=stored_fields({}, policy),
+        active=False,
+        status=LinkStatus.PENDING,
+        source_hash=desired.source_hash,
+    )

@@ -31,7 +31,9 @@ class Threshold:
             return cls(percent=float(match.group(1)))
         if value.strip().isdigit():
             return cls(absolute=int(value))
-        raise ValueError(f"max_deactivations must be a percentage like 5% or a number, not {value!r}")
+        raise ValueError(
+            f"max_deactivations must be a percentage like 5% or a number, not {value!r}"
+        )
 
     def limit(self, linked: int) -> int:
         if self.absolute is not None:

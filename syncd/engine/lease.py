@@ -34,8 +34,11 @@ def connector_lease(engine: Engine, name: str) -> Iterator[bool]:
     """Yields True when this process holds ``name`` for the duration, False if another does."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            held = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                                     {"k": _lock_id(name)}).scalar())
+            held = bool(
+                conn.execute(
+                    text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_id(name)}
+                ).scalar()
+            )
             conn.commit()
             try:
                 yield held
@@ -51,8 +54,7 @@ def connector_lease(engine: Engine, name: str) -> Iterator[bool]:
     finally:
         if held:
             with engine.begin() as conn:
-                conn.execute(delete(leases).where(leases.c.name == name,
-                                                  leases.c.holder == holder))
+                conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
 
 
 def _take_row_lease(engine: Engine, name: str, holder: str) -> bool:
@@ -67,9 +69,11 @@ def _take_row_lease(engine: Engine, name: str, holder: str) -> bool:
             return True
         if _alive(row.holder) and not _expired(row.expires_at):
             return False
-        taken = conn.execute(update(leases).where(leases.c.name == name,
-                                                  leases.c.holder == row.holder)
-                             .values(holder=holder, expires_at=expires)).rowcount
+        taken = conn.execute(
+            update(leases)
+            .where(leases.c.name == name, leases.c.holder == row.holder)
+            .values(holder=holder, expires_at=expires)
+        ).rowcount
         return taken == 1
 
 

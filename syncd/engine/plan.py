@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import groupby
 
-from syncd.model import OpKind, Operation
+from syncd.model import Operation, OpKind
 from syncd.vendors.base import Capabilities
 
 
@@ -41,5 +41,8 @@ def batches(ops: Sequence[Operation], capabilities: Capabilities) -> Iterator[li
 def summary(ops: Iterable[Operation]) -> dict[str, int]:
     """Counts by kind, in execution order, for plan output."""
     counts = Counter(op.kind for op in ops)
-    return {kind.value: counts[kind] for kind in sorted(OpKind, key=lambda k: (k.phase, k.value))
-            if counts[kind]}
+    return {
+        kind.value: counts[kind]
+        for kind in sorted(OpKind, key=lambda k: (k.phase, k.value))
+        if counts[kind]
+    }

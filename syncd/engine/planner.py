@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from syncd.engine.diff import DiffPolicy, diff_user
 from syncd.engine.plan import order
-from syncd.model import DesiredUser, LinkState, LinkStatus, OpKind, Operation, stable_hash
+from syncd.model import DesiredUser, LinkState, LinkStatus, Operation, OpKind, stable_hash
 from syncd.state import store
 from syncd.vendors.base import Adapter
 
@@ -88,8 +88,13 @@ def build_plan(
         data = record.data
         hr_key = _key_of(data, key)
         if hr_key is None:
-            plan.errors.append(RecordError(f"<{record.position}>", "source",
-                                           f"{record.position}: the record has no {key!r}"))
+            plan.errors.append(
+                RecordError(
+                    f"<{record.position}>",
+                    "source",
+                    f"{record.position}: the record has no {key!r}",
+                )
+            )
             continue
         if hr_key in seen:
             duplicates.add(hr_key)
@@ -101,8 +106,10 @@ def build_plan(
             held.add(hr_key)
             continue
         digest = digests.get(hr_key)
-        if digest is not None and digest[0] is not None and digest[0] == record_hash(
-            mapper.fingerprint, data
+        if (
+            digest is not None
+            and digest[0] is not None
+            and digest[0] == record_hash(mapper.fingerprint, data)
         ):
             plan.unchanged += 1
             continue
@@ -120,16 +127,22 @@ def build_plan(
     if plan.records_seen == 0:
         raise SourceEmpty("the source gave no record; nothing is changed or deprovisioned")
     for hr_key in duplicates:
-        plan.errors.append(RecordError(hr_key, "source",
-                                       f"{key} {hr_key!r} appears more than once in the source; "
-                                       "none of its records is used until it is unique"))
+        plan.errors.append(
+            RecordError(
+                hr_key,
+                "source",
+                f"{key} {hr_key!r} appears more than once in the source; "
+                "none of its records is used until it is unique",
+            )
+        )
         plan.desired.pop(hr_key, None)
         plan.valid_keys.discard(hr_key)
         held.add(hr_key)
 
     existing = (LinkStatus.LINKED.value, LinkStatus.DEACTIVATED.value)
     leavers = [
-        k for k, (_h, status) in digests.items()
+        k
+        for k, (_h, status) in digests.items()
         if status in existing and (k not in seen or k in out_of_scope) and k not in held
     ]
     with engine.connect() as conn:
@@ -158,8 +171,14 @@ def _key_of(data: Mapping[str, Any], key: str) -> str | None:
     return text or None
 
 
-def _render(mapper: MapperLike, hr_key: str, data: dict[str, Any], plan: Plan,
-            out_of_scope: set[str], held: set[str]) -> DesiredUser | None:
+def _render(
+    mapper: MapperLike,
+    hr_key: str,
+    data: dict[str, Any],
+    plan: Plan,
+    out_of_scope: set[str],
+    held: set[str],
+) -> DesiredUser | None:
     from syncd.mapping import MappingError
 
     try:
@@ -179,9 +198,12 @@ _NEVER_CREATED = (LinkStatus.FAILED, LinkStatus.DELETED)
 def _adopt_existing_accounts(plan: Plan, adapter: Adapter, match: str | None) -> None:
     """Link people about to be created to accounts the LMS already has (first sync)."""
     candidates = [
-        desired for hr_key, desired in plan.desired.items()
-        if desired.active and (
-            plan.links.get(hr_key) is None or (
+        desired
+        for hr_key, desired in plan.desired.items()
+        if desired.active
+        and (
+            plan.links.get(hr_key) is None
+            or (
                 plan.links[hr_key].status in _NEVER_CREATED and plan.links[hr_key].remote_id is None
             )
         )
@@ -192,7 +214,10 @@ def _adopt_existing_accounts(plan: Plan, adapter: Adapter, match: str | None) ->
     for hr_key, account in found.items():
         active = True if account.active is None else account.active
         link = LinkState(
-            hr_key=hr_key, remote_id=account.remote_id, fields={}, active=active,
+            hr_key=hr_key,
+            remote_id=account.remote_id,
+            fields={},
+            active=active,
             status=LinkStatus.LINKED if active else LinkStatus.DEACTIVATED,
         )
         plan.links[hr_key] = link
@@ -211,5 +236,6 @@ def pending_link(desired: DesiredUser) -> LinkState:
     """The link a create leaves until the vendor confirms it."""
     return replace(
         LinkState(hr_key=desired.hr_key, remote_id=None, fields={}, active=False),
-        status=LinkStatus.PENDING, source_hash=desired.source_hash,
+        status=LinkStatus.PENDING,
+        source_hash=desired.source_hash,
     )

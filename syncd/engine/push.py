@@ -16,7 +16,7 @@ from syncd.engine.executor import Executor, JobPolling, link_for_create
 from syncd.engine.guard import Threshold, check
 from syncd.engine.lease import connector_lease
 from syncd.engine.plan import summary
-from syncd.model import OpKind, Operation, OpState
+from syncd.model import LinkStatus, Operation, OpKind, OpState
 from syncd.state import store
 from syncd.vendors.base import Adapter, AuthenticationError, UnreachableError
 
@@ -93,8 +93,12 @@ class _Cycle:
         self.dry_run = dry_run
         self.calls_before = settings.adapter.api_calls
         self.executor = Executor(
-            connector=settings.connector, engine=settings.engine, adapter=settings.adapter,
-            policy=settings.policy, match=settings.match, polling=settings.polling,
+            connector=settings.connector,
+            engine=settings.engine,
+            adapter=settings.adapter,
+            policy=settings.policy,
+            match=settings.match,
+            polling=settings.polling,
             stop=settings.stop,
         )
         self.records_seen = 0
@@ -104,8 +108,14 @@ class _Cycle:
         s = self.s
         with s.engine.begin() as conn:
             run_id = store.start_run(conn, s.connector, "push")
-            store.set_status(conn, s.connector, "push", state="running",
-                             last_started_at=store.now(), last_run_id=run_id)
+            store.set_status(
+                conn,
+                s.connector,
+                "push",
+                state="running",
+                last_started_at=store.now(),
+                last_run_id=run_id,
+            )
         log.info("push_started", connector=s.connector, run_id=run_id, dry_run=self.dry_run)
         try:
             result = self._run(run_id)
@@ -123,25 +133,38 @@ class _Cycle:
         if not self.dry_run:
             self.executor.resume()
         plan = planner.build_plan(
-            connector=s.connector, engine=s.engine, records=s.records(), key=s.key,
-            mapper=s.mapper, adapter=s.adapter, policy=s.policy, match=s.match,
+            connector=s.connector,
+            engine=s.engine,
+            records=s.records(),
+            key=s.key,
+            mapper=s.mapper,
+            adapter=s.adapter,
+            policy=s.policy,
+            match=s.match,
         )
         self.records_seen = plan.records_seen
         self.invalid = len(plan.errors)
         with s.engine.connect() as conn:
-            linked = store.count_links(conn, s.connector, [_linked()])
+            linked = store.count_links(conn, s.connector, [LinkStatus.LINKED])
             approved = bool((store.get_status(conn, s.connector, "push") or {}).get("approved"))
         verdict = check(plan.ops, linked, s.threshold)
         errors = [f"{e.hr_key}: {e.operation}: {e.reason}" for e in plan.errors]
         if self.dry_run:
-            return PushResult(CycleOutcome.DRY_RUN, run_id, plan.ops, errors=errors,
-                              message=verdict.reason)
+            return PushResult(
+                CycleOutcome.DRY_RUN, run_id, plan.ops, errors=errors, message=verdict.reason
+            )
         if verdict.tripped and not approved:
-            log.warning("guard_tripped", connector=s.connector, deprovisions=verdict.deprovisions,
-                        linked=verdict.linked, limit=verdict.limit)
+            log.warning(
+                "guard_tripped",
+                connector=s.connector,
+                deprovisions=verdict.deprovisions,
+                linked=verdict.linked,
+                limit=verdict.limit,
+            )
             self._record_plan_errors(plan)
-            return PushResult(CycleOutcome.GUARDED, run_id, plan.ops, errors=errors,
-                              message=verdict.reason)
+            return PushResult(
+                CycleOutcome.GUARDED, run_id, plan.ops, errors=errors, message=verdict.reason
+            )
         self._record(run_id, plan, consume_approval=verdict.tripped)
         self.executor.run(plan.ops)
         tally = self.executor.tally
@@ -157,23 +180,35 @@ class _Cycle:
             store.record_operations(conn, s.connector, run_id, stored_ops, plan.source_hashes)
             for op, stored in zip(plan.ops, stored_ops, strict=True):
                 op.id = stored.id
-            for hr_key, link in plan.adopted.items():
+            for link in plan.adopted.values():
                 store.save_link(conn, s.connector, link)
             creating = {op.hr_key for op in plan.ops if op.kind is OpKind.CREATE}
             for hr_key in creating:
                 store.save_link(conn, s.connector, link_for_create(plan.desired[hr_key], s.policy))
-            store.set_source_hashes(conn, s.connector, {
-                k: h for k, h in plan.source_hashes.items() if k not in creating})
+            store.set_source_hashes(
+                conn,
+                s.connector,
+                {k: h for k, h in plan.source_hashes.items() if k not in creating},
+            )
             # A leaver who comes back with the very same HR record must be re-rendered.
-            leavers = {op.hr_key for op in plan.ops
-                       if op.kind.is_deprovision and op.hr_key not in plan.desired}
+            leavers = {
+                op.hr_key
+                for op in plan.ops
+                if op.kind.is_deprovision and op.hr_key not in plan.desired
+            }
             store.forget_source_hashes(conn, s.connector, leavers)
             self._record_plan_errors(plan, conn)
             store.resolve_errors(conn, s.connector, plan.valid_keys, ("source", "map", "validate"))
             if consume_approval:
                 store.set_status(conn, s.connector, "push", approved=False)
-        log.info("push_planned", connector=s.connector, run_id=run_id, **summary(plan.ops),
-                 unchanged=plan.unchanged, invalid=len(plan.errors))
+        log.info(
+            "push_planned",
+            connector=s.connector,
+            run_id=run_id,
+            **summary(plan.ops),
+            unchanged=plan.unchanged,
+            invalid=len(plan.errors),
+        )
 
     def _record_plan_errors(self, plan: planner.Plan, conn=None) -> None:
         if conn is None:
@@ -181,8 +216,13 @@ class _Cycle:
                 return self._record_plan_errors(plan, own)
         for error in plan.errors:
             store.record_error(conn, self.s.connector, error.hr_key, error.operation, error.reason)
-            log.warning("record_rejected", connector=self.s.connector, hr_key=error.hr_key,
-                        stage=error.operation, reason=error.reason)
+            log.warning(
+                "record_rejected",
+                connector=self.s.connector,
+                hr_key=error.hr_key,
+                stage=error.operation,
+                reason=error.reason,
+            )
         return None
 
     def _finish(self, result: PushResult) -> None:
@@ -201,7 +241,8 @@ class _Cycle:
         }
         result.counts = counts
         state = {CycleOutcome.GUARDED: "guarded", CycleOutcome.FAILED: "failed"}.get(
-            result.outcome, "idle")
+            result.outcome, "idle"
+        )
         finished = store.now()
         with s.engine.begin() as conn:
             store.finish_run(conn, result.run_id, result.outcome, counts, result.message or None)
@@ -209,22 +250,23 @@ class _Cycle:
                 "state": state,
                 "last_finished_at": finished,
                 "pending_ops": store.count_operations(
-                    conn, s.connector, [OpState.PENDING, OpState.SENT, OpState.UNKNOWN,
-                                        OpState.WAITING]),
+                    conn,
+                    s.connector,
+                    [OpState.PENDING, OpState.SENT, OpState.UNKNOWN, OpState.WAITING],
+                ),
                 "failed_ops": store.count_operations(conn, s.connector, [OpState.FAILED]),
                 "last_error": result.message or (result.errors[0] if result.errors else None),
             }
             if result.outcome in (CycleOutcome.SUCCESS, CycleOutcome.PARTIAL):
                 values["last_success_at"] = finished
             store.set_status(conn, s.connector, "push", **values)
-        log.info("push_finished", connector=s.connector, run_id=result.run_id,
-                 outcome=result.outcome, **counts)
-
-
-def _linked():
-    from syncd.model import LinkStatus
-
-    return LinkStatus.LINKED
+        log.info(
+            "push_finished",
+            connector=s.connector,
+            run_id=result.run_id,
+            outcome=result.outcome,
+            **counts,
+        )
 
 
 def _without_write_only(op: Operation, policy: DiffPolicy) -> Operation:

@@ -11,7 +11,7 @@ import syncd
 
 
 def migrations_dir() -> Path:
-    """``migrations/`` beside the package in a checkout, or inside it when installed from a wheel."""
+    """``migrations/`` beside the package in a checkout, or inside it when installed."""
     packaged = Path(syncd.__file__).parent / "_migrations"
     if packaged.is_dir():
         return packaged

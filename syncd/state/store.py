@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Table, and_, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from syncd.model import LinkState, LinkStatus, OpKind, Operation, OpState, stable_hash
+from syncd.model import LinkState, LinkStatus, Operation, OpKind, OpState, stable_hash
 from syncd.state.tables import jobs, links, operations, sync_errors, sync_runs, sync_status
 
 CHUNK = 500
@@ -22,7 +22,10 @@ def now() -> datetime:
 
 
 def upsert(
-    conn: Connection, table: Table, values: Mapping[str, Any], keys: Sequence[str],
+    conn: Connection,
+    table: Table,
+    values: Mapping[str, Any],
+    keys: Sequence[str],
     update_columns: Iterable[str] | None = None,
 ) -> None:
     """Insert ``values`` or update the row with the same ``keys`` (both dialects)."""
@@ -39,6 +42,7 @@ def upsert(
 
 
 # --- links ---------------------------------------------------------------------------------
+
 
 def link_digests(conn: Connection, connector: str) -> dict[str, tuple[str | None, str]]:
     """HR key -> (source hash, status) for every link: all a no-change cycle needs in memory."""
@@ -74,7 +78,9 @@ def load_links(conn: Connection, connector: str, keys: Iterable[str]) -> dict[st
     return found
 
 
-def iter_links(conn: Connection, connector: str, statuses: Iterable[LinkStatus]) -> Iterator[LinkState]:
+def iter_links(
+    conn: Connection, connector: str, statuses: Iterable[LinkStatus]
+) -> Iterator[LinkState]:
     query = select(links).where(
         links.c.connector == connector, links.c.status.in_([s.value for s in statuses])
     )
@@ -98,8 +104,13 @@ def save_link(conn: Connection, connector: str, link: LinkState) -> None:
         "created_at": stamp,
         "updated_at": stamp,
     }
-    upsert(conn, links, values, ("connector", "hr_key"),
-           [c for c in values if c not in ("created_at",)])
+    upsert(
+        conn,
+        links,
+        values,
+        ("connector", "hr_key"),
+        [c for c in values if c not in ("created_at",)],
+    )
 
 
 def set_source_hashes(conn: Connection, connector: str, hashes: Mapping[str, str]) -> None:
@@ -120,7 +131,9 @@ def _bind(name: str):
     return bindparam(name)
 
 
-def forget_source_hashes(conn: Connection, connector: str, keys: Iterable[str] | None = None) -> int:
+def forget_source_hashes(
+    conn: Connection, connector: str, keys: Iterable[str] | None = None
+) -> int:
     """Make the next cycle re-render these people (all when ``keys`` is None)."""
     condition = links.c.connector == connector
     if keys is not None:
@@ -129,16 +142,22 @@ def forget_source_hashes(conn: Connection, connector: str, keys: Iterable[str] |
 
 
 def count_links(conn: Connection, connector: str, statuses: Iterable[LinkStatus]) -> int:
-    query = select(func.count()).select_from(links).where(
-        links.c.connector == connector, links.c.status.in_([s.value for s in statuses])
+    query = (
+        select(func.count())
+        .select_from(links)
+        .where(links.c.connector == connector, links.c.status.in_([s.value for s in statuses]))
     )
     return int(conn.execute(query).scalar_one())
 
 
 # --- operations (the outbox) ---------------------------------------------------------------
 
+
 def record_operations(
-    conn: Connection, connector: str, run_id: int, ops: Sequence[Operation],
+    conn: Connection,
+    connector: str,
+    run_id: int,
+    ops: Sequence[Operation],
     source_hashes: Mapping[str, str],
 ) -> None:
     """Write the plan before anything is sent; ids are set on ``ops``."""
@@ -151,9 +170,18 @@ def record_operations(
         }
         result = conn.execute(
             insert(operations).values(
-                connector=connector, run_id=run_id, seq=seq, kind=op.kind.value,
-                hr_key=op.hr_key, target=op.target, remote_id=op.remote_id, payload=payload,
-                state=OpState.PENDING.value, attempts=0, created_at=stamp, updated_at=stamp,
+                connector=connector,
+                run_id=run_id,
+                seq=seq,
+                kind=op.kind.value,
+                hr_key=op.hr_key,
+                target=op.target,
+                remote_id=op.remote_id,
+                payload=payload,
+                state=OpState.PENDING.value,
+                attempts=0,
+                created_at=stamp,
+                updated_at=stamp,
             )
         )
         op.id = int(result.inserted_primary_key[0])
@@ -162,26 +190,41 @@ def record_operations(
 def _op_from_row(row: Any) -> Operation:
     payload = row.payload or {}
     return Operation(
-        kind=OpKind(row.kind), hr_key=row.hr_key, remote_id=row.remote_id,
-        fields=payload.get("fields") or {}, changed=tuple(payload.get("changed") or ()),
-        target=row.target, id=int(row.id), attempts=int(row.attempts),
+        kind=OpKind(row.kind),
+        hr_key=row.hr_key,
+        remote_id=row.remote_id,
+        fields=payload.get("fields") or {},
+        changed=tuple(payload.get("changed") or ()),
+        target=row.target,
+        id=int(row.id),
+        attempts=int(row.attempts),
     )
 
 
-def open_operations(conn: Connection, connector: str) -> list[tuple[Operation, OpState, str | None]]:
+def open_operations(
+    conn: Connection, connector: str
+) -> list[tuple[Operation, OpState, str | None]]:
     """Unfinished operations in plan order, with their state and job id."""
     query = (
         select(operations)
-        .where(operations.c.connector == connector,
-               operations.c.state.in_([s.value for s in OPEN_STATES]))
+        .where(
+            operations.c.connector == connector,
+            operations.c.state.in_([s.value for s in OPEN_STATES]),
+        )
         .order_by(operations.c.id)
     )
     return [(_op_from_row(r), OpState(r.state), r.job_id) for r in conn.execute(query)]
 
 
 def mark_operations(
-    conn: Connection, ids: Iterable[int], state: OpState, *, error: str | None = None,
-    job_id: str | None = None, remote_id: str | None = None, count_attempt: bool = False,
+    conn: Connection,
+    ids: Iterable[int],
+    state: OpState,
+    *,
+    error: str | None = None,
+    job_id: str | None = None,
+    remote_id: str | None = None,
+    count_attempt: bool = False,
 ) -> None:
     ids = list(ids)
     if not ids:
@@ -196,8 +239,11 @@ def mark_operations(
     if count_attempt:
         values["attempts"] = operations.c.attempts + 1
     for start in range(0, len(ids), CHUNK):
-        conn.execute(update(operations).where(operations.c.id.in_(ids[start : start + CHUNK]))
-                     .values(**values))
+        conn.execute(
+            update(operations)
+            .where(operations.c.id.in_(ids[start : start + CHUNK]))
+            .values(**values)
+        )
 
 
 def requeue_failed(conn: Connection, connector: str) -> int:
@@ -206,8 +252,14 @@ def requeue_failed(conn: Connection, connector: str) -> int:
     Their people's source hashes are forgotten too, so the next cycle also
     re-diffs them against what the LMS confirmed.
     """
-    keys = [r.hr_key for r in conn.execute(select(operations.c.hr_key).where(
-        operations.c.connector == connector, operations.c.state == OpState.FAILED.value))]
+    keys = [
+        r.hr_key
+        for r in conn.execute(
+            select(operations.c.hr_key).where(
+                operations.c.connector == connector, operations.c.state == OpState.FAILED.value
+            )
+        )
+    ]
     forget_source_hashes(conn, connector, set(keys))
     result = conn.execute(
         update(operations)
@@ -218,8 +270,12 @@ def requeue_failed(conn: Connection, connector: str) -> int:
 
 
 def count_operations(conn: Connection, connector: str, states: Iterable[OpState]) -> int:
-    query = select(func.count()).select_from(operations).where(
-        operations.c.connector == connector, operations.c.state.in_([s.value for s in states])
+    query = (
+        select(func.count())
+        .select_from(operations)
+        .where(
+            operations.c.connector == connector, operations.c.state.in_([s.value for s in states])
+        )
     )
     return int(conn.execute(query).scalar_one())
 
@@ -231,25 +287,45 @@ def operation_source_hash(conn: Connection, op_id: int) -> str | None:
 
 # --- jobs -----------------------------------------------------------------------------------
 
+
 def record_job(conn: Connection, connector: str, vendor: str, job_id: str, kind: str) -> None:
-    upsert(conn, jobs, {
-        "connector": connector, "vendor": vendor, "job_id": job_id, "kind": kind,
-        "state": "waiting", "polls": 0, "submitted_at": now(),
-    }, ("connector", "job_id"), update_columns=())
+    upsert(
+        conn,
+        jobs,
+        {
+            "connector": connector,
+            "vendor": vendor,
+            "job_id": job_id,
+            "kind": kind,
+            "state": "waiting",
+            "polls": 0,
+            "submitted_at": now(),
+        },
+        ("connector", "job_id"),
+        update_columns=(),
+    )
 
 
-def finish_job(conn: Connection, connector: str, job_id: str, state: str, detail: Any = None,
-               polls: int = 0) -> None:
+def finish_job(
+    conn: Connection, connector: str, job_id: str, state: str, detail: Any = None, polls: int = 0
+) -> None:
     conn.execute(
-        update(jobs).where(jobs.c.connector == connector, jobs.c.job_id == job_id)
-        .values(state=state, detail=detail, finished_at=now(), last_polled_at=now(),
-                polls=jobs.c.polls + polls)
+        update(jobs)
+        .where(jobs.c.connector == connector, jobs.c.job_id == job_id)
+        .values(
+            state=state,
+            detail=detail,
+            finished_at=now(),
+            last_polled_at=now(),
+            polls=jobs.c.polls + polls,
+        )
     )
 
 
 def job_submitted_at(conn: Connection, connector: str, job_id: str) -> datetime | None:
-    value = conn.execute(select(jobs.c.submitted_at).where(
-        jobs.c.connector == connector, jobs.c.job_id == job_id)).scalar()
+    value = conn.execute(
+        select(jobs.c.submitted_at).where(jobs.c.connector == connector, jobs.c.job_id == job_id)
+    ).scalar()
     if value is not None and value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value
@@ -257,21 +333,34 @@ def job_submitted_at(conn: Connection, connector: str, job_id: str) -> datetime 
 
 # --- runs, status, errors --------------------------------------------------------------------
 
+
 def start_run(conn: Connection, connector: str, direction: str) -> int:
-    result = conn.execute(insert(sync_runs).values(
-        connector=connector, direction=direction, started_at=now()))
+    result = conn.execute(
+        insert(sync_runs).values(connector=connector, direction=direction, started_at=now())
+    )
     return int(result.inserted_primary_key[0])
 
 
-def finish_run(conn: Connection, run_id: int, outcome: str, counts: Mapping[str, int],
-               detail: str | None = None) -> None:
-    conn.execute(update(sync_runs).where(sync_runs.c.id == run_id).values(
-        finished_at=now(), outcome=outcome, detail=detail, **counts))
+def finish_run(
+    conn: Connection,
+    run_id: int,
+    outcome: str,
+    counts: Mapping[str, int],
+    detail: str | None = None,
+) -> None:
+    conn.execute(
+        update(sync_runs)
+        .where(sync_runs.c.id == run_id)
+        .values(finished_at=now(), outcome=outcome, detail=detail, **counts)
+    )
 
 
 def get_status(conn: Connection, connector: str, direction: str) -> dict[str, Any] | None:
-    row = conn.execute(select(sync_status).where(
-        sync_status.c.connector == connector, sync_status.c.direction == direction)).first()
+    row = conn.execute(
+        select(sync_status).where(
+            sync_status.c.connector == connector, sync_status.c.direction == direction
+        )
+    ).first()
     return dict(row._mapping) if row else None
 
 
@@ -287,44 +376,85 @@ def set_status(conn: Connection, connector: str, direction: str, **values: Any) 
     else:
         if "state" not in values:
             row.pop("state")
-        conn.execute(update(sync_status).where(
-            sync_status.c.connector == connector, sync_status.c.direction == direction)
-            .values(**{k: v for k, v in row.items() if k not in ("connector", "direction")}))
+        conn.execute(
+            update(sync_status)
+            .where(sync_status.c.connector == connector, sync_status.c.direction == direction)
+            .values(**{k: v for k, v in row.items() if k not in ("connector", "direction")})
+        )
 
 
-def record_error(conn: Connection, connector: str, hr_key: str, operation: str, reason: str,
-                 direction: str = "push", operation_id: int | None = None) -> None:
+def record_error(
+    conn: Connection,
+    connector: str,
+    hr_key: str,
+    operation: str,
+    reason: str,
+    direction: str = "push",
+    operation_id: int | None = None,
+) -> None:
     """One row per person and operation: repeated failures bump ``attempts``."""
     stamp = now()
-    key = (sync_errors.c.connector == connector, sync_errors.c.direction == direction,
-           sync_errors.c.hr_key == hr_key, sync_errors.c.operation == operation)
-    updated = conn.execute(update(sync_errors).where(*key).values(
-        reason=reason, last_seen_at=stamp, attempts=sync_errors.c.attempts + 1,
-        resolved_at=None, operation_id=operation_id)).rowcount
+    key = (
+        sync_errors.c.connector == connector,
+        sync_errors.c.direction == direction,
+        sync_errors.c.hr_key == hr_key,
+        sync_errors.c.operation == operation,
+    )
+    updated = conn.execute(
+        update(sync_errors)
+        .where(*key)
+        .values(
+            reason=reason,
+            last_seen_at=stamp,
+            attempts=sync_errors.c.attempts + 1,
+            resolved_at=None,
+            operation_id=operation_id,
+        )
+    ).rowcount
     if not updated:
-        conn.execute(insert(sync_errors).values(
-            connector=connector, direction=direction, hr_key=hr_key, operation=operation,
-            reason=reason, first_seen_at=stamp, last_seen_at=stamp, attempts=1,
-            operation_id=operation_id))
+        conn.execute(
+            insert(sync_errors).values(
+                connector=connector,
+                direction=direction,
+                hr_key=hr_key,
+                operation=operation,
+                reason=reason,
+                first_seen_at=stamp,
+                last_seen_at=stamp,
+                attempts=1,
+                operation_id=operation_id,
+            )
+        )
 
 
-def resolve_errors(conn: Connection, connector: str, hr_keys: Iterable[str],
-                   operations_: Iterable[str] | None = None, direction: str = "push") -> None:
+def resolve_errors(
+    conn: Connection,
+    connector: str,
+    hr_keys: Iterable[str],
+    operations_: Iterable[str] | None = None,
+    direction: str = "push",
+) -> None:
     """Mark errors of these people solved (their record now passed or their operation worked)."""
     keys = list(hr_keys)
     for start in range(0, len(keys), CHUNK):
-        condition = and_(sync_errors.c.connector == connector,
-                         sync_errors.c.direction == direction,
-                         sync_errors.c.hr_key.in_(keys[start : start + CHUNK]),
-                         sync_errors.c.resolved_at.is_(None))
+        condition = and_(
+            sync_errors.c.connector == connector,
+            sync_errors.c.direction == direction,
+            sync_errors.c.hr_key.in_(keys[start : start + CHUNK]),
+            sync_errors.c.resolved_at.is_(None),
+        )
         if operations_ is not None:
             condition = and_(condition, sync_errors.c.operation.in_(list(operations_)))
         conn.execute(update(sync_errors).where(condition).values(resolved_at=now()))
 
 
-def unresolved_error_keys(conn: Connection, connector: str, operations_: Iterable[str],
-                          direction: str = "push") -> set[str]:
+def unresolved_error_keys(
+    conn: Connection, connector: str, operations_: Iterable[str], direction: str = "push"
+) -> set[str]:
     query = select(sync_errors.c.hr_key).where(
-        sync_errors.c.connector == connector, sync_errors.c.direction == direction,
-        sync_errors.c.operation.in_(list(operations_)), sync_errors.c.resolved_at.is_(None))
+        sync_errors.c.connector == connector,
+        sync_errors.c.direction == direction,
+        sync_errors.c.operation.in_(list(operations_)),
+        sync_errors.c.resolved_at.is_(None),
+    )
     return {row.hr_key for row in conn.execute(query)}

@@ -125,7 +125,9 @@ class Adapter(Protocol):
         """The outcomes of an asynchronous job's operations, or None while it still runs."""
         ...
 
-    def pull(self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]) -> Iterator[PullPage]:
+    def pull(
+        self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]
+    ) -> Iterator[PullPage]:
         """Learning results since ``cursor``; ``links`` maps remote user id to HR key."""
         ...
 
