@@ -164,5 +164,144 @@ def errors(name: str, config_path: str, as_json: bool) -> None:
     _print_table(f"errors of {name}", rows, ("direction", *ERROR_COLUMNS), f"No errors for {name}.")
 
 
+def _connector_or_exit(config, name: str):
+    try:
+        return config.connector(name)
+    except KeyError as error:
+        click.echo(str(error.args[0]), err=True)
+        sys.exit(EXIT_CONFIG)
+
+
+def _open_state_or_exit(config):
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from syncd.logs import redactor
+    from syncd.runtime import StateNotReady, open_state
+
+    try:
+        return open_state(config)
+    except (SQLAlchemyError, StateNotReady) as error:
+        click.echo(f"cannot open the state store: {redactor.redact_text(str(error))}", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+
+
+def _print_plan(result, as_json: bool) -> None:
+    from syncd.engine.plan import summary
+
+    if as_json:
+        for op in result.plan:
+            click.echo(json.dumps(_operation_json(op)))
+        return
+    counts = summary(result.plan)
+    rows = [{"operation": kind, "count": n} for kind, n in counts.items()]
+    _print_table("planned operations", rows, ("operation", "count"), "Nothing to do.")
+    for error in result.errors:
+        click.echo(f"not planned: {error}", err=True)
+    if result.message:
+        click.echo(result.message, err=True)
+
+
+def _operation_json(op) -> dict[str, Any]:
+    return {
+        "kind": op.kind.value,
+        "hr_key": op.hr_key,
+        "remote_id": op.remote_id,
+        "target": op.target,
+        "changed": {name: op.fields.get(name) for name in op.changed if name != "password"},
+    }
+
+
+def _run_push(config, name: str, dry_run: bool):
+    from syncd.engine.push import run_push
+    from syncd.runtime import push_settings
+
+    engine = _open_state_or_exit(config)
+    try:
+        return run_push(push_settings(config, name, engine), dry_run=dry_run)
+    finally:
+        engine.dispose()
+
+
+def _report(result, direction: str) -> None:
+    counts = ", ".join(f"{k}={v}" for k, v in result.counts.items() if v)
+    click.echo(f"{direction}: {result.outcome}" + (f" ({counts})" if counts else ""))
+    if result.message and result.outcome != "dry_run":
+        click.echo(result.message, err=True)
+
+
+@cli.command("sync")
+@click.argument("name")
+@click.option("--direction", type=click.Choice(["push", "pull", "both"]), default="both",
+              show_default=True)
+@click.option("--dry-run", is_flag=True, help="Compute and print the plan; send no write.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: one JSON line per op.")
+@config_option
+def sync(name: str, direction: str, dry_run: bool, as_json: bool, config_path: str) -> None:
+    """Run one cycle of connector NAME now, then exit."""
+    config = _load(config_path)
+    connector = _connector_or_exit(config, name)
+    codes = []
+    if direction in ("push", "both"):
+        result = _run_push(config, name, dry_run)
+        if dry_run:
+            _print_plan(result, as_json)
+        else:
+            _report(result, "push")
+        codes.append(result.exit_code)
+    if direction in ("pull", "both") and connector.pull is not None and not dry_run:
+        from syncd.engine.pull import run_pull
+        from syncd.runtime import pull_settings
+
+        engine = _open_state_or_exit(config)
+        try:
+            result = run_pull(pull_settings(config, name, engine))
+        finally:
+            engine.dispose()
+        _report(result, "pull")
+        codes.append(result.exit_code)
+    sys.exit(max(codes, default=EXIT_OK))
+
+
+@cli.command("plan")
+@click.argument("name")
+@json_option
+@config_option
+def plan(name: str, as_json: bool, config_path: str) -> None:
+    """Print the operations the next push of NAME would send (sends no write)."""
+    config = _load(config_path)
+    _connector_or_exit(config, name)
+    result = _run_push(config, name, dry_run=True)
+    _print_plan(result, as_json)
+    sys.exit(result.exit_code)
+
+
+@cli.command("approve")
+@click.argument("name")
+@config_option
+def approve(name: str, config_path: str) -> None:
+    """Let the next push of NAME go ahead once although it trips the guard."""
+    from syncd.engine.push import approve as approve_push
+
+    config = _load(config_path)
+    _connector_or_exit(config, name)
+    engine = _open_state_or_exit(config)
+    approve_push(engine, name)
+    click.echo(f"{name}: the next push may exceed the guard once")
+
+
+@cli.command("retry")
+@click.argument("name")
+@config_option
+def retry(name: str, config_path: str) -> None:
+    """Put the failed operations of NAME back in the queue for its next cycle."""
+    from syncd.engine.push import retry as retry_push
+
+    config = _load(config_path)
+    _connector_or_exit(config, name)
+    engine = _open_state_or_exit(config)
+    count = retry_push(engine, name)
+    click.echo(f"{name}: {count} failed operations queued again")
+
+
 def main() -> None:
     cli(prog_name="syncd")

@@ -1,0 +1,81 @@
+"""Builds running parts from the configuration: state store, adapters, push and pull settings.
+
+The CLI, the daemon and the demo all go through here, so a connector behaves
+the same whichever way it is started.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import Engine, inspect
+
+from syncd.config import Config, ConnectorConfig
+from syncd.engine.diff import DiffPolicy
+from syncd.engine.guard import Threshold
+from syncd.engine.push import PushSettings
+from syncd.state.db import make_engine
+from syncd.state.migrate import upgrade
+from syncd.vendors.base import Adapter, AdapterContext
+from syncd.vendors.registry import load_adapter_class
+
+
+class StateNotReady(Exception):
+    """The state store has no schema and auto_migrate is off."""
+
+
+def open_state(config: Config) -> Engine:
+    """The state store's engine, migrated first when ``state.auto_migrate`` (the default)."""
+    url = config.state.url.get_secret_value()
+    if config.state.auto_migrate:
+        upgrade(url)
+    engine = make_engine(url)
+    if not inspect(engine).has_table("links"):
+        engine.dispose()
+        raise StateNotReady("the state store has no schema: run `syncd db upgrade`")
+    return engine
+
+
+def build_adapter(config: Config, connector: ConnectorConfig, **options) -> Adapter:
+    """The vendor adapter of ``connector``, sharing rate limits through the state store."""
+    adapter_class = load_adapter_class(connector.target.type)
+    context = AdapterContext(
+        connector=connector.name,
+        state_url=config.state.url.get_secret_value(),
+        match=connector.users.match,
+        options=options,
+    )
+    return adapter_class(connector.target, context)
+
+
+def push_settings(
+    config: Config,
+    name: str,
+    engine: Engine,
+    *,
+    adapter: Adapter | None = None,
+    stop: threading.Event | None = None,
+) -> PushSettings:
+    from syncd.mapping import compile_connector
+    from syncd.sources import open_source
+
+    connector = config.connector(name)
+    source_config = config.sources[connector.source]
+    source = open_source(connector.source, source_config)
+    adapter = adapter or build_adapter(config, connector)
+    guard = connector.guard.max_deactivations
+    return PushSettings(
+        connector=connector.name,
+        engine=engine,
+        adapter=adapter,
+        mapper=compile_connector(connector),
+        key=source_config.key,
+        records=source.records,
+        policy=DiffPolicy(
+            on_missing=connector.users.on_missing,
+            write_only_fields=adapter.capabilities.write_only_fields,
+        ),
+        threshold=Threshold(percent=guard.percent, absolute=guard.absolute),
+        match=connector.users.match,
+        stop=stop or threading.Event(),
+    )

@@ -1,0 +1,106 @@
+"""The command line as a user runs it: a real process, its output and its exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "config" / "example.yaml"
+SECRETS = {
+    "TALENTLMS_API_KEY": "tlms-key-7c1d9e",
+    "HOWNOW_CLIENT_ID": "hownow-client-id",
+    "HOWNOW_CLIENT_SECRET": "hownow-secret-55aa",
+}
+
+
+def syncd(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    environment = {k: v for k, v in os.environ.items() if k not in SECRETS}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "syncd", *args],
+        capture_output=True, text=True, env=environment, cwd=cwd, timeout=120,
+    )
+
+
+def test_config_check_prints_the_example_resolved_with_secrets_masked():
+    result = syncd("config", "check", "--config", str(EXAMPLE), env=SECRETS)
+    assert result.returncode == 0, result.stderr
+    assert "configuration OK: 2 connectors" in result.stdout
+    assert "api_key: '****'" in result.stdout
+    for secret in ("tlms-key-7c1d9e", "hownow-secret-55aa"):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_config_check_with_a_variable_unset_exits_2_naming_it():
+    env = {k: v for k, v in SECRETS.items() if k != "TALENTLMS_API_KEY"}
+    result = syncd("config", "check", "--config", str(EXAMPLE), env=env)
+    assert result.returncode == 2
+    assert "TALENTLMS_API_KEY" in result.stderr
+    assert "connectors[talentlms].target.api_key" in result.stderr
+
+
+def test_config_from_syncd_config_variable(tmp_path):
+    result = syncd("config", "check", env={**SECRETS, "SYNCD_CONFIG": str(EXAMPLE)}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def _minimal_config(tmp_path: Path, state_url: str) -> Path:
+    (tmp_path / "hr.csv").write_text("employee_id,email\n1,a@x.test\n")
+    path = tmp_path / "syncd.yaml"
+    path.write_text(f"""
+state: {{url: "{state_url}"}}
+sources:
+  hr: {{type: csv, path: "{tmp_path / 'hr.csv'}", key: employee_id}}
+connectors:
+  - name: lms
+    source: hr
+    schedule: {{every: 15m}}
+    target: {{type: talentlms, base_url: "http://127.0.0.1:9", api_key: "k-123456"}}
+    users: {{fields: {{email: "{{{{ email }}}}"}}}}
+""")
+    return path
+
+
+def test_status_works_on_an_empty_store(tmp_path, db_url):
+    config = _minimal_config(tmp_path, db_url)
+    result = syncd("status", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "No connector has run yet." in result.stdout
+    result = syncd("status", "--json", "--config", str(config))
+    assert result.returncode == 0 and json.loads(result.stdout) == []
+
+
+def test_db_upgrade_then_status(tmp_path, db_url):
+    config = _minimal_config(tmp_path, db_url)
+    result = syncd("db", "upgrade", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "revision 0001" in result.stdout
+    assert syncd("db", "upgrade", "--config", str(config)).returncode == 0
+    assert json.loads(syncd("status", "--json", "--config", str(config)).stdout) == []
+
+
+def test_unreachable_state_store_exits_4_without_leaking_the_password(tmp_path):
+    config = _minimal_config(
+        tmp_path, "postgresql+psycopg://svc:pw-9f8e7d@127.0.0.1:9/nowhere")
+    result = syncd("status", "--config", str(config))
+    assert result.returncode == 4
+    assert "cannot open the state store" in result.stderr
+    assert "pw-9f8e7d" not in result.stdout + result.stderr
+
+
+def test_unknown_connector_is_a_usage_error(tmp_path, sqlite_url):
+    config = _minimal_config(tmp_path, sqlite_url)
+    result = syncd("plan", "nope", "--config", str(config))
+    assert result.returncode == 2
+    assert "no connector named 'nope'" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["sync", "--help"], ["config", "check", "--help"]])
+def test_help_is_available(args):
+    assert syncd(*args).returncode == 0
