@@ -243,7 +243,14 @@ def iso_utc(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
+"""One encoder for every hash: ``json.dumps`` with options builds a new one per call."""
+
+
 def stable_hash(value: Any) -> str:
-    """A hash of plain data that does not depend on dict order."""
-    encoded = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(encoded.encode()).hexdigest()
+    """A 128-bit hash of plain data that does not depend on dict order.
+
+    It runs once per HR record on every cycle, so it is kept cheap: one C-level
+    JSON encoding and BLAKE2b.
+    """
+    return hashlib.blake2b(_CANONICAL.encode(value).encode(), digest_size=16).hexdigest()

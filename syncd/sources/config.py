@@ -26,6 +26,9 @@ class OAuth2ClientCredentials(Strict):
     client_id: str
     client_secret: SecretStr
     scope: str | None = None
+    # How the client authenticates to the token endpoint: HTTP Basic (RFC 6749 §2.3.1,
+    # which every server must accept) or client_id/client_secret in the form body.
+    client_auth: Literal["basic", "post"] = "basic"
 
 
 HttpAuth = Annotated[BearerAuth | BasicAuth | OAuth2ClientCredentials, Field(discriminator="type")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -45,12 +46,17 @@ def upsert(
 
 
 def link_digests(conn: Connection, connector: str) -> dict[str, tuple[str | None, str]]:
-    """HR key -> (source hash, status) for every link: all a no-change cycle needs in memory."""
+    """HR key -> (source hash, status) for every link: all a no-change cycle needs in memory.
+
+    Read as plain tuples (no ORM row objects) with interned statuses, since it
+    holds one entry per person.
+    """
     query = select(links.c.hr_key, links.c.source_hash, links.c.status).where(
         links.c.connector == connector
     )
-    result = conn.execution_options(yield_per=10_000).execute(query)
-    return {row.hr_key: (row.source_hash, row.status) for row in result}
+    result = conn.execution_options(yield_per=20_000).execute(query).tuples()
+    intern = sys.intern
+    return {key: (digest, intern(status)) for key, digest, status in result}
 
 
 def _link_from_row(row: Any) -> LinkState:

@@ -1,0 +1,213 @@
+"""Learning results into a CSV file that a receiver can read at any moment.
+
+Every write produces a complete new file beside the old one (temporary name,
+fsync) and renames it over the old one, so a reader never sees half a batch and
+a crash or full disk leaves the previous file as it was. Writers of the same
+file (several connectors, several processes) take turns through a lock file.
+
+- ``append`` keeps every row ever delivered: a result that changes appears once
+  per change, so receivers de-duplicate on ``result_id`` (the latest row wins).
+- ``rewrite`` keeps exactly one row per ``result_id``, the latest, in the order
+  results first appeared.
+
+Columns follow ``RESULT_COLUMNS`` with one header row; unknown values are
+empty cells; whole-number floats are written without ``.0``. UTF-8, ``\\n`` line
+ends. A new file gets mode 0640 (results are personal data); a replaced file
+keeps the mode it had.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+
+from syncd.model import RESULT_COLUMNS, LearningResult
+from syncd.sinks.base import SinkBase, SinkError, latest_per_result
+from syncd.sinks.config import CsvSinkConfig
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: one process per file is then assumed
+    fcntl = None  # type: ignore[assignment]
+
+log = structlog.get_logger(__name__)
+
+NEW_FILE_MODE = 0o640
+_LINE_END = "\n"
+
+
+class CsvSink(SinkBase):
+    """A CSV file of learning results (SPEC §3 ``sinks: type: csv``)."""
+
+    def __init__(self, name: str, config: CsvSinkConfig) -> None:
+        self.name = name
+        self.config = config
+        self.path = Path(config.path)
+
+    def write(self, results: Sequence[LearningResult]) -> None:
+        if not results:
+            return
+        folder = self.path.parent
+        if not folder.is_dir():
+            raise SinkError(self.name, f"folder {folder} does not exist")
+        try:
+            with self._locked():
+                if self.config.mode == "rewrite":
+                    self._rewrite(results)
+                else:
+                    self._append(results)
+        except SinkError:
+            raise
+        except (OSError, UnicodeError, csv.Error) as exc:
+            raise SinkError(self.name, f"could not write {self.path}: {_describe(exc)}") from None
+        log.info(
+            "sink_written", sink=self.name, type="csv", mode=self.config.mode, rows=len(results)
+        )
+
+    # -- the two modes ----------------------------------------------------------------
+
+    def _append(self, results: Sequence[LearningResult]) -> None:
+        rows = [_cells(result.as_row()) for result in results]
+        has_rows = self._check_existing()
+
+        def body(handle: TextIO) -> None:
+            writer = self._writer(handle)
+            if has_rows:
+                handle.flush()
+                with self.path.open("rb") as old:
+                    shutil.copyfileobj(old, handle.buffer)
+                    old.seek(-1, os.SEEK_END)
+                    if old.read(1) != b"\n":
+                        handle.buffer.write(b"\n")
+                handle.buffer.flush()
+            else:
+                writer.writerow(RESULT_COLUMNS)
+            writer.writerows(rows)
+
+        self._replace(body)
+
+    def _rewrite(self, results: Sequence[LearningResult]) -> None:
+        table: dict[str, list[str]] = {}
+        if self._check_existing():
+            with self.path.open(encoding="utf-8-sig", newline="") as old:
+                reader = csv.reader(old, delimiter=self.config.delimiter)
+                next(reader)  # the header, checked above
+                for number, row in enumerate(reader, start=2):
+                    if not any(row):
+                        continue
+                    # result_ids are hex, so "#<line>" keeps a row without one as it is.
+                    table[row[0] or f"#{number}"] = row
+        for row in latest_per_result(results):
+            table[row["result_id"]] = _cells(row)
+
+        def body(handle: TextIO) -> None:
+            writer = self._writer(handle)
+            writer.writerow(RESULT_COLUMNS)
+            writer.writerows(table.values())
+
+        self._replace(body)
+
+    # -- file handling ------------------------------------------------------------------
+
+    def _writer(self, handle: TextIO) -> Any:
+        return csv.writer(handle, delimiter=self.config.delimiter, lineterminator=_LINE_END)
+
+    def _check_existing(self) -> bool:
+        """Whether the file already holds our header (False: absent or empty).
+
+        A file with other columns is refused rather than mixed with ours.
+        """
+        try:
+            with self.path.open("rb") as existing:
+                first_line = existing.readline()
+                rest = existing.read(1)
+        except FileNotFoundError:
+            return False
+        if not first_line.strip() and not rest:
+            return False
+        text = first_line.decode("utf-8-sig", errors="replace").rstrip("\r\n")
+        header = next(csv.reader([text], delimiter=self.config.delimiter), [])
+        if tuple(name.strip() for name in header) != RESULT_COLUMNS:
+            raise SinkError(
+                self.name,
+                f"{self.path} exists with other columns than the learning result columns; "
+                "move it away or point the sink at another file",
+            )
+        return True
+
+    def _replace(self, write_body: Callable[[TextIO], None]) -> None:
+        """Write a complete new file beside the old one, then rename it over it."""
+        fd, temporary = tempfile.mkstemp(
+            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
+        )
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                write_body(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                mode = stat.S_IMODE(self.path.stat().st_mode)
+            except FileNotFoundError:
+                mode = NEW_FILE_MODE
+            os.chmod(temporary, mode)
+            os.replace(temporary, self.path)
+        except BaseException:
+            with suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+        _fsync_folder(self.path.parent)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One writer at a time per file, across threads and processes (POSIX flock)."""
+        if fcntl is None:  # pragma: no cover
+            yield
+            return
+        lock_path = self.path.parent / f".{self.path.name}.lock"
+        with open(lock_path, "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    return [_cell(row[name]) for name in RESULT_COLUMNS]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); harmless where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on folders
+        pass
+    finally:
+        os.close(fd)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

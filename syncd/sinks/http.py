@@ -1,0 +1,140 @@
+"""Learning results POSTed as JSON batches to an HR endpoint.
+
+Each request carries ``{"results": [...rows...]}`` with at most ``batch_size``
+rows, and these headers a receiver can rely on:
+
+- ``Idempotency-Key``: the SHA-256 of the body, so the same batch sent again
+  (a retry, or a re-send after a crash) carries the same key and can be
+  recognised; a different batch never shares it.
+- ``X-Syncd-Signature: sha256=<hex>`` when ``hmac_secret`` is set: the
+  HMAC-SHA256 of the exact body bytes, for the receiver to check the sender.
+
+Passing faults (timeouts, connection errors, 5xx, 408, 429) are retried with
+backoff and the same key; any other non-2xx answer refuses the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import structlog
+
+import syncd
+from syncd.httpauth import auth_secrets, build_auth, mask_secrets, short_body
+from syncd.model import LearningResult
+from syncd.sinks.base import SinkBase, SinkError
+from syncd.sinks.config import HttpSinkConfig
+from syncd.sources.transport import (
+    RetryPolicy,
+    TransportFailure,
+    describe_url,
+    refuse_plaintext_credentials,
+    send_with_retries,
+)
+
+log = structlog.get_logger(__name__)
+
+SIGNATURE_HEADER = "X-Syncd-Signature"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def encode_batch(rows: list[dict[str, Any]]) -> bytes:
+    """The request body: compact, UTF-8, columns in contract order (so stable)."""
+    return json.dumps({"results": rows}, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def idempotency_key(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def signature(body: bytes, secret: str) -> str:
+    """The ``X-Syncd-Signature`` value a receiver recomputes to check a body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class HttpSink(SinkBase):
+    """An HTTP endpoint receiving JSON batches (SPEC §3 ``sinks: type: http``)."""
+
+    def __init__(
+        self,
+        name: str,
+        config: HttpSinkConfig,
+        *,
+        retry: RetryPolicy | None = None,
+        auth: httpx.Auth | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.max_batch = config.batch_size
+        self.retry = retry or RetryPolicy()
+        refuse_plaintext_credentials(config.url, config.auth is not None, name, SinkError)
+        self._auth = auth if auth is not None else build_auth(config.auth)
+        self._client = httpx.Client(
+            auth=self._auth,
+            timeout=config.timeout,
+            headers={"User-Agent": f"syncd/{syncd.__version__}", **config.headers},
+        )
+
+    def write(self, results: Sequence[LearningResult]) -> None:
+        """POST the results in requests of at most ``batch_size`` rows.
+
+        Give at most ``max_batch`` results per call for all-or-nothing delivery:
+        of a larger call, the requests before a refused one stay delivered (their
+        keys make a re-send of them recognisable to the receiver).
+        """
+        size = self.config.batch_size
+        rows = [result.as_row() for result in results]
+        for start in range(0, len(rows), size):
+            self._post(rows[start : start + size])
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _post(self, rows: list[dict[str, Any]]) -> None:
+        body = encode_batch(rows)
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            IDEMPOTENCY_HEADER: idempotency_key(body),
+        }
+        if self.config.hmac_secret is not None:
+            headers[SIGNATURE_HEADER] = signature(body, self.config.hmac_secret.get_secret_value())
+
+        def build() -> httpx.Request:
+            return self._client.build_request(
+                "POST", self.config.url, content=body, headers=headers
+            )
+
+        where = f"POST {self._mask(describe_url(self.config.url))}"
+        try:
+            response = send_with_retries(self._client, build, self.retry)
+        except TransportFailure as exc:
+            raise SinkError(self.name, f"{where}: {self._mask(exc.reason)}") from None
+        if not response.is_success:
+            detail = short_body(response, self._secrets())
+            raise SinkError(
+                self.name,
+                f"{where} answered {response.status_code}" + (f": {detail}" if detail else ""),
+            )
+        log.info(
+            "sink_written",
+            sink=self.name,
+            type="http",
+            rows=len(rows),
+            status=response.status_code,
+            idempotency_key=headers[IDEMPOTENCY_HEADER][:16],
+        )
+
+    def _secrets(self) -> tuple[str, ...]:
+        live = getattr(self._auth, "secrets", ())
+        hmac_secret = self.config.hmac_secret
+        own = (hmac_secret.get_secret_value(),) if hmac_secret is not None else ()
+        return (*auth_secrets(self.config.auth), *live, *own)
+
+    def _mask(self, text: str) -> str:
+        return mask_secrets(text, self._secrets())

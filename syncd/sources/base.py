@@ -1,0 +1,72 @@
+"""What every HR source gives the engine: records with a position, and one error type."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol, runtime_checkable
+
+
+class SourceError(Exception):
+    """The source cannot be read as a whole (missing file, SQL error, HTTP failure ...).
+
+    The engine stops the cycle on it before any deprovisioning: an unreadable
+    source must never look like an empty one, so sources raise it, never swallow it.
+    """
+
+    def __init__(self, source_name: str, reason: str) -> None:
+        super().__init__(f"source {source_name!r}: {reason}")
+        self.source_name = source_name
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One HR record and where it was found.
+
+    ``position`` ("line 12", "row 7", "page 3, item 5") lets an error point a
+    person at the record. ``problem``, when set, says why the record cannot be
+    trusted as read (e.g. more cells than the header); the engine reports it as
+    an error for that record's key instead of pushing the record.
+    """
+
+    position: str
+    data: dict[str, Any]
+    problem: str | None = None
+
+
+@runtime_checkable
+class Source(Protocol):
+    """An HR source, read again from the start by every call of ``records``."""
+
+    name: str
+
+    def records(self) -> Iterator[SourceRecord]:
+        """Stream the records (memory stays bounded); raise SourceError if unreadable."""
+        ...
+
+
+def key_text(value: Any) -> str | None:
+    """An HR key as text, stripped; None when missing or blank."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        text = str(value).lower()
+    elif isinstance(value, float) and value.is_integer():
+        text = str(int(value))  # 1042.0 from a float column is employee 1042
+    elif isinstance(value, datetime | date):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    text = text.strip()
+    return text or None
+
+
+def keyed(records: Iterable[SourceRecord], key: str) -> Iterator[tuple[str | None, SourceRecord]]:
+    """Pair each record with its key (stripped; None when missing or empty).
+
+    The engine decides what a missing or repeated key means; this only extracts it.
+    """
+    for record in records:
+        yield key_text(record.data.get(key)), record

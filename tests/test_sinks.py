@@ -1,0 +1,367 @@
+"""HR sinks: learning results land in a CSV file, a table or an HTTP endpoint as promised."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import stat
+import sys
+import threading
+import types
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter
+from sqlalchemy import create_engine, select, text
+from support_http import LoopbackServer, Received, Reply, dead_url
+
+from syncd.model import RESULT_COLUMNS, LearningResult, ResultStatus
+from syncd.sinks import RetryPolicy, SinkError, open_sink
+from syncd.sinks.config import SinkConfig
+from syncd.sinks.sql import results_table, upsert_portable
+
+FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
+HEADER = ",".join(RESULT_COLUMNS) + "\n"
+
+
+def sink(config: dict[str, Any], name: str = "training"):
+    return open_sink(name, TypeAdapter(SinkConfig).validate_python(config), retry=FAST)
+
+
+def result(user: str = "42", course: str = "101", **changes: Any) -> LearningResult:
+    values: dict[str, Any] = {
+        "vendor": "talentlms",
+        "connector": "talentlms",
+        "lms_user_id": user,
+        "course_id": course,
+        "hr_key": f"E{user}",
+        "course_name": "Fire safety",
+        "status": ResultStatus.COMPLETED,
+        "progress": 100.0,
+        "score": 87.5,
+        "started_at": datetime(2024, 5, 1, 9, 0, tzinfo=UTC),
+        "completed_at": datetime(2024, 5, 2, 10, 30, tzinfo=UTC),
+        "updated_at": datetime(2024, 5, 2, 10, 30, tzinfo=UTC),
+    }
+    values.update(changes)
+    return LearningResult(**values)
+
+
+def line(r: LearningResult) -> str:
+    row = r.as_row()
+    cells = []
+    for name in RESULT_COLUMNS:
+        value = row[name]
+        if value is None:
+            cells.append("")
+        elif isinstance(value, float):
+            cells.append(str(int(value)) if value.is_integer() else str(value))
+        else:
+            cells.append(str(value))
+    return ",".join(cells) + "\n"
+
+
+# -- CSV ------------------------------------------------------------------------------------
+
+
+def test_csv_row_format_is_exactly_the_contract(tmp_path):
+    path = tmp_path / "training.csv"
+    done = result()
+    with sink({"type": "csv", "path": str(path)}) as out:
+        out.write([done])
+    assert path.read_text() == HEADER + (
+        f"{done.result_id},talentlms,talentlms,E42,42,101,Fire safety,completed,100,87.5,"
+        "2024-05-01T09:00:00Z,2024-05-02T10:30:00Z,,,2024-05-02T10:30:00Z\n"
+    )
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_csv_append_keeps_every_delivery_with_one_header(tmp_path):
+    path = tmp_path / "training.csv"
+    first, other = result("42"), result("43", status=ResultStatus.IN_PROGRESS, progress=40.0)
+    changed = result("42", score=92.0)
+    out = sink({"type": "csv", "path": str(path)})
+    out.write([first, other])
+    out.write([changed])
+    out.write([])  # nothing to deliver: the file is untouched
+    assert path.read_text() == HEADER + line(first) + line(other) + line(changed)
+    assert first.result_id == changed.result_id  # receivers de-duplicate on result_id
+
+
+def test_csv_rewrite_keeps_one_latest_row_per_result(tmp_path):
+    path = tmp_path / "training.csv"
+    a, b, c = result("1"), result("2", progress=10.0), result("3", course="7")
+    out = sink({"type": "csv", "path": str(path), "mode": "rewrite"})
+    out.write([a, b])
+    b_later = result("2", progress=55.5, status=ResultStatus.IN_PROGRESS)
+    out.write([c, b_later])
+    assert path.read_text() == HEADER + line(a) + line(b_later) + line(c)
+
+
+def test_csv_delimiter_and_quoting(tmp_path):
+    path = tmp_path / "training.csv"
+    named = result(course_name='Safety; part 1, "basics"')
+    sink({"type": "csv", "path": str(path), "delimiter": ";"}).write([named])
+    header, row = path.read_text().splitlines()
+    assert header == ";".join(RESULT_COLUMNS)
+    assert ';"Safety; part 1, ""basics""";' in row
+
+
+def test_csv_failed_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
+    path = tmp_path / "training.csv"
+    out = sink({"type": "csv", "path": str(path), "mode": "rewrite"})
+    out.write([result("1")])
+    before = path.read_bytes()
+
+    def disk_full(*args: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(SinkError, match="No space left on device"):
+        out.write([result("1", score=10.0), result("2")])
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".training.csv.lock", "training.csv"]
+
+
+def test_csv_refuses_a_file_with_other_columns(tmp_path):
+    path = tmp_path / "training.csv"
+    path.write_text("employee,course\nE1,101\n")
+    with pytest.raises(SinkError, match="other columns"):
+        sink({"type": "csv", "path": str(path)}).write([result()])
+    assert path.read_text() == "employee,course\nE1,101\n"
+
+
+def test_csv_missing_folder_is_a_sink_error(tmp_path):
+    with pytest.raises(SinkError, match="does not exist"):
+        sink({"type": "csv", "path": str(tmp_path / "no" / "t.csv")}).write([result()])
+
+
+def test_csv_concurrent_writers_lose_nothing(tmp_path):
+    path = tmp_path / "training.csv"
+    config = {"type": "csv", "path": str(path), "mode": "rewrite"}
+
+    def deliver(prefix: str) -> None:
+        out = sink(config)
+        for n in range(15):
+            out.write([result(f"{prefix}{n}")])
+
+    threads = [threading.Thread(target=deliver, args=(p,)) for p in ("a", "b", "c")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = path.read_text().splitlines()
+    assert lines[0] == HEADER.strip()
+    assert len(lines) == 1 + 45
+
+
+# -- SQL ------------------------------------------------------------------------------------
+
+
+def table_rows(db_url: str, table: str = "training_records") -> dict[str, dict[str, Any]]:
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(results_table(table))).mappings().all()
+    engine.dispose()
+    return {row["result_id"]: dict(row) for row in rows}
+
+
+def test_sql_upsert_keeps_one_row_per_result_with_latest_values(db_url):
+    out = sink({"type": "sql", "url": db_url})
+    a, b = result("1"), result("2", status=ResultStatus.IN_PROGRESS, progress=30.0, score=None)
+    out.write([a, b])
+    b_done = result("2", progress=100.0, completed_at=datetime(2024, 6, 1, 8, 0, tzinfo=UTC))
+    c = result("3")
+    out.write([b_done, c])
+    out.close()
+    rows = table_rows(db_url)
+    assert set(rows) == {a.result_id, b.result_id, c.result_id}
+    assert rows[b.result_id]["status"] == "completed"
+    assert rows[b.result_id]["progress"] == 100.0
+    assert rows[b.result_id]["completed_at"] == datetime(2024, 6, 1, 8, 0, tzinfo=UTC)
+    assert rows[a.result_id]["certificate_url"] is None
+    assert {k: v for k, v in rows[c.result_id].items() if k in RESULT_COLUMNS} == {
+        **c.as_row(),
+        **{name: getattr(c, name) for name in ("started_at", "completed_at", "updated_at")},
+    }
+
+
+def test_sql_same_result_twice_in_one_batch_keeps_the_last(db_url):
+    with sink({"type": "sql", "url": db_url, "table": "results"}) as out:
+        out.write([result("1", score=1.0), result("1", score=2.0)])
+    [row] = table_rows(db_url, "results").values()
+    assert row["score"] == 2.0
+
+
+def test_sql_sqlite_dates_are_iso_utc_text(sqlite_url):
+    with sink({"type": "sql", "url": sqlite_url}) as out:
+        out.write([result(started_at=datetime(2024, 5, 1, 11, 0))])  # naive: taken as UTC
+    engine = create_engine(sqlite_url)
+    with engine.connect() as conn:
+        stored = conn.execute(text("select started_at, completed_at from training_records")).one()
+    engine.dispose()
+    assert tuple(stored) == ("2024-05-01T11:00:00Z", "2024-05-02T10:30:00Z")
+
+
+def test_sql_existing_table_without_contract_columns_is_refused(db_url):
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("create table training_records (result_id varchar(64) primary key)"))
+    engine.dispose()
+    with pytest.raises(SinkError, match=r"lacks column.*connector, vendor"):
+        sink({"type": "sql", "url": db_url}).write([result()])
+
+
+def test_sql_portable_upsert_matches(db_url):
+    table = results_table("portable")
+    engine = create_engine(db_url)
+    table.metadata.create_all(engine)
+    first, later = result("1"), result("1", score=12.5)
+    for batch in ([first.as_row()], [later.as_row(), result("2").as_row()]):
+        with engine.begin() as conn:
+            rows = [
+                {**row, **{n: None for n in ("started_at", "completed_at", "updated_at")}}
+                for row in batch
+            ]
+            upsert_portable(conn, table, rows)
+    engine.dispose()
+    rows = table_rows(db_url, "portable")
+    assert len(rows) == 2 and rows[first.result_id]["score"] == 12.5
+
+
+def test_sql_unreachable_database_hides_the_password():
+    url = "postgresql+psycopg://hr:sink-Secret-77@127.0.0.1:1/hr?connect_timeout=2"
+    with pytest.raises(SinkError) as caught:
+        sink({"type": "sql", "url": url}).write([result()])
+    assert "sink-Secret-77" not in str(caught.value)
+
+
+# -- HTTP -----------------------------------------------------------------------------------
+
+
+def accept(request: Received) -> Reply:
+    return Reply(202, {"accepted": len(request.json()["results"])})
+
+
+def test_http_batches_carry_stable_idempotency_keys_and_valid_signatures():
+    results = [result(str(n)) for n in range(5)]
+    with LoopbackServer(accept) as server:
+        config = {
+            "type": "http",
+            "url": server.url + "/training",
+            "batch_size": 2,
+            "hmac_secret": "hm-ac-secret",
+            "auth": {"type": "bearer", "token": "sink-token"},
+        }
+        with sink(config) as out:
+            out.write(results)
+            out.write(results)  # the same batches again, e.g. after a crash
+    first, again = server.requests[:3], server.requests[3:]
+    assert [len(r.json()["results"]) for r in first] == [2, 2, 1]
+    assert [row for r in first for row in r.json()["results"]] == [r.as_row() for r in results]
+    for request in server.requests:
+        assert request.headers["content-type"] == "application/json"
+        assert request.headers["authorization"] == "Bearer sink-token"
+        assert request.headers["idempotency-key"] == hashlib.sha256(request.body).hexdigest()
+        expected = hmac.new(b"hm-ac-secret", request.body, hashlib.sha256).hexdigest()
+        assert request.headers["x-syncd-signature"] == f"sha256={expected}"
+    keys = [r.headers["idempotency-key"] for r in first]
+    assert len(set(keys)) == 3
+    assert [r.headers["idempotency-key"] for r in again] == keys
+
+
+def test_http_rows_keep_column_order_and_nulls():
+    with LoopbackServer(accept) as server:
+        sink({"type": "http", "url": server.url}).write([result(score=None)])
+    [row] = json.loads(server.requests[0].body)["results"]
+    assert list(row) == list(RESULT_COLUMNS)
+    assert row["score"] is None and row["certificate_url"] is None
+
+
+def test_http_recovers_after_two_server_errors():
+    answers = iter([Reply(500), Reply(503), Reply(200)])
+    with LoopbackServer(lambda r: next(answers)) as server:
+        sink({"type": "http", "url": server.url + "/training"}).write([result()])
+    assert len(server.requests) == 3
+    assert len({r.headers["idempotency-key"] for r in server.requests}) == 1
+
+
+def test_http_400_is_a_sink_error_without_secrets():
+    def refuse(request: Received) -> Reply:
+        return Reply(400, {"error": "bad row; your token sink-token and key hm-ac-secret"})
+
+    with LoopbackServer(refuse) as server:
+        config = {
+            "type": "http",
+            "url": server.url + "/training",
+            "hmac_secret": "hm-ac-secret",
+            "auth": {"type": "bearer", "token": "sink-token"},
+        }
+        with pytest.raises(SinkError) as caught:
+            sink(config).write([result()])
+    message = str(caught.value)
+    assert "answered 400" in message and "bad row" in message
+    assert "sink-token" not in message and "hm-ac-secret" not in message
+    assert len(server.requests) == 1
+
+
+def test_http_oauth2_sink_authenticates_through_the_token_endpoint():
+    def answer(request: Received) -> Reply:
+        if request.path == "/token":
+            return Reply(200, {"access_token": "sink-tok", "expires_in": 600})
+        ok = request.headers.get("authorization") == "Bearer sink-tok"
+        return Reply(200 if ok else 401)
+
+    with LoopbackServer(answer) as server:
+        config = {
+            "type": "http",
+            "url": server.url + "/training",
+            "auth": {
+                "type": "oauth2",
+                "token_url": server.url + "/token",
+                "client_id": "syncd",
+                "client_secret": "oauth-sink-secret",
+            },
+        }
+        with sink(config) as out:
+            out.write([result("1")])
+            out.write([result("2")])
+    assert [r.path for r in server.requests] == ["/token", "/training", "/training"]
+
+
+def test_http_dead_endpoint_is_a_sink_error():
+    with pytest.raises(SinkError, match="could not connect"):
+        sink({"type": "http", "url": dead_url() + "/training"}).write([result()])
+
+
+# -- HowNow ---------------------------------------------------------------------------------
+
+HOWNOW = {
+    "type": "hownow",
+    "base_url": "https://api.hownow.app",
+    "client_id": "id",
+    "client_secret": "hn-secret",
+}
+
+
+def test_hownow_sink_without_its_adapter_module_says_where_it_comes_from(monkeypatch):
+    monkeypatch.setitem(sys.modules, "syncd.vendors.hownow_sink", None)  # import fails
+    with pytest.raises(SinkError, match=r"HowNow adapter \(syncd.vendors.hownow_sink"):
+        sink(HOWNOW)
+
+
+def test_hownow_sink_is_opened_by_its_adapter_module(monkeypatch):
+    module = types.ModuleType("syncd.vendors.hownow_sink")
+    opened: list[tuple[str, Any]] = []
+
+    def open_hownow_sink(name: str, config: Any) -> str:
+        opened.append((name, config.base_url))
+        return "hownow sink"
+
+    module.open_hownow_sink = open_hownow_sink  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "syncd.vendors.hownow_sink", module)
+    assert sink(HOWNOW, name="lrs") == "hownow sink"
+    assert opened == [("lrs", "https://api.hownow.app")]

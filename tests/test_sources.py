@@ -1,0 +1,619 @@
+"""HR sources: CSV files, SQL queries and JSON APIs, read the way the push engine reads them."""
+
+from __future__ import annotations
+
+import base64
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter
+from sqlalchemy import create_engine, text
+from support_http import LoopbackServer, Received, Reply, dead_url
+
+from syncd.httpauth import ClientCredentialsAuth
+from syncd.jsonpath import JsonPathSyntaxError, compile_path
+from syncd.sources import RetryPolicy, SourceError, SourceRecord, keyed, open_source
+from syncd.sources.config import SourceConfig
+from syncd.sources.http import HttpSource
+from syncd.sources.sql import plain_value
+
+FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
+
+
+def source(config: dict[str, Any], name: str = "hr"):
+    return open_source(name, TypeAdapter(SourceConfig).validate_python(config), retry=FAST)
+
+
+def read(config: dict[str, Any]) -> list[SourceRecord]:
+    return list(source(config).records())
+
+
+def csv_file(tmp_path: Path, content: bytes, name: str = "people.csv") -> str:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return str(path)
+
+
+# -- CSV ------------------------------------------------------------------------------------
+
+
+def test_csv_utf8_rows_with_positions(tmp_path):
+    path = csv_file(tmp_path, "employee_id,name\nE1,Zoë\nE2,Łukasz\n".encode())
+    records = read({"type": "csv", "path": path, "key": "employee_id"})
+    assert [(r.position, r.data, r.problem) for r in records] == [
+        ("line 2", {"employee_id": "E1", "name": "Zoë"}, None),
+        ("line 3", {"employee_id": "E2", "name": "Łukasz"}, None),
+    ]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig"])
+def test_csv_byte_order_mark_is_stripped(tmp_path, encoding):
+    path = csv_file(tmp_path, b"\xef\xbb\xbfemployee_id,name\r\nE1,Ann\r\n")
+    [record] = read({"type": "csv", "path": path, "key": "employee_id", "encoding": encoding})
+    assert record.data == {"employee_id": "E1", "name": "Ann"}
+
+
+def test_csv_latin1(tmp_path):
+    path = csv_file(tmp_path, "employee_id;name\nE1;Zoë Müller\n".encode("latin-1"))
+    config = {"type": "csv", "path": path, "key": "employee_id", "delimiter": ";"}
+    [record] = read({**config, "encoding": "latin-1"})
+    assert record.data == {"employee_id": "E1", "name": "Zoë Müller"}
+
+
+def test_csv_latin1_file_read_as_utf8_names_the_line(tmp_path):
+    path = csv_file(tmp_path, "id,name\n1,Ann\n2,Zoë\n".encode("latin-1"))
+    records = source({"type": "csv", "path": path, "key": "id"}).records()
+    assert next(records).data == {"id": "1", "name": "Ann"}  # streamed: line 2 came first
+    with pytest.raises(SourceError) as caught:
+        next(records)
+    assert "line 3 is not valid utf-8" in str(caught.value)
+    assert "latin-1" in caught.value.reason
+
+
+def test_csv_utf8_bom_with_latin1_encoding_is_refused(tmp_path):
+    path = csv_file(tmp_path, b"\xef\xbb\xbfid,name\n1,Ann\n")
+    with pytest.raises(SourceError, match="byte order mark"):
+        read({"type": "csv", "path": path, "key": "id", "encoding": "latin-1"})
+
+
+def test_csv_delimiter_and_quoting(tmp_path):
+    path = csv_file(tmp_path, b'id;name;title\n1;"Doe; Jane";"Head of ""R&D"""\n')
+    [record] = read({"type": "csv", "path": path, "key": "id", "delimiter": ";"})
+    assert record.data == {"id": "1", "name": "Doe; Jane", "title": 'Head of "R&D"'}
+
+
+def test_csv_empty_cell_is_kept_apart_from_missing_column(tmp_path):
+    path = csv_file(tmp_path, b"id,email,team\n1,,Sales\n2,b@x.org\n")
+    first, short = read({"type": "csv", "path": path, "key": "id"})
+    assert first.data == {"id": "1", "email": "", "team": "Sales"}
+    assert short.data == {"id": "2", "email": "b@x.org"}
+    assert "team" not in short.data and short.problem is None
+
+
+def test_csv_extra_cells_make_a_problem_for_that_record(tmp_path):
+    path = csv_file(tmp_path, b"id,name,team\n1,Doe, Jane,Sales\n2,Roe,Ops,,\n3,Poe,HR\n")
+    shifted, trailing_empty, fine = read({"type": "csv", "path": path, "key": "id"})
+    assert shifted.data == {"id": "1", "name": "Doe", "team": " Jane"}
+    assert shifted.problem is not None
+    assert "line 2 has 4 cells but the header has 3 columns" in shifted.problem
+    assert trailing_empty.problem is None  # empty cells beyond the header lose nothing
+    assert fine.problem is None
+
+
+def test_csv_multiline_values_keep_line_numbers_right(tmp_path):
+    content = b'id,note\n1,"two\nlines"\n\n2,plain\n'
+    first, second = read({"type": "csv", "path": csv_file(tmp_path, content), "key": "id"})
+    assert (first.position, first.data["note"]) == ("line 2", "two\nlines")
+    assert second.position == "line 5"  # the blank line 4 is skipped, not a record
+
+
+def test_csv_unterminated_quote_is_an_error_not_a_swallowed_file(tmp_path):
+    path = csv_file(tmp_path, b'id,name\n1,"Doe\n2,Roe\n3,Poe\n')
+    with pytest.raises(SourceError, match="line 2: malformed CSV"):
+        read({"type": "csv", "path": path, "key": "id"})
+
+
+def test_csv_missing_file(tmp_path):
+    with pytest.raises(SourceError) as caught:
+        read({"type": "csv", "path": str(tmp_path / "nope.csv"), "key": "id"})
+    assert caught.value.source_name == "hr"
+    assert "file not found" in caught.value.reason and "nope.csv" in caught.value.reason
+
+
+def test_csv_duplicate_header_names(tmp_path):
+    path = csv_file(tmp_path, b"id,email,name, email\n1,a@x,A,b@x\n")
+    with pytest.raises(SourceError, match=r"repeats column name.*'email'"):
+        read({"type": "csv", "path": path, "key": "id"})
+
+
+def test_csv_empty_file(tmp_path):
+    with pytest.raises(SourceError, match="empty"):
+        read({"type": "csv", "path": csv_file(tmp_path, b""), "key": "id"})
+
+
+def test_csv_value_under_a_nameless_column_is_a_problem(tmp_path):
+    path = csv_file(tmp_path, b"id,,name\n1,,Ann\n2,oops,Bob\n")
+    fine, odd = read({"type": "csv", "path": path, "key": "id"})
+    assert fine.problem is None and fine.data == {"id": "1", "name": "Ann"}
+    assert odd.problem is not None and "column(s) 2" in odd.problem
+
+
+def test_keyed_strips_and_reports_missing_keys():
+    records = [
+        SourceRecord("line 2", {"id": " E1 "}),
+        SourceRecord("line 3", {"id": ""}),
+        SourceRecord("line 4", {"name": "no id"}),
+        SourceRecord("row 1", {"id": 1042}),
+        SourceRecord("row 2", {"id": 7.0}),
+    ]
+    assert [key for key, _ in keyed(records, "id")] == ["E1", None, None, "1042", "7"]
+
+
+# -- SQL ------------------------------------------------------------------------------------
+
+
+def test_sql_streams_rows_in_chunks(db_url):
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "create table employees (emp_no integer primary key, name varchar(50), "
+                "salary numeric(10,2), hired date, email varchar(80))"
+            )
+        )
+        conn.execute(
+            text("insert into employees values (:n, :name, :salary, :hired, :email)"),
+            [
+                {
+                    "n": n,
+                    "name": f"Person {n}",
+                    "salary": str(Decimal("1234.50") + n),
+                    "hired": date(2020, 1, n),
+                    "email": None if n == 3 else f"p{n}@x.org",
+                }
+                for n in range(1, 12)
+            ],
+        )
+    engine.dispose()
+    config = {
+        "type": "sql",
+        "url": db_url,
+        "query": "select emp_no, name, salary, hired, email from employees order by emp_no",
+        "key": "emp_no",
+        "chunk_size": 3,
+    }
+    records = read(config)
+    assert len(records) == 11
+    assert [r.position for r in records][:2] == ["row 1", "row 2"]
+    # PostgreSQL answers Decimal (given as exact text) and date; SQLite has neither type.
+    on_sqlite = db_url.startswith("sqlite")
+    salary = 1235.5 if on_sqlite else "1235.50"
+    hired = "2020-01-01" if on_sqlite else date(2020, 1, 1)
+    assert records[0].data == {
+        "emp_no": 1,
+        "name": "Person 1",
+        "salary": salary,
+        "hired": hired,
+        "email": "p1@x.org",
+    }
+    assert records[2].data["email"] is None
+    assert [key for key, _ in keyed(records, "emp_no")] == [str(n) for n in range(1, 12)]
+
+
+def touch_database(db_url: str) -> None:
+    """Make the database exist (the SQLite fixture names a file not yet created)."""
+    engine = create_engine(db_url)
+    with engine.connect():
+        pass
+    engine.dispose()
+
+
+def test_sql_error_is_a_source_error(db_url):
+    touch_database(db_url)
+    config = {"type": "sql", "url": db_url, "query": "select * from no_such_table", "key": "id"}
+    with pytest.raises(SourceError, match="query failed"):
+        read(config)
+
+
+def test_sql_repeated_column_names_are_refused(db_url):
+    touch_database(db_url)
+    config = {"type": "sql", "url": db_url, "query": "select 1 as id, 2 as id", "key": "id"}
+    with pytest.raises(SourceError, match="more than once"):
+        read(config)
+
+
+def test_sql_missing_sqlite_file_is_reported_not_created(tmp_path):
+    missing = tmp_path / "hr.db"
+    with pytest.raises(SourceError, match="database file not found"):
+        read({"type": "sql", "url": f"sqlite:///{missing}", "query": "select 1", "key": "id"})
+    assert not missing.exists()
+
+
+def test_sql_unreachable_database_hides_the_password():
+    url = "postgresql+psycopg://hr:pg-Secret-991@127.0.0.1:1/hr?connect_timeout=2"
+    with pytest.raises(SourceError) as caught:
+        read({"type": "sql", "url": url, "query": "select 1", "key": "id"})
+    assert "pg-Secret-991" not in str(caught.value)
+
+
+def test_sql_plain_values():
+    assert plain_value(Decimal("1E+3")) == "1000"
+    assert plain_value(memoryview(b"abc")) == "abc"
+    assert plain_value(b"\xff\x00") == "ff00"
+
+
+# -- HTTP -----------------------------------------------------------------------------------
+
+
+def people(*ids: int) -> list[dict[str, Any]]:
+    return [{"id": f"E{n}", "name": f"Person {n}"} for n in ids]
+
+
+def ids(records: list[SourceRecord]) -> list[str]:
+    return [r.data["id"] for r in records]
+
+
+def test_http_single_page_top_level_list():
+    with LoopbackServer(lambda r: Reply(200, people(1, 2))) as server:
+        records = read({"type": "http", "url": server.url + "/people", "key": "id"})
+    assert ids(records) == ["E1", "E2"]
+    assert records[1].position == "page 1, item 2"
+    assert server.requests[0].headers["accept"] == "application/json"
+
+
+def test_http_next_link_pagination_with_bearer_token():
+    pages = {
+        "/people": {"data": people(1, 2), "links": {"next": "/people?page=2"}},
+        "/people?page=2": {"data": people(3), "links": {"next": "PLACEHOLDER"}},
+        "/people?page=3": {"data": people(4), "links": {"next": None}},
+    }
+
+    def answer(request: Received) -> Reply:
+        return Reply(200, pages[request.target])
+
+    with LoopbackServer(answer) as server:
+        pages["/people?page=2"]["links"]["next"] = server.url + "/people?page=3"  # absolute
+        config = {
+            "type": "http",
+            "url": server.url + "/people",
+            "key": "id",
+            "records": "$.data[*]",
+            "auth": {"type": "bearer", "token": "hr-token-123"},
+            "paginate": {"type": "next_link", "path": "$.links.next"},
+        }
+        records = read(config)
+    assert ids(records) == ["E1", "E2", "E3", "E4"]
+    assert records[2].position == "page 2, item 1"
+    assert {r.headers["authorization"] for r in server.requests} == {"Bearer hr-token-123"}
+
+
+def test_http_next_link_equal_to_current_page_stops():
+    with LoopbackServer(lambda r: Reply(200, {"data": people(1), "next": r.target})) as server:
+        config = {
+            "type": "http",
+            "url": server.url + "/people",
+            "key": "id",
+            "records": "$.data[*]",
+            "paginate": {"type": "next_link", "path": "$.next"},
+        }
+        assert ids(read(config)) == ["E1"]
+    assert len(server.requests) == 1
+
+
+def test_http_next_link_loop_is_an_error():
+    links = {"/a": "/b", "/b": "/a"}
+    with LoopbackServer(lambda r: Reply(200, {"data": people(1), "next": links[r.path]})) as s:
+        config = {
+            "type": "http",
+            "url": s.url + "/a",
+            "key": "id",
+            "records": "$.data[*]",
+            "paginate": {"type": "next_link", "path": "$.next"},
+        }
+        with pytest.raises(SourceError, match="pagination loop"):
+            read(config)
+    assert len(s.requests) == 2
+
+
+def test_http_page_number_pagination_with_basic_auth():
+    everyone = people(1, 2, 3, 4, 5)
+
+    def answer(request: Received) -> Reply:
+        page, size = int(request.query["page"]), int(request.query["per_page"])
+        return Reply(200, {"items": everyone[(page - 1) * size : page * size]})
+
+    with LoopbackServer(answer) as server:
+        config = {
+            "type": "http",
+            "url": server.url + "/people?active=1",
+            "key": "id",
+            "records": "$.items[*]",
+            "auth": {"type": "basic", "username": "sync", "password": "pa:ss"},
+            "paginate": {"type": "page", "size": 2},
+        }
+        records = read(config)
+    assert ids(records) == ["E1", "E2", "E3", "E4", "E5"]
+    assert len(server.requests) == 3  # the short third page ends it
+    assert server.requests[0].query == {"active": "1", "page": "1", "per_page": "2"}
+    expected = "Basic " + base64.b64encode(b"sync:pa:ss").decode()
+    assert {r.headers["authorization"] for r in server.requests} == {expected}
+
+
+def test_http_page_number_stops_on_empty_page_when_size_is_unknown():
+    everyone = people(1, 2, 3)
+
+    def answer(request: Received) -> Reply:
+        page = int(request.query["p"])
+        return Reply(200, everyone[(page - 1) * 2 : page * 2])
+
+    with LoopbackServer(answer) as server:
+        config = {
+            "type": "http",
+            "url": server.url + "/people",
+            "key": "id",
+            "paginate": {"type": "page", "param": "p", "size_param": None, "size": 2},
+        }
+        assert ids(read(config)) == ["E1", "E2", "E3"]
+    assert [r.query["p"] for r in server.requests] == ["1", "2", "3"]
+
+
+def test_http_page_parameter_ignored_by_the_server_is_an_error():
+    with LoopbackServer(lambda r: Reply(200, people(1, 2))) as server:
+        config = {
+            "type": "http",
+            "url": server.url + "/people",
+            "key": "id",
+            "paginate": {"type": "page", "size": 2},
+        }
+        with pytest.raises(SourceError, match="page 2 repeats page 1"):
+            read(config)
+
+
+def oauth_server_handler(pages: dict[str | None, dict[str, Any]], expires_in: int = 3600):
+    """Token endpoint at /token issuing tok-1, tok-2 ...; /people answers only the live token."""
+    issued: list[str] = []
+
+    def answer(request: Received) -> Reply:
+        if request.path == "/token":
+            issued.append(f"tok-{len(issued) + 1}")
+            return Reply(200, {"access_token": issued[-1], "expires_in": expires_in})
+        if not issued or request.headers.get("authorization") != f"Bearer {issued[-1]}":
+            return Reply(401, {"error": "invalid_token"})
+        return Reply(200, pages[request.query.get("cursor")])
+
+    return answer, issued
+
+
+def test_http_cursor_pagination_with_oauth2_client_credentials():
+    pages = {
+        None: {"results": people(1, 2), "meta": {"next_cursor": "c2"}},
+        "c2": {"results": people(3), "meta": {"next_cursor": 17}},
+        "17": {"results": people(4), "meta": {"next_cursor": ""}},
+    }
+    answer, issued = oauth_server_handler(pages)
+    with LoopbackServer(answer) as server:
+        config = {
+            "type": "http",
+            "url": server.url + "/people",
+            "key": "id",
+            "records": "$.results[*]",
+            "auth": {
+                "type": "oauth2",
+                "token_url": server.url + "/token",
+                "client_id": "syncd",
+                "client_secret": "cs-very-secret",
+                "scope": "people.read",
+            },
+            "paginate": {"type": "cursor", "path": "$.meta.next_cursor"},
+        }
+        records = read(config)
+    assert ids(records) == ["E1", "E2", "E3", "E4"]
+    assert issued == ["tok-1"]  # one token for every page
+    token_request = server.requests[0]
+    assert token_request.form == {"grant_type": "client_credentials", "scope": "people.read"}
+    expected = "Basic " + base64.b64encode(b"syncd:cs-very-secret").decode()
+    assert token_request.headers["authorization"] == expected
+    assert [r.query.get("cursor") for r in server.requests[1:]] == [None, "c2", "17"]
+
+
+def test_http_cursor_loop_is_an_error():
+    with LoopbackServer(lambda r: Reply(200, {"data": people(1), "cursor": "same"})) as server:
+        config = {
+            "type": "http",
+            "url": server.url + "/people",
+            "key": "id",
+            "records": "$.data[*]",
+            "paginate": {"type": "cursor", "path": "$.cursor"},
+        }
+        with pytest.raises(SourceError, match="pagination loop"):
+            read(config)
+
+
+def oauth_config(server: LoopbackServer, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "url": server.url + "/people",
+        "key": "id",
+        "records": "$.results[*]",
+        "auth": {
+            "type": "oauth2",
+            "token_url": server.url + "/token",
+            "client_id": "syncd",
+            "client_secret": "cs-very-secret",
+            **extra,
+        },
+    }
+
+
+def test_http_oauth2_token_is_renewed_before_it_expires():
+    answer, issued = oauth_server_handler({None: {"results": people(1)}}, expires_in=100)
+    now = [1000.0]
+    with LoopbackServer(answer) as server:
+        config = TypeAdapter(SourceConfig).validate_python(oauth_config(server))
+        auth = ClientCredentialsAuth(
+            server.url + "/token", "syncd", "cs-very-secret", clock=lambda: now[0]
+        )
+        hr = HttpSource("hr", config, retry=FAST, auth=auth)
+        list(hr.records())
+        now[0] += 80  # still fresh: renewal is due 10 s before expiry
+        list(hr.records())
+        assert issued == ["tok-1"]
+        now[0] += 15  # 95 s after issue: renewed without waiting for a 401
+        list(hr.records())
+    assert issued == ["tok-1", "tok-2"]
+    reads = [r for r in server.requests if r.path == "/people"]
+    assert len(reads) == 3  # no read was refused: the renewal came before any 401
+    assert reads[-1].headers["authorization"] == "Bearer tok-2"
+
+
+def test_http_oauth2_token_is_renewed_once_on_401():
+    state = {"revoked": "tok-1"}
+    issued: list[str] = []
+
+    def answer(request: Received) -> Reply:
+        if request.path == "/token":
+            issued.append(f"tok-{len(issued) + 1}")
+            return Reply(200, {"access_token": issued[-1], "expires_in": 3600})
+        if request.headers["authorization"] == f"Bearer {state['revoked']}":
+            return Reply(401, {"error": "invalid_token"})
+        return Reply(200, {"results": people(1)})
+
+    with LoopbackServer(answer) as server:
+        assert ids(read(oauth_config(server, client_auth="post"))) == ["E1"]
+    assert issued == ["tok-1", "tok-2"]
+    assert server.requests[0].form["client_secret"] == "cs-very-secret"  # client_auth: post
+    assert "authorization" not in server.requests[0].headers
+
+
+def test_http_oauth2_still_401_after_renewal_fails_without_looping():
+    answer, issued = oauth_server_handler({})
+
+    def always_401(request: Received) -> Reply:
+        return answer(request) if request.path == "/token" else Reply(401, {"error": "nope"})
+
+    with (
+        LoopbackServer(always_401) as server,
+        pytest.raises(SourceError, match="answered 401") as caught,
+    ):
+        read(oauth_config(server))
+    assert issued == ["tok-1", "tok-2"]
+    assert "tok-2" not in str(caught.value)
+
+
+def test_http_oauth2_refused_credentials_never_show_the_secret():
+    def answer(request: Received) -> Reply:
+        return Reply(
+            401,
+            {"error": "invalid_client", "error_description": "bad secret cs-very-secret"},
+        )
+
+    with LoopbackServer(answer) as server, pytest.raises(SourceError) as caught:
+        read(oauth_config(server))
+    message = str(caught.value)
+    assert "authentication failed: token endpoint answered 401: invalid_client" in message
+    assert "cs-very-secret" not in message
+    assert len(server.requests) == 1  # refused credentials are not retried
+
+
+def test_http_retries_server_errors_then_reads():
+    answers = iter([Reply(500), Reply(503, headers={"Retry-After": "0"}), Reply(200, people(1))])
+    with LoopbackServer(lambda r: next(answers)) as server:
+        records = read({"type": "http", "url": server.url + "/people", "key": "id"})
+    assert ids(records) == ["E1"]
+    assert len(server.requests) == 3
+
+
+def test_http_gives_up_after_bounded_retries():
+    with (
+        LoopbackServer(lambda r: Reply(502)) as server,
+        pytest.raises(SourceError, match=r"answered 502 \(gave up after 4 attempts"),
+    ):
+        read({"type": "http", "url": server.url + "/people", "key": "id"})
+    assert len(server.requests) == FAST.attempts
+
+
+def test_http_retries_a_timeout():
+    answers = iter([Reply(200, people(9), delay=1.0), Reply(200, people(1))])
+    with LoopbackServer(lambda r: next(answers)) as server:
+        config = {"type": "http", "url": server.url + "/people", "key": "id", "timeout": 0.2}
+        assert ids(read(config)) == ["E1"]
+
+
+def test_http_404_is_a_source_error_with_status_and_message():
+    with (
+        LoopbackServer(lambda r: Reply(404, {"message": "no such list"})) as server,
+        pytest.raises(SourceError) as caught,
+    ):
+        read({"type": "http", "url": server.url + "/people", "key": "id"})
+    assert "answered 404" in caught.value.reason and "no such list" in caught.value.reason
+    assert len(server.requests) == 1
+
+
+def test_http_error_message_masks_an_echoed_token():
+    with LoopbackServer(lambda r: Reply(403, {"message": "token hr-tok-55 lacks scope"})) as s:
+        config = {
+            "type": "http",
+            "url": s.url + "/people",
+            "key": "id",
+            "auth": {"type": "bearer", "token": "hr-tok-55"},
+        }
+        with pytest.raises(SourceError) as caught:
+            read(config)
+    assert "hr-tok-55" not in str(caught.value) and "lacks scope" in str(caught.value)
+
+
+def test_http_dead_server_is_a_source_error():
+    with pytest.raises(SourceError, match="could not connect"):
+        read({"type": "http", "url": dead_url() + "/people", "key": "id"})
+
+
+def test_http_records_path_not_found_is_a_source_error():
+    with LoopbackServer(lambda r: Reply(200, {"people": []})) as server:
+        config = {"type": "http", "url": server.url, "key": "id", "records": "$.data[*]"}
+        with pytest.raises(SourceError, match=r"records path '\$\.data\[\*\]' finds nothing"):
+            read(config)
+        assert read({**config, "records": "$.people[*]"}) == []  # an empty list is fine
+
+
+def test_http_non_object_item_is_a_problem_record():
+    with LoopbackServer(lambda r: Reply(200, [{"id": "E1"}, "E2"])) as server:
+        first, odd = read({"type": "http", "url": server.url, "key": "id"})
+    assert first.problem is None
+    assert odd.data == {} and odd.problem == "page 1, item 2 is a JSON str, not an object"
+
+
+def test_http_credentials_over_plain_http_are_refused():
+    config = {
+        "type": "http",
+        "url": "http://hr.example.com/people",
+        "key": "id",
+        "auth": {"type": "bearer", "token": "t0ken-value"},
+    }
+    with pytest.raises(SourceError, match="plain http"):
+        source(config)
+
+
+def test_invalid_jsonpath_is_reported():
+    with pytest.raises(SourceError, match="invalid JSONPath"):
+        source({"type": "http", "url": "https://hr.example.com", "key": "id", "records": "$.["})
+    with pytest.raises(JsonPathSyntaxError):
+        compile_path("$..")
+
+
+def test_jsonpath_records_distinguish_empty_from_absent():
+    assert compile_path("$.data[*]").records({"data": []}) == []
+    assert compile_path("$.data[*]").records({}) is None
+    assert compile_path("$.data").records({"data": [1, 2]}) == [1, 2]
+    assert compile_path("$[*]").records([{"a": 1}]) == [{"a": 1}]
+    assert compile_path("$.links.next").first({"links": {}}) is None
+
+
+def test_retry_delay_honours_retry_after_within_the_cap():
+    policy = RetryPolicy(attempts=3, base_delay=1.0, max_delay=10.0)
+    assert 0.5 <= policy.delay(1) <= 1.0
+    assert 2.0 <= policy.delay(3) <= 4.0
+    assert policy.delay(1, retry_after=7) == 7
+    assert policy.delay(1, retry_after=600) == 10.0
