@@ -303,5 +303,22 @@ def retry(name: str, config_path: str) -> None:
     click.echo(f"{name}: {count} failed operations queued again")
 
 
+@cli.command("sandbox")
+@click.option("--port", type=int, default=8765, show_default=True, help="0 picks a free port.")
+@click.option("--vendor", "vendors", multiple=True, help="Serve only these vendors (repeatable).")
+def sandbox(port: int, vendors: tuple[str, ...]) -> None:
+    """Serve local simulators of the vendor APIs on loopback until stopped."""
+    from syncd.logs import configure
+    from syncd.sandbox import serve
+    from syncd.sandbox.registry import UnknownVendorError
+
+    configure()
+    try:
+        serve(port, list(vendors) or None)
+    except UnknownVendorError as error:
+        click.echo(str(error), err=True)
+        sys.exit(EXIT_CONFIG)
+
+
 def main() -> None:
     cli(prog_name="syncd")

@@ -312,6 +312,8 @@ class GuardConfig(Strict):
 
 
 class PullConfig(Strict):
+    """Learning results back to HR; without its own ``schedule`` it follows the connector's."""
+
     sink: str
     schedule: Schedule | None = None
     start_date: date | None = None  # how far back the first pull reaches
@@ -406,9 +408,12 @@ class _Problems:
         self.lines = lines
         self.items: list[Problem] = []
         self.interpolated: dict[RawPath, str] = {}
+        self.unresolved: set[RawPath] = set()  # a ${...} failed here: that problem is enough
         self._labels = _connector_labels(data)
 
     def add(self, raw_path: RawPath, message: str) -> None:
+        if raw_path in self.unresolved:
+            return
         resolved = self.interpolated.get(raw_path)
         if resolved and len(resolved) >= 4:  # an interpolated value may be a secret
             message = message.replace(resolved, MASK)
@@ -424,7 +429,7 @@ class _Problems:
             if isinstance(part, int):
                 label = self._labels.get(part, part) if raw_path[:i] == ("connectors",) else part
                 text += f"[{label}]"
-            elif re.fullmatch(r"[A-Za-z0-9_-]+", part):
+            elif isinstance(part, str) and re.fullmatch(r"[A-Za-z0-9_-]+", part):
                 text += f".{part}" if text else part
             else:
                 text += f"[{part!r}]"
@@ -557,7 +562,11 @@ class _Interpolator:
         if isinstance(value, list):
             return [self._value(item, (*path, i)) for i, item in enumerate(value)]
         if isinstance(value, str) and "${" in value:
+            before = len(self.problems.items)
             result = self._string(value, path)
+            if len(self.problems.items) > before:
+                self.problems.unresolved.add(path)
+                return result
             if result != value.replace("$${", "${"):
                 self.resolved[path] = result
             return result
@@ -614,7 +623,7 @@ def _translate(error: ValidationError, data: Any) -> Iterator[tuple[RawPath, str
         if message not in messages:
             messages.append(message)
     for raw_path, messages in merged.items():
-        yield raw_path, "; or ".join(messages)
+        yield raw_path, "; ".join(messages)
 
 
 def _describe(item: Mapping[str, Any], data: Any) -> tuple[RawPath, str]:

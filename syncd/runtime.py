@@ -39,11 +39,12 @@ def open_state(config: Config) -> Engine:
 def build_adapter(config: Config, connector: ConnectorConfig, **options) -> Adapter:
     """The vendor adapter of ``connector``, sharing rate limits through the state store."""
     adapter_class = load_adapter_class(connector.target.type)
+    creatable = frozenset(rule.kind for rule in connector.groups if rule.create_missing)
     context = AdapterContext(
         connector=connector.name,
         state_url=config.state.url.get_secret_value(),
         match=connector.users.match,
-        options=options,
+        options={"creatable_group_kinds": creatable, **options},
     )
     return adapter_class(connector.target, context)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 14:18:29.826555
+Create Date: 2026-11-23 14:33:48.478097
 """
 from typing import Sequence, Union
 
@@ -99,15 +99,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_operations_connector_job_id'), ['connector', 'job_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_operations_connector_state'), ['connector', 'state'], unique=False)
 
+    op.create_table('rate_limit_calls',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('credential', sa.String(length=64), nullable=False),
+    sa.Column('at', sa.Float(), nullable=False),
+    sa.Column('weight', sa.Integer(), nullable=False),
+    sa.Column('window_seconds', sa.Float(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_rate_limit_calls'))
+    )
+    with op.batch_alter_table('rate_limit_calls', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_rate_limit_calls_credential_at'), ['credential', 'at'], unique=False)
+
     op.create_table('rate_limits',
     sa.Column('credential', sa.String(length=64), nullable=False),
-    sa.Column('window', sa.String(length=20), nullable=False),
-    sa.Column('capacity', sa.Float(), nullable=False),
-    sa.Column('tokens', sa.Float(), nullable=False),
-    sa.Column('refilled_at', sa.Float(), nullable=False),
     sa.Column('paused_until', sa.Float(), nullable=False),
+    sa.Column('paused_at', sa.Float(), nullable=False),
     sa.Column('strikes', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('credential', 'window', name=op.f('pk_rate_limits'))
+    sa.Column('horizon', sa.Float(), nullable=False),
+    sa.PrimaryKeyConstraint('credential', name=op.f('pk_rate_limits'))
     )
     op.create_table('sync_errors',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -174,6 +183,10 @@ def downgrade() -> None:
     op.drop_table('sync_runs')
     op.drop_table('sync_errors')
     op.drop_table('rate_limits')
+    with op.batch_alter_table('rate_limit_calls', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_rate_limit_calls_credential_at'))
+
+    op.drop_table('rate_limit_calls')
     with op.batch_alter_table('operations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_operations_connector_state'))
         batch_op.drop_index(batch_op.f('ix_operations_connector_job_id'))

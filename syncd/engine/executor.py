@@ -15,6 +15,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import groupby
 
 import structlog
 from sqlalchemy import Connection, Engine
@@ -109,17 +110,19 @@ class Executor:
                 to_send.append(op)
         self._await_jobs(waiting)
         to_send += self._recover_lost_creates(lost_creates)
-        to_send.sort(key=lambda op: (op.sort_key[0], op.id or 0))
+        to_send.sort(key=lambda op: op.id or 0)  # the recorded plan order
         self.run(to_send)
 
     def run(self, ops: Sequence[Operation]) -> None:
-        """Send ``ops`` (already recorded, in plan order) phase by phase."""
-        phase_ops: dict[int, list[Operation]] = defaultdict(list)
-        for op in ops:
-            phase_ops[op.kind.phase].append(op)
-        for phase in sorted(phase_ops):
+        """Send ``ops`` (already recorded) in the order given, one phase segment at a time.
+
+        Consecutive operations of one phase form a segment; its asynchronous jobs
+        are awaited before the next segment, because memberships need the ids
+        that creates return and an adapter may have interleaved phases on purpose.
+        """
+        for _phase, segment in groupby(ops, key=lambda op: op.kind.phase):
             waiting: dict[str, list[Operation]] = defaultdict(list)
-            for batch in batches(phase_ops[phase], self.adapter.capabilities):
+            for batch in batches(list(segment), self.adapter.capabilities):
                 if self.stop.is_set():
                     log.info(
                         "push_stopping",
@@ -131,7 +134,6 @@ class Executor:
                 if ready:
                     for job_id, job_ops in self._send(ready).items():
                         waiting[job_id].extend(job_ops)
-            # Memberships need the ids that creates return: finish a phase's jobs first.
             self._await_jobs(waiting)
 
     # --- sending -------------------------------------------------------------------------------

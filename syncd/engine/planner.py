@@ -17,7 +17,7 @@ from syncd.engine.diff import DiffPolicy, diff_user
 from syncd.engine.plan import order
 from syncd.model import DesiredUser, LinkState, LinkStatus, Operation, OpKind, stable_hash
 from syncd.state import store
-from syncd.vendors.base import Adapter
+from syncd.vendors.base import Adapter, arrange_plan
 
 
 class SourceEmpty(Exception):
@@ -159,7 +159,7 @@ def build_plan(
         ops += diff_user(desired, plan.links.get(hr_key), policy)
     for hr_key in leavers:
         ops += diff_user(None, plan.links.get(hr_key), policy)
-    plan.ops = order(ops)
+    plan.ops = arrange_plan(adapter, order(ops))
     return plan
 
 

@@ -128,16 +128,31 @@ delivered_results = Table(
 )
 
 # --- rate limiting shared by every process using one credential ---------------------------
+# syncd.ratelimit keeps a log of the calls made with each credential (a sliding window
+# per limit) and one row per credential that is locked while a call is admitted.
 rate_limits = Table(
     "rate_limits",
     metadata,
     Column("credential", String(64), primary_key=True),  # a hash, never the credential
-    Column("window", String(20), primary_key=True),  # e.g. "3600s", "5s"
-    Column("capacity", Float, nullable=False),
-    Column("tokens", Float, nullable=False),
-    Column("refilled_at", Float, nullable=False),  # epoch seconds
-    Column("paused_until", Float, nullable=False, default=0.0),
+    Column("paused_until", Float, nullable=False, default=0.0),  # epoch seconds; after a 429
+    Column("paused_at", Float, nullable=False, default=0.0),  # when that pause was set
     Column("strikes", Integer, nullable=False, default=0),  # consecutive 429s, for backoff
+    Column("horizon", Float, nullable=False, default=0.0),  # longest window seen: log retention
+)
+
+rate_limit_calls = Table(
+    "rate_limit_calls",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("credential", String(64), nullable=False),
+    # Latest moment the call can have reached the vendor (epoch seconds): the grant time
+    # plus the longest a request may take while it is in flight, its end once answered.
+    Column("at", Float, nullable=False),
+    Column("weight", Integer, nullable=False, default=1),
+    # NULL: counts in every window. Set: calls another client made with the same key,
+    # learned from the vendor's X-RateLimit-Remaining, counted in that window only.
+    Column("window_seconds", Float),
+    Index(None, "credential", "at"),
 )
 
 # --- leases: one cycle per connector across replicas ----------------------------------------

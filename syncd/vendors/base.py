@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from syncd.model import DesiredUser, LearningResult, OpKind, Operation, Outcome
+from syncd.model import DesiredUser, LearningResult, Operation, OpKind, Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ class Capabilities:
 
 @dataclass(frozen=True, slots=True)
 class RemoteAccount:
-    """An account found in the LMS when matching; ``active`` is None when the vendor does not say."""
+    """An account found in the LMS by matching; ``active`` None when the vendor does not say."""
 
     remote_id: str
     active: bool | None = None
@@ -56,7 +56,9 @@ class AdapterContext:
     """What an adapter gets from the engine besides its target configuration.
 
     ``state_url`` lets the HTTP layer share rate-limit budgets through the state
-    store; ``options`` carries engine settings such as job poll limits.
+    store; ``options`` carries connector settings the adapter needs, such as
+    ``creatable_group_kinds`` (the group kinds, "group" or "branch", whose
+    missing groups may be created) and test tunings.
     """
 
     connector: str
@@ -132,3 +134,15 @@ class Adapter(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def arrange_plan(adapter: Adapter, ops: list[Operation]) -> list[Operation]:
+    """The adapter's own ordering of a plan, when it has one (an optional ``arrange`` method).
+
+    The engine orders by phase (leavers, accounts, memberships); a vendor with
+    dependencies between people (HowNow: managers before their reports, reports
+    moved before their old manager leaves) may reorder. The executor keeps the
+    order it is given.
+    """
+    arrange = getattr(adapter, "arrange", None)
+    return list(arrange(ops)) if arrange is not None else ops

@@ -191,15 +191,40 @@ class TalentLMSTarget(_TargetBase):
         return _merge_rate_limit(TALENTLMS_RATE_LIMIT)(data)
 
 
-_HOWNOW_USER_REF = r"^(ID-\d+|EXT-[A-Za-z0-9_-]+)$"
+def _identifier_text(value: Any) -> Any:
+    """YAML reads ``client_id: 12345`` as a number; identifiers are text."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Identifier = Annotated[str, BeforeValidator(_identifier_text), Field(min_length=1)]
+
+_HOWNOW_USER_REF = re.compile(r"(ID-\d+|EXT-[A-Za-z0-9_-]+)")
+_HOWNOW_ACTING_USER = re.compile(r"(ID-\d+|EXT-[A-Za-z0-9_-]+|EMAIL-\S+@\S+)")
 
 
 class HowNowTarget(_TargetBase):
     type: Literal["hownow"]
-    client_id: str = Field(min_length=1)
+    client_id: Identifier
     client_secret: SecretStr
-    deactivate_assign_to: str = Field(pattern=_HOWNOW_USER_REF)
-    x_user_id: str | None = Field(None, pattern=r"^(ID-\d+|EXT-[A-Za-z0-9_-]+|EMAIL-\S+@\S+)$")
+    deactivate_assign_to: str  # HowNow refuses to deactivate a content owner without an heir
+    x_user_id: str | None = None
+
+    @field_validator("deactivate_assign_to")
+    @classmethod
+    def _user_ref(cls, value: str) -> str:
+        if not _HOWNOW_USER_REF.fullmatch(value):
+            raise ValueError(
+                "must name an active, non-ReadOnly HowNow user as EXT-<external_user_id> "
+                "or ID-<number> (e.g. EXT-svc_admin)"
+            )
+        return value
+
+    @field_validator("x_user_id")
+    @classmethod
+    def _acting_user(cls, value: str | None) -> str | None:
+        if value is not None and not _HOWNOW_ACTING_USER.fullmatch(value):
+            raise ValueError("must be EXT-<external_user_id>, ID-<number> or EMAIL-<address>")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -209,15 +234,16 @@ class HowNowTarget(_TargetBase):
 
 class ILMSTarget(_TargetBase):
     type: Literal["ilms"]
-    org_id: str = Field(pattern=r"^\d+$")
+    org_id: Identifier
     api_login_id: SecretStr
     transaction_key: SecretStr
 
-    @field_validator("org_id", mode="before")
+    @field_validator("org_id")
     @classmethod
-    def _org_id_text(cls, value: Any) -> Any:
-        """YAML reads ``org_id: 99999`` as a number; it is an identifier."""
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    def _numeric(cls, value: str) -> str:
+        if not value.isdigit():
+            raise ValueError("must be the numeric iLMS organization id (e.g. 99999)")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -281,7 +307,7 @@ class LearningPoolEndpoints(Strict):
 
 class LearningPoolTarget(_TargetBase):
     type: Literal["learningpool"]
-    client_id: str = Field(min_length=1)
+    client_id: Identifier
     client_secret: SecretStr
     token_path: str = Field("/oauth/token", pattern=r"^/")
     endpoints: LearningPoolEndpoints = Field(default_factory=LearningPoolEndpoints)
