@@ -253,9 +253,11 @@ def sync(name: str, direction: str, dry_run: bool, as_json: bool, config_path: s
         from syncd.runtime import pull_settings
 
         engine = _open_state_or_exit(config)
+        settings = pull_settings(config, name, engine)
         try:
-            result = run_pull(pull_settings(config, name, engine))
+            result = run_pull(settings)
         finally:
+            settings.sink.close()
             engine.dispose()
         _report(result, "pull")
         codes.append(result.exit_code)

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, inspect
 from syncd.config import Config, ConnectorConfig
 from syncd.engine.diff import DiffPolicy
 from syncd.engine.guard import Threshold
+from syncd.engine.pull import PullSettings
 from syncd.engine.push import PushSettings
 from syncd.state.db import make_engine
 from syncd.state.migrate import upgrade
@@ -49,6 +50,42 @@ def build_adapter(config: Config, connector: ConnectorConfig, **options) -> Adap
     return adapter_class(connector.target, context)
 
 
+def pull_options(connector: ConnectorConfig) -> dict:
+    """The pull settings adapters read: where a first pull starts, overlap, budget share."""
+    if connector.pull is None:
+        return {}
+    return {
+        "start_date": connector.pull.start_date,
+        "overlap": connector.pull.overlap,
+        "budget_share": connector.pull.budget_share,
+    }
+
+
+def pull_settings(
+    config: Config,
+    name: str,
+    engine: Engine,
+    *,
+    adapter: Adapter | None = None,
+    stop: threading.Event | None = None,
+) -> PullSettings:
+    """One connector's pull; the caller closes ``settings.sink`` when done."""
+    from syncd.sinks import open_sink
+
+    connector = config.connector(name)
+    if connector.pull is None:
+        raise ValueError(f"connector {name!r} has no pull section")
+    sink_name = connector.pull.sink
+    return PullSettings(
+        connector=connector.name,
+        engine=engine,
+        adapter=adapter or build_adapter(config, connector, **pull_options(connector)),
+        sink=open_sink(sink_name, config.sinks[sink_name]),
+        sink_name=sink_name,
+        stop=stop or threading.Event(),
+    )
+
+
 def push_settings(
     config: Config,
     name: str,
@@ -63,7 +100,7 @@ def push_settings(
     connector = config.connector(name)
     source_config = config.sources[connector.source]
     source = open_source(connector.source, source_config)
-    adapter = adapter or build_adapter(config, connector)
+    adapter = adapter or build_adapter(config, connector, **pull_options(connector))
     guard = connector.guard.max_deactivations
     return PushSettings(
         connector=connector.name,

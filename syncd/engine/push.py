@@ -17,7 +17,7 @@ from syncd.engine.guard import Threshold, check
 from syncd.engine.lease import connector_lease
 from syncd.engine.plan import summary
 from syncd.model import LinkStatus, Operation, OpKind, OpState
-from syncd.state import store
+from syncd.state import results, store
 from syncd.vendors.base import Adapter, AuthenticationError, UnreachableError
 
 log = structlog.get_logger(__name__)
@@ -107,6 +107,7 @@ class _Cycle:
     def run(self) -> PushResult:
         s = self.s
         with s.engine.begin() as conn:
+            results.close_abandoned_runs(conn, s.connector, "push")
             run_id = store.start_run(conn, s.connector, "push")
             store.set_status(
                 conn,

@@ -54,7 +54,7 @@ def link_digests(conn: Connection, connector: str) -> dict[str, tuple[str | None
     query = select(links.c.hr_key, links.c.source_hash, links.c.status).where(
         links.c.connector == connector
     )
-    result = conn.execution_options(yield_per=20_000).execute(query).tuples()
+    result = conn.execution_options(yield_per=20_000).execute(query)
     intern = sys.intern
     return {key: (digest, intern(status)) for key, digest, status in result}
 
