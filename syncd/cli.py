@@ -305,6 +305,21 @@ def retry(name: str, config_path: str) -> None:
     click.echo(f"{name}: {count} failed operations queued again")
 
 
+@cli.command("demo")
+@click.option("--dir", "folder", type=click.Path(file_okay=False), default=None,
+              help="Folder for the demo's files (default: a new temporary folder).")
+def demo(folder: str | None) -> None:
+    """Zero set-up: sandbox, sample HR file and SQLite store; push and pull every vendor."""
+    from pathlib import Path
+
+    from syncd.demo import run_demo
+
+    target = Path(folder) if folder else None
+    if target is not None:
+        target.mkdir(parents=True, exist_ok=True)
+    sys.exit(run_demo(target, echo=click.echo))
+
+
 @cli.command("sandbox")
 @click.option("--port", type=int, default=8765, show_default=True, help="0 picks a free port.")
 @click.option("--vendor", "vendors", multiple=True, help="Serve only these vendors (repeatable).")
