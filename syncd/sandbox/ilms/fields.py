@@ -1,0 +1,232 @@
+"""The iLMS user profile fields (seed L19-L58) and the rules each value must pass.
+
+Every rule here is the document's: required fields, maximum lengths, the two
+restricted-character sets, the "& #" note, LDAP first characters, read-only fields
+and the lookup tables. The region/division/department names are checked against the
+organization's hierarchy by the store, which knows it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from syncd.sandbox.ilms import lookups
+
+SET_A = '<>"%;+'
+SET_B = '%\\+;"<>:?'
+AMP_HASH = "&#"
+LDAP_EMAIL_FIRST = "`~!@#$%&*()=}{ './_"
+LDAP_SUPERVISOR_FIRST = "`~!@#$%&*()=}{ '!:/_"
+
+Kind = Literal["text", "date", "language", "country", "state", "timezone", "password"]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRule:
+    code: str
+    label: str
+    max_length: int | None = 100
+    restricted: str = SET_A
+    required: bool = False
+    amp_hash: bool = False  # the "& # are restricted by functionality" note (L24)
+    read_only: bool = False
+    kind: Kind = "text"
+    ldap_first: str = ""  # characters that may not start the value on LDAP organizations
+
+    def name(self) -> str:
+        return f"{self.code} ({self.label})"
+
+
+def _rules(*rules: FieldRule) -> dict[str, FieldRule]:
+    return {r.code: r for r in rules}
+
+
+FIELDS: dict[str, FieldRule] = _rules(
+    FieldRule("F001", "First Name", 200, required=True, amp_hash=True),
+    FieldRule("F002", "Middle Name"),
+    FieldRule("F003", "Last Name", 200, required=True, amp_hash=True),
+    FieldRule("F004", "Employee ID", amp_hash=True),
+    FieldRule("F005", "Hire Date", None, "", kind="date"),
+    FieldRule("F006", "User Language", restricted=SET_B, kind="language"),
+    FieldRule("F007", "Job Title", 50),
+    FieldRule("F008", "Address 1"),
+    FieldRule("F009", "Address 2"),
+    FieldRule("F010", "City"),
+    FieldRule("F011", "Country", kind="country"),
+    FieldRule("F012", "State", kind="state"),
+    FieldRule("F013", "State/Province/Region"),
+    FieldRule("F014", "Zip Code/Postal Code"),
+    FieldRule("F015", "Email ID", 200, ldap_first=LDAP_EMAIL_FIRST),
+    FieldRule("F016", "Password", None, kind="password"),
+    FieldRule("F017", "Phone"),
+    FieldRule("F018", "Fax"),
+    FieldRule("F019", "Region", restricted=SET_B, required=True, amp_hash=True),
+    FieldRule("F020", "Division", restricted=SET_B, required=True, amp_hash=True),
+    FieldRule("F021", "Department", restricted=SET_B, required=True, amp_hash=True),
+    FieldRule("F022", "Company/Employer"),
+    FieldRule("F023", "Time Zone", restricted="", kind="timezone"),
+    FieldRule("F024", "Custom Field 1"),
+    FieldRule("F025", "Custom Field 2"),
+    FieldRule("F026", "Custom Field 3"),
+    FieldRule("F027", "Custom Field 4"),
+    FieldRule("F031", "Registration Type", None, "", read_only=True),
+    FieldRule("F032", "Registration Date", None, "", read_only=True),
+    FieldRule("F033", "Supervisor Name", 500),
+    FieldRule("F034", "Supervisor Email", 500, ldap_first=LDAP_SUPERVISOR_FIRST),
+)
+
+PROFILE_CODES = tuple(FIELDS)
+HIERARCHY = ("F019", "F020", "F021")
+SORTABLE_USER_FIELDS = (
+    "F001", "F002", "F003", "F004", "F006", "F011", "F012", "F015", "F019", "F020", "F021",
+)  # fmt: skip
+SORTABLE_ENROLLMENT_FIELDS = ("F001", "F003", "F004", "F015", "F019", "F020", "F021")
+DATE_FIELDS = ("F005", "F032")
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d{1,7})?)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRules:
+    """What an organization's settings decide: languages, LDAP, extra required fields."""
+
+    languages: tuple[str, ...] = lookups.LANGUAGES
+    ldap: bool = False
+    amp_hash_allowed: bool = False
+    extra_required: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class ProfileInput:
+    """A checked key/value list: clean values by code, or the reasons it was refused."""
+
+    values: dict[str, str | None] = field(default_factory=dict)
+    password: str | None = None
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def refuse(self, code: str, message: str) -> None:
+        self.errors.append({"Key": code, "Message": message})
+
+
+def read_pairs(items: Any) -> list[tuple[str, Any]] | None:
+    """``[{"Key": "F001", "Value": "John"}, ...]`` as pairs (keys bound case-insensitively),
+    or None when the shape is not a key/value list."""
+    if not isinstance(items, list):
+        return None
+    pairs: list[tuple[str, Any]] = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            return None
+        folded = {str(k).casefold(): v for k, v in item.items()}
+        if "key" not in folded or not isinstance(folded["key"], str):
+            return None
+        pairs.append((folded["key"].strip().upper(), folded.get("value")))
+    return pairs
+
+
+def _text(value: Any) -> str | None:
+    """Values are strings; numbers are read as their text (the examples mix both)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return str(value)
+    return value if isinstance(value, str) else None
+
+
+def normalize_date(value: str) -> str | None:
+    """``yyyy-MM-dd`` or ``yyyy-MM-ddTHH:mm:ss[.fff]`` as ``yyyy-MM-ddTHH:mm:ss``."""
+    text = value.strip()
+    if not _DATE.match(text):
+        return None
+    try:
+        parsed = datetime.fromisoformat(text[:19] if "T" in text else text)
+    except ValueError:
+        return None
+    return parsed.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def check_profile(
+    pairs: Iterable[tuple[str, Any]], rules: ProfileRules, *, creating: bool
+) -> ProfileInput:
+    """Apply the field table to ``pairs``; hierarchy names are resolved by the caller."""
+    result = ProfileInput()
+    seen: set[str] = set()
+    for code, raw in pairs:
+        rule = FIELDS.get(code)
+        if rule is None:
+            result.refuse(code, f"{code} is not a user profile field code.")
+            continue
+        if code in seen:
+            result.refuse(code, f"{rule.name()} is given more than once.")
+            continue
+        seen.add(code)
+        if rule.read_only:
+            result.refuse(code, f"{rule.name()} is read only.")
+            continue
+        text = _text(raw)
+        if text is None:
+            result.refuse(code, f"{rule.name()} must be a string.")
+            continue
+        _check_value(rule, text.strip() if rule.kind != "password" else text, rules, result)
+    required = [c for c, r in FIELDS.items() if r.required] + list(rules.extra_required)
+    for code in required:
+        given = code in result.values
+        empty = given and not result.values[code]
+        already = any(e["Key"] == code for e in result.errors)
+        if ((creating and not given) or empty) and not already:
+            result.refuse(code, f"{FIELDS[code].name()} is required.")
+    return result
+
+
+def _check_value(rule: FieldRule, text: str, rules: ProfileRules, out: ProfileInput) -> None:
+    if rule.max_length is not None and len(text) > rule.max_length:
+        out.refuse(
+            rule.code,
+            f"{rule.name()} must be at most {rule.max_length} characters (it has {len(text)}).",
+        )
+        return
+    banned = rule.restricted + (AMP_HASH if rule.amp_hash and not rules.amp_hash_allowed else "")
+    found = sorted({c for c in text if c in banned})
+    if found:
+        out.refuse(
+            rule.code,
+            f"{rule.name()} contains restricted characters: {' '.join(found)}.",
+        )
+        return
+    if rules.ldap and rule.ldap_first and text and text[0] in rule.ldap_first:
+        out.refuse(rule.code, f"{rule.name()} cannot start with {text[0]!r} (LDAP).")
+        return
+    if rule.kind == "password":
+        out.password = text or None
+        return
+    if not text:
+        out.values[rule.code] = None if rule.kind == "date" else ""
+        return
+    value: str | None = text
+    if rule.kind == "date":
+        value = normalize_date(text)
+        problem = "is not a date (yyyy-MM-dd or yyyy-MM-ddTHH:mm:ss)"
+    elif rule.kind == "language":
+        value = lookups.language(text, rules.languages)
+        problem = "is not a language available to the organization"
+    elif rule.kind == "country":
+        value = lookups.country(text)
+        problem = "is not a country name or code iLMS accepts"
+    elif rule.kind == "state":
+        value = lookups.state(text)
+        problem = "is not a US state or Canadian province name or code"
+    elif rule.kind == "timezone":
+        value = lookups.time_zone(text)
+        problem = "is not a time zone full name iLMS accepts"
+    else:
+        problem = ""
+    if value is None:
+        out.refuse(rule.code, f"{rule.name()} {problem}: {text!r}.")
+        return
+    out.values[rule.code] = value

@@ -1,0 +1,86 @@
+"""iLMS courses (seed L3202-L3363) and course enrollments (L4059-L4333): list with
+``includeInactiveUsers``, enroll (204) and un-enroll with a JSON body (204)."""
+
+from __future__ import annotations
+
+from syncd.sandbox.http import SimRequest, SimResponse, json_response, route
+from syncd.sandbox.ilms.base import ORG, bad_request, no_content, not_found, parse_bool, user_id_of
+from syncd.sandbox.ilms.fields import SORTABLE_ENROLLMENT_FIELDS
+from syncd.sandbox.ilms.groups import GroupsApi
+from syncd.sandbox.ilms.store import ACTIVE, COURSE_TYPES, DELETED, INACTIVE, ILMSUser
+from syncd.sandbox.ilms.users import sort_key_for
+
+
+class LearningApi(GroupsApi):
+    # ----- courses ----------------------------------------------------------------------
+
+    @route("GET", f"{ORG}/courses")
+    def list_courses(self, req: SimRequest) -> SimResponse:
+        courses = list(self.store.courses.values())
+        kind = (req.arg("courseType") or "").strip()
+        if kind:
+            match = next((t for t in COURSE_TYPES if t.lower() == kind.lower()), None)
+            if match is None or "," in kind:
+                raise bad_request(f"courseType takes one of {', '.join(COURSE_TYPES)}.")
+            courses = [c for c in courses if c.type == match]
+        if not parse_bool(req, "includeHistorical"):
+            courses = [c for c in courses if not c.historical]
+        search = (req.arg("search") or "").strip().casefold()
+        if search:
+            courses = [
+                c
+                for c in courses
+                if any(search in text.casefold() for text in (c.name, c.description, c.keywords))
+            ]
+        sort = (req.arg("sort") or "name").strip().lower()
+        if sort not in ("name", "-name"):
+            raise bad_request("sort takes name or -name.")
+        courses.sort(key=lambda c: (c.name.casefold(), c.id), reverse=sort == "-name")
+        return self.page(req, [self.course_view(c) for c in courses])
+
+    @route("GET", f"{ORG}/courses/{{course_id}}")
+    def get_course(self, req: SimRequest) -> SimResponse:
+        return json_response(200, self.course_view(self.course_from_path(req)))
+
+    # ----- enrollments ------------------------------------------------------------------
+
+    @route("GET", f"{ORG}/courses/{{course_id}}/enrollments")
+    def list_enrollments(self, req: SimRequest) -> SimResponse:
+        course = self.course_from_path(req)
+        statuses = {ACTIVE, INACTIVE} if parse_bool(req, "includeInactiveUsers") else {ACTIVE}
+        rows = [
+            e
+            for e in self.store.enrollments.values()
+            if e.course_id == course.id and self.store.users[e.user_id].status in statuses
+        ]
+        code, descending = sort_key_for(req, SORTABLE_ENROLLMENT_FIELDS)
+        rows.sort(key=lambda e: e.user_id)
+        rows.sort(
+            key=lambda e: str(self.field_value(self.store.users[e.user_id], code) or "").casefold(),
+            reverse=descending,
+        )
+        return self.page(req, [self.enrollment_view(e) for e in rows])
+
+    def _enrollee(self, req: SimRequest) -> ILMSUser:
+        raw = user_id_of(req.json())
+        user = self.store.user_ref(raw)
+        if user is None or user.status == DELETED:
+            raise bad_request(f"userid {raw!r} is not a user of the organization.")
+        return user
+
+    @route("POST", f"{ORG}/courses/{{course_id}}/enrollments")
+    def enroll(self, req: SimRequest) -> SimResponse:
+        course = self.course_from_path(req)
+        user = self._enrollee(req)
+        if course.status != "Active" or course.historical:
+            raise bad_request(f"Course {course.id} is not active; users cannot be enrolled.")
+        self.store.enroll(user, course, self.now())  # enrolling twice changes nothing
+        return no_content()
+
+    @route("DELETE", f"{ORG}/courses/{{course_id}}/enrollments")
+    def unenroll(self, req: SimRequest) -> SimResponse:
+        course = self.course_from_path(req)
+        user = self._enrollee(req)
+        if self.store.enrollments.pop((user.id, course.id), None) is None:
+            raise not_found("The enrollment")
+        return no_content()
