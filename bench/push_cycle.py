@@ -179,7 +179,8 @@ def report(results: dict[int, dict]) -> str:
         lines.append(
             f"| {rows:,} | {f['parse']['seconds']:.2f} s | {f['first']['seconds']:.2f} s "
             f"({f['first']['operations']:,} ops, peak {f['first']['peak_mb']:.0f} MB) "
-            f"| {f['nochange']['seconds']:.2f} s | {ratio:.2f}x | {f['nochange']['peak_mb']:.0f} MB |"
+            f"| {f['nochange']['seconds']:.2f} s | {ratio:.2f}x "
+            f"| {f['nochange']['peak_mb']:.0f} MB |"
         )
     lines += [
         "",
