@@ -712,6 +712,8 @@ class RateLimiter:
         """
         started = self._monotonic()
         while True:
+            # Taken before asking: the call's end is then never logged earlier than it was.
+            asked = self._monotonic()
             result = self.backend.acquire(self.credential, self.policy, priority)
             waited = self._monotonic() - started
             if isinstance(result, Grant):
@@ -722,7 +724,7 @@ class RateLimiter:
                         priority=priority.name,
                         wait_ms=round(waited * 1000),
                     )
-                return Permit(self, result, priority, waited, self._monotonic())
+                return Permit(self, result, priority, waited, asked)
             if max_wait is not None and waited + result > max_wait:
                 raise RateLimitTimeout(
                     f"{self.name}: the rate limit would hold this call more than {max_wait:g}s"
@@ -770,7 +772,7 @@ class Permit:
     grant: Grant
     priority: Priority
     waited: float  # seconds spent waiting for the rate limit
-    started: float  # limiter's monotonic clock at admission
+    started: float  # limiter's monotonic clock when the admitting request began
     done: Finished | None = None
 
     def finish(self, status: int | None, headers: Mapping[str, str] | None = None) -> Finished:

@@ -337,7 +337,7 @@ class _Backoff:
 
     def __init__(self, policy: RetryPolicy) -> None:
         self._base = wait_exponential_jitter(
-            initial=policy.backoff_initial, max=policy.backoff_max, jitter=policy.backoff_initial
+            multiplier=policy.backoff_initial, max=policy.backoff_max, jitter=policy.backoff_initial
         )
         self._cap = policy.max_retry_after
 

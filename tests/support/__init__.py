@@ -1,0 +1,1 @@
+"""Helpers shared by tests and benchmarks: loopback servers that behave like vendors."""
