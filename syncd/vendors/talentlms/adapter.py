@@ -1,0 +1,192 @@
+"""The TalentLMS adapter: the Adapter protocol over API v2, one module per concern.
+
+- ``users``: account writes, singly or through ``/batch/users`` tasks;
+- ``directory``: finding accounts by email or login (matching, new ids);
+- ``memberships``: groups and branches; ``enrollments``: courses and learning paths;
+- ``tasks``: polling batch tasks and reading their reports;
+- ``pull``: timeline + course-progress into learning results;
+- ``fields`` and ``validation``: the documented field rules.
+
+Every request goes through one ``VendorClient`` built by ``vendor_client``, so
+every page read and task poll counts against the credential's shared limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import structlog
+
+from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
+from syncd.vendors.auth import talentlms_auth
+from syncd.vendors.base import AdapterContext, Capabilities, PullPage, RemoteAccount
+from syncd.vendors.connect import vendor_client
+from syncd.vendors.registry import vendor_info
+from syncd.vendors.talentlms.api import USER_FIELDS, iter_pages
+from syncd.vendors.talentlms.directory import MATCH_FIELDS, Directory
+from syncd.vendors.talentlms.enrollments import Enrollments
+from syncd.vendors.talentlms.memberships import Memberships
+from syncd.vendors.talentlms.pull import EVENT_TYPES, TimelinePull
+from syncd.vendors.talentlms.tasks import TaskPoller
+from syncd.vendors.talentlms.users import UserWriter
+from syncd.vendors.talentlms.validation import CustomField, Validator, parse_definitions
+from syncd.vendors.targets import TalentLMSTarget
+
+log = structlog.get_logger(__name__)
+
+VENDOR = "talentlms"
+DEFAULT_MATCH = "email"
+
+
+class TalentLMSAdapter:
+    """TalentLMS API v2 behind the Adapter protocol.
+
+    ``context.options`` understood here: ``creatable_group_kinds`` (set by the
+    runtime), ``start_date`` and ``overlap`` (pull), ``pull_event_types``, and
+    ``retry`` (a RetryPolicy, passed on to the client).
+    """
+
+    vendor = VENDOR
+
+    def __init__(self, target: TalentLMSTarget, context: AdapterContext) -> None:
+        match = context.match or DEFAULT_MATCH
+        if match not in MATCH_FIELDS:
+            raise ValueError(
+                f"TalentLMS finds existing accounts by email or login only, not {match!r} "
+                "(users.match)"
+            )
+        self.capabilities: Capabilities = vendor_info(VENDOR).capabilities
+        self.context = context
+        self.match = match
+        api_key = target.api_key.get_secret_value()
+        self.client = vendor_client(
+            VENDOR,
+            target,
+            context,
+            auth=talentlms_auth(api_key, target.api_version),
+            credential_parts=(api_key,),
+        )
+        options = context.options
+        self.directory = Directory(self.client)
+        self.users = UserWriter(
+            self.client,
+            self.directory,
+            match_field=match,
+            password_length=target.password_length,
+        )
+        self.memberships = Memberships(
+            self.client, frozenset(options.get("creatable_group_kinds") or ())
+        )
+        self.enrollments = Enrollments(self.client)
+        self.tasks = TaskPoller(self.client, target.timeout)
+        self.validator = Validator(self._custom_field_definitions)
+        self.timeline = TimelinePull(
+            self.client,
+            start=options.get("start_date"),
+            overlap=options.get("overlap"),
+            event_types=tuple(options.get("pull_event_types") or EVENT_TYPES),
+        )
+
+    # --- the protocol ------------------------------------------------------------------------
+
+    @property
+    def api_calls(self) -> int:
+        self.validator.end_pass()
+        return self.client.api_calls
+
+    def validate(self, user: DesiredUser) -> list[str]:
+        return self.validator.validate(user)
+
+    def match_existing(
+        self, users: Sequence[DesiredUser], match: str | None
+    ) -> dict[str, RemoteAccount]:
+        self.validator.end_pass()
+        field = match or self.match
+        if field not in MATCH_FIELDS:
+            raise ValueError(f"TalentLMS cannot find accounts by {field!r}; use email or login")
+        values = {user.hr_key: user.fields.get(field) for user in users}
+        found = self.directory.match(field, values)
+        log.info("talentlms_matched", field=field, people=len(users), found=len(found))
+        return {
+            hr_key: RemoteAccount(account.id, account.active) for hr_key, account in found.items()
+        }
+
+    def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
+        self.validator.end_pass()
+        if not ops:
+            return []
+        kind = ops[0].kind
+        if any(op.kind is not kind for op in ops):
+            raise ValueError("execute takes operations of one kind")
+        ready, refused = self._with_remote_ids(ops)
+        outcomes: dict[int, Outcome] = {id(o.op): o for o in refused}
+        if ready:
+            for outcome in self._dispatch(kind, ready):
+                outcomes[id(outcome.op)] = outcome
+        return [outcomes[id(op)] for op in ops]
+
+    def poll_job(self, job_id: str, ops: Sequence[Operation]) -> list[Outcome] | None:
+        self.validator.end_pass()
+        task = self.tasks.poll(job_id)
+        if not task.finished:
+            return None
+        log.info(
+            "talentlms_task_finished",
+            task_id=job_id,
+            status=task.status,
+            processed=task.processed,
+            report=task.report is not None,
+        )
+        if ops and ops[0].kind is OpKind.ENROLL:
+            return self.enrollments.task_outcomes(task, ops)
+        return self.users.task_outcomes(task, ops)
+
+    def pull(
+        self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]
+    ) -> Iterator[PullPage]:
+        self.validator.end_pass()
+        return self.timeline.pages(cursor, links)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _dispatch(self, kind: OpKind, ops: list[Operation]) -> list[Outcome]:
+        if kind is OpKind.CREATE:
+            return self.users.create(ops)
+        if kind is OpKind.UPDATE:
+            return self.users.update(ops)
+        if kind is OpKind.DEACTIVATE:
+            return self.users.set_active(ops, False)
+        if kind is OpKind.REACTIVATE:
+            return self.users.set_active(ops, True)
+        if kind is OpKind.DELETE:
+            return self.users.delete(ops)
+        if kind in (OpKind.GROUP_ADD, OpKind.GROUP_REMOVE):
+            return [self.memberships.execute(op) for op in ops]
+        return self.enrollments.execute(ops)
+
+    @staticmethod
+    def _with_remote_ids(ops: Sequence[Operation]) -> tuple[list[Operation], list[Outcome]]:
+        """Operations on an existing account need its numeric TalentLMS id."""
+        ready, refused = [], []
+        for op in ops:
+            if op.kind is OpKind.CREATE or str(op.remote_id or "").isdigit():
+                ready.append(op)
+            else:
+                refused.append(
+                    Outcome(
+                        op,
+                        OutcomeStatus.FAILED,
+                        error=f"no TalentLMS account id for {op.hr_key} (found {op.remote_id!r})",
+                    )
+                )
+        return ready, refused
+
+    def _custom_field_definitions(self) -> dict[str, CustomField]:
+        items: list[dict[str, Any]] = []
+        for page in iter_pages(self.client, USER_FIELDS):
+            items.extend(page.items)
+        return parse_definitions(items)

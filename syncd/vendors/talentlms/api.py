@@ -1,0 +1,186 @@
+"""TalentLMS API v2 wire conventions: paths, the list envelope, paging and error reading.
+
+The digest's quirks live here so the rest of the adapter never meets them:
+``_links.next`` cannot end a loop (it points at the page itself on the last
+page), ``total_items`` counts one page while ``total_results`` counts all, the
+default page size is 10, and the same concept ("already so") hides behind
+several error ids and titles.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from syncd.ratelimit import Priority
+from syncd.vendors.base import UnreachableError
+from syncd.vendors.http import VendorClient, vendor_message
+
+API = "/api/v2"
+PAGE_SIZE = 100  # the documented maximum; the default (10) would cost ten times the calls
+
+USERS = f"{API}/users"
+USER = f"{API}/users/{{id}}"
+USER_FIELDS = f"{API}/user-fields"
+BATCH_USERS = f"{API}/batch/users"
+BATCH_ENROLLMENTS = f"{API}/batch/enrollments"
+TASK = f"{API}/tasks/{{id}}"
+GROUPS = f"{API}/groups"
+BRANCHES = f"{API}/branches"
+GROUP_MEMBERSHIPS = f"{API}/group-memberships/"  # the documented trailing slash
+BRANCH_USERS = f"{API}/branch-users"
+ENROLLMENTS = f"{API}/enrollments"
+LEARNING_PATH_ENROLLMENTS = f"{API}/learning-paths/enrollments"
+COURSE_PROGRESS = f"{API}/course-progress"
+TIMELINE = f"{API}/timeline"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a list answer, with the totals that (unlike ``_links``) can be trusted."""
+
+    number: int
+    items: list[dict[str, Any]]
+    total_pages: int | None
+    total_results: int | None
+
+
+def body_of(response: httpx.Response, call: str) -> dict[str, Any]:
+    """The JSON object of a 2xx answer; a vendor answering anything else is unusable."""
+    try:
+        payload = response.json() if response.content else {}
+    except ValueError:
+        raise UnreachableError(
+            f"talentlms {call}: HTTP {response.status_code} with a body that is not JSON"
+        ) from None
+    if not isinstance(payload, dict):
+        raise UnreachableError(f"talentlms {call}: the answer is not a JSON object")
+    return payload
+
+
+def data_of(response: httpx.Response, call: str) -> Any:
+    """``_data`` of an answer (``None`` when absent)."""
+    return body_of(response, call).get("_data")
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def read_page(
+    client: VendorClient,
+    template: str,
+    number: int,
+    *,
+    params: Mapping[str, Any] | None = None,
+    priority: Priority | None = None,
+    size: int = PAGE_SIZE,
+) -> Page:
+    """One page of a list endpoint, always asking for ``size`` items."""
+    query = {**dict(params or {}), "page[number]": number, "page[size]": size}
+    response = client.get(template, params=query, priority=priority)
+    body = body_of(response, f"GET {template}")
+    items = body.get("_data")
+    if not isinstance(items, list):
+        raise UnreachableError(f"talentlms GET {template}: the answer carries no _data list")
+    meta = body.get("_meta")
+    pagination = meta.get("pagination") if isinstance(meta, dict) else None
+    pagination = pagination if isinstance(pagination, dict) else {}
+    return Page(
+        number=number,
+        items=[item for item in items if isinstance(item, dict)],
+        total_pages=_int_or_none(pagination.get("total_pages")),
+        total_results=_int_or_none(pagination.get("total_results")),
+    )
+
+
+def iter_pages(
+    client: VendorClient,
+    template: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    priority: Priority | None = None,
+    size: int = PAGE_SIZE,
+    first: Page | None = None,
+) -> Iterator[Page]:
+    """Every page, numbered by us: stop at ``total_pages``, a short page or an empty one.
+
+    The iteration count is capped by ``ceil(total_results / size) + 1`` so a vendor
+    whose totals disagree with its pages cannot keep us reading forever.
+    """
+    page = first or read_page(client, template, 1, params=params, priority=priority, size=size)
+    cap = None
+    if page.total_results is not None:
+        cap = math.ceil(page.total_results / size) + 1
+    while True:
+        yield page
+        if not page.items or len(page.items) < size:
+            return
+        if page.total_pages is not None and page.number >= page.total_pages:
+            return
+        if cap is not None and page.number >= cap:
+            return
+        page = read_page(
+            client, template, page.number + 1, params=params, priority=priority, size=size
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors and conflicts
+
+ALREADY_SO = frozenset(
+    {
+        "conflict.user_already_in_group",
+        "conflict.user_already_in_branch",
+        "conflict.user_not_in_group",
+        "conflict.course_already_in_branch",
+    }
+)
+"""Conflict ids that say the change is already in place (digest §11 #10)."""
+
+_PERMANENT_WORDS = (
+    "archived",
+    "no longer",
+    "not longer",
+    "not available",
+    "part of a learning path",
+)
+_REMOVED_WORDS = ("not a member", "not in group", "not enrolled", "not in the group")
+
+
+def conflict_means_done(code: str | None, title: str, *, removing: bool) -> bool:
+    """Whether a 409 means "already so" (DONE) rather than a refusal.
+
+    The generic ``conflict`` id carries several meanings told apart only by the
+    title: "already in the group" is success, "archived user" is a refusal.
+    Unknown titles are refusals: reporting one too many failure is safer than
+    recording a membership that does not exist.
+    """
+    if code in ALREADY_SO:
+        return True
+    text = title.lower()
+    if any(word in text for word in _PERMANENT_WORDS):
+        return False
+    if removing:
+        return any(word in text for word in _REMOVED_WORDS)
+    return "already" in text
+
+
+def conflict_of(response: httpx.Response, secrets: list[str]) -> tuple[str, str | None]:
+    """(title, error id) of a 409 answer."""
+    return vendor_message(response, secrets)
+
+
+def is_not_found(code: str | None, what: str) -> bool:
+    """``not_found.user_not_found`` and friends (404 bodies name which side is missing)."""
+    return code == f"not_found.{what}_not_found"

@@ -1,0 +1,240 @@
+"""Finding TalentLMS accounts by email or login, at the lowest call cost.
+
+Three needs, one cache:
+
+- matching on first sync: a filtered lookup per person for a few, one paged
+  listing (100 a page) for many;
+- learning the ids of users a ``/batch/users`` task created, which the vendor
+  never returns: the listing is read from its last page backwards (new accounts
+  get the highest ids), so one task of 100 costs about one page, and pages read
+  for one task serve the tasks that finished with it;
+- adopting the account behind an "Email already exists" refusal.
+
+Every account read is remembered with the (monotonic) time it was read: a task's
+new users are only taken from reads made after the task was submitted. A filtered
+answer is always re-checked, because an ignored filter would return the first
+page of every user, which would be catastrophic for matching (digest §5.1).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from syncd.ratelimit import Priority
+from syncd.vendors.http import VendorClient
+from syncd.vendors.talentlms.api import PAGE_SIZE, USERS, Page, iter_pages, read_page
+
+log = structlog.get_logger(__name__)
+
+MATCH_FIELDS = ("email", "login")
+
+
+def norm(value: Any) -> str:
+    """Emails and logins compare without case or surrounding blanks (as TalentLMS does)."""
+    return "" if value is None else str(value).strip().casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account as ``GET /users`` lists it."""
+
+    id: str
+    login: str
+    email: str
+    name: str
+    surname: str
+    status: str
+    seen_at: float
+
+    @property
+    def active(self) -> bool:
+        """Anything but "active" (inactive, archived, unknown) counts as not active."""
+        return self.status.strip().lower() == "active"
+
+    def value(self, field: str) -> str:
+        return self.email if field == "email" else self.login
+
+    def same_person(self, fields: Mapping[str, Any]) -> bool:
+        """Whether this account shows exactly the listed fields syncd would have sent."""
+        for name in ("login", "email"):
+            if name in fields and norm(fields[name]) != norm(getattr(self, name)):
+                return False
+        for name in ("name", "surname"):
+            if name in fields and str(fields[name]).strip() != getattr(self, name).strip():
+                return False
+        return True
+
+
+class Directory:
+    """Accounts read from ``GET /users``, by email and by login."""
+
+    def __init__(self, client: VendorClient, clock: Callable[[], float] = time.monotonic) -> None:
+        self._client = client
+        self._clock = clock
+        self._by: dict[str, dict[str, Account]] = {"email": {}, "login": {}}
+        self.total: int | None = None  # accounts in the portal, as last listed (and since created)
+        self.unresolved_creates = 0  # accounts submitted in batches, ids not yet learned
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _absorb(self, items: Iterable[Mapping[str, Any]]) -> list[Account]:
+        now = self._clock()
+        accounts = []
+        for item in items:
+            remote_id = item.get("id")
+            if remote_id is None or isinstance(remote_id, bool):
+                continue
+            account = Account(
+                id=str(remote_id),
+                login=str(item.get("login") or ""),
+                email=str(item.get("email") or ""),
+                name=str(item.get("name") or ""),
+                surname=str(item.get("surname") or ""),
+                status=str(item.get("status") or ""),
+                seen_at=now,
+            )
+            for field in MATCH_FIELDS:
+                key = norm(account.value(field))
+                if key:
+                    self._by[field][key] = account
+            accounts.append(account)
+        return accounts
+
+    def _page(self, number: int) -> Page:
+        page = read_page(self._client, USERS, number, priority=Priority.WRITE)
+        self._absorb(page.items)
+        if page.total_results is not None:
+            self.total = page.total_results
+        return page
+
+    def cached(self, field: str, value: Any, since: float = 0.0) -> Account | None:
+        account = self._by[field].get(norm(value))
+        return account if account is not None and account.seen_at >= since else None
+
+    def lookup(self, field: str, value: Any, priority: Priority = Priority.READ) -> Account | None:
+        """One filtered call; the answer is checked, never trusted blindly."""
+        wanted = norm(value)
+        if not wanted:
+            return None
+        page = read_page(
+            self._client,
+            USERS,
+            1,
+            params={f"filter[{field}][eq]": str(value).strip()},
+            priority=priority,
+        )
+        for account in self._absorb(page.items):
+            if norm(account.value(field)) == wanted:
+                return account
+        return None
+
+    def read_all(self, priority: Priority = Priority.READ) -> None:
+        for page in iter_pages(self._client, USERS, priority=priority):
+            self._absorb(page.items)
+            if page.total_results is not None:
+                self.total = page.total_results
+
+    # --- matching on first sync -----------------------------------------------------------------
+
+    def match(self, field: str, values: Mapping[str, Any]) -> dict[str, Account]:
+        """Accounts whose ``field`` equals each value (keyed like ``values``), cheapest way."""
+        wanted = {key: norm(value) for key, value in values.items() if norm(value)}
+        if not wanted:
+            return {}
+        if len(wanted) == 1:
+            found = {}
+            for key in wanted:
+                account = self.lookup(field, values[key])
+                if account is not None:
+                    found[key] = account
+            return found
+        first = read_page(self._client, USERS, 1, priority=Priority.READ)
+        pages = first.total_pages or 1
+        if pages <= len(wanted):
+            for page in iter_pages(self._client, USERS, priority=Priority.READ, first=first):
+                self._absorb(page.items)
+            if first.total_results is not None:
+                self.total = first.total_results
+            by_value = self._by[field]
+            return {key: by_value[v] for key, v in wanted.items() if v in by_value}
+        # A large portal and a handful of people: one lookup each is cheaper than every page.
+        self._absorb(first.items)
+        if first.total_results is not None:
+            self.total = first.total_results
+        found = {}
+        for key, value in wanted.items():
+            account = self.cached(field, value) or self.lookup(field, values[key])
+            if account is not None:
+                found[key] = account
+        return found
+
+    # --- ids of accounts a batch task created ---------------------------------------------------
+
+    def find_created(self, emails: Iterable[str], since: float) -> dict[str, Account]:
+        """Accounts with these emails read after ``since`` (submission), keyed by normalised email.
+
+        Reads the listing from its last page backwards, remembering every account
+        it passes, then falls back to filtered lookups (or one full listing when
+        that is cheaper) for any still missing.
+        """
+        missing = {norm(e) for e in emails if norm(e)}
+        found: dict[str, Account] = {}
+
+        def collect() -> None:
+            for email in list(missing):
+                account = self.cached("email", email, since)
+                if account is not None:
+                    found[email] = account
+                    missing.discard(email)
+
+        collect()
+        if not missing:
+            return found
+        budget = math.ceil((len(missing) + self.unresolved_creates) / PAGE_SIZE) + 2
+        guess = max(1, math.ceil((self.total or 0) / PAGE_SIZE))
+        page = self._page(guess)
+        reads = 1
+        if page.total_pages is not None and page.number != page.total_pages:
+            page = self._page(max(1, page.total_pages))
+            reads += 1
+        collect()
+        number = page.number
+        while missing and number > 1 and reads < budget:
+            number -= 1
+            self._page(number)
+            reads += 1
+            collect()
+        if missing:
+            self._fallback(missing, page.total_pages or 1)
+            collect()
+        log.info(
+            "talentlms_new_ids",
+            found=len(found),
+            missing=len(missing),
+            pages_read=reads,
+        )
+        return found
+
+    def _fallback(self, missing: set[str], total_pages: int) -> None:
+        """The listing order was not by id after all: the cheaper of lookups or a full read."""
+        log.info("talentlms_new_ids_fallback", missing=len(missing), pages=total_pages)
+        if len(missing) <= total_pages:
+            for email in sorted(missing):
+                self.lookup("email", email, Priority.WRITE)
+        else:
+            self.read_all(Priority.WRITE)
+
+    def note_submitted(self, count: int) -> None:
+        """``count`` accounts were sent for creation: they will sit at the end of the listing."""
+        self.unresolved_creates += count
+        if self.total is not None:
+            self.total += count
+
+    def note_resolved(self, count: int) -> None:
+        self.unresolved_creates = max(0, self.unresolved_creates - count)

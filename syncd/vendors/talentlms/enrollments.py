@@ -1,0 +1,186 @@
+"""Course and learning-path enrollments.
+
+Targets are course ids (``101``) or learning paths (``learning-path:7``). Several
+course enrollments go through ``/batch/enrollments`` (a task, so PENDING); one
+goes through ``POST /enrollments``. Unenrolment and learning paths have no batch
+endpoint (digest §7.4), so they go one by one. "Already enrolled" and "not
+enrolled" (on removal) are success.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from syncd.mapping import LEARNING_PATH_PREFIX
+from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
+from syncd.ratelimit import Priority
+from syncd.vendors.http import OutcomeUnknown, RecordRejected, VendorClient, vendor_message
+from syncd.vendors.talentlms.api import (
+    BATCH_ENROLLMENTS,
+    ENROLLMENTS,
+    LEARNING_PATH_ENROLLMENTS,
+    conflict_means_done,
+    data_of,
+    is_not_found,
+)
+from syncd.vendors.talentlms.fields import as_int
+from syncd.vendors.talentlms.tasks import Task, ordered
+
+log = structlog.get_logger(__name__)
+
+
+def parse_target(target: str | None) -> tuple[str, int | None]:
+    """("course" | "learning path", id) of an enrollment target; id None when not a number."""
+    text = (target or "").strip()
+    if text.startswith(LEARNING_PATH_PREFIX):
+        number = as_int(text[len(LEARNING_PATH_PREFIX) :])
+        return "learning path", number if number and number > 0 else None
+    number = as_int(text)
+    return "course", number if number and number > 0 else None
+
+
+class Enrollments:
+    def __init__(self, client: VendorClient) -> None:
+        self._client = client
+
+    def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
+        removing = ops[0].kind is OpKind.UNENROLL
+        decided: dict[int, Outcome] = {}
+        batchable: list[Operation] = []
+        for op in ops:
+            what, number = parse_target(op.target)
+            if number is None:
+                decided[id(op)] = Outcome(
+                    op,
+                    OutcomeStatus.FAILED,
+                    error=f"{what} id {op.target!r} is not a positive number",
+                )
+            elif what == "course" and not removing:
+                batchable.append(op)
+            else:
+                decided[id(op)] = self._one(op, what, number, removing)
+        if len(batchable) > 1:
+            for outcome in self._submit(batchable):
+                decided[id(outcome.op)] = outcome
+        elif batchable:
+            op = batchable[0]
+            decided[id(op)] = self._one(op, "course", parse_target(op.target)[1] or 0, False)
+        return [decided[id(op)] for op in ops]
+
+    # --- one at a time -------------------------------------------------------------------------
+
+    def _one(self, op: Operation, what: str, number: int, removing: bool) -> Outcome:
+        if what == "course":
+            path, body = ENROLLMENTS, {"course_id": number, "user_id": int(str(op.remote_id))}
+        else:
+            path = LEARNING_PATH_ENROLLMENTS
+            body = {"user_id": int(str(op.remote_id)), "learning_path_id": number}
+        verb = "unenroll from" if removing else "enroll in"
+        try:
+            response = self._client.request(
+                "DELETE" if removing else "POST",
+                path,
+                json=body,
+                idempotent=True,
+                priority=Priority.WRITE,
+            )
+        except RecordRejected as error:
+            return self._refused(op, what, number, removing, error)
+        if response.status_code == 409:
+            title, code = vendor_message(response, self._client.secrets())
+            if conflict_means_done(code, title, removing=removing):
+                return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+            return Outcome(
+                op,
+                OutcomeStatus.FAILED,
+                error=f"TalentLMS refused to {verb} {what} {number}: {title}",
+            )
+        return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+
+    def _refused(
+        self, op: Operation, what: str, number: int, removing: bool, error: RecordRejected
+    ) -> Outcome:
+        code = error.code
+        missing_target = is_not_found(code, "course") or is_not_found(code, "learning_path")
+        if error.status == 404 and (missing_target or is_not_found(code, "user")) and removing:
+            return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)  # nothing to remove
+        if error.status == 404 and missing_target:
+            reason = f"{what} {number} does not exist in TalentLMS"
+        elif error.status == 404 and is_not_found(code, "user"):
+            reason = f"TalentLMS account {op.remote_id} no longer exists"
+        else:
+            verb = "unenroll from" if removing else "enroll in"
+            reason = f"TalentLMS refused to {verb} {what} {number}: {error.message}"
+        return Outcome(op, OutcomeStatus.FAILED, error=reason)
+
+    # --- batches -------------------------------------------------------------------------------
+
+    def _submit(self, ops: list[Operation]) -> list[Outcome]:
+        order = ordered(ops)
+        items = [
+            {"course_id": parse_target(op.target)[1], "user_id": int(str(op.remote_id))}
+            for op in order
+        ]
+        try:
+            response = self._client.post(
+                BATCH_ENROLLMENTS, json={"enrollments": items}, idempotent=True
+            )
+        except OutcomeUnknown as error:
+            return [Outcome(op, OutcomeStatus.RETRY, error=str(error)) for op in ops]
+        except RecordRejected as error:
+            reason = f"TalentLMS refused the whole batch of {len(ops)} enrollments: {error.message}"
+            return [Outcome(op, OutcomeStatus.FAILED, error=reason) for op in ops]
+        data = data_of(response, "POST /batch/enrollments")
+        task_id = data.get("id") if isinstance(data, dict) else None
+        if response.status_code == 409 or not task_id:
+            reason = "TalentLMS answered the batch without a task id; it is sent again next cycle"
+            return [Outcome(op, OutcomeStatus.RETRY, error=reason) for op in ops]
+        log.info(
+            "talentlms_task_submitted",
+            task_id=str(task_id),
+            endpoint="batch/enrollments",
+            items=len(items),
+        )
+        return [Outcome(op, OutcomeStatus.PENDING, job_id=str(task_id)) for op in ops]
+
+    def task_outcomes(self, task: Task, ops: Sequence[Operation]) -> list[Outcome]:
+        order = ordered(ops)
+        by_pair: dict[tuple[Any, Any], Any] = {}
+        by_index: dict[int, Any] = {}
+        if task.report is not None:
+            by_index = task.report.by_index()
+            for item in task.report.items:
+                pair = (as_int(item.values.get("user_id")), as_int(item.values.get("course_id")))
+                if None not in pair:
+                    by_pair[pair] = item
+        decided: dict[int, Outcome] = {}
+        for i, op in enumerate(order):
+            pair = (as_int(op.remote_id), parse_target(op.target)[1])
+            item = by_pair.get(pair) or by_index.get(i)
+            decided[id(op)] = self._item_outcome(task, op, item)
+        return [decided[id(op)] for op in ops]
+
+    def _item_outcome(self, task: Task, op: Operation, item: Any) -> Outcome:
+        if item is not None and item.failed:
+            message = "; ".join(item.errors) or "refused without a reason"
+            if "already" in message.lower():
+                return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+            return Outcome(
+                op,
+                OutcomeStatus.FAILED,
+                error=f"TalentLMS refused to enroll in course {op.target} "
+                f"(batch task {task.id}): {message}",
+            )
+        if (item is not None and not item.skipped) or (
+            item is None and task.completed and not task.report_unreadable
+        ):
+            return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+        why = "its report could not be read" if task.report_unreadable else task.status
+        return Outcome(
+            op,
+            OutcomeStatus.RETRY,
+            error=f"batch task {task.id}: {why}; the enrollment is sent again next cycle",
+        )

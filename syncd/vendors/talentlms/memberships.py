@@ -1,0 +1,198 @@
+"""Group and branch memberships: names resolved to ids once per run, conflicts read kindly.
+
+Operations name a group (``Engineering Team``) or a branch (``branch:marketing``).
+Groups and branches are listed once and cached; one that does not exist is
+created when the connector allows its kind (``create_missing``), otherwise the
+operation fails with a reason that says what to do. A 409 that means "already
+so" (already a member, not a member on removal) is success.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from syncd.mapping import BRANCH_PREFIX
+from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
+from syncd.ratelimit import Priority
+from syncd.vendors.http import RecordRejected, VendorClient, vendor_message
+from syncd.vendors.talentlms.api import (
+    BRANCH_USERS,
+    BRANCHES,
+    GROUP_MEMBERSHIPS,
+    GROUPS,
+    conflict_means_done,
+    data_of,
+    is_not_found,
+    iter_pages,
+)
+
+log = structlog.get_logger(__name__)
+
+CACHE_SECONDS = 600.0  # a daemon's adapter re-lists after this long; one run lists once
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """What differs between groups and branches."""
+
+    name: str  # "group" | "branch"
+    listing: str
+    membership: str
+    id_key: str
+
+    def create_body(self, name: str) -> dict[str, Any]:
+        if self.name == "branch":
+            # All three are required (digest §8.5); the name also becomes the branch's host.
+            return {"name": name, "description": name, "default_locale": "en-US"}
+        return {"name": name}
+
+
+GROUP = Kind("group", GROUPS, GROUP_MEMBERSHIPS, "group_id")
+BRANCH = Kind("branch", BRANCHES, BRANCH_USERS, "branch_id")
+
+
+def split_target(target: str) -> tuple[Kind, str]:
+    if target.startswith(BRANCH_PREFIX):
+        return BRANCH, target[len(BRANCH_PREFIX) :]
+    return GROUP, target
+
+
+class Memberships:
+    def __init__(
+        self,
+        client: VendorClient,
+        creatable: frozenset[str],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._creatable = creatable
+        self._clock = clock
+        self._ids: dict[str, dict[str, str]] = {}  # kind -> name -> id
+        self._listed_at: dict[str, float] = {}
+
+    # --- names to ids --------------------------------------------------------------------------
+
+    def _names(self, kind: Kind) -> dict[str, str]:
+        listed = self._listed_at.get(kind.name)
+        if listed is None or self._clock() - listed > CACHE_SECONDS:
+            names: dict[str, str] = {}
+            for page in iter_pages(self._client, kind.listing, priority=Priority.WRITE):
+                for item in page.items:
+                    if item.get("id") is not None and isinstance(item.get("name"), str):
+                        names[item["name"]] = str(item["id"])
+            self._ids[kind.name] = names
+            self._listed_at[kind.name] = self._clock()
+            log.info("talentlms_listed", kind=kind.name, count=len(names))
+        return self._ids[kind.name]
+
+    def _forget(self, kind: Kind) -> None:
+        self._listed_at.pop(kind.name, None)
+
+    def resolve(self, kind: Kind, name: str) -> str | None:
+        """The id of the group/branch ``name``: exact, else its one case-insensitive match."""
+        names = self._names(kind)
+        if name in names:
+            return names[name]
+        folded = [gid for other, gid in names.items() if other.casefold() == name.casefold()]
+        return folded[0] if len(folded) == 1 else None
+
+    def _create(self, kind: Kind, name: str) -> str | None:
+        response = self._client.post(
+            kind.listing, json=kind.create_body(name), idempotent=True, priority=Priority.WRITE
+        )
+        if response.status_code == 409:  # created meanwhile by someone else: list again
+            self._forget(kind)
+            return self.resolve(kind, name)
+        data = data_of(response, f"POST {kind.listing}")
+        new_id = data.get("id") if isinstance(data, Mapping) else None
+        if new_id is None:
+            self._forget(kind)
+            return self.resolve(kind, name)
+        self._ids.setdefault(kind.name, {})[name] = str(new_id)
+        log.info("talentlms_created", kind=kind.name, id=str(new_id))
+        return str(new_id)
+
+    # --- operations ----------------------------------------------------------------------------
+
+    def execute(self, op: Operation) -> Outcome:
+        kind, name = split_target(op.target or "")
+        removing = op.kind is OpKind.GROUP_REMOVE
+        if not name.strip():
+            return Outcome(op, OutcomeStatus.FAILED, error=f"the {kind.name} name is empty")
+        target_id = self.resolve(kind, name)
+        if target_id is None and removing:
+            # No such group: nobody is in it.
+            return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+        if target_id is None:
+            if kind.name not in self._creatable:
+                return Outcome(
+                    op,
+                    OutcomeStatus.FAILED,
+                    error=f"{kind.name} {name!r} does not exist in TalentLMS; create it or set "
+                    "create_missing: true",
+                )
+            try:
+                target_id = self._create(kind, name)
+            except RecordRejected as error:
+                return Outcome(
+                    op,
+                    OutcomeStatus.FAILED,
+                    error=f"TalentLMS refused to create {kind.name} {name!r}: {error.message}",
+                )
+            if target_id is None:
+                return Outcome(
+                    op, OutcomeStatus.FAILED, error=f"{kind.name} {name!r} could not be created"
+                )
+        return self._send(op, kind, name, target_id, removing)
+
+    def _send(
+        self, op: Operation, kind: Kind, name: str, target_id: str, removing: bool
+    ) -> Outcome:
+        body = {kind.id_key: int(target_id), "user_id": int(str(op.remote_id))}
+        verb = "remove" if removing else "add"
+        try:
+            response = self._client.request(
+                "DELETE" if removing else "POST",
+                kind.membership,
+                json=body,
+                idempotent=True,
+                priority=Priority.WRITE,
+            )
+        except RecordRejected as error:
+            if error.status == 404 and is_not_found(error.code, kind.name):
+                self._forget(kind)
+                if removing:
+                    return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+                return Outcome(
+                    op,
+                    OutcomeStatus.FAILED,
+                    error=f"{kind.name} {name!r} no longer exists in TalentLMS",
+                )
+            if error.status == 404 and is_not_found(error.code, "user"):
+                if removing:
+                    return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+                return Outcome(
+                    op,
+                    OutcomeStatus.FAILED,
+                    error=f"TalentLMS account {op.remote_id} no longer exists",
+                )
+            return Outcome(
+                op,
+                OutcomeStatus.FAILED,
+                error=f"TalentLMS refused to {verb} the {kind.name} {name!r}: {error.message}",
+            )
+        if response.status_code == 409:
+            title, code = vendor_message(response, self._client.secrets())
+            if conflict_means_done(code, title, removing=removing):
+                return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+            return Outcome(
+                op,
+                OutcomeStatus.FAILED,
+                error=f"TalentLMS refused to {verb} the {kind.name} {name!r}: {title}",
+            )
+        return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)

@@ -1,0 +1,191 @@
+"""Background tasks of the batch endpoints: one poll is one ``GET /tasks/:id``.
+
+The documents show only the statuses ``created`` and ``completed`` and say
+nothing of per-item results (digest §7.5). A finished task may carry a
+``download_url``; where it points is not documented either. The sandbox (and,
+we expect, the vendor) serves a JSON report of every item there: ``{"items":
+[{"index", "status": "succeeded"|"failed"|"skipped", "errors"?, ...}]}``. Reading
+it is best effort: an unreadable report means item outcomes are verified by
+reading the accounts back instead.
+
+A report URL on another host than the API (a pre-signed storage link) is read
+without the API key: the key never leaves for a host it was not issued for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import httpx
+import structlog
+
+from syncd.ratelimit import Priority
+from syncd.vendors.base import VendorError
+from syncd.vendors.http import RecordRejected, VendorClient
+from syncd.vendors.talentlms.api import TASK, data_of
+from syncd.vendors.targets import is_loopback_host
+
+log = structlog.get_logger(__name__)
+
+RUNNING = frozenset(
+    {"created", "pending", "queued", "processing", "running", "in_progress", "started"}
+)
+FINISHED = frozenset({"completed", "failed"})
+MISSING = "missing"  # the vendor no longer knows the task (404)
+
+
+@dataclass(slots=True)
+class ReportItem:
+    index: int | None
+    status: str  # succeeded | failed | skipped (or whatever the vendor says)
+    errors: list[str] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)  # login/email or user_id/course_id
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "error") or (bool(self.errors) and not self.skipped)
+
+    @property
+    def skipped(self) -> bool:
+        return self.status in ("skipped", "not_processed", "pending")
+
+
+@dataclass(slots=True)
+class TaskReport:
+    items: list[ReportItem]
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def by_index(self) -> dict[int, ReportItem]:
+        return {item.index: item for item in self.items if item.index is not None}
+
+
+@dataclass(slots=True)
+class Task:
+    id: str
+    status: str  # lower case; MISSING when the vendor answered 404
+    processed: int | None = None
+    download_url: str | None = None
+    report: TaskReport | None = None
+    report_unreadable: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED or self.status == MISSING
+
+    @property
+    def completed(self) -> bool:
+        return self.status == "completed"
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, Mapping):
+        for key in ("title", "message", "detail", "error"):
+            if isinstance(value.get(key), str):
+                return [value[key]]
+        return []
+    if isinstance(value, list):
+        return [text for item in value for text in _texts(item)]
+    return []
+
+
+def parse_report(payload: Any) -> TaskReport | None:
+    """The report's items, or None when it has no shape we can read."""
+    if isinstance(payload, Mapping) and isinstance(payload.get("_data"), Mapping):
+        payload = payload["_data"]
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("items"), list):
+        return None
+    items = []
+    for position, raw in enumerate(payload["items"]):
+        if not isinstance(raw, Mapping):
+            continue
+        index = raw.get("index")
+        items.append(
+            ReportItem(
+                index=index if isinstance(index, int) and not isinstance(index, bool) else position,
+                status=str(raw.get("status") or "").strip().lower(),
+                errors=_texts(raw.get("errors")),
+                values={k: raw[k] for k in ("login", "email", "user_id", "course_id") if k in raw},
+            )
+        )
+    return TaskReport(
+        items=items, warnings=_texts(payload.get("warnings")), errors=_texts(payload.get("errors"))
+    )
+
+
+class TaskPoller:
+    """Reads a task's state, and its report once it has finished."""
+
+    def __init__(self, client: VendorClient, timeout: float) -> None:
+        self._client = client
+        self._timeout = timeout
+
+    def poll(self, task_id: str) -> Task:
+        response = self._client.get(
+            TASK, path_params={"id": task_id}, priority=Priority.WRITE, accept={404}
+        )
+        if response.status_code == 404:
+            log.warning("talentlms_task_missing", task_id=task_id)
+            return Task(task_id, MISSING)
+        data = data_of(response, "GET /tasks/{id}")
+        data = data if isinstance(data, Mapping) else {}
+        status = str(data.get("status") or "").strip().lower()
+        processed = data.get("processed_items")
+        task = Task(
+            task_id,
+            status,
+            processed if isinstance(processed, int) else None,
+            data.get("download_url") if isinstance(data.get("download_url"), str) else None,
+        )
+        if status not in RUNNING and status not in FINISHED:
+            log.warning("talentlms_task_status_unknown", task_id=task_id, status=status[:40])
+        if task.finished and task.download_url:
+            task.report = self._report(task_id, task.download_url)
+            task.report_unreadable = task.report is None
+            if task.report is not None:
+                for warning in task.report.warnings:
+                    log.warning("talentlms_task_warning", task_id=task_id, warning=warning[:200])
+        return task
+
+    def _report(self, task_id: str, url: str) -> TaskReport | None:
+        try:
+            payload = self._fetch(url)
+        except (VendorError, RecordRejected, httpx.HTTPError, ValueError) as error:
+            log.warning(
+                "talentlms_task_report_unreadable", task_id=task_id, error=type(error).__name__
+            )
+            return None
+        report = parse_report(payload)
+        if report is None:
+            log.warning("talentlms_task_report_unreadable", task_id=task_id, error="shape")
+        return report
+
+    def _fetch(self, url: str) -> Any:
+        parts = urlsplit(url)
+        base = urlsplit(self._client.base_url)
+        same_origin = (parts.scheme, parts.netloc) == (base.scheme, base.netloc)
+        if same_origin:
+            # Counted and rate limited like every API call; the query goes as params so
+            # the logged path never carries a signature.
+            address = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+            response = self._client.get(address, params=dict(parse_qsl(parts.query)))
+            return response.json()
+        host = parts.hostname or ""
+        if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(host)):
+            raise ValueError("the task report is not on an https:// URL")
+        with httpx.Client(timeout=self._timeout, follow_redirects=True) as plain:
+            response = plain.get(url)
+            response.raise_for_status()
+            return response.json()
+
+
+def ordered(ops: Sequence[Any]) -> list[Any]:
+    """Operations in the order their items were sent: by outbox id, else as given."""
+    if all(getattr(op, "id", None) is not None for op in ops):
+        return sorted(ops, key=lambda op: op.id)
+    return list(ops)

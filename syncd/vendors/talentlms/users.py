@@ -1,0 +1,399 @@
+"""Accounts: create, update, deactivate, reactivate and delete, singly or through ``/batch/users``.
+
+Several creates or updates go through ``/batch/users`` (up to 100 a call, custom
+fields included): the answer is a task, so the outcomes are PENDING with the
+task id, and ``task_outcomes`` turns the finished task into per-person outcomes.
+The vendor never returns the ids of accounts a batch created; they are learned
+from the listing (see ``directory``). One change without custom fields uses the
+single-account endpoints, which answer at once. Custom fields can only be
+written through the batch endpoint, so a single change carrying one goes there.
+
+New accounts get a password (the single create requires one): the mapping's
+``password`` if it has one, else a random one from ``secrets``. It is sent on the
+create only, never stored (the engine strips write-only fields) and never logged.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import structlog
+
+from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
+from syncd.ratelimit import Priority
+from syncd.vendors.http import OutcomeUnknown, RecordRejected, VendorClient, vendor_message
+from syncd.vendors.talentlms.api import BATCH_USERS, USER, USERS, data_of, is_not_found
+from syncd.vendors.talentlms.directory import Directory, norm
+from syncd.vendors.talentlms.fields import is_custom, preview, wire_fields
+from syncd.vendors.talentlms.status import StatusForms
+from syncd.vendors.talentlms.tasks import Task, ordered
+
+log = structlog.get_logger(__name__)
+
+_SYMBOLS = "!@#$%^&*-_=+?"
+_ALPHABET = string.ascii_letters + string.digits + _SYMBOLS
+_ALREADY = ("already exists", "already taken", "already in use", "already used", "already been")
+
+
+def generate_password(length: int) -> str:
+    """A random password with every character class (the portal's policy is not documented)."""
+    length = max(length, 8)
+    while True:
+        password = "".join(secrets.choice(_ALPHABET) for _ in range(length))
+        if (
+            any(c.islower() for c in password)
+            and any(c.isupper() for c in password)
+            and any(c.isdigit() for c in password)
+            and any(c in _SYMBOLS for c in password)
+        ):
+            return password
+
+
+def already_exists(messages: str | Sequence[str]) -> bool:
+    texts = [messages] if isinstance(messages, str) else list(messages)
+    return any(word in text.lower() for text in texts for word in _ALREADY)
+
+
+def _done(op: Operation, remote_id: str | None = None, **extra: Any) -> Outcome:
+    return Outcome(op, OutcomeStatus.DONE, remote_id=remote_id or op.remote_id, **extra)
+
+
+def _failed(op: Operation, reason: str) -> Outcome:
+    return Outcome(op, OutcomeStatus.FAILED, error=reason)
+
+
+def _has_custom(body: Mapping[str, Any]) -> bool:
+    return any(is_custom(name) for name in body)
+
+
+class UserWriter:
+    """Account writes and the outcomes of ``/batch/users`` tasks."""
+
+    def __init__(
+        self,
+        client: VendorClient,
+        directory: Directory,
+        *,
+        match_field: str,
+        password_length: int,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._directory = directory
+        self._match = match_field
+        self._password_length = password_length
+        self._clock = clock
+        self.status = StatusForms()
+        self._submitted: dict[str, float] = {}  # task id -> when it was submitted (monotonic)
+
+    # --- creates ------------------------------------------------------------------------------
+
+    def create(self, ops: Sequence[Operation]) -> list[Outcome]:
+        if len(ops) == 1 and not _has_custom(ops[0].fields):
+            return [self._create_one(ops[0])]
+        return self._submit(ops, creating=True)
+
+    def _new_account_body(self, op: Operation) -> dict[str, Any]:
+        body = wire_fields(op.fields)
+        if not body.get("password"):
+            body["password"] = generate_password(self._password_length)
+        return body
+
+    def _create_one(self, op: Operation) -> Outcome:
+        body = self._new_account_body(op)
+        try:
+            response = self._client.post(USERS, json=body, idempotent=False)
+        except OutcomeUnknown as error:
+            return Outcome(op, OutcomeStatus.UNKNOWN, error=str(error))
+        except RecordRejected as error:
+            if already_exists(error.message):
+                return self._settle_conflict(op, error.message)
+            return _failed(op, f"TalentLMS refused the account: {error.message}")
+        if response.status_code == 409:
+            message, _ = vendor_message(response, self._client.secrets())
+            return self._settle_conflict(op, message)
+        data = data_of(response, "POST /users")
+        remote_id = data.get("id") if isinstance(data, Mapping) else None
+        if remote_id is None or isinstance(remote_id, bool):
+            return Outcome(
+                op,
+                OutcomeStatus.UNKNOWN,
+                error="TalentLMS confirmed the create without an account id; "
+                "it is looked up before anything is sent again",
+            )
+        if self._directory.total is not None:
+            self._directory.total += 1
+        return _done(op, str(remote_id))
+
+    def _settle_conflict(self, op: Operation, message: str) -> Outcome:
+        """An "already exists" refusal: adopt our own lost create, else say exactly why not."""
+        field = self._match
+        value = op.fields.get(field)
+        account = self._directory.lookup(field, value, Priority.WRITE) if value else None
+        if account is not None and account.same_person(op.fields):
+            log.info("talentlms_create_adopted", hr_key=op.hr_key, remote_id=account.id)
+            return _done(op, account.id)
+        if account is not None:
+            return _failed(
+                op,
+                f"TalentLMS already has an account with this {field} (id {account.id}) that "
+                "syncd did not create and whose details differ; run `syncd retry` to adopt it",
+            )
+        return _failed(
+            op,
+            f"TalentLMS refused the account: {message} (another TalentLMS account uses it; "
+            f"accounts are matched by {field}, so change the HR record or that account)",
+        )
+
+    # --- updates ------------------------------------------------------------------------------
+
+    def update(self, ops: Sequence[Operation]) -> list[Outcome]:
+        if len(ops) == 1:
+            op = ops[0]
+            body = wire_fields(op.fields, op.changed)
+            if not _has_custom(body):
+                return [self._patch(op, body, active=True, verify=False, priority=Priority.WRITE)]
+        return self._submit(ops, creating=False)
+
+    def set_active(self, ops: Sequence[Operation], active: bool) -> list[Outcome]:
+        priority = Priority.WRITE if active else Priority.DEPROVISION
+        return [self._patch(op, {}, active=active, verify=True, priority=priority) for op in ops]
+
+    def _patch(
+        self,
+        op: Operation,
+        fields: Mapping[str, Any],
+        *,
+        active: bool,
+        verify: bool,
+        priority: Priority,
+    ) -> Outcome:
+        """``PATCH /users/:id`` with the changed fields and the (required) status."""
+        while True:
+            body = {**fields, **self.status.body(active)}
+            try:
+                response = self._client.patch(
+                    USER,
+                    path_params={"id": op.remote_id},
+                    json=body,
+                    idempotent=True,
+                    priority=priority,
+                )
+            except RecordRejected as error:
+                if StatusForms.refused(error) and self.status.can_fall_back():
+                    self.status.fall_back(error.message)
+                    continue
+                if error.status == 404 and is_not_found(error.code, "user"):
+                    return self._gone(op)
+                return _failed(op, f"TalentLMS refused the {op.kind.value}: {error.message}")
+            if response.status_code == 409:
+                message, _ = vendor_message(response, self._client.secrets())
+                return _failed(op, f"TalentLMS refused the {op.kind.value}: {message}")
+            if verify and active not in self.status.verified:
+                actual = self._read_active(op)
+                if actual is not None and actual != active:
+                    if self.status.can_fall_back():
+                        self.status.fall_back("the account kept its status")
+                        continue
+                    state = "active" if actual else "inactive"
+                    return _failed(
+                        op,
+                        f"TalentLMS accepted the {op.kind.value} but the account is still {state}",
+                    )
+                if actual is not None:
+                    self.status.verified.add(active)
+            return _done(op)
+
+    def _read_active(self, op: Operation) -> bool | None:
+        response = self._client.get(
+            USER, path_params={"id": op.remote_id}, priority=Priority.WRITE, accept={404}
+        )
+        if response.status_code == 404:
+            return None
+        data = data_of(response, "GET /users/{id}")
+        status = data.get("status") if isinstance(data, Mapping) else None
+        return None if not isinstance(status, str) else status.strip().lower() == "active"
+
+    def _gone(self, op: Operation) -> Outcome:
+        if op.kind is OpKind.DEACTIVATE:
+            return _done(
+                op,
+                warnings=[
+                    f"TalentLMS account {op.remote_id} no longer exists; there was nothing to "
+                    "deactivate"
+                ],
+            )
+        return _failed(
+            op,
+            f"TalentLMS account {op.remote_id} no longer exists (was it deleted in TalentLMS?)",
+        )
+
+    def delete(self, ops: Sequence[Operation]) -> list[Outcome]:
+        outcomes = []
+        for op in ops:
+            try:
+                self._client.delete(
+                    USER,
+                    path_params={"id": op.remote_id},
+                    priority=Priority.DEPROVISION,
+                    accept={404},
+                )
+            except RecordRejected as error:
+                outcomes.append(_failed(op, f"TalentLMS refused the delete: {error.message}"))
+                continue
+            outcomes.append(_done(op))  # 404: already gone, which is what was asked
+        return outcomes
+
+    # --- batches --------------------------------------------------------------------------------
+
+    def _submit(self, ops: Sequence[Operation], *, creating: bool) -> list[Outcome]:
+        order = ordered(ops)
+        items = [
+            self._new_account_body(op)
+            if creating
+            else {"id": int(str(op.remote_id)), **wire_fields(op.fields, op.changed)}
+            for op in order
+        ]
+        noun = "accounts" if creating else "updates"
+        try:
+            response = self._client.post(
+                BATCH_USERS, json={"users": items}, idempotent=not creating
+            )
+        except OutcomeUnknown as error:
+            status = OutcomeStatus.UNKNOWN if creating else OutcomeStatus.RETRY
+            return [Outcome(op, status, error=str(error)) for op in ops]
+        except RecordRejected as error:
+            reason = f"TalentLMS refused the whole batch of {len(ops)} {noun}: {error.message}"
+            return [_failed(op, reason) for op in ops]
+        data = data_of(response, "POST /batch/users")
+        task_id = data.get("id") if isinstance(data, Mapping) else None
+        if response.status_code == 409 or not isinstance(task_id, str | int) or not task_id:
+            reason = "TalentLMS answered the batch without a task id"
+            status = OutcomeStatus.UNKNOWN if creating else OutcomeStatus.RETRY
+            return [Outcome(op, status, error=reason) for op in ops]
+        task_id = str(task_id)
+        self._submitted[task_id] = self._clock()
+        if creating:
+            self._directory.note_submitted(len(items))
+        log.info(
+            "talentlms_task_submitted", task_id=task_id, endpoint="batch/users", items=len(items)
+        )
+        return [Outcome(op, OutcomeStatus.PENDING, job_id=task_id) for op in ops]
+
+    def task_outcomes(self, task: Task, ops: Sequence[Operation]) -> list[Outcome]:
+        """Per-person outcomes of a finished ``/batch/users`` task, in the order of ``ops``."""
+        order = ordered(ops)
+        if order and order[0].kind is OpKind.CREATE:
+            decided = self._created(task, order)
+        else:
+            decided = self._updated(task, order)
+        self._submitted.pop(task.id, None)
+        return [decided[id(op)] for op in ops]
+
+    def _report_items(self, task: Task, order: list[Operation], by_email: bool) -> list[Any]:
+        """The report item of each operation (by email for creates, else by position)."""
+        if task.report is None:
+            return [None] * len(order)
+        by_index = task.report.by_index()
+        if not by_email:
+            return [by_index.get(i) for i in range(len(order))]
+        emails = {
+            norm(item.values.get("email")): item
+            for item in task.report.items
+            if item.values.get("email")
+        }
+        found = []
+        for i, op in enumerate(order):
+            item = emails.get(norm(op.fields.get("email"))) if emails else None
+            found.append(item if item is not None else by_index.get(i))
+        return found
+
+    def _created(self, task: Task, order: list[Operation]) -> dict[int, Outcome]:
+        decided: dict[int, Outcome] = {}
+        items = self._report_items(task, order, by_email=True)
+        look_for: list[tuple[Operation, Any]] = []
+        conflicts: list[tuple[Operation, str]] = []
+        for op, item in zip(order, items, strict=True):
+            if item is not None and item.failed:
+                message = "; ".join(item.errors) or "refused without a reason"
+                if already_exists(item.errors):
+                    conflicts.append((op, message))
+                else:
+                    decided[id(op)] = _failed(
+                        op, f"TalentLMS refused the account (batch task {task.id}): {message}"
+                    )
+            else:
+                look_for.append((op, item))
+        since = self._submitted.get(task.id, 0.0)
+        accounts = (
+            self._directory.find_created([op.fields.get("email") for op, _ in look_for], since)
+            if look_for
+            else {}
+        )
+        for op, item in look_for:
+            account = accounts.get(norm(op.fields.get("email")))
+            if account is not None and norm(account.login) == norm(op.fields.get("login")):
+                decided[id(op)] = _done(op, account.id)
+            elif account is not None:
+                decided[id(op)] = _failed(
+                    op,
+                    f"TalentLMS has an account with this email under login "
+                    f"{preview(account.login)} (id {account.id}); the account was not created",
+                )
+            else:
+                decided[id(op)] = self._not_created(task, op, item)
+        for op, message in conflicts:
+            decided[id(op)] = self._settle_conflict(op, message)
+        self._directory.note_resolved(len(order))
+        return decided
+
+    def _not_created(self, task: Task, op: Operation, item: Any) -> Outcome:
+        skipped = item is not None and item.skipped
+        if skipped or not task.completed:
+            return Outcome(
+                op,
+                OutcomeStatus.RETRY,
+                error=f"batch task {task.id} {task.status} before creating this account; "
+                "it is sent again next cycle",
+            )
+        if task.report_unreadable:
+            return _failed(
+                op,
+                f"batch task {task.id} reported problems in a report syncd could not read, "
+                "and the account was not created; run `syncd retry` to send it again",
+            )
+        return Outcome(
+            op,
+            OutcomeStatus.UNKNOWN,
+            error=f"batch task {task.id} completed but the account is not in TalentLMS; "
+            "it is looked up again before being sent again",
+        )
+
+    def _updated(self, task: Task, order: list[Operation]) -> dict[int, Outcome]:
+        decided: dict[int, Outcome] = {}
+        items = self._report_items(task, order, by_email=False)
+        for op, item in zip(order, items, strict=True):
+            if item is not None and item.failed:
+                message = "; ".join(item.errors) or "refused without a reason"
+                if "user not found" in message.lower():
+                    decided[id(op)] = self._gone(op)
+                else:
+                    decided[id(op)] = _failed(
+                        op, f"TalentLMS refused the update (batch task {task.id}): {message}"
+                    )
+            elif (item is not None and not item.skipped) or (
+                item is None and task.completed and not task.report_unreadable
+            ):
+                decided[id(op)] = _done(op)
+            else:
+                why = "its report could not be read" if task.report_unreadable else task.status
+                decided[id(op)] = Outcome(
+                    op,
+                    OutcomeStatus.RETRY,
+                    error=f"batch task {task.id}: {why}; the update is sent again next cycle",
+                )
+        return decided

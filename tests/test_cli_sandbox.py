@@ -1,0 +1,118 @@
+"""The command line against the sandbox: plan, sync, status, errors, and secrets kept out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from syncd.sandbox import Sandbox
+from tests.test_cli import syncd
+
+API_KEY = "sandbox-talentlms-key"
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with Sandbox(vendors=["talentlms"], job_duration=0.2) as running:
+        yield running
+
+
+def _config(tmp_path: Path, state_url: str, base_url: str, api_key: str = API_KEY) -> Path:
+    (tmp_path / "hr.csv").write_text(
+        "employee_id,first_name,last_name,email,department\n"
+        "C1,Ann,Smith,ann@cli.test,Engineering\n"
+        "C2,Bob,Jones,bob@cli.test,Sales\n"
+        "C3,Cy,Bad,not-an-email,Sales\n"
+    )
+    path = tmp_path / "syncd.yaml"
+    path.write_text(f"""
+state: {{url: "{state_url}"}}
+log: {{format: json}}
+sources:
+  hr: {{type: csv, path: "{tmp_path / "hr.csv"}", key: employee_id}}
+connectors:
+  - name: lms
+    source: hr
+    schedule: {{every: 15m}}
+    target: {{type: talentlms, base_url: "{base_url}", api_key: "${{LMS_KEY}}"}}
+    users:
+      match: email
+      fields:
+        login: "{{{{ employee_id }}}}"
+        name: "{{{{ first_name }}}}"
+        surname: "{{{{ last_name }}}}"
+        email: "{{{{ email }}}}"
+    groups:
+      - from: "{{{{ department }}}}"
+        map: {{Engineering: Engineering Team, Sales: Sales Team}}
+""")
+    return path
+
+
+def test_plan_prints_operations_and_sends_no_write(tmp_path, db_url, sandbox):
+    config = _config(tmp_path, db_url, sandbox.base_url("talentlms"))
+    writes_before = _writes(sandbox)
+    result = syncd("plan", "lms", "--json", "--config", str(config), env={"LMS_KEY": API_KEY})
+    assert result.returncode == 0, result.stderr
+    planned = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {(p["kind"], p["hr_key"]) for p in planned} >= {("create", "C1"), ("create", "C2")}
+    assert all(p["hr_key"] != "C3" for p in planned)  # invalid: never planned
+    assert _writes(sandbox) == writes_before
+    assert API_KEY not in result.stdout + result.stderr
+
+
+def test_sync_then_status_and_errors(tmp_path, db_url, sandbox):
+    config = _config(tmp_path, db_url, sandbox.base_url("talentlms"))
+    env = {"LMS_KEY": API_KEY}
+    result = syncd("sync", "lms", "--direction", "push", "--config", str(config), env=env)
+    assert result.returncode == 1, result.stderr  # C3 is invalid: a partial run
+    status = json.loads(syncd("status", "--json", "--config", str(config), env=env).stdout)
+    assert [(s["connector"], s["direction"], s["state"]) for s in status] == [
+        ("lms", "push", "idle")
+    ]
+    errors = json.loads(syncd("errors", "lms", "--json", "--config", str(config), env=env).stdout)
+    assert [(e["hr_key"], e["operation"]) for e in errors] == [("C3", "validate")]
+    assert "email" in errors[0]["reason"]
+
+
+def test_a_secret_never_reaches_output_logs_errors_or_the_database(tmp_path, db_url, sandbox):
+    secret = "wrong-key-4f9a8b7c6d"
+    config = _config(tmp_path, db_url, sandbox.base_url("talentlms"))
+    result = syncd(
+        "sync", "lms", "--direction", "push", "--config", str(config), env={"LMS_KEY": secret}
+    )
+    assert result.returncode == 4  # the vendor refused the credentials
+    assert secret not in result.stdout + result.stderr
+    assert "401" in result.stderr or "auth" in result.stderr.lower()
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    text(
+                        "select name from sqlite_master where type='table'"
+                        if db_url.startswith("sqlite")
+                        else "select table_name from information_schema.tables "
+                        "where table_schema = current_schema()"
+                    )
+                )
+            ]
+            dump = " ".join(
+                str(row) for t in tables for row in conn.execute(text(f'select * from "{t}"'))
+            )
+    finally:
+        engine.dispose()
+    assert secret not in dump
+    assert "refused" in dump or "401" in dump or "authentic" in dump.lower()
+
+
+def _writes(sandbox: Sandbox) -> int:
+    return sum(
+        1
+        for r in sandbox.sim("talentlms").requests()
+        if r["method"] in ("POST", "PUT", "PATCH", "DELETE")
+    )

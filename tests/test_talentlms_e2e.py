@@ -1,0 +1,422 @@
+"""TalentLMS end to end: real push and pull cycles against the sandbox over loopback HTTP.
+
+Each test writes a YAML configuration and an HR file in tmp_path, loads them with
+``load_config``, and runs cycles through the runtime and the engines, with the
+state store on SQLite and on PostgreSQL. What is asserted is what an integration
+engineer would check in the portal, the state store and the HR sink.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from syncd.config import load_config
+from syncd.engine.executor import JobPolling
+from syncd.engine.push import CycleOutcome, PushResult, run_push
+from syncd.model import OpState
+from syncd.runtime import build_adapter, open_state, push_settings
+from syncd.sandbox import Sandbox
+from syncd.state.status import error_rows
+from syncd.state.tables import operations, sync_runs
+from syncd.vendors.http import RetryPolicy
+
+API_KEY = "sandbox-talentlms-key"
+HR_COLUMNS = ["employee_id", "first_name", "last_name", "email", "department", "location", "status"]
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    """One TalentLMS simulator for the module; tasks take 50 ms, limits are generous."""
+    with Sandbox(
+        vendors=["talentlms"],
+        job_duration=0.05,
+        talentlms={"hourly_limit": 1_000_000, "burst_limit": 100_000},
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def portal(sandbox):
+    """The simulator, back to its start-up data (admin, courses 101-104, two groups)."""
+    sim = sandbox.sim("talentlms")
+    sim.reset()
+    return sim
+
+
+def person(key: str, dept: str = "Engineering", location: str = "athens", **extra: Any) -> dict:
+    return {
+        "employee_id": key,
+        "first_name": f"First{key}",
+        "last_name": f"Last{key}",
+        "email": f"{key.lower()}@acme.test",
+        "department": dept,
+        "location": location,
+        "status": "active",
+        **extra,
+    }
+
+
+class Connector:
+    """One TalentLMS connector configured from YAML, and the HR file it reads."""
+
+    def __init__(
+        self, tmp_path: Path, db_url: str, base_url: str, *, match: str = "email", **users: Any
+    ) -> None:
+        self.hr_path = tmp_path / "hr.csv"
+        self.sink_path = tmp_path / "training.csv"
+        self.hr: list[dict] = []
+        document = {
+            "state": {"url": db_url},
+            "sources": {"hr": {"type": "csv", "path": str(self.hr_path), "key": "employee_id"}},
+            "sinks": {"training": {"type": "csv", "path": str(self.sink_path)}},
+            "connectors": [
+                {
+                    "name": "lms",
+                    "source": "hr",
+                    "scope": "status != 'contractor'",
+                    "schedule": {"every": "15m"},
+                    "target": {
+                        "type": "talentlms",
+                        "base_url": base_url,
+                        "api_key": API_KEY,
+                        "rate_limit": {"per_hour": 100_000, "burst": 5_000, "burst_window": "5s"},
+                    },
+                    "users": {
+                        "match": match,
+                        "fields": {
+                            "login": "{{ employee_id | lower }}",
+                            "name": "{{ first_name }}",
+                            "surname": "{{ last_name }}",
+                            "email": "{{ email | lower }}",
+                            "custom_field_1": "{{ employee_id }}",
+                        },
+                        "active": "{{ status in ['active', 'leave'] }}",
+                        **users,
+                    },
+                    "groups": [
+                        {
+                            "from": "{{ department }}",
+                            "map": {"Engineering": "Engineering Team", "Sales": "Sales Team"},
+                        },
+                        {"from": "{{ location }}", "kind": "branch", "create_missing": True},
+                    ],
+                    "enrollments": [
+                        {"courses": [101]},
+                        {"when": "{{ department == 'Sales' }}", "courses": [103]},
+                    ],
+                    "guard": {"max_deactivations": "100%"},
+                    "pull": {"sink": "training"},
+                }
+            ],
+        }
+        path = tmp_path / "syncd.yaml"
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        self.config = load_config(path)
+        self.engine = open_state(self.config)
+
+    def write_hr(self) -> None:
+        with self.hr_path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, HR_COLUMNS)
+            writer.writeheader()
+            writer.writerows(self.hr)
+
+    def adapter(self, **options: Any):
+        retry = RetryPolicy(attempts=4, backoff_initial=0.01, backoff_max=0.05)
+        connector = self.config.connector("lms")
+        return build_adapter(self.config, connector, retry=retry, **options)
+
+    def push(self) -> PushResult:
+        self.write_hr()
+        adapter = self.adapter()
+        try:
+            settings = push_settings(self.config, "lms", self.engine, adapter=adapter)
+            settings.polling = JobPolling(first_delay=0.02, max_delay=0.2, timeout=30)
+            return run_push(settings)
+        finally:
+            adapter.close()
+
+    def errors(self) -> list[dict]:
+        return error_rows(self.engine, "lms")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@pytest.fixture
+def make_connector(tmp_path, db_url, sandbox, portal):
+    made: list[Connector] = []
+
+    def make(**options: Any) -> Connector:
+        connector = Connector(tmp_path, db_url, sandbox.base_url("talentlms"), **options)
+        made.append(connector)
+        return connector
+
+    yield make
+    for connector in made:
+        connector.close()
+
+
+def accounts(portal) -> dict[str, dict]:
+    """Portal users by login, with group, branch and course names resolved."""
+    state = portal.dump()
+    groups = {g["id"]: g["name"] for g in state["groups"]}
+    branches = {b["id"]: b["name"] for b in state["branches"]}
+    return {
+        u["login"]: {
+            **u,
+            "groups": sorted(groups[g] for g in u["groups"]),
+            "branches": sorted(branches[b] for b in u["branches"]),
+        }
+        for u in state["users"]
+        if u["login"] != "admin"
+    }
+
+
+def calls(portal) -> Counter:
+    """Requests the portal answered, by endpoint (every status)."""
+    return Counter({endpoint: sum(by.values()) for endpoint, by in portal.counts().items()})
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_first_sync_creates_exactly_the_desired_accounts_and_a_second_costs_nothing(
+    make_connector, portal
+):
+    lms = make_connector()
+    lms.hr = [
+        person("E1"),
+        person("E2", dept="Sales", location="paris"),
+        person("E3", dept="Sales"),
+        person("E4", status="contractor"),
+    ]
+    result = lms.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    found = accounts(portal)
+    assert set(found) == {"e1", "e2", "e3"}
+    assert found["e1"]["groups"] == ["Engineering Team"]
+    assert found["e2"]["groups"] == ["Sales Team"] and found["e2"]["branches"] == ["paris"]
+    assert found["e3"]["branches"] == ["athens"]
+    assert found["e1"]["courses"] == [101] and found["e2"]["courses"] == [101, 103]
+    assert found["e2"]["custom_fields"] == {"custom_field_1": "E2"}
+    assert all(a["status"] == "active" and a["has_password"] for a in found.values())
+    # Three creates in one batch; ids learned from one page of the listing.
+    used = calls(portal)
+    assert used["POST /api/v2/batch/users"] == 1
+    assert used["POST /api/v2/users"] == 0
+    assert used["POST /api/v2/batch/enrollments"] == 1
+    assert used["GET /api/v2/groups"] == 1 and used["GET /api/v2/branches"] == 1
+    assert result.counts["created"] == 3 and result.counts["api_calls"] == sum(used.values())
+
+    before = sum(calls(portal).values())
+    again = lms.push()
+    assert again.outcome == CycleOutcome.SUCCESS and again.plan == []
+    assert again.counts["api_calls"] == 0 and sum(calls(portal).values()) == before
+
+
+def test_leaver_is_deactivated_and_rehire_reactivated_not_created_twice(make_connector, portal):
+    lms = make_connector()
+    lms.hr = [person("E1"), person("E2")]
+    lms.push()
+    leaver = lms.hr.pop()
+    result = lms.push()
+    assert result.counts["deactivated"] == 1
+    assert accounts(portal)["e2"]["status"] == "inactive"
+    assert accounts(portal)["e1"]["status"] == "active"
+
+    leaver["last_name"] = "Returned"
+    lms.hr.append(leaver)
+    result = lms.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert result.counts["reactivated"] == 1 and result.counts["created"] == 0
+    found = accounts(portal)
+    assert len(found) == 2
+    assert found["e2"]["status"] == "active" and found["e2"]["surname"] == "Returned"
+
+
+def test_department_change_moves_group_membership_and_enrollment(make_connector, portal):
+    lms = make_connector()
+    lms.hr = [person("E1", dept="Engineering"), person("E2")]
+    lms.push()
+    before = calls(portal)
+    lms.hr[0]["department"] = "Sales"
+    lms.hr[0]["location"] = "paris"
+    result = lms.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    moved = accounts(portal)["e1"]
+    assert moved["groups"] == ["Sales Team"] and moved["branches"] == ["paris"]
+    assert moved["courses"] == [101, 103]
+    assert accounts(portal)["e2"]["groups"] == ["Engineering Team"]
+    # One person's move: single-call endpoints, no batch, no listing of users.
+    used = calls(portal) - before
+    assert used["GET /api/v2/users"] == 0
+    assert used["POST /api/v2/batch/enrollments"] == used["POST /api/v2/batch/users"] == 0
+    assert used["POST /api/v2/enrollments"] == 1
+
+
+def test_a_429_storm_mid_run_fails_no_operation(make_connector, portal):
+    lms = make_connector()
+    lms.hr = [person(f"E{i}", dept="Sales" if i % 2 else "Engineering") for i in range(6)]
+    portal.set_faults({"storm_requests": 3, "storm_retry_after": 1, "paths": ["/api/v2/batch"]})
+    result = lms.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert result.counts["failed"] == 0
+    assert portal.count(status=429) == 3
+    found = accounts(portal)
+    assert len(found) == 6 and all(a["courses"] for a in found.values())
+    with lms.engine.connect() as conn:
+        states = {row.state for row in conn.execute(select(operations.c.state))}
+    assert states == {OpState.DONE.value}
+
+
+def test_first_sync_matches_existing_accounts_instead_of_creating(make_connector, portal):
+    portal.seed(
+        {
+            "users": [
+                {
+                    "id": 50,
+                    "login": "old-e1",
+                    "name": "Old",
+                    "surname": "One",
+                    "email": "e1@acme.test",
+                    "status": "active",
+                    "groups": [1],
+                },
+                {
+                    "id": 51,
+                    "login": "e2",
+                    "name": "Gone",
+                    "surname": "Two",
+                    "email": "E2@ACME.TEST",
+                    "status": "inactive",
+                },
+            ]
+        }
+    )
+    lms = make_connector()
+    lms.hr = [person("E1"), person("E2"), person("E3")]
+    result = lms.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert result.counts["created"] == 1 and result.counts["reactivated"] == 1
+    found = accounts(portal)
+    assert set(found) == {"e1", "e2", "e3"}
+    assert found["e1"]["id"] == 50 and found["e1"]["name"] == "FirstE1"
+    assert found["e2"]["id"] == 51 and found["e2"]["status"] == "active"
+    assert found["e1"]["groups"] == ["Engineering Team"]  # already a member: not an error
+    assert lms.errors() == []
+
+
+def test_a_batch_item_the_vendor_refuses_is_reported_for_that_person(make_connector, portal):
+    portal.seed(
+        {
+            "users": [
+                {
+                    "id": 60,
+                    "login": "someone",
+                    "name": "Some",
+                    "surname": "One",
+                    "email": "e2@acme.test",
+                }
+            ]
+        }
+    )
+    lms = make_connector(match="login")
+    lms.hr = [person("E1"), person("E2"), person("E3")]
+    result = lms.push()
+    assert result.outcome == CycleOutcome.PARTIAL
+    assert set(accounts(portal)) == {"e1", "e3", "someone"}
+    [error] = [e for e in lms.errors() if e["operation"] == "create"]
+    assert error["hr_key"] == "E2"
+    assert "Email already exists" in error["reason"] and "matched by login" in error["reason"]
+    # Its memberships wait for an account instead of failing on their own.
+    assert {e["hr_key"] for e in lms.errors()} == {"E2"}
+
+
+def test_a_lost_batch_answer_is_found_not_sent_twice(make_connector, portal):
+    lms = make_connector()
+    lms.hr = [person("E1"), person("E2")]
+    portal.set_faults(
+        {"drop_next": 1, "drop_after_processing": True, "paths": ["/api/v2/batch/users"]}
+    )
+    first = lms.push()
+    assert first.counts["created"] == 0
+    with lms.engine.connect() as conn:
+        states = Counter(
+            row.state
+            for row in conn.execute(select(operations.c.state).where(operations.c.kind == "create"))
+        )
+    assert states == {OpState.UNKNOWN.value: 2}
+    second = lms.push()
+    assert second.outcome == CycleOutcome.SUCCESS, second.errors
+    assert second.counts["created"] == 2
+    found = accounts(portal)
+    assert set(found) == {"e1", "e2"}  # found by email, not created again
+    assert found["e1"]["groups"] == ["Engineering Team"] and found["e2"]["courses"] == [101]
+    assert calls(portal)["POST /api/v2/batch/users"] == 1
+
+
+def test_missing_group_fails_clearly_unless_it_may_be_created(make_connector, portal):
+    lms = make_connector()
+    lms.hr = [person("E1", dept="Finance"), person("E2")]
+    result = lms.push()
+    assert result.outcome == CycleOutcome.PARTIAL
+    reason = "group 'Finance' does not exist in TalentLMS; create it or set create_missing: true"
+    assert result.errors == [f"group_add E1 -> Finance: {reason}"]
+    with lms.engine.connect() as conn:
+        [failed] = conn.execute(select(operations).where(operations.c.state == "failed"))
+    assert (failed.hr_key, failed.target, failed.error) == ("E1", "Finance", reason)
+    assert accounts(portal)["e1"]["branches"] == ["athens"]  # the branch could be created
+    assert "Finance" not in {g["name"] for g in portal.dump()["groups"]}
+
+
+def test_on_missing_delete_removes_the_account(make_connector, portal):
+    lms = make_connector(on_missing="delete")
+    lms.hr = [person("E1"), person("E2")]
+    lms.push()
+    lms.hr.pop()
+    result = lms.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert set(accounts(portal)) == {"e1"}
+    with lms.engine.connect() as conn:
+        [run] = conn.execute(select(sync_runs).order_by(sync_runs.c.id.desc()).limit(1))
+    assert run.api_calls == 1  # one DELETE
+
+
+def test_a_completion_reaches_the_hr_sink_exactly_once(make_connector, portal):
+    from syncd.engine.pull import PullSettings, run_pull
+    from syncd.sinks import open_sink
+
+    lms = make_connector()
+    lms.hr = [person("E1"), person("E2")]
+    lms.push()
+    ids = {login: a["id"] for login, a in accounts(portal).items()}
+    portal.complete(ids["e1"], 101, score=88)
+
+    def pull() -> None:
+        adapter = lms.adapter(start_date="2020-01-01")
+        sink = open_sink("training", lms.config.sinks["training"])
+        try:
+            result = run_pull(PullSettings("lms", lms.engine, adapter, sink, "training"))
+        finally:
+            adapter.close()
+        assert result.outcome == CycleOutcome.SUCCESS, result.errors
+
+    pull()
+    pull()
+    portal.complete(ids["e2"], 101, score=70)
+    pull()
+    pull()
+    with lms.sink_path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["hr_key"], r["course_id"], r["status"], r["score"]) for r in rows] == [
+        ("E1", "101", "completed", "88"),
+        ("E2", "101", "completed", "70"),
+    ]
+    assert rows[0]["completed_at"].endswith("Z") and rows[0]["course_name"]
