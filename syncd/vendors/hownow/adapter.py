@@ -1,0 +1,411 @@
+"""The HowNow adapter: HR people become HowNow users through asynchronous upserts.
+
+How each operation is carried out (digest §4-§5):
+
+- CREATE and UPDATE: one ``POST /users/upsert`` per person with the full managed
+  state (HowNow replaces ``custom_fields`` whole), answered PENDING with HowNow's
+  ``job_id``; ``poll_job`` reads ``/jobs/{id}/status`` until the job ends.
+  The link's remote id is the person's ``external_user_id``: HowNow's upsert key,
+  addressed everywhere as ``EXT-<external_user_id>``.
+- REACTIVATE (a rehire): ``PUT /users/EXT-…/reactivate`` then an upsert of the full
+  state, because deactivation cleared the manager and a deactivated user cannot be
+  upserted. Already active counts as reactivated; a user HowNow no longer has is
+  created again by the upsert.
+- DEACTIVATE and DELETE: synchronous, with ``target.deactivate_assign_to`` as the
+  heir of the leaver's content, groups and channels. Already deactivated (or gone)
+  counts as done.
+
+Future start dates: HowNow refuses a ``start_date`` in the future, and a HowNow
+account without it takes the first sign-in date for good. So a person whose
+``start_date`` has not yet begun (anywhere on Earth: HowNow's time zone is not
+documented) is held back whole: the operation answers RETRY, waits in the outbox
+without costing a call, and goes on the first cycle of that day.
+
+Order within a plan (``arrange``): managers before their reports, reports moved
+before a manager leaves (see ``ordering``). Within one run the adapter also
+waits for a manager's upsert job to finish before submitting a report that
+names them, since HowNow does not document that jobs run in submission order.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
+from syncd.vendors.base import AdapterContext, PullPage, RemoteAccount
+from syncd.vendors.hownow import api as hownow
+from syncd.vendors.hownow import ordering, users
+from syncd.vendors.hownow.api import HowNowApi, JobStatus, is_deactivated, open_client, user_ref
+from syncd.vendors.hownow.scan import AssignmentScan
+from syncd.vendors.http import OutcomeUnknown, RecordRejected
+from syncd.vendors.registry import missing_reason, vendor_info
+from syncd.vendors.targets import HowNowTarget
+
+log = structlog.get_logger(__name__)
+
+LOOKUP_LIMIT = 20
+"""Up to this many people are looked up one by one; more, and the user listing is cheaper."""
+
+DEFAULT_BUDGET_SHARE = 0.5
+MANAGER_WAIT = 300.0  # seconds a report waits for their manager's upsert job
+
+
+@dataclass(slots=True)
+class _Job:
+    external_id: str
+    creates: bool  # the upsert of a CREATE: if it fails, the person does not exist
+    status: JobStatus | None = None
+
+
+class HowNowAdapter:
+    """``syncd.vendors.base.Adapter`` for HowNow's External API."""
+
+    vendor = "hownow"
+
+    def __init__(self, target: HowNowTarget, context: AdapterContext) -> None:
+        self.target = target
+        self.context = context
+        self.capabilities = vendor_info(self.vendor).capabilities
+        self.api = HowNowApi(open_client(target, context))
+        options = context.options
+        self._now: Callable[[], datetime] = options.get("clock") or (lambda: datetime.now(UTC))
+        self._sleep: Callable[[float], None] = options.get("sleep") or time.sleep
+        self._manager_wait = float(options.get("manager_wait", MANAGER_WAIT))
+        self._budget_share = float(options.get("budget_share") or DEFAULT_BUDGET_SHARE)
+        self._jobs: dict[str, _Job] = {}
+        self._job_of_user: dict[str, str] = {}  # external id -> its latest upsert job
+        # External id -> (who heads the chain that failed, why): creates that failed this run.
+        self._not_created: dict[str, tuple[str, str]] = {}
+
+    # --- the protocol ------------------------------------------------------------------------
+
+    @property
+    def api_calls(self) -> int:
+        return self.api.api_calls
+
+    def validate(self, user: DesiredUser) -> list[str]:
+        return users.problems(user.fields)
+
+    def arrange(self, ops: Sequence[Operation]) -> list[Operation]:
+        return ordering.arrange(ops)
+
+    def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
+        return [self._execute(op) for op in ops]
+
+    def poll_job(self, job_id: str, ops: Sequence[Operation]) -> list[Outcome] | None:
+        status = self._job_status(job_id)
+        if not status.finished:
+            return None
+        job = self._jobs.pop(job_id, None)
+        if job is not None and self._job_of_user.get(job.external_id) == job_id:
+            del self._job_of_user[job.external_id]
+        outcomes = [self._job_outcome(job_id, status, op) for op in ops]
+        for outcome in outcomes:
+            self._note_failed_create(outcome)
+        return outcomes
+
+    def match_existing(
+        self, users_: Sequence[DesiredUser], match: str | None
+    ) -> dict[str, RemoteAccount]:
+        """Accounts found by external_user_id, HowNow's upsert key, whatever ``match`` says.
+
+        An account with the same email but another external id cannot be adopted: the
+        upsert would still create a second user (HowNow then refuses the email).
+        """
+        if match not in (None, "external_user_id"):
+            log.info("hownow_match_by_external_user_id", configured=match)
+        wanted: dict[str, str] = {}
+        for user in users_:
+            ext = users.external_user_id(user.fields)
+            if ext and users.EXTERNAL_ID.fullmatch(ext):
+                wanted[ext] = user.hr_key
+        if not wanted:
+            return {}
+        if len(wanted) > LOOKUP_LIMIT:
+            first = self.api.list_users(1)
+            if first.total_pages is not None and first.total_pages < len(wanted):
+                return self._match_by_listing(wanted, first)
+        return self._match_one_by_one(wanted)
+
+    def pull(
+        self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]
+    ) -> Iterator[PullPage]:
+        yield from AssignmentScan(self.api, links, self.pull_budget()).pages(cursor)
+
+    def pull_budget(self) -> int:
+        """API calls one pull cycle may make: ``budget_share`` of the shortest window's allowance.
+
+        With HowNow's 50 a minute (45 after the safety margin) and the default share of
+        0.5, a cycle reads 22 pages; a larger workspace is scanned over several cycles.
+        """
+        windows = self.target.rate_limit.windows()
+        if not windows:
+            return 2
+        allowed, _seconds = min(windows, key=lambda window: (window[1], window[0]))
+        return max(2, math.floor(allowed * self._budget_share))
+
+    def close(self) -> None:
+        self.api.close()
+
+    # --- operations --------------------------------------------------------------------------
+
+    def _execute(self, op: Operation) -> Outcome:
+        outcome = self._carry_out(op)
+        self._note_failed_create(outcome)
+        return outcome
+
+    def _note_failed_create(self, outcome: Outcome) -> None:
+        """Remember who could not be created, so their reports are not sent in vain."""
+        if outcome.op.kind is OpKind.CREATE and outcome.status is OutcomeStatus.FAILED:
+            external_id = users.external_user_id(outcome.op.fields)
+            manager = users.manager_external_id(outcome.op.fields)
+            if manager in self._not_created:
+                self._not_created[external_id] = self._not_created[manager]
+            elif external_id:
+                self._not_created[external_id] = (external_id, outcome.error or "refused")
+
+    def _carry_out(self, op: Operation) -> Outcome:
+        try:
+            if op.kind in (OpKind.CREATE, OpKind.UPDATE):
+                return self._upsert(op)
+            if op.kind is OpKind.REACTIVATE:
+                return self._reactivate(op)
+            if op.kind is OpKind.DEACTIVATE:
+                return self._deactivate(op)
+            if op.kind is OpKind.DELETE:
+                return self._delete(op)
+        except RecordRejected as rejected:
+            return Outcome(op, OutcomeStatus.FAILED, error=f"HowNow refused it: {rejected}")
+        except OutcomeUnknown as unknown:
+            return Outcome(op, OutcomeStatus.UNKNOWN, error=str(unknown))
+        memberships = op.kind in (OpKind.GROUP_ADD, OpKind.GROUP_REMOVE)
+        capability = "groups" if memberships else "enrollments"
+        reason = missing_reason(self.target, capability)
+        return Outcome(op, OutcomeStatus.FAILED, error=f"hownow cannot {op.kind.value} ({reason})")
+
+    def _upsert(self, op: Operation) -> Outcome:
+        refused = self._refused(op)
+        if refused is not None:
+            return refused
+        return self._submit(op)
+
+    def _reactivate(self, op: Operation) -> Outcome:
+        external_id = op.remote_id or users.external_user_id(op.fields)
+        if op.fields:
+            refused = self._refused(op)
+            if refused is not None:
+                return refused
+        ref = user_ref(external_id)
+        answer = self.api.reactivate(ref)
+        exists = answer.status != 404
+        if answer.status == 422:
+            # Q24: the wrong state has no documented answer; read it.
+            found = self.api.get_user(ref)
+            exists = found is not None
+            if found is not None and is_deactivated(found):
+                return Outcome(
+                    op,
+                    OutcomeStatus.FAILED,
+                    error=f"HowNow refused to reactivate {ref} (HTTP 422: {answer.message})",
+                )
+        if not exists:
+            if not op.fields:
+                return Outcome(
+                    op, OutcomeStatus.FAILED, error=f"HowNow has no user {ref} to reactivate"
+                )
+            log.warning("hownow_rehire_recreated", connector=self.context.connector, user=ref)
+        if not op.fields:
+            return Outcome(op, OutcomeStatus.DONE, remote_id=external_id)
+        return self._submit(op)
+
+    def _deactivate(self, op: Operation) -> Outcome:
+        external_id = op.remote_id or op.hr_key
+        ref = user_ref(external_id)
+        heir = self.target.deactivate_assign_to
+        answer = self.api.deactivate(ref, heir)
+        if answer.ok:
+            return Outcome(op, OutcomeStatus.DONE, remote_id=external_id)
+        found = self.api.get_user(ref) if answer.status == 422 else None
+        if answer.status == 404 or found is None:
+            return Outcome(
+                op,
+                OutcomeStatus.DONE,
+                remote_id=external_id,
+                warnings=[f"HowNow has no user {ref}: there was nothing to deactivate"],
+            )
+        if is_deactivated(found):
+            return Outcome(op, OutcomeStatus.DONE, remote_id=external_id)
+        error = self._heir_problem("deactivate", ref, answer)
+        return Outcome(op, OutcomeStatus.FAILED, error=error)
+
+    def _delete(self, op: Operation) -> Outcome:
+        external_id = op.remote_id or op.hr_key
+        ref = user_ref(external_id)
+        answer = self.api.delete(ref, self.target.deactivate_assign_to)
+        if answer.ok or answer.status == 404:
+            return Outcome(op, OutcomeStatus.DONE, remote_id=external_id)
+        return Outcome(op, OutcomeStatus.FAILED, error=self._heir_problem("delete", ref, answer))
+
+    def _heir_problem(self, action: str, ref: str, answer: hownow.Answer) -> str:
+        return (
+            f"HowNow refused to {action} {ref} (HTTP {answer.status}: {answer.message}); "
+            f"their content, groups and channels go to {self.target.deactivate_assign_to} "
+            "(target.deactivate_assign_to), who must be an active user other than them "
+            "and not ReadOnly"
+        )
+
+    # --- upserts -----------------------------------------------------------------------------
+
+    def _refused(self, op: Operation) -> Outcome | None:
+        """Why this upsert must not be sent now: FAILED for bad data, RETRY for a future start."""
+        external_id = users.external_user_id(op.fields)
+        if op.remote_id and external_id and external_id != op.remote_id:
+            return Outcome(
+                op,
+                OutcomeStatus.FAILED,
+                error=(
+                    f"external_user_id: changed from {op.remote_id!r} to {external_id!r}, but "
+                    "HowNow keys users by it and cannot change it; sending it would create a "
+                    "second account. Keep the old value in the mapping, or deactivate the old "
+                    "account in HowNow and unlink it"
+                ),
+            )
+        problems = users.problems(op.fields)
+        if problems:
+            return Outcome(op, OutcomeStatus.FAILED, error="; ".join(problems))
+        day = users.not_before(op.fields, self._now())
+        if day is not None:
+            reason = (
+                f"start_date {day.isoformat()} is in the future and HowNow refuses future "
+                f"start dates: this {op.kind.value} waits in the outbox until that day"
+            )
+            log.info(
+                "hownow_start_date_held",
+                connector=self.context.connector,
+                hr_key=op.hr_key,
+                operation=op.kind.value,
+                until=day.isoformat(),
+            )
+            return Outcome(op, OutcomeStatus.RETRY, error=reason)
+        return None
+
+    def _submit(self, op: Operation) -> Outcome:
+        body = users.upsert_body(op.fields)
+        manager = users.manager_external_id(op.fields)
+        self._wait_for_manager(op.hr_key, manager)
+        if manager is not None and manager in self._not_created:
+            # HowNow would only answer "Manager not found", two calls later.
+            head, reason = self._not_created[manager]
+            cause = reason if head == manager else f"EXT-{head}, above them, was not: {reason}"
+            return Outcome(
+                op,
+                OutcomeStatus.FAILED,
+                error=f"manager_id: their manager EXT-{manager} could not be created ({cause})",
+            )
+        job_id = self.api.upsert_user(body)
+        external_id = body["external_user_id"]
+        self._jobs[job_id] = _Job(external_id, creates=op.kind is OpKind.CREATE)
+        self._job_of_user[external_id] = job_id
+        return Outcome(op, OutcomeStatus.PENDING, remote_id=external_id, job_id=job_id)
+
+    def _wait_for_manager(self, hr_key: str, manager: str | None) -> None:
+        """Q9: a report's upsert goes only once their manager's upsert job has ended."""
+        job_id = self._job_of_user.get(manager) if manager else None
+        if job_id is None:
+            return
+        started = time.monotonic()
+        delay = 0.2
+        while True:
+            status = self._job_status(job_id)
+            if status.finished:
+                job = self._jobs.get(job_id)
+                if manager and job and job.creates and status.state == hownow.FAILED:
+                    detail = status.errors or "HowNow gave no reason"
+                    self._not_created[manager] = (manager, f"HowNow job {job_id} failed: {detail}")
+                return
+            if time.monotonic() - started >= self._manager_wait:
+                log.warning(
+                    "hownow_manager_job_unfinished",
+                    connector=self.context.connector,
+                    hr_key=hr_key,
+                    job_id=job_id,
+                    waited_s=round(time.monotonic() - started, 1),
+                )
+                return
+            self._sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _job_status(self, job_id: str) -> JobStatus:
+        """The job's status; a finished one is remembered, so it is read from HowNow once."""
+        job = self._jobs.get(job_id)
+        if job is not None and job.status is not None:
+            return job.status
+        status = self.api.job_status(job_id)
+        if not status.finished and status.state != hownow.IN_PROGRESS:
+            log.warning("hownow_unknown_job_status", job_id=job_id, status=status.state[:40])
+        if status.finished and job is not None:
+            job.status = status
+        return status
+
+    def _job_outcome(self, job_id: str, status: JobStatus, op: Operation) -> Outcome:
+        external_id = users.external_user_id(op.fields) or op.remote_id
+        detail = status.errors or "HowNow gave no reason"
+        if status.state == hownow.UNKNOWN_JOB:
+            return Outcome(
+                op,
+                OutcomeStatus.RETRY,
+                error=f"HowNow no longer knows job {job_id}; the {op.kind.value} is sent again",
+            )
+        if status.state == hownow.FAILED:
+            if op.kind is OpKind.REACTIVATE:
+                error = (
+                    f"reactivated in HowNow, but the upsert restoring their fields failed "
+                    f"(job {job_id}): {detail}"
+                )
+            else:
+                error = f"HowNow job {job_id} failed: {detail}"
+            return Outcome(op, OutcomeStatus.FAILED, remote_id=external_id, error=error)
+        warnings = []
+        if status.state == hownow.COMPLETED_WITH_WARNINGS:
+            warnings.append(f"HowNow job {job_id} completed with warnings: {detail}")
+        if op.kind is OpKind.UPDATE:
+            warnings += [
+                f"{name}: emptied in HR, but HowNow keeps its previous value "
+                "(its upsert documents no way to clear it)"
+                for name in users.cleared_fields(op.fields, op.changed)
+            ]
+        return Outcome(op, OutcomeStatus.DONE, remote_id=external_id, warnings=warnings)
+
+    # --- matching ----------------------------------------------------------------------------
+
+    def _match_one_by_one(self, wanted: Mapping[str, str]) -> dict[str, RemoteAccount]:
+        found: dict[str, RemoteAccount] = {}
+        for external_id, hr_key in wanted.items():
+            user = self.api.get_user(user_ref(external_id))
+            if user is not None:
+                found[hr_key] = RemoteAccount(external_id, active=not is_deactivated(user))
+        return found
+
+    def _match_by_listing(
+        self, wanted: Mapping[str, str], first: hownow.Page
+    ) -> dict[str, RemoteAccount]:
+        """Active accounts only (HowNow lists no deactivated user): an earlier deactivated one
+        makes the create's job fail, and the next cycle looks that person up on their own."""
+        found: dict[str, RemoteAccount] = {}
+        page, listing = 1, first
+        while True:
+            for user in listing.items:
+                external_id = user.get("external_user_id")
+                if isinstance(external_id, str) and external_id in wanted:
+                    found[wanted[external_id]] = RemoteAccount(external_id, active=True)
+            if listing.is_last(page):
+                return found
+            page += 1
+            listing = self.api.list_users(page)
