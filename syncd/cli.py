@@ -214,11 +214,31 @@ def _operation_json(op) -> dict[str, Any]:
 def _run_push(config, name: str, dry_run: bool):
     from syncd.engine.push import run_push
     from syncd.runtime import push_settings
+    from syncd.shutdown import SHUTDOWN
 
     engine = _open_state_or_exit(config)
     try:
-        return run_push(push_settings(config, name, engine), dry_run=dry_run)
+        settings = push_settings(config, name, engine, stop=SHUTDOWN)
+        try:
+            return run_push(settings, dry_run=dry_run)
+        finally:
+            settings.adapter.close()
     finally:
+        engine.dispose()
+
+
+def _run_pull(config, name: str):
+    from syncd.engine.pull import run_pull
+    from syncd.runtime import pull_settings
+    from syncd.shutdown import SHUTDOWN
+
+    engine = _open_state_or_exit(config)
+    settings = pull_settings(config, name, engine, stop=SHUTDOWN)
+    try:
+        return run_pull(settings)
+    finally:
+        settings.sink.close()
+        settings.adapter.close()
         engine.dispose()
 
 
@@ -237,31 +257,52 @@ def _report(result, direction: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: one JSON line per op.")
 @config_option
 def sync(name: str, direction: str, dry_run: bool, as_json: bool, config_path: str) -> None:
-    """Run one cycle of connector NAME now, then exit."""
+    """Run one cycle of connector NAME now, then exit.
+
+    SIGTERM or SIGINT stops it between batches; what was not sent stays in the
+    outbox for the next cycle, and the exit code is 128 + the signal number.
+    """
+    from syncd.shutdown import received_signal, stop_on_signals
+
     config = _load(config_path)
     connector = _connector_or_exit(config, name)
     codes = []
-    if direction in ("push", "both"):
-        result = _run_push(config, name, dry_run)
-        if dry_run:
-            _print_plan(result, as_json)
-        else:
-            _report(result, "push")
-        codes.append(result.exit_code)
-    if direction in ("pull", "both") and connector.pull is not None and not dry_run:
-        from syncd.engine.pull import run_pull
-        from syncd.runtime import pull_settings
+    with stop_on_signals():
+        if direction in ("push", "both"):
+            result = _run_push(config, name, dry_run)
+            if dry_run:
+                _print_plan(result, as_json)
+            else:
+                _report(result, "push")
+            codes.append(result.exit_code)
+        pulling = direction in ("pull", "both") and connector.pull is not None and not dry_run
+        if pulling and received_signal() is None:
+            result = _run_pull(config, name)
+            _report(result, "pull")
+            codes.append(result.exit_code)
+    signum = received_signal()
+    sys.exit(128 + signum if signum else max(codes, default=EXIT_OK))
 
-        engine = _open_state_or_exit(config)
-        settings = pull_settings(config, name, engine)
-        try:
-            result = run_pull(settings)
-        finally:
-            settings.sink.close()
-            engine.dispose()
-        _report(result, "pull")
-        codes.append(result.exit_code)
-    sys.exit(max(codes, default=EXIT_OK))
+
+@cli.command("run")
+@config_option
+def run(config_path: str) -> None:
+    """The daemon: schedule every connector, serve /healthz, /metrics, /status."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from syncd.daemon import run_daemon
+    from syncd.logs import redactor
+    from syncd.runtime import StateNotReady
+
+    config = _load(config_path)
+    try:
+        sys.exit(run_daemon(config))
+    except (SQLAlchemyError, StateNotReady) as error:
+        click.echo(f"cannot open the state store: {redactor.redact_text(str(error))}", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    except OSError as error:
+        click.echo(f"cannot serve on {config.server.listen}: {error}", err=True)
+        sys.exit(EXIT_CONFIG)
 
 
 @cli.command("plan")

@@ -65,3 +65,15 @@ LAST_SUCCESS = Gauge(
 def render() -> tuple[bytes, str]:
     """The ``/metrics`` body and its content type."""
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def record_cycle_metrics(connector: str, direction: str, status: dict) -> None:
+    """Queue depth and last success of a finished cycle, from the values written to sync_status.
+
+    Only the push outbox is a queue; a pull's parked results are not counted as queue depth.
+    """
+    if direction == "push":
+        QUEUE_DEPTH.labels(connector).set(status.get("pending_ops") or 0)
+    finished = status.get("last_success_at")
+    if finished is not None:
+        LAST_SUCCESS.labels(connector, direction).set(finished.timestamp())

@@ -49,6 +49,7 @@ from sqlalchemy import Connection, Engine, case, delete, func, insert, or_, sele
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from syncd.shutdown import raise_if_stopping
 from syncd.state.tables import rate_limit_calls, rate_limits
 from syncd.vendors.base import UnreachableError
 
@@ -734,6 +735,7 @@ class RateLimiter:
                 self._sleep(nap)
             else:
                 self.backend.wait_for_change(nap)
+            raise_if_stopping()  # a stopping process does not sit out a long pause
 
     def snapshot(self) -> Snapshot:
         return self.backend.snapshot(self.credential, self.policy)

@@ -361,7 +361,7 @@ def test_a_stop_request_ends_the_cycle_after_the_current_page(sql_world):
     stop = threading.Event()
     stop.set()
     result = sql_world.pull(stop=stop)
-    assert result.outcome == CycleOutcome.SUCCESS and result.counts["delivered"] == 3
+    assert result.outcome == CycleOutcome.STOPPED and result.counts["delivered"] == 3
     assert sql_world.cursor() == {"seq": 3}
     assert sql_world.pull().counts["delivered"] == 5
 

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine
 
 from syncd.engine.diff import DiffPolicy, apply_ops, stored_fields
 from syncd.engine.plan import batches
+from syncd.metrics import OPERATIONS
 from syncd.model import (
     DesiredUser,
     LinkState,
@@ -77,7 +78,7 @@ class Executor:
         match: str | None,
         polling: JobPolling | None = None,
         stop: threading.Event | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
     ) -> None:
         self.connector = connector
         self.engine = engine
@@ -86,8 +87,10 @@ class Executor:
         self.match = match
         self.polling = polling or JobPolling()
         self.stop = stop or threading.Event()
-        self.sleep = sleep
+        # Waiting on the stop event: a shutdown ends a poll pause at once.
+        self.sleep = sleep or self.stop.wait
         self.tally = Tally()
+        self.stopped_early = False  # a shutdown left operations for the next cycle
 
     # --- the main entry points ---------------------------------------------------------------
 
@@ -124,6 +127,7 @@ class Executor:
             waiting: dict[str, list[Operation]] = defaultdict(list)
             for batch in batches(list(segment), self.adapter.capabilities):
                 if self.stop.is_set():
+                    self.stopped_early = True
                     log.info(
                         "push_stopping",
                         connector=self.connector,
@@ -181,9 +185,11 @@ class Executor:
         elif status is OutcomeStatus.UNKNOWN:
             store.mark_operations(conn, [op.id], OpState.UNKNOWN, error=outcome.error)
             self.tally.add("unknown")
+            OPERATIONS.labels(self.connector, op.kind.value, "unknown").inc()
         else:  # RETRY: a passing fault that outlasted the client's own retries
             store.mark_operations(conn, [op.id], OpState.PENDING, error=outcome.error)
             self.tally.add("deferred")
+            OPERATIONS.labels(self.connector, op.kind.value, "deferred").inc()
             log.warning(
                 "operation_deferred",
                 connector=self.connector,
@@ -208,6 +214,7 @@ class Executor:
         store.mark_operations(conn, [op.id], OpState.DONE, remote_id=remote_id)
         store.resolve_errors(conn, self.connector, [op.hr_key], [op.kind.value])
         self.tally.add(_COUNTED.get(op.kind, "memberships"))
+        OPERATIONS.labels(self.connector, op.kind.value, "done").inc()
 
     def _apply_failed(self, conn: Connection, op: Operation, reason: str) -> None:
         store.mark_operations(conn, [op.id], OpState.FAILED, error=reason)
@@ -220,6 +227,7 @@ class Executor:
                 store.save_link(conn, self.connector, replace(link, status=LinkStatus.FAILED))
         self.tally.add("failed")
         self.tally.failures.append(f"{op.describe()}: {reason}")
+        OPERATIONS.labels(self.connector, op.kind.value, "failed").inc()
         log.warning(
             "operation_failed",
             connector=self.connector,
@@ -268,6 +276,9 @@ class Executor:
                 with self.engine.begin() as conn:
                     for outcome in outcomes:
                         self._record(conn, outcome)
+                    # The job has ended: an earlier "has not finished" report no longer holds.
+                    people = [o.op.hr_key for o in outcomes]
+                    store.resolve_errors(conn, self.connector, people, ["job"])
                     failed = any(o.status is OutcomeStatus.FAILED for o in outcomes)
                     store.finish_job(
                         conn,
@@ -279,7 +290,16 @@ class Executor:
                 del pending[job_id]
             if not pending:
                 return
-            if time.monotonic() - started > self.polling.timeout or self.stop.is_set():
+            if self.stop.is_set():
+                self.stopped_early = True
+                log.info(
+                    "push_stopping",
+                    connector=self.connector,
+                    reason="shutdown requested; unfinished jobs are polled again next cycle",
+                    jobs=len(pending),
+                )
+                return
+            if time.monotonic() - started > self.polling.timeout:
                 self._report_overdue(pending)
                 return
             self.sleep(delay)

@@ -31,8 +31,10 @@ import structlog
 from sqlalchemy import Connection, Engine
 
 from syncd.engine.lease import connector_lease
-from syncd.engine.push import EXIT_CODES, CycleOutcome
+from syncd.engine.push import EXIT_CODES, STOPPED_MESSAGE, CycleOutcome
+from syncd.metrics import record_cycle_metrics
 from syncd.model import LearningResult
+from syncd.shutdown import ShuttingDown
 from syncd.sinks.base import Sink, SinkError
 from syncd.state import results as delivered
 from syncd.state import store
@@ -101,6 +103,7 @@ class _PullCycle:
         self.unknown: dict[str, dict[str, str]] = defaultdict(dict)
         # LMS user ids the adapter reported as unmapped without yielding their results.
         self.unreported: set[str] = set()
+        self.stopped_early = False  # a shutdown ended the cycle before the last page
         # error key -> reason, for results that cannot be delivered at all.
         self.rejected: dict[str, list[str]] = defaultdict(list)
 
@@ -128,6 +131,8 @@ class _PullCycle:
             result = PullResult(CycleOutcome.FAILED, run_id, message=str(error))
         except VendorError as error:
             result = PullResult(CycleOutcome.FAILED, run_id, message=f"{s.connector}: {error}")
+        except ShuttingDown:
+            result = PullResult(CycleOutcome.STOPPED, run_id, message=STOPPED_MESSAGE)
         except Exception as error:
             # A bug, or the state store went away: record what can be recorded, then re-raise.
             message = f"pull stopped by an unexpected {type(error).__name__}; see the log"
@@ -140,6 +145,8 @@ class _PullCycle:
             errors = self._error_lines()
             outcome = CycleOutcome.PARTIAL if self.failed else CycleOutcome.SUCCESS
             result = PullResult(outcome, run_id, errors=errors)
+            if self.stopped_early:
+                result.outcome, result.message = CycleOutcome.STOPPED, STOPPED_MESSAGE
         self._finish(result)
         return result
 
@@ -152,6 +159,7 @@ class _PullCycle:
         for page in s.adapter.pull(cursor, links):
             self._take_page(page, links)
             if s.stop.is_set():
+                self.stopped_early = True
                 log.info(
                     "pull_stopping",
                     connector=s.connector,
@@ -331,6 +339,7 @@ class _PullCycle:
             if result.outcome in (CycleOutcome.SUCCESS, CycleOutcome.PARTIAL):
                 values["last_success_at"] = finished
             store.set_status(conn, s.connector, DIRECTION, **values)
+        record_cycle_metrics(s.connector, DIRECTION, values)
         log.info(
             "pull_finished",
             connector=s.connector,

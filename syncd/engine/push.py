@@ -16,7 +16,9 @@ from syncd.engine.executor import Executor, JobPolling, link_for_create
 from syncd.engine.guard import Threshold, check
 from syncd.engine.lease import connector_lease
 from syncd.engine.plan import summary
+from syncd.metrics import record_cycle_metrics
 from syncd.model import LinkStatus, Operation, OpKind, OpState
+from syncd.shutdown import ShuttingDown
 from syncd.state import results, store
 from syncd.vendors.base import Adapter, AuthenticationError, UnreachableError
 
@@ -30,7 +32,10 @@ class CycleOutcome:
     FAILED = "failed"  # could not run: source, vendor or store unreachable (exit 4)
     DRY_RUN = "dry_run"
     BUSY = "busy"  # another process holds this connector's lease
+    STOPPED = "stopped"  # the process was asked to stop; what is left waits for the next cycle
 
+
+STOPPED_MESSAGE = "stopped by a shutdown request; what was not sent waits for the next cycle"
 
 EXIT_CODES = {
     CycleOutcome.SUCCESS: 0,
@@ -39,6 +44,7 @@ EXIT_CODES = {
     CycleOutcome.GUARDED: 3,
     CycleOutcome.FAILED: 4,
     CycleOutcome.BUSY: 0,
+    CycleOutcome.STOPPED: 1,  # the CLI exits 128 + signal number instead
 }
 
 
@@ -126,6 +132,11 @@ class _Cycle:
             result = PushResult(CycleOutcome.FAILED, run_id, message=str(error))
         except _source_errors() as error:
             result = PushResult(CycleOutcome.FAILED, run_id, message=str(error))
+        except ShuttingDown:
+            result = PushResult(CycleOutcome.STOPPED, run_id, message=STOPPED_MESSAGE)
+        finished = result.outcome in (CycleOutcome.SUCCESS, CycleOutcome.PARTIAL)
+        if self.executor.stopped_early and finished:
+            result.outcome, result.message = CycleOutcome.STOPPED, STOPPED_MESSAGE
         self._finish(result)
         return result
 
@@ -261,6 +272,7 @@ class _Cycle:
             if result.outcome in (CycleOutcome.SUCCESS, CycleOutcome.PARTIAL):
                 values["last_success_at"] = finished
             store.set_status(conn, s.connector, "push", **values)
+        record_cycle_metrics(s.connector, "push", values)
         log.info(
             "push_finished",
             connector=s.connector,

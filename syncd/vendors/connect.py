@@ -14,6 +14,7 @@ import httpx
 from sqlalchemy import Engine
 
 from syncd.ratelimit import MemoryBackend, RateLimiter, SqlBackend, credential_id
+from syncd.shutdown import pausable_sleep
 from syncd.state.db import make_engine
 from syncd.vendors.base import AdapterContext
 from syncd.vendors.http import RetryPolicy, VendorClient
@@ -58,4 +59,5 @@ def vendor_client(
         timeout=target.timeout,
         retry=retry if isinstance(retry, RetryPolicy) else None,
         headers=headers,
+        sleep=pausable_sleep,
     )

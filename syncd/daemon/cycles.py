@@ -1,0 +1,96 @@
+"""One scheduled cycle of one connector and direction, as the daemon runs it.
+
+The CLI's ``syncd sync`` and the daemon share the engines and ``syncd.runtime``; what
+is added here is what a long-running process needs: an unexpected error is logged
+with its connector and never stops the scheduler, the adapter is closed after each
+cycle, and ``next_run_at`` in ``sync_status`` says when the connector runs again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+from sqlalchemy import Engine
+
+from syncd.config import Config
+from syncd.engine.pull import run_pull
+from syncd.engine.push import run_push
+from syncd.logs import redactor
+from syncd.runtime import pull_settings, push_settings
+from syncd.state import store
+
+log = structlog.get_logger(__name__)
+
+NextRun = Callable[[], datetime | None]
+
+
+class CycleRunner:
+    """Runs push and pull cycles for the scheduler, sharing one state-store engine."""
+
+    def __init__(self, config: Config, engine: Engine, stop: threading.Event) -> None:
+        self.config = config
+        self.engine = engine
+        self.stop = stop
+        self._running = 0
+        self._idle = threading.Condition()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no cycle runs; False if some still ran after ``timeout`` seconds."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._running == 0, timeout)
+
+    def push(self, name: str, next_run: NextRun) -> None:
+        self._guarded(name, "push", next_run, self._push)
+
+    def pull(self, name: str, next_run: NextRun) -> None:
+        self._guarded(name, "pull", next_run, self._pull)
+
+    def _push(self, name: str) -> str:
+        settings = push_settings(self.config, name, self.engine, stop=self.stop)
+        try:
+            return run_push(settings).outcome
+        finally:
+            settings.adapter.close()
+
+    def _pull(self, name: str) -> str:
+        settings = pull_settings(self.config, name, self.engine, stop=self.stop)
+        try:
+            return run_pull(settings).outcome
+        finally:
+            settings.sink.close()
+            settings.adapter.close()
+
+    def _guarded(
+        self, name: str, direction: str, next_run: NextRun, cycle: Callable[[str], str]
+    ) -> None:
+        with self._idle:
+            if self.stop.is_set():
+                return
+            self._running += 1
+        try:
+            cycle(name)
+        except Exception as error:  # a bug or a lost store must not stop the other connectors
+            reason = redactor.redact_text(f"{type(error).__name__}: {error}")
+            log.exception("cycle_crashed", connector=name, direction=direction, reason=reason)
+            self._set_status(name, direction, state="failed", last_error=reason[:500])
+        finally:
+            stopping = self.stop.is_set()
+            self._set_status(name, direction, next_run_at=None if stopping else next_run())
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def _set_status(self, name: str, direction: str, **values: object) -> None:
+        try:
+            with self.engine.begin() as conn:
+                store.set_status(conn, name, direction, **values)
+        except Exception as error:
+            log.warning(
+                "status_not_saved",
+                connector=name,
+                direction=direction,
+                reason=redactor.redact_text(str(error)),
+            )

@@ -1,0 +1,89 @@
+"""The daemon's HTTP side: ``/healthz``, ``/metrics`` and ``/status`` (SPEC §2, §7).
+
+Served by uvicorn in a background thread so the main thread keeps the signals.
+``/healthz`` answers 200 only while the scheduler runs and the state store answers,
+so an orchestrator restarts a daemon that can no longer do its job.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import structlog
+import uvicorn
+from sqlalchemy import Engine, text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from syncd import metrics
+from syncd.logs import redactor
+from syncd.state.status import status_rows
+
+log = structlog.get_logger(__name__)
+
+
+def build_app(engine: Engine, scheduler_running: Callable[[], bool]) -> Starlette:
+    def healthz(_request: Request) -> JSONResponse:
+        problems = []
+        if not scheduler_running():
+            problems.append("the scheduler is not running")
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as error:
+            problems.append(f"the state store does not answer: {redactor.redact_text(str(error))}")
+        if problems:
+            return JSONResponse({"status": "unhealthy", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    def metrics_endpoint(_request: Request) -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    def status(_request: Request) -> JSONResponse:
+        try:
+            return JSONResponse(status_rows(engine))
+        except Exception as error:
+            reason = redactor.redact_text(str(error))
+            return JSONResponse({"error": f"cannot read sync_status: {reason}"}, status_code=503)
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/metrics", metrics_endpoint),
+            Route("/status", status),
+        ]
+    )
+
+
+class HttpServer:
+    """uvicorn on its own thread; ``stop`` lets in-flight requests finish."""
+
+    def __init__(self, app: Starlette, host: str, port: int) -> None:
+        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="syncd-http", daemon=True)
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not self._server.started:
+            raise OSError("the HTTP server did not start (is the listen address in use?)")
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when the configuration asked for port 0)."""
+        for server in self._server.servers:
+            for sock in server.sockets:
+                return sock.getsockname()[1]
+        return self._server.config.port
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)
