@@ -188,10 +188,10 @@ def run_demo(folder: Path | None = None, echo: Callable[[str], None] = print) ->
         engine.dispose()
     echo("")
     echo(f"files:  {folder}")
-    echo(f"  configuration   {config_path}")
-    echo(f"  HR source       {folder / 'employees.csv'}")
+    echo(f"  configuration    {config_path}")
+    echo(f"  HR source        {folder / 'employees.csv'}")
     echo(f"  learning results {folder / 'training_records.csv'}")
-    echo(f"  state store     {folder / 'state.db'}")
+    echo(f"  state store      {folder / 'state.db'}")
     echo(f"try:    syncd status --config {config_path}")
     return max(codes)
 

@@ -26,6 +26,12 @@ Beyond the windows:
   key) is followed: the difference is logged as calls of that window;
 - priorities: a lower priority leaves a reserve share of every window unused, so
   leavers' deactivations get through before other writes, and writes before pulls.
+
+Why not pyrate-limiter: its SQLite and PostgreSQL buckets share several rates per
+key across processes, but it has no notion of a call in flight (a crash would
+under-count), of priorities with reserves, of a pause every process honours after
+a 429, or of following the vendor's ``X-RateLimit-Remaining``; wrapping it would
+have meant a second log beside its own. Retries do use a library (tenacity).
 """
 
 from __future__ import annotations

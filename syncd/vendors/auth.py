@@ -8,6 +8,10 @@ credential's rate limit. Tokens are cached per credential for the whole process
 expire, and renewed once more when the vendor answers 401 anyway; if the retried
 request is refused again the client raises ``AuthenticationError``.
 
+Why not Authlib's httpx client: it would fetch tokens outside our transport, so
+token calls would escape the rate limit and the call log, and it keeps one token
+per client where several connectors share one credential.
+
 Every object here can list its secrets (``secrets()``) so error messages can be
 scrubbed; the long-lived ones are also handed to the log redactor.
 """
