@@ -278,30 +278,33 @@ def test_lost_create_answer_is_looked_up_not_created_twice(world):
         assert store.count_operations(conn, "fake", store.OPEN_STATES) == 0
 
 
-def test_passwords_are_sent_but_never_stored(migrated_db_url):
-    class PasswordMapper(TinyMapper):
-        def render(self, hr_key, record):
-            user = super().render(hr_key, record)
-            return type(user)(
-                **{
-                    **{s: getattr(user, s) for s in user.__slots__},
-                    "fields": {**user.fields, "password": "Initial-Pa55word!"},
-                }
-            )
+class PasswordMapper(TinyMapper):
+    """Maps an initial password, as a mapping with ``password:`` does."""
 
+    def render(self, hr_key, record):
+        user = super().render(hr_key, record)
+        return type(user)(
+            **{
+                **{s: getattr(user, s) for s in user.__slots__},
+                "fields": {**user.fields, "password": f"Initial-{hr_key}-Pa55word!"},
+            }
+        )
+
+
+def test_passwords_are_sent_but_never_stored(migrated_db_url):
     w = World(migrated_db_url)
     w.settings.mapper = PasswordMapper()
     w.settings.policy = DiffPolicy(write_only_fields=frozenset({"password"}))
     w.hr = [person(1)]
     w.push()
-    assert w.lms.passwords_seen == ["Initial-Pa55word!"]
+    assert w.lms.passwords_seen == ["Initial-1-Pa55word!"]
     with w.engine.connect() as conn:
         dump = " ".join(
             str(tuple(r))
             for t in ("links", "operations")
             for r in conn.exec_driver_sql(f"select * from {t}")
         )
-    assert "Initial-Pa55word!" not in dump
+    assert "Pa55word" not in dump
     calls = w.lms.calls
     w.push()
     assert w.lms.calls == calls  # a write-only field never looks "changed"
@@ -315,3 +318,27 @@ def test_every_cycle_is_a_sync_runs_row(world):
     with world.engine.connect() as conn:
         outcomes = [r.outcome for r in conn.execute(select(sync_runs).order_by(sync_runs.c.id))]
     assert outcomes == ["success", "dry_run"]
+
+
+def test_a_create_resumed_after_a_crash_still_gets_its_mapped_password(migrated_db_url):
+    class CrashBeforeSending(FakeLMS):
+        crashed = False
+
+        def execute(self, ops):
+            if not self.crashed:
+                self.crashed = True
+                raise SystemExit("killed before the request left")
+            return super().execute(ops)
+
+    w = World(migrated_db_url, lms=CrashBeforeSending())
+    w.settings.mapper = PasswordMapper()
+    w.settings.policy = DiffPolicy(write_only_fields=frozenset({"password"}))
+    w.hr = [person(1), person(2)]
+    with pytest.raises(SystemExit):
+        w.push()
+    assert w.lms.accounts == {}
+    w.push()
+    # Resumed from the outbox, which holds no password: rendered again from the source.
+    assert sorted(w.lms.passwords_seen) == ["Initial-1-Pa55word!", "Initial-2-Pa55word!"]
+    assert len(w.lms.accounts) == 2
+    w.engine.dispose()

@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import groupby
+from typing import Any
 
 import structlog
 from sqlalchemy import Connection, Engine
@@ -94,8 +95,12 @@ class Executor:
 
     # --- the main entry points ---------------------------------------------------------------
 
-    def resume(self) -> None:
-        """Finish what an earlier cycle recorded but did not see through."""
+    def resume(self, write_only: WriteOnlyLookup | None = None) -> None:
+        """Finish what an earlier cycle recorded but did not see through.
+
+        The outbox never holds write-only fields (passwords); ``write_only`` gives
+        them back, from the source, for the creates that still have to be sent.
+        """
         with self.engine.connect() as conn:
             open_ops = store.open_operations(conn, self.connector)
         if not open_ops:
@@ -113,6 +118,8 @@ class Executor:
                 to_send.append(op)
         self._await_jobs(waiting)
         to_send += self._recover_lost_creates(lost_creates)
+        if write_only is not None and self.policy.write_only_fields:
+            to_send = _with_write_only(to_send, write_only)
         to_send.sort(key=lambda op: op.id or 0)  # the recorded plan order
         self.run(to_send)
 
@@ -350,6 +357,23 @@ class Executor:
                 )
                 self._apply_done(conn, op, account.remote_id)
         return resend
+
+
+WriteOnlyLookup = Callable[[set[str]], dict[str, dict[str, Any]]]
+"""HR keys -> the write-only fields their current source records render to."""
+
+
+def _with_write_only(ops: list[Operation], lookup: WriteOnlyLookup) -> list[Operation]:
+    creates = {op.hr_key for op in ops if op.kind is OpKind.CREATE}
+    if not creates:
+        return ops
+    found = lookup(creates)
+    return [
+        replace(op, fields={**op.fields, **found[op.hr_key]})
+        if op.kind is OpKind.CREATE and found.get(op.hr_key)
+        else op
+        for op in ops
+    ]
 
 
 def link_for_create(desired: DesiredUser, policy: DiffPolicy) -> LinkState:

@@ -163,6 +163,32 @@ def build_plan(
     return plan
 
 
+def render_fields(
+    records: Iterable[Any], key: str, mapper: MapperLike, wanted: set[str], fields: frozenset[str]
+) -> dict[str, dict[str, Any]]:
+    """``fields`` of the people in ``wanted`` as their source records render now.
+
+    For creates resumed after a crash: the outbox never keeps write-only fields
+    such as a mapped initial password, so they are rendered again from the source.
+    A record that no longer renders is left out (the create then goes without).
+    """
+    from syncd.mapping import MappingError
+
+    found: dict[str, dict[str, Any]] = {}
+    for record in records:
+        hr_key = _key_of(record.data, key)
+        if hr_key not in wanted or hr_key in found:
+            continue
+        try:
+            desired = mapper.render(hr_key, record.data)
+        except MappingError:
+            continue
+        found[hr_key] = {name: desired.fields[name] for name in fields if name in desired.fields}
+        if len(found) == len(wanted):
+            break
+    return found
+
+
 def _key_of(data: Mapping[str, Any], key: str) -> str | None:
     value = data.get(key)
     if value is None:

@@ -143,7 +143,7 @@ class _Cycle:
     def _run(self, run_id: int) -> PushResult:
         s = self.s
         if not self.dry_run:
-            self.executor.resume()
+            self.executor.resume(write_only=self._write_only_fields)
         plan = planner.build_plan(
             connector=s.connector,
             engine=s.engine,
@@ -183,6 +183,12 @@ class _Cycle:
         failed = tally.counts["failed"] + self.invalid
         outcome = CycleOutcome.PARTIAL if failed else CycleOutcome.SUCCESS
         return PushResult(outcome, run_id, plan.ops, errors=errors + tally.failures)
+
+    def _write_only_fields(self, hr_keys: set[str]) -> dict[str, dict[str, Any]]:
+        s = self.s
+        return planner.render_fields(
+            s.records(), s.key, s.mapper, hr_keys, s.policy.write_only_fields
+        )
 
     def _record(self, run_id: int, plan: planner.Plan, consume_approval: bool) -> None:
         """The outbox write: the plan, pending links and hashes, in one transaction."""
