@@ -596,9 +596,24 @@ def test_http_credentials_over_plain_http_are_refused():
         source(config)
 
 
-def test_invalid_jsonpath_is_reported():
-    with pytest.raises(SourceError, match="invalid JSONPath"):
-        source({"type": "http", "url": "https://hr.example.com", "key": "id", "records": "$.["})
+def test_invalid_jsonpath_is_a_configuration_error_naming_the_key(tmp_path):
+    from syncd.config import ConfigError, load_config
+
+    path = tmp_path / "syncd.yaml"
+    path.write_text(
+        "sources:\n"
+        "  hr:\n"
+        "    type: http\n"
+        "    url: https://hr.example.com/people\n"
+        "    key: id\n"
+        "    records: '$.['\n"
+        "    paginate: {type: cursor, path: '$..'}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    text = str(caught.value)
+    assert "sources.hr.records" in text and "invalid JSONPath '$.['" in text
+    assert "sources.hr.paginate.path" in text and "invalid JSONPath '$..'" in text
     with pytest.raises(JsonPathSyntaxError):
         compile_path("$..")
 

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AfterValidator, Field, SecretStr
 
 from syncd.settings_base import Strict
+
+
+def _json_path(expression: str) -> str:
+    """Caught at ``config check``, not at the first cycle."""
+    from syncd.jsonpath import JsonPathSyntaxError, compile_path
+
+    try:
+        compile_path(expression)
+    except JsonPathSyntaxError as error:
+        raise ValueError(str(error)) from None
+    return expression
+
+
+JsonPath = Annotated[str, AfterValidator(_json_path)]
 
 
 class BearerAuth(Strict):
@@ -36,7 +50,7 @@ HttpAuth = Annotated[BearerAuth | BasicAuth | OAuth2ClientCredentials, Field(dis
 
 class NextLinkPagination(Strict):
     type: Literal["next_link"]
-    path: str  # JSONPath to the next URL, e.g. $.links.next
+    path: JsonPath  # to the next URL, e.g. $.links.next
 
 
 class PageNumberPagination(Strict):
@@ -50,7 +64,7 @@ class PageNumberPagination(Strict):
 class CursorPagination(Strict):
     type: Literal["cursor"]
     param: str = "cursor"  # query parameter that carries the cursor
-    path: str  # JSONPath to the next cursor in the response
+    path: JsonPath  # to the next cursor in the response
 
 
 Pagination = Annotated[
@@ -78,7 +92,7 @@ class HttpSourceConfig(Strict):
     type: Literal["http"]
     url: str
     key: str
-    records: str = "$[*]"  # JSONPath to the list of records
+    records: JsonPath = "$[*]"  # to the list of records
     auth: HttpAuth | None = None
     paginate: Pagination | None = None
     headers: dict[str, str] = Field(default_factory=dict)
