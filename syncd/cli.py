@@ -211,7 +211,7 @@ def _operation_json(op) -> dict[str, Any]:
     }
 
 
-def _run_push(config, name: str, dry_run: bool):
+def _run_push(config, name: str, dry_run: bool, only: tuple[str, ...] = ()):
     from syncd.engine.push import run_push
     from syncd.runtime import push_settings
     from syncd.shutdown import SHUTDOWN
@@ -219,6 +219,7 @@ def _run_push(config, name: str, dry_run: bool):
     engine = _open_state_or_exit(config)
     try:
         settings = push_settings(config, name, engine, stop=SHUTDOWN)
+        settings.only = frozenset(only) or None
         try:
             return run_push(settings, dry_run=dry_run)
         finally:
@@ -255,8 +256,13 @@ def _report(result, direction: str) -> None:
               show_default=True)
 @click.option("--dry-run", is_flag=True, help="Compute and print the plan; send no write.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: one JSON line per op.")
+@click.option("--only", "only", multiple=True, metavar="HR_KEY",
+              help="Push only this person now (repeatable); the others wait for their cycle.")
 @config_option
-def sync(name: str, direction: str, dry_run: bool, as_json: bool, config_path: str) -> None:
+def sync(
+    name: str, direction: str, dry_run: bool, as_json: bool, only: tuple[str, ...],
+    config_path: str,
+) -> None:
     """Run one cycle of connector NAME now, then exit.
 
     SIGTERM or SIGINT stops it between batches; what was not sent stays in the
@@ -269,13 +275,14 @@ def sync(name: str, direction: str, dry_run: bool, as_json: bool, config_path: s
     codes = []
     with stop_on_signals():
         if direction in ("push", "both"):
-            result = _run_push(config, name, dry_run)
+            result = _run_push(config, name, dry_run, only)
             if dry_run:
                 _print_plan(result, as_json)
             else:
                 _report(result, "push")
             codes.append(result.exit_code)
         pulling = direction in ("pull", "both") and connector.pull is not None and not dry_run
+        pulling = pulling and not only
         if pulling and received_signal() is None:
             result = _run_pull(config, name)
             _report(result, "pull")
@@ -308,12 +315,14 @@ def run(config_path: str) -> None:
 @cli.command("plan")
 @click.argument("name")
 @json_option
+@click.option("--only", "only", multiple=True, metavar="HR_KEY",
+              help="Plan only for this person (repeatable).")
 @config_option
-def plan(name: str, as_json: bool, config_path: str) -> None:
+def plan(name: str, as_json: bool, only: tuple[str, ...], config_path: str) -> None:
     """Print the operations the next push of NAME would send (sends no write)."""
     config = _load(config_path)
     _connector_or_exit(config, name)
-    result = _run_push(config, name, dry_run=True)
+    result = _run_push(config, name, dry_run=True, only=only)
     _print_plan(result, as_json)
     sys.exit(result.exit_code)
 

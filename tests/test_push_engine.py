@@ -342,3 +342,24 @@ def test_a_create_resumed_after_a_crash_still_gets_its_mapped_password(migrated_
     assert sorted(w.lms.passwords_seen) == ["Initial-1-Pa55word!", "Initial-2-Pa55word!"]
     assert len(w.lms.accounts) == 2
     w.engine.dispose()
+
+
+def test_a_push_on_demand_touches_only_the_people_asked_for(world):
+    world.hr = [person(i) for i in range(5)]
+    world.push()
+    world.hr[1]["name"] = "Renamed"
+    world.hr[2]["name"] = "Also renamed"
+    leaver = world.hr.pop(4)
+    world.hr.append(person(9))
+    world.lms.writes.clear()
+    world.settings.only = frozenset({"1", "9"})
+    result = world.push()
+    assert result.plan_summary == {"update": 1, "create": 1, "group_add": 1}
+    assert {w for w in world.lms.writes if w[0] in ("update", "create", "deactivate")} == {
+        ("update", "1"),
+        ("create", "9"),
+    }
+    assert world.lms.by_email()[leaver["email"]].active is True  # not asked for: untouched
+    world.settings.only = None
+    result = world.push()  # the next full cycle does the rest
+    assert result.plan_summary == {"update": 1, "deactivate": 1}

@@ -73,8 +73,13 @@ def build_plan(
     adapter: Adapter,
     policy: DiffPolicy,
     match: str | None,
+    only: frozenset[str] | None = None,
 ) -> Plan:
-    """Read the whole source and work out the minimal ordered operations."""
+    """Read the whole source and work out the minimal ordered operations.
+
+    ``only`` limits the plan to these HR keys (provisioning on demand): the rest
+    of the source is read, for duplicate keys, but neither changed nor removed.
+    """
     plan = Plan()
     with engine.connect() as conn:
         digests = store.link_digests(conn, connector)
@@ -100,6 +105,8 @@ def build_plan(
             duplicates.add(hr_key)
             continue
         seen.add(hr_key)
+        if only is not None and hr_key not in only:
+            continue
         problem = getattr(record, "problem", None)
         if problem:
             plan.errors.append(RecordError(hr_key, "source", f"{record.position}: {problem}"))
@@ -126,7 +133,7 @@ def build_plan(
 
     if plan.records_seen == 0:
         raise SourceEmpty("the source gave no record; nothing is changed or deprovisioned")
-    for hr_key in duplicates:
+    for hr_key in duplicates if only is None else duplicates & only:
         plan.errors.append(
             RecordError(
                 hr_key,
@@ -144,6 +151,7 @@ def build_plan(
         k
         for k, (_h, status) in digests.items()
         if status in existing and (k not in seen or k in out_of_scope) and k not in held
+        and (only is None or k in only)
     ]
     with engine.connect() as conn:
         plan.links = store.load_links(conn, connector, [*plan.desired, *leavers])

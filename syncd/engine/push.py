@@ -63,6 +63,7 @@ class PushSettings:
     match: str | None = None
     polling: JobPolling = field(default_factory=JobPolling)
     stop: threading.Event = field(default_factory=threading.Event)
+    only: frozenset[str] | None = None  # HR keys to push on demand; None: everyone
 
 
 @dataclass(slots=True)
@@ -153,6 +154,7 @@ class _Cycle:
             adapter=s.adapter,
             policy=s.policy,
             match=s.match,
+            only=s.only,
         )
         self.records_seen = plan.records_seen
         self.invalid = len(plan.errors)
