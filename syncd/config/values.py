@@ -1,0 +1,132 @@
+"""Value types of the configuration: guard thresholds, schedules, conditions, course ids."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, field_validator, model_serializer, model_validator
+from pydantic import Strict as StrictType
+
+from syncd.settings_base import Strict
+from syncd.vendors.targets import Duration
+
+
+class Threshold(Strict):
+    """A guard limit: a share of the linked users (``5%``) or an absolute count (``25``)."""
+
+    percent: float | None = Field(None, ge=0, le=100)
+    absolute: int | None = Field(None, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(_THRESHOLD_FORMS)
+        if isinstance(value, int):
+            return {"absolute": value}
+        if isinstance(value, str):
+            text = value.strip()
+            if re.fullmatch(r"\d+(\.\d+)?\s*%", text):
+                return {"percent": float(text.rstrip("%").strip())}
+            if re.fullmatch(r"\d+", text):
+                return {"absolute": int(text)}
+            raise ValueError(f"{value!r}: {_THRESHOLD_FORMS}")
+        if isinstance(value, dict):
+            return value
+        raise ValueError(_THRESHOLD_FORMS)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Threshold:
+        if (self.percent is None) == (self.absolute is None):
+            raise ValueError(_THRESHOLD_FORMS)
+        return self
+
+    @model_serializer
+    def _serialize(self) -> str | int:
+        if self.percent is not None:
+            return f"{self.percent:g}%"
+        return self.absolute  # type: ignore[return-value]
+
+    def exceeded(self, count: int, linked_total: int) -> bool:
+        """Whether ``count`` deactivations among ``linked_total`` linked users is too many."""
+        if self.percent is not None:
+            return count > linked_total * self.percent / 100
+        return count > (self.absolute or 0)
+
+
+_THRESHOLD_FORMS = "write a share of the linked users (e.g. 5%) or an absolute number (e.g. 25)"
+
+
+class Schedule(Strict):
+    """When a cycle runs: ``{every: 15m}`` or ``{cron: "*/15 * * * *"}`` (5-field crontab)."""
+
+    every: Duration | None = None
+    cron: str | None = None
+
+    @field_validator("cron")
+    @classmethod
+    def _crontab(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value, timezone=UTC)
+        except ValueError as error:
+            raise ValueError(
+                f"{value!r} is not a 5-field crontab (minute hour day month weekday): {error}"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Schedule:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("give exactly one of every (e.g. every: 15m) or cron")
+        if self.every is not None and self.every <= timedelta(0):
+            raise ValueError("every must be longer than 0s")
+        return self
+
+    def trigger(self, timezone: Any = UTC) -> Any:
+        """The APScheduler trigger for this schedule."""
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            return CronTrigger.from_crontab(self.cron, timezone=timezone)
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        assert self.every is not None
+        return IntervalTrigger(seconds=self.every.total_seconds(), timezone=timezone)
+
+
+def _template_or_bool(value: Any) -> Any:
+    if isinstance(value, str | bool):
+        return value
+    raise ValueError("must be true, false or a template such as \"{{ status == 'active' }}\"")
+
+
+Condition = Annotated[str | bool, BeforeValidator(_template_or_bool)]
+"""``active`` / ``when``: a bool, or a template whose result is true/false."""
+
+
+def _course_id(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
+        raise ValueError("must be a course id (a number or a non-empty text)")
+    return value
+
+
+CourseId = Annotated[Annotated[int, StrictType()] | str, BeforeValidator(_course_id)]
+
+
+def _text_map(value: Any) -> Any:
+    """YAML reads ``{101: Sales}`` with a number key; group names are text."""
+    if not isinstance(value, dict):
+        return value
+    result = {}
+    for key, item in value.items():
+        for part in (key, item):
+            if not isinstance(part, str | int | float) or isinstance(part, bool):
+                raise ValueError(f"{part!r} is not a group name (write text)")
+        result[str(key)] = str(item)
+    return result
