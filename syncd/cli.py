@@ -202,12 +202,16 @@ def _print_plan(result, as_json: bool) -> None:
 
 
 def _operation_json(op) -> dict[str, Any]:
+    from syncd.vendors.registry import VENDORS
+
+    # Write-only fields (passwords: TalentLMS "password", iLMS "F016") are never printed.
+    hidden = {"password"}.union(*(v.capabilities.write_only_fields for v in VENDORS.values()))
     return {
         "kind": op.kind.value,
         "hr_key": op.hr_key,
         "remote_id": op.remote_id,
         "target": op.target,
-        "changed": {name: op.fields.get(name) for name in op.changed if name != "password"},
+        "changed": {name: op.fields.get(name) for name in op.changed if name not in hidden},
     }
 
 

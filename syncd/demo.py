@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from syncd.sandbox import Sandbox
+from syncd.vendors.learningpool.sandbox_endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
 
 PEOPLE = [
     # employee_id, first, last, department, status, job title
@@ -38,6 +39,13 @@ SANDBOX_CREDENTIALS: dict[str, dict[str, Any]] = {
         "client_secret": "sandbox-hownow-secret",
         "deactivate_assign_to": "EXT-svc_admin",
     },
+    "ilms": {
+        "org_id": "1001",
+        "api_login_id": "sandbox-ilms-login",
+        "transaction_key": "sandbox-ilms-key",
+    },
+    # The sandbox's own Simple API paths: Learning Pool publishes none (see that package).
+    "learningpool": {**SANDBOX_CLIENT, "endpoints": SANDBOX_ENDPOINTS},
 }
 
 MAPPINGS: dict[str, dict[str, Any]] = {
@@ -69,6 +77,45 @@ MAPPINGS: dict[str, dict[str, Any]] = {
             },
             "active": "{{ status == 'active' }}",
         },
+    },
+    "ilms": {
+        "scope": "status != 'contractor'",
+        "users": {
+            "match": "F004",
+            "fields": {
+                "F001": "{{ first_name }}",
+                "F003": "{{ last_name }}",
+                "F004": "{{ employee_id }}",
+                "F015": "{{ email | lower }}",
+                "F007": "{{ job_title }}",
+                "F019": "Region 1",
+                "F020": "Division 1",
+                "F021": "Department 1",
+            },
+            "active": "{{ status in ['active', 'leave'] }}",
+        },
+        "groups": [{"from": "{{ department }}", "map": {"Finance": ""}}],
+        "enrollments": [{"courses": ["p1gyJg4a"]},
+                        {"when": "{{ department == 'Sales' }}", "courses": ["wqivr6aA"]}],
+    },
+    "learningpool": {
+        "scope": "status != 'contractor'",
+        "users": {
+            "match": "email",
+            "fields": {
+                "external_id": "{{ employee_id }}",
+                "username": "{{ first_name | lower }}.{{ last_name | lower }}",
+                "email": "{{ email | lower }}",
+                "first_name": "{{ first_name }}",
+                "last_name": "{{ last_name }}",
+                "function": "{{ job_title }}",
+            },
+            "active": "{{ status in ['active', 'leave'] }}",
+        },
+        "groups": [{"from": "{{ department }}",
+                    "map": {"Engineering": "ENG", "Sales": "SALES", "Finance": ""}}],
+        "enrollments": [{"courses": ["LX-SEC-101"]},
+                        {"when": "{{ department == 'Sales' }}", "courses": ["LX-SAL-301"]}],
     },
 }
 
@@ -141,9 +188,25 @@ def _learn_hownow(sandbox: Sandbox, remote_ids: dict[str, str]) -> None:
             sim.set_progress(f"EXT-{hr_key}", "course_1", progress)
 
 
+def _learn_ilms(sandbox: Sandbox, remote_ids: dict[str, str]) -> None:
+    sim = sandbox.sim("ilms")
+    for hr_key, score in (("1001", 95), ("1003", 81)):
+        if hr_key in remote_ids:
+            sim.complete(int(remote_ids[hr_key]), "p1gyJg4a", score=score)
+
+
+def _learn_learningpool(sandbox: Sandbox, remote_ids: dict[str, str]) -> None:
+    sim = sandbox.sim("learningpool")
+    for hr_key, score in (("1002", 90), ("1003", 74)):
+        if hr_key in remote_ids:
+            sim.complete(int(remote_ids[hr_key]), "LX-SEC-101", score=score)
+
+
 LEARNING: dict[str, Callable[[Sandbox, dict[str, str]], None]] = {
     "talentlms": _learn_talentlms,
     "hownow": _learn_hownow,
+    "ilms": _learn_ilms,
+    "learningpool": _learn_learningpool,
 }
 """Sample people finishing courses in each simulated LMS, so the pull has something to carry."""
 
@@ -171,7 +234,7 @@ def run_demo(folder: Path | None = None, echo: Callable[[str], None] = print) ->
         for vendor in vendors:
             result = run_push(push_settings(config, vendor, engine))
             codes.append(result.exit_code)
-            echo(f"  {vendor:<10} push  {result.outcome:<8} " + _counts(result.counts))
+            echo(f"  {vendor:<12} push  {result.outcome:<8} " + _counts(result.counts))
             with engine.connect() as conn:
                 remote_ids = {link.hr_key: link.remote_id for link in
                               iter_links(conn, vendor, [LinkStatus.LINKED])
@@ -183,7 +246,7 @@ def run_demo(folder: Path | None = None, echo: Callable[[str], None] = print) ->
             finally:
                 settings.sink.close()
             codes.append(pulled.exit_code)
-            echo(f"  {vendor:<10} pull  {pulled.outcome:<8} " + _counts(pulled.counts))
+            echo(f"  {vendor:<12} pull  {pulled.outcome:<8} " + _counts(pulled.counts))
         _print_status(engine, echo)
         engine.dispose()
     echo("")
@@ -204,7 +267,7 @@ def _print_status(engine, echo: Callable[[str], None]) -> None:
     from syncd.state.status import status_rows
 
     echo("")
-    echo(f"{'connector':<11}{'direction':<10}{'state':<9}{'pending':>8}{'failed':>8}  last error")
+    echo(f"{'connector':<13}{'direction':<10}{'state':<9}{'pending':>8}{'failed':>8}  last error")
     for row in status_rows(engine):
-        echo(f"{row['connector']:<11}{row['direction']:<10}{row['state']:<9}"
+        echo(f"{row['connector']:<13}{row['direction']:<10}{row['state']:<9}"
              f"{row['pending_ops']:>8}{row['failed_ops']:>8}  {row['last_error'] or ''}")

@@ -70,7 +70,13 @@ VENDORS: dict[str, VendorInfo] = {
     ),
     "ilms": VendorInfo(
         name="ilms",
-        capabilities=Capabilities(groups=True, enrollments=True, pull=True),
+        capabilities=Capabilities(
+            groups=True,
+            enrollments=True,
+            pull=True,
+            # F016 (password) by code or name: sent on create only, never stored or compared.
+            write_only_fields=frozenset({"F016", "f016", "password"}),
+        ),
         adapter="syncd.vendors.ilms:ILMSAdapter",
         creates_groups=False,
         learning_paths=True,  # iLMS curricula
@@ -119,7 +125,13 @@ def capabilities_for(target: TargetConfig) -> Capabilities:
         return info.capabilities
     configured = target.endpoints.configured()
     have = {cap: all(e in configured for e in needs) for cap, needs in _LEARNINGPOOL_NEEDS.items()}
-    return Capabilities(groups=have["groups"], enrollments=have["enrollments"], pull=have["pull"])
+    feed = target.endpoints.completions_list
+    return Capabilities(
+        groups=have["groups"],
+        enrollments=have["enrollments"],
+        pull=have["pull"],
+        incremental_pull=feed is not None and feed.since_param is not None,
+    )
 
 
 def user_operations(target: TargetConfig) -> frozenset[str]:

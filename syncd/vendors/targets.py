@@ -208,6 +208,15 @@ class HowNowTarget(_TargetBase):
     client_secret: SecretStr
     deactivate_assign_to: str  # HowNow refuses to deactivate a content owner without an heir
     x_user_id: str | None = None
+    # An upsert job still unfinished this long after it was sent is given up and reported.
+    job_timeout: Duration = timedelta(minutes=30)
+
+    @field_validator("job_timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() <= 0:
+            raise ValueError("must be longer than 0s (e.g. 30m)")
+        return value
 
     @field_validator("deactivate_assign_to")
     @classmethod
@@ -237,6 +246,12 @@ class ILMSTarget(_TargetBase):
     org_id: Identifier
     api_login_id: SecretStr
     transaction_key: SecretStr
+    # What the iLMS document leaves to each organization's settings:
+    send_registration_mail: bool = False  # iLMS mails new users only when asked (L373)
+    required_fields: list[str] = Field(default_factory=list)  # mandatory "dep" fields (F004 …)
+    allow_amp_hash: bool = False  # "& #" in names and the hierarchy (refused unless iLMS Connect)
+    ldap: bool = False  # LDAP organizations restrict the first character of e-mail addresses
+    languages: list[str] | None = None  # the languages enabled (default: all 22 documented)
 
     @field_validator("org_id")
     @classmethod
@@ -286,6 +301,16 @@ class Endpoint(Strict):
         return value
 
 
+class CompletionsEndpoint(Endpoint):
+    """The completions feed, and the query parameter (if any) that filters it by last change.
+
+    ``since_param`` names a parameter taking an ISO 8601 time and returning records changed
+    at or after it; without one syncd reads the feed in a scan within its call budget.
+    """
+
+    since_param: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z0-9_.\[\]-]+$")
+
+
 class LearningPoolEndpoints(Strict):
     """Every operation syncd may use; one left out is a capability the connector lacks."""
 
@@ -299,7 +324,7 @@ class LearningPoolEndpoints(Strict):
     group_member_add: Endpoint | None = None
     group_member_remove: Endpoint | None = None
     enrolment_create: Endpoint | None = None
-    completions_list: Endpoint | None = None
+    completions_list: CompletionsEndpoint | None = None
 
     def configured(self) -> frozenset[str]:
         return frozenset(name for name in type(self).model_fields if getattr(self, name))

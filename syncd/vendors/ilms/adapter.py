@@ -1,0 +1,189 @@
+"""The iLMS adapter: the Adapter protocol over the iLMS REST API, one module per concern.
+
+- ``api``: paths, the three credential headers, paging, answers and error reading;
+- ``fields`` and ``lookups``: the field table and its lookup values; ``validation``
+  applies them (with ``hierarchy``, the organization's region/division/department tree);
+- ``directory``: finding existing accounts by a profile field;
+- ``users``: account writes; ``memberships``: groups; ``enrollments``: courses, curricula;
+- ``scan`` and ``results``: learning results, by a budgeted scan of course enrollments.
+
+Every request goes through one ``VendorClient`` built by ``vendor_client``: its
+limiter follows ``target.rate_limit`` (60 a minute unless configured, since iLMS
+documents no limit), shared by every process through the state store; 429s pause
+the credential, 5xx and lost connections are retried with backoff.
+
+iLMS has no batch or asynchronous endpoint (digest §8): every operation is one call,
+and ``poll_job`` is never needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import structlog
+
+from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
+from syncd.vendors.base import AdapterContext, Capabilities, PullPage, RemoteAccount
+from syncd.vendors.http import OutcomeUnknown, RecordRejected
+from syncd.vendors.ilms.api import ILMSApi, open_client
+from syncd.vendors.ilms.directory import LOOKUP_LIMIT, Directory
+from syncd.vendors.ilms.enrollments import Enrollments
+from syncd.vendors.ilms.fields import FIELDS, HIERARCHY, SEARCHABLE, code_of, match_of
+from syncd.vendors.ilms.hierarchy import Hierarchy
+from syncd.vendors.ilms.memberships import Memberships
+from syncd.vendors.ilms.scan import DEFAULT_BUDGET_SHARE, EnrollmentScan, call_budget
+from syncd.vendors.ilms.users import UserWriter
+from syncd.vendors.ilms.validation import Validator
+from syncd.vendors.registry import vendor_info
+from syncd.vendors.targets import ILMSTarget
+
+log = structlog.get_logger(__name__)
+
+VENDOR = "ilms"
+DEFAULT_MATCH = ("F004", "F015")
+"""Without ``users.match``: Employee ID (the digest's join key, §5 "Rec (identity)"), else
+the e-mail address, whichever the mapping gives a person."""
+
+
+class ILMSAdapter:
+    """iLMS behind the Adapter protocol.
+
+    ``context.options`` understood here: ``budget_share`` (pull), ``retry`` (a
+    RetryPolicy, passed on to the client) and ``lookup_limit`` (how many people are
+    looked up one by one before one listing of all users is cheaper).
+    """
+
+    vendor = VENDOR
+
+    def __init__(self, target: ILMSTarget, context: AdapterContext) -> None:
+        self.target = target
+        self.context = context
+        self.capabilities: Capabilities = vendor_info(VENDOR).capabilities
+        self.match_codes = _match_codes(context.match)
+        options = context.options
+        self.api = ILMSApi(open_client(target, context), target.org_id)
+        self.directory = Directory(self.api, int(options.get("lookup_limit", LOOKUP_LIMIT)))
+        self.validator = Validator(target, Hierarchy(self.api), self.match_codes)
+        self.users = UserWriter(
+            self.api,
+            self.directory,
+            match_codes=self.match_codes,
+            send_registration_mail=target.send_registration_mail,
+            problems=self.validator.problems,
+        )
+        self.memberships = Memberships(self.api)
+        self.enrollments = Enrollments(self.api)
+        self._budget_share = float(options.get("budget_share") or DEFAULT_BUDGET_SHARE)
+
+    # --- the protocol ------------------------------------------------------------------------
+
+    @property
+    def api_calls(self) -> int:
+        self.validator.end_pass()
+        return self.api.api_calls
+
+    def validate(self, user: DesiredUser) -> list[str]:
+        return self.validator.validate(user)
+
+    def match_existing(
+        self, users: Sequence[DesiredUser], match: str | None
+    ) -> dict[str, RemoteAccount]:
+        """Accounts whose match field (``users.match``, else F004 or F015) has the person's
+        value; active and inactive ones, never deleted ones."""
+        self.validator.end_pass()
+        codes = _match_codes(match) if match is not None else self.match_codes
+        by_code: dict[str, dict[str, str]] = {}
+        for user in users:
+            found_value = match_of(user.fields, codes)
+            if found_value is not None:
+                by_code.setdefault(found_value[0], {})[user.hr_key] = found_value[1]
+        accounts: dict[str, RemoteAccount] = {}
+        for code, values in by_code.items():
+            found = self.directory.find(code, values)
+            log.info("ilms_matched", field=code, people=len(values), found=len(found))
+            accounts.update(
+                (hr_key, RemoteAccount(account.id, account.active))
+                for hr_key, account in found.items()
+            )
+        return accounts
+
+    def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
+        self.validator.end_pass()
+        return [self._execute(op) for op in ops]
+
+    def poll_job(self, job_id: str, ops: Sequence[Operation]) -> list[Outcome] | None:
+        """iLMS has no asynchronous jobs: an operation waiting on one is sent again."""
+        return [
+            Outcome(op, OutcomeStatus.RETRY, error=f"iLMS has no job {job_id}; sent again")
+            for op in ops
+        ]
+
+    def pull(
+        self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]
+    ) -> Iterator[PullPage]:
+        self.validator.end_pass()
+        yield from EnrollmentScan(self.api, links, self.pull_budget()).pages(cursor)
+
+    def pull_budget(self) -> int:
+        """API calls one pull cycle may make: ``budget_share`` of the rate limit's shortest
+        window (see ``scan.call_budget``)."""
+        return call_budget(self.target.rate_limit.windows(), self._budget_share)
+
+    def close(self) -> None:
+        self.api.close()
+
+    # --- operations --------------------------------------------------------------------------
+
+    def _execute(self, op: Operation) -> Outcome:
+        if op.kind is not OpKind.CREATE and not str(op.remote_id or "").isdigit():
+            return Outcome(
+                op,
+                OutcomeStatus.FAILED,
+                error=f"no iLMS user id for {op.hr_key} (found {op.remote_id!r})",
+            )
+        try:
+            return self._dispatch(op)
+        except RecordRejected as rejected:
+            error = f"iLMS refused it (HTTP {rejected.status}): {rejected.message}"
+            return Outcome(op, OutcomeStatus.FAILED, error=error)
+        except OutcomeUnknown as unknown:
+            return Outcome(op, OutcomeStatus.UNKNOWN, error=str(unknown))
+
+    def _dispatch(self, op: Operation) -> Outcome:
+        kind = op.kind
+        if kind is OpKind.CREATE:
+            return self.users.create(op)
+        if kind is OpKind.UPDATE:
+            return self.users.update(op)
+        if kind is OpKind.DEACTIVATE:
+            return self.users.deactivate(op)
+        if kind is OpKind.REACTIVATE:
+            return self.users.reactivate(op)
+        if kind in (OpKind.GROUP_ADD, OpKind.GROUP_REMOVE):
+            return self.memberships.execute(op)
+        if kind in (OpKind.ENROLL, OpKind.UNENROLL):
+            return self.enrollments.execute(op)
+        return Outcome(
+            op,
+            OutcomeStatus.FAILED,
+            error="iLMS cannot delete users (its API only deactivates them); "
+            "use on_missing: deactivate or ignore",
+        )
+
+
+def _match_codes(match: str | None) -> tuple[str, ...]:
+    """The field codes accounts are matched by: ``users.match`` (a code or a name), else
+    ``DEFAULT_MATCH``."""
+    if match is None:
+        return DEFAULT_MATCH
+    code = code_of(match)
+    if code is None or code not in SEARCHABLE:
+        searchable = ", ".join(f"{c} ({FIELDS[c].alias})" for c in ("F004", "F015"))
+        raise ValueError(
+            f"users.match: iLMS cannot find accounts by {match!r}; use a profile field such as "
+            f"{searchable}"
+        )
+    if code in HIERARCHY:
+        raise ValueError(f"users.match: {match!r} is shared by many people; use F004 or F015")
+    return (code,)

@@ -1,0 +1,61 @@
+"""Course and curriculum enrollments (digest §6.7, E2/E3 and E5/E6).
+
+Operations name a course id (``p1gyJg4a``: case-sensitive, taken as given, Q16) or,
+for ``learning_paths`` rules, ``learning-path:<curriculum id>``; iLMS curricula play
+that part. Enrolling answers 204; un-enrolling is a ``DELETE`` *with a JSON body*
+(Q20). Enrolling someone already enrolled, or un-enrolling someone who is not,
+counts as success: the document leaves both answers open, and the enrollment is as
+the mapping wants it either way.
+
+A 404 on enroll is ambiguous in iLMS (a missing course, or a path the organization
+does not serve, Q46), so the reason names both.
+"""
+
+from __future__ import annotations
+
+from syncd.mapping import LEARNING_PATH_PREFIX
+from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
+from syncd.ratelimit import Priority
+from syncd.vendors.ilms.api import COURSE_ENROLLMENTS, CURRICULUM_ENROLLMENTS, ILMSApi
+
+
+def split_target(target: str) -> tuple[str, str, str]:
+    """(path template, what it is, id) of an enrollment target."""
+    if target.startswith(LEARNING_PATH_PREFIX):
+        return CURRICULUM_ENROLLMENTS, "curriculum", target[len(LEARNING_PATH_PREFIX) :].strip()
+    return COURSE_ENROLLMENTS, "course", target.strip()
+
+
+class Enrollments:
+    def __init__(self, api: ILMSApi) -> None:
+        self._api = api
+
+    def execute(self, op: Operation) -> Outcome:
+        template, kind, course_id = split_target(op.target or "")
+        removing = op.kind is OpKind.UNENROLL
+        if not course_id:
+            return Outcome(op, OutcomeStatus.FAILED, error=f"the {kind} id is empty")
+        answer = self._api.send(
+            "DELETE" if removing else "POST",
+            template,
+            path_params={"course_id": course_id},
+            json_body={"userid": str(op.remote_id)},
+            priority=Priority.WRITE,
+            idempotent=True,  # enrolling twice leaves one enrollment
+        )
+        if answer.ok or answer.status == 409 or (removing and answer.status == 404):
+            return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+        if answer.status == 404:
+            error = (
+                f"{kind} {course_id!r} does not exist in iLMS, or the organization has no "
+                f"{kind} enrollments (iLMS: {answer.message.rstrip('.')}); check the id in "
+                "the mapping's enrollments (ids are case-sensitive)"
+            )
+        elif answer.status == 403:
+            error = f"iLMS does not make {kind} enrollments available here: {answer.message}"
+        else:
+            verb = "un-enroll the account from" if removing else "enroll the account in"
+            error = f"iLMS refused to {verb} {kind} {course_id!r} (HTTP {answer.status}): " + (
+                answer.message
+            )
+        return Outcome(op, OutcomeStatus.FAILED, error=error)

@@ -1,0 +1,91 @@
+"""Group memberships (digest §6.1, G1/G4/G5): names resolved to ids once, "already so" is done.
+
+Operations name a group (``Sales``); iLMS addresses it by a numeric id, so the groups
+are listed once per adapter and looked up by name (exactly, else the one match that
+differs only in case). iLMS's API cannot create groups (none documented): a group
+missing from iLMS fails the operation with a reason that says to create it there.
+
+Adding someone already in the group, or removing someone who is not, counts as
+success: iLMS documents neither answer (it may say 201/204, 409 or 404), and either
+way the membership is as the mapping wants it.
+"""
+
+from __future__ import annotations
+
+from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
+from syncd.ratelimit import Priority
+from syncd.vendors.ilms.api import GROUP_MEMBER, GROUP_MEMBERS, GROUPS, ILMSApi
+
+
+class Memberships:
+    def __init__(self, api: ILMSApi) -> None:
+        self._api = api
+        self._groups: dict[str, str] | None = None  # name -> id
+
+    def _names(self) -> dict[str, str]:
+        if self._groups is None:
+            names: dict[str, str] = {}
+            for page in self._api.pages(GROUPS, priority=Priority.WRITE):
+                for item in page.items:
+                    name, group_id = item.get("Name"), item.get("ID")
+                    if isinstance(name, str) and group_id is not None:
+                        names.setdefault(name.strip(), str(group_id))
+            self._groups = names
+        return self._groups
+
+    def resolve(self, name: str) -> str | None:
+        names = self._names()
+        wanted = name.strip()
+        if wanted in names:
+            return names[wanted]
+        folded = [gid for other, gid in names.items() if other.casefold() == wanted.casefold()]
+        return folded[0] if len(folded) == 1 else None
+
+    def execute(self, op: Operation) -> Outcome:
+        name = (op.target or "").strip()
+        removing = op.kind is OpKind.GROUP_REMOVE
+        if not name:
+            return Outcome(op, OutcomeStatus.FAILED, error="the group name is empty")
+        group_id = self.resolve(name)
+        if group_id is None:
+            if removing:  # no such group: nobody is in it
+                return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+            return Outcome(
+                op,
+                OutcomeStatus.FAILED,
+                error=(
+                    f"group {name!r} does not exist in iLMS, and iLMS's API cannot create "
+                    "groups: create it in iLMS, or map this HR value to an existing group"
+                ),
+            )
+        if removing:
+            answer = self._api.send(
+                "DELETE",
+                GROUP_MEMBER,
+                path_params={"group_id": group_id, "user_id": op.remote_id},
+                priority=Priority.WRITE,
+            )
+        else:
+            answer = self._api.send(
+                "POST",
+                GROUP_MEMBERS,
+                path_params={"group_id": group_id},
+                json_body={"userid": str(op.remote_id)},
+                priority=Priority.WRITE,
+                idempotent=True,  # adding a member twice leaves one membership
+            )
+        if answer.ok or answer.status == 409 or (removing and answer.status == 404):
+            return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+        if answer.status == 404:
+            self._groups = None  # listed a moment ago, gone now: list again next time
+            return Outcome(
+                op,
+                OutcomeStatus.FAILED,
+                error=f"group {name!r} (id {group_id}) no longer exists in iLMS: {answer.message}",
+            )
+        verb = "remove the account from" if removing else "add the account to"
+        return Outcome(
+            op,
+            OutcomeStatus.FAILED,
+            error=f"iLMS refused to {verb} group {name!r} (HTTP {answer.status}): {answer.message}",
+        )

@@ -1,0 +1,267 @@
+"""Learning results from Learning Pool's completions feed (``target.endpoints.completions_list``).
+
+Two ways to read it, chosen by configuration:
+
+- **Incremental**, when ``completions_list.since_param`` names the feed's
+  "changed at or after" filter. The cursor is the newest ``updated_at`` the feed
+  itself showed (never this machine's clock). Each cycle asks from the cursor minus
+  ``pull.overlap``, so a record that became visible late is still seen, and drops
+  what it already delivered by (record id, ``updated_at``), whose keys for the
+  overlap window travel in the cursor. Within a cycle each next request moves
+  ``since`` up to the newest time read (keyset paging), so a record that changes
+  while the feed is being read cannot shift another past a page boundary; a page
+  holding nothing new (many records in one second) steps to the next page instead.
+- **Scan**, without a filter: pages are read in order, at most the budget per
+  cycle, the next page number travelling in the cursor and starting over after the
+  last. The pull engine writes only results whose content changed, so re-reading
+  costs calls, never a duplicate row.
+
+Each cycle reads at most ``budget`` pages, so a large backlog is spread over
+cycles instead of eating the credential's rate limit. A completion whose learner
+is linked to no HR person still comes out (``hr_key`` empty): the engine parks
+it and delivers it once the person is linked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import structlog
+
+from syncd.model import LearningResult, ResultStatus, iso_utc
+from syncd.vendors.base import PullPage
+from syncd.vendors.learningpool.api import PAGE_SIZE, VENDOR, Page, read_page
+from syncd.vendors.learningpool.endpoints import Endpoints
+from syncd.vendors.learningpool.fields import text
+
+log = structlog.get_logger(__name__)
+
+FEED = "completions_list"
+CURSOR_VERSION = 1
+DEFAULT_OVERLAP = timedelta(hours=1)
+
+STATUSES = {
+    "completed": ResultStatus.COMPLETED,
+    "complete": ResultStatus.COMPLETED,
+    "passed": ResultStatus.PASSED,
+    "pass": ResultStatus.PASSED,
+    "failed": ResultStatus.FAILED,
+    "fail": ResultStatus.FAILED,
+    "in_progress": ResultStatus.IN_PROGRESS,
+    "in progress": ResultStatus.IN_PROGRESS,
+    "not_started": ResultStatus.NOT_STARTED,
+    "not started": ResultStatus.NOT_STARTED,
+    "waived": ResultStatus.WAIVED,
+    "exempt": ResultStatus.WAIVED,
+}
+
+
+def parse_time(value: Any) -> datetime | None:
+    """ISO 8601 (``Z`` or an offset; a missing offset is UTC) or the CSV ``YYYY-MM-DD HH:MM:SS``."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def to_result(item: Mapping[str, Any], links: Mapping[str, str]) -> LearningResult | None:
+    """One completion record as a learning result; None when it names no learner or course."""
+    user_id = text(item.get("user_id"))
+    course_id = text(item.get("course_id")) or text(item.get("course_external_id"))
+    if not user_id or not course_id:
+        log.warning("learningpool_completion_unusable", record_id=text(item.get("id"))[:40])
+        return None
+    completed_at = parse_time(item.get("completed_at"))
+    status = STATUSES.get(text(item.get("status")).casefold())
+    if status is None and completed_at is not None:
+        status = ResultStatus.COMPLETED  # the feed lists completions
+    progress = _number(item.get("progress"))
+    certificate = item.get("certificate_url")
+    title = item.get("course_title")
+    return LearningResult(
+        vendor=VENDOR,
+        lms_user_id=user_id,
+        course_id=course_id,
+        status=cast(ResultStatus, status),  # None: unknown, written empty
+        hr_key=links.get(user_id),
+        course_name=title.strip() if isinstance(title, str) and title.strip() else None,
+        progress=min(100.0, max(0.0, progress)) if progress is not None else None,
+        score=_number(item.get("score")),
+        started_at=parse_time(item.get("started_at")),
+        completed_at=completed_at,
+        certificate_url=certificate if isinstance(certificate, str) and certificate else None,
+        certificate_expires_at=parse_time(item.get("certificate_expires_at")),
+        updated_at=parse_time(item.get("updated_at")),
+        raw={
+            name: item[name]
+            for name in ("id", "user_external_id", "course_external_id", "enrolled_at")
+            if name in item
+        },
+    )
+
+
+def record_key(item: Mapping[str, Any]) -> str:
+    """One change of one record: its id (or learner and course) and when it last changed."""
+    ident = text(item.get("id")) or f"{text(item.get('user_id'))}/{text(item.get('course_id'))}"
+    changed = parse_time(item.get("updated_at"))
+    return f"{ident}|{iso_utc(changed) if changed else text(item.get('updated_at'))}"
+
+
+def _key_time(key: str) -> datetime | None:
+    return parse_time(key.rsplit("|", 1)[-1])
+
+
+def _cutoff(keys: Iterable[str], room: int) -> datetime | None:
+    """The time from which only the newest ``room`` keys remain (ties kept); None if all fit."""
+    times = sorted((t for t in map(_key_time, keys) if t), reverse=True)
+    return times[room - 1] if len(times) > room else None
+
+
+class CompletionsPull:
+    """``Adapter.pull`` for Learning Pool: incremental when a since filter is configured."""
+
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        *,
+        since_param: str | None,
+        budget: int,
+        start: datetime | None = None,
+        overlap: timedelta | None = None,
+    ) -> None:
+        self._endpoints = endpoints
+        self._since_param = since_param
+        self._budget = max(1, budget)
+        self._start = start
+        self._overlap = overlap if overlap is not None else DEFAULT_OVERLAP
+
+    def pages(
+        self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]
+    ) -> Iterator[PullPage]:
+        if self._since_param is None:
+            return self._scan(cursor or {}, links)
+        return self._incremental(cursor or {}, links)
+
+    # --- incremental ------------------------------------------------------------------------
+
+    def _incremental(
+        self, cursor: Mapping[str, Any], links: Mapping[str, str]
+    ) -> Iterator[PullPage]:
+        saved = parse_time(cursor.get("since")) if cursor.get("mode") == "since" else None
+        seen = {k for k in cursor.get("seen", []) if isinstance(k, str)} if saved else set()
+        latest = saved
+        asked = self._window_start(saved, cursor) if saved is not None else self._start
+        covered = asked  # ``seen`` holds every key from here on
+        number = 1
+        for _ in range(self._budget):
+            page = self._read(number, asked)
+            fresh = [item for item in page.items if record_key(item) not in seen]
+            times = [t for t in (parse_time(i.get("updated_at")) for i in page.items) if t]
+            newest = max(times, default=None)
+            if newest is not None and (latest is None or newest > latest):
+                latest = newest
+            results = [r for r in (to_result(item, links) for item in fresh) if r is not None]
+            seen.update(record_key(item) for item in fresh)
+            log.info(
+                "learningpool_completions_read",
+                since=iso_utc(asked) if asked else None,
+                page=number,
+                records=len(page.items),
+                new=len(fresh),
+            )
+            yield PullPage(results, self._since_cursor(latest, seen, covered))
+            if not page.has_more:
+                return
+            if newest is not None and (asked is None or newest > asked):
+                asked, number = newest, 1  # keyset: ask again from the newest time read
+            else:
+                number += 1
+        log.info("learningpool_pull_budget_spent", pages=self._budget)
+
+    @property
+    def _room(self) -> int:
+        """Records of the overlap window one cycle re-reads: half its budget, at most."""
+        return max(1, self._budget // 2) * PAGE_SIZE
+
+    def _window_start(self, saved: datetime, cursor: Mapping[str, Any]) -> datetime:
+        """``since`` for the first request: the cursor minus the overlap, or later when the
+        last cycle kept the keys of a shorter window (see ``_since_cursor``)."""
+        asked = saved - self._overlap
+        kept_from = parse_time(cursor.get("from"))
+        if kept_from is not None and kept_from > asked:
+            log.info(
+                "learningpool_overlap_shortened",
+                configured_s=self._overlap.total_seconds(),
+                used_s=(saved - kept_from).total_seconds(),
+            )
+            return kept_from
+        return asked
+
+    def _since_cursor(
+        self, latest: datetime | None, seen: set[str], covered: datetime | None
+    ) -> dict[str, Any]:
+        """The saved position, and the window the next cycle re-reads with the keys it holds.
+
+        The window is the overlap, shortened when it holds more records than half the
+        budget can re-read: a busy platform would otherwise spend every cycle re-reading
+        its last hour and never move on (it also bounds the cursor's size). It never
+        starts before ``covered``, where the keys this cycle knows begin.
+        """
+        if latest is None:
+            return {"version": CURSOR_VERSION, "mode": "since", "since": None, "seen": []}
+        start = latest - self._overlap
+        if covered is not None and covered > start:
+            start = covered
+        kept = [k for k in seen if (_key_time(k) or latest) >= start]
+        cutoff = _cutoff(kept, self._room)
+        if cutoff is not None:
+            start = cutoff
+            kept = [k for k in kept if (_key_time(k) or latest) >= cutoff]
+        return {
+            "version": CURSOR_VERSION,
+            "mode": "since",
+            "since": iso_utc(latest),
+            "from": iso_utc(start),
+            "seen": sorted(kept),
+        }
+
+    def _read(self, number: int, since: datetime | None) -> Page:
+        params = {self._since_param: iso_utc(since)} if since and self._since_param else {}
+        return read_page(self._endpoints, FEED, number, params=params)
+
+    # --- scan -------------------------------------------------------------------------------
+
+    def _scan(self, cursor: Mapping[str, Any], links: Mapping[str, str]) -> Iterator[PullPage]:
+        number = cursor.get("page") if cursor.get("mode") == "scan" else 1
+        number = number if isinstance(number, int) and number >= 1 else 1
+        for _ in range(self._budget):
+            page = self._read(number, None)
+            if not page.items and number > 1:
+                # The feed shrank since the last cycle: start over from the top.
+                number = 1
+                page = self._read(number, None)
+            results = [r for r in (to_result(item, links) for item in page.items) if r is not None]
+            following = number + 1 if page.has_more else 1
+            log.info("learningpool_completions_scanned", page=number, records=len(page.items))
+            yield PullPage(results, {"version": CURSOR_VERSION, "mode": "scan", "page": following})
+            if not page.has_more:
+                return
+            number = following

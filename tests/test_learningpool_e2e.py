@@ -1,0 +1,490 @@
+"""Learning Pool end to end: real push and pull cycles against the sandbox over loopback HTTP.
+
+Each test writes a YAML configuration (its ``endpoints:`` block pointing at the
+sandbox's paths, as a customer's would point at theirs) and an HR file in tmp_path,
+loads them with ``load_config`` and runs cycles through the runtime and the engines,
+with the state store on SQLite and on PostgreSQL. What is asserted is what an
+integration engineer would check on the platform, in the state store, in the HR sink
+and in the exit code.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import select, text
+
+from syncd.config import ConfigError, load_config
+from syncd.engine.pull import PullSettings, run_pull
+from syncd.engine.push import CycleOutcome, PushResult, run_push
+from syncd.model import OpState
+from syncd.runtime import build_adapter, open_state, pull_options, push_settings
+from syncd.sandbox import Sandbox
+from syncd.sinks import open_sink
+from syncd.state.status import error_rows
+from syncd.state.tables import operations
+from syncd.vendors.auth import TOKENS
+from syncd.vendors.http import RetryPolicy
+from syncd.vendors.learningpool.sandbox_endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
+
+HR_COLUMNS = ["employee_id", "first_name", "last_name", "email", "department", "tz", "status"]
+USERS = "POST /simple/v1/users"
+TOKEN_SHAPE = re.compile(r"lp_[0-9a-f]{48}")  # the sandbox's access tokens
+TOKEN = "POST /oauth/token"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    """One Learning Pool simulator for the module, on the wall clock, with a roomy limit."""
+    with Sandbox(vendors=["learningpool"], learningpool={"per_minute": 100_000}) as server:
+        yield server
+
+
+@pytest.fixture
+def platform(sandbox):
+    """The simulator back to its start-up data (courses 501-503, groups ENG, SALES, ALL)."""
+    sim = sandbox.sim("learningpool")
+    sim.reset()
+    TOKENS.clear()
+    return sim
+
+
+def person(key: str, dept: str = "Engineering", **extra: Any) -> dict[str, Any]:
+    return {
+        "employee_id": key,
+        "first_name": f"First{key}",
+        "last_name": f"Last{key}",
+        "email": f"{key.lower()}@acme.test",
+        "department": dept,
+        "tz": "Europe/London",
+        "status": "active",
+        **extra,
+    }
+
+
+class Connector:
+    """One Learning Pool connector configured from YAML, and the HR file it reads."""
+
+    def __init__(self, tmp_path: Path, db_url: str, base_url: str, **changes: Any) -> None:
+        self.hr_path = tmp_path / "hr.csv"
+        self.sink_path = tmp_path / "training.csv"
+        self.hr: list[dict] = []
+        endpoints = {k: v for k, v in SANDBOX_ENDPOINTS.items() if k not in changes.get("drop", ())}
+        document = {
+            "state": {"url": db_url},
+            "sources": {"hr": {"type": "csv", "path": str(self.hr_path), "key": "employee_id"}},
+            "sinks": {"training": {"type": "csv", "path": str(self.sink_path)}},
+            "connectors": [
+                {
+                    "name": "lp",
+                    "source": "hr",
+                    "scope": "status != 'contractor'",
+                    "schedule": {"every": "15m"},
+                    "target": {
+                        "type": "learningpool",
+                        "base_url": base_url,
+                        **SANDBOX_CLIENT,
+                        "token_path": "/oauth/token",
+                        "rate_limit": {"per_minute": 100_000},
+                        "endpoints": endpoints,
+                    },
+                    "users": {
+                        "match": "email",
+                        "fields": {
+                            "external_id": "{{ employee_id }}",
+                            "username": "{{ employee_id | lower }}",
+                            "email": "{{ email | lower }}",
+                            "first_name": "{{ first_name }}",
+                            "last_name": "{{ last_name }}",
+                            "timezone": "{{ tz }}",
+                        },
+                        "active": "{{ status in ['active', 'leave'] }}",
+                    },
+                    "groups": [
+                        {
+                            "from": "{{ department }}",
+                            "map": {"Engineering": "ENG", "Sales": "SALES"},
+                        },
+                        {"from": "All Staff"},
+                    ],
+                    "enrollments": [
+                        {"courses": ["LX-SEC-101"]},
+                        {"when": "{{ department == 'Sales' }}", "courses": ["LX-SAL-301"]},
+                    ],
+                    "guard": {"max_deactivations": "100%"},
+                    "pull": {"sink": "training"},
+                }
+            ],
+        }
+        self.path = tmp_path / "syncd.yaml"
+        self.path.write_text(yaml.safe_dump(document, sort_keys=False))
+        self.config = load_config(self.path)
+        self.engine = open_state(self.config)
+
+    def write_hr(self) -> None:
+        with self.hr_path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, HR_COLUMNS)
+            writer.writeheader()
+            writer.writerows(self.hr)
+
+    def adapter(self, **options: Any):
+        retry = RetryPolicy(attempts=4, backoff_initial=0.01, backoff_max=0.05)
+        connector = self.config.connector("lp")
+        return build_adapter(self.config, connector, retry=retry, **options)
+
+    def push(self, adapter=None) -> PushResult:
+        self.write_hr()
+        adapter = adapter or self.adapter()
+        try:
+            return run_push(push_settings(self.config, "lp", self.engine, adapter=adapter))
+        finally:
+            adapter.close()
+
+    def pull(self):
+        adapter = self.adapter(**pull_options(self.config.connector("lp")))
+        sink = open_sink("training", self.config.sinks["training"])
+        try:
+            return run_pull(PullSettings("lp", self.engine, adapter, sink, "training"))
+        finally:
+            sink.close()
+            adapter.close()
+
+    def errors(self) -> list[dict]:
+        return error_rows(self.engine, "lp")
+
+    def op_states(self) -> Counter:
+        with self.engine.connect() as conn:
+            return Counter(row.state for row in conn.execute(select(operations.c.state)))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@pytest.fixture
+def make_connector(tmp_path, db_url, sandbox, platform):
+    made: list[Connector] = []
+
+    def make(**changes: Any) -> Connector:
+        connector = Connector(tmp_path, db_url, sandbox.base_url("learningpool"), **changes)
+        made.append(connector)
+        return connector
+
+    yield make
+    for connector in made:
+        connector.close()
+
+
+def accounts(platform) -> dict[str, dict]:
+    """Platform users by HR id, with their group names and enrolled course ids."""
+    state = platform.dump()
+    groups: dict[int, list[str]] = {}
+    for group in state["groups"]:
+        for member in group["members"]:
+            groups.setdefault(member, []).append(group["name"])
+    courses: dict[int, list[int]] = {}
+    for enrolment in state["enrolments"]:
+        courses.setdefault(enrolment["user_id"], []).append(enrolment["course_id"])
+    return {
+        u["external_id"]: {
+            **u,
+            "groups": sorted(groups.get(u["id"], [])),
+            "courses": sorted(courses.get(u["id"], [])),
+        }
+        for u in state["users"]
+    }
+
+
+def calls(platform) -> Counter:
+    return Counter({endpoint: sum(by.values()) for endpoint, by in platform.counts().items()})
+
+
+def sink_rows(connector: Connector) -> list[dict]:
+    if not connector.sink_path.exists():
+        return []
+    with connector.sink_path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_first_sync_creates_exactly_the_desired_accounts_and_a_second_costs_nothing(
+    make_connector, platform
+):
+    lp = make_connector()
+    lp.hr = [person("E1"), person("E2", dept="Sales"), person("E3", status="contractor")]
+    result = lp.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    found = accounts(platform)
+    assert set(found) == {"E1", "E2"}
+    assert found["E1"]["groups"] == ["All Staff", "Engineering"]
+    assert found["E2"]["groups"] == ["All Staff", "Sales"]
+    assert found["E1"]["courses"] == [501] and found["E2"]["courses"] == [501, 503]
+    assert (found["E2"]["username"], found["E2"]["email"]) == ("e2", "e2@acme.test")
+    assert all(a["status"] == "active" for a in found.values())
+    used = calls(platform)
+    assert used[USERS] == 2 and used[TOKEN] == 1 and used["GET /simple/v1/groups"] == 1
+    assert result.counts["created"] == 2 and result.counts["api_calls"] == sum(used.values())
+
+    before = sum(calls(platform).values())
+    again = lp.push()
+    assert again.outcome == CycleOutcome.SUCCESS and again.plan == []
+    assert again.counts["api_calls"] == 0 and sum(calls(platform).values()) == before
+
+
+def test_leaver_is_deactivated_and_rehire_reactivated_not_created_twice(make_connector, platform):
+    lp = make_connector()
+    lp.hr = [person("E1"), person("E2")]
+    lp.push()
+    leaver = lp.hr.pop()
+    result = lp.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert result.counts["deactivated"] == 1
+    found = accounts(platform)
+    assert found["E2"]["status"] == "expired" and found["E2"]["expires_at"]
+    assert found["E2"]["courses"] == [501]  # expiry keeps enrolments, as Learning Pool says
+    assert found["E1"]["status"] == "active"
+
+    leaver["last_name"] = "Returned"
+    lp.hr.append(leaver)
+    result = lp.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert result.counts["reactivated"] == 1 and result.counts["created"] == 0
+    found = accounts(platform)
+    assert len(found) == 2
+    assert found["E2"]["status"] == "active" and found["E2"]["last_name"] == "Returned"
+    assert calls(platform)[USERS] == 2
+
+
+def test_first_sync_adopts_existing_accounts_instead_of_creating(make_connector, platform):
+    platform.seed(
+        {
+            "users": [
+                {
+                    "id": 10050,
+                    "username": "legacy.e1",
+                    "email": "E1@ACME.TEST",
+                    "first_name": "Old",
+                    "last_name": "One",
+                },
+                {
+                    "id": 10051,
+                    "username": "e2",
+                    "email": "e2@acme.test",
+                    "first_name": "Gone",
+                    "last_name": "Two",
+                    "expires_at": "2025-01-01T00:00:00Z",
+                },
+            ],
+            "groups": [{"id": 210, "name": "Ops", "external_ref": "OPS", "members": [10050]}],
+        }
+    )
+    lp = make_connector()
+    lp.hr = [person("E1"), person("E2"), person("E3")]
+    result = lp.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert result.counts["created"] == 1 and result.counts["reactivated"] == 1
+    found = accounts(platform)
+    assert set(found) == {"E1", "E2", "E3"}
+    assert found["E1"]["id"] == 10050 and found["E1"]["first_name"] == "FirstE1"
+    assert found["E1"]["username"] == "e1"  # the adopted account now follows HR
+    assert found["E2"]["id"] == 10051 and found["E2"]["status"] == "active"
+    assert found["E1"]["groups"] == ["All Staff", "Engineering", "Ops"]  # Ops is not syncd's
+    assert lp.errors() == []
+    assert calls(platform)[USERS] == 1
+
+
+def test_an_invalid_record_is_reported_and_never_sent(make_connector, platform):
+    lp = make_connector()
+    lp.hr = [
+        person("E1"),
+        person("E2", tz="Europe/Atlantis"),
+        person("E3", email="not-an-address"),
+    ]
+    result = lp.push()
+    assert result.outcome == CycleOutcome.PARTIAL and result.exit_code == 1
+    assert set(accounts(platform)) == {"E1"}
+    assert calls(platform)[USERS] == 1  # the invalid ones never left syncd
+    reasons = {e["hr_key"]: (e["operation"], e["reason"]) for e in lp.errors()}
+    assert reasons == {
+        "E2": ("validate", "timezone: 'Europe/Atlantis' is not a time zone such as Europe/London"),
+        "E3": ("validate", "email: 'not-an-address' is not an email address"),
+    }
+
+    lp.hr[1]["tz"] = "Europe/Paris"  # fixed in HR: goes through and its error is resolved
+    result = lp.push()
+    assert result.counts["created"] == 1
+    assert set(accounts(platform)) == {"E1", "E2"}
+    assert {e["hr_key"] for e in lp.errors()} == {"E3"}
+
+
+def test_a_token_expiring_mid_run_fails_nothing(make_connector, platform):
+    lp = make_connector()
+    lp.hr = [person(f"E{i}", dept="Sales" if i % 2 else "Engineering") for i in range(6)]
+    adapter = lp.adapter()
+    execute = adapter.execute
+    batches = 0
+
+    def expire_after_two_batches(ops):
+        nonlocal batches
+        batches += 1
+        if batches == 3:
+            platform.expire_tokens()  # the hour is up in the middle of the run
+        return execute(ops)
+
+    adapter.execute = expire_after_two_batches
+    result = lp.push(adapter)
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert result.counts["failed"] == 0 and result.counts["created"] == 6
+    assert platform.count(status=401) == 1 and platform.count(TOKEN) == 2
+    found = accounts(platform)
+    assert len(found) == 6 and all(a["courses"] and a["groups"] for a in found.values())
+    assert lp.op_states() == {OpState.DONE.value: sum(lp.op_states().values())}
+
+
+def test_a_429_storm_mid_run_fails_nothing(make_connector, platform):
+    lp = make_connector()
+    lp.hr = [person(f"E{i}", dept="Sales" if i % 2 else "Engineering") for i in range(6)]
+    platform.set_faults(
+        {"storm_requests": 3, "storm_retry_after": 1, "paths": ["/simple/v1/courses"]}
+    )
+    result = lp.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert result.counts["failed"] == 0
+    assert platform.count(status=429) == 3
+    found = accounts(platform)
+    assert len(found) == 6 and all(a["courses"] for a in found.values())
+    assert set(lp.op_states()) == {OpState.DONE.value}
+
+
+def test_a_lost_create_answer_is_found_not_sent_twice(make_connector, platform):
+    lp = make_connector()
+    lp.hr = [person("E1"), person("E2")]
+    adapter = lp.adapter()
+    execute = adapter.execute
+
+    def lose_the_first_create_answer(ops):
+        if ops[0].hr_key == "E1" and ops[0].kind.value == "create":
+            # The platform creates the account, then the connection drops.
+            platform.set_faults(
+                {"drop_next": 1, "drop_after_processing": True, "paths": ["/simple/v1/users"]}
+            )
+        return execute(ops)
+
+    adapter.execute = lose_the_first_create_answer
+    first = lp.push(adapter)
+    assert first.counts["created"] == 1
+    with lp.engine.connect() as conn:
+        lost = conn.execute(
+            select(operations.c.hr_key).where(operations.c.state == OpState.UNKNOWN.value)
+        ).all()
+    assert [row.hr_key for row in lost] == ["E1"]
+    second = lp.push()
+    assert second.outcome == CycleOutcome.SUCCESS, second.errors
+    assert second.counts["created"] == 1
+    found = accounts(platform)
+    assert set(found) == {"E1", "E2"}  # found by email, not created again
+    assert found["E1"]["groups"] == ["All Staff", "Engineering"] and found["E1"]["courses"]
+    assert calls(platform)[USERS] == 2
+
+
+def test_a_completion_reaches_the_hr_sink_exactly_once(make_connector, platform):
+    lp = make_connector()
+    lp.hr = [person("E1"), person("E2", dept="Sales")]
+    lp.push()
+    ids = {key: a["id"] for key, a in accounts(platform).items()}
+    platform.complete(ids["E1"], "LX-SEC-101", score=88)
+
+    for _ in range(2):
+        pulled = lp.pull()
+        assert pulled.outcome == CycleOutcome.SUCCESS, pulled.errors
+    platform.complete(ids["E2"], "LX-SAL-301", score=70)
+    platform.complete(ids["E2"], "LX-SEC-101", progress=30)  # started, not complete
+    for _ in range(2):
+        pulled = lp.pull()
+        assert pulled.outcome == CycleOutcome.SUCCESS, pulled.errors
+    rows = sink_rows(lp)
+    assert [(r["hr_key"], r["course_id"], r["status"], r["score"]) for r in rows] == [
+        ("E1", "501", "completed", "88"),
+        ("E2", "503", "completed", "70"),
+    ]
+    assert rows[0]["vendor"] == "learningpool" and rows[0]["completed_at"].endswith("Z")
+    assert rows[0]["course_name"] == "Information Security Basics"
+    assert rows[0]["progress"] == ""  # the feed does not say: left empty, not invented
+
+
+def test_an_unconfigured_endpoint_is_a_configuration_error_naming_the_key(
+    tmp_path, db_url, sandbox, platform
+):
+    with pytest.raises(ConfigError) as raised:
+        Connector(tmp_path, db_url, sandbox.base_url("learningpool"), drop=["user_deactivate"])
+    [problem] = raised.value.problems
+    assert problem.path == "connectors[lp].target.endpoints"
+    assert problem.message == (
+        "learningpool cannot deactivate users (target.endpoints lacks user_deactivate); "
+        "configure that endpoint"
+    )
+    check = syncd_cli("config", "check", "--config", str(tmp_path / "syncd.yaml"))
+    assert check.returncode == 2
+    assert "target.endpoints lacks user_deactivate" in check.stdout + check.stderr
+
+
+def test_credentials_refused_even_when_fresh_stop_the_cycle_with_exit_code_4(
+    make_connector, platform
+):
+    lp = make_connector()
+    lp.hr = [person("E1")]
+    lp.write_hr()
+    platform.set_faults({"token_lifetime": 0.000001})  # every token is dead on arrival
+    result = syncd_cli("sync", "lp", "--direction", "push", "--config", str(lp.path))
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "refused the credentials" in result.stdout + result.stderr
+    assert accounts(platform) == {}
+    assert platform.count(TOKEN) == 2 and platform.count(status=401) == 2
+
+    pulled = lp.pull()
+    assert pulled.outcome == CycleOutcome.FAILED and pulled.exit_code == 4
+    assert "freshly issued token" in pulled.message
+    assert_no_secret_in_database(lp)
+
+
+def assert_no_secret_in_database(lp: Connector) -> None:
+    """Neither the client secret nor any token the sandbox issued is in the state store."""
+    secret = SANDBOX_CLIENT["client_secret"]
+    with lp.engine.connect() as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                text(
+                    "select table_name from information_schema.tables "
+                    "where table_schema = current_schema()"
+                )
+                if lp.engine.dialect.name == "postgresql"
+                else text("select name from sqlite_master where type = 'table'")
+            )
+        ]
+        for table in tables:
+            for row in conn.execute(text(f'select * from "{table}"')):
+                dumped = " ".join(str(value) for value in row)
+                assert secret not in dumped and not TOKEN_SHAPE.search(dumped), table
+
+
+def syncd_cli(*args: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
+    return subprocess.run(
+        [sys.executable, "-m", "syncd", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+    )
