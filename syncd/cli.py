@@ -216,34 +216,26 @@ def _operation_json(op) -> dict[str, Any]:
 
 
 def _run_push(config, name: str, dry_run: bool, only: tuple[str, ...] = ()):
-    from syncd.engine.push import run_push
-    from syncd.runtime import push_settings
+    from syncd.runtime import push_once
     from syncd.shutdown import SHUTDOWN
 
     engine = _open_state_or_exit(config)
     try:
-        settings = push_settings(config, name, engine, stop=SHUTDOWN)
-        settings.only = frozenset(only) or None
-        try:
-            return run_push(settings, dry_run=dry_run)
-        finally:
-            settings.adapter.close()
+        return push_once(
+            config, name, engine, stop=SHUTDOWN, dry_run=dry_run, only=frozenset(only)
+        )
     finally:
         engine.dispose()
 
 
 def _run_pull(config, name: str):
-    from syncd.engine.pull import run_pull
-    from syncd.runtime import pull_settings
+    from syncd.runtime import pull_once
     from syncd.shutdown import SHUTDOWN
 
     engine = _open_state_or_exit(config)
-    settings = pull_settings(config, name, engine, stop=SHUTDOWN)
     try:
-        return run_pull(settings)
+        return pull_once(config, name, engine, stop=SHUTDOWN)
     finally:
-        settings.sink.close()
-        settings.adapter.close()
         engine.dispose()
 
 

@@ -214,11 +214,9 @@ LEARNING: dict[str, Callable[[Sandbox, dict[str, str]], None]] = {
 def run_demo(folder: Path | None = None, echo: Callable[[str], None] = print) -> int:
     """Run the demo; returns the worst exit code of its cycles."""
     from syncd.config import load_config, secrets
-    from syncd.engine.pull import run_pull
-    from syncd.engine.push import run_push
     from syncd.logs import configure
     from syncd.model import LinkStatus
-    from syncd.runtime import open_state, pull_settings, push_settings
+    from syncd.runtime import open_state, pull_once, push_once
     from syncd.state.store import iter_links
 
     folder = folder or Path(tempfile.mkdtemp(prefix="syncd-demo-"))
@@ -232,7 +230,7 @@ def run_demo(folder: Path | None = None, echo: Callable[[str], None] = print) ->
         engine = open_state(config)
         echo(f"syncd demo: {len(PEOPLE)} HR records, vendors {', '.join(vendors)}")
         for vendor in vendors:
-            result = run_push(push_settings(config, vendor, engine))
+            result = push_once(config, vendor, engine)
             codes.append(result.exit_code)
             echo(f"  {vendor:<12} push  {result.outcome:<8} " + _counts(result.counts))
             with engine.connect() as conn:
@@ -240,11 +238,7 @@ def run_demo(folder: Path | None = None, echo: Callable[[str], None] = print) ->
                               iter_links(conn, vendor, [LinkStatus.LINKED])
                               if link.remote_id}
             LEARNING[vendor](sandbox, remote_ids)
-            settings = pull_settings(config, vendor, engine)
-            try:
-                pulled = run_pull(settings)
-            finally:
-                settings.sink.close()
+            pulled = pull_once(config, vendor, engine)
             codes.append(pulled.exit_code)
             echo(f"  {vendor:<12} pull  {pulled.outcome:<8} " + _counts(pulled.counts))
         _print_status(engine, echo)

@@ -80,7 +80,9 @@ def pull_settings(
         connector=connector.name,
         engine=engine,
         adapter=adapter or build_adapter(config, connector, **pull_options(connector)),
-        sink=open_sink(sink_name, config.sinks[sink_name]),
+        sink=open_sink(
+            sink_name, config.sinks[sink_name], state_url=config.state.url.get_secret_value()
+        ),
         sink_name=sink_name,
         stop=stop or threading.Event(),
     )
@@ -117,3 +119,35 @@ def push_settings(
         match=connector.users.match,
         stop=stop or threading.Event(),
     )
+
+
+def push_once(
+    config: Config,
+    name: str,
+    engine: Engine,
+    *,
+    stop: threading.Event | None = None,
+    dry_run: bool = False,
+    only: frozenset[str] | None = None,
+):
+    """One push cycle of ``name`` with an adapter built for it and closed after."""
+    from syncd.engine.push import run_push
+
+    settings = push_settings(config, name, engine, stop=stop)
+    settings.only = only or None
+    try:
+        return run_push(settings, dry_run=dry_run)
+    finally:
+        settings.adapter.close()
+
+
+def pull_once(config: Config, name: str, engine: Engine, *, stop: threading.Event | None = None):
+    """One pull cycle of ``name``; its adapter and sink are closed after."""
+    from syncd.engine.pull import run_pull
+
+    settings = pull_settings(config, name, engine, stop=stop)
+    try:
+        return run_pull(settings)
+    finally:
+        settings.sink.close()
+        settings.adapter.close()

@@ -393,6 +393,7 @@ def test_a_static_credential_refused_raises_authentication_error_at_once():
             None,
         ),
         ({"status_code": 404, "reason_phrase": "Not Found"}, "Not Found", None),
+        ({"Message": "The field F004 is required."}, "The field F004 is required.", None),
         (["first", "second"], "first; second", None),
         ("plain   text\n reason", "plain text reason", None),
         ("<html><body>Bad gateway</body></html>", "Bad Request", None),

@@ -16,10 +16,8 @@ import structlog
 from sqlalchemy import Engine
 
 from syncd.config import Config
-from syncd.engine.pull import run_pull
-from syncd.engine.push import run_push
 from syncd.logs import redactor
-from syncd.runtime import pull_settings, push_settings
+from syncd.runtime import pull_once, push_once
 from syncd.state import store
 
 log = structlog.get_logger(__name__)
@@ -49,19 +47,10 @@ class CycleRunner:
         self._guarded(name, "pull", next_run, self._pull)
 
     def _push(self, name: str) -> str:
-        settings = push_settings(self.config, name, self.engine, stop=self.stop)
-        try:
-            return run_push(settings).outcome
-        finally:
-            settings.adapter.close()
+        return push_once(self.config, name, self.engine, stop=self.stop).outcome
 
     def _pull(self, name: str) -> str:
-        settings = pull_settings(self.config, name, self.engine, stop=self.stop)
-        try:
-            return run_pull(settings).outcome
-        finally:
-            settings.sink.close()
-            settings.adapter.close()
+        return pull_once(self.config, name, self.engine, stop=self.stop).outcome
 
     def _guarded(
         self, name: str, direction: str, next_run: NextRun, cycle: Callable[[str], str]

@@ -158,7 +158,7 @@ def vendor_message(response: httpx.Response, secrets: Iterable[str] = ()) -> tup
     """The vendor's explanation of an error answer, and its error id when there is one.
 
     Reads TalentLMS ``_errors[].title``/``id``, HowNow ``error_message``/``error``/
-    ``errors`` (string or list), iLMS and Learning Pool ``message``/``detail``, a
+    ``errors`` (string or list), iLMS ``Message``, Learning Pool ``message``/``detail``, a
     JSON list of strings, else the plain text. Secrets are masked, whitespace
     collapsed and the result cut to ``MESSAGE_LIMIT`` characters.
     """
@@ -169,6 +169,8 @@ def vendor_message(response: httpx.Response, secrets: Iterable[str] = ()) -> tup
     except ValueError:
         payload = None
     if isinstance(payload, dict):
+        # iLMS answers "Message", "ModelState"...: keys are compared without case.
+        payload = {str(k).lower(): v for k, v in payload.items()}
         errors = payload.get("_errors")
         if isinstance(errors, list):
             for item in errors:
