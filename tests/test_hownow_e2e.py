@@ -15,23 +15,24 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from syncd.config import load_config
+from syncd.config import ConfigError, load_config
 from syncd.engine.executor import JobPolling
 from syncd.engine.pull import run_pull
 from syncd.engine.push import CycleOutcome, PushResult, retry, run_push
 from syncd.model import LinkState, LinkStatus, ResultStatus
+from syncd.ratelimit import credential_id
 from syncd.runtime import build_adapter, open_state, pull_options, pull_settings, push_settings
 from syncd.sandbox import ManualClock, Sandbox
 from syncd.state import store
 from syncd.state.status import error_rows, status_rows
-from syncd.state.tables import operations, sync_runs
+from syncd.state.tables import operations, rate_limit_calls, sync_runs
 from syncd.vendors.auth import TOKENS
 from syncd.vendors.hownow import HowNowAdapter
 from syncd.vendors.http import RetryPolicy
@@ -42,6 +43,7 @@ ENV = {"HOWNOW_CLIENT_ID": "sandbox-hownow-client", "HOWNOW_CLIENT_SECRET": "san
 ROOMY = {"per_minute": 6000, "per_hour": 360_000}
 FAST = JobPolling(first_delay=0.05, max_delay=0.2, timeout=20)
 UPSERT = "POST /external/v1/users/upsert"
+JOB_STATUS = "GET /external/v1/jobs/{job_id}/status"
 COLUMNS = [
     "employee_id",
     "first_name",
@@ -51,6 +53,7 @@ COLUMNS = [
     "manager",
     "job_title",
     "location",
+    "department",
     "start_date",
     "status",
 ]
@@ -66,6 +69,7 @@ def hr(key: str, manager: str = "", status: str = "active", **values: str) -> di
         "manager": manager,
         "job_title": "Engineer",
         "location": "NYC",
+        "department": "Engineering",
         "start_date": "",
         "status": status,
     }
@@ -85,6 +89,7 @@ class World:
         on_missing: str = "deactivate",
         rate_limit: str = "{per_minute: 6000, per_hour: 360000}",
         budget_share: float = 1.0,
+        target_extra: str = "",
     ) -> None:
         self.tmp_path = tmp_path
         self.sandbox = sandbox
@@ -115,6 +120,7 @@ connectors:
       client_secret: ${{HOWNOW_CLIENT_SECRET}}
       rate_limit: {rate_limit}
       deactivate_assign_to: EXT-svc_admin
+      {target_extra}
     users:
       fields:
         external_user_id: "{{{{ employee_id }}}}"
@@ -124,7 +130,7 @@ connectors:
         manager_id: "{{{{ manager }}}}"
         start_date: "{{{{ start_date }}}}"
         job_role: {{name: "{{{{ job_title }}}}"}}
-        custom_fields: {{location: "{{{{ location }}}}"}}
+        custom_fields: {{location: "{{{{ location }}}}", department: "{{{{ department }}}}"}}
       active: "{{{{ status == 'active' }}}}"
       on_missing: {on_missing}
     guard: {{max_deactivations: 100%}}
@@ -232,7 +238,7 @@ def test_first_sync_creates_everyone_managers_before_reports(world):
     made = world.users()
     assert made["R2"]["manager"] == "EXT-M" and made["M"]["manager"] == "EXT-TOP"
     assert made["M"]["job_role"] == "Team Lead" and made["TOP"]["user_type"] == "Admin"
-    assert made["R2"]["custom_fields"] == {"location": "LDN"}
+    assert made["R2"]["custom_fields"] == {"location": "LDN", "department": "Engineering"}
     assert {k: (v.status, v.remote_id) for k, v in world.links().items()} == {
         k: (LinkStatus.LINKED, k) for k in ("R1", "R2", "M", "TOP")
     }
@@ -245,21 +251,39 @@ def test_first_sync_creates_everyone_managers_before_reports(world):
 def test_a_changed_person_sends_the_full_record_with_every_custom_field(world):
     world.write_hr(TEAM)
     world.push()
+    # Only the location changes; HowNow replaces custom_fields whole, so had syncd sent
+    # just the changed field, the department would be gone.
     world.write_hr([hr("R1", manager="M", location="SFO"), *TEAM[1:]])
     result = world.push()
     assert result.counts["updated"] == 1 and world.sim.count(UPSERT, 201) == 5
-    assert world.users()["R1"]["custom_fields"] == {"location": "SFO"}
+    assert world.users()["R1"]["custom_fields"] == {"location": "SFO", "department": "Engineering"}
     assert world.users()["R1"]["manager"] == "EXT-M"
+    world.write_hr([hr("R1", manager="M", location="SFO", department="Sales"), *TEAM[1:]])
+    assert world.push().counts["updated"] == 1
+    assert world.users()["R1"]["custom_fields"] == {"location": "SFO", "department": "Sales"}
 
 
 def test_invalid_records_are_reported_with_the_field_and_never_sent(world):
-    world.write_hr([hr("bad id"), hr("E2", email="nope"), hr("E3", user_type="Learner"), hr("E4")])
+    world.write_hr(
+        [
+            hr("bad id"),
+            hr("E2", email="nope"),
+            hr("E3", user_type="Learner"),
+            hr("E4"),
+            hr("E5", last_name="L" * 70),  # "First " + 70 letters: 76 characters
+            hr("E6", start_date="31/01/2024"),
+            hr("E7", start_date="2024-02-30"),
+        ]
+    )
     result = world.push()
     assert result.outcome == CycleOutcome.PARTIAL and result.exit_code == 1
     errors = world.errors()
     assert "external_user_id: 'bad id' may contain only letters" in errors["bad id", "validate"]
     assert errors["E2", "validate"] == "email: 'nope' is not an email address"
     assert errors["E3", "validate"].startswith("user_type: 'Learner' is not one of Admin")
+    assert errors["E5", "validate"] == "name: 76 characters, HowNow allows at most 75"
+    assert errors["E6", "validate"] == ("start_date: '31/01/2024' is not a date written YYYY-MM-DD")
+    assert errors["E7", "validate"].startswith("start_date: '2024-02-30' is not a date")
     assert set(world.users()) == {"svc_admin", "E4"} and world.sim.count(UPSERT) == 1
 
 
@@ -460,6 +484,36 @@ def test_a_future_start_date_holds_the_person_until_the_day(world):
     assert world.users()["NEW"]["start_date"] == "2021-03-01"
 
 
+def test_reports_of_a_manager_who_has_not_started_wait_with_them(world):
+    world.write_hr([TEAM[3], hr("R1", manager="TOP")])
+    world.push()
+    # A new manager starts on 1 March; an existing report moves to them, a new hire joins them.
+    world.write_hr(
+        [
+            TEAM[3],
+            hr("BOSS", manager="TOP", user_type="Manager", start_date="2021-03-01"),
+            hr("R1", manager="BOSS"),
+            hr("R9", manager="BOSS"),
+        ]
+    )
+    february = world.push(world.adapter(clock=lambda: datetime(2021, 2, 1, 12, tzinfo=UTC)))
+    assert february.outcome == CycleOutcome.SUCCESS and february.counts["failed"] == 0
+    assert world.sim.count(UPSERT) == 2 and world.errors() == {}  # nothing sent in vain
+    assert sorted(world.open_operations()) == [
+        "create:BOSS:pending",
+        "create:R9:pending",
+        "update:R1:pending",
+    ]
+    assert world.users()["R1"]["manager"] == "EXT-TOP"
+    march = world.push(world.adapter(clock=lambda: datetime(2021, 3, 1, 13, tzinfo=UTC)))
+    assert march.outcome == CycleOutcome.SUCCESS, march.errors
+    assert march.counts["created"] == 2 and march.counts["updated"] == 1
+    made = world.users()
+    assert made["BOSS"]["start_date"] == "2021-03-01"
+    assert made["R1"]["manager"] == made["R9"]["manager"] == "EXT-BOSS"
+    assert world.open_operations() == [] and world.errors() == {}
+
+
 def test_a_job_outliving_the_run_is_resumed_by_the_next_run(tmp_path, db_url):
     clock = ManualClock()
     TOKENS.clear()
@@ -483,6 +537,60 @@ def test_a_job_outliving_the_run_is_resumed_by_the_next_run(tmp_path, db_url):
             assert world.open_operations() == []
         finally:
             world.engine.dispose()
+
+
+def test_a_job_that_never_ends_is_reported_naming_the_person_and_not_forgotten(tmp_path, db_url):
+    clock = ManualClock()  # never moved: the sandbox's job never ends
+    TOKENS.clear()
+    with Sandbox(vendors=["hownow"], clock=clock, job_duration=60, hownow=ROOMY) as sandbox:
+        world = World(tmp_path, db_url, sandbox, target_extra="job_timeout: 30m")
+        try:
+            world.write_hr(TEAM[3:])
+            impatient = JobPolling(first_delay=0.05, max_delay=0.05, timeout=0.2)
+            first = world.push(polling=impatient)
+            assert first.counts["created"] == 0 and world.open_operations() == [
+                "create:TOP:waiting"
+            ]
+            assert "has not finished after 0.2s" in world.errors()["TOP", "job"]
+            # A later process (a restart, or `syncd sync` from cron) 29 minutes on: still polled.
+            soon = datetime.now(UTC) + timedelta(minutes=29)
+            second = world.push(world.adapter(clock=lambda: soon), polling=impatient)
+            assert second.counts["failed"] == 0 and world.open_operations() == [
+                "create:TOP:waiting"
+            ]
+            polls = world.sim.count(JOB_STATUS)
+            # 31 minutes after it was sent (recorded in the state store): given up, reported.
+            late = datetime.now(UTC) + timedelta(minutes=31)
+            third = world.push(world.adapter(clock=lambda: late), polling=impatient)
+            assert third.outcome == CycleOutcome.PARTIAL and third.exit_code == 1
+            assert third.counts["failed"] == 1 and world.sim.count(JOB_STATUS) == polls + 1
+            reason = world.errors()["TOP", "create"]
+            assert (
+                reason.startswith("HowNow job job_")
+                and "(create of EXT-TOP) had not ended 3" in reason
+            )
+            assert "target.job_timeout: 30m" in reason and "`syncd retry hownow`" in reason
+            assert ("TOP", "job") not in world.errors()  # the "still running" report is superseded
+            [status] = [s for s in status_rows(world.engine) if s["direction"] == "push"]
+            assert status["failed_ops"] == 1 and status["last_error"].startswith("create TOP: ")
+            assert world.links()["TOP"].status is LinkStatus.FAILED
+            assert world.sim.count(UPSERT) == 1  # not sent again behind anyone's back ...
+            assert retry(world.engine, "hownow") == 1  # ... but on `syncd retry`
+            # HowNow's jobs run again; the person is sent once more and created.
+            world.sim.options = world.sim.options.model_copy(update={"job_duration": 0})
+            again = world.push()
+            assert again.outcome == CycleOutcome.SUCCESS and again.counts["created"] == 1
+            assert world.sim.count(UPSERT) == 2 and world.errors() == {}
+            assert world.links()["TOP"].status is LinkStatus.LINKED
+        finally:
+            world.engine.dispose()
+
+
+def test_job_timeout_must_be_a_duration(tmp_path, sandbox):
+    with pytest.raises(ConfigError) as refused:
+        World(tmp_path, f"sqlite:///{tmp_path / 's.db'}", sandbox, target_extra="job_timeout: 0s")
+    message = str(refused.value)
+    assert "connectors[hownow].target.job_timeout: must be longer than 0s (e.g. 30m)" in message
 
 
 # --- configuration --------------------------------------------------------------------------
@@ -616,6 +724,12 @@ def test_learning_records_from_another_lms_reach_howNow_and_a_failed_job_is_rese
     }
     assert set(records) == {("E1", "c1"), ("E1", "c2"), ("E2", "c1"), ("E2", "c2")}
     assert records["E1", "c2"]["completion_percentage"] == 100
+    # The sink's calls count in the state store against the HowNow credential's one budget,
+    # the very key the HowNow connector's calls use (same base_url and client_id).
+    with world.engine.connect() as conn:
+        logged = conn.execute(select(rate_limit_calls.c.credential)).scalars().all()
+    budget = credential_id("hownow", world.sandbox.base_url("hownow"), ENV["HOWNOW_CLIENT_ID"])
+    assert set(logged) == {budget} and len(logged) == world.sim.count()
     assert records["E1", "c2"]["completion_date"] == "2024-05-02"
     assert records["E2", "c1"]["enrollment_date"] == "2024-05-01"
     # A job that fails refuses the batch: nothing is marked delivered, the next cycle resends.

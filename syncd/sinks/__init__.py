@@ -25,10 +25,18 @@ HOWNOW_SINK_MODULE = "syncd.vendors.hownow_sink"
 HOWNOW_SINK_FACTORY = "open_hownow_sink"
 
 
-def open_sink(name: str, config: SinkConfig, *, retry: RetryPolicy | None = None) -> Sink:
+def open_sink(
+    name: str,
+    config: SinkConfig,
+    *,
+    retry: RetryPolicy | None = None,
+    state_url: str | None = None,
+) -> Sink:
     """The sink described by ``config``; nothing is written until ``write``.
 
-    ``retry`` tunes the HTTP sink's retries (tests use short waits).
+    ``retry`` tunes the HTTP sink's retries (tests use short waits). ``state_url`` lets a
+    vendor sink (hownow) share its credential's rate limit with every process through the
+    state store, as the vendor's connectors do.
     """
     if isinstance(config, CsvSinkConfig):
         from syncd.sinks.csv import CsvSink
@@ -43,11 +51,11 @@ def open_sink(name: str, config: SinkConfig, *, retry: RetryPolicy | None = None
 
         return HttpSink(name, config, retry=retry)
     if isinstance(config, HowNowSinkConfig):
-        return _open_hownow(name, config)
+        return _open_hownow(name, config, state_url)
     raise SinkError(name, f"unknown sink type {getattr(config, 'type', type(config))!r}")
 
 
-def _open_hownow(name: str, config: HowNowSinkConfig) -> Sink:
+def _open_hownow(name: str, config: HowNowSinkConfig, state_url: str | None) -> Sink:
     """HowNow's sink lives with the HowNow adapter; it is looked up only when asked for."""
     try:
         module = importlib.import_module(HOWNOW_SINK_MODULE)
@@ -62,4 +70,6 @@ def _open_hownow(name: str, config: HowNowSinkConfig) -> Sink:
             "type hownow is provided by the HowNow adapter "
             f"({HOWNOW_SINK_MODULE}:{HOWNOW_SINK_FACTORY}), which this installation lacks",
         )
-    return factory(name, config)
+    if state_url is None:
+        return factory(name, config)
+    return factory(name, config, state_url=state_url)

@@ -85,18 +85,21 @@ def open_hownow_sink(
     *,
     context: AdapterContext | None = None,
     wait: JobWait | None = None,
+    state_url: str | None = None,
 ) -> HowNowSink:
     """The sink ``name`` of type hownow.
 
-    ``context`` (optional) carries the state store URL, so the sink shares the HowNow
-    credential's rate limit with every process; without it the budget is this process's.
+    ``state_url`` (or a ``context`` carrying one) is the state store through which the sink
+    shares the HowNow credential's rate limit with every process, the HowNow connector's
+    included; without it the budget is this process's alone.
     """
     try:
         base_url = check_vendor_url(cfg.base_url)
     except ValueError as error:
         raise SinkError(name, f"base_url: {error}") from None
     target = SinkTarget(base_url, cfg.client_id, cfg.client_secret)
-    api = HowNowApi(open_client(target, context or AdapterContext(connector=f"sink:{name}")))
+    context = context or AdapterContext(connector=f"sink:{name}", state_url=state_url)
+    api = HowNowApi(open_client(target, context))
     return HowNowSink(name, api, wait=wait)
 
 
