@@ -363,3 +363,26 @@ def test_a_push_on_demand_touches_only_the_people_asked_for(world):
     world.settings.only = None
     result = world.push()  # the next full cycle does the rest
     assert result.plan_summary == {"update": 1, "deactivate": 1}
+
+
+def test_a_retried_create_whose_job_outlives_the_cycle_is_not_planned_twice(migrated_db_url):
+    w = World(migrated_db_url, lms=FakeLMS(async_creates=True, polls_to_finish=1))
+    w.hr = [person(1)]
+    w.lms.refuse_emails = {"p1@acme.test"}
+    assert w.push().counts["failed"] == 1
+    w.lms.refuse_emails.clear()
+    assert retry(w.engine, "fake") == 2  # the create and the membership that needed it
+    # The resent create's job is still running when this cycle plans.
+    w.lms.polls_to_finish = 3
+    w.settings.polling = JobPolling(first_delay=0.0, max_delay=0.0, timeout=0.0)
+    result = w.push()
+    assert result.plan_summary.get("create", 0) == 0
+    w.settings.polling = JobPolling(first_delay=0.0, max_delay=0.0, timeout=5)
+    w.push()
+    w.push()
+    creates = [write for write in w.lms.writes if write[0] == "create"]
+    assert creates == [("create", "1"), ("create", "1")]  # the refused one and the retry
+    assert len(w.lms.accounts) == 1
+    with w.engine.connect() as conn:
+        assert store.count_operations(conn, "fake", store.OPEN_STATES) == 0
+    w.engine.dispose()

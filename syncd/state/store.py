@@ -267,6 +267,22 @@ def requeue_failed(conn: Connection, connector: str) -> int:
         )
     ]
     forget_source_hashes(conn, connector, set(keys))
+    # A create sent again makes its person's link pending again, so the planner waits
+    # for that create instead of planning a second one while its job still runs.
+    creating = select(operations.c.hr_key).where(
+        operations.c.connector == connector,
+        operations.c.state == OpState.FAILED.value,
+        operations.c.kind == OpKind.CREATE.value,
+    )
+    conn.execute(
+        update(links)
+        .where(
+            links.c.connector == connector,
+            links.c.status == LinkStatus.FAILED.value,
+            links.c.hr_key.in_(creating),
+        )
+        .values(status=LinkStatus.PENDING.value)
+    )
     result = conn.execute(
         update(operations)
         .where(operations.c.connector == connector, operations.c.state == OpState.FAILED.value)
