@@ -332,6 +332,68 @@ def test_a_task_is_polled_once_per_poll_until_it_finishes():
         adapter.close()
 
 
+def test_tasks_whose_accounts_a_listing_showed_are_not_polled(adapter, portal):
+    batches = [[new_hire(i) for i in range(k * 100, k * 100 + 100)] for k in range(3)]
+    pending = [adapter.execute(ops)[0].job_id for ops in batches]
+    time.sleep(0.1)  # every task (30 ms) has finished
+    outcomes = [finish(adapter, job_id, ops) for job_id, ops in zip(pending, batches, strict=True)]
+    accounts = users_by_login(portal)
+    for ops, done in zip(batches, outcomes, strict=True):
+        assert [o.remote_id for o in done] == [
+            str(accounts[op.fields["login"]]["id"]) for op in ops
+        ]
+    # The first task's poll read the listing back to its accounts, past the others':
+    # one poll in all, and each of the four pages (301 accounts) read once.
+    assert portal.count("GET /api/v2/tasks/{id}") == 1
+    assert portal.count("GET /api/v2/users") == 4
+
+
+def test_a_task_behind_a_running_one_waits_for_it_to_finish():
+    clock = ManualClock(start=1_780_000_000.0)
+    limits = {"hourly_limit": 1_000_000, "burst_limit": 100_000}
+    with Sandbox(
+        vendors=["talentlms"], clock=clock, job_duration=10.0, talentlms=limits
+    ) as sandbox:
+        sim = sandbox.sim("talentlms")
+        adapter = make_adapter(sandbox.base_url("talentlms"))
+        ops = [[new_hire(1), new_hire(2)], [new_hire(3), new_hire(4)]]
+        jobs = [adapter.execute(batch)[0].job_id for batch in ops]
+        # A round: the first task still runs, so the one submitted after it is not asked.
+        assert [adapter.poll_job(job, batch) for job, batch in zip(jobs, ops, strict=True)] == [
+            None,
+            None,
+        ]
+        assert sim.count("GET /api/v2/tasks/{id}") == 1
+        clock.advance(10)
+        done = [adapter.poll_job(job, batch) for job, batch in zip(jobs, ops, strict=True)]
+        assert all(d is not None and {o.status for o in d} == {OutcomeStatus.DONE} for d in done)
+        assert sim.count("GET /api/v2/tasks/{id}") == 2  # the second's accounts were listed
+        adapter.close()
+
+
+def test_a_task_settled_by_the_listing_no_longer_holds_the_next_one_back():
+    clock = ManualClock(start=1_780_000_000.0)
+    limits = {"hourly_limit": 1_000_000, "burst_limit": 100_000}
+    with Sandbox(
+        vendors=["talentlms"], clock=clock, job_duration=10.0, talentlms=limits
+    ) as sandbox:
+        sim = sandbox.sim("talentlms")
+        adapter = make_adapter(sandbox.base_url("talentlms"))
+        ops = [[new_hire(1), new_hire(2)], [new_hire(3), new_hire(4)]]
+        jobs = [adapter.execute(batch)[0].job_id for batch in ops]
+        assert adapter.poll_job(jobs[0], ops[0]) is None  # still running
+        clock.advance(10)
+        for op in ops[0]:  # the first task's accounts show up in reads made for other reasons
+            adapter.directory.lookup("email", op.fields["email"])
+        first = adapter.poll_job(jobs[0], ops[0])
+        assert first is not None and {o.status for o in first} == {OutcomeStatus.DONE}
+        assert sim.count("GET /api/v2/tasks/{id}") == 1
+        second = adapter.poll_job(jobs[1], ops[1])
+        assert second is not None and {o.status for o in second} == {OutcomeStatus.DONE}
+        assert sim.count("GET /api/v2/tasks/{id}") == 2
+        adapter.close()
+
+
 def test_batch_items_the_vendor_refuses_fail_with_its_reason(adapter, portal):
     seed_people(portal, 1)
     ops = [new_hire(1), new_hire(2, login="old0"), new_hire(3, custom_field_9="x")]

@@ -124,10 +124,18 @@ class TalentLMSAdapter:
         if ready:
             for outcome in self._dispatch(kind, ready):
                 outcomes[id(outcome.op)] = outcome
+                if outcome.status is OutcomeStatus.PENDING and outcome.job_id:
+                    self.tasks.submitted(outcome.job_id)
         return [outcomes[id(op)] for op in ops]
 
     def poll_job(self, job_id: str, ops: Sequence[Operation]) -> list[Outcome] | None:
         self.validator.end_pass()
+        listed = self.users.listed_outcomes(job_id, ops)
+        if listed is not None:
+            self.tasks.settled(job_id)
+            return listed
+        if self.tasks.waits(job_id):
+            return None
         task = self.tasks.poll(job_id)
         if not task.finished:
             return None

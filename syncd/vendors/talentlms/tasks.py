@@ -119,13 +119,56 @@ def parse_report(payload: Any) -> TaskReport | None:
 
 
 class TaskPoller:
-    """Reads a task's state, and its report once it has finished."""
+    """Reads a task's state, and its report once it has finished.
+
+    Tasks are taken to finish in the order they were submitted: the documents say
+    nothing, but the sandbox's tasks do and a vendor's queue would. So when the
+    engine polls its waiting tasks in submission order, a task submitted after one
+    that has just answered "still running" is not polled in that round (``waits``):
+    with a hundred tasks in flight one poll per round stands for all of them. This
+    only delays, never skips, a poll: the earlier task is polled every round, and
+    once it has finished the next one is polled again.
+    """
 
     def __init__(self, client: VendorClient, timeout: float) -> None:
         self._client = client
         self._timeout = timeout
+        self._submitted: dict[str, int] = {}  # task id -> submission number (this adapter's)
+        self._polled: dict[str, int] = {}  # task id -> number of its last poll
+        self._running: set[str] = set()  # tasks whose last poll said "still running"
+        self._polls = 0
+
+    def submitted(self, task_id: str) -> None:
+        self._submitted.setdefault(task_id, len(self._submitted))
+
+    def waits(self, task_id: str) -> bool:
+        """Whether an earlier task answered "still running" since this one was last polled."""
+        mine = self._submitted.get(task_id)
+        if mine is None:
+            return False
+        last = self._polled.get(task_id, -1)
+        return any(
+            self._submitted.get(other, mine) < mine and self._polled[other] > last
+            for other in self._running
+        )
+
+    def settled(self, task_id: str) -> None:
+        """The task's outcomes are known without polling it: it no longer holds others back."""
+        self._running.discard(task_id)
+        self._submitted.pop(task_id, None)
+        self._polled.pop(task_id, None)
 
     def poll(self, task_id: str) -> Task:
+        task = self._poll(task_id)
+        self._polls += 1
+        if task.finished:
+            self.settled(task_id)
+        else:
+            self._running.add(task_id)
+            self._polled[task_id] = self._polls
+        return task
+
+    def _poll(self, task_id: str) -> Task:
         response = self._client.get(
             TASK, path_params={"id": task_id}, priority=Priority.WRITE, accept={404}
         )
