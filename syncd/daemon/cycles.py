@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy import Engine
 
 from syncd.config import Config
+from syncd.daemon.backoff import Quarantine
+from syncd.engine.push import CycleOutcome
 from syncd.logs import redactor
 from syncd.runtime import pull_once, push_once
 from syncd.state import store
@@ -34,6 +36,7 @@ class CycleRunner:
         self.stop = stop
         self._running = 0
         self._idle = threading.Condition()
+        self.quarantine = Quarantine()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no cycle runs; False if some still ran after ``timeout`` seconds."""
@@ -55,22 +58,44 @@ class CycleRunner:
     def _guarded(
         self, name: str, direction: str, next_run: NextRun, cycle: Callable[[str], str]
     ) -> None:
+        waiting = self.quarantine.waiting_until(name, direction, datetime.now(UTC))
+        if waiting is not None:
+            log.info("cycle_held_back", connector=name, direction=direction, until=waiting)
+            return
         with self._idle:
             if self.stop.is_set():
                 return
             self._running += 1
+        outcome = CycleOutcome.FAILED
         try:
-            cycle(name)
+            outcome = cycle(name)
         except Exception as error:  # a bug or a lost store must not stop the other connectors
             reason = redactor.redact_text(f"{type(error).__name__}: {error}")
             log.exception("cycle_crashed", connector=name, direction=direction, reason=reason)
             self._set_status(name, direction, state="failed", last_error=reason[:500])
         finally:
-            stopping = self.stop.is_set()
-            self._set_status(name, direction, next_run_at=None if stopping else next_run())
+            self._note_result(name, direction, outcome, next_run)
             with self._idle:
                 self._running -= 1
                 self._idle.notify_all()
+
+    def _note_result(self, name: str, direction: str, outcome: str, next_run: NextRun) -> None:
+        """Quarantine bookkeeping, and when the connector runs next, in sync_status."""
+        now = datetime.now(UTC)
+        in_a_row = self.quarantine.record(name, direction, outcome == CycleOutcome.FAILED, now)
+        held_until = self.quarantine.waiting_until(name, direction, now)
+        if in_a_row > 1:
+            log.warning(
+                "cycle_quarantined",
+                connector=name,
+                direction=direction,
+                failures_in_a_row=in_a_row,
+                next_attempt_after=held_until,
+            )
+        upcoming = None if self.stop.is_set() else next_run()
+        if upcoming is not None and held_until is not None and held_until > upcoming:
+            upcoming = held_until
+        self._set_status(name, direction, next_run_at=upcoming)
 
     def _set_status(self, name: str, direction: str, **values: object) -> None:
         try:
