@@ -164,6 +164,60 @@ def errors(name: str, config_path: str, as_json: bool) -> None:
     _print_table(f"errors of {name}", rows, ("direction", *ERROR_COLUMNS), f"No errors for {name}.")
 
 
+@cli.command("trace")
+@click.argument("name")
+@click.argument("hr_key")
+@config_option
+@json_option
+def trace(name: str, hr_key: str, config_path: str, as_json: bool) -> None:
+    """What syncd knows and did about one person of connector NAME."""
+    from syncd.state.trace import person_trace
+
+    config = _load(config_path)
+    _connector_or_exit(config, name)
+    engine = _open_state_or_exit(config)
+    try:
+        found = person_trace(engine, name, hr_key)
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    _print_trace(found)
+
+
+def _print_trace(found: dict[str, Any]) -> None:
+    link = found["link"]
+    who = f"{found['hr_key']} in {found['connector']}"
+    if link is None:
+        click.echo(f"{who}: not linked to any LMS account (never pushed, or out of scope)")
+    else:
+        state = "active" if link["active"] else "inactive"
+        click.echo(
+            f"{who}: LMS id {link['remote_id'] or '(not yet known)'}, link {link['status']}, "
+            f"{state}, last pushed {link['updated_at']}"
+        )
+        click.echo(f"  fields:  {json.dumps(link['fields'], ensure_ascii=False)}")
+        click.echo(f"  groups:  {', '.join(map(str, link['groups'])) or '-'}")
+        click.echo(f"  courses: {', '.join(map(str, link['courses'])) or '-'}")
+    _print_table(
+        "operations, newest first",
+        found["operations"],
+        ("id", "run_id", "kind", "target", "state", "attempts", "updated_at"),
+        "No operation recorded.",
+    )
+    # Reasons are printed whole: they are what a person acts on.
+    for error in found["errors"]:
+        state = f"resolved {error['resolved_at']}" if error["resolved_at"] else "open"
+        click.echo(
+            f"error ({state}) {error['direction']} {error['operation']}: {error['reason']} "
+            f"[seen {error['attempts']}x, last {error['last_seen_at']}]"
+        )
+    if not found["errors"]:
+        click.echo("No error recorded.")
+    click.echo(f"learning results delivered: {found['results_delivered']}")
+
+
 def _connector_or_exit(config, name: str):
     try:
         return config.connector(name)
