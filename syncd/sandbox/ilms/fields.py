@@ -1,9 +1,12 @@
-"""The iLMS user profile fields (seed L19-L58) and the rules each value must pass.
+"""The rules each iLMS user profile value must pass (seed L19-L58), as the sandbox applies them.
 
 Every rule here is the document's: required fields, maximum lengths, the two
 restricted-character sets, the "& #" note, LDAP first characters, read-only fields
-and the lookup tables. The region/division/department names are checked against the
-organization's hierarchy by the store, which knows it.
+and the lookup tables. The field table itself (one row per code, as transcribed from
+the document) is kept once, in ``syncd.vendors.ilms.fields``; checking a value against
+it stays the sandbox's own, so the simulator tests the adapter rather than repeating it.
+The region/division/department names are checked against the organization's hierarchy
+by the store, which knows it.
 """
 
 from __future__ import annotations
@@ -12,75 +15,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from syncd.sandbox.ilms import lookups
-
-SET_A = '<>"%;+'
-SET_B = '%\\+;"<>:?'
-AMP_HASH = "&#"
-LDAP_EMAIL_FIRST = "`~!@#$%&*()=}{ './_"
-LDAP_SUPERVISOR_FIRST = "`~!@#$%&*()=}{ '!:/_"
-
-Kind = Literal["text", "date", "language", "country", "state", "timezone", "password"]
-
-
-@dataclass(frozen=True, slots=True)
-class FieldRule:
-    code: str
-    label: str
-    max_length: int | None = 100
-    restricted: str = SET_A
-    required: bool = False
-    amp_hash: bool = False  # the "& # are restricted by functionality" note (L24)
-    read_only: bool = False
-    kind: Kind = "text"
-    ldap_first: str = ""  # characters that may not start the value on LDAP organizations
-
-    def name(self) -> str:
-        return f"{self.code} ({self.label})"
-
-
-def _rules(*rules: FieldRule) -> dict[str, FieldRule]:
-    return {r.code: r for r in rules}
-
-
-FIELDS: dict[str, FieldRule] = _rules(
-    FieldRule("F001", "First Name", 200, required=True, amp_hash=True),
-    FieldRule("F002", "Middle Name"),
-    FieldRule("F003", "Last Name", 200, required=True, amp_hash=True),
-    FieldRule("F004", "Employee ID", amp_hash=True),
-    FieldRule("F005", "Hire Date", None, "", kind="date"),
-    FieldRule("F006", "User Language", restricted=SET_B, kind="language"),
-    FieldRule("F007", "Job Title", 50),
-    FieldRule("F008", "Address 1"),
-    FieldRule("F009", "Address 2"),
-    FieldRule("F010", "City"),
-    FieldRule("F011", "Country", kind="country"),
-    FieldRule("F012", "State", kind="state"),
-    FieldRule("F013", "State/Province/Region"),
-    FieldRule("F014", "Zip Code/Postal Code"),
-    FieldRule("F015", "Email ID", 200, ldap_first=LDAP_EMAIL_FIRST),
-    FieldRule("F016", "Password", None, kind="password"),
-    FieldRule("F017", "Phone"),
-    FieldRule("F018", "Fax"),
-    FieldRule("F019", "Region", restricted=SET_B, required=True, amp_hash=True),
-    FieldRule("F020", "Division", restricted=SET_B, required=True, amp_hash=True),
-    FieldRule("F021", "Department", restricted=SET_B, required=True, amp_hash=True),
-    FieldRule("F022", "Company/Employer"),
-    FieldRule("F023", "Time Zone", restricted="", kind="timezone"),
-    FieldRule("F024", "Custom Field 1"),
-    FieldRule("F025", "Custom Field 2"),
-    FieldRule("F026", "Custom Field 3"),
-    FieldRule("F027", "Custom Field 4"),
-    FieldRule("F031", "Registration Type", None, "", read_only=True),
-    FieldRule("F032", "Registration Date", None, "", read_only=True),
-    FieldRule("F033", "Supervisor Name", 500),
-    FieldRule("F034", "Supervisor Email", 500, ldap_first=LDAP_SUPERVISOR_FIRST),
-)
+from syncd.vendors.ilms.fields import AMP_HASH, FIELDS, Field
 
 PROFILE_CODES = tuple(FIELDS)
-HIERARCHY = ("F019", "F020", "F021")
 SORTABLE_USER_FIELDS = (
     "F001", "F002", "F003", "F004", "F006", "F011", "F012", "F015", "F019", "F020", "F021",
 )  # fmt: skip
@@ -163,15 +103,15 @@ def check_profile(
             result.refuse(code, f"{code} is not a user profile field code.")
             continue
         if code in seen:
-            result.refuse(code, f"{rule.name()} is given more than once.")
+            result.refuse(code, f"{rule.title()} is given more than once.")
             continue
         seen.add(code)
         if rule.read_only:
-            result.refuse(code, f"{rule.name()} is read only.")
+            result.refuse(code, f"{rule.title()} is read only.")
             continue
         text = _text(raw)
         if text is None:
-            result.refuse(code, f"{rule.name()} must be a string.")
+            result.refuse(code, f"{rule.title()} must be a string.")
             continue
         _check_value(rule, text.strip() if rule.kind != "password" else text, rules, result)
     required = [c for c, r in FIELDS.items() if r.required] + list(rules.extra_required)
@@ -180,15 +120,15 @@ def check_profile(
         empty = given and not result.values[code]
         already = any(e["Key"] == code for e in result.errors)
         if ((creating and not given) or empty) and not already:
-            result.refuse(code, f"{FIELDS[code].name()} is required.")
+            result.refuse(code, f"{FIELDS[code].title()} is required.")
     return result
 
 
-def _check_value(rule: FieldRule, text: str, rules: ProfileRules, out: ProfileInput) -> None:
+def _check_value(rule: Field, text: str, rules: ProfileRules, out: ProfileInput) -> None:
     if rule.max_length is not None and len(text) > rule.max_length:
         out.refuse(
             rule.code,
-            f"{rule.name()} must be at most {rule.max_length} characters (it has {len(text)}).",
+            f"{rule.title()} must be at most {rule.max_length} characters (it has {len(text)}).",
         )
         return
     banned = rule.restricted + (AMP_HASH if rule.amp_hash and not rules.amp_hash_allowed else "")
@@ -196,11 +136,11 @@ def _check_value(rule: FieldRule, text: str, rules: ProfileRules, out: ProfileIn
     if found:
         out.refuse(
             rule.code,
-            f"{rule.name()} contains restricted characters: {' '.join(found)}.",
+            f"{rule.title()} contains restricted characters: {' '.join(found)}.",
         )
         return
     if rules.ldap and rule.ldap_first and text and text[0] in rule.ldap_first:
-        out.refuse(rule.code, f"{rule.name()} cannot start with {text[0]!r} (LDAP).")
+        out.refuse(rule.code, f"{rule.title()} cannot start with {text[0]!r} (LDAP).")
         return
     if rule.kind == "password":
         out.password = text or None
@@ -227,6 +167,6 @@ def _check_value(rule: FieldRule, text: str, rules: ProfileRules, out: ProfileIn
     else:
         problem = ""
     if value is None:
-        out.refuse(rule.code, f"{rule.name()} {problem}: {text!r}.")
+        out.refuse(rule.code, f"{rule.title()} {problem}: {text!r}.")
         return
     out.values[rule.code] = value

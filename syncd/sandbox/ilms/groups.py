@@ -14,9 +14,10 @@ from syncd.sandbox.ilms.base import (
     not_found,
     user_id_of,
 )
-from syncd.sandbox.ilms.fields import AMP_HASH, SET_B, SORTABLE_USER_FIELDS
+from syncd.sandbox.ilms.fields import SORTABLE_USER_FIELDS
 from syncd.sandbox.ilms.store import DELETED, Node
 from syncd.sandbox.ilms.users import UsersApi
+from syncd.vendors.ilms.fields import AMP_HASH, SET_B
 
 _SORTS = ("name", "-name")
 

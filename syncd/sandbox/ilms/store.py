@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from syncd.sandbox.clock import parse_iso
-from syncd.sandbox.ilms.fields import FIELDS, HIERARCHY, ProfileRules, check_profile
+from syncd.sandbox.ilms.fields import ProfileRules, check_profile
+from syncd.vendors.ilms.fields import FIELDS, HIERARCHY
 
 ACTIVE, INACTIVE, DELETED = "Active", "Inactive", "Deleted"
 USER_STATUSES = {"active": ACTIVE, "inactive": INACTIVE, "deleted": DELETED}

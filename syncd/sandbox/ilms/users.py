@@ -25,8 +25,6 @@ from syncd.sandbox.ilms.base import (
 )
 from syncd.sandbox.ilms.fields import (
     DATE_FIELDS,
-    FIELDS,
-    HIERARCHY,
     SORTABLE_USER_FIELDS,
     ProfileInput,
     check_profile,
@@ -43,6 +41,7 @@ from syncd.sandbox.ilms.store import (
     Node,
     apply_profile,
 )
+from syncd.vendors.ilms.fields import FIELDS, HIERARCHY
 
 _RANGE = re.compile(r"^\((?:From:(?P<start>[^)]*?))?(?:To:(?P<end>[^)]*))?\)$")
 

@@ -3,6 +3,9 @@
 Learning Pool publishes no field rules for its API. These follow what its help centre
 says of the platform (username unique, a real email, PHP time zones, a 3-character
 ISO country code, an expiry date before 2038) and are the sandbox's choice otherwise.
+The field list and its limits are kept once, in ``syncd.vendors.learningpool.fields``;
+how a value is checked stays the sandbox's own, so the simulator tests the adapter
+rather than repeating it.
 """
 
 from __future__ import annotations
@@ -15,31 +18,13 @@ from functools import cache
 from typing import Any
 
 from syncd.sandbox.clock import parse_iso
+from syncd.vendors.learningpool import fields
 
-WRITABLE = (
-    "external_id",
-    "username",
-    "email",
-    "first_name",
-    "last_name",
-    "language",
-    "timezone",
-    "country",
-    "function",
-    "organisation_reference",
-    "expires_at",
-)
-REQUIRED = ("username", "email", "first_name", "last_name")
-READ_ONLY = ("id", "status", "created_at", "updated_at")
-MAX_LENGTH = {
-    "external_id": 100,
-    "username": 100,
-    "email": 255,
-    "first_name": 100,
-    "last_name": 100,
-    "function": 255,
-    "organisation_reference": 255,
-}
+WRITABLE = (*fields.WRITABLE, fields.EXPIRY)
+"""The adapter's writable fields and the expiry date, which the API takes like any other."""
+REQUIRED = fields.REQUIRED
+READ_ONLY = fields.READ_ONLY
+MAX_LENGTH = fields.MAX_LENGTH
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LANGUAGE = re.compile(r"^[a-z]{2}([-_][A-Za-z]{2})?$")

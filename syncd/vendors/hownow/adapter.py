@@ -36,7 +36,6 @@ job, and stays in ``syncd errors`` until ``syncd retry`` sends it again.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ from syncd.vendors.hownow import ordering, users
 from syncd.vendors.hownow.api import HowNowApi, JobStatus, is_deactivated, open_client, user_ref
 from syncd.vendors.hownow.scan import AssignmentScan
 from syncd.vendors.http import OutcomeUnknown, RecordRejected
+from syncd.vendors.pulling import budget_share, call_budget
 from syncd.vendors.registry import missing_reason, vendor_info
 from syncd.vendors.targets import HowNowTarget, format_duration
 
@@ -64,7 +64,6 @@ log = structlog.get_logger(__name__)
 LOOKUP_LIMIT = 20
 """Up to this many people are looked up one by one; more, and the user listing is cheaper."""
 
-DEFAULT_BUDGET_SHARE = 0.5
 MANAGER_WAIT = 300.0  # seconds a report waits for their manager's upsert job
 
 
@@ -90,7 +89,7 @@ class HowNowAdapter:
         self._now: Callable[[], datetime] = options.get("clock") or (lambda: datetime.now(UTC))
         self._sleep: Callable[[float], None] = options.get("sleep") or time.sleep
         self._manager_wait = float(options.get("manager_wait", MANAGER_WAIT))
-        self._budget_share = float(options.get("budget_share") or DEFAULT_BUDGET_SHARE)
+        self._budget_share = budget_share(options)
         self._job_timeout: timedelta = target.job_timeout
         self._jobs: dict[str, _Job] = {}
         # Jobs sent by an earlier process: when they were sent (state store, else first seen).
@@ -165,11 +164,7 @@ class HowNowAdapter:
         With HowNow's 50 a minute (45 after the safety margin) and the default share of
         0.5, a cycle reads 22 pages; a larger workspace is scanned over several cycles.
         """
-        windows = self.target.rate_limit.windows()
-        if not windows:
-            return 2
-        allowed, _seconds = min(windows, key=lambda window: (window[1], window[0]))
-        return max(2, math.floor(allowed * self._budget_share))
+        return call_budget(self.target.rate_limit.windows(), self._budget_share)
 
     def close(self) -> None:
         self.api.close()

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -33,6 +33,7 @@ import structlog
 from syncd.model import LearningResult, ResultStatus
 from syncd.vendors.base import PullPage
 from syncd.vendors.hownow.api import HowNowApi, Page
+from syncd.vendors.pulling import CallMeter, parse_time
 
 log = structlog.get_logger(__name__)
 
@@ -103,27 +104,17 @@ def path_ref(key: str) -> str:
 class AssignmentScan:
     """One pull cycle's slice of the full scan, within ``budget`` API calls."""
 
-    def __init__(
-        self,
-        api: HowNowApi,
-        links: Mapping[str, str],
-        budget: int,
-    ) -> None:
+    def __init__(self, api: HowNowApi, links: Mapping[str, str], budget: int) -> None:
         self.api = api
         self.links = links
-        self.budget = budget
-        self._calls_at_start = api.api_calls
-
-    @property
-    def calls_left(self) -> int:
-        return self.budget - (self.api.api_calls - self._calls_at_start)
+        self.calls = CallMeter(api, budget)
 
     def pages(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         at = Position.of(cursor)
         resumed_from = at.page
         read_users = 0
         next_page = False  # True once this cycle moved on to a page right after reading one
-        while self.calls_left >= 2:  # a page of users is worth reading only with room to use it
+        while self.calls.left >= 2:  # a page of users is worth reading only with room to use it
             placed = self._place(at, trust_position=next_page)
             if placed is None:
                 break
@@ -136,7 +127,7 @@ class AssignmentScan:
                 if at.user != key:
                     at.user, at.content_page = key, 1
                 while True:
-                    if self.calls_left <= 0:
+                    if self.calls.left <= 0:
                         yield self._stopped(at, read_users, resumed_from)
                         return
                     contents = self.api.assigned_contents(path_ref(key), at.content_page)
@@ -163,7 +154,7 @@ class AssignmentScan:
         log.info(
             "hownow_scan_paused",
             users_this_cycle=read_users,
-            budget=self.budget,
+            budget=self.calls.budget,
             page=at.page,
             offset=at.offset,
             resumed_from_page=resumed_from,
@@ -198,7 +189,7 @@ class AssignmentScan:
             return listing, keys.index(at.after) + 1
         if at.page == 1:
             return listing, 0
-        if self.calls_left < 2:
+        if self.calls.left < 2:
             return None
         previous = self.api.list_users(at.page - 1)
         before = [user_key(item) for item in previous.items]
@@ -215,7 +206,8 @@ class AssignmentScan:
             if course is None:
                 continue
             progress = _progress(item.get("progress"))
-            completed_at = _timestamp(item.get("completed_at"))
+            # Q27: "…Z" with or without milliseconds, or a bare date; humanised text is ignored.
+            completed_at = parse_time(item.get("completed_at"))
             results.append(
                 LearningResult(
                     vendor=VENDOR,
@@ -257,14 +249,3 @@ def _progress(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(min(100, max(0, value)))
-
-
-def _timestamp(value: Any) -> datetime | None:
-    """Q27: ``…Z`` with or without milliseconds, or a bare date; humanised text is ignored."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -24,6 +24,7 @@ import httpx
 
 from syncd.logs import Redactor
 from syncd.ratelimit import Priority
+from syncd.vendors.answers import json_payload
 from syncd.vendors.auth import ilms_auth
 from syncd.vendors.base import AdapterContext, UnreachableError
 from syncd.vendors.connect import vendor_client
@@ -280,12 +281,7 @@ def _field_errors(value: Any) -> list[str]:
 
 def _array(response: httpx.Response, template: str) -> list[dict[str, Any]]:
     """A listing's bare JSON array (Q27: every key optional, unknown ones ignored)."""
-    try:
-        payload = response.json() if response.content else []
-    except ValueError:
-        raise UnreachableError(
-            f"ilms GET {template}: HTTP {response.status_code} with a body that is not JSON"
-        ) from None
+    payload = json_payload(response, f"ilms GET {template}", empty=[])
     if isinstance(payload, dict):  # a single object where an array was expected (Q25)
         payload = [payload]
     if not isinstance(payload, list):

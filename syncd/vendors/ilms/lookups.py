@@ -1,4 +1,4 @@
-"""The iLMS lookup tables (vendor document appendices A-D), as the validator needs them.
+"""The iLMS lookup tables (vendor document appendices A-D), as syncd and its sandbox need them.
 
 F023 takes a time zone full name, F011 a country name or code, F012 a US state or
 Canadian province name or code, F006 a language name (digest §4.4, Appendix A-D). The
@@ -6,8 +6,8 @@ vendor's quirks are kept on purpose (a stray ")" in one time zone, codes that ar
 ISO such as "EI" for Ethiopia, "PQ" for Quebec): iLMS accepts exactly these strings,
 so syncd refuses anything else before sending it.
 
-The sandbox keeps its own copy of the same tables, so that a mistake here cannot be
-mirrored by the simulator the tests run against.
+These tables are the one copy of the document's facts: the sandbox's iLMS simulator
+reads them from here too (and applies its own checks), so a correction is made once.
 """
 
 from __future__ import annotations

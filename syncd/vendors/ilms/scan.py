@@ -26,8 +26,7 @@ The cursor (saved by the engine only once the sink accepted the page before it):
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,24 +36,11 @@ from syncd.model import LearningResult
 from syncd.vendors.base import PullPage
 from syncd.vendors.ilms.api import COURSE_ENROLLMENTS, COURSES, ILMSApi, Page
 from syncd.vendors.ilms.results import from_enrollment
+from syncd.vendors.pulling import CallMeter, call_budget
+
+__all__ = ["EnrollmentScan", "Position", "call_budget"]
 
 log = structlog.get_logger(__name__)
-
-DEFAULT_BUDGET_SHARE = 0.5
-MIN_BUDGET = 2  # the course listing and at least one page of enrollments
-
-
-def call_budget(windows: Sequence[tuple[int, float]], share: float) -> int:
-    """Calls one pull cycle may make: ``share`` of the shortest window's allowance.
-
-    With iLMS's default limit of 60 a minute (54 after the safety margin) and the
-    default share of 0.5, a cycle reads 27 pages; a larger organization is scanned
-    over several cycles. The same rule as HowNow's assignment scan.
-    """
-    if not windows:
-        return MIN_BUDGET
-    allowed, _seconds = min(windows, key=lambda window: (window[1], window[0]))
-    return max(MIN_BUDGET, math.floor(allowed * share))
 
 
 @dataclass(slots=True)
@@ -94,12 +80,7 @@ class EnrollmentScan:
     def __init__(self, api: ILMSApi, links: Mapping[str, str], budget: int) -> None:
         self.api = api
         self.links = links
-        self.budget = budget
-        self._calls_at_start = api.api_calls
-
-    @property
-    def calls_left(self) -> int:
-        return self.budget - (self.api.api_calls - self._calls_at_start)
+        self.calls = CallMeter(api, budget)
 
     def pages(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         at = Position.of(cursor)
@@ -109,11 +90,11 @@ class EnrollmentScan:
             if at.course != course_id:
                 at.course, at.page = course_id, 1
             while True:
-                if self.calls_left <= 0 and pages_read:
+                if self.calls.left <= 0 and pages_read:
                     log.info(
                         "ilms_scan_paused",
                         pages_this_cycle=pages_read,
-                        budget=self.budget,
+                        budget=self.calls.budget,
                         course=at.course,
                         page=at.page,
                     )

@@ -20,9 +20,8 @@ the credential's rate limit, shared by every process using the state store.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -39,36 +38,11 @@ from syncd.vendors.learningpool.endpoints import EndpointMissing, Endpoints
 from syncd.vendors.learningpool.memberships import Memberships
 from syncd.vendors.learningpool.pull import CompletionsPull
 from syncd.vendors.learningpool.users import UserWriter
+from syncd.vendors.pulling import budget_share, call_budget, overlap_option, start_option
 from syncd.vendors.registry import capabilities_for
-from syncd.vendors.targets import LearningPoolTarget, parse_duration
+from syncd.vendors.targets import LearningPoolTarget
 
 log = structlog.get_logger(__name__)
-
-DEFAULT_BUDGET_SHARE = 0.5
-
-
-def start_option(value: Any) -> datetime | None:
-    """Where a first pull starts (``pull.start_date``); None reads the whole feed."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    text = str(value).strip()
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"start_date {value!r} is not an ISO 8601 date") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def overlap_option(value: Any) -> timedelta | None:
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    return parse_duration(value)
 
 
 class LearningPoolAdapter:
@@ -110,7 +84,7 @@ class LearningPoolAdapter:
         now: Callable[[], datetime] = options.get("clock") or (lambda: datetime.now(UTC))
         self.users = UserWriter(self.endpoints, self.client, self.directory, now=now)
         self.memberships = Memberships(self.endpoints, self.client)
-        self._budget_share = float(options.get("budget_share") or DEFAULT_BUDGET_SHARE)
+        self._budget_share = budget_share(options)
         feed = target.endpoints.completions_list
         self.completions = CompletionsPull(
             self.endpoints,
@@ -170,11 +144,7 @@ class LearningPoolAdapter:
         With the default 60 a minute (54 after the safety margin) and a share of 0.5, a
         cycle reads 27 pages of 100 completions; a larger backlog takes several cycles.
         """
-        windows = self.target.rate_limit.windows()
-        if not windows:
-            return 2
-        allowed, _seconds = min(windows, key=lambda window: (window[1], window[0]))
-        return max(2, math.floor(allowed * self._budget_share))
+        return call_budget(self.target.rate_limit.windows(), self._budget_share)
 
     def close(self) -> None:
         self.client.close()

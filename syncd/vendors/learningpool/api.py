@@ -23,6 +23,7 @@ import httpx
 
 from syncd.logs import Redactor
 from syncd.ratelimit import Priority
+from syncd.vendors.answers import json_payload, whole_number
 from syncd.vendors.base import UnreachableError
 from syncd.vendors.http import MESSAGE_LIMIT, vendor_message
 from syncd.vendors.learningpool.endpoints import Endpoints
@@ -33,18 +34,9 @@ PAGE_PARAM = "page"
 SIZE_PARAM = "per_page"
 
 
-def _payload(response: httpx.Response, call: str) -> Any:
-    try:
-        return response.json() if response.content else None
-    except ValueError:
-        raise UnreachableError(
-            f"{VENDOR} {call}: HTTP {response.status_code} with a body that is not JSON"
-        ) from None
-
-
 def record_of(response: httpx.Response, call: str) -> dict[str, Any]:
     """The record of a 2xx answer (``data`` or the bare object); ``{}`` for an empty answer."""
-    payload = _payload(response, call)
+    payload = json_payload(response, f"{VENDOR} {call}")
     if isinstance(payload, Mapping) and isinstance(payload.get("data"), Mapping):
         return dict(payload["data"])
     return dict(payload) if isinstance(payload, Mapping) else {}
@@ -56,16 +48,6 @@ class Page:
     items: list[dict[str, Any]]
     has_more: bool
     total: int | None
-
-
-def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
 
 
 def read_page(
@@ -80,7 +62,7 @@ def read_page(
     query = {**dict(params or {}), PAGE_PARAM: number, SIZE_PARAM: PAGE_SIZE}
     response = endpoints.call(name, params=query, priority=priority)
     call = f"GET {endpoints.get(name).path}"
-    payload = _payload(response, call)
+    payload = json_payload(response, f"{VENDOR} {call}")
     if isinstance(payload, list):
         items, links, meta = payload, {}, {}
     elif isinstance(payload, Mapping) and isinstance(payload.get("data"), list):
@@ -90,15 +72,15 @@ def read_page(
     else:
         raise UnreachableError(f"{VENDOR} {call}: the answer carries no list of records")
     records = [dict(item) for item in items if isinstance(item, Mapping)]
-    current = _int_or_none(meta.get("current_page")) or number
-    last = _int_or_none(meta.get("last_page"))
+    current = whole_number(meta.get("current_page")) or number
+    last = whole_number(meta.get("last_page"))
     if "next" in links:
         has_more = bool(links.get("next"))
     elif last is not None:
         has_more = current < last
     else:
         has_more = len(records) >= PAGE_SIZE
-    return Page(number, records, has_more and bool(records), _int_or_none(meta.get("total")))
+    return Page(number, records, has_more and bool(records), whole_number(meta.get("total")))
 
 
 def iter_pages(

@@ -25,7 +25,7 @@ it and delivers it once the person is linked.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import structlog
@@ -35,12 +35,12 @@ from syncd.vendors.base import PullPage
 from syncd.vendors.learningpool.api import PAGE_SIZE, VENDOR, Page, read_page
 from syncd.vendors.learningpool.endpoints import Endpoints
 from syncd.vendors.learningpool.fields import text
+from syncd.vendors.pulling import DEFAULT_OVERLAP, parse_time
 
 log = structlog.get_logger(__name__)
 
 FEED = "completions_list"
 CURSOR_VERSION = 1
-DEFAULT_OVERLAP = timedelta(hours=1)
 
 STATUSES = {
     "completed": ResultStatus.COMPLETED,
@@ -56,17 +56,6 @@ STATUSES = {
     "waived": ResultStatus.WAIVED,
     "exempt": ResultStatus.WAIVED,
 }
-
-
-def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 (``Z`` or an offset; a missing offset is UTC) or the CSV ``YYYY-MM-DD HH:MM:SS``."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _number(value: Any) -> float | None:

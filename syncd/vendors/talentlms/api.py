@@ -10,13 +10,15 @@ several error ids and titles.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from syncd.model import Operation, Outcome, OutcomeStatus
 from syncd.ratelimit import Priority
+from syncd.vendors.answers import json_payload, whole_number
 from syncd.vendors.base import UnreachableError
 from syncd.vendors.http import VendorClient, vendor_message
 
@@ -51,12 +53,7 @@ class Page:
 
 def body_of(response: httpx.Response, call: str) -> dict[str, Any]:
     """The JSON object of a 2xx answer; a vendor answering anything else is unusable."""
-    try:
-        payload = response.json() if response.content else {}
-    except ValueError:
-        raise UnreachableError(
-            f"talentlms {call}: HTTP {response.status_code} with a body that is not JSON"
-        ) from None
+    payload = json_payload(response, f"talentlms {call}", empty={})
     if not isinstance(payload, dict):
         raise UnreachableError(f"talentlms {call}: the answer is not a JSON object")
     return payload
@@ -65,16 +62,6 @@ def body_of(response: httpx.Response, call: str) -> dict[str, Any]:
 def data_of(response: httpx.Response, call: str) -> Any:
     """``_data`` of an answer (``None`` when absent)."""
     return body_of(response, call).get("_data")
-
-
-def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
 
 
 def read_page(
@@ -99,8 +86,8 @@ def read_page(
     return Page(
         number=number,
         items=[item for item in items if isinstance(item, dict)],
-        total_pages=_int_or_none(pagination.get("total_pages")),
-        total_results=_int_or_none(pagination.get("total_results")),
+        total_pages=whole_number(pagination.get("total_pages")),
+        total_results=whole_number(pagination.get("total_results")),
     )
 
 
@@ -176,9 +163,20 @@ def conflict_means_done(code: str | None, title: str, *, removing: bool) -> bool
     return "already" in text
 
 
-def conflict_of(response: httpx.Response, secrets: list[str]) -> tuple[str, str | None]:
-    """(title, error id) of a 409 answer."""
-    return vendor_message(response, secrets)
+def write_outcome(
+    op: Operation, response: httpx.Response, secrets: Iterable[str], *, removing: bool, refused: str
+) -> Outcome:
+    """The outcome of a membership or enrollment write that was answered without an error.
+
+    A 409 is DONE when it means "already so" (``conflict_means_done``); otherwise it
+    fails as ``"{refused}: {the vendor's title}"``. Any other answer is DONE.
+    """
+    if response.status_code == 409:
+        title, code = vendor_message(response, secrets)
+        if conflict_means_done(code, title, removing=removing):
+            return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+        return Outcome(op, OutcomeStatus.FAILED, error=f"{refused}: {title}")
+    return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
 
 
 def is_not_found(code: str | None, what: str) -> bool:

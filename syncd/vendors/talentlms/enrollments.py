@@ -17,14 +17,14 @@ import structlog
 from syncd.mapping import LEARNING_PATH_PREFIX
 from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
 from syncd.ratelimit import Priority
-from syncd.vendors.http import OutcomeUnknown, RecordRejected, VendorClient, vendor_message
+from syncd.vendors.http import OutcomeUnknown, RecordRejected, VendorClient
 from syncd.vendors.talentlms.api import (
     BATCH_ENROLLMENTS,
     ENROLLMENTS,
     LEARNING_PATH_ENROLLMENTS,
-    conflict_means_done,
     data_of,
     is_not_found,
+    write_outcome,
 )
 from syncd.vendors.talentlms.fields import as_int
 from syncd.vendors.talentlms.tasks import Task, ordered
@@ -89,16 +89,13 @@ class Enrollments:
             )
         except RecordRejected as error:
             return self._refused(op, what, number, removing, error)
-        if response.status_code == 409:
-            title, code = vendor_message(response, self._client.secrets())
-            if conflict_means_done(code, title, removing=removing):
-                return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
-            return Outcome(
-                op,
-                OutcomeStatus.FAILED,
-                error=f"TalentLMS refused to {verb} {what} {number}: {title}",
-            )
-        return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+        return write_outcome(
+            op,
+            response,
+            self._client.secrets(),
+            removing=removing,
+            refused=f"TalentLMS refused to {verb} {what} {number}",
+        )
 
     def _refused(
         self, op: Operation, what: str, number: int, removing: bool, error: RecordRejected

@@ -19,16 +19,16 @@ import structlog
 from syncd.mapping import BRANCH_PREFIX
 from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
 from syncd.ratelimit import Priority
-from syncd.vendors.http import RecordRejected, VendorClient, vendor_message
+from syncd.vendors.http import RecordRejected, VendorClient
 from syncd.vendors.talentlms.api import (
     BRANCH_USERS,
     BRANCHES,
     GROUP_MEMBERSHIPS,
     GROUPS,
-    conflict_means_done,
     data_of,
     is_not_found,
     iter_pages,
+    write_outcome,
 )
 
 log = structlog.get_logger(__name__)
@@ -186,13 +186,10 @@ class Memberships:
                 OutcomeStatus.FAILED,
                 error=f"TalentLMS refused to {verb} the {kind.name} {name!r}: {error.message}",
             )
-        if response.status_code == 409:
-            title, code = vendor_message(response, self._client.secrets())
-            if conflict_means_done(code, title, removing=removing):
-                return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
-            return Outcome(
-                op,
-                OutcomeStatus.FAILED,
-                error=f"TalentLMS refused to {verb} the {kind.name} {name!r}: {title}",
-            )
-        return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+        return write_outcome(
+            op,
+            response,
+            self._client.secrets(),
+            removing=removing,
+            refused=f"TalentLMS refused to {verb} the {kind.name} {name!r}",
+        )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import structlog
@@ -26,15 +26,14 @@ import structlog
 from syncd.model import LearningResult, ResultStatus
 from syncd.vendors.base import PullPage
 from syncd.vendors.http import VendorClient
+from syncd.vendors.pulling import overlap_option, parse_time, start_option
 from syncd.vendors.talentlms.api import COURSE_PROGRESS, TIMELINE, data_of, iter_pages
 from syncd.vendors.talentlms.fields import as_number
-from syncd.vendors.targets import parse_duration
 
 log = structlog.get_logger(__name__)
 
 VENDOR = "talentlms"
 EVENT_TYPES = ("course_completion", "course_user_progress_reset")
-DEFAULT_OVERLAP = timedelta(hours=1)
 DEFAULT_BACKFILL = timedelta(days=30)
 PAIRS_PER_PAGE = 100
 CURSOR_VERSION = 1
@@ -61,41 +60,9 @@ def result_status(value: Any) -> ResultStatus | None:
     return STATUSES.get(value.strip().lower())
 
 
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def iso(moment: datetime) -> str:
     """``2026-01-01T00:00:00+00:00``: the form the timeline filter was shown with."""
     return moment.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def start_option(value: Any, now: datetime) -> datetime:
-    """Where a first pull starts: a date, a datetime, an ISO string, or 30 days back."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if isinstance(value, str) and value.strip():
-        parsed = parse_time(value if "T" in value else f"{value.strip()}T00:00:00+00:00")
-        if parsed is None:
-            raise ValueError(f"start_date {value!r} is not an ISO 8601 date")
-        return parsed
-    return now - DEFAULT_BACKFILL
-
-
-def overlap_option(value: Any) -> timedelta:
-    if value is None:
-        return DEFAULT_OVERLAP
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    return parse_duration(value)
 
 
 def certificate_fields(certificate: Any) -> tuple[str | None, datetime | None]:
@@ -167,7 +134,7 @@ class TimelinePull:
     ) -> None:
         self._client = client
         self._now = now
-        self._start = start_option(start, now()) if start is not None else None
+        self._start = start_option(start)
         self._overlap = overlap_option(overlap)
         self._event_types = tuple(event_types)
 

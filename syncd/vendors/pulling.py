@@ -1,0 +1,109 @@
+"""Pull settings every vendor reads the same way: the call budget, start date and overlap.
+
+The runtime hands each adapter ``pull.budget_share``, ``pull.start_date`` and
+``pull.overlap`` through ``context.options`` (SPEC §3). What they mean does not
+depend on the vendor, so they are read here once:
+
+- a pull cycle may spend ``budget_share`` of the credential's rate limit, taken from
+  the shortest window, so pushes and other connectors keep the rest; a vendor
+  without a change feed is then scanned in slices over several cycles;
+- ``start_date`` is a date, a datetime or ISO 8601 text, and an instant is UTC
+  unless it names its offset;
+- ``overlap`` is a duration (``1h``) or a number of seconds.
+
+How each vendor uses them (a scan's cursor, a timeline's window) stays in its module.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+from syncd.vendors.targets import parse_duration
+
+DEFAULT_BUDGET_SHARE = 0.5
+DEFAULT_OVERLAP = timedelta(hours=1)
+MIN_BUDGET = 2
+"""The least a cycle may make: a listing and one page read from it, so a scan moves on."""
+
+
+def budget_share(options: Mapping[str, Any]) -> float:
+    """``pull.budget_share`` from an adapter's options, the default when unset."""
+    return float(options.get("budget_share") or DEFAULT_BUDGET_SHARE)
+
+
+def call_budget(windows: Sequence[tuple[int, float]], share: float) -> int:
+    """Calls one pull cycle may make: ``share`` of the shortest window's allowance.
+
+    ``windows`` are ``(calls, seconds)`` pairs as ``RateLimitConfig.windows`` gives them.
+    With 60 a minute (54 after the safety margin) and the default share of 0.5, a cycle
+    makes 27 calls; a larger backlog is read over several cycles.
+    """
+    if not windows:
+        return MIN_BUDGET
+    allowed, _seconds = min(windows, key=lambda window: (window[1], window[0]))
+    return max(MIN_BUDGET, math.floor(allowed * share))
+
+
+def parse_time(value: Any) -> datetime | None:
+    """ISO 8601 text (``Z`` or an offset; none means UTC) as an aware datetime, else None."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def start_option(value: Any) -> datetime | None:
+    """Where a first pull starts (``pull.start_date``); None when it is not set.
+
+    A date means its midnight UTC. Text that is no ISO 8601 date or time is an error
+    naming the value, never a silent "from the beginning".
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    moment = parse_time(str(value))
+    if moment is None:
+        raise ValueError(f"start_date {value!r} is not an ISO 8601 date")
+    return moment
+
+
+def overlap_option(value: Any) -> timedelta:
+    """How far before its cursor a pull reads again (``pull.overlap``), an hour when unset."""
+    if value is None:
+        return DEFAULT_OVERLAP
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    return parse_duration(value)
+
+
+class CountsCalls(Protocol):
+    """A vendor API wrapper that counts the calls it has made."""
+
+    @property
+    def api_calls(self) -> int: ...
+
+
+class CallMeter:
+    """How many of one pull cycle's ``budget`` calls are left, on the API's own count.
+
+    A scan asks ``left`` before each call, so a cycle stops within its share of the rate
+    limit and leaves its cursor where the next cycle goes on.
+    """
+
+    def __init__(self, api: CountsCalls, budget: int) -> None:
+        self.budget = budget
+        self._api = api
+        self._at_start = api.api_calls
+
+    @property
+    def left(self) -> int:
+        return self.budget - (self._api.api_calls - self._at_start)
