@@ -24,16 +24,13 @@ import argparse
 import bisect
 import csv
 import os
-import platform
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import machine, stamp, write_section
 
 LIMIT = 50
 TITLE = "## HowNow rate"
@@ -194,11 +191,10 @@ def run(people: int, window: int, margin: float) -> Run:
 
 
 def report(runs: list[Run]) -> str:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         TITLE,
         "",
-        f"Run {stamp} on {os.cpu_count()} cores (CPython {platform.python_version()}), "
+        f"Run {stamp()} on {machine()}, "
         "`python bench/hownow_rate.py`: a first sync of new hires through the real push engine "
         "(YAML configuration, CSV source, SQLite state store) into the HowNow sandbox over "
         "loopback HTTP. One upsert per person, its job polled, and each report's upsert sent "
@@ -239,21 +235,6 @@ def report(runs: list[Run]) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def write_section(section: str) -> None:
-    """Replace this benchmark's section of docs/benchmarks.md, leaving the others alone."""
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    lines = text.splitlines(keepends=True)
-    at = next((i for i, line in enumerate(lines) if line.rstrip("\n") == TITLE), None)
-    if at is not None:
-        end = next((i for i in range(at + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        rest = "".join(lines[end:])
-        text = "".join(lines[:at]) + section + ("\n" + rest if rest else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
 
 
 def main() -> None:

@@ -11,19 +11,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 import random
-import resource
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import machine, peak_mb, stamp, write_section
 
 DEPARTMENTS = ["Engineering", "Sales", "Finance", "Support", "Marketing", "Legal", "HR"]
 STATUSES = ["active"] * 18 + ["leave", "contractor"]
@@ -111,7 +106,7 @@ def measure(kind: str, csv_path: str, db_url: str) -> dict:
             _store_links(engine, plan)
             result["seconds"] = elapsed
     result.setdefault("seconds", time.perf_counter() - started)
-    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_mb"] = peak_mb()
     return result
 
 
@@ -121,7 +116,7 @@ def _store_links(engine, plan) -> None:
     from syncd.state.store import now
     from syncd.state.tables import links
 
-    stamp = now()
+    at = now()
     rows = []
     for key, desired in plan.desired.items():
         fields = dict(desired.fields)
@@ -130,7 +125,7 @@ def _store_links(engine, plan) -> None:
             "status": LinkStatus.LINKED.value if desired.active else LinkStatus.DEACTIVATED.value,
             "active": desired.active, "fields": fields, "fields_hash": stable_hash(fields),
             "groups": sorted(desired.groups), "courses": sorted(desired.courses),
-            "source_hash": desired.source_hash, "created_at": stamp, "updated_at": stamp,
+            "source_hash": desired.source_hash, "created_at": at, "updated_at": at,
         })
         if len(rows) == 20_000:
             with engine.begin() as conn:
@@ -165,8 +160,8 @@ def report(results: dict[int, dict]) -> str:
     lines = [
         "## Push cycle",
         "",
-        f"`bench/push_cycle.py`, {datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, SQLite state store. Synthetic HR CSV (8 columns; "
+        f"`bench/push_cycle.py`, {stamp()}, {machine()}, SQLite state store. "
+        "Synthetic HR CSV (8 columns; "
         "5% contractors out of scope), the SPEC's TalentLMS mapping (4 fields, a mapped group, "
         "a conditional enrollment). Each figure is its own process; peak = max RSS.",
         "",
@@ -190,20 +185,6 @@ def report(results: dict[int, dict]) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def write_section(section: str) -> None:
-    """Replace this benchmark's section of docs/benchmarks.md, leaving the others alone."""
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    title = section.splitlines()[0]
-    if title in text:
-        start = text.index(title)
-        following = text.find("\n## ", start + len(title))
-        text = text[:start] + section + (text[following + 1:] if following != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
 
 
 def main() -> None:

@@ -14,18 +14,13 @@ Figures are printed and written to docs/benchmarks.md under "## Rate limiter".
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import machine, stamp, write_section
 
 
 @dataclass(frozen=True)
@@ -108,12 +103,11 @@ def report(results: list[Result], backend: str, threads: int) -> str:
     lines = [
         "## Rate limiter",
         "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores "
-        f"({platform.python_implementation()} {platform.python_version()}), "
-        f"`python bench/ratelimit.py`: {threads} threads in one process, limiter state in "
-        f"{backend}, real HTTP on loopback to a server that enforces the limits in sliding "
-        "windows and answers 429 beyond them. Calls are writes (priority WRITE), which may "
-        "use 95 % of each window (the last 5 % is kept for deactivations; reads stop at 90 %).",
+        f"Run {stamp()} on {machine()}, `python bench/ratelimit.py`: {threads} threads in one "
+        f"process, limiter state in {backend}, real HTTP on loopback to a server that enforces "
+        "the limits in sliding windows and answers 429 beyond them. Calls are writes (priority "
+        "WRITE), which may use 95 % of each window (the last 5 % is kept for deactivations; "
+        "reads stop at 90 %).",
         "",
         "| profile | limits (scaled) | calls | run | 429s | utilization of binding limit "
         "| most calls seen in any window |",
@@ -139,20 +133,6 @@ def report(results: list[Result], backend: str, threads: int) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def write_section(section: str) -> None:
-    """Replace this benchmark's section of docs/benchmarks.md, leaving the others alone."""
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    title = section.splitlines()[0]
-    if title in text:
-        start = text.index(title)
-        following = text.find("\n## ", start + len(title))
-        text = text[:start] + section + (text[following + 1 :] if following != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
 
 
 def main() -> None:

@@ -22,29 +22,23 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import os
-import platform
 import random
-import sys
 import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
+from common import machine, stamp, write_section
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from syncd.config import load_config  # noqa: E402
-from syncd.engine.push import CycleOutcome, run_push  # noqa: E402
-from syncd.logs import configure as configure_logs  # noqa: E402
-from syncd.model import OpKind  # noqa: E402
-from syncd.runtime import build_adapter, open_state, push_settings  # noqa: E402
-from syncd.sandbox import Sandbox  # noqa: E402
+from syncd.config import load_config
+from syncd.engine.push import CycleOutcome, run_push
+from syncd.logs import configure as configure_logs
+from syncd.model import OpKind
+from syncd.runtime import build_adapter, open_state, push_settings
+from syncd.sandbox import Sandbox
 
 API_KEY = "sandbox-talentlms-key"
 TASK_POLL = "GET /api/v2/tasks/{id}"
@@ -350,9 +344,8 @@ def report(
     lines = [
         "## TalentLMS calls",
         "",
-        f"`bench/talentlms_calls.py`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{os.cpu_count()} cores (shared with other work), Python "
-        f"{platform.python_version()}, {db} state store. Calls are counted by the "
+        f"`bench/talentlms_calls.py`, {stamp()}, {machine()} (shared with other work), "
+        f"{db} state store. Calls are counted by the "
         "sandbox's recorder (method + path template, every status), not by the client.",
         "",
         "Set-up: the built-in TalentLMS simulator in-process on loopback; a portal with no "
@@ -408,20 +401,6 @@ def report(
         "",
     ]
     return "\n".join(lines)
-
-
-def write_section(section: str) -> None:
-    """Replace this benchmark's section of docs/benchmarks.md, leaving the others alone."""
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    title = section.splitlines()[0]
-    if title + "\n" in text:
-        start = text.index(title + "\n")
-        following = text.find("\n## ", start + len(title))
-        text = text[:start] + section + (text[following + 1 :] if following != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
 
 
 # --- main -------------------------------------------------------------------------------------

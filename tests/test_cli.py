@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.cli import run_syncd
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "example.yaml"
@@ -20,12 +19,8 @@ SECRETS = {
 
 
 def syncd(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
-    environment = {k: v for k, v in os.environ.items() if k not in SECRETS}
-    environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "syncd", *args],
-        capture_output=True, text=True, env=environment, cwd=cwd, timeout=120,
-    )
+    """``syncd ARGS`` with none of the example's secrets but those a test passes."""
+    return run_syncd(*args, env=env, without=SECRETS, cwd=cwd)
 
 
 def test_config_check_prints_the_example_resolved_with_secrets_masked():

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from syncd.sandbox import Sandbox
-from tests.test_cli import syncd
+from tests.support.cli import run_syncd as syncd
+from tests.support.configs import talentlms_connector, write_config
 
 API_KEY = "sandbox-talentlms-key"
 
@@ -27,29 +28,18 @@ def _config(tmp_path: Path, state_url: str, base_url: str, api_key: str = API_KE
         "C2,Bob,Jones,bob@cli.test,Sales\n"
         "C3,Cy,Bad,not-an-email,Sales\n"
     )
-    path = tmp_path / "syncd.yaml"
-    path.write_text(f"""
-state: {{url: "{state_url}"}}
-log: {{format: json}}
-sources:
-  hr: {{type: csv, path: "{tmp_path / "hr.csv"}", key: employee_id}}
-connectors:
-  - name: lms
-    source: hr
-    schedule: {{every: 15m}}
-    target: {{type: talentlms, base_url: "{base_url}", api_key: "${{LMS_KEY}}"}}
-    users:
-      match: email
-      fields:
-        login: "{{{{ employee_id }}}}"
-        name: "{{{{ first_name }}}}"
-        surname: "{{{{ last_name }}}}"
-        email: "{{{{ email }}}}"
-    groups:
-      - from: "{{{{ department }}}}"
-        map: {{Engineering: Engineering Team, Sales: Sales Team}}
-""")
-    return path
+    connector = talentlms_connector(
+        "lms",
+        base_url,
+        "${LMS_KEY}",
+        groups=[
+            {
+                "from": "{{ department }}",
+                "map": {"Engineering": "Engineering Team", "Sales": "Sales Team"},
+            }
+        ],
+    )
+    return write_config(tmp_path, state_url, connector, log={"format": "json"})
 
 
 def test_plan_prints_operations_and_sends_no_write(tmp_path, db_url, sandbox):

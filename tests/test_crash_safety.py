@@ -8,12 +8,10 @@ in the right groups, and every recorded operation must be accounted for.
 
 from __future__ import annotations
 
-import csv
 import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,6 +22,9 @@ from syncd.sandbox import Sandbox
 from syncd.state.db import make_engine
 from syncd.state.migrate import upgrade
 from syncd.state.tables import operations, sync_runs
+from tests.support.cli import syncd_command
+from tests.support.configs import talentlms_connector, write_config
+from tests.support.e2e import write_rows
 
 pytestmark = pytest.mark.slow
 
@@ -32,12 +33,9 @@ GROUPS = {"Engineering": "Engineering Team", "Sales": "Sales Team", "Finance": "
 
 
 def _write_hr(path: Path, people: list[dict]) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(
-            handle, ["employee_id", "first_name", "last_name", "email", "department", "status"]
-        )
-        writer.writeheader()
-        writer.writerows(people)
+    write_rows(
+        path, ["employee_id", "first_name", "last_name", "email", "department", "status"], people
+    )
 
 
 def _people(count: int, rnd: random.Random) -> list[dict]:
@@ -55,50 +53,20 @@ def _people(count: int, rnd: random.Random) -> list[dict]:
 
 
 def _config(tmp_path: Path, state_url: str, base_url: str) -> Path:
-    path = tmp_path / "syncd.yaml"
-    path.write_text(f"""
-state: {{url: "{state_url}"}}
-log: {{format: json, level: warning}}
-sources:
-  hr: {{type: csv, path: "{tmp_path / "hr.csv"}", key: employee_id}}
-connectors:
-  - name: talentlms
-    source: hr
-    schedule: {{every: 15m}}
-    target:
-      type: talentlms
-      base_url: "{base_url}"
-      api_key: sandbox-talentlms-key
-    users:
-      match: email
-      fields:
-        login: "{{{{ employee_id }}}}"
-        name: "{{{{ first_name }}}}"
-        surname: "{{{{ last_name }}}}"
-        email: "{{{{ email }}}}"
-      active: "{{{{ status == 'active' }}}}"
-    groups:
-      - from: "{{{{ department }}}}"
-        map: {GROUPS}
-        create_missing: true
-    guard: {{max_deactivations: 100%}}
-""")
-    return path
+    connector = talentlms_connector(
+        "talentlms",
+        base_url,
+        "sandbox-talentlms-key",
+        groups=[{"from": "{{ department }}", "map": GROUPS, "create_missing": True}],
+        guard={"max_deactivations": "100%"},
+    )
+    connector["users"]["active"] = "{{ status == 'active' }}"
+    return write_config(tmp_path, state_url, connector, log={"format": "json", "level": "warning"})
 
 
 def _sync(config: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "syncd",
-            "sync",
-            "talentlms",
-            "--direction",
-            "push",
-            "--config",
-            str(config),
-        ],
+        syncd_command("sync", "talentlms", "--direction", "push", "--config", str(config)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=os.environ.copy(),

@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,8 @@ from sqlalchemy import func, select
 from syncd.sandbox import Sandbox
 from syncd.state.db import make_engine
 from syncd.state.tables import operations, sync_runs
+from tests.support import configs
+from tests.support.cli import run_syncd, syncd_command
 
 pytestmark = pytest.mark.slow
 
@@ -39,40 +40,33 @@ def write_hr(path: Path, count: int, start: int = 0) -> None:
             writer.writerow([f"E{i:04d}", f"First{i}", f"Last{i}", f"e{i}@daemon.test", "Sales"])
 
 
-def write_config(tmp_path: Path, state_url: str, base_url: str, *, every: str = "1s",
-                 paused: bool = False) -> Path:
-    path = tmp_path / "syncd.yaml"
-    path.write_text(f"""
-state: {{url: "{state_url}"}}
-log: {{format: json, level: info}}
-server: {{listen: "127.0.0.1:0"}}
-sources:
-  hr: {{type: csv, path: "{tmp_path / "hr.csv"}", key: employee_id}}
-sinks:
-  training: {{type: csv, path: "{tmp_path / "results.csv"}"}}
-connectors:
-  - name: talentlms
-    source: hr
-    schedule: {{every: {every}}}
-    paused: {str(paused).lower()}
-    target:
-      type: talentlms
-      base_url: "{base_url}"
-      api_key: {SECRET}
-    users:
-      match: email
-      fields:
-        login: "{{{{ employee_id }}}}"
-        name: "{{{{ first_name }}}}"
-        surname: "{{{{ last_name }}}}"
-        email: "{{{{ email }}}}"
-    groups:
-      - from: "{{{{ department }}}}"
-        create_missing: true
-    guard: {{max_deactivations: 100%}}
-    pull: {{sink: training, schedule: {{every: {every}}}}}
-""")
-    return path
+def write_config(
+    tmp_path: Path,
+    state_url: str,
+    base_url: str,
+    *,
+    every: str = "1s",
+    paused: bool = False,
+    listen: str = "127.0.0.1:0",
+) -> Path:
+    connector = configs.talentlms_connector(
+        "talentlms",
+        base_url,
+        SECRET,
+        schedule={"every": every},
+        paused=paused,
+        groups=[{"from": "{{ department }}", "create_missing": True}],
+        guard={"max_deactivations": "100%"},
+        pull={"sink": "training", "schedule": {"every": every}},
+    )
+    return configs.write_config(
+        tmp_path,
+        state_url,
+        connector,
+        log={"format": "json", "level": "info"},
+        server={"listen": listen},
+        sinks={"training": {"type": "csv", "path": str(tmp_path / "results.csv")}},
+    )
 
 
 class Daemon:
@@ -82,7 +76,7 @@ class Daemon:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "syncd", "run", "--config", str(config)],
+            syncd_command("run", "--config", str(config)),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=os.environ.copy(),
@@ -233,10 +227,8 @@ def test_sigterm_mid_push_stops_between_batches_and_the_next_run_finishes(tmp_pa
         assert running == 0  # the stopped run is recorded as such, not left open
         assert "failed" not in states and states.get("pending", 0) > 0, states
 
-        sync = subprocess.run(
-            [sys.executable, "-m", "syncd", "sync", "talentlms", "--direction", "push",
-             "--config", str(config)],
-            capture_output=True, text=True, timeout=300,
+        sync = run_syncd(
+            "sync", "talentlms", "--direction", "push", "--config", str(config), timeout=300
         )
         assert sync.returncode == 0, sync.stderr[-3000:]
         emails = [u["email"] for u in lms_users(sandbox)]
@@ -299,13 +291,9 @@ def test_a_listen_address_in_use_is_a_clear_error(tmp_path, db_url):
     holder.listen()
     port = holder.getsockname()[1]
     write_hr(tmp_path / "hr.csv", 1)
-    config = write_config(tmp_path, db_url, "http://127.0.0.1:9")
-    config.write_text(config.read_text().replace("127.0.0.1:0", f"127.0.0.1:{port}"))
+    config = write_config(tmp_path, db_url, "http://127.0.0.1:9", listen=f"127.0.0.1:{port}")
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "syncd", "run", "--config", str(config)],
-            capture_output=True, text=True, timeout=60,
-        )
+        done = run_syncd("run", "--config", str(config), timeout=60)
     finally:
         holder.close()
     assert done.returncode == 2

@@ -9,10 +9,6 @@ start date, the pull of learning results and learning records pushed into HowNow
 
 from __future__ import annotations
 
-import csv
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,19 +20,26 @@ from sqlalchemy import select
 
 from syncd.config import ConfigError, load_config
 from syncd.engine.executor import JobPolling
-from syncd.engine.pull import run_pull
-from syncd.engine.push import CycleOutcome, PushResult, retry, run_push
+from syncd.engine.push import CycleOutcome, PushResult, retry
 from syncd.model import LinkState, LinkStatus, ResultStatus
 from syncd.ratelimit import credential_id
-from syncd.runtime import build_adapter, open_state, pull_options, pull_settings, push_settings
+from syncd.runtime import build_adapter, open_state, pull_options
 from syncd.sandbox import ManualClock, Sandbox
 from syncd.state import store
-from syncd.state.status import error_rows, status_rows
+from syncd.state.status import status_rows
 from syncd.state.tables import operations, rate_limit_calls, sync_runs
 from syncd.vendors.auth import TOKENS
 from syncd.vendors.hownow import HowNowAdapter
-from syncd.vendors.http import RetryPolicy
 from tests.fake_results import standard_lms
+from tests.support.cli import run_syncd
+from tests.support.e2e import (
+    error_reasons,
+    pull_cycle,
+    push_cycle,
+    quick_retry,
+    read_rows,
+    write_rows,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"HOWNOW_CLIENT_ID": "sandbox-hownow-client", "HOWNOW_CLIENT_SECRET": "sandbox-hownow-secret"}
@@ -146,15 +149,12 @@ connectors:
         self.engine = open_state(self.config)
 
     def write_hr(self, rows: list[dict[str, str]]) -> None:
-        with self.hr_path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
+        write_rows(self.hr_path, COLUMNS, rows)
 
     def adapter(self, cls: type[HowNowAdapter] = HowNowAdapter, **options: Any) -> HowNowAdapter:
         connector = self.config.connector("hownow")
         options = {
-            "retry": RetryPolicy(attempts=4, backoff_initial=0.01, backoff_max=0.05),
+            "retry": quick_retry(),
             **pull_options(connector),
             **options,
         }
@@ -165,21 +165,10 @@ connectors:
         return cls(built.target, built.context)  # type: ignore[attr-defined]
 
     def push(self, adapter: HowNowAdapter | None = None, polling: JobPolling = FAST) -> PushResult:
-        adapter = adapter or self.adapter()
-        settings = push_settings(self.config, "hownow", self.engine, adapter=adapter)
-        settings.polling = polling
-        try:
-            return run_push(settings)
-        finally:
-            adapter.close()
+        return push_cycle(self.config, "hownow", self.engine, adapter or self.adapter(), polling)
 
     def pull(self, connector: str = "hownow", adapter: Any = None):
-        settings = pull_settings(self.config, connector, self.engine, adapter=adapter)
-        try:
-            return run_pull(settings)
-        finally:
-            settings.sink.close()
-            settings.adapter.close()
+        return pull_cycle(self.config, connector, self.engine, adapter)
 
     def users(self) -> dict[str, dict[str, Any]]:
         return {u["external_user_id"]: u for u in self.sim.dump()["users"]}
@@ -189,9 +178,7 @@ connectors:
             return {link.hr_key: link for link in store.iter_links(conn, "hownow", LinkStatus)}
 
     def errors(self) -> dict[tuple[str, str], str]:
-        return {
-            (e["hr_key"], e["operation"]): e["reason"] for e in error_rows(self.engine, "hownow")
-        }
+        return error_reasons(self.engine, "hownow")
 
     def open_operations(self) -> list[str]:
         with self.engine.connect() as conn:
@@ -628,15 +615,7 @@ connectors:
       fields: {{external_user_id: "{{{{ employee_id }}}}", name: x, email: x, user_type: ReadOnly}}
     {section}
 """)
-    environment = {**{k: v for k, v in os.environ.items() if k not in ENV}, **ENV}
-    done = subprocess.run(
-        [sys.executable, "-m", "syncd", "config", "check", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=ROOT,
-        timeout=120,
-    )
+    done = run_syncd("config", "check", "--config", str(path), env=ENV, cwd=ROOT)
     assert done.returncode == 2
     assert message in done.stderr and "connectors[hownow]" in done.stderr
     assert "sandbox-hownow-secret" not in done.stdout + done.stderr
@@ -646,10 +625,7 @@ connectors:
 
 
 def delivered(world: World) -> list[dict[str, str]]:
-    if not world.training.exists():
-        return []
-    with world.training.open() as handle:
-        return list(csv.DictReader(handle))
+    return read_rows(world.training)
 
 
 def test_pull_delivers_progress_and_completions_once_per_change(world):

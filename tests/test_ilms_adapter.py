@@ -26,6 +26,7 @@ from syncd.vendors.ilms.api import created_id, error_text
 from syncd.vendors.ilms.fields import code_of, pairs, to_codes
 from syncd.vendors.ilms.scan import call_budget
 from syncd.vendors.targets import ILMSTarget
+from tests.support.factory import closing_factory
 
 LOGIN, KEY, ORG = "sandbox-ilms-login", "sandbox-ilms-key", "1001"
 HEADERS = {
@@ -68,20 +69,15 @@ def make_target(base_url: str, **overrides: Any) -> ILMSTarget:
 
 @pytest.fixture
 def make_adapter(sandbox, sim):
-    made: list[ILMSAdapter] = []
-
-    def make(match: str | None = "F004", base_url: str | None = None, **options: Any):
+    def build(match: str | None = "F004", base_url: str | None = None, **options: Any):
         target_options = {k: options.pop(k) for k in list(options) if k in ILMSTarget.model_fields}
         target = make_target(base_url or sandbox.base_url("ilms"), **target_options)
         retry = RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.02)
         context = AdapterContext("ilms", match=match, options={"retry": retry, **options})
-        adapter = ILMSAdapter(target, context)
-        made.append(adapter)
-        return adapter
+        return ILMSAdapter(target, context)
 
-    yield make
-    for adapter in made:
-        adapter.close()
+    with closing_factory(build) as make:
+        yield make
 
 
 def fields(key: str = "E1", **changes: Any) -> dict[str, Any]:

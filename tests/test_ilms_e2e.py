@@ -9,10 +9,7 @@ saw, the errors ``syncd errors`` lists, and the rows the HR sink holds.
 
 from __future__ import annotations
 
-import csv
 import json
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -20,19 +17,17 @@ from typing import Any
 
 import pytest
 import structlog
-import yaml
 from sqlalchemy import MetaData, select
 
 from syncd.config import ConfigError, load_config
-from syncd.engine.pull import PullResult, run_pull
-from syncd.engine.push import CycleOutcome, PushResult, run_push
+from syncd.engine.push import CycleOutcome, PushResult
 from syncd.model import LinkStatus, OpKind, OpState
-from syncd.runtime import build_adapter, open_state, pull_options, pull_settings, push_settings
 from syncd.sandbox import Sandbox
 from syncd.state import store
-from syncd.state.status import error_rows
 from syncd.state.tables import operations
-from syncd.vendors.http import RetryPolicy
+from tests.support.cli import run_syncd
+from tests.support.configs import save_config
+from tests.support.e2e import E2EConnector, calls, connector_factory, error_reasons, hr_person
 
 LOGIN, KEY, ORG = "sandbox-ilms-login", "sandbox-ilms-key", "1001"
 HR_COLUMNS = ["employee_id", "first_name", "last_name", "email", "department", "title", "status"]
@@ -78,20 +73,15 @@ def portal(sandbox):
 
 
 def person(key: str, dept: str = "Engineering", **extra: Any) -> dict[str, str]:
-    return {
-        "employee_id": key,
-        "first_name": f"First{key}",
-        "last_name": f"Last{key}",
-        "email": f"{key.lower()}@acme.test",
-        "department": dept,
-        "title": "Engineer",
-        "status": "active",
-        **extra,
-    }
+    return {**hr_person(key, dept), "title": "Engineer", **extra}
 
 
-class Connector:
+class Connector(E2EConnector):
     """One iLMS connector configured from YAML, and the HR file it reads."""
+
+    name = "ilms"
+    columns = HR_COLUMNS
+    retry_attempts = 5
 
     def __init__(
         self,
@@ -104,75 +94,51 @@ class Connector:
         target: dict | None = None,
         **users: Any,
     ) -> None:
-        self.hr_path = tmp_path / "hr.csv"
-        self.sink_path = tmp_path / "training.csv"
-        self.hr: list[dict] = []
-        self.document = {
-            "state": {"url": db_url},
-            "sources": {"hr": {"type": "csv", "path": str(self.hr_path), "key": "employee_id"}},
-            "sinks": {"training": {"type": "csv", "path": str(self.sink_path)}},
-            "connectors": [
-                {
-                    "name": "ilms",
-                    "source": "hr",
-                    "scope": "status != 'contractor'",
-                    "schedule": {"every": "15m"},
-                    "target": {
-                        "type": "ilms",
-                        "base_url": base_url,
-                        "org_id": ORG,
-                        "api_login_id": LOGIN,
-                        "transaction_key": KEY,
-                        "rate_limit": rate_limit or {"per_minute": 6000},
-                        **(target or {}),
+        super().__init__(
+            tmp_path,
+            db_url,
+            {
+                "name": "ilms",
+                "source": "hr",
+                "scope": "status != 'contractor'",
+                "schedule": {"every": "15m"},
+                "target": {
+                    "type": "ilms",
+                    "base_url": base_url,
+                    "org_id": ORG,
+                    "api_login_id": LOGIN,
+                    "transaction_key": KEY,
+                    "rate_limit": rate_limit or {"per_minute": 6000},
+                    **(target or {}),
+                },
+                "users": {
+                    "match": "F004",
+                    "fields": {
+                        "F001": "{{ first_name }}",
+                        "F003": "{{ last_name }}",
+                        "F004": "{{ employee_id }}",
+                        "email": "{{ email | lower }}",
+                        "job_title": "{{ title }}",
+                        "region": "Acme",
+                        "division": "Staff",
+                        "department": "{{ department }}",
                     },
-                    "users": {
-                        "match": "F004",
-                        "fields": {
-                            "F001": "{{ first_name }}",
-                            "F003": "{{ last_name }}",
-                            "F004": "{{ employee_id }}",
-                            "email": "{{ email | lower }}",
-                            "job_title": "{{ title }}",
-                            "region": "Acme",
-                            "division": "Staff",
-                            "department": "{{ department }}",
-                        },
-                        "active": "{{ status in ['active', 'leave'] }}",
-                        **users,
-                    },
-                    "groups": [{"from": "{{ department }}"}],
-                    "enrollments": [
-                        {"courses": [SECURITY]},
-                        {"when": "{{ department == 'Sales' }}", "courses": [DATA_SECURITY]},
-                    ],
-                    "guard": {"max_deactivations": "100%"},
-                    "pull": {"sink": "training", **(pull or {})},
-                }
-            ],
-        }
-        path = tmp_path / "syncd.yaml"
-        path.write_text(yaml.safe_dump(self.document, sort_keys=False))
-        self.config = load_config(path)
-        self.engine = open_state(self.config)
-
-    def write_hr(self) -> None:
-        with self.hr_path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, HR_COLUMNS)
-            writer.writeheader()
-            writer.writerows(self.hr)
-
-    def adapter(self, **options: Any):
-        connector = self.config.connector("ilms")
-        retry = RetryPolicy(attempts=5, backoff_initial=0.01, backoff_max=0.05)
-        return build_adapter(
-            self.config, connector, retry=retry, **{**pull_options(connector), **options}
+                    "active": "{{ status in ['active', 'leave'] }}",
+                    **users,
+                },
+                "groups": [{"from": "{{ department }}"}],
+                "enrollments": [
+                    {"courses": [SECURITY]},
+                    {"when": "{{ department == 'Sales' }}", "courses": [DATA_SECURITY]},
+                ],
+                "guard": {"max_deactivations": "100%"},
+                "pull": {"sink": "training", **(pull or {})},
+            },
         )
 
     def push(self, before_creates: Callable[[], None] | None = None) -> PushResult:
         """One push cycle; ``before_creates`` runs just before the first account is sent
         (after validation and matching), to inject a fault into the creates themselves."""
-        self.write_hr()
         adapter = self.adapter()
         if before_creates is not None:
             execute = adapter.execute
@@ -184,21 +150,10 @@ class Connector:
                 return execute(ops)
 
             adapter.execute = armed
-        try:
-            return run_push(push_settings(self.config, "ilms", self.engine, adapter=adapter))
-        finally:
-            adapter.close()
-
-    def pull(self) -> PullResult:
-        settings = pull_settings(self.config, "ilms", self.engine, adapter=self.adapter())
-        try:
-            return run_pull(settings)
-        finally:
-            settings.sink.close()
-            settings.adapter.close()
+        return super().push(adapter)
 
     def errors(self) -> dict[tuple[str, str], str]:
-        return {(e["hr_key"], e["operation"]): e["reason"] for e in error_rows(self.engine, "ilms")}
+        return error_reasons(self.engine, "ilms")
 
     def remote_ids(self) -> dict[str, str]:
         with self.engine.connect() as conn:
@@ -208,28 +163,11 @@ class Connector:
                 if link.remote_id
             }
 
-    def sink_rows(self) -> list[dict[str, str]]:
-        if not self.sink_path.exists():
-            return []
-        with self.sink_path.open() as handle:
-            return list(csv.DictReader(handle))
-
-    def close(self) -> None:
-        self.engine.dispose()
-
 
 @pytest.fixture
 def make_connector(tmp_path, db_url, sandbox, portal):
-    made: list[Connector] = []
-
-    def make(**options: Any) -> Connector:
-        connector = Connector(tmp_path, db_url, sandbox.base_url("ilms"), **options)
-        made.append(connector)
-        return connector
-
-    yield make
-    for connector in made:
-        connector.close()
+    with connector_factory(Connector, tmp_path, db_url, sandbox.base_url("ilms")) as make:
+        yield make
 
 
 def accounts(portal) -> dict[str, dict]:
@@ -247,11 +185,6 @@ def accounts(portal) -> dict[str, dict]:
         }
         for u in state["users"]
     }
-
-
-def calls(portal) -> Counter:
-    """Requests the simulator answered, by endpoint (every status)."""
-    return Counter({endpoint: sum(by.values()) for endpoint, by in portal.counts().items()})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,16 +456,10 @@ def test_credentials_never_reach_logs_or_the_state_store(make_connector, portal)
 def test_a_password_is_sent_on_create_but_never_printed_or_stored(make_connector, portal):
     lms = make_connector()
     lms.document["connectors"][0]["users"]["fields"]["F016"] = "{{ employee_id }}-Initial-9"
-    config_path = lms.hr_path.parent / "syncd.yaml"
-    config_path.write_text(yaml.safe_dump(lms.document, sort_keys=False))
+    config_path = save_config(lms.path, lms.document)
     lms.hr = [person("E1")]
     lms.write_hr()
-    planned = subprocess.run(
-        [sys.executable, "-m", "syncd", "plan", "ilms", "--json", "--config", str(config_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    planned = run_syncd("plan", "ilms", "--json", "--config", str(config_path))
     assert planned.returncode == 0, planned.stderr
     [create] = [json.loads(line) for line in planned.stdout.splitlines() if '"create"' in line]
     assert create["changed"]["F004"] == "E1" and "F016" not in create["changed"]

@@ -18,26 +18,19 @@ import httpx
 import pytest
 
 from syncd.model import DesiredUser, Operation, OpKind, OutcomeStatus, ResultStatus
-from syncd.sandbox import ManualClock, Sandbox
+from syncd.sandbox import Sandbox
 from syncd.vendors.auth import TOKENS
 from syncd.vendors.base import Adapter, AdapterContext, AuthenticationError
 from syncd.vendors.http import RetryPolicy
 from syncd.vendors.learningpool import LearningPoolAdapter
 from syncd.vendors.learningpool.sandbox_endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
 from syncd.vendors.targets import LearningPoolTarget
+from tests.support.clock import START, RewindableClock
+from tests.support.factory import closing_factory
 
-START = 1_780_000_000.0  # 2026-05-28T20:26:40Z
 ROOMY = {"per_minute": 100_000}  # limits are not what most of these tests test
 USERS = "POST /simple/v1/users"
 TOKEN = "POST /oauth/token"
-
-
-class RewindableClock(ManualClock):
-    def rewind(self) -> None:
-        self.advance(START - self.time())
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.time(), UTC)
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +72,6 @@ def target(sandbox: Sandbox, endpoints: dict[str, Any] | None = None, **extra: A
 
 @pytest.fixture
 def make(sandbox: Sandbox, clock: RewindableClock):
-    made: list[LearningPoolAdapter] = []
-
     def build(
         endpoints: dict[str, Any] | None = None, match: str | None = None, **options: Any
     ) -> LearningPoolAdapter:
@@ -95,13 +86,10 @@ def make(sandbox: Sandbox, clock: RewindableClock):
                 **options,
             },
         )
-        adapter = LearningPoolAdapter(target(sandbox, endpoints, **extra), context)
-        made.append(adapter)
-        return adapter
+        return LearningPoolAdapter(target(sandbox, endpoints, **extra), context)
 
-    yield build
-    for adapter in made:
-        adapter.close()
+    with closing_factory(build) as maker:
+        yield maker
 
 
 def person(key: str, **fields: Any) -> dict[str, Any]:

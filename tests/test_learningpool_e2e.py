@@ -10,32 +10,26 @@ and in the exit code.
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import select, text
 
-from syncd.config import ConfigError, load_config
-from syncd.engine.pull import PullSettings, run_pull
-from syncd.engine.push import CycleOutcome, PushResult, run_push
+from syncd.config import ConfigError
+from syncd.engine.push import CycleOutcome
 from syncd.model import OpState
-from syncd.runtime import build_adapter, open_state, pull_options, push_settings
 from syncd.sandbox import Sandbox
-from syncd.sinks import open_sink
-from syncd.state.status import error_rows
 from syncd.state.tables import operations
 from syncd.vendors.auth import TOKENS
-from syncd.vendors.http import RetryPolicy
 from syncd.vendors.learningpool.sandbox_endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
+from tests.support.cli import run_syncd
+from tests.support.e2e import E2EConnector, calls, connector_factory, hr_person
 
 HR_COLUMNS = ["employee_id", "first_name", "last_name", "email", "department", "tz", "status"]
 USERS = "POST /simple/v1/users"
@@ -60,128 +54,73 @@ def platform(sandbox):
 
 
 def person(key: str, dept: str = "Engineering", **extra: Any) -> dict[str, Any]:
-    return {
-        "employee_id": key,
-        "first_name": f"First{key}",
-        "last_name": f"Last{key}",
-        "email": f"{key.lower()}@acme.test",
-        "department": dept,
-        "tz": "Europe/London",
-        "status": "active",
-        **extra,
-    }
+    return {**hr_person(key, dept), "tz": "Europe/London", **extra}
 
 
-class Connector:
+class Connector(E2EConnector):
     """One Learning Pool connector configured from YAML, and the HR file it reads."""
 
+    name = "lp"
+    columns = HR_COLUMNS
+
     def __init__(self, tmp_path: Path, db_url: str, base_url: str, **changes: Any) -> None:
-        self.hr_path = tmp_path / "hr.csv"
-        self.sink_path = tmp_path / "training.csv"
-        self.hr: list[dict] = []
         endpoints = {k: v for k, v in SANDBOX_ENDPOINTS.items() if k not in changes.get("drop", ())}
-        document = {
-            "state": {"url": db_url},
-            "sources": {"hr": {"type": "csv", "path": str(self.hr_path), "key": "employee_id"}},
-            "sinks": {"training": {"type": "csv", "path": str(self.sink_path)}},
-            "connectors": [
-                {
-                    "name": "lp",
-                    "source": "hr",
-                    "scope": "status != 'contractor'",
-                    "schedule": {"every": "15m"},
-                    "target": {
-                        "type": "learningpool",
-                        "base_url": base_url,
-                        **SANDBOX_CLIENT,
-                        "token_path": "/oauth/token",
-                        "rate_limit": {"per_minute": 100_000},
-                        "endpoints": endpoints,
+        super().__init__(
+            tmp_path,
+            db_url,
+            {
+                "name": "lp",
+                "source": "hr",
+                "scope": "status != 'contractor'",
+                "schedule": {"every": "15m"},
+                "target": {
+                    "type": "learningpool",
+                    "base_url": base_url,
+                    **SANDBOX_CLIENT,
+                    "token_path": "/oauth/token",
+                    "rate_limit": {"per_minute": 100_000},
+                    "endpoints": endpoints,
+                },
+                "users": {
+                    "match": "email",
+                    "fields": {
+                        "external_id": "{{ employee_id }}",
+                        "username": "{{ employee_id | lower }}",
+                        "email": "{{ email | lower }}",
+                        "first_name": "{{ first_name }}",
+                        "last_name": "{{ last_name }}",
+                        "timezone": "{{ tz }}",
                     },
-                    "users": {
-                        "match": "email",
-                        "fields": {
-                            "external_id": "{{ employee_id }}",
-                            "username": "{{ employee_id | lower }}",
-                            "email": "{{ email | lower }}",
-                            "first_name": "{{ first_name }}",
-                            "last_name": "{{ last_name }}",
-                            "timezone": "{{ tz }}",
-                        },
-                        "active": "{{ status in ['active', 'leave'] }}",
+                    "active": "{{ status in ['active', 'leave'] }}",
+                },
+                "groups": [
+                    {
+                        "from": "{{ department }}",
+                        "map": {"Engineering": "ENG", "Sales": "SALES"},
                     },
-                    "groups": [
-                        {
-                            "from": "{{ department }}",
-                            "map": {"Engineering": "ENG", "Sales": "SALES"},
-                        },
-                        {"from": "All Staff"},
-                    ],
-                    "enrollments": [
-                        {"courses": ["LX-SEC-101"]},
-                        {"when": "{{ department == 'Sales' }}", "courses": ["LX-SAL-301"]},
-                    ],
-                    "guard": {"max_deactivations": "100%"},
-                    "pull": {"sink": "training"},
-                }
-            ],
-        }
-        self.path = tmp_path / "syncd.yaml"
-        self.path.write_text(yaml.safe_dump(document, sort_keys=False))
-        self.config = load_config(self.path)
-        self.engine = open_state(self.config)
-
-    def write_hr(self) -> None:
-        with self.hr_path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, HR_COLUMNS)
-            writer.writeheader()
-            writer.writerows(self.hr)
-
-    def adapter(self, **options: Any):
-        retry = RetryPolicy(attempts=4, backoff_initial=0.01, backoff_max=0.05)
-        connector = self.config.connector("lp")
-        return build_adapter(self.config, connector, retry=retry, **options)
-
-    def push(self, adapter=None) -> PushResult:
-        self.write_hr()
-        adapter = adapter or self.adapter()
-        try:
-            return run_push(push_settings(self.config, "lp", self.engine, adapter=adapter))
-        finally:
-            adapter.close()
-
-    def pull(self):
-        adapter = self.adapter(**pull_options(self.config.connector("lp")))
-        sink = open_sink("training", self.config.sinks["training"])
-        try:
-            return run_pull(PullSettings("lp", self.engine, adapter, sink, "training"))
-        finally:
-            sink.close()
-            adapter.close()
+                    {"from": "All Staff"},
+                ],
+                "enrollments": [
+                    {"courses": ["LX-SEC-101"]},
+                    {"when": "{{ department == 'Sales' }}", "courses": ["LX-SAL-301"]},
+                ],
+                "guard": {"max_deactivations": "100%"},
+                "pull": {"sink": "training"},
+            },
+        )
 
     def errors(self) -> list[dict]:
-        return error_rows(self.engine, "lp")
+        return self.error_rows()
 
     def op_states(self) -> Counter:
         with self.engine.connect() as conn:
             return Counter(row.state for row in conn.execute(select(operations.c.state)))
 
-    def close(self) -> None:
-        self.engine.dispose()
-
 
 @pytest.fixture
 def make_connector(tmp_path, db_url, sandbox, platform):
-    made: list[Connector] = []
-
-    def make(**changes: Any) -> Connector:
-        connector = Connector(tmp_path, db_url, sandbox.base_url("learningpool"), **changes)
-        made.append(connector)
-        return connector
-
-    yield make
-    for connector in made:
-        connector.close()
+    with connector_factory(Connector, tmp_path, db_url, sandbox.base_url("learningpool")) as make:
+        yield make
 
 
 def accounts(platform) -> dict[str, dict]:
@@ -202,17 +141,6 @@ def accounts(platform) -> dict[str, dict]:
         }
         for u in state["users"]
     }
-
-
-def calls(platform) -> Counter:
-    return Counter({endpoint: sum(by.values()) for endpoint, by in platform.counts().items()})
-
-
-def sink_rows(connector: Connector) -> list[dict]:
-    if not connector.sink_path.exists():
-        return []
-    with connector.sink_path.open() as handle:
-        return list(csv.DictReader(handle))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,7 +341,7 @@ def test_a_completion_reaches_the_hr_sink_exactly_once(make_connector, platform)
     for _ in range(2):
         pulled = lp.pull()
         assert pulled.outcome == CycleOutcome.SUCCESS, pulled.errors
-    rows = sink_rows(lp)
+    rows = lp.sink_rows()
     assert [(r["hr_key"], r["course_id"], r["status"], r["score"]) for r in rows] == [
         ("E1", "501", "completed", "88"),
         ("E2", "503", "completed", "70"),
@@ -480,11 +408,5 @@ def assert_no_secret_in_database(lp: Connector) -> None:
 
 
 def syncd_cli(*args: str) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
-    return subprocess.run(
-        [sys.executable, "-m", "syncd", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=120,
-    )
+    """``syncd ARGS`` without this run's ``SYNCD_`` variables: only the file configures it."""
+    return run_syncd(*args, without=[k for k in os.environ if k.startswith("SYNCD_")])

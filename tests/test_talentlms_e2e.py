@@ -8,25 +8,20 @@ engineer would check in the portal, the state store and the HR sink.
 
 from __future__ import annotations
 
-import csv
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import select
 
-from syncd.config import load_config
 from syncd.engine.executor import JobPolling
-from syncd.engine.push import CycleOutcome, PushResult, run_push
+from syncd.engine.push import CycleOutcome
 from syncd.model import OpState
-from syncd.runtime import build_adapter, open_state, push_settings
 from syncd.sandbox import Sandbox
-from syncd.state.status import error_rows
 from syncd.state.tables import operations, sync_runs
-from syncd.vendors.http import RetryPolicy
+from tests.support.e2e import E2EConnector, calls, connector_factory, hr_person, pull_cycle
 
 API_KEY = "sandbox-talentlms-key"
 HR_COLUMNS = ["employee_id", "first_name", "last_name", "email", "department", "location", "status"]
@@ -52,116 +47,69 @@ def portal(sandbox):
 
 
 def person(key: str, dept: str = "Engineering", location: str = "athens", **extra: Any) -> dict:
-    return {
-        "employee_id": key,
-        "first_name": f"First{key}",
-        "last_name": f"Last{key}",
-        "email": f"{key.lower()}@acme.test",
-        "department": dept,
-        "location": location,
-        "status": "active",
-        **extra,
-    }
+    return {**hr_person(key, dept), "location": location, **extra}
 
 
-class Connector:
+class Connector(E2EConnector):
     """One TalentLMS connector configured from YAML, and the HR file it reads."""
+
+    name = "lms"
+    columns = HR_COLUMNS
+    polling = JobPolling(first_delay=0.02, max_delay=0.2, timeout=30)
 
     def __init__(
         self, tmp_path: Path, db_url: str, base_url: str, *, match: str = "email", **users: Any
     ) -> None:
-        self.hr_path = tmp_path / "hr.csv"
-        self.sink_path = tmp_path / "training.csv"
-        self.hr: list[dict] = []
-        document = {
-            "state": {"url": db_url},
-            "sources": {"hr": {"type": "csv", "path": str(self.hr_path), "key": "employee_id"}},
-            "sinks": {"training": {"type": "csv", "path": str(self.sink_path)}},
-            "connectors": [
-                {
-                    "name": "lms",
-                    "source": "hr",
-                    "scope": "status != 'contractor'",
-                    "schedule": {"every": "15m"},
-                    "target": {
-                        "type": "talentlms",
-                        "base_url": base_url,
-                        "api_key": API_KEY,
-                        "rate_limit": {"per_hour": 100_000, "burst": 5_000, "burst_window": "5s"},
+        super().__init__(
+            tmp_path,
+            db_url,
+            {
+                "name": "lms",
+                "source": "hr",
+                "scope": "status != 'contractor'",
+                "schedule": {"every": "15m"},
+                "target": {
+                    "type": "talentlms",
+                    "base_url": base_url,
+                    "api_key": API_KEY,
+                    "rate_limit": {"per_hour": 100_000, "burst": 5_000, "burst_window": "5s"},
+                },
+                "users": {
+                    "match": match,
+                    "fields": {
+                        "login": "{{ employee_id | lower }}",
+                        "name": "{{ first_name }}",
+                        "surname": "{{ last_name }}",
+                        "email": "{{ email | lower }}",
+                        "custom_field_1": "{{ employee_id }}",
                     },
-                    "users": {
-                        "match": match,
-                        "fields": {
-                            "login": "{{ employee_id | lower }}",
-                            "name": "{{ first_name }}",
-                            "surname": "{{ last_name }}",
-                            "email": "{{ email | lower }}",
-                            "custom_field_1": "{{ employee_id }}",
-                        },
-                        "active": "{{ status in ['active', 'leave'] }}",
-                        **users,
+                    "active": "{{ status in ['active', 'leave'] }}",
+                    **users,
+                },
+                "groups": [
+                    {
+                        "from": "{{ department }}",
+                        "map": {"Engineering": "Engineering Team", "Sales": "Sales Team"},
                     },
-                    "groups": [
-                        {
-                            "from": "{{ department }}",
-                            "map": {"Engineering": "Engineering Team", "Sales": "Sales Team"},
-                        },
-                        {"from": "{{ location }}", "kind": "branch", "create_missing": True},
-                    ],
-                    "enrollments": [
-                        {"courses": [101]},
-                        {"when": "{{ department == 'Sales' }}", "courses": [103]},
-                    ],
-                    "guard": {"max_deactivations": "100%"},
-                    "pull": {"sink": "training"},
-                }
-            ],
-        }
-        path = tmp_path / "syncd.yaml"
-        path.write_text(yaml.safe_dump(document, sort_keys=False))
-        self.config = load_config(path)
-        self.engine = open_state(self.config)
-
-    def write_hr(self) -> None:
-        with self.hr_path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, HR_COLUMNS)
-            writer.writeheader()
-            writer.writerows(self.hr)
-
-    def adapter(self, **options: Any):
-        retry = RetryPolicy(attempts=4, backoff_initial=0.01, backoff_max=0.05)
-        connector = self.config.connector("lms")
-        return build_adapter(self.config, connector, retry=retry, **options)
-
-    def push(self) -> PushResult:
-        self.write_hr()
-        adapter = self.adapter()
-        try:
-            settings = push_settings(self.config, "lms", self.engine, adapter=adapter)
-            settings.polling = JobPolling(first_delay=0.02, max_delay=0.2, timeout=30)
-            return run_push(settings)
-        finally:
-            adapter.close()
+                    {"from": "{{ location }}", "kind": "branch", "create_missing": True},
+                ],
+                "enrollments": [
+                    {"courses": [101]},
+                    {"when": "{{ department == 'Sales' }}", "courses": [103]},
+                ],
+                "guard": {"max_deactivations": "100%"},
+                "pull": {"sink": "training"},
+            },
+        )
 
     def errors(self) -> list[dict]:
-        return error_rows(self.engine, "lms")
-
-    def close(self) -> None:
-        self.engine.dispose()
+        return self.error_rows()
 
 
 @pytest.fixture
 def make_connector(tmp_path, db_url, sandbox, portal):
-    made: list[Connector] = []
-
-    def make(**options: Any) -> Connector:
-        connector = Connector(tmp_path, db_url, sandbox.base_url("talentlms"), **options)
-        made.append(connector)
-        return connector
-
-    yield make
-    for connector in made:
-        connector.close()
+    with connector_factory(Connector, tmp_path, db_url, sandbox.base_url("talentlms")) as make:
+        yield make
 
 
 def accounts(portal) -> dict[str, dict]:
@@ -178,11 +126,6 @@ def accounts(portal) -> dict[str, dict]:
         for u in state["users"]
         if u["login"] != "admin"
     }
-
-
-def calls(portal) -> Counter:
-    """Requests the portal answered, by endpoint (every status)."""
-    return Counter({endpoint: sum(by.values()) for endpoint, by in portal.counts().items()})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,9 +335,6 @@ def test_on_missing_delete_removes_the_account(make_connector, portal):
 
 
 def test_a_completion_reaches_the_hr_sink_exactly_once(make_connector, portal):
-    from syncd.engine.pull import PullSettings, run_pull
-    from syncd.sinks import open_sink
-
     lms = make_connector()
     lms.hr = [person("E1"), person("E2")]
     lms.push()
@@ -402,12 +342,7 @@ def test_a_completion_reaches_the_hr_sink_exactly_once(make_connector, portal):
     portal.complete(ids["e1"], 101, score=88)
 
     def pull() -> None:
-        adapter = lms.adapter(start_date="2020-01-01")
-        sink = open_sink("training", lms.config.sinks["training"])
-        try:
-            result = run_pull(PullSettings("lms", lms.engine, adapter, sink, "training"))
-        finally:
-            adapter.close()
+        result = pull_cycle(lms.config, "lms", lms.engine, lms.adapter(start_date="2020-01-01"))
         assert result.outcome == CycleOutcome.SUCCESS, result.errors
 
     pull()
@@ -415,8 +350,7 @@ def test_a_completion_reaches_the_hr_sink_exactly_once(make_connector, portal):
     portal.complete(ids["e2"], 101, score=70)
     pull()
     pull()
-    with lms.sink_path.open() as handle:
-        rows = list(csv.DictReader(handle))
+    rows = lms.sink_rows()
     assert [(r["hr_key"], r["course_id"], r["status"], r["score"]) for r in rows] == [
         ("E1", "101", "completed", "88"),
         ("E2", "101", "completed", "70"),

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from syncd.sandbox import ManualClock, Sandbox, available_vendors
+from tests.support.clock import START, RewindableClock
 
 HEADERS = {
     "Content-Type": "application/json",
@@ -112,16 +113,6 @@ def create_body(**overrides: str) -> dict[str, Any]:
         **overrides,
     }
     return {"userProfileData": pairs(**values)}
-
-
-START = 1_780_000_000.0  # 2026-05-28T20:26:40Z
-
-
-class RewindableClock(ManualClock):
-    """A hand-driven clock that goes back to START before each test."""
-
-    def rewind(self) -> None:
-        self.advance(START - self.time())
 
 
 @pytest.fixture(scope="module")

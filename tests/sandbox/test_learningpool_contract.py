@@ -15,6 +15,7 @@ import yaml
 
 from syncd.sandbox import ManualClock, Sandbox, available_vendors
 from syncd.vendors.targets import LearningPoolEndpoints
+from tests.support.clock import START, RewindableClock
 
 CLIENT = {
     "grant_type": "client_credentials",
@@ -34,16 +35,6 @@ ANN = {
     "country": "GBR",
     "function": "Engineer",
 }
-
-
-START = 1_780_000_000.0  # 2026-05-28T20:26:40Z
-
-
-class RewindableClock(ManualClock):
-    """A hand-driven clock that goes back to START before each test."""
-
-    def rewind(self) -> None:
-        self.advance(START - self.time())
 
 
 @pytest.fixture(scope="module")

@@ -1,1 +1,2 @@
-"""Helpers shared by tests and benchmarks: loopback servers that behave like vendors."""
+"""Helpers shared by tests and benchmarks: vendor-like loopback servers, syncd processes,
+configuration files and the end-to-end harness."""

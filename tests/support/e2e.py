@@ -1,0 +1,168 @@
+"""The end-to-end harness: one connector configured from YAML, its HR file, its state
+store and its HR sink, driven through the real runtime and engines.
+
+Each vendor's end-to-end tests subclass ``E2EConnector`` with the connector their
+situations need; what is the same for every vendor (writing the HR file, building
+the adapter with quick retries, one push or pull cycle, reading what syncd recorded
+and delivered) lives here once.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from sqlalchemy.engine import Engine
+
+from syncd.config import Config, load_config
+from syncd.engine.executor import JobPolling
+from syncd.engine.pull import PullResult, run_pull
+from syncd.engine.push import PushResult, run_push
+from syncd.runtime import build_adapter, open_state, pull_options, pull_settings, push_settings
+from syncd.state.status import error_rows
+from syncd.vendors.http import RetryPolicy
+from tests.support.configs import config_document, save_config
+from tests.support.factory import closing_factory
+
+
+def quick_retry(attempts: int = 4) -> RetryPolicy:
+    """Retries that back off in milliseconds, so a fault costs a test no real time."""
+    return RetryPolicy(attempts=attempts, backoff_initial=0.01, backoff_max=0.05)
+
+
+def hr_person(key: str, dept: str = "Engineering") -> dict[str, str]:
+    """An active person of the HR file, every value derived from ``key``; each vendor's
+    tests add the columns their mapping reads."""
+    return {
+        "employee_id": key,
+        "first_name": f"First{key}",
+        "last_name": f"Last{key}",
+        "email": f"{key.lower()}@acme.test",
+        "department": dept,
+        "status": "active",
+    }
+
+
+def write_rows(path: Path, columns: Sequence[str], rows: list[dict]) -> None:
+    """Write ``rows`` as a CSV file with a header, as an HR export would be."""
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(columns))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file, none when syncd has not written it yet."""
+    if not path.exists():
+        return []
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def push_cycle(
+    config: Config, name: str, engine: Engine, adapter: Any, polling: JobPolling | None = None
+) -> PushResult:
+    """One push cycle of connector ``name`` through ``adapter``, which is closed after."""
+    try:
+        settings = push_settings(config, name, engine, adapter=adapter)
+        if polling is not None:
+            settings.polling = polling
+        return run_push(settings)
+    finally:
+        adapter.close()
+
+
+def pull_cycle(config: Config, name: str, engine: Engine, adapter: Any = None) -> PullResult:
+    """One pull cycle of connector ``name`` into its sink; sink and adapter are closed after."""
+    settings = pull_settings(config, name, engine, adapter=adapter)
+    try:
+        return run_pull(settings)
+    finally:
+        settings.sink.close()
+        settings.adapter.close()
+
+
+def error_reasons(engine: Engine, connector: str) -> dict[tuple[str, str], str]:
+    """What ``syncd errors`` lists, as (HR key, operation) → reason."""
+    return {(e["hr_key"], e["operation"]): e["reason"] for e in error_rows(engine, connector)}
+
+
+def calls(sim: Any) -> Counter:
+    """Requests a simulator answered, by endpoint (every status)."""
+    return Counter({endpoint: sum(by.values()) for endpoint, by in sim.counts().items()})
+
+
+class E2EConnector:
+    """One connector named ``name``, reading ``hr.csv`` and writing ``training.csv``.
+
+    A subclass sets ``name`` and ``columns`` (the HR file's header) and passes the
+    connector section of the YAML; tests fill ``hr`` and call ``push`` or ``pull``.
+    """
+
+    name: ClassVar[str]
+    columns: ClassVar[Sequence[str]]
+    retry_attempts: ClassVar[int] = 4
+    polling: ClassVar[JobPolling | None] = None  # None: the connector's own settings
+
+    def __init__(self, tmp_path: Path, db_url: str, connector: dict[str, Any]) -> None:
+        self.hr_path = tmp_path / "hr.csv"
+        self.sink_path = tmp_path / "training.csv"
+        self.hr: list[dict] = []
+        self.document = config_document(
+            tmp_path,
+            db_url,
+            connector,
+            sinks={"training": {"type": "csv", "path": str(self.sink_path)}},
+        )
+        self.path = save_config(tmp_path / "syncd.yaml", self.document)
+        self.config = load_config(self.path)
+        self.engine = open_state(self.config)
+
+    def write_hr(self) -> None:
+        write_rows(self.hr_path, self.columns, self.hr)
+
+    def adapter(self, **options: Any):
+        """The connector's adapter as the runtime builds it, with quick retries."""
+        connector = self.config.connector(self.name)
+        options = {**pull_options(connector), **options}
+        return build_adapter(
+            self.config, connector, retry=quick_retry(self.retry_attempts), **options
+        )
+
+    def push(self, adapter: Any = None) -> PushResult:
+        """Write the HR file, then one push cycle (through ``adapter`` when given)."""
+        self.write_hr()
+        return push_cycle(
+            self.config, self.name, self.engine, adapter or self.adapter(), self.polling
+        )
+
+    def pull(self) -> PullResult:
+        return pull_cycle(self.config, self.name, self.engine, self.adapter())
+
+    def error_rows(self) -> list[dict]:
+        """What ``syncd errors`` lists for this connector."""
+        return error_rows(self.engine, self.name)
+
+    def sink_rows(self) -> list[dict[str, str]]:
+        return read_rows(self.sink_path)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+C = TypeVar("C", bound=E2EConnector)
+
+
+def connector_factory(
+    cls: type[C], tmp_path: Path, db_url: str, base_url: str
+) -> AbstractContextManager[Callable[..., C]]:
+    """A function making ``cls`` connectors against ``base_url``, all closed on exit."""
+
+    def build(**options: Any) -> C:
+        return cls(tmp_path, db_url, base_url, **options)  # type: ignore[call-arg]
+
+    return closing_factory(build)
