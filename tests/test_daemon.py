@@ -298,3 +298,24 @@ def test_a_listen_address_in_use_is_a_clear_error(tmp_path, db_url):
         holder.close()
     assert done.returncode == 2
     assert f"cannot serve on 127.0.0.1:{port}" in done.stderr
+
+
+def test_a_connector_whose_credentials_are_refused_is_quarantined(tmp_path, db_url):
+    write_hr(tmp_path / "hr.csv", 3)
+    with Sandbox(vendors=["talentlms"]) as sandbox:
+        config = write_config(tmp_path, db_url, sandbox.base_url("talentlms"))
+        config.write_text(config.read_text().replace(SECRET, "revoked-key"))
+        daemon = Daemon(config, tmp_path / "daemon.log")
+        try:
+            eventually(lambda: status_of(daemon, "push").get("state") == "failed", 60, "failed")
+            time.sleep(4)  # four more ticks of the 1 s schedule
+            push = status_of(daemon, "push")
+            held = [e for e in daemon.events() if e.get("event") == "cycle_held_back"]
+            started = [e for e in daemon.events() if e.get("event") == "push_started"]
+        finally:
+            assert daemon.stop() == 0
+    assert "refused" in push["last_error"] or "401" in push["last_error"], push
+    assert len(started) == 1, "a refused key was tried again at every tick"
+    assert held and all(e["connector"] == "talentlms" for e in held)
+    assert push["next_run_at"] > push["last_finished_at"]  # about a minute later
+    assert "revoked-key" not in daemon.text()
