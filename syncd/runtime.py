@@ -12,6 +12,7 @@ from sqlalchemy import Engine, inspect
 
 from syncd.config import Config, ConnectorConfig
 from syncd.engine.diff import DiffPolicy
+from syncd.engine.executor import JobPolling
 from syncd.engine.guard import Threshold
 from syncd.engine.pull import PullSettings
 from syncd.engine.push import PushSettings
@@ -117,6 +118,7 @@ def push_settings(
         ),
         threshold=Threshold(percent=guard.percent, absolute=guard.absolute),
         match=connector.users.match,
+        polling=JobPolling(give_up_after=connector.target.job_timeout),
         stop=stop or threading.Event(),
     )
 

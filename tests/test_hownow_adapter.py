@@ -320,23 +320,6 @@ def test_a_failed_job_fails_the_operation_with_the_jobs_errors(sandbox, sim, clo
     assert set(users_by_ext(sim)) == {"svc_admin"}
 
 
-def test_a_job_running_past_job_timeout_fails_naming_the_person(sandbox, sim):
-    now = [datetime(2025, 1, 1, 9, 0, tzinfo=UTC)]
-    hownow = adapter(sandbox, clock=lambda: now[0], target={"job_timeout": "10m"})
-    [outcome] = hownow.execute([create("E1")])
-    assert outcome.status is OutcomeStatus.PENDING and outcome.job_id
-    now[0] += timedelta(minutes=9, seconds=59)  # the sandbox's clock stands: the job runs on
-    assert hownow.poll_job(outcome.job_id, [outcome.op]) is None
-    now[0] += timedelta(minutes=1, seconds=1)
-    [given_up] = hownow.poll_job(outcome.job_id, [outcome.op]) or []
-    assert given_up.status is OutcomeStatus.FAILED
-    assert f"HowNow job {outcome.job_id} (create of EXT-E1) had not ended 11m after it was " in (
-        given_up.error or ""
-    )
-    assert "(target.job_timeout: 10m)" in (given_up.error or "")
-    hownow.close()
-
-
 def test_an_unknown_job_sends_the_operation_again(sandbox):
     hownow = adapter(sandbox)
     [outcome] = hownow.poll_job("job_gone", [create("E1")]) or []

@@ -7,8 +7,10 @@ and `syncd errors` would show.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from syncd.engine.diff import DiffPolicy
 from syncd.engine.executor import JobPolling
@@ -18,7 +20,7 @@ from syncd.sources.base import SourceRecord
 from syncd.state import store
 from syncd.state.db import make_engine
 from syncd.state.status import error_rows, status_rows
-from syncd.state.tables import operations, sync_runs
+from syncd.state.tables import jobs, operations, sync_runs
 from tests.fake_lms import FakeLMS, TinyMapper
 
 
@@ -385,4 +387,34 @@ def test_a_retried_create_whose_job_outlives_the_cycle_is_not_planned_twice(migr
     assert len(w.lms.accounts) == 1
     with w.engine.connect() as conn:
         assert store.count_operations(conn, "fake", store.OPEN_STATES) == 0
+    w.engine.dispose()
+
+
+def test_a_job_that_never_ends_is_given_up_after_job_timeout_naming_the_person(migrated_db_url):
+    w = World(migrated_db_url, lms=FakeLMS(async_creates=True, polls_to_finish=10**6))
+    w.settings.polling = JobPolling(
+        first_delay=0.0, max_delay=0.0, timeout=0.0, give_up_after=timedelta(minutes=30)
+    )
+    w.hr = [person(1)]
+
+    def sent_ago(minutes: int) -> None:
+        with w.engine.begin() as conn:
+            conn.execute(update(jobs).values(submitted_at=store.now() - timedelta(minutes=minutes)))
+
+    assert w.push().counts["failed"] == 0  # still running: polled again next cycle
+    sent_ago(29)
+    assert w.push().counts["failed"] == 0
+    polls = w.lms.calls
+    sent_ago(31)
+    given_up = w.push()
+    assert w.lms.calls == polls + 1  # polled once more first: it might just have ended
+    assert given_up.outcome == CycleOutcome.PARTIAL and given_up.counts["failed"] == 1
+    reasons = {(e["hr_key"], e["operation"]): e["reason"] for e in error_rows(w.engine, "fake")}
+    reason = reasons["1", "create"]
+    assert reason.startswith("fake job ")
+    assert "(create 1) had not ended 31m after it was sent" in reason
+    assert "(target.job_timeout: 30m)" in reason and "`syncd retry fake`" in reason
+    with w.engine.connect() as conn:
+        [state] = conn.execute(select(jobs.c.state)).scalars().all()
+    assert state == "failed"
     w.engine.dispose()

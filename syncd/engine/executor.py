@@ -15,6 +15,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from itertools import groupby
 from typing import Any
 
@@ -36,6 +37,7 @@ from syncd.model import (
 )
 from syncd.state import store
 from syncd.vendors.base import Adapter
+from syncd.vendors.targets import format_duration
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +56,10 @@ class JobPolling:
 
     first_delay: float = 1.0
     max_delay: float = 30.0
-    timeout: float = 1800.0  # then reported, and polled again next cycle
+    timeout: float = 1800.0  # waited within one cycle; then reported, polled again next cycle
+    # A job still running this long after it was sent (across cycles and restarts) is
+    # given up: its operations fail, naming the person, until ``syncd retry``.
+    give_up_after: timedelta | None = None
 
 
 @dataclass(slots=True)
@@ -279,6 +284,8 @@ class Executor:
             for job_id, ops in list(pending.items()):
                 outcomes = self.adapter.poll_job(job_id, ops)
                 if outcomes is None:
+                    outcomes = self._given_up(job_id, ops)
+                if outcomes is None:
                     continue
                 with self.engine.begin() as conn:
                     for outcome in outcomes:
@@ -311,6 +318,39 @@ class Executor:
                 return
             self.sleep(delay)
             delay = min(delay * 2, self.polling.max_delay)
+
+    def _given_up(self, job_id: str, ops: list[Operation]) -> list[Outcome] | None:
+        """Failed outcomes for a job running past ``give_up_after``; None while it may run."""
+        limit = self.polling.give_up_after
+        if limit is None:
+            return None
+        with self.engine.connect() as conn:
+            sent = store.job_submitted_at(conn, self.connector, job_id)
+        running = store.now() - sent if sent is not None else timedelta(0)
+        if running < limit:
+            return None
+        vendor = self.adapter.vendor
+        log.warning(
+            "job_given_up",
+            connector=self.connector,
+            job_id=job_id,
+            operations=len(ops),
+            running_s=int(running.total_seconds()),
+        )
+        return [
+            Outcome(
+                op,
+                OutcomeStatus.FAILED,
+                error=(
+                    f"{vendor} job {job_id} ({op.describe()}) had not ended "
+                    f"{_span(running)} after it was sent (target.job_timeout: "
+                    f"{format_duration(limit)}); syncd stopped polling it and cannot tell what "
+                    f"{vendor} applied. Check the person in {vendor}, then "
+                    f"`syncd retry {self.connector}` sends it again"
+                ),
+            )
+            for op in ops
+        ]
 
     def _report_overdue(self, pending: dict[str, list[Operation]]) -> None:
         with self.engine.begin() as conn:
@@ -357,6 +397,19 @@ class Executor:
                 )
                 self._apply_done(conn, op, account.remote_id)
         return resend
+
+
+def _span(value: timedelta) -> str:
+    """A duration for people: ``2h 5m``, ``31m``, ``45s``."""
+    seconds = max(0, int(value.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{hours}h"] if hours else []
+    if minutes:
+        parts.append(f"{minutes}m")
+    if seconds and not hours:
+        parts.append(f"{seconds}s")
+    return " ".join(parts) or "0s"
 
 
 WriteOnlyLookup = Callable[[set[str]], dict[str, dict[str, Any]]]

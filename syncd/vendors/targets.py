@@ -177,6 +177,16 @@ class _TargetBase(Strict):
     base_url: VendorUrl
     timeout: float = Field(30.0, gt=0)
     rate_limit: RateLimitConfig
+    # A vendor job (TalentLMS task, HowNow upsert job) still unfinished this long after it
+    # was sent is given up and reported, naming the people in it.
+    job_timeout: Duration = timedelta(minutes=30)
+
+    @field_validator("job_timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() <= 0:
+            raise ValueError("must be longer than 0s (e.g. 30m)")
+        return value
 
 
 class TalentLMSTarget(_TargetBase):
@@ -208,15 +218,6 @@ class HowNowTarget(_TargetBase):
     client_secret: SecretStr
     deactivate_assign_to: str  # HowNow refuses to deactivate a content owner without an heir
     x_user_id: str | None = None
-    # An upsert job still unfinished this long after it was sent is given up and reported.
-    job_timeout: Duration = timedelta(minutes=30)
-
-    @field_validator("job_timeout")
-    @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value.total_seconds() <= 0:
-            raise ValueError("must be longer than 0s (e.g. 30m)")
-        return value
 
     @field_validator("deactivate_assign_to")
     @classmethod

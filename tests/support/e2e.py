@@ -13,6 +13,7 @@ import csv
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -69,8 +70,8 @@ def push_cycle(
     """One push cycle of connector ``name`` through ``adapter``, which is closed after."""
     try:
         settings = push_settings(config, name, engine, adapter=adapter)
-        if polling is not None:
-            settings.polling = polling
+        if polling is not None:  # the test's patience; the connector's job_timeout stays
+            settings.polling = replace(polling, give_up_after=settings.polling.give_up_after)
         return run_push(settings)
     finally:
         adapter.close()

@@ -27,11 +27,7 @@ before a manager leaves (see ``ordering``). Within one run the adapter also
 waits for a manager's upsert job to finish before submitting a report that
 names them, since HowNow does not document that jobs run in submission order.
 
-Jobs that never end: HowNow documents no job expiry and no answer for a job it
-lost track of, so a job still running ``target.job_timeout`` after it was sent
-(counted from the time the engine recorded it in the state store, so restarts
-do not reset it) is given up: its operation fails, naming the person and the
-job, and stays in ``syncd errors`` until ``syncd retry`` sends it again.
+Jobs that never end are given up by the engine after ``target.job_timeout``.
 """
 
 from __future__ import annotations
@@ -39,16 +35,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
-from syncd.state import store
-from syncd.state.db import make_engine
 from syncd.vendors.base import AdapterContext, PullPage, RemoteAccount
 from syncd.vendors.hownow import api as hownow
 from syncd.vendors.hownow import ordering, users
@@ -57,7 +49,7 @@ from syncd.vendors.hownow.scan import AssignmentScan
 from syncd.vendors.http import OutcomeUnknown, RecordRejected
 from syncd.vendors.pulling import budget_share, call_budget
 from syncd.vendors.registry import missing_reason, vendor_info
-from syncd.vendors.targets import HowNowTarget, format_duration
+from syncd.vendors.targets import HowNowTarget
 
 log = structlog.get_logger(__name__)
 
@@ -71,7 +63,6 @@ MANAGER_WAIT = 300.0  # seconds a report waits for their manager's upsert job
 class _Job:
     external_id: str
     creates: bool  # the upsert of a CREATE: if it fails, the person does not exist
-    submitted: datetime
     status: JobStatus | None = None
 
 
@@ -90,11 +81,7 @@ class HowNowAdapter:
         self._sleep: Callable[[float], None] = options.get("sleep") or time.sleep
         self._manager_wait = float(options.get("manager_wait", MANAGER_WAIT))
         self._budget_share = budget_share(options)
-        self._job_timeout: timedelta = target.job_timeout
         self._jobs: dict[str, _Job] = {}
-        # Jobs sent by an earlier process: when they were sent (state store, else first seen).
-        self._earlier_jobs: dict[str, datetime] = {}
-        self._state: Engine | None = None
         self._job_of_user: dict[str, str] = {}  # external id -> its latest upsert job
         # External id -> (who heads the chain that failed, why): creates that failed this run.
         self._not_created: dict[str, tuple[str, str]] = {}
@@ -119,11 +106,7 @@ class HowNowAdapter:
     def poll_job(self, job_id: str, ops: Sequence[Operation]) -> list[Outcome] | None:
         status = self._job_status(job_id)
         if not status.finished:
-            running = self._running_for(job_id)
-            if running < self._job_timeout:
-                return None
-            self._forget_job(job_id)
-            return [self._abandoned(job_id, running, op) for op in ops]
+            return None
         self._forget_job(job_id)
         outcomes = [self._job_outcome(job_id, status, op) for op in ops]
         for outcome in outcomes:
@@ -168,9 +151,6 @@ class HowNowAdapter:
 
     def close(self) -> None:
         self.api.close()
-        if self._state is not None:
-            self._state.dispose()
-            self._state = None
 
     # --- operations --------------------------------------------------------------------------
 
@@ -340,9 +320,7 @@ class HowNowAdapter:
             )
         job_id = self.api.upsert_user(body)
         external_id = body["external_user_id"]
-        self._jobs[job_id] = _Job(
-            external_id, creates=op.kind is OpKind.CREATE, submitted=self._now()
-        )
+        self._jobs[job_id] = _Job(external_id, creates=op.kind is OpKind.CREATE)
         self._job_of_user[external_id] = job_id
         return Outcome(op, OutcomeStatus.PENDING, remote_id=external_id, job_id=job_id)
 
@@ -385,68 +363,12 @@ class HowNowAdapter:
             job.status = status
         return status
 
-    # --- jobs that never end -------------------------------------------------------------------
+    # --- jobs -----------------------------------------------------------------------------------
 
     def _forget_job(self, job_id: str) -> None:
         job = self._jobs.pop(job_id, None)
-        self._earlier_jobs.pop(job_id, None)
         if job is not None and self._job_of_user.get(job.external_id) == job_id:
             del self._job_of_user[job.external_id]
-
-    def _running_for(self, job_id: str) -> timedelta:
-        """How long ago the job was sent, as far as syncd knows (never reset by a restart)."""
-        job = self._jobs.get(job_id)
-        if job is not None:
-            sent = job.submitted
-        else:
-            sent = self._earlier_jobs.get(job_id)
-            if sent is None:
-                sent = self._earlier_jobs[job_id] = self._recorded_submission(job_id) or self._now()
-        return self._now() - sent
-
-    def _recorded_submission(self, job_id: str) -> datetime | None:
-        """When the engine recorded the job (the state store's ``jobs`` table), if it can say."""
-        url = self.context.state_url
-        if not url:
-            return None
-        try:
-            if self._state is None:
-                self._state = make_engine(url)
-            with self._state.connect() as conn:
-                return store.job_submitted_at(conn, self.context.connector, job_id)
-        except SQLAlchemyError as error:
-            log.warning(
-                "hownow_job_submission_unknown",
-                connector=self.context.connector,
-                job_id=job_id,
-                error=type(error).__name__,
-            )
-            return None
-
-    def _abandoned(self, job_id: str, running: timedelta, op: Operation) -> Outcome:
-        external_id = users.external_user_id(op.fields) or op.remote_id or op.hr_key
-        limit = format_duration(self._job_timeout)
-        log.warning(
-            "hownow_job_abandoned",
-            connector=self.context.connector,
-            hr_key=op.hr_key,
-            operation=op.kind.value,
-            job_id=job_id,
-            running_s=int(running.total_seconds()),
-            job_timeout=limit,
-        )
-        return Outcome(
-            op,
-            OutcomeStatus.FAILED,
-            remote_id=external_id if op.kind is not OpKind.CREATE else None,
-            error=(
-                f"HowNow job {job_id} ({op.kind.value} of EXT-{external_id}) had not ended "
-                f"{_span(running)} after it was sent (target.job_timeout: {limit}); syncd "
-                "stopped polling it and cannot tell what HowNow applied. Check the person in "
-                f"HowNow, then `syncd retry {self.context.connector}` sends the {op.kind.value} "
-                "again"
-            ),
-        )
 
     def _job_outcome(self, job_id: str, status: JobStatus, op: Operation) -> Outcome:
         external_id = users.external_user_id(op.fields) or op.remote_id
@@ -503,16 +425,3 @@ class HowNowAdapter:
                 return found
             page += 1
             listing = self.api.list_users(page)
-
-
-def _span(value: timedelta) -> str:
-    """A duration for people: ``2h 5m``, ``31m``, ``45s``."""
-    seconds = max(0, int(value.total_seconds()))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [f"{hours}h"] if hours else []
-    if minutes:
-        parts.append(f"{minutes}m")
-    if seconds and not hours:
-        parts.append(f"{seconds}s")
-    return " ".join(parts) or "0s"
