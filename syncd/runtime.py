@@ -96,6 +96,7 @@ def push_settings(
     *,
     adapter: Adapter | None = None,
     stop: threading.Event | None = None,
+    only: frozenset[str] | None = None,
 ) -> PushSettings:
     from syncd.mapping import compile_connector
     from syncd.sources import open_source
@@ -114,11 +115,14 @@ def push_settings(
         records=source.records,
         policy=DiffPolicy(
             on_missing=connector.users.on_missing,
-            write_only_fields=adapter.capabilities.write_only_fields,
+            # Only those the mapping gives: a resumed create re-reads the source for them.
+            write_only_fields=adapter.capabilities.write_only_fields
+            & frozenset(connector.users.fields),
         ),
         threshold=Threshold(percent=guard.percent, absolute=guard.absolute),
         match=connector.users.match,
         polling=JobPolling(give_up_after=connector.target.job_timeout),
+        only=only or None,
         stop=stop or threading.Event(),
     )
 
@@ -135,8 +139,7 @@ def push_once(
     """One push cycle of ``name`` with an adapter built for it and closed after."""
     from syncd.engine.push import run_push
 
-    settings = push_settings(config, name, engine, stop=stop)
-    settings.only = only or None
+    settings = push_settings(config, name, engine, stop=stop, only=only)
     try:
         return run_push(settings, dry_run=dry_run)
     finally:

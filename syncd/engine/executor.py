@@ -13,9 +13,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
@@ -280,11 +280,12 @@ class Executor:
         pending = dict(waiting)
         delay = self.polling.first_delay
         started = time.monotonic()
+        sent_at = self._sent_times(pending) if self.polling.give_up_after is not None else {}
         while pending:
             for job_id, ops in list(pending.items()):
                 outcomes = self.adapter.poll_job(job_id, ops)
                 if outcomes is None:
-                    outcomes = self._given_up(job_id, ops)
+                    outcomes = self._given_up(job_id, ops, sent_at.get(job_id))
                 if outcomes is None:
                     continue
                 with self.engine.begin() as conn:
@@ -319,15 +320,17 @@ class Executor:
             self.sleep(delay)
             delay = min(delay * 2, self.polling.max_delay)
 
-    def _given_up(self, job_id: str, ops: list[Operation]) -> list[Outcome] | None:
+    def _sent_times(self, jobs: Mapping[str, object]) -> dict[str, datetime]:
+        with self.engine.connect() as conn:
+            return store.jobs_submitted_at(conn, self.connector, list(jobs))
+
+    def _given_up(
+        self, job_id: str, ops: list[Operation], sent: datetime | None
+    ) -> list[Outcome] | None:
         """Failed outcomes for a job running past ``give_up_after``; None while it may run."""
         limit = self.polling.give_up_after
-        if limit is None:
-            return None
-        with self.engine.connect() as conn:
-            sent = store.job_submitted_at(conn, self.connector, job_id)
         running = store.now() - sent if sent is not None else timedelta(0)
-        if running < limit:
+        if limit is None or running < limit:
             return None
         vendor = self.adapter.vendor
         log.warning(

@@ -344,13 +344,20 @@ def finish_job(
     )
 
 
-def job_submitted_at(conn: Connection, connector: str, job_id: str) -> datetime | None:
-    value = conn.execute(
-        select(jobs.c.submitted_at).where(jobs.c.connector == connector, jobs.c.job_id == job_id)
-    ).scalar()
-    if value is not None and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
+def jobs_submitted_at(
+    conn: Connection, connector: str, job_ids: Sequence[str]
+) -> dict[str, datetime]:
+    """When each recorded job was sent (UTC); jobs the store does not know are left out."""
+    rows = conn.execute(
+        select(jobs.c.job_id, jobs.c.submitted_at).where(
+            jobs.c.connector == connector, jobs.c.job_id.in_(list(job_ids))
+        )
+    )
+    return {
+        job_id: sent if sent.tzinfo else sent.replace(tzinfo=UTC)
+        for job_id, sent in rows
+        if sent is not None
+    }
 
 
 # --- runs, status, errors --------------------------------------------------------------------
