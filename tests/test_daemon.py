@@ -264,10 +264,10 @@ def test_two_replicas_on_one_store_run_each_cycle_once(tmp_path, db_url):
     assert len(runs) >= 3
     for earlier, later in itertools.pairwise(runs):
         assert earlier.finished_at <= later.started_at, "two push cycles overlapped"
-    busy = [e for d in (first, second) for e in d.events() if e.get("event") == "push_busy"]
-    ran = {d.log_path.name for d in (first, second)
-           for e in d.events() if e.get("event") == "push_started"}
-    assert busy or len(ran) == 2  # they took turns, or one waited for the other
+    # Both replicas really competed for the cycles: each started pushes or found one running.
+    for daemon in (first, second):
+        tried = {e.get("event") for e in daemon.events()} & {"push_started", "push_busy"}
+        assert tried, f"{daemon.log_path.name} never tried a push"
 
 
 def test_a_paused_connector_is_shown_paused_and_not_run(tmp_path, db_url):

@@ -49,10 +49,7 @@ class TalentLMSBase(Simulator):
         user_id = positive_int(req.path_params.get("id"))
         if user_id is None:
             raise bad_request("User id is invalid")
-        user = self.store.users.get(user_id)
-        if user is None:
-            raise not_found("user")
-        return user
+        return self.user_by_id(user_id)
 
     def user_by_id(self, user_id: int) -> User:
         user = self.store.users.get(user_id)
