@@ -146,11 +146,18 @@ def push_once(
         settings.adapter.close()
 
 
-def pull_once(config: Config, name: str, engine: Engine, *, stop: threading.Event | None = None):
-    """One pull cycle of ``name``; its adapter and sink are closed after."""
+def pull_once(
+    config: Config,
+    name: str,
+    engine: Engine,
+    *,
+    stop: threading.Event | None = None,
+    adapter: Adapter | None = None,
+):
+    """One pull cycle of ``name``; its adapter (built here unless given) and sink are closed."""
     from syncd.engine.pull import run_pull
 
-    settings = pull_settings(config, name, engine, stop=stop)
+    settings = pull_settings(config, name, engine, adapter=adapter, stop=stop)
     try:
         return run_pull(settings)
     finally:

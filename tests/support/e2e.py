@@ -21,9 +21,9 @@ from sqlalchemy.engine import Engine
 
 from syncd.config import Config, load_config
 from syncd.engine.executor import JobPolling
-from syncd.engine.pull import PullResult, run_pull
+from syncd.engine.pull import PullResult
 from syncd.engine.push import PushResult, run_push
-from syncd.runtime import build_adapter, open_state, pull_options, pull_settings, push_settings
+from syncd.runtime import build_adapter, open_state, pull_once, pull_options, push_settings
 from syncd.state.status import error_rows
 from syncd.vendors.http import RetryPolicy
 from tests.support.configs import config_document, save_config
@@ -79,12 +79,7 @@ def push_cycle(
 
 def pull_cycle(config: Config, name: str, engine: Engine, adapter: Any = None) -> PullResult:
     """One pull cycle of connector ``name`` into its sink; sink and adapter are closed after."""
-    settings = pull_settings(config, name, engine, adapter=adapter)
-    try:
-        return run_pull(settings)
-    finally:
-        settings.sink.close()
-        settings.adapter.close()
+    return pull_once(config, name, engine, adapter=adapter)
 
 
 def error_reasons(engine: Engine, connector: str) -> dict[tuple[str, str], str]:
