@@ -17,21 +17,47 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
+from syncd.http import (
+    MESSAGE_LIMIT,
+    ClientCredentialsAuth,
+    UnreachableError,
+    json_payload,
+    vendor_message,
+    whole_number,
+)
+from syncd.limits import Priority
 from syncd.logs import Redactor
-from syncd.ratelimit import Priority
-from syncd.vendors.answers import json_payload, whole_number
-from syncd.vendors.base import UnreachableError
-from syncd.vendors.http import MESSAGE_LIMIT, vendor_message
 from syncd.vendors.learningpool.endpoints import Endpoints
 
 VENDOR = "learningpool"
 PAGE_SIZE = 100  # the sandbox's maximum; fewer calls than its default of 50
 PAGE_PARAM = "page"
 SIZE_PARAM = "per_page"
+
+
+def learningpool_auth(
+    base_url: str,
+    client_id: str,
+    client_secret: str,
+    token_path: str = "/oauth/token",
+    body: Literal["form", "json"] = "form",
+    **options: Any,
+) -> ClientCredentialsAuth:
+    """Learning Pool Simple API: client credentials at a configurable token path."""
+    return ClientCredentialsAuth(
+        f"{base_url.rstrip('/')}{token_path}",
+        client_id,
+        client_secret,
+        name="learningpool",
+        token_path=token_path,
+        client_auth="post",
+        body=body,
+        **options,
+    )
 
 
 def record_of(response: httpx.Response, call: str) -> dict[str, Any]:
