@@ -624,11 +624,3 @@ def test_jsonpath_records_distinguish_empty_from_absent():
     assert compile_path("$.data").records({"data": [1, 2]}) == [1, 2]
     assert compile_path("$[*]").records([{"a": 1}]) == [{"a": 1}]
     assert compile_path("$.links.next").first({"links": {}}) is None
-
-
-def test_retry_delay_honours_retry_after_within_the_cap():
-    policy = RetryPolicy(attempts=3, backoff_initial=1.0, backoff_max=10.0, max_retry_after=10.0)
-    assert 0.5 <= policy.delay(1) <= 1.0
-    assert 2.0 <= policy.delay(3) <= 4.0
-    assert policy.delay(1, retry_after=7) == 7
-    assert policy.delay(1, retry_after=600) == 10.0

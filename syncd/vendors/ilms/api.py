@@ -23,15 +23,14 @@ from typing import Any
 import httpx
 
 from syncd.http import (
-    MESSAGE_LIMIT,
     RecordRejected,
     StaticHeaderAuth,
     UnreachableError,
     VendorClient,
+    excerpt,
     json_payload,
 )
 from syncd.limits import Priority
-from syncd.logs import Redactor
 from syncd.vendors.base import AdapterContext
 from syncd.vendors.connect import vendor_client
 from syncd.vendors.targets import ILMSTarget
@@ -231,8 +230,7 @@ class ILMSApi:
     def explain(self, response: httpx.Response) -> str:
         """iLMS's reason for an error answer, secrets masked, cut to a readable length."""
         text = error_text(response) or response.reason_phrase or f"HTTP {response.status_code}"
-        text = Redactor(self.client.secrets()).redact_text(" ".join(text.split()))
-        return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+        return excerpt(text, self.client.secrets())
 
 
 def created_id(response: httpx.Response) -> str | None:

@@ -22,15 +22,14 @@ from typing import Any, Literal
 import httpx
 
 from syncd.http import (
-    MESSAGE_LIMIT,
     ClientCredentialsAuth,
     UnreachableError,
+    excerpt,
     json_payload,
     vendor_message,
     whole_number,
 )
 from syncd.limits import Priority
-from syncd.logs import Redactor
 from syncd.vendors.learningpool.endpoints import Endpoints
 
 VENDOR = "learningpool"
@@ -158,9 +157,7 @@ def refusal(response: httpx.Response, secrets: list[str]) -> Refusal:
             fields[str(name)] = [str(text) for text in texts if str(text).strip()]
     if fields:
         parts = [f"{name}: {' '.join(texts)}" for name, texts in fields.items() if texts]
-        reason = Redactor(secrets).redact_text("; ".join(parts))
-        if len(reason) > MESSAGE_LIMIT:
-            reason = reason[: MESSAGE_LIMIT - 1] + "…"
+        reason = excerpt("; ".join(parts), secrets)
     else:
         reason, _ = vendor_message(response, secrets)
     return Refusal(response.status_code, f"{reason} (HTTP {response.status_code})", fields)
