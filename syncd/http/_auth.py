@@ -143,7 +143,6 @@ class ClientCredentialsAuth(httpx.Auth):
         client_auth: Literal["basic", "post"] = "basic",
         body: Literal["form", "json"] = "form",
         scope: str | None = None,
-        extra_params: Mapping[str, str] | None = None,
         refresh_margin: float = 300.0,
         default_lifetime: float | None = 3600.0,
         cache: TokenCache = TOKENS,
@@ -152,10 +151,7 @@ class ClientCredentialsAuth(httpx.Auth):
         self.name = name or httpx.URL(token_url).host
         self._token_url = token_url
         self._token_path = token_path or httpx.URL(token_url).path
-        self._form: dict[str, str] = {
-            **dict(extra_params or {}),
-            "grant_type": "client_credentials",
-        }
+        self._form = {"grant_type": "client_credentials"}
         if scope:
             self._form["scope"] = scope
         self._headers = {"Accept": "application/json"}
