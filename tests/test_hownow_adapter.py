@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from syncd.http import TOKENS, RetryPolicy
 from syncd.model import (
     DesiredUser,
     LearningResult,
@@ -26,11 +27,9 @@ from syncd.model import (
 from syncd.sandbox import ManualClock, Sandbox
 from syncd.sinks.base import SinkError
 from syncd.sinks.config import HowNowSinkConfig
-from syncd.vendors.auth import TOKENS
 from syncd.vendors.base import Adapter, AdapterContext
 from syncd.vendors.hownow import HowNowAdapter, ordering, users
 from syncd.vendors.hownow_sink import JobWait, engagement_body, open_hownow_sink
-from syncd.vendors.http import RetryPolicy
 from syncd.vendors.targets import HowNowTarget
 
 CLIENT = {"client_id": "sandbox-hownow-client", "client_secret": "sandbox-hownow-secret"}

@@ -15,11 +15,11 @@ import httpx
 import pytest
 import structlog
 
+from syncd.http import AuthenticationError, RetryPolicy
+from syncd.limits import Window
 from syncd.model import DesiredUser, Operation, OpKind, OutcomeStatus, ResultStatus
-from syncd.ratelimit import Window
 from syncd.sandbox import Sandbox
-from syncd.vendors.base import AdapterContext, AuthenticationError
-from syncd.vendors.http import RetryPolicy
+from syncd.vendors.base import AdapterContext
 from syncd.vendors.ilms import ILMSAdapter, lookups
 from syncd.vendors.ilms.api import created_id, error_text
 from syncd.vendors.ilms.fields import code_of, pairs, to_codes

@@ -17,11 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
+from syncd.http import TOKENS, AuthenticationError, RetryPolicy
 from syncd.model import DesiredUser, Operation, OpKind, OutcomeStatus, ResultStatus
 from syncd.sandbox import Sandbox
-from syncd.vendors.auth import TOKENS
-from syncd.vendors.base import Adapter, AdapterContext, AuthenticationError
-from syncd.vendors.http import RetryPolicy
+from syncd.vendors.base import Adapter, AdapterContext
 from syncd.vendors.learningpool import LearningPoolAdapter
 from syncd.vendors.learningpool.sandbox_endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
 from syncd.vendors.targets import LearningPoolTarget

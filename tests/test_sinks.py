@@ -18,12 +18,13 @@ from pydantic import TypeAdapter
 from sqlalchemy import create_engine, select, text
 from support_http import LoopbackServer, Received, Reply, dead_url
 
+from syncd.http import RetryPolicy
 from syncd.model import RESULT_COLUMNS, LearningResult, ResultStatus
-from syncd.sinks import RetryPolicy, SinkError, open_sink
+from syncd.sinks import SinkError, open_sink
 from syncd.sinks.config import SinkConfig
 from syncd.sinks.sql import results_table, upsert_portable
 
-FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
+FAST = RetryPolicy(attempts=4, backoff_initial=0.01, backoff_max=0.05, max_retry_after=0.05)
 HEADER = ",".join(RESULT_COLUMNS) + "\n"
 
 

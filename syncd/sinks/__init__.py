@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 
+from syncd.http import RetryPolicy
 from syncd.sinks.base import Sink, SinkError
 from syncd.sinks.config import (
     CsvSinkConfig,
@@ -17,9 +18,8 @@ from syncd.sinks.config import (
     SinkConfig,
     SqlSinkConfig,
 )
-from syncd.sources.transport import RetryPolicy
 
-__all__ = ["RetryPolicy", "Sink", "SinkError", "open_sink"]
+__all__ = ["Sink", "SinkError", "open_sink"]
 
 HOWNOW_SINK_MODULE = "syncd.vendors.hownow_sink"
 HOWNOW_SINK_FACTORY = "open_hownow_sink"

@@ -8,6 +8,7 @@ HR key so the engine can report missing and repeated keys.
 
 from __future__ import annotations
 
+from syncd.http import RetryPolicy
 from syncd.sources.base import Source, SourceError, SourceRecord, key_text, keyed
 from syncd.sources.config import (
     CsvSourceConfig,
@@ -15,10 +16,8 @@ from syncd.sources.config import (
     SourceConfig,
     SqlSourceConfig,
 )
-from syncd.sources.transport import RetryPolicy
 
 __all__ = [
-    "RetryPolicy",
     "Source",
     "SourceError",
     "SourceRecord",

@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from syncd.httpauth import mask_secrets
+from syncd.http import mask_secrets
 from syncd.sources.base import SourceError, SourceRecord
 from syncd.sources.config import SqlSourceConfig
 

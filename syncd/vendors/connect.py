@@ -13,11 +13,12 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine
 
-from syncd.ratelimit import MemoryBackend, RateLimiter, SqlBackend, credential_id
+from syncd.http import RetryPolicy, VendorClient
+from syncd.limits import MemoryBackend, RateLimiter, credential_id
 from syncd.shutdown import pausable_sleep
 from syncd.state.db import make_engine
+from syncd.state.limiter import SqlBackend
 from syncd.vendors.base import AdapterContext
-from syncd.vendors.http import RetryPolicy, VendorClient
 
 _engines: dict[str, Engine] = {}
 _memory = MemoryBackend()

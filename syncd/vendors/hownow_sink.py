@@ -33,15 +33,15 @@ from typing import Any
 import structlog
 from pydantic import SecretStr
 
+from syncd.http import OutcomeUnknown, RecordRejected, VendorError, check_vendor_url
 from syncd.model import LearningResult, ResultStatus
 from syncd.sinks.base import SinkBase, SinkError
 from syncd.sinks.config import HowNowSinkConfig
-from syncd.vendors.base import AdapterContext, VendorError
+from syncd.vendors.base import AdapterContext
 from syncd.vendors.hownow import api as hownow
 from syncd.vendors.hownow.api import HowNowApi, JobStatus, open_client
 from syncd.vendors.hownow.users import EXTERNAL_ID
-from syncd.vendors.http import OutcomeUnknown, RecordRejected
-from syncd.vendors.targets import HOWNOW_RATE_LIMIT, RateLimitConfig, check_vendor_url
+from syncd.vendors.targets import HOWNOW_RATE_LIMIT, RateLimitConfig
 
 log = structlog.get_logger(__name__)
 

@@ -23,9 +23,9 @@ from syncd.config import Config, load_config
 from syncd.engine.executor import JobPolling
 from syncd.engine.pull import PullResult
 from syncd.engine.push import PushResult, run_push
+from syncd.http import RetryPolicy
 from syncd.runtime import build_adapter, open_state, pull_once, pull_options, push_settings
 from syncd.state.status import error_rows
-from syncd.vendors.http import RetryPolicy
 from tests.support.configs import config_document, save_config
 from tests.support.factory import closing_factory
 

@@ -40,13 +40,13 @@ from typing import Any
 
 import structlog
 
+from syncd.http import OutcomeUnknown, RecordRejected
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.base import AdapterContext, PullPage, RemoteAccount
 from syncd.vendors.hownow import api as hownow
 from syncd.vendors.hownow import ordering, users
 from syncd.vendors.hownow.api import HowNowApi, JobStatus, is_deactivated, open_client, user_ref
 from syncd.vendors.hownow.scan import AssignmentScan
-from syncd.vendors.http import OutcomeUnknown, RecordRejected
 from syncd.vendors.pulling import budget_share, call_budget
 from syncd.vendors.registry import missing_reason, vendor_info
 from syncd.vendors.targets import HowNowTarget

@@ -13,9 +13,9 @@ does not serve, Q46), so the reason names both.
 
 from __future__ import annotations
 
+from syncd.limits import Priority
 from syncd.mapping import LEARNING_PATH_PREFIX
 from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
-from syncd.ratelimit import Priority
 from syncd.vendors.ilms.api import COURSE_ENROLLMENTS, CURRICULUM_ENROLLMENTS, ILMSApi
 
 

@@ -21,9 +21,8 @@ from typing import Any
 
 import httpx
 
-from syncd.ratelimit import Priority
-from syncd.vendors.base import VendorError
-from syncd.vendors.http import VendorClient
+from syncd.http import VendorClient, VendorError
+from syncd.limits import Priority
 from syncd.vendors.targets import Endpoint, LearningPoolEndpoints
 
 PURPOSE = {

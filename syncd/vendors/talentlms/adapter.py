@@ -19,11 +19,10 @@ from typing import Any
 import structlog
 
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
-from syncd.vendors.auth import talentlms_auth
 from syncd.vendors.base import AdapterContext, Capabilities, PullPage, RemoteAccount
 from syncd.vendors.connect import vendor_client
 from syncd.vendors.registry import vendor_info
-from syncd.vendors.talentlms.api import USER_FIELDS, iter_pages
+from syncd.vendors.talentlms.api import USER_FIELDS, iter_pages, talentlms_auth
 from syncd.vendors.talentlms.directory import MATCH_FIELDS, Directory
 from syncd.vendors.talentlms.enrollments import Enrollments
 from syncd.vendors.talentlms.memberships import Memberships

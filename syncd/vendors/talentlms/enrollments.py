@@ -14,10 +14,10 @@ from typing import Any
 
 import structlog
 
+from syncd.http import OutcomeUnknown, RecordRejected, VendorClient
+from syncd.limits import Priority
 from syncd.mapping import LEARNING_PATH_PREFIX
 from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
-from syncd.ratelimit import Priority
-from syncd.vendors.http import OutcomeUnknown, RecordRejected, VendorClient
 from syncd.vendors.talentlms.api import (
     BATCH_ENROLLMENTS,
     ENROLLMENTS,

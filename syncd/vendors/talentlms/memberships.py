@@ -16,10 +16,10 @@ from typing import Any
 
 import structlog
 
+from syncd.http import RecordRejected, VendorClient
+from syncd.limits import Priority
 from syncd.mapping import BRANCH_PREFIX
 from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
-from syncd.ratelimit import Priority
-from syncd.vendors.http import RecordRejected, VendorClient
 from syncd.vendors.talentlms.api import (
     BRANCH_USERS,
     BRANCHES,
