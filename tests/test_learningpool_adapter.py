@@ -20,9 +20,9 @@ import pytest
 from syncd.http import TOKENS, AuthenticationError, RetryPolicy
 from syncd.model import DesiredUser, Operation, OpKind, OutcomeStatus, ResultStatus
 from syncd.sandbox import Sandbox
+from syncd.sandbox.learningpool.endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
 from syncd.vendors.base import Adapter, AdapterContext
 from syncd.vendors.learningpool import LearningPoolAdapter
-from syncd.vendors.learningpool.sandbox_endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
 from syncd.vendors.targets import LearningPoolTarget
 from tests.support.clock import START, RewindableClock
 from tests.support.factory import closing_factory
