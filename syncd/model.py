@@ -254,3 +254,12 @@ def stable_hash(value: Any) -> str:
     JSON encoding and BLAKE2b.
     """
     return hashlib.blake2b(_CANONICAL.encode(value).encode(), digest_size=16).hexdigest()
+
+
+def record_hash(fingerprint: str, record: Mapping[str, Any]) -> str:
+    """The ``source_hash`` of an HR record under one mapping: record and mapping together.
+
+    The mapping stamps it on each DesiredUser and the engine compares it with the
+    link's, to skip people whose record and mapping are both unchanged.
+    """
+    return stable_hash([fingerprint, record])

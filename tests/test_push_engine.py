@@ -418,3 +418,16 @@ def test_a_job_that_never_ends_is_given_up_after_job_timeout_naming_the_person(m
         [state] = conn.execute(select(jobs.c.state)).scalars().all()
     assert state == "failed"
     w.engine.dispose()
+
+
+def test_a_key_read_as_a_float_is_the_same_person_as_its_text(world):
+    # A SQL or JSON source gives employee 7 as 7.0; a CSV export of it says "7".
+    world.hr = [person(7.0, email="p7@acme.test")]
+    assert world.push().outcome == CycleOutcome.SUCCESS
+    with world.engine.connect() as conn:
+        assert set(store.load_links(conn, "fake", ["7", "7.0"])) == {"7"}
+    world.hr = [person("7", email="p7@acme.test")]
+    again = world.push()
+    assert again.outcome == CycleOutcome.SUCCESS
+    assert [op for op in again.plan if op.kind.value in ("create", "deactivate")] == []
+    assert [a.active for a in world.lms.accounts.values()] == [True]

@@ -15,7 +15,8 @@ from sqlalchemy import Engine
 
 from syncd.engine.diff import DiffPolicy, diff_user
 from syncd.engine.plan import order
-from syncd.model import DesiredUser, LinkState, LinkStatus, Operation, OpKind, stable_hash
+from syncd.model import DesiredUser, LinkState, LinkStatus, Operation, OpKind, record_hash
+from syncd.sources.base import key_text
 from syncd.state import store
 from syncd.vendors.base import Adapter, arrange_plan
 
@@ -58,11 +59,6 @@ class Plan:
         return {k: d.source_hash for k, d in self.desired.items()}
 
 
-def record_hash(fingerprint: str, record: Mapping[str, Any]) -> str:
-    """The hash the mapping also stamps on each DesiredUser: record + mapping together."""
-    return stable_hash([fingerprint, record])
-
-
 def build_plan(
     *,
     connector: str,
@@ -91,7 +87,7 @@ def build_plan(
     for record in records:
         plan.records_seen += 1
         data = record.data
-        hr_key = _key_of(data, key)
+        hr_key = key_text(data.get(key))
         if hr_key is None:
             plan.errors.append(
                 RecordError(
@@ -184,7 +180,7 @@ def render_fields(
 
     found: dict[str, dict[str, Any]] = {}
     for record in records:
-        hr_key = _key_of(record.data, key)
+        hr_key = key_text(record.data.get(key))
         if hr_key not in wanted or hr_key in found:
             continue
         try:
@@ -195,14 +191,6 @@ def render_fields(
         if len(found) == len(wanted):
             break
     return found
-
-
-def _key_of(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def _render(
