@@ -185,11 +185,13 @@ RESULT_COLUMNS = (
 """Column order every sink writes (SPEC §4)."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class LearningResult:
     """One person's result in one course attempt, as every sink writes it.
 
-    Unknown values stay ``None``: never invented.
+    Unknown values stay ``None``: never invented. Adapters build it as the LMS names
+    the person (``lms_user_id``; ``hr_key`` only where the LMS itself carries it);
+    the pull engine identifies the person once, on a copy (``dataclasses.replace``).
     """
 
     vendor: str

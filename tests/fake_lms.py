@@ -106,9 +106,7 @@ class FakeLMS:
             for op in ops
         ]
 
-    def pull(
-        self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]
-    ) -> Iterator[PullPage]:
+    def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         return iter(())
 
     def close(self) -> None:
