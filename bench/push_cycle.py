@@ -86,8 +86,10 @@ def _parts(csv_path: str):
 
 def measure(kind: str, csv_path: str, db_url: str) -> dict:
     from syncd.engine.diff import DiffPolicy
-    from syncd.engine.planner import build_plan
+    from syncd.engine.push.plan import plan_changes
+    from syncd.engine.push.read import read_people
     from syncd.state.db import make_engine
+    from syncd.state.store import link_digests
 
     source, mapper = _parts(csv_path)
     started = time.perf_counter()
@@ -96,11 +98,14 @@ def measure(kind: str, csv_path: str, db_url: str) -> dict:
         result = {"records": count}
     else:
         engine = make_engine(db_url)
-        plan = build_plan(connector="bench", engine=engine, records=source.records(),
-                          key="employee_id", mapper=mapper, adapter=BenchAdapter(),
-                          policy=DiffPolicy(), match="email")
-        result = {"records": plan.records_seen, "operations": len(plan.ops),
-                  "unchanged": plan.unchanged}
+        adapter = BenchAdapter()
+        with engine.connect() as conn:
+            digests = link_digests(conn, "bench")
+        reading = read_people(source.records(), "employee_id", mapper, adapter.validate, digests)
+        plan = plan_changes(engine, "bench", reading, digests, adapter=adapter,
+                            policy=DiffPolicy(), match="email")
+        result = {"records": reading.records_seen, "operations": len(plan.ops),
+                  "unchanged": reading.unchanged}
         if kind == "first":
             elapsed = time.perf_counter() - started
             _store_links(engine, plan)

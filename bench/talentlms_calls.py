@@ -34,7 +34,8 @@ import yaml
 from common import machine, stamp, write_section
 
 from syncd.config import load_config
-from syncd.engine.push import CycleOutcome, run_push
+from syncd.engine.cycle import CycleOutcome
+from syncd.engine.push.run import run_push
 from syncd.logs import configure as configure_logs
 from syncd.model import OpKind
 from syncd.runtime import build_adapter, open_state, push_settings

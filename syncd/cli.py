@@ -240,7 +240,7 @@ def _open_state_or_exit(config):
 
 
 def _print_plan(result, as_json: bool) -> None:
-    from syncd.engine.plan import summary
+    from syncd.engine.push.order import summary
 
     if as_json:
         for op in result.plan:
@@ -256,16 +256,13 @@ def _print_plan(result, as_json: bool) -> None:
 
 
 def _operation_json(op) -> dict[str, Any]:
-    from syncd.vendors.registry import VENDORS
-
-    # Write-only fields (passwords: TalentLMS "password", iLMS "F016") are never printed.
-    hidden = {"password"}.union(*(v.capabilities.write_only_fields for v in VENDORS.values()))
+    """One planned operation, as the outbox records it: never a write-only field (password)."""
     return {
         "kind": op.kind.value,
         "hr_key": op.hr_key,
         "remote_id": op.remote_id,
         "target": op.target,
-        "changed": {name: op.fields.get(name) for name in op.changed if name not in hidden},
+        "changed": {name: op.fields.get(name) for name in op.changed},
     }
 
 
@@ -382,7 +379,7 @@ def plan(name: str, as_json: bool, only: tuple[str, ...], config_path: str) -> N
 @config_option
 def approve(name: str, config_path: str) -> None:
     """Let the next push of NAME go ahead once although it trips the guard."""
-    from syncd.engine.push import approve as approve_push
+    from syncd.engine.push.run import approve as approve_push
 
     config = _load(config_path)
     _connector_or_exit(config, name)
@@ -396,7 +393,7 @@ def approve(name: str, config_path: str) -> None:
 @config_option
 def retry(name: str, config_path: str) -> None:
     """Put the failed operations of NAME back in the queue for its next cycle."""
-    from syncd.engine.push import retry as retry_push
+    from syncd.engine.push.run import retry as retry_push
 
     config = _load(config_path)
     _connector_or_exit(config, name)

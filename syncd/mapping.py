@@ -25,7 +25,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import concat, missing
 
-from syncd.model import DesiredUser, stable_hash
+from syncd.model import DesiredUser, record_hash, stable_hash
 
 if TYPE_CHECKING:
     from syncd.config import ConnectorConfig, EnrollmentRule, GroupRule, UsersConfig
@@ -447,7 +447,7 @@ class Mapper:
             active=active,
             groups=frozenset(groups),
             courses=frozenset(courses),
-            source_hash=stable_hash([self.fingerprint, record]),
+            source_hash=record_hash(self.fingerprint, record),
         )
 
     def may_create(self, group: str) -> bool:

@@ -185,11 +185,13 @@ RESULT_COLUMNS = (
 """Column order every sink writes (SPEC §4)."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class LearningResult:
     """One person's result in one course attempt, as every sink writes it.
 
-    Unknown values stay ``None``: never invented.
+    Unknown values stay ``None``: never invented. Adapters build it as the LMS names
+    the person (``lms_user_id``; ``hr_key`` only where the LMS itself carries it);
+    the pull engine identifies the person once, on a copy (``dataclasses.replace``).
     """
 
     vendor: str
@@ -254,3 +256,12 @@ def stable_hash(value: Any) -> str:
     JSON encoding and BLAKE2b.
     """
     return hashlib.blake2b(_CANONICAL.encode(value).encode(), digest_size=16).hexdigest()
+
+
+def record_hash(fingerprint: str, record: Mapping[str, Any]) -> str:
+    """The ``source_hash`` of an HR record under one mapping: record and mapping together.
+
+    The mapping stamps it on each DesiredUser and the engine compares it with the
+    link's, to skip people whose record and mapping are both unchanged.
+    """
+    return stable_hash([fingerprint, record])

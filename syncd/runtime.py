@@ -12,10 +12,10 @@ from sqlalchemy import Engine, inspect
 
 from syncd.config import Config, ConnectorConfig
 from syncd.engine.diff import DiffPolicy
-from syncd.engine.executor import JobPolling
 from syncd.engine.guard import Threshold
-from syncd.engine.pull import PullSettings
-from syncd.engine.push import PushSettings
+from syncd.engine.pull.run import PullSettings
+from syncd.engine.push.jobs import JobPolling
+from syncd.engine.push.run import PushSettings
 from syncd.state.db import make_engine
 from syncd.state.migrate import upgrade
 from syncd.vendors.base import Adapter, AdapterContext
@@ -137,7 +137,7 @@ def push_once(
     only: frozenset[str] | None = None,
 ):
     """One push cycle of ``name`` with an adapter built for it and closed after."""
-    from syncd.engine.push import run_push
+    from syncd.engine.push.run import run_push
 
     settings = push_settings(config, name, engine, stop=stop, only=only)
     try:
@@ -155,7 +155,7 @@ def pull_once(
     adapter: Adapter | None = None,
 ):
     """One pull cycle of ``name``; its adapter (built here unless given) and sink are closed."""
-    from syncd.engine.pull import run_pull
+    from syncd.engine.pull.run import run_pull
 
     settings = pull_settings(config, name, engine, adapter=adapter, stop=stop)
     try:

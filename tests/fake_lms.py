@@ -12,7 +12,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus, stable_hash
+from syncd.model import (
+    DesiredUser,
+    Operation,
+    OpKind,
+    Outcome,
+    OutcomeStatus,
+    record_hash,
+    stable_hash,
+)
 from syncd.vendors.base import Capabilities, PullPage, RemoteAccount
 
 
@@ -98,9 +106,7 @@ class FakeLMS:
             for op in ops
         ]
 
-    def pull(
-        self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]
-    ) -> Iterator[PullPage]:
+    def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         return iter(())
 
     def close(self) -> None:
@@ -163,5 +169,5 @@ class TinyMapper:
             active=record.get("status", "active") in ("active", "leave"),
             groups=groups,
             courses=courses,
-            source_hash=stable_hash([self.fingerprint, record]),
+            source_hash=record_hash(self.fingerprint, record),
         )

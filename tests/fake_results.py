@@ -41,7 +41,8 @@ class FakeResultsLMS:
         self.cursors_seen: list[dict[str, Any] | None] = []
         self.fail_next: Exception | None = None  # raised by the next page read, once
         self.fail_after_pages: int | None = None  # pages served before ``fail_next`` is raised
-        self.report_unknown = False  # skip unlinked users' results, naming them in unknown_users
+        # LMS users whose results the adapter skips, naming them in unknown_users instead.
+        self.report_unknown: set[str] = set()
 
     # --- what a test changes ---------------------------------------------------------------------
     def set(self, user: str, course: str, **values: Any) -> LearningResult:
@@ -79,9 +80,7 @@ class FakeResultsLMS:
     def api_calls(self) -> int:
         return self.calls
 
-    def pull(
-        self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]
-    ) -> Iterator[PullPage]:
+    def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         self.cursors_seen.append(dict(cursor) if cursor is not None else None)
         since = int((cursor or {}).get("seq", 0)) if self.incremental else 0
         changed = sorted(
@@ -96,10 +95,8 @@ class FakeResultsLMS:
             self.calls += 1
             chunk = changed[start : start + self.page_size]
             results = [_copy(result) for _, result in chunk]
-            unknown: list[str] = []
-            if self.report_unknown:
-                unknown = sorted({r.lms_user_id for r in results if r.lms_user_id not in links})
-                results = [r for r in results if r.lms_user_id in links]
+            unknown = sorted({r.lms_user_id for r in results} & self.report_unknown)
+            results = [r for r in results if r.lms_user_id not in self.report_unknown]
             last = chunk[-1][0] if chunk else since
             yield PullPage(results, {"seq": last} if self.incremental else {}, unknown)
 
@@ -166,7 +163,7 @@ class KillAfterWrite:
 def _main(db_url: str, sink_json: str) -> None:
     from pydantic import TypeAdapter
 
-    from syncd.engine.pull import PullSettings, run_pull
+    from syncd.engine.pull.run import PullSettings, run_pull
     from syncd.sinks import open_sink
     from syncd.sinks.config import SinkConfig
     from syncd.state.db import make_engine

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncd.engine.diff import DiffPolicy, apply_ops, diff_user
-from syncd.engine.plan import batches, order
+from syncd.engine.push.order import batches, order
 from syncd.model import DesiredUser, LinkState, LinkStatus, OpKind
 from syncd.vendors.base import Capabilities
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from syncd.engine.pull.identify import identify
 from syncd.http import TOKENS, RetryPolicy
 from syncd.model import (
     DesiredUser,
@@ -604,8 +605,12 @@ def test_pull_reads_progress_and_completions_with_the_hr_key(sandbox, sim):
         }
     )
     hownow = adapter(sandbox)
-    pages = list(hownow.pull(None, {"E1": "H1"}))
-    results = {(r.lms_user_id, r.course_id): r for p in pages for r in p.results}
+    pages = list(hownow.pull(None))
+    results = {
+        (r.lms_user_id, r.course_id): identify(r, "hownow", {"E1": "H1"})
+        for p in pages
+        for r in p.results
+    }
     started = results["E1", "course_184341"]
     assert (started.hr_key, started.status, started.progress) == (
         "H1",
@@ -654,7 +659,7 @@ def scan_cycles(hownow: HowNowAdapter, sim, cursor=None, limit: int = 20):
         gets_before = sim.count("GET /external/v1/users") + sim.count(
             "GET /external/v1/users/{uid}/assigned_contents"
         )
-        pages = list(hownow.pull(cursor, {}))
+        pages = list(hownow.pull(cursor))
         cursor = pages[-1].cursor
         gets = (
             sim.count("GET /external/v1/users")
@@ -694,7 +699,7 @@ def test_the_scan_finds_its_place_again_when_users_leave_between_cycles(paged):
     sim = paged.sim("hownow")
     hownow = adapter(paged, target={"rate_limit": {"burst": 10, "burst_window": "1s"}})
     hownow.api.list_users(1)
-    first = list(hownow.pull(None, {}))
+    first = list(hownow.pull(None))
     read = {r.lms_user_id for p in first for r in p.results}
     cursor = first[-1].cursor
     assert cursor["scans"] == 0 and read == {"E1"}  # svc_admin (no results) and E1

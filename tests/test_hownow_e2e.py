@@ -19,8 +19,9 @@ import pytest
 from sqlalchemy import select, update
 
 from syncd.config import ConfigError, load_config
-from syncd.engine.executor import JobPolling
-from syncd.engine.push import CycleOutcome, PushResult, retry
+from syncd.engine.cycle import CycleOutcome
+from syncd.engine.push.jobs import JobPolling
+from syncd.engine.push.run import PushResult, retry
 from syncd.http import TOKENS
 from syncd.limits import credential_id
 from syncd.model import LinkState, LinkStatus, ResultStatus

@@ -15,6 +15,7 @@ import httpx
 import pytest
 import structlog
 
+from syncd.engine.pull.identify import identify
 from syncd.http import AuthenticationError, RetryPolicy
 from syncd.limits import Window
 from syncd.model import DesiredUser, Operation, OpKind, OutcomeStatus, ResultStatus
@@ -522,8 +523,8 @@ def test_enrollment_records_become_learning_results(make_adapter, sim):
     sim.complete(int(ids[3]), SECURITY, status="In Progress")
     sim.complete(int(ids[4]), SECURITY, status="Not Started")
     links = {ids[0]: "H1", ids[1]: "H2", ids[2]: "H3", ids[3]: "H4"}  # E5 is nobody's
-    pages = list(adapter.pull(None, links))
-    results = {r.lms_user_id: r for page in pages for r in page.results}
+    pages = list(adapter.pull(None))
+    results = {r.lms_user_id: identify(r, "ilms", links) for page in pages for r in page.results}
     assert {r.hr_key: r.status for r in results.values()} == {
         "H1": ResultStatus.PASSED,
         "H2": ResultStatus.FAILED,
@@ -556,7 +557,7 @@ def test_the_scan_resumes_where_its_budget_ran_out(sandbox):
             cycles = []
             for _ in range(4):
                 before = adapter.api_calls
-                pages = list(adapter.pull(cursor, {}))
+                pages = list(adapter.pull(cursor))
                 cycles.append(adapter.api_calls - before)
                 cursor = pages[-1].cursor
                 seen += [r.lms_user_id for p in pages for r in p.results]
@@ -573,7 +574,7 @@ def test_a_scan_always_moves_on_even_when_the_listing_eats_the_budget(sandbox):
         options = {"budget_share": 2 / 5400}  # less than the 3-page course listing
         adapter = ILMSAdapter(target, AdapterContext("ilms", match="F004", options=options))
         try:
-            pages = list(adapter.pull(None, {}))
+            pages = list(adapter.pull(None))
         finally:
             adapter.close()
     assert pages[-1].cursor["after"] == "hX7tQ2pL"  # the first course by id was read

@@ -20,7 +20,8 @@ import structlog
 from sqlalchemy import MetaData, select
 
 from syncd.config import ConfigError, load_config
-from syncd.engine.push import CycleOutcome, PushResult
+from syncd.engine.cycle import CycleOutcome
+from syncd.engine.push.run import PushResult
 from syncd.model import LinkStatus, OpKind, OpState
 from syncd.sandbox import Sandbox
 from syncd.state import store

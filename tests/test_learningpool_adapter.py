@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from syncd.engine.pull.identify import identify
 from syncd.http import TOKENS, AuthenticationError, RetryPolicy
 from syncd.model import DesiredUser, Operation, OpKind, OutcomeStatus, ResultStatus
 from syncd.sandbox import Sandbox
@@ -562,9 +563,10 @@ def test_a_429_storm_fails_no_operation(make, sim):
 
 
 def pull_all(lp: LearningPoolAdapter, cursor, links) -> tuple[list, dict | None]:
+    """The results as the pull engine identifies them, and the last cursor."""
     results = []
-    for page in lp.pull(cursor, links):
-        results += page.results
+    for page in lp.pull(cursor):
+        results += [identify(r, "learningpool", links) for r in page.results]
         cursor = dict(page.cursor)
     return results, cursor
 
@@ -683,4 +685,4 @@ def test_pull_without_a_completions_endpoint_names_the_key(make):
     endpoints = {k: v for k, v in SANDBOX_ENDPOINTS.items() if k != "completions_list"}
     lp = make(endpoints)
     with pytest.raises(Exception, match=r"target\.endpoints\.completions_list is not configured"):
-        lp.pull(None, {})
+        lp.pull(None)

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select, text
 
 from syncd.config import ConfigError
-from syncd.engine.push import CycleOutcome
+from syncd.engine.cycle import CycleOutcome
 from syncd.http import TOKENS
 from syncd.model import OpState
 from syncd.sandbox import Sandbox

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 from syncd.state.db import make_engine
-from syncd.state.migrate import current_revision, upgrade
-from syncd.state.tables import metadata
+from syncd.state.migrate import alembic_config, current_revision, upgrade
+from syncd.state.tables import cursors, metadata, parked_results
 
 
 def _differences(url: str) -> list:
@@ -85,3 +88,31 @@ def test_contract_columns_of_spec_section_5(migrated_db_url):
         "last_seen_at",
         "attempts",
     } <= columns["sync_errors"]
+
+
+def test_parked_results_move_out_of_cursors_and_back(db_url):
+    upgrade(db_url, "0001")
+    parked = {"vendor": "fakelms", "lms_user_id": "u9", "course_id": "c1", "status": "passed"}
+    at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    rows = [
+        {"connector": "lms", "name": "pull:csv", "value": {"seq": 7}, "updated_at": at},
+        {"connector": "lms", "name": "parked:" + "a" * 32, "value": parked, "updated_at": at},
+    ]
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(cursors.insert(), rows)
+        upgrade(db_url)
+        with engine.connect() as conn:
+            moved = [tuple(r) for r in conn.execute(select(parked_results))]
+            left = [r.name for r in conn.execute(select(cursors))]
+        assert [(c, rid, value) for c, rid, value, _ in moved] == [("lms", "a" * 32, parked)]
+        assert left == ["pull:csv"]
+
+        command.downgrade(alembic_config(db_url), "0001")
+        with engine.connect() as conn:
+            back = {r.name: r.value for r in conn.execute(select(cursors))}
+        assert back == {"pull:csv": {"seq": 7}, "parked:" + "a" * 32: parked}
+        assert "parked_results" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

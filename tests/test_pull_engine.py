@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,8 @@ from pydantic import TypeAdapter
 from sqlalchemy import create_engine, inspect, select
 from support_http import LoopbackServer, Received, Reply
 
-from syncd.engine.lease import connector_lease
-from syncd.engine.pull import CycleOutcome, PullResult, PullSettings, run_pull
+from syncd.engine.cycle import CycleOutcome
+from syncd.engine.pull.run import PullResult, PullSettings, run_pull
 from syncd.http import AuthenticationError, RetryPolicy, UnreachableError
 from syncd.model import LinkState, ResultStatus
 from syncd.sinks import open_sink
@@ -33,6 +34,7 @@ from syncd.sinks.sql import results_table
 from syncd.state import results as pulled
 from syncd.state import store
 from syncd.state.db import make_engine
+from syncd.state.lease import connector_lease
 from syncd.state.status import error_rows, status_rows
 from syncd.state.tables import delivered_results, sync_runs
 from tests.fake_results import FakeResultsLMS, standard_lms
@@ -470,7 +472,7 @@ def test_a_newer_result_of_an_unknown_user_replaces_the_kept_one(sql_world):
 
 
 def test_users_the_adapter_could_not_map_are_reported(sql_world):
-    sql_world.lms.report_unknown = True
+    sql_world.lms.report_unknown = {"u9"}  # an adapter that skips unlinked u9
     sql_world.lms.set("u9", "c1")
     result = sql_world.pull()
     assert result.outcome == CycleOutcome.PARTIAL and result.counts["failed"] == 1
@@ -492,11 +494,12 @@ def test_an_adapter_may_map_users_itself(sql_world):
 
     original = sql_world.lms.pull
 
-    def pull_with_keys(cursor, links):
-        for page in original(cursor, links):
-            for result in page.results:
-                if result.lms_user_id == "u9":
-                    result.hr_key = "E9-from-vendor"
+    def pull_with_keys(cursor):
+        for page in original(cursor):
+            page.results = [
+                replace(result, hr_key="E9-from-vendor") if result.lms_user_id == "u9" else result
+                for result in page.results
+            ]
             yield page
 
     sql_world.lms.pull = pull_with_keys

@@ -12,10 +12,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from syncd.engine.cycle import CycleOutcome
 from syncd.engine.diff import DiffPolicy
-from syncd.engine.executor import JobPolling
 from syncd.engine.guard import Threshold
-from syncd.engine.push import CycleOutcome, PushSettings, approve, retry, run_push
+from syncd.engine.push.jobs import JobPolling
+from syncd.engine.push.order import summary
+from syncd.engine.push.run import PushSettings, approve, retry, run_push
 from syncd.sources.base import SourceRecord
 from syncd.state import store
 from syncd.state.db import make_engine
@@ -248,7 +250,7 @@ def test_dry_run_sends_no_write_and_records_nothing(world):
     world.hr = [person(1), person(2)]
     result = world.push(dry_run=True)
     assert result.outcome == CycleOutcome.DRY_RUN
-    assert result.plan_summary == {"create": 2, "group_add": 2}
+    assert summary(result.plan) == {"create": 2, "group_add": 2}
     assert world.lms.writes == [] and world.lms.accounts == {}
     with world.engine.connect() as conn:
         assert conn.execute(select(operations)).first() is None
@@ -356,7 +358,7 @@ def test_a_push_on_demand_touches_only_the_people_asked_for(world):
     world.lms.writes.clear()
     world.settings.only = frozenset({"1", "9"})
     result = world.push()
-    assert result.plan_summary == {"update": 1, "create": 1, "group_add": 1}
+    assert summary(result.plan) == {"update": 1, "create": 1, "group_add": 1}
     assert {w for w in world.lms.writes if w[0] in ("update", "create", "deactivate")} == {
         ("update", "1"),
         ("create", "9"),
@@ -364,7 +366,7 @@ def test_a_push_on_demand_touches_only_the_people_asked_for(world):
     assert world.lms.by_email()[leaver["email"]].active is True  # not asked for: untouched
     world.settings.only = None
     result = world.push()  # the next full cycle does the rest
-    assert result.plan_summary == {"update": 1, "deactivate": 1}
+    assert summary(result.plan) == {"update": 1, "deactivate": 1}
 
 
 def test_a_retried_create_whose_job_outlives_the_cycle_is_not_planned_twice(migrated_db_url):
@@ -378,7 +380,7 @@ def test_a_retried_create_whose_job_outlives_the_cycle_is_not_planned_twice(migr
     w.lms.polls_to_finish = 3
     w.settings.polling = JobPolling(first_delay=0.0, max_delay=0.0, timeout=0.0)
     result = w.push()
-    assert result.plan_summary.get("create", 0) == 0
+    assert summary(result.plan).get("create", 0) == 0
     w.settings.polling = JobPolling(first_delay=0.0, max_delay=0.0, timeout=5)
     w.push()
     w.push()
@@ -418,3 +420,16 @@ def test_a_job_that_never_ends_is_given_up_after_job_timeout_naming_the_person(m
         [state] = conn.execute(select(jobs.c.state)).scalars().all()
     assert state == "failed"
     w.engine.dispose()
+
+
+def test_a_key_read_as_a_float_is_the_same_person_as_its_text(world):
+    # A SQL or JSON source gives employee 7 as 7.0; a CSV export of it says "7".
+    world.hr = [person(7.0, email="p7@acme.test")]
+    assert world.push().outcome == CycleOutcome.SUCCESS
+    with world.engine.connect() as conn:
+        assert set(store.load_links(conn, "fake", ["7", "7.0"])) == {"7"}
+    world.hr = [person("7", email="p7@acme.test")]
+    again = world.push()
+    assert again.outcome == CycleOutcome.SUCCESS
+    assert [op for op in again.plan if op.kind.value in ("create", "deactivate")] == []
+    assert [a.active for a in world.lms.accounts.values()] == [True]

@@ -16,6 +16,7 @@ import pytest
 import structlog
 from support_http import LoopbackServer, Received, Reply
 
+from syncd.engine.pull.identify import identify
 from syncd.http import RetryPolicy
 from syncd.model import DesiredUser, Operation, OpKind, OutcomeStatus, ResultStatus
 from syncd.sandbox import ManualClock, Sandbox
@@ -690,11 +691,12 @@ def test_a_first_pull_backfills_from_its_start_date(live, portal):
         }
     )
     default = make_adapter(live.base_url("talentlms"))
-    [page] = list(default.pull(None, {"100": "H0", "101": "H1"}))
-    assert [(r.hr_key, r.course_id) for r in page.results] == [("H1", "102")]
+    [page] = list(default.pull(None))
+    links = {"100": "H0", "101": "H1"}
+    assert [(identify(r, "t", links).hr_key, r.course_id) for r in page.results] == [("H1", "102")]
     older = make_adapter(live.base_url("talentlms"), start_date=(now - timedelta(days=60)).date())
-    [page] = list(older.pull(None, {"100": "H0"}))
-    first, second = page.results
+    [page] = list(older.pull(None))
+    first, second = (identify(r, "t", {"100": "H0"}) for r in page.results)
     assert (first.hr_key, first.course_id, first.status) == ("H0", "101", ResultStatus.COMPLETED)
     assert first.score == 91.0 and first.progress == 100.0
     assert first.completed_at == now - timedelta(days=40)
@@ -709,27 +711,27 @@ def test_a_first_pull_backfills_from_its_start_date(live, portal):
 def test_repeated_pulls_confirm_each_change_once(adapter, portal):
     seed_people(portal, 1)
     portal.complete(100, 101, score=75)
-    [page] = list(adapter.pull(None, {"100": "H0"}))
+    [page] = list(adapter.pull(None))
     assert [r.status for r in page.results] == [ResultStatus.COMPLETED]
     progress_reads = portal.count("GET /api/v2/course-progress")
-    [again] = list(adapter.pull(page.cursor, {"100": "H0"}))
+    [again] = list(adapter.pull(page.cursor))
     assert again.results == [] and again.cursor["since"] == page.cursor["since"]
     assert portal.count("GET /api/v2/course-progress") == progress_reads
 
     # A completion that shows up late, inside the overlap window, is still read.
     late = datetime.fromisoformat(page.cursor["since"]) - timedelta(minutes=10)
     portal.seed({"completions": [{"user_id": 100, "course_id": 102, "completed_at": iso(late)}]})
-    [late_page] = list(adapter.pull(again.cursor, {"100": "H0"}))
+    [late_page] = list(adapter.pull(again.cursor))
     assert [r.course_id for r in late_page.results] == ["102"]
 
 
 def test_a_progress_reset_is_pulled_as_a_change(adapter, portal):
     seed_people(portal, 1)
     portal.complete(100, 101, score=75)
-    [page] = list(adapter.pull(None, {"100": "H0"}))
+    [page] = list(adapter.pull(None))
     time.sleep(1.1)  # the timeline has one-second resolution
     adapter.client.delete("/api/v2/course-progress", params={"user_id": 100, "course_id": 101})
-    [reset] = list(adapter.pull(page.cursor, {"100": "H0"}))
+    [reset] = list(adapter.pull(page.cursor))
     [result] = reset.results
     assert result.status is ResultStatus.NOT_STARTED and result.completed_at is None
     assert result.result_id == page.results[0].result_id  # the same row, updated
@@ -746,7 +748,7 @@ def test_pull_pages_hold_100_people_each_with_a_cursor_that_only_moves_forward(a
             ]
         }
     )
-    pages = list(adapter.pull(None, {}))
+    pages = list(adapter.pull(None))
     assert [len(p.results) for p in pages] == [100, 50]
     assert pages[0].cursor["since"] < pages[1].cursor["since"]
     assert [r.lms_user_id for r in pages[0].results][:2] == ["100", "101"]  # oldest first

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from syncd.engine.executor import JobPolling
-from syncd.engine.push import CycleOutcome
+from syncd.engine.cycle import CycleOutcome
+from syncd.engine.push.jobs import JobPolling
 from syncd.model import OpState
 from syncd.sandbox import Sandbox
 from syncd.state.tables import operations, sync_runs

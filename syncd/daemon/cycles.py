@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from syncd.config import Config
 from syncd.daemon.backoff import Quarantine
-from syncd.engine.push import CycleOutcome
+from syncd.engine.cycle import CycleOutcome
 from syncd.logs import redactor
 from syncd.runtime import pull_once, push_once
 from syncd.state import store

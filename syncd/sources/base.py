@@ -48,7 +48,17 @@ class Source(Protocol):
 
 
 def key_text(value: Any) -> str | None:
-    """An HR key as text, stripped; None when missing or blank."""
+    """An HR key as text, stripped; None when missing or blank.
+
+    The one normalisation of HR keys: every source's records and the engine go
+    through it, so one person has one key whichever source format read them.
+    A value is written as JSON writes it, the text a CSV export of it holds:
+    an integral float (``7.0`` from a SQL float column or a JSON number) is
+    ``"7"``, a boolean is ``"true"``/``"false"``, a date is ISO 8601. A boolean
+    key is almost surely a wrong ``key`` setting; it is not refused here,
+    because at most two people can have one, so every further record shares a
+    key and the engine already holds them all back as duplicates, saying so.
+    """
     if value is None:
         return None
     if isinstance(value, bool):

@@ -42,6 +42,21 @@ def upsert(
     conn.execute(statement)
 
 
+def upsert_many(
+    conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]
+) -> None:
+    """Insert ``rows`` or update those with the same ``keys``, all columns (both dialects)."""
+    if not rows:
+        return
+    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = maker(table)
+    columns = [name for name in rows[0] if name not in keys]
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys), set_={c: statement.excluded[c] for c in columns}
+    )
+    conn.execute(statement, rows)
+
+
 # --- links ---------------------------------------------------------------------------------
 
 
@@ -302,11 +317,6 @@ def count_operations(conn: Connection, connector: str, states: Iterable[OpState]
     return int(conn.execute(query).scalar_one())
 
 
-def operation_source_hash(conn: Connection, op_id: int) -> str | None:
-    payload = conn.execute(select(operations.c.payload).where(operations.c.id == op_id)).scalar()
-    return (payload or {}).get("source_hash")
-
-
 # --- jobs -----------------------------------------------------------------------------------
 
 
@@ -382,6 +392,23 @@ def finish_run(
         .where(sync_runs.c.id == run_id)
         .values(finished_at=now(), outcome=outcome, detail=detail, **counts)
     )
+
+
+def close_abandoned_runs(conn: Connection, connector: str, direction: str) -> int:
+    """Mark unfinished runs ``aborted``; call while holding the lease, so none can be alive."""
+    return conn.execute(
+        update(sync_runs)
+        .where(
+            sync_runs.c.connector == connector,
+            sync_runs.c.direction == direction,
+            sync_runs.c.finished_at.is_(None),
+            sync_runs.c.outcome.is_(None),
+        )
+        .values(
+            outcome="aborted",
+            detail="the process ended before this cycle finished (killed or crashed)",
+        )
+    ).rowcount
 
 
 def get_status(conn: Connection, connector: str, direction: str) -> dict[str, Any] | None:
@@ -477,13 +504,15 @@ def resolve_errors(
         conn.execute(update(sync_errors).where(condition).values(resolved_at=now()))
 
 
-def unresolved_error_keys(
-    conn: Connection, connector: str, operations_: Iterable[str], direction: str = "push"
-) -> set[str]:
-    query = select(sync_errors.c.hr_key).where(
-        sync_errors.c.connector == connector,
-        sync_errors.c.direction == direction,
-        sync_errors.c.operation.in_(list(operations_)),
-        sync_errors.c.resolved_at.is_(None),
+def count_open_errors(conn: Connection, connector: str, direction: str) -> int:
+    """Unresolved ``sync_errors`` rows of one connector and direction (``failed_ops``)."""
+    query = (
+        select(func.count())
+        .select_from(sync_errors)
+        .where(
+            sync_errors.c.connector == connector,
+            sync_errors.c.direction == direction,
+            sync_errors.c.resolved_at.is_(None),
+        )
     )
-    return {row.hr_key for row in conn.execute(query)}
+    return int(conn.execute(query).scalar_one())

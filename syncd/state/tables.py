@@ -115,6 +115,18 @@ cursors = Table(
     _ts("updated_at", nullable=False),
 )
 
+# --- parked_results: results of LMS users no HR person is linked to yet ------------------
+# An incremental pull never returns them again, so this copy is what gets delivered
+# once the person is linked; written in the transaction that moves the cursor past them.
+parked_results = Table(
+    "parked_results",
+    metadata,
+    Column("connector", String(100), primary_key=True),
+    Column("result_id", String(64), primary_key=True),
+    Column("result", JSON, nullable=False),  # what a sink writes, and the attempt
+    _ts("parked_at", nullable=False),
+)
+
 # --- delivered_results: what each sink already accepted (exactly once per change) ---------
 delivered_results = Table(
     "delivered_results",

@@ -115,10 +115,12 @@ class Adapter(Protocol):
         """The outcomes of an asynchronous job's operations, or None while it still runs."""
         ...
 
-    def pull(
-        self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]
-    ) -> Iterator[PullPage]:
-        """Learning results since ``cursor``; ``links`` maps remote user id to HR key."""
+    def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
+        """Learning results since ``cursor``, naming people as the LMS does (``lms_user_id``).
+
+        The engine maps LMS user to HR key; an adapter sets ``hr_key`` only where the
+        LMS itself carries the person's HR key (and a link still wins over it).
+        """
         ...
 
     def close(self) -> None: ...

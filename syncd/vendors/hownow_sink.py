@@ -24,7 +24,6 @@ How a result is written:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -35,6 +34,8 @@ from pydantic import SecretStr
 
 from syncd.http import OutcomeUnknown, RecordRejected, VendorError, check_vendor_url
 from syncd.model import LearningResult, ResultStatus
+from syncd.polling import Backoff, WaitEnd, wait_for_jobs
+from syncd.shutdown import ShuttingDown
 from syncd.sinks.base import SinkBase, SinkError
 from syncd.sinks.config import HowNowSinkConfig
 from syncd.vendors.base import AdapterContext
@@ -71,7 +72,7 @@ class SinkTarget:
 
 
 @dataclass(frozen=True, slots=True)
-class JobWait:
+class JobWait(Backoff):
     """How patiently the sink waits for its jobs before refusing the batch."""
 
     first_delay: float = 0.5
@@ -113,7 +114,7 @@ class HowNowSink(SinkBase):
         *,
         wait: JobWait | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] | None = None,  # None: until a stop
     ) -> None:
         self.name = name
         self.api = api
@@ -162,24 +163,25 @@ class HowNowSink(SinkBase):
 
     def _await(self, jobs: list[tuple[LearningResult, str]]) -> list[JobStatus]:
         statuses: dict[str, JobStatus] = {}
-        delay = self.wait.first_delay
-        started = time.monotonic()
-        while True:
-            for _, job_id in jobs:
-                if job_id not in statuses:
-                    status = self.api.job_status(job_id)
-                    if status.finished:
-                        statuses[job_id] = status
-            if len(statuses) == len({job_id for _, job_id in jobs}):
-                return [statuses[job_id] for _, job_id in jobs]
-            if time.monotonic() - started > self.wait.timeout:
-                raise SinkError(
-                    self.name,
-                    f"{len(jobs) - len(statuses)} HowNow job(s) had not finished after "
-                    f"{self.wait.timeout:g}s; the batch is sent again next cycle",
-                )
-            self._sleep(delay)
-            delay = min(delay * 2, self.wait.max_delay)
+
+        def finished(job_id: str) -> bool:
+            status = self.api.job_status(job_id)
+            if status.finished:
+                statuses[job_id] = status
+            return status.finished
+
+        waited = wait_for_jobs(
+            [job_id for _, job_id in jobs], finished, self.wait, sleep=self._sleep
+        )
+        if waited.end is WaitEnd.STOPPED:
+            raise ShuttingDown("stopping: shutdown requested")
+        if waited.end is WaitEnd.TIMED_OUT:
+            raise SinkError(
+                self.name,
+                f"{len(jobs) - len(statuses)} HowNow job(s) had not finished after "
+                f"{self.wait.timeout:g}s; the batch is sent again next cycle",
+            )
+        return [statuses[job_id] for _, job_id in jobs]
 
     def close(self) -> None:
         self.api.close()

@@ -20,9 +20,9 @@ from typing import Any, ClassVar, TypeVar
 from sqlalchemy.engine import Engine
 
 from syncd.config import Config, load_config
-from syncd.engine.executor import JobPolling
-from syncd.engine.pull import PullResult
-from syncd.engine.push import PushResult, run_push
+from syncd.engine.pull.run import PullResult
+from syncd.engine.push.jobs import JobPolling
+from syncd.engine.push.run import PushResult, run_push
 from syncd.http import RetryPolicy
 from syncd.runtime import build_adapter, open_state, pull_once, pull_options, push_settings
 from syncd.state.status import error_rows

@@ -32,7 +32,6 @@ Jobs that never end are given up by the engine after ``target.job_timeout``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -42,6 +41,8 @@ import structlog
 
 from syncd.http import OutcomeUnknown, RecordRejected
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
+from syncd.polling import Backoff, WaitEnd, wait_for_jobs
+from syncd.shutdown import ShuttingDown
 from syncd.vendors.base import AdapterContext, PullPage, RemoteAccount
 from syncd.vendors.hownow import api as hownow
 from syncd.vendors.hownow import ordering, users
@@ -78,8 +79,10 @@ class HowNowAdapter:
         self.api = HowNowApi(open_client(target, context))
         options = context.options
         self._now: Callable[[], datetime] = options.get("clock") or (lambda: datetime.now(UTC))
-        self._sleep: Callable[[float], None] = options.get("sleep") or time.sleep
-        self._manager_wait = float(options.get("manager_wait", MANAGER_WAIT))
+        self._sleep: Callable[[float], object] | None = options.get("sleep")  # None: until a stop
+        self._manager_backoff = Backoff(
+            first_delay=0.2, max_delay=5.0, timeout=float(options.get("manager_wait", MANAGER_WAIT))
+        )
         self._budget_share = budget_share(options)
         self._jobs: dict[str, _Job] = {}
         self._job_of_user: dict[str, str] = {}  # external id -> its latest upsert job
@@ -136,10 +139,8 @@ class HowNowAdapter:
                 return self._match_by_listing(wanted, first)
         return self._match_one_by_one(wanted)
 
-    def pull(
-        self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]
-    ) -> Iterator[PullPage]:
-        yield from AssignmentScan(self.api, links, self.pull_budget()).pages(cursor)
+    def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
+        yield from AssignmentScan(self.api, self.pull_budget()).pages(cursor)
 
     def pull_budget(self) -> int:
         """API calls one pull cycle may make: ``budget_share`` of the shortest window's allowance.
@@ -329,27 +330,28 @@ class HowNowAdapter:
         job_id = self._job_of_user.get(manager) if manager else None
         if job_id is None:
             return
-        started = time.monotonic()
-        delay = 0.2
-        while True:
+        waited = wait_for_jobs(
+            [job_id], self._job_finished, self._manager_backoff, sleep=self._sleep
+        )
+        if waited.end is WaitEnd.STOPPED:
+            raise ShuttingDown("stopping: shutdown requested")
+        if waited.end is WaitEnd.FINISHED:
             status = self._job_status(job_id)
-            if status.finished:
-                job = self._jobs.get(job_id)
-                if manager and job and job.creates and status.state == hownow.FAILED:
-                    detail = status.errors or "HowNow gave no reason"
-                    self._not_created[manager] = (manager, f"HowNow job {job_id} failed: {detail}")
-                return
-            if time.monotonic() - started >= self._manager_wait:
-                log.warning(
-                    "hownow_manager_job_unfinished",
-                    connector=self.context.connector,
-                    hr_key=hr_key,
-                    job_id=job_id,
-                    waited_s=round(time.monotonic() - started, 1),
-                )
-                return
-            self._sleep(delay)
-            delay = min(delay * 2, 5.0)
+            job = self._jobs.get(job_id)
+            if manager and job and job.creates and status.state == hownow.FAILED:
+                detail = status.errors or "HowNow gave no reason"
+                self._not_created[manager] = (manager, f"HowNow job {job_id} failed: {detail}")
+            return
+        log.warning(
+            "hownow_manager_job_unfinished",
+            connector=self.context.connector,
+            hr_key=hr_key,
+            job_id=job_id,
+            waited_s=round(waited.seconds, 1),
+        )
+
+    def _job_finished(self, job_id: str) -> bool:
+        return self._job_status(job_id).finished
 
     def _job_status(self, job_id: str) -> JobStatus:
         """The job's status; a finished one is remembered, so it is read from HowNow once."""

@@ -104,9 +104,8 @@ def path_ref(key: str) -> str:
 class AssignmentScan:
     """One pull cycle's slice of the full scan, within ``budget`` API calls."""
 
-    def __init__(self, api: HowNowApi, links: Mapping[str, str], budget: int) -> None:
+    def __init__(self, api: HowNowApi, budget: int) -> None:
         self.api = api
-        self.links = links
         self.calls = CallMeter(api, budget)
 
     def pages(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
@@ -199,7 +198,8 @@ class AssignmentScan:
         return previous, (before.index(at.after) + 1 if at.after in before else 0)
 
     def _results(self, key: str, items: list[dict[str, Any]]) -> list[LearningResult]:
-        hr_key = self.links.get(key) or (None if key.startswith("ID-") else key)
+        # The external_user_id is the HR key as HowNow knows it (a link still wins).
+        hr_key = None if key.startswith("ID-") else key
         results = []
         for item in items:
             course = item.get("hownow_id") or item.get("id")

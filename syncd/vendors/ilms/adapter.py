@@ -120,11 +120,9 @@ class ILMSAdapter:
             for op in ops
         ]
 
-    def pull(
-        self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]
-    ) -> Iterator[PullPage]:
+    def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         self.validator.end_pass()
-        yield from EnrollmentScan(self.api, links, self.pull_budget()).pages(cursor)
+        yield from EnrollmentScan(self.api, self.pull_budget()).pages(cursor)
 
     def pull_budget(self) -> int:
         """API calls one pull cycle may make: ``budget_share`` of the rate limit's shortest

@@ -91,7 +91,7 @@ def _score(value: Any, status: ResultStatus) -> float | None:
     return float(min(100, max(0, value)))
 
 
-def from_enrollment(row: Mapping[str, Any], links: Mapping[str, str]) -> LearningResult | None:
+def from_enrollment(row: Mapping[str, Any]) -> LearningResult | None:
     """The result an enrollment record describes; None when it names no user or course."""
     user = row.get("User")
     user_id = user.get("ID") if isinstance(user, Mapping) else None
@@ -105,11 +105,9 @@ def from_enrollment(row: Mapping[str, Any], links: Mapping[str, str]) -> Learnin
     raw = {key: row[key] for key in _RAW_KEYS if key in row}
     if isinstance(user, Mapping) and user.get("UserStatus") is not None:
         raw["UserStatus"] = user["UserStatus"]
-    lms_user_id = str(user_id)
     return LearningResult(
         vendor=VENDOR,
-        lms_user_id=lms_user_id,
-        hr_key=links.get(lms_user_id),
+        lms_user_id=str(user_id),
         course_id=str(course_id),
         course_name=name.strip() if isinstance(name, str) and name.strip() else None,
         status=status,

@@ -77,9 +77,8 @@ class Position:
 class EnrollmentScan:
     """One pull cycle's slice of the full scan, within ``budget`` API calls."""
 
-    def __init__(self, api: ILMSApi, links: Mapping[str, str], budget: int) -> None:
+    def __init__(self, api: ILMSApi, budget: int) -> None:
         self.api = api
-        self.links = links
         self.calls = CallMeter(api, budget)
 
     def pages(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
@@ -150,7 +149,7 @@ class EnrollmentScan:
     def _results(self, page: Page) -> list[LearningResult]:
         results = []
         for row in page.items:
-            result = from_enrollment(row, self.links)
+            result = from_enrollment(row)
             if result is not None:
                 results.append(result)
         return results

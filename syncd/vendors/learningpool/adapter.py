@@ -131,11 +131,9 @@ class LearningPoolAdapter:
         reason = f"Learning Pool has no asynchronous jobs (job {job_id!r} is unknown)"
         return [Outcome(op, OutcomeStatus.RETRY, error=reason) for op in ops]
 
-    def pull(
-        self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]
-    ) -> Iterator[PullPage]:
+    def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         self.endpoints.get("completions_list")  # EndpointMissing names the key to set
-        return self.completions.pages(cursor, links)
+        return self.completions.pages(cursor)
 
     def pull_budget(self) -> int:
         """Pages one pull cycle may read: ``budget_share`` of the shortest window's allowance.

@@ -71,7 +71,7 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def to_result(item: Mapping[str, Any], links: Mapping[str, str]) -> LearningResult | None:
+def to_result(item: Mapping[str, Any]) -> LearningResult | None:
     """One completion record as a learning result; None when it names no learner or course."""
     user_id = text(item.get("user_id"))
     course_id = text(item.get("course_id")) or text(item.get("course_external_id"))
@@ -90,7 +90,6 @@ def to_result(item: Mapping[str, Any], links: Mapping[str, str]) -> LearningResu
         lms_user_id=user_id,
         course_id=course_id,
         status=cast(ResultStatus, status),  # None: unknown, written empty
-        hr_key=links.get(user_id),
         course_name=title.strip() if isinstance(title, str) and title.strip() else None,
         progress=min(100.0, max(0.0, progress)) if progress is not None else None,
         score=_number(item.get("score")),
@@ -142,18 +141,14 @@ class CompletionsPull:
         self._start = start
         self._overlap = overlap if overlap is not None else DEFAULT_OVERLAP
 
-    def pages(
-        self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]
-    ) -> Iterator[PullPage]:
+    def pages(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         if self._since_param is None:
-            return self._scan(cursor or {}, links)
-        return self._incremental(cursor or {}, links)
+            return self._scan(cursor or {})
+        return self._incremental(cursor or {})
 
     # --- incremental ------------------------------------------------------------------------
 
-    def _incremental(
-        self, cursor: Mapping[str, Any], links: Mapping[str, str]
-    ) -> Iterator[PullPage]:
+    def _incremental(self, cursor: Mapping[str, Any]) -> Iterator[PullPage]:
         saved = parse_time(cursor.get("since")) if cursor.get("mode") == "since" else None
         seen = {k for k in cursor.get("seen", []) if isinstance(k, str)} if saved else set()
         latest = saved
@@ -167,7 +162,7 @@ class CompletionsPull:
             newest = max(times, default=None)
             if newest is not None and (latest is None or newest > latest):
                 latest = newest
-            results = [r for r in (to_result(item, links) for item in fresh) if r is not None]
+            results = [r for r in (to_result(item) for item in fresh) if r is not None]
             seen.update(record_key(item) for item in fresh)
             log.info(
                 "learningpool_completions_read",
@@ -238,7 +233,7 @@ class CompletionsPull:
 
     # --- scan -------------------------------------------------------------------------------
 
-    def _scan(self, cursor: Mapping[str, Any], links: Mapping[str, str]) -> Iterator[PullPage]:
+    def _scan(self, cursor: Mapping[str, Any]) -> Iterator[PullPage]:
         number = cursor.get("page") if cursor.get("mode") == "scan" else 1
         number = number if isinstance(number, int) and number >= 1 else 1
         for _ in range(self._budget):
@@ -247,7 +242,7 @@ class CompletionsPull:
                 # The feed shrank since the last cycle: start over from the top.
                 number = 1
                 page = self._read(number, None)
-            results = [r for r in (to_result(item, links) for item in page.items) if r is not None]
+            results = [r for r in (to_result(item) for item in page.items) if r is not None]
             following = number + 1 if page.has_more else 1
             log.info("learningpool_completions_scanned", page=number, records=len(page.items))
             yield PullPage(results, {"version": CURSOR_VERSION, "mode": "scan", "page": following})

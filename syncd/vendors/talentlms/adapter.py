@@ -149,11 +149,9 @@ class TalentLMSAdapter:
             return self.enrollments.task_outcomes(task, ops)
         return self.users.task_outcomes(task, ops)
 
-    def pull(
-        self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]
-    ) -> Iterator[PullPage]:
+    def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         self.validator.end_pass()
-        return self.timeline.pages(cursor, links)
+        return self.timeline.pages(cursor)
 
     def close(self) -> None:
         self.client.close()

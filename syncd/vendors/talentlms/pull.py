@@ -138,9 +138,7 @@ class TimelinePull:
         self._overlap = overlap_option(overlap)
         self._event_types = tuple(event_types)
 
-    def pages(
-        self, cursor: Mapping[str, Any] | None, links: Mapping[str, str]
-    ) -> Iterator[PullPage]:
+    def pages(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         since = parse_time((cursor or {}).get("since"))
         seen = {str(k) for k in (cursor or {}).get("seen", []) if isinstance(k, str)}
         window_from = (
@@ -173,7 +171,7 @@ class TimelinePull:
             chunk = ordered_pairs[start : start + PAIRS_PER_PAGE]
             results = []
             for event in chunk:
-                result = self._confirm(event, links)
+                result = self._confirm(event)
                 if result is not None:
                     results.append(result)
                 seen.update(keys_by_pair[(event.user_id, event.course_id)])
@@ -206,7 +204,7 @@ class TimelinePull:
                     found[event.key] = event
         return list(found.values())
 
-    def _confirm(self, event: Event, links: Mapping[str, str]) -> LearningResult | None:
+    def _confirm(self, event: Event) -> LearningResult | None:
         """The authoritative state of one (user, course) from ``/course-progress``."""
         response = self._client.get(
             COURSE_PROGRESS,
@@ -242,7 +240,6 @@ class TimelinePull:
             lms_user_id=event.user_id,
             course_id=event.course_id,
             status=cast(ResultStatus, status),  # None: unknown, written empty
-            hr_key=links.get(event.user_id),
             course_name=name,
             progress=float(percentage) if percentage is not None else None,
             score=float(score) if score is not None else None,

@@ -1,33 +1,29 @@
-"""Carries out recorded operations: durable before remote, restartable at every step.
+"""Push step 4, send: carrying out recorded operations, durable before remote, restartable.
 
 Each batch is marked ``sent`` (and committed) before the vendor is called, and
 its outcomes are recorded in one transaction after. A crash in between leaves
 ``sent`` rows, which the next cycle treats as "answer lost": creates are looked
 up by their match key before being sent again, other kinds are idempotent and
-simply re-sent. Asynchronous operations wait on their job, polled with backoff
-until it ends or a time limit says to report it and try again next cycle.
+simply re-sent. Asynchronous operations wait on their job (``jobs``).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
 from itertools import groupby
-from typing import Any
 
 import structlog
 from sqlalchemy import Connection, Engine
 
-from syncd.engine.diff import DiffPolicy, apply_ops, stored_fields
-from syncd.engine.plan import batches
+from syncd.engine.diff import DiffPolicy, apply_ops
+from syncd.engine.push.jobs import JobPoller, JobPolling
+from syncd.engine.push.order import batches
 from syncd.metrics import OPERATIONS
 from syncd.model import (
     DesiredUser,
-    LinkState,
     LinkStatus,
     Operation,
     OpKind,
@@ -35,9 +31,9 @@ from syncd.model import (
     Outcome,
     OutcomeStatus,
 )
+from syncd.polling import WaitEnd
 from syncd.state import store
 from syncd.vendors.base import Adapter
-from syncd.vendors.targets import format_duration
 
 log = structlog.get_logger(__name__)
 
@@ -51,18 +47,6 @@ _COUNTED = {
 
 
 @dataclass(slots=True)
-class JobPolling:
-    """How patiently asynchronous jobs are awaited."""
-
-    first_delay: float = 1.0
-    max_delay: float = 30.0
-    timeout: float = 1800.0  # waited within one cycle; then reported, polled again next cycle
-    # A job still running this long after it was sent (across cycles and restarts) is
-    # given up: its operations fail, naming the person, until ``syncd retry``.
-    give_up_after: timedelta | None = None
-
-
-@dataclass(slots=True)
 class Tally:
     """What a cycle did, for sync_runs and the printed summary."""
 
@@ -73,7 +57,7 @@ class Tally:
         self.counts[name] += n
 
 
-class Executor:
+class Sender:
     def __init__(
         self,
         *,
@@ -82,51 +66,27 @@ class Executor:
         adapter: Adapter,
         policy: DiffPolicy,
         match: str | None,
-        polling: JobPolling | None = None,
-        stop: threading.Event | None = None,
-        sleep: Callable[[float], object] | None = None,
+        polling: JobPolling,
+        stop: threading.Event,
     ) -> None:
         self.connector = connector
         self.engine = engine
         self.adapter = adapter
         self.policy = policy
         self.match = match
-        self.polling = polling or JobPolling()
-        self.stop = stop or threading.Event()
-        # Waiting on the stop event: a shutdown ends a poll pause at once.
-        self.sleep = sleep or self.stop.wait
+        self.stop = stop
+        self.jobs = JobPoller(
+            connector=connector,
+            engine=engine,
+            adapter=adapter,
+            polling=polling,
+            stop=stop,
+            record=self.record,
+        )
         self.tally = Tally()
         self.stopped_early = False  # a shutdown left operations for the next cycle
 
     # --- the main entry points ---------------------------------------------------------------
-
-    def resume(self, write_only: WriteOnlyLookup | None = None) -> None:
-        """Finish what an earlier cycle recorded but did not see through.
-
-        The outbox never holds write-only fields (passwords); ``write_only`` gives
-        them back, from the source, for the creates that still have to be sent.
-        """
-        with self.engine.connect() as conn:
-            open_ops = store.open_operations(conn, self.connector)
-        if not open_ops:
-            return
-        log.info("outbox_resume", connector=self.connector, operations=len(open_ops))
-        waiting: dict[str, list[Operation]] = defaultdict(list)
-        lost_creates: list[Operation] = []
-        to_send: list[Operation] = []
-        for op, state, job_id in open_ops:
-            if state is OpState.WAITING and job_id:
-                waiting[job_id].append(op)
-            elif state in (OpState.SENT, OpState.UNKNOWN) and op.kind is OpKind.CREATE:
-                lost_creates.append(op)
-            else:
-                to_send.append(op)
-        self._await_jobs(waiting)
-        to_send += self._recover_lost_creates(lost_creates)
-        if write_only is not None and self.policy.write_only_fields:
-            to_send = _with_write_only(to_send, write_only)
-        to_send.sort(key=lambda op: op.id or 0)  # the recorded plan order
-        self.run(to_send)
 
     def run(self, ops: Sequence[Operation]) -> None:
         """Send ``ops`` (already recorded) in the order given, one phase segment at a time.
@@ -150,7 +110,15 @@ class Executor:
                 if ready:
                     for job_id, job_ops in self._send(ready).items():
                         waiting[job_id].extend(job_ops)
-            self._await_jobs(waiting)
+            self.await_jobs(waiting)
+
+    def await_jobs(self, waiting: Mapping[str, list[Operation]]) -> None:
+        """Wait for these jobs; what a stop or the time limit leaves waits for the next cycle."""
+        waited = self.jobs.wait(waiting)
+        if waited.end is WaitEnd.STOPPED:
+            self.stopped_early = True
+        elif waited.end is WaitEnd.TIMED_OUT:
+            self.tally.add("waiting", sum(len(waiting[job_id]) for job_id in waited.running))
 
     # --- sending -------------------------------------------------------------------------------
 
@@ -170,10 +138,11 @@ class Executor:
             for outcome in outcomes:
                 if outcome.status is OutcomeStatus.PENDING and outcome.job_id:
                     waiting[outcome.job_id].append(outcome.op)
-                self._record(conn, outcome)
+                self.record(conn, outcome)
         return waiting
 
-    def _record(self, conn: Connection, outcome: Outcome) -> None:
+    def record(self, conn: Connection, outcome: Outcome) -> None:
+        """Record one operation's outcome: its row, its link, its error, its count."""
         op = outcome.op
         status = outcome.status
         if status is OutcomeStatus.DONE:
@@ -274,111 +243,9 @@ class Executor:
                 ready.append(op)
         return ready
 
-    # --- jobs ----------------------------------------------------------------------------------
-
-    def _await_jobs(self, waiting: dict[str, list[Operation]]) -> None:
-        pending = dict(waiting)
-        delay = self.polling.first_delay
-        started = time.monotonic()
-        sent_at = self._sent_times(pending) if self.polling.give_up_after is not None else {}
-        while pending:
-            for job_id, ops in list(pending.items()):
-                outcomes = self.adapter.poll_job(job_id, ops)
-                if outcomes is None:
-                    outcomes = self._given_up(job_id, ops, sent_at.get(job_id))
-                if outcomes is None:
-                    continue
-                with self.engine.begin() as conn:
-                    for outcome in outcomes:
-                        self._record(conn, outcome)
-                    # The job has ended: an earlier "has not finished" report no longer holds.
-                    people = [o.op.hr_key for o in outcomes]
-                    store.resolve_errors(conn, self.connector, people, ["job"])
-                    failed = any(o.status is OutcomeStatus.FAILED for o in outcomes)
-                    store.finish_job(
-                        conn,
-                        self.connector,
-                        job_id,
-                        "failed" if failed else "done",
-                        {"outcomes": Counter(o.status.value for o in outcomes)},
-                    )
-                del pending[job_id]
-            if not pending:
-                return
-            if self.stop.is_set():
-                self.stopped_early = True
-                log.info(
-                    "push_stopping",
-                    connector=self.connector,
-                    reason="shutdown requested; unfinished jobs are polled again next cycle",
-                    jobs=len(pending),
-                )
-                return
-            if time.monotonic() - started > self.polling.timeout:
-                self._report_overdue(pending)
-                return
-            self.sleep(delay)
-            delay = min(delay * 2, self.polling.max_delay)
-
-    def _sent_times(self, jobs: Mapping[str, object]) -> dict[str, datetime]:
-        with self.engine.connect() as conn:
-            return store.jobs_submitted_at(conn, self.connector, list(jobs))
-
-    def _given_up(
-        self, job_id: str, ops: list[Operation], sent: datetime | None
-    ) -> list[Outcome] | None:
-        """Failed outcomes for a job running past ``give_up_after``; None while it may run."""
-        limit = self.polling.give_up_after
-        running = store.now() - sent if sent is not None else timedelta(0)
-        if limit is None or running < limit:
-            return None
-        vendor = self.adapter.vendor
-        log.warning(
-            "job_given_up",
-            connector=self.connector,
-            job_id=job_id,
-            operations=len(ops),
-            running_s=int(running.total_seconds()),
-        )
-        return [
-            Outcome(
-                op,
-                OutcomeStatus.FAILED,
-                error=(
-                    f"{vendor} job {job_id} ({op.describe()}) had not ended "
-                    f"{_span(running)} after it was sent (target.job_timeout: "
-                    f"{format_duration(limit)}); syncd stopped polling it and cannot tell what "
-                    f"{vendor} applied. Check the person in {vendor}, then "
-                    f"`syncd retry {self.connector}` sends it again"
-                ),
-            )
-            for op in ops
-        ]
-
-    def _report_overdue(self, pending: dict[str, list[Operation]]) -> None:
-        with self.engine.begin() as conn:
-            for job_id, ops in pending.items():
-                reason = (
-                    f"{self.adapter.vendor} job {job_id} has not finished after "
-                    f"{self.polling.timeout:g}s; it stays in the outbox and is polled "
-                    "again next cycle"
-                )
-                for op in ops:
-                    store.record_error(
-                        conn, self.connector, op.hr_key, "job", reason, operation_id=op.id
-                    )
-                log.warning(
-                    "job_overdue",
-                    connector=self.connector,
-                    job_id=job_id,
-                    operations=len(ops),
-                    timeout_s=self.polling.timeout,
-                )
-        self.tally.add("waiting", sum(len(ops) for ops in pending.values()))
-
     # --- crash recovery ------------------------------------------------------------------------
 
-    def _recover_lost_creates(self, ops: list[Operation]) -> list[Operation]:
+    def recover_lost_creates(self, ops: list[Operation]) -> list[Operation]:
         """Creates whose answer was lost: adopt the account if it exists, else send again."""
         if not ops:
             return []
@@ -400,45 +267,3 @@ class Executor:
                 )
                 self._apply_done(conn, op, account.remote_id)
         return resend
-
-
-def _span(value: timedelta) -> str:
-    """A duration for people: ``2h 5m``, ``31m``, ``45s``."""
-    seconds = max(0, int(value.total_seconds()))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [f"{hours}h"] if hours else []
-    if minutes:
-        parts.append(f"{minutes}m")
-    if seconds and not hours:
-        parts.append(f"{seconds}s")
-    return " ".join(parts) or "0s"
-
-
-WriteOnlyLookup = Callable[[set[str]], dict[str, dict[str, Any]]]
-"""HR keys -> the write-only fields their current source records render to."""
-
-
-def _with_write_only(ops: list[Operation], lookup: WriteOnlyLookup) -> list[Operation]:
-    creates = {op.hr_key for op in ops if op.kind is OpKind.CREATE}
-    if not creates:
-        return ops
-    found = lookup(creates)
-    return [
-        replace(op, fields={**op.fields, **found[op.hr_key]})
-        if op.kind is OpKind.CREATE and found.get(op.hr_key)
-        else op
-        for op in ops
-    ]
-
-
-def link_for_create(desired: DesiredUser, policy: DiffPolicy) -> LinkState:
-    """The PENDING link recorded with a create, remembering the planned HR record's hash."""
-    return LinkState(
-        hr_key=desired.hr_key,
-        remote_id=None,
-        fields=stored_fields({}, policy),
-        active=False,
-        status=LinkStatus.PENDING,
-        source_hash=desired.source_hash,
-    )

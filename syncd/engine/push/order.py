@@ -1,4 +1,4 @@
-"""Ordering and batching of operations (SPEC §4.4). Pure functions.
+"""The order and the batches operations are sent in (SPEC §4.4). Pure functions.
 
 Leavers' deactivations go first, then reactivations, creates and updates
 (batched where the vendor has batch endpoints), then group memberships and

@@ -1,0 +1,138 @@
+"""What every cycle shares, push and pull alike: lease, run row, status row, outcome, exit code.
+
+A cycle of one connector and direction runs alone (the lease), leaves one
+``sync_runs`` row and keeps its ``sync_status`` row current: ``running`` while
+it runs, then the outcome's state with the counts a dashboard reads (SPEC §5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import structlog
+from sqlalchemy import Connection, Engine
+
+from syncd.metrics import record_cycle_metrics
+from syncd.state import store
+from syncd.state.lease import connector_lease
+
+log = structlog.get_logger(__name__)
+
+Result = TypeVar("Result")
+
+
+class CycleOutcome:
+    SUCCESS = "success"
+    PARTIAL = "partial"  # ran, but some records or operations failed (exit 1)
+    GUARDED = "guarded"  # the guard stopped it before any write (exit 3)
+    FAILED = "failed"  # could not run: source, vendor, sink or store unreachable (exit 4)
+    DRY_RUN = "dry_run"
+    BUSY = "busy"  # another process holds this connector's lease
+    STOPPED = "stopped"  # the process was asked to stop; what is left waits for the next cycle
+
+
+STOPPED_MESSAGE = "stopped by a shutdown request; what was not sent waits for the next cycle"
+
+EXIT_CODES = {
+    CycleOutcome.SUCCESS: 0,
+    CycleOutcome.DRY_RUN: 0,
+    CycleOutcome.PARTIAL: 1,
+    CycleOutcome.GUARDED: 3,
+    CycleOutcome.FAILED: 4,
+    CycleOutcome.BUSY: 0,
+    CycleOutcome.STOPPED: 1,  # the CLI exits 128 + signal number instead
+}
+
+_STATES = {CycleOutcome.GUARDED: "guarded", CycleOutcome.FAILED: "failed"}  # else idle
+_RAN = (CycleOutcome.SUCCESS, CycleOutcome.PARTIAL)  # outcomes that count as a success
+
+
+@dataclass(slots=True)
+class CycleResult:
+    outcome: str
+    run_id: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.outcome]
+
+    def stopped_early(self) -> None:
+        """A finished cycle that a shutdown cut short is reported as stopped."""
+        if self.outcome in _RAN:
+            self.outcome, self.message = CycleOutcome.STOPPED, STOPPED_MESSAGE
+
+
+def exclusively(
+    engine: Engine,
+    connector: str,
+    direction: str,
+    cycle: Callable[[], Result],
+    busy: Callable[[str], Result],
+) -> Result:
+    """Run ``cycle`` holding the connector's lease for ``direction``; else ``busy(message)``."""
+    with connector_lease(engine, f"{connector}:{direction}") as held:
+        if not held:
+            log.info(f"{direction}_busy", connector=connector)
+            return busy(f"{connector}: another process is running this connector's {direction}")
+        return cycle()
+
+
+def start_run(engine: Engine, connector: str, direction: str) -> tuple[int, int]:
+    """The new run's id, and how many runs a dead process left open (now ``aborted``)."""
+    with engine.begin() as conn:
+        aborted = store.close_abandoned_runs(conn, connector, direction)
+        run_id = store.start_run(conn, connector, direction)
+        store.set_status(
+            conn,
+            connector,
+            direction,
+            state="running",
+            last_started_at=store.now(),
+            last_run_id=run_id,
+        )
+    return run_id, aborted
+
+
+def finish_run(
+    conn: Connection,
+    connector: str,
+    direction: str,
+    result: CycleResult,
+    *,
+    pending: int,
+    failed: int,
+) -> dict[str, Any]:
+    """Close the run row and set the status row; returns the status values for the metrics."""
+    finished = store.now()
+    store.finish_run(conn, result.run_id, result.outcome, result.counts, result.message or None)
+    values: dict[str, Any] = {
+        "state": _STATES.get(result.outcome, "idle"),
+        "last_finished_at": finished,
+        "pending_ops": pending,
+        "failed_ops": failed,
+        "last_error": result.message or (result.errors[0] if result.errors else None),
+    }
+    if result.outcome in _RAN:
+        values["last_success_at"] = finished
+    store.set_status(conn, connector, direction, **values)
+    return values
+
+
+def report(
+    connector: str, direction: str, result: CycleResult, status: dict[str, Any], **extra: Any
+) -> None:
+    """The cycle's metrics and its ``<direction>_finished`` log line."""
+    record_cycle_metrics(connector, direction, status)
+    log.info(
+        f"{direction}_finished",
+        connector=connector,
+        run_id=result.run_id,
+        outcome=result.outcome,
+        **extra,
+        **result.counts,
+    )

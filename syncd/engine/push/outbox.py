@@ -1,0 +1,179 @@
+"""Push step 3, outbox: the plan recorded before anything is sent, and read back after a crash.
+
+The outbox is the only place write-only fields (passwords) are handled: the
+recorded copy of an operation never holds one (nor names one as changed), and
+a create read back to be sent again has them rendered afresh from the source.
+The diff itself never compares them, and links never keep them (``diff``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Engine
+
+from syncd.engine.diff import DiffPolicy, stored_fields
+from syncd.engine.push.order import summary
+from syncd.engine.push.plan import Plan
+from syncd.engine.push.read import MapperLike, Reading, RecordError, render_people
+from syncd.model import DesiredUser, LinkState, LinkStatus, Operation, OpKind, OpState
+from syncd.state import store
+
+log = structlog.get_logger(__name__)
+
+
+def record(
+    engine: Engine,
+    connector: str,
+    run_id: int,
+    reading: Reading,
+    plan: Plan,
+    policy: DiffPolicy,
+    *,
+    consume_approval: bool,
+) -> list[Operation]:
+    """Write the plan, pending links and hashes in one transaction; the copies recorded.
+
+    The plan's own operations get the ids of their rows; they keep write-only
+    fields, which go to the vendor but never to the store.
+    """
+    recorded = [_recorded_copy(op, policy) for op in plan.ops]
+    with engine.begin() as conn:
+        store.record_operations(conn, connector, run_id, recorded, plan.source_hashes)
+        for op, copy in zip(plan.ops, recorded, strict=True):
+            op.id = copy.id
+        for link in plan.adopted.values():
+            store.save_link(conn, connector, link)
+        creating = {op.hr_key for op in plan.ops if op.kind is OpKind.CREATE}
+        for hr_key in creating:
+            store.save_link(conn, connector, link_for_create(plan.desired[hr_key], policy))
+        store.set_source_hashes(
+            conn, connector, {k: h for k, h in plan.source_hashes.items() if k not in creating}
+        )
+        # A leaver who comes back with the very same HR record must be re-rendered.
+        leavers = {
+            op.hr_key for op in plan.ops if op.kind.is_deprovision and op.hr_key not in plan.desired
+        }
+        store.forget_source_hashes(conn, connector, leavers)
+        record_errors(conn, connector, reading.errors)
+        store.resolve_errors(conn, connector, reading.valid_keys, ("source", "map", "validate"))
+        if consume_approval:
+            store.set_status(conn, connector, "push", approved=False)
+    log.info(
+        "push_planned",
+        connector=connector,
+        run_id=run_id,
+        **summary(plan.ops),
+        unchanged=reading.unchanged,
+        invalid=len(reading.errors),
+    )
+    return recorded
+
+
+def preview(plan: Plan, policy: DiffPolicy) -> list[Operation]:
+    """The operations as the outbox would record them (a dry run shows no password)."""
+    return [_recorded_copy(op, policy) for op in plan.ops]
+
+
+def record_errors(conn: Connection, connector: str, errors: Iterable[RecordError]) -> None:
+    for error in errors:
+        store.record_error(conn, connector, error.hr_key, error.operation, error.reason)
+        log.warning(
+            "record_rejected",
+            connector=connector,
+            hr_key=error.hr_key,
+            stage=error.operation,
+            reason=error.reason,
+        )
+
+
+def link_for_create(desired: DesiredUser, policy: DiffPolicy) -> LinkState:
+    """The PENDING link recorded with a create, remembering the planned HR record's hash."""
+    return LinkState(
+        hr_key=desired.hr_key,
+        remote_id=None,
+        fields=stored_fields({}, policy),
+        active=False,
+        status=LinkStatus.PENDING,
+        source_hash=desired.source_hash,
+    )
+
+
+# --- read back -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class OpenWork:
+    """What an earlier cycle recorded but did not see through, by what it still needs."""
+
+    waiting: dict[str, list[Operation]] = field(default_factory=lambda: defaultdict(list))
+    lost_creates: list[Operation] = field(default_factory=list)  # sent, answer lost
+    to_send: list[Operation] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        waiting = sum(len(ops) for ops in self.waiting.values())
+        return waiting + len(self.lost_creates) + len(self.to_send)
+
+
+def open_work(engine: Engine, connector: str) -> OpenWork:
+    with engine.connect() as conn:
+        open_ops = store.open_operations(conn, connector)
+    work = OpenWork()
+    for op, state, job_id in open_ops:
+        if state is OpState.WAITING and job_id:
+            work.waiting[job_id].append(op)
+        elif state in (OpState.SENT, OpState.UNKNOWN) and op.kind is OpKind.CREATE:
+            work.lost_creates.append(op)
+        else:
+            work.to_send.append(op)
+    return work
+
+
+def with_write_only(
+    ops: Sequence[Operation],
+    records: Callable[[], Iterable[Any]],
+    key: str,
+    mapper: MapperLike,
+    policy: DiffPolicy,
+) -> list[Operation]:
+    """Creates read back from the outbox, given their write-only fields again from the source.
+
+    A record that no longer renders leaves its create without them.
+    """
+    creates = {op.hr_key for op in ops if op.kind is OpKind.CREATE}
+    if not policy.write_only_fields or not creates:
+        return list(ops)
+    people = render_people(records(), key, mapper, creates)
+    found = {
+        hr_key: {k: v for k, v in desired.fields.items() if k in policy.write_only_fields}
+        for hr_key, desired in people.items()
+    }
+    return [
+        replace(
+            op,
+            fields={**op.fields, **found[op.hr_key]},
+            changed=tuple(sorted({*op.changed, *found[op.hr_key]})),
+        )
+        if op.kind is OpKind.CREATE and found.get(op.hr_key)
+        else op
+        for op in ops
+    ]
+
+
+def _recorded_copy(op: Operation, policy: DiffPolicy) -> Operation:
+    """The copy of an operation the outbox keeps: never a write-only field, by value or name."""
+    hidden = policy.write_only_fields
+    if not hidden or not set(op.fields) & hidden:
+        return op
+    return Operation(
+        op.kind,
+        op.hr_key,
+        op.remote_id,
+        {k: v for k, v in op.fields.items() if k not in hidden},
+        tuple(name for name in op.changed if name not in hidden),
+        op.target,
+    )

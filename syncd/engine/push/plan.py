@@ -1,0 +1,116 @@
+"""Push step 2, plan: what the LMS must be told, as minimal ordered operations (SPEC §4 step 3).
+
+The people the source changed are compared with their links (the diff), leavers
+are found, accounts the LMS already has are adopted instead of created again,
+and the operations are put in order; the guard then says whether the plan may go.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine
+
+from syncd.engine.diff import DiffPolicy, diff_user
+from syncd.engine.guard import GuardVerdict, Threshold, check
+from syncd.engine.push.order import order
+from syncd.engine.push.read import Digests, Reading
+from syncd.model import DesiredUser, LinkState, LinkStatus, Operation
+from syncd.state import store
+from syncd.vendors.base import Adapter, arrange_plan
+
+
+@dataclass(slots=True)
+class Plan:
+    """Everything a cycle decided, before anything is sent."""
+
+    ops: list[Operation] = field(default_factory=list)
+    desired: dict[str, DesiredUser] = field(default_factory=dict)  # changed people, planned now
+    links: dict[str, LinkState] = field(default_factory=dict)  # their links (and leavers')
+    adopted: dict[str, LinkState] = field(default_factory=dict)  # matched existing accounts
+    deferred: int = 0  # people whose create is still in flight
+
+    @property
+    def source_hashes(self) -> dict[str, str]:
+        return {k: d.source_hash for k, d in self.desired.items()}
+
+
+def plan_changes(
+    engine: Engine,
+    connector: str,
+    reading: Reading,
+    digests: Digests,
+    *,
+    adapter: Adapter,
+    policy: DiffPolicy,
+    match: str | None,
+    only: frozenset[str] | None = None,
+) -> Plan:
+    """The operations that bring the LMS in line with ``reading``, in the order they must go."""
+    plan = Plan(desired=dict(reading.desired))
+    existing = (LinkStatus.LINKED.value, LinkStatus.DEACTIVATED.value)
+    leavers = [
+        k
+        for k, (_h, status) in digests.items()
+        if status in existing
+        and (k not in reading.seen or k in reading.out_of_scope)
+        and k not in reading.held
+        and (only is None or k in only)
+    ]
+    with engine.connect() as conn:
+        plan.links = store.load_links(conn, connector, [*plan.desired, *leavers])
+    for hr_key, link in plan.links.items():
+        if link.status is LinkStatus.PENDING and link.remote_id is None and hr_key in plan.desired:
+            # Its create is still in flight (a job not yet finished): decide once it has.
+            del plan.desired[hr_key]
+            plan.deferred += 1
+    _adopt_existing_accounts(plan, adapter, match)
+
+    ops: list[Operation] = []
+    for hr_key, desired in plan.desired.items():
+        ops += diff_user(desired, plan.links.get(hr_key), policy)
+    for hr_key in leavers:
+        ops += diff_user(None, plan.links.get(hr_key), policy)
+    plan.ops = arrange_plan(adapter, order(ops))
+    return plan
+
+
+def guard(
+    conn: Connection, connector: str, plan: Plan, threshold: Threshold
+) -> tuple[GuardVerdict, bool]:
+    """The guard's verdict on ``plan``, and whether ``syncd approve`` let it go once."""
+    linked = store.count_links(conn, connector, [LinkStatus.LINKED])
+    approved = bool((store.get_status(conn, connector, "push") or {}).get("approved"))
+    return check(plan.ops, linked, threshold), approved
+
+
+_NEVER_CREATED = (LinkStatus.FAILED, LinkStatus.DELETED)
+
+
+def _adopt_existing_accounts(plan: Plan, adapter: Adapter, match: str | None) -> None:
+    """Link people about to be created to accounts the LMS already has (first sync)."""
+    candidates = [
+        desired
+        for hr_key, desired in plan.desired.items()
+        if desired.active
+        and (
+            plan.links.get(hr_key) is None
+            or (
+                plan.links[hr_key].status in _NEVER_CREATED and plan.links[hr_key].remote_id is None
+            )
+        )
+    ]
+    if not candidates:
+        return
+    found = adapter.match_existing(candidates, match)
+    for hr_key, account in found.items():
+        active = True if account.active is None else account.active
+        link = LinkState(
+            hr_key=hr_key,
+            remote_id=account.remote_id,
+            fields={},
+            active=active,
+            status=LinkStatus.LINKED if active else LinkStatus.DEACTIVATED,
+        )
+        plan.links[hr_key] = link
+        plan.adopted[hr_key] = link

@@ -1,0 +1,153 @@
+"""Push step 1, read: the HR source into desired users, keyed by HR key (SPEC §4 steps 1-2).
+
+Memory stays bounded by the number of *changed* people: for everyone else only
+the HR key and a hash of (record, mapping) are held, and an unchanged hash
+skips rendering, validation and the diff altogether.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from syncd.mapping import MappingError
+from syncd.model import DesiredUser, record_hash
+from syncd.sources.base import keyed
+
+
+class SourceEmpty(Exception):
+    """The source gave no record: nothing is deprovisioned on an empty source (SPEC §6)."""
+
+
+class MapperLike(Protocol):
+    fingerprint: str
+
+    def in_scope(self, record: dict[str, Any]) -> bool: ...
+
+    def render(self, hr_key: str, record: dict[str, Any]) -> DesiredUser: ...
+
+
+@dataclass(slots=True)
+class RecordError:
+    hr_key: str
+    operation: str  # source | map | validate
+    reason: str
+
+
+@dataclass(slots=True)
+class Reading:
+    """What the source said, person by person, before anything is compared with the LMS."""
+
+    desired: dict[str, DesiredUser] = field(default_factory=dict)  # changed people only
+    errors: list[RecordError] = field(default_factory=list)
+    valid_keys: set[str] = field(default_factory=set)  # rendered and validated this cycle
+    seen: set[str] = field(default_factory=set)  # every HR key the source holds
+    held: set[str] = field(default_factory=set)  # present but unusable: neither changed nor removed
+    out_of_scope: set[str] = field(default_factory=set)
+    records_seen: int = 0
+    unchanged: int = 0
+
+
+Digests = Mapping[str, tuple[str | None, str]]
+"""HR key -> (source hash, link status) of every linked person (``store.link_digests``)."""
+
+
+def read_people(
+    records: Iterable[Any],
+    key: str,
+    mapper: MapperLike,
+    validate: Callable[[DesiredUser], list[str]],
+    digests: Digests,
+    only: frozenset[str] | None = None,
+) -> Reading:
+    """Read the whole source; render and validate the people whose record or mapping changed.
+
+    ``only`` limits the changes to these HR keys (provisioning on demand): the rest
+    of the source is read, for duplicate keys, but neither rendered nor changed.
+    """
+    reading = Reading()
+    duplicates: set[str] = set()
+    for hr_key, record in keyed(records, key):
+        reading.records_seen += 1
+        if hr_key is None:
+            where = record.position
+            reading.errors.append(
+                RecordError(f"<{where}>", "source", f"{where}: the record has no {key!r}")
+            )
+            continue
+        if hr_key in reading.seen:
+            duplicates.add(hr_key)
+            continue
+        reading.seen.add(hr_key)
+        if only is not None and hr_key not in only:
+            continue
+        problem = getattr(record, "problem", None)
+        if problem:
+            _hold(reading, RecordError(hr_key, "source", f"{record.position}: {problem}"))
+            continue
+        data = record.data
+        last_hash = (digests.get(hr_key) or (None, ""))[0]
+        if last_hash is not None and last_hash == record_hash(mapper.fingerprint, data):
+            reading.unchanged += 1
+            continue
+        desired = _render(mapper, hr_key, data, reading)
+        if desired is None:
+            continue
+        reasons = validate(desired)
+        if reasons:
+            _hold(reading, RecordError(hr_key, "validate", "; ".join(reasons)))
+            continue
+        reading.desired[hr_key] = desired
+        reading.valid_keys.add(hr_key)
+
+    if reading.records_seen == 0:
+        raise SourceEmpty("the source gave no record; nothing is changed or deprovisioned")
+    for hr_key in duplicates if only is None else duplicates & only:
+        reason = (
+            f"{key} {hr_key!r} appears more than once in the source; "
+            "none of its records is used until it is unique"
+        )
+        _hold(reading, RecordError(hr_key, "source", reason))
+        reading.desired.pop(hr_key, None)
+        reading.valid_keys.discard(hr_key)
+    return reading
+
+
+def render_people(
+    records: Iterable[Any], key: str, mapper: MapperLike, wanted: set[str]
+) -> dict[str, DesiredUser]:
+    """The people in ``wanted`` as their source records render now (the first record of each).
+
+    A record that no longer renders is left out.
+    """
+    found: dict[str, DesiredUser] = {}
+    for hr_key, record in keyed(records, key):
+        if hr_key not in wanted or hr_key in found:
+            continue
+        try:
+            found[hr_key] = mapper.render(hr_key, record.data)
+        except MappingError:
+            continue
+        if len(found) == len(wanted):
+            break
+    return found
+
+
+def _hold(reading: Reading, error: RecordError) -> None:
+    """A record that cannot be used: reported, and its person neither changed nor removed."""
+    reading.errors.append(error)
+    reading.held.add(error.hr_key)
+
+
+def _render(
+    mapper: MapperLike, hr_key: str, data: dict[str, Any], reading: Reading
+) -> DesiredUser | None:
+    try:
+        if not mapper.in_scope(data):
+            reading.out_of_scope.add(hr_key)
+            return None
+        return mapper.render(hr_key, data)
+    except MappingError as error:
+        _hold(reading, RecordError(hr_key, "map", str(error.reason)))
+        return None

@@ -1,0 +1,212 @@
+"""One push cycle of one connector (SPEC §4), as its steps in order.
+
+0. finish what an earlier cycle recorded but did not see through (``outbox``, ``send``);
+1. read the HR source into desired users (``read``);
+2. plan the operations, and let the guard judge them (``plan``);
+3. record them in the outbox (``outbox``);
+4. send them (``send``), waiting for the vendor's jobs (``jobs``);
+then report the run (``cycle``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine
+
+from syncd.engine import cycle
+from syncd.engine.cycle import STOPPED_MESSAGE, CycleOutcome, CycleResult
+from syncd.engine.diff import DiffPolicy
+from syncd.engine.guard import Threshold
+from syncd.engine.push import outbox
+from syncd.engine.push.jobs import JobPolling
+from syncd.engine.push.plan import guard, plan_changes
+from syncd.engine.push.read import MapperLike, Reading, SourceEmpty, read_people
+from syncd.engine.push.send import Sender
+from syncd.http import AuthenticationError, UnreachableError
+from syncd.model import Operation, OpState
+from syncd.shutdown import ShuttingDown
+from syncd.sources.base import SourceError
+from syncd.state import store
+from syncd.vendors.base import Adapter
+
+log = structlog.get_logger(__name__)
+
+DIRECTION = "push"
+_OPEN = [OpState.PENDING, OpState.SENT, OpState.UNKNOWN, OpState.WAITING]
+
+
+@dataclass(slots=True)
+class PushSettings:
+    """Everything one connector's push needs, built from the configuration (or by a test)."""
+
+    connector: str
+    engine: Engine
+    adapter: Adapter
+    mapper: MapperLike
+    key: str
+    records: Callable[[], Iterable[Any]]  # opens the source afresh for each cycle
+    policy: DiffPolicy = field(default_factory=DiffPolicy)
+    threshold: Threshold = field(default_factory=lambda: Threshold.parse(None))
+    match: str | None = None
+    polling: JobPolling = field(default_factory=JobPolling)
+    stop: threading.Event = field(default_factory=threading.Event)
+    only: frozenset[str] | None = None  # HR keys to push on demand; None: everyone
+
+
+@dataclass(slots=True)
+class PushResult(CycleResult):
+    plan: list[Operation] = field(default_factory=list)  # as recorded: never a password
+
+
+def run_push(settings: PushSettings, *, dry_run: bool = False) -> PushResult:
+    """One cycle; never raises for a vendor, source or record problem: the result says it."""
+    return cycle.exclusively(
+        settings.engine,
+        settings.connector,
+        DIRECTION,
+        lambda: _PushCycle(settings, dry_run).run(),
+        lambda message: PushResult(CycleOutcome.BUSY, message=message),
+    )
+
+
+class _PushCycle:
+    def __init__(self, settings: PushSettings, dry_run: bool) -> None:
+        self.s = settings
+        self.dry_run = dry_run
+        self.calls_before = settings.adapter.api_calls
+        self.sender = Sender(
+            connector=settings.connector,
+            engine=settings.engine,
+            adapter=settings.adapter,
+            policy=settings.policy,
+            match=settings.match,
+            polling=settings.polling,
+            stop=settings.stop,
+        )
+        self.records_seen = 0
+        self.invalid = 0
+
+    def run(self) -> PushResult:
+        s = self.s
+        run_id, _aborted = cycle.start_run(s.engine, s.connector, DIRECTION)
+        log.info("push_started", connector=s.connector, run_id=run_id, dry_run=self.dry_run)
+        try:
+            result = self._run(run_id)
+        except (SourceEmpty, SourceError, AuthenticationError, UnreachableError) as error:
+            result = PushResult(CycleOutcome.FAILED, run_id, message=str(error))
+        except ShuttingDown:
+            result = PushResult(CycleOutcome.STOPPED, run_id, message=STOPPED_MESSAGE)
+        if self.sender.stopped_early:
+            result.stopped_early()
+        self._finish(result)
+        return result
+
+    def _run(self, run_id: int) -> PushResult:
+        s = self.s
+        if not self.dry_run:
+            self._resume()
+        with s.engine.connect() as conn:
+            digests = store.link_digests(conn, s.connector)
+        reading = read_people(s.records(), s.key, s.mapper, s.adapter.validate, digests, s.only)
+        self.records_seen = reading.records_seen
+        self.invalid = len(reading.errors)
+        plan = plan_changes(
+            s.engine,
+            s.connector,
+            reading,
+            digests,
+            adapter=s.adapter,
+            policy=s.policy,
+            match=s.match,
+            only=s.only,
+        )
+        with s.engine.connect() as conn:
+            verdict, approved = guard(conn, s.connector, plan, s.threshold)
+        errors = [f"{e.hr_key}: {e.operation}: {e.reason}" for e in reading.errors]
+        if self.dry_run:
+            shown = outbox.preview(plan, s.policy)
+            return PushResult(
+                CycleOutcome.DRY_RUN, run_id, errors=errors, message=verdict.reason, plan=shown
+            )
+        if verdict.tripped and not approved:
+            log.warning(
+                "guard_tripped",
+                connector=s.connector,
+                deprovisions=verdict.deprovisions,
+                linked=verdict.linked,
+                limit=verdict.limit,
+            )
+            self._record_errors(reading)
+            shown = outbox.preview(plan, s.policy)
+            return PushResult(
+                CycleOutcome.GUARDED, run_id, errors=errors, message=verdict.reason, plan=shown
+            )
+        recorded = outbox.record(
+            s.engine, s.connector, run_id, reading, plan, s.policy, consume_approval=verdict.tripped
+        )
+        self.sender.run(plan.ops)
+        tally = self.sender.tally
+        failed = tally.counts["failed"] + self.invalid
+        outcome = CycleOutcome.PARTIAL if failed else CycleOutcome.SUCCESS
+        return PushResult(outcome, run_id, errors=errors + tally.failures, plan=recorded)
+
+    def _resume(self) -> None:
+        """Finish what an earlier cycle recorded but did not see through."""
+        s = self.s
+        work = outbox.open_work(s.engine, s.connector)
+        if not len(work):
+            return
+        log.info("outbox_resume", connector=s.connector, operations=len(work))
+        self.sender.await_jobs(work.waiting)
+        to_send = work.to_send + self.sender.recover_lost_creates(work.lost_creates)
+        to_send = outbox.with_write_only(to_send, s.records, s.key, s.mapper, s.policy)
+        to_send.sort(key=lambda op: op.id or 0)  # the recorded plan order
+        self.sender.run(to_send)
+
+    def _record_errors(self, reading: Reading) -> None:
+        with self.s.engine.begin() as conn:
+            outbox.record_errors(conn, self.s.connector, reading.errors)
+
+    def _finish(self, result: PushResult) -> None:
+        s = self.s
+        tally = self.sender.tally.counts
+        result.counts = {
+            "records_seen": self.records_seen,
+            "created": tally["created"],
+            "updated": tally["updated"],
+            "deactivated": tally["deactivated"],
+            "reactivated": tally["reactivated"],
+            "deleted": tally["deleted"],
+            "memberships": tally["memberships"],
+            "failed": tally["failed"] + self.invalid,
+            "api_calls": s.adapter.api_calls - self.calls_before,
+        }
+        with s.engine.begin() as conn:
+            status = cycle.finish_run(
+                conn,
+                s.connector,
+                DIRECTION,
+                result,
+                pending=store.count_operations(conn, s.connector, _OPEN),
+                failed=store.count_operations(conn, s.connector, [OpState.FAILED]),
+            )
+        cycle.report(s.connector, DIRECTION, result, status)
+
+
+def approve(engine: Engine, connector: str) -> None:
+    """``syncd approve``: the next guarded push of ``connector`` goes ahead once."""
+    with engine.begin() as conn:
+        store.set_status(conn, connector, DIRECTION, approved=True)
+
+
+def retry(engine: Engine, connector: str) -> int:
+    """``syncd retry``: failed operations go back in the queue for the next cycle."""
+    with engine.begin() as conn:
+        count = store.requeue_failed(conn, connector)
+        store.set_status(conn, connector, DIRECTION, failed_ops=0)
+    return count
