@@ -86,7 +86,10 @@ def test_random_sigkills_lose_nothing_and_duplicate_nothing(tmp_path, db_url):
             runs = _run_count(db_url)
             process = _sync(config)
             _wait_for_run_start(db_url, runs, process)
-            time.sleep(rnd.uniform(0.0, 2.0))  # somewhere inside the cycle
+            # Mostly inside the cycle, early or late: drawn over one and a half times what an
+            # uninterrupted cycle took so far, so a faster or slower machine still kills
+            # mid-cycle about two times in three, both before and after the outbox is written.
+            time.sleep(rnd.uniform(0.0, 1.5 * _cycle_seconds(db_url)))
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)
 
@@ -169,6 +172,22 @@ def _run_count(db_url: str) -> int:
             return conn.execute(select(func.count()).select_from(sync_runs)).scalar_one()
     finally:
         engine.dispose()
+
+
+def _cycle_seconds(db_url: str, first_guess: float = 2.0) -> float:
+    """The median length of the cycles that ran to their end (a first guess before any)."""
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(sync_runs.c.started_at, sync_runs.c.finished_at).where(
+                    sync_runs.c.outcome.in_(["success", "partial"])
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    lengths = sorted((end - start).total_seconds() for start, end in rows if start and end)
+    return lengths[len(lengths) // 2] if lengths else first_guess
 
 
 def _wait_for_run_start(db_url: str, runs_before: int, process: subprocess.Popen) -> None:
