@@ -138,9 +138,8 @@ def utilization(times: list[float], window: float) -> tuple[float, int, int]:
 
 
 def run(people: int, window: int, margin: float) -> Run:
-    from syncd.config import load_config
+    from syncd.assemble import load_config, open_state, push_settings
     from syncd.engine.push import run_push
-    from syncd.runtime import open_state, push_settings
     from syncd.sandbox import Sandbox
     from syncd.vendors.auth import TOKENS
 

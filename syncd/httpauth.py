@@ -18,7 +18,7 @@ import httpx
 import structlog
 
 if TYPE_CHECKING:  # importing syncd.sources here would be circular (its transport uses us)
-    from syncd.sources.config import HttpAuth
+    from syncd.config.schema.sources import HttpAuth
 
 log = structlog.get_logger(__name__)
 

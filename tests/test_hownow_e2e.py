@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from syncd.config import ConfigError, load_config
+from syncd.assemble import adapter_context, load_config, open_state
+from syncd.config import ConfigError
 from syncd.engine.executor import JobPolling
 from syncd.engine.push import CycleOutcome, PushResult, retry
 from syncd.model import LinkState, LinkStatus, ResultStatus
 from syncd.ratelimit import credential_id
-from syncd.runtime import build_adapter, open_state, pull_options
 from syncd.sandbox import ManualClock, Sandbox
 from syncd.state import store
 from syncd.state.status import status_rows
@@ -153,16 +153,8 @@ connectors:
 
     def adapter(self, cls: type[HowNowAdapter] = HowNowAdapter, **options: Any) -> HowNowAdapter:
         connector = self.config.connector("hownow")
-        options = {
-            "retry": quick_retry(),
-            **pull_options(connector),
-            **options,
-        }
-        built = build_adapter(self.config, connector, **options)
-        if cls is HowNowAdapter:
-            return built  # type: ignore[return-value]
-        built.close()
-        return cls(built.target, built.context)  # type: ignore[attr-defined]
+        context = adapter_context(connector, self.engine, retry=quick_retry())
+        return cls(connector.target, context, **options)  # type: ignore[arg-type]
 
     def sent_ago(self, age: timedelta) -> None:
         """Pretend every recorded job was sent ``age`` ago (as if that much time had passed)."""

@@ -23,12 +23,13 @@ from pydantic import TypeAdapter
 from sqlalchemy import create_engine, inspect, select
 from support_http import LoopbackServer, Received, Reply
 
+from syncd.assemble import open_sink
+from syncd.config.schema.sinks import SinkConfig
 from syncd.engine.lease import connector_lease
 from syncd.engine.pull import CycleOutcome, PullResult, PullSettings, run_pull
 from syncd.model import LinkState, ResultStatus
-from syncd.sinks import RetryPolicy, open_sink
-from syncd.sinks.config import SinkConfig
 from syncd.sinks.sql import results_table
+from syncd.sources.transport import RetryPolicy
 from syncd.state import results as pulled
 from syncd.state import store
 from syncd.state.db import make_engine

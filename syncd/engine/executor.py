@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine
 
+from syncd.config.schema.durations import format_duration
 from syncd.engine.diff import DiffPolicy, apply_ops, stored_fields
 from syncd.engine.plan import batches
 from syncd.metrics import OPERATIONS
@@ -37,7 +38,6 @@ from syncd.model import (
 )
 from syncd.state import store
 from syncd.vendors.base import Adapter
-from syncd.vendors.targets import format_duration
 
 log = structlog.get_logger(__name__)
 

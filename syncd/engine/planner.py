@@ -17,7 +17,7 @@ from syncd.engine.diff import DiffPolicy, diff_user
 from syncd.engine.plan import order
 from syncd.model import DesiredUser, LinkState, LinkStatus, Operation, OpKind, stable_hash
 from syncd.state import store
-from syncd.vendors.base import Adapter, arrange_plan
+from syncd.vendors.base import Adapter
 
 
 class SourceEmpty(Exception):
@@ -88,6 +88,7 @@ def build_plan(
     duplicates: set[str] = set()
     out_of_scope: set[str] = set()
 
+    adapter.begin_validation()
     for record in records:
         plan.records_seen += 1
         data = record.data
@@ -167,7 +168,7 @@ def build_plan(
         ops += diff_user(desired, plan.links.get(hr_key), policy)
     for hr_key in leavers:
         ops += diff_user(None, plan.links.get(hr_key), policy)
-    plan.ops = arrange_plan(adapter, order(ops))
+    plan.ops = adapter.arrange(order(ops))
     return plan
 
 

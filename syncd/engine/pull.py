@@ -35,7 +35,7 @@ from syncd.engine.push import EXIT_CODES, STOPPED_MESSAGE, CycleOutcome
 from syncd.metrics import record_cycle_metrics
 from syncd.model import LearningResult
 from syncd.shutdown import ShuttingDown
-from syncd.sinks.base import Sink, SinkError
+from syncd.sink_protocol import Sink, SinkError
 from syncd.state import results as delivered
 from syncd.state import store
 from syncd.vendors.base import Adapter, PullPage, VendorError

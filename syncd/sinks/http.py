@@ -25,10 +25,10 @@ import httpx
 import structlog
 
 import syncd
+from syncd.config.schema.sinks import HttpSinkConfig
 from syncd.httpauth import auth_secrets, build_auth, mask_secrets, short_body
 from syncd.model import LearningResult
-from syncd.sinks.base import SinkBase, SinkError
-from syncd.sinks.config import HttpSinkConfig
+from syncd.sink_protocol import SinkBase, SinkError
 from syncd.sources.transport import (
     RetryPolicy,
     TransportFailure,

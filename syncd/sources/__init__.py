@@ -8,13 +8,13 @@ HR key so the engine can report missing and repeated keys.
 
 from __future__ import annotations
 
-from syncd.sources.base import Source, SourceError, SourceRecord, key_text, keyed
-from syncd.sources.config import (
+from syncd.config.schema.sources import (
     CsvSourceConfig,
     HttpSourceConfig,
     SourceConfig,
     SqlSourceConfig,
 )
+from syncd.sources.base import Source, SourceError, SourceRecord, key_text, keyed
 from syncd.sources.transport import RetryPolicy
 
 __all__ = [

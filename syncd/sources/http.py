@@ -25,16 +25,16 @@ import httpx
 import structlog
 
 import syncd
-from syncd.httpauth import auth_secrets, build_auth, mask_secrets, short_body
-from syncd.jsonpath import CompiledPath, JsonPathSyntaxError, compile_path
-from syncd.model import stable_hash
-from syncd.sources.base import SourceError, SourceRecord
-from syncd.sources.config import (
+from syncd.config.schema.sources import (
     CursorPagination,
     HttpSourceConfig,
     NextLinkPagination,
     PageNumberPagination,
 )
+from syncd.httpauth import auth_secrets, build_auth, mask_secrets, short_body
+from syncd.jsonpath import CompiledPath, JsonPathSyntaxError, compile_path
+from syncd.model import stable_hash
+from syncd.sources.base import SourceError, SourceRecord
 from syncd.sources.transport import (
     RetryPolicy,
     TransportFailure,

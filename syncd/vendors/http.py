@@ -36,6 +36,7 @@ import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
+from syncd.config.schema.urls import check_vendor_url
 from syncd.logs import Redactor
 from syncd.metrics import (
     RATE_LIMIT_WAIT_SECONDS,
@@ -47,7 +48,6 @@ from syncd.metrics import (
 from syncd.ratelimit import Priority, RateLimiter, credential_id, retry_after_seconds
 from syncd.vendors.auth import CALL_EXTENSION, TokenUnavailable
 from syncd.vendors.base import AuthenticationError, UnreachableError
-from syncd.vendors.targets import check_vendor_url
 
 log = structlog.get_logger(__name__)
 

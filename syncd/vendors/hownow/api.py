@@ -19,8 +19,8 @@ import structlog
 from syncd.logs import Redactor
 from syncd.ratelimit import Priority
 from syncd.vendors.auth import hownow_auth
-from syncd.vendors.base import AdapterContext
-from syncd.vendors.connect import vendor_client
+from syncd.vendors.client import vendor_client
+from syncd.vendors.context import AdapterContext
 from syncd.vendors.http import OutcomeUnknown, VendorClient, vendor_message
 
 log = structlog.get_logger(__name__)

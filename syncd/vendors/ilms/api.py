@@ -22,14 +22,15 @@ from typing import Any
 
 import httpx
 
+from syncd.config.schema.targets import ILMSTarget
 from syncd.logs import Redactor
 from syncd.ratelimit import Priority
 from syncd.vendors.answers import json_payload
 from syncd.vendors.auth import ilms_auth
-from syncd.vendors.base import AdapterContext, UnreachableError
-from syncd.vendors.connect import vendor_client
+from syncd.vendors.base import UnreachableError
+from syncd.vendors.client import vendor_client
+from syncd.vendors.context import AdapterContext
 from syncd.vendors.http import MESSAGE_LIMIT, RecordRejected, VendorClient
-from syncd.vendors.targets import ILMSTarget
 
 VENDOR = "ilms"
 ORG = "/organizations/{org_id}"

@@ -21,10 +21,10 @@ from typing import Any
 
 import httpx
 
+from syncd.config.schema.targets import Endpoint, LearningPoolEndpoints
 from syncd.ratelimit import Priority
 from syncd.vendors.base import VendorError
 from syncd.vendors.http import VendorClient
-from syncd.vendors.targets import Endpoint, LearningPoolEndpoints
 
 PURPOSE = {
     "users_list": "list users (filtered by a field) to find existing accounts",

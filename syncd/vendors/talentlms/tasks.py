@@ -22,11 +22,11 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import httpx
 import structlog
 
+from syncd.config.schema.urls import is_loopback_host
 from syncd.ratelimit import Priority
 from syncd.vendors.base import VendorError
 from syncd.vendors.http import RecordRejected, VendorClient
 from syncd.vendors.talentlms.api import TASK, data_of
-from syncd.vendors.targets import is_loopback_host
 
 log = structlog.get_logger(__name__)
 
