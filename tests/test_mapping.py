@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncd.assemble import creatable_group_kinds, load_config
+from syncd.assemble import load_config
 from syncd.config import ConnectorConfig
 from syncd.mapping import (
     MappingConfigError,
@@ -281,20 +281,6 @@ def test_group_rule_giving_a_mapping_is_a_record_error():
         render(ANN, groups=[{"from": "{{ {'a': 1} }}"}])
 
     assert caught.value.reason.startswith("groups[0].from: gave {'a': 1}; expected a group name")
-
-
-def test_create_missing_is_decided_per_kind():
-    kinds = creatable_group_kinds(
-        connector(
-            groups=[
-                {"from": "{{ site }}", "kind": "branch", "create_missing": True},
-                {"from": "{{ department }}"},
-            ]
-        )
-    )
-
-    assert "branch" in kinds
-    assert "group" not in kinds
 
 
 def test_enrollments_are_the_union_of_rules_that_hold():
