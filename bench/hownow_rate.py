@@ -140,8 +140,8 @@ def utilization(times: list[float], window: float) -> tuple[float, int, int]:
 def run(people: int, window: int, margin: float) -> Run:
     from syncd.assemble import load_config, open_state, push_settings
     from syncd.engine.push import run_push
+    from syncd.http import TOKENS
     from syncd.sandbox import Sandbox
-    from syncd.vendors.auth import TOKENS
 
     TOKENS.clear()
     load = os.getloadavg()[0]

@@ -81,9 +81,8 @@ class BenchAdapter:
 
 
 def _parts(csv_path: str):
-    from syncd.sources.config import CsvSourceConfig
-
     from syncd.config import ConnectorConfig
+    from syncd.config.schema.sources import CsvSourceConfig
     from syncd.mapping import compile_connector
     from syncd.sources import open_source
 

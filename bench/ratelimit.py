@@ -61,9 +61,10 @@ class Result:
 
 
 def run_profile(profile: Profile, state_url: str, threads: int) -> Result:
-    from syncd.ratelimit import RateLimiter, SqlBackend, credential_id
+    from syncd.http import VendorClient
+    from syncd.limits import RateLimiter, credential_id
     from syncd.state.db import make_engine
-    from syncd.vendors.http import VendorClient
+    from syncd.state.limiter import SqlBackend
     from tests.support.limit_server import LimitServer, binding, utilization
 
     engine = make_engine(state_url)

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from syncd.sandbox import Sandbox
-from syncd.vendors.learningpool.sandbox_endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
+from syncd.sandbox.learningpool.endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
 
 PEOPLE = [
     # employee_id, first, last, department, status, job title

@@ -9,7 +9,7 @@ from sqlalchemy import create_engine
 
 from syncd.assemble import adapter_context, creatable_group_kinds
 from syncd.config import ConnectorConfig
-from syncd.ratelimit import SqlBackend
+from syncd.state.limiter import SqlBackend
 
 
 def connector(**overrides: Any) -> ConnectorConfig:

@@ -16,6 +16,7 @@ import pytest
 
 from syncd.config.schema.sinks import HowNowSinkConfig
 from syncd.config.schema.targets import HowNowTarget
+from syncd.http import TOKENS, RetryPolicy
 from syncd.model import (
     DesiredUser,
     LearningResult,
@@ -27,11 +28,9 @@ from syncd.model import (
 )
 from syncd.sandbox import ManualClock, Sandbox
 from syncd.sink_protocol import SinkError
-from syncd.vendors.auth import TOKENS
 from syncd.vendors.base import Adapter
 from syncd.vendors.hownow import HowNowAdapter, ordering, users
 from syncd.vendors.hownow.sink import JobWait, engagement_body, open_hownow_sink
-from syncd.vendors.http import RetryPolicy
 from tests.support.adapters import build as build_adapter
 
 CLIENT = {"client_id": "sandbox-hownow-client", "client_secret": "sandbox-hownow-secret"}

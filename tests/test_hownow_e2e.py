@@ -22,13 +22,13 @@ from syncd.assemble import adapter_context, load_config, open_state
 from syncd.config import ConfigError
 from syncd.engine.executor import JobPolling
 from syncd.engine.push import CycleOutcome, PushResult, retry
+from syncd.http import TOKENS
+from syncd.limits import credential_id
 from syncd.model import LinkState, LinkStatus, ResultStatus
-from syncd.ratelimit import credential_id
 from syncd.sandbox import ManualClock, Sandbox
 from syncd.state import store
 from syncd.state.status import status_rows
 from syncd.state.tables import jobs, operations, rate_limit_calls, sync_runs
-from syncd.vendors.auth import TOKENS
 from syncd.vendors.hownow import HowNowAdapter
 from tests.fake_results import standard_lms
 from tests.support.cli import run_syncd

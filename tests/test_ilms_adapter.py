@@ -16,12 +16,11 @@ import pytest
 import structlog
 
 from syncd.config.schema.targets import ILMSTarget
+from syncd.http import AuthenticationError, RetryPolicy
+from syncd.limits import Window
 from syncd.model import DesiredUser, Operation, OpKind, OutcomeStatus, ResultStatus
-from syncd.ratelimit import Window
 from syncd.sandbox import Sandbox
-from syncd.vendors.base import AuthenticationError
 from syncd.vendors.context import AdapterContext
-from syncd.vendors.http import RetryPolicy
 from syncd.vendors.ilms import ILMSAdapter, lookups
 from syncd.vendors.ilms.api import created_id, error_text
 from syncd.vendors.ilms.fields import code_of, pairs, to_codes

@@ -18,14 +18,13 @@ import httpx
 import pytest
 
 from syncd.config.schema.targets import LearningPoolTarget
+from syncd.http import TOKENS, AuthenticationError, RetryPolicy
 from syncd.model import DesiredUser, Operation, OpKind, OutcomeStatus, ResultStatus
 from syncd.sandbox import Sandbox
-from syncd.vendors.auth import TOKENS
-from syncd.vendors.base import Adapter, AuthenticationError
+from syncd.sandbox.learningpool.endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
+from syncd.vendors.base import Adapter
 from syncd.vendors.context import AdapterContext
-from syncd.vendors.http import RetryPolicy
 from syncd.vendors.learningpool import LearningPoolAdapter
-from syncd.vendors.learningpool.sandbox_endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
 from tests.support.adapters import build as build_adapter
 from tests.support.clock import START, RewindableClock
 from tests.support.factory import closing_factory

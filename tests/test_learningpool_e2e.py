@@ -23,11 +23,11 @@ from sqlalchemy import select, text
 
 from syncd.config import ConfigError
 from syncd.engine.push import CycleOutcome
+from syncd.http import TOKENS
 from syncd.model import OpState
 from syncd.sandbox import Sandbox
+from syncd.sandbox.learningpool.endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
 from syncd.state.tables import operations
-from syncd.vendors.auth import TOKENS
-from syncd.vendors.learningpool.sandbox_endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
 from tests.support.cli import run_syncd
 from tests.support.e2e import E2EConnector, calls, connector_factory, hr_person
 

@@ -27,15 +27,14 @@ from syncd.assemble import open_sink
 from syncd.config.schema.sinks import SinkConfig
 from syncd.engine.lease import connector_lease
 from syncd.engine.pull import CycleOutcome, PullResult, PullSettings, run_pull
+from syncd.http import AuthenticationError, RetryPolicy, UnreachableError
 from syncd.model import LinkState, ResultStatus
 from syncd.sinks.sql import results_table
-from syncd.sources.transport import RetryPolicy
 from syncd.state import results as pulled
 from syncd.state import store
 from syncd.state.db import make_engine
 from syncd.state.status import error_rows, status_rows
 from syncd.state.tables import delivered_results, sync_runs
-from syncd.vendors.base import AuthenticationError, UnreachableError
 from tests.fake_results import FakeResultsLMS, standard_lms
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +84,7 @@ class Target:
 
     def open(self):
         config = TypeAdapter(SinkConfig).validate_python(self.config)
-        return open_sink(SINK, config, retry=RetryPolicy(attempts=1, base_delay=0.0))
+        return open_sink(SINK, config, retry=RetryPolicy(attempts=1, backoff_initial=0.0))
 
     def rows(self) -> list[dict[str, Any]]:
         """Every row the receiver holds, oldest first."""

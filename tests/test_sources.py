@@ -14,13 +14,13 @@ from sqlalchemy import create_engine, text
 from support_http import LoopbackServer, Received, Reply, dead_url
 
 from syncd.config.schema.sources import SourceConfig
-from syncd.httpauth import ClientCredentialsAuth
+from syncd.http import ClientCredentialsAuth, RetryPolicy
 from syncd.jsonpath import JsonPathSyntaxError, compile_path
-from syncd.sources import RetryPolicy, SourceError, SourceRecord, keyed, open_source
+from syncd.sources import SourceError, SourceRecord, keyed, open_source
 from syncd.sources.http import HttpSource
 from syncd.sources.sql import plain_value
 
-FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
+FAST = RetryPolicy(attempts=4, backoff_initial=0.01, backoff_max=0.05, max_retry_after=0.05)
 
 
 def source(config: dict[str, Any], name: str = "hr"):
@@ -625,11 +625,3 @@ def test_jsonpath_records_distinguish_empty_from_absent():
     assert compile_path("$.data").records({"data": [1, 2]}) == [1, 2]
     assert compile_path("$[*]").records([{"a": 1}]) == [{"a": 1}]
     assert compile_path("$.links.next").first({"links": {}}) is None
-
-
-def test_retry_delay_honours_retry_after_within_the_cap():
-    policy = RetryPolicy(attempts=3, base_delay=1.0, max_delay=10.0)
-    assert 0.5 <= policy.delay(1) <= 1.0
-    assert 2.0 <= policy.delay(3) <= 4.0
-    assert policy.delay(1, retry_after=7) == 7
-    assert policy.delay(1, retry_after=600) == 10.0

@@ -17,9 +17,9 @@ import structlog
 from support_http import LoopbackServer, Received, Reply
 
 from syncd.config.schema.targets import TalentLMSTarget
+from syncd.http import RetryPolicy
 from syncd.model import DesiredUser, Operation, OpKind, OutcomeStatus, ResultStatus
 from syncd.sandbox import ManualClock, Sandbox
-from syncd.vendors.http import RetryPolicy
 from syncd.vendors.talentlms import TalentLMSAdapter
 from syncd.vendors.talentlms.pull import certificate_fields, result_status
 from syncd.vendors.talentlms.tasks import parse_report

@@ -21,11 +21,11 @@ from syncd.engine.executor import JobPolling
 from syncd.engine.guard import Threshold
 from syncd.engine.pull import PullResult, PullSettings, run_pull
 from syncd.engine.push import PushResult, PushSettings, run_push
+from syncd.http import RetryPolicy
 from syncd.mapping import compile_connector
 from syncd.sources import open_source
 from syncd.vendors.base import Adapter
 from syncd.vendors.context import AdapterContext
-from syncd.vendors.http import RetryPolicy
 from syncd.vendors.pulling import PullOptions
 
 

@@ -9,12 +9,12 @@ from syncd.config.schema.sinks import (
     SinkConfig,
     SqlSinkConfig,
 )
-from syncd.ratelimit import LimitBackend
+from syncd.http import RetryPolicy
+from syncd.limits import LimitBackend
 from syncd.sink_protocol import Sink, SinkError
 from syncd.sinks.csv import CsvSink
 from syncd.sinks.http import HttpSink
 from syncd.sinks.sql import SqlSink
-from syncd.sources.transport import RetryPolicy
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.hownow.sink import open_hownow_sink
 

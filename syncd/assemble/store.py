@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import Engine, inspect
 
 from syncd.config import Config
-from syncd.ratelimit import LimitBackend, SqlBackend
+from syncd.limits import LimitBackend
 from syncd.state.db import make_engine
+from syncd.state.limiter import SqlBackend
 from syncd.state.migrate import upgrade
 
 

@@ -32,13 +32,14 @@ from sqlalchemy import Connection, Engine
 
 from syncd.engine.lease import connector_lease
 from syncd.engine.push import EXIT_CODES, STOPPED_MESSAGE, CycleOutcome
+from syncd.http import VendorError
 from syncd.metrics import record_cycle_metrics
 from syncd.model import LearningResult
 from syncd.shutdown import ShuttingDown
 from syncd.sink_protocol import Sink, SinkError
 from syncd.state import results as delivered
 from syncd.state import store
-from syncd.vendors.base import Adapter, PullPage, VendorError
+from syncd.vendors.base import Adapter, PullPage
 
 log = structlog.get_logger(__name__)
 
@@ -256,9 +257,7 @@ class _PullCycle:
         if not latest:
             return []
         with self.s.engine.connect() as conn:
-            accepted = delivered.delivered_hashes(
-                conn, self.s.connector, self.s.sink_name, latest
-            )
+            accepted = delivered.delivered_hashes(conn, self.s.connector, self.s.sink_name, latest)
         return [r for rid, r in latest.items() if accepted.get(rid) != r.content_hash()]
 
     def _write(self, batch: Sequence[LearningResult]) -> None:

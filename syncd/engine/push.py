@@ -16,11 +16,12 @@ from syncd.engine.executor import Executor, JobPolling, link_for_create
 from syncd.engine.guard import Threshold, check
 from syncd.engine.lease import connector_lease
 from syncd.engine.plan import summary
+from syncd.http import AuthenticationError, UnreachableError
 from syncd.metrics import record_cycle_metrics
 from syncd.model import LinkStatus, Operation, OpKind, OpState
 from syncd.shutdown import ShuttingDown
 from syncd.state import results, store
-from syncd.vendors.base import Adapter, AuthenticationError, UnreachableError
+from syncd.vendors.base import Adapter
 
 log = structlog.get_logger(__name__)
 

@@ -1,54 +1,53 @@
-"""Which vendors the sandbox can serve: one module per vendor, found by name.
+"""Which vendors the sandbox serves: one simulator class per vendor, named here.
 
-Adding a vendor is adding ``syncd/sandbox/<vendor>.py`` (or a package) that
-defines ``SIMULATOR``, a ``Simulator`` subclass. Nothing else needs to change.
+Adding a vendor is adding its package under ``syncd/sandbox/`` and one line to
+``SIMULATORS``.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Iterable
 
+from syncd.sandbox.hownow import HowNowSimulator
+from syncd.sandbox.ilms import ILMSSimulator
+from syncd.sandbox.learningpool import LearningPoolSimulator
 from syncd.sandbox.simulator import Simulator
+from syncd.sandbox.talentlms import TalentLMSSimulator
 
-KNOWN_VENDORS = ("talentlms", "hownow", "ilms", "learningpool")
+SIMULATORS: dict[str, type[Simulator]] = {
+    "talentlms": TalentLMSSimulator,
+    "hownow": HowNowSimulator,
+    "ilms": ILMSSimulator,
+    "learningpool": LearningPoolSimulator,
+}
+KNOWN_VENDORS = tuple(SIMULATORS)
 
 
 class UnknownVendorError(ValueError):
-    """A vendor the sandbox does not know or cannot serve yet."""
-
-
-def _module_name(vendor: str) -> str:
-    return f"syncd.sandbox.{vendor}"
+    """A vendor the sandbox does not know."""
 
 
 def available_vendors() -> list[str]:
-    """The known vendors whose simulator module exists, in a stable order."""
-    return [v for v in KNOWN_VENDORS if importlib.util.find_spec(_module_name(v)) is not None]
+    """The vendors the sandbox serves, in a stable order."""
+    return list(KNOWN_VENDORS)
 
 
 def simulator_class(vendor: str) -> type[Simulator]:
-    if vendor not in KNOWN_VENDORS:
-        raise UnknownVendorError(f"unknown vendor {vendor!r}; known: {', '.join(KNOWN_VENDORS)}")
-    if vendor not in available_vendors():
+    try:
+        return SIMULATORS[vendor]
+    except KeyError:
         raise UnknownVendorError(
-            f"no simulator for {vendor!r} yet; available: {', '.join(available_vendors())}"
-        )
-    module = importlib.import_module(_module_name(vendor))
-    cls = getattr(module, "SIMULATOR", None)
-    if not (isinstance(cls, type) and issubclass(cls, Simulator)):
-        raise UnknownVendorError(f"{_module_name(vendor)} does not define SIMULATOR")
-    return cls
+            f"unknown vendor {vendor!r}; known: {', '.join(KNOWN_VENDORS)}"
+        ) from None
 
 
 def resolve_vendors(vendors: Iterable[str] | None) -> list[str]:
-    """The vendors to serve: all available ones when None, else the named ones (deduplicated)."""
+    """The vendors to serve: all of them when None, else the named ones (deduplicated)."""
     if vendors is None:
         return available_vendors()
     names: list[str] = []
     for vendor in vendors:
-        simulator_class(vendor)  # raises for unknown or unavailable vendors
+        simulator_class(vendor)  # raises for an unknown vendor
         if vendor not in names:
             names.append(vendor)
     if not names:

@@ -14,6 +14,13 @@ Columns follow ``RESULT_COLUMNS`` with one header row; unknown values are
 empty cells; whole-number floats are written without ``.0``. UTF-8, ``\\n`` line
 ends. A new file gets mode 0640 (results are personal data); a replaced file
 keeps the mode it had.
+
+HR opens these files in spreadsheets, and course names come from the LMS, where
+anyone who can name a course can write ``=HYPERLINK(...)``. Following OWASP's CSV
+injection guidance, a text cell that a spreadsheet would run (one starting with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return) is written behind a single
+quote, unless ``escape_formulas: false``. A cell holding a line break of either
+kind is always quoted, so the file reads back as exactly the rows written.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TextIO
@@ -44,6 +51,8 @@ log = structlog.get_logger(__name__)
 
 NEW_FILE_MODE = 0o640
 _LINE_END = "\n"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet takes as the start of a formula (OWASP, CSV injection)."""
 
 
 class CsvSink(SinkBase):
@@ -77,7 +86,7 @@ class CsvSink(SinkBase):
     # -- the two modes ----------------------------------------------------------------
 
     def _append(self, results: Sequence[LearningResult]) -> None:
-        rows = [_cells(result.as_row()) for result in results]
+        rows = [self._cells(result.as_row()) for result in results]
         has_rows = self._check_existing()
 
         def body(handle: TextIO) -> None:
@@ -108,7 +117,7 @@ class CsvSink(SinkBase):
                     # result_ids are hex, so "#<line>" keeps a row without one as it is.
                     table[row[0] or f"#{number}"] = row
         for row in latest_per_result(results):
-            table[row["result_id"]] = _cells(row)
+            table[row["result_id"]] = self._cells(row)
 
         def body(handle: TextIO) -> None:
             writer = self._writer(handle)
@@ -119,8 +128,17 @@ class CsvSink(SinkBase):
 
     # -- file handling ------------------------------------------------------------------
 
-    def _writer(self, handle: TextIO) -> Any:
-        return csv.writer(handle, delimiter=self.config.delimiter, lineterminator=_LINE_END)
+    def _writer(self, handle: TextIO) -> RowWriter:
+        return RowWriter(handle, self.config.delimiter)
+
+    def _cells(self, row: dict[str, Any]) -> list[str]:
+        cells = [_cell(row[name]) for name in RESULT_COLUMNS]
+        if not self.config.escape_formulas:
+            return cells
+        return [
+            f"'{cell}" if isinstance(row[name], str) and cell.startswith(FORMULA_STARTS) else cell
+            for name, cell in zip(RESULT_COLUMNS, cells, strict=True)
+        ]
 
     def _check_existing(self) -> bool:
         """Whether the file already holds our header (False: absent or empty).
@@ -182,8 +200,26 @@ class CsvSink(SinkBase):
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
-def _cells(row: dict[str, Any]) -> list[str]:
-    return [_cell(row[name]) for name in RESULT_COLUMNS]
+class RowWriter:
+    """``csv.writer`` with ``\\n`` line ends that still quotes a cell holding ``\\r``.
+
+    The csv module quotes only the characters of its own line terminator, so with
+    ``\\n`` a lone carriage return would go out bare and split the row in two for
+    every reader. Such a row is written with every cell quoted instead.
+    """
+
+    def __init__(self, handle: TextIO, delimiter: str) -> None:
+        options: dict[str, Any] = {"delimiter": delimiter, "lineterminator": _LINE_END}
+        self._minimal = csv.writer(handle, **options)
+        self._quoted = csv.writer(handle, quoting=csv.QUOTE_ALL, **options)
+
+    def writerow(self, row: Sequence[str]) -> None:
+        carriage_return = any("\r" in cell for cell in row)
+        (self._quoted if carriage_return else self._minimal).writerow(row)
+
+    def writerows(self, rows: Iterable[Sequence[str]]) -> None:
+        for row in rows:
+            self.writerow(row)
 
 
 def _cell(value: Any) -> str:

@@ -26,16 +26,20 @@ import structlog
 
 import syncd
 from syncd.config.schema.sinks import HttpSinkConfig
-from syncd.httpauth import auth_secrets, build_auth, mask_secrets, short_body
-from syncd.model import LearningResult
-from syncd.sink_protocol import SinkBase, SinkError
-from syncd.sources.transport import (
+from syncd.http import (
+    HR_API_RETRIES,
     RetryPolicy,
     TransportFailure,
     describe_url,
+    live_secrets,
+    mask_secrets,
     refuse_plaintext_credentials,
     send_with_retries,
+    short_body,
 )
+from syncd.model import LearningResult
+from syncd.sink_protocol import SinkBase, SinkError
+from syncd.sources.auth import auth_secrets, build_auth
 
 log = structlog.get_logger(__name__)
 
@@ -71,7 +75,7 @@ class HttpSink(SinkBase):
         self.name = name
         self.config = config
         self.max_batch = config.batch_size
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or HR_API_RETRIES
         refuse_plaintext_credentials(config.url, config.auth is not None, name, SinkError)
         self._auth = auth if auth is not None else build_auth(config.auth)
         self._client = httpx.Client(
@@ -131,7 +135,7 @@ class HttpSink(SinkBase):
         )
 
     def _secrets(self) -> tuple[str, ...]:
-        live = getattr(self._auth, "secrets", ())
+        live = live_secrets(self._auth)
         hmac_secret = self.config.hmac_secret
         own = (hmac_secret.get_secret_value(),) if hmac_secret is not None else ()
         return (*auth_secrets(self.config.auth), *live, *own)

@@ -38,7 +38,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchTableError, SQLAlche
 from sqlalchemy.types import TypeDecorator
 
 from syncd.config.schema.sinks import SqlSinkConfig
-from syncd.httpauth import mask_secrets
+from syncd.http import mask_secrets
 from syncd.model import RESULT_COLUMNS, LearningResult, iso_utc
 from syncd.sink_protocol import SinkBase, SinkError
 

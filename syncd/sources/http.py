@@ -31,17 +31,21 @@ from syncd.config.schema.sources import (
     NextLinkPagination,
     PageNumberPagination,
 )
-from syncd.httpauth import auth_secrets, build_auth, mask_secrets, short_body
-from syncd.jsonpath import CompiledPath, JsonPathSyntaxError, compile_path
-from syncd.model import stable_hash
-from syncd.sources.base import SourceError, SourceRecord
-from syncd.sources.transport import (
+from syncd.http import (
+    HR_API_RETRIES,
     RetryPolicy,
     TransportFailure,
     describe_url,
+    live_secrets,
+    mask_secrets,
     refuse_plaintext_credentials,
     send_with_retries,
+    short_body,
 )
+from syncd.jsonpath import CompiledPath, JsonPathSyntaxError, compile_path
+from syncd.model import stable_hash
+from syncd.sources.auth import auth_secrets, build_auth
+from syncd.sources.base import SourceError, SourceRecord
 
 log = structlog.get_logger(__name__)
 
@@ -61,7 +65,7 @@ class HttpSource:
     ) -> None:
         self.name = name
         self.config = config
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or HR_API_RETRIES
         self._auth = auth if auth is not None else build_auth(config.auth)
         self._records_path = self._compile(config.records, "records")
         paginate = config.paginate
@@ -221,7 +225,7 @@ class HttpSource:
         return document, items
 
     def _secrets(self) -> tuple[str, ...]:
-        live = getattr(self._auth, "secrets", ())
+        live = live_secrets(self._auth)
         return (*auth_secrets(self.config.auth), *live)
 
     def _mask(self, text: str) -> str:

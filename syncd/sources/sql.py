@@ -27,7 +27,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from syncd.config.schema.sources import SqlSourceConfig
-from syncd.httpauth import mask_secrets
+from syncd.http import mask_secrets
 from syncd.sources.base import SourceError, SourceRecord
 
 log = structlog.get_logger(__name__)

@@ -128,7 +128,7 @@ delivered_results = Table(
 )
 
 # --- rate limiting shared by every process using one credential ---------------------------
-# syncd.ratelimit keeps a log of the calls made with each credential (a sliding window
+# syncd.state.limiter keeps a log of the calls made with each credential (a sliding window
 # per limit) and one row per credential that is locked while a call is admitted.
 rate_limits = Table(
     "rate_limits",

@@ -103,18 +103,6 @@ class PullPage:
     unknown_users: list[str] = field(default_factory=list)
 
 
-class VendorError(Exception):
-    """Base of the errors adapters raise for a whole call (not one record)."""
-
-
-class AuthenticationError(VendorError):
-    """Credentials refused twice: the connector stops (exit code 4)."""
-
-
-class UnreachableError(VendorError):
-    """The vendor could not be reached after every retry (exit code 4)."""
-
-
 @runtime_checkable
 class Adapter(Protocol):
     """One LMS, seen through the vocabulary of ``syncd.model``."""

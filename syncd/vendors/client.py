@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 
-from syncd.ratelimit import RateLimiter, credential_id
+from syncd.http import VendorClient
+from syncd.limits import RateLimiter, credential_id
 from syncd.shutdown import pausable_sleep
 from syncd.vendors.context import AdapterContext
-from syncd.vendors.http import VendorClient
 
 
 def vendor_client(

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from syncd.ratelimit import LimitBackend, MemoryBackend
-from syncd.vendors.http import RetryPolicy
+from syncd.http import RetryPolicy
+from syncd.limits import LimitBackend, MemoryBackend
 from syncd.vendors.pulling import PullOptions
 
 

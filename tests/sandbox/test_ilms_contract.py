@@ -292,6 +292,20 @@ def test_lookup_values_accept_names_and_codes_as_the_appendices_list(ilms: Sandb
     assert refused.status_code == 400
 
 
+def test_state_goes_with_the_united_states_or_canada_only(ilms: Sandbox, api) -> None:
+    """F012 is the "State (US or Canada)" (L37), F013 the region elsewhere (L38)."""
+    abroad = api.post("/users", json=create_body(F004="A1", F011="Germany", F012="Texas"))
+    assert abroad.status_code == 400
+    assert [e["Key"] for e in abroad.json()["Errors"]] == ["F012"]
+    assert "F013" in abroad.json()["Message"]
+    elsewhere = create_body(F004="A2", F011="DE", F013="Bavaria")
+    assert api.post("/users", json=elsewhere).status_code == 201
+    user_id = api.post("/users", json=create_body(F004="A3", F011="US", F012="TX")).json()
+    moved = api.put(f"/users/{user_id}", json=pairs(F011="Germany"))  # Texas stays: refused
+    assert moved.status_code == 400 and moved.json()["Errors"][0]["Key"] == "F011"
+    assert api.put(f"/users/{user_id}", json=pairs(F011="Canada", F012="PQ")).status_code == 204
+
+
 def test_update_is_partial_and_moves_only_with_the_whole_triple(
     ilms: Sandbox, api, start_sandbox
 ) -> None:
@@ -449,6 +463,23 @@ def test_region_division_department_tree(ilms: Sandbox, api) -> None:
     assert api.get("/regions/1/divisions").status_code == 404
 
 
+def test_hierarchy_names_follow_each_create_sections_own_rules(ilms: Sandbox, api) -> None:
+    """Region (L2099) and department (L2649) names carry the "& #" note; a division's
+    (L2345) lists Set B alone, so the sandbox takes "&" and "#" there."""
+    region = api.post("/regions", json={"name": "R&D"})
+    assert region.status_code == 400 and "restricted characters: &" in region.json()["Message"]
+    region_id = api.post("/regions", json={"name": "Research"}).json()
+    division = api.post(f"/regions/{region_id}/divisions", json={"name": "R&D #2"})
+    assert division.status_code == 201, division.text
+    refused = api.post(
+        f"/regions/{region_id}/divisions/{division.json()}/departments", json={"name": "Lab #1"}
+    )
+    assert refused.status_code == 400 and "restricted characters: #" in refused.json()["Message"]
+    for depth, path in enumerate(("/regions", f"/regions/{region_id}/divisions")):
+        colon = api.post(path, json={"name": f"Level{depth}: x"})
+        assert colon.status_code == 400  # Set B everywhere
+
+
 def test_courses_enrollments_and_transcripts(ilms: Sandbox, api, ilms_clock: ManualClock) -> None:
     courses = api.get("/courses")
     assert courses.headers["X-Total-Count"] == "4"  # the historical course is left out
@@ -547,6 +578,23 @@ def test_control_complete_seed_dump_and_reset(ilms: Sandbox, api) -> None:
     assert counters["GET /organizations/{org_id}/courses/{course_id}/enrollments"] == {"200": 1}
     assert httpx.post(f"{control}/reset").status_code == 200
     assert ilms.sim("ilms").dump()["users"] == []
+
+
+def test_seeds_follow_the_document_too(ilms: Sandbox, start_sandbox) -> None:
+    """F031 takes only its documented values (L55); on an LDAP organization an e-mail
+    may not start with the characters L40 lists, "\\" included as written."""
+    control = f"{ilms.url}/_sandbox/ilms"
+    unknown_type = person("S3", "Seeded") | {"registration_type": "Import"}
+    refused = httpx.post(f"{control}/seed", json={"users": [unknown_type]})
+    assert refused.status_code == 400 and "registration_type" in refused.json()["error"]
+    assert ilms.sim("ilms").dump()["users"] == []
+    ldap = start_sandbox(vendors=["ilms"], ilms={"ldap": True})
+    with org_client(ldap) as client:
+        for email in ("\\ann@example.com", "$ann@example.com", ".ann@example.com"):
+            answer = client.post("/users", json=create_body(F015=email))
+            assert answer.status_code == 400, email
+            assert "cannot start with" in answer.json()["Message"]
+        assert client.post("/users", json=create_body(F015="ann@example.com")).status_code == 201
 
 
 def test_ilms_is_served_and_describes_its_credentials(ilms: Sandbox) -> None:

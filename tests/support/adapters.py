@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from syncd.http import RetryPolicy
 from syncd.vendors.context import AdapterContext
-from syncd.vendors.http import RetryPolicy
 from syncd.vendors.pulling import DEFAULT_BUDGET_SHARE, PullOptions, overlap_option, start_option
 
 

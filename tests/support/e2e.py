@@ -31,8 +31,8 @@ from syncd.config import Config
 from syncd.engine.executor import JobPolling
 from syncd.engine.pull import PullResult
 from syncd.engine.push import PushResult, run_push
+from syncd.http import RetryPolicy
 from syncd.state.status import error_rows
-from syncd.vendors.http import RetryPolicy
 from syncd.vendors.pulling import start_option
 from tests.support.configs import config_document, save_config
 from tests.support.factory import closing_factory

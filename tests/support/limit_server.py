@@ -368,9 +368,10 @@ def drive_calls(
     """Make ``calls`` GETs through a ``VendorClient`` whose limiter lives in ``state_url``."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from syncd.ratelimit import Priority, RateLimiter, SqlBackend, credential_id
+    from syncd.http import VendorClient
+    from syncd.limits import Priority, RateLimiter, credential_id
     from syncd.state.db import make_engine
-    from syncd.vendors.http import VendorClient
+    from syncd.state.limiter import SqlBackend
 
     engine = make_engine(state_url)
     limiter = RateLimiter(

@@ -15,6 +15,8 @@ class CsvSinkConfig(Strict):
     path: str
     mode: Literal["append", "rewrite"] = "append"
     delimiter: str = Field(",", min_length=1, max_length=1)
+    # OWASP CSV injection: a cell a spreadsheet would run is written behind a quote.
+    escape_formulas: bool = True
 
 
 class SqlSinkConfig(Strict):

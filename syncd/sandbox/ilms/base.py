@@ -11,11 +11,11 @@ from urllib.parse import urlencode
 from pydantic import Field, field_validator
 
 from syncd.sandbox.http import Reply, SimRequest, SimResponse, json_response
+from syncd.sandbox.ilms.facts import FIELDS
 from syncd.sandbox.ilms.fields import ProfileRules
 from syncd.sandbox.ilms.lookups import LANGUAGES
 from syncd.sandbox.ilms.store import Course, Enrollment, Group, ILMSUser, Node, Store, ilms_time
 from syncd.sandbox.simulator import Simulator, SimulatorOptions
-from syncd.vendors.ilms.fields import FIELDS
 
 DEFAULT_ORG_ID = "1001"
 DEFAULT_API_LOGIN_ID = "sandbox-ilms-login"

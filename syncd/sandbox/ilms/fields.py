@@ -2,11 +2,9 @@
 
 Every rule here is the document's: required fields, maximum lengths, the two
 restricted-character sets, the "& #" note, LDAP first characters, read-only fields
-and the lookup tables. The field table itself (one row per code, as transcribed from
-the document) is kept once, in ``syncd.vendors.ilms.fields``; checking a value against
-it stays the sandbox's own, so the simulator tests the adapter rather than repeating it.
-The region/division/department names are checked against the organization's hierarchy
-by the store, which knows it.
+and the lookup tables. The field table itself (one row per code) is the sandbox's own
+transcription of the document, in ``facts``. The region/division/department names are
+checked against the organization's hierarchy by the store, which knows it.
 """
 
 from __future__ import annotations
@@ -18,14 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from syncd.sandbox.ilms import lookups
-from syncd.vendors.ilms.fields import AMP_HASH, FIELDS, Field
-
-PROFILE_CODES = tuple(FIELDS)
-SORTABLE_USER_FIELDS = (
-    "F001", "F002", "F003", "F004", "F006", "F011", "F012", "F015", "F019", "F020", "F021",
-)  # fmt: skip
-SORTABLE_ENROLLMENT_FIELDS = ("F001", "F003", "F004", "F015", "F019", "F020", "F021")
-DATE_FIELDS = ("F005", "F032")
+from syncd.sandbox.ilms.facts import AMP_HASH, FIELDS, STATE_COUNTRIES, FieldRule
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d{1,7})?)?$")
 
@@ -92,9 +83,14 @@ def normalize_date(value: str) -> str | None:
 
 
 def check_profile(
-    pairs: Iterable[tuple[str, Any]], rules: ProfileRules, *, creating: bool
+    pairs: Iterable[tuple[str, Any]],
+    rules: ProfileRules,
+    *,
+    creating: bool,
+    stored: Mapping[str, str | None] | None = None,
 ) -> ProfileInput:
-    """Apply the field table to ``pairs``; hierarchy names are resolved by the caller."""
+    """Apply the field table to ``pairs`` (an update's ``stored`` profile completes the
+    state/country pair); hierarchy names are resolved by the caller."""
     result = ProfileInput()
     seen: set[str] = set()
     for code, raw in pairs:
@@ -121,10 +117,25 @@ def check_profile(
         already = any(e["Key"] == code for e in result.errors)
         if ((creating and not given) or empty) and not already:
             result.refuse(code, f"{FIELDS[code].title()} is required.")
+    _check_state_country(result, stored or {})
     return result
 
 
-def _check_value(rule: Field, text: str, rules: ProfileRules, out: ProfileInput) -> None:
+def _check_state_country(out: ProfileInput, stored: Mapping[str, str | None]) -> None:
+    """F012 only beside a US or Canadian F011 (or none), as the profile will read after."""
+    state = out.values.get("F012", stored.get("F012"))
+    country = out.values.get("F011", stored.get("F011"))
+    if not (state and country) or lookups.country_name(country) in STATE_COUNTRIES:
+        return
+    key = "F012" if "F012" in out.values else "F011"
+    out.refuse(
+        key,
+        f"{FIELDS['F012'].title()} is for the United States and Canada only, but F011 "
+        f"(Country) is {country!r}; F013 (State/Province/Region) takes other regions.",
+    )
+
+
+def _check_value(rule: FieldRule, text: str, rules: ProfileRules, out: ProfileInput) -> None:
     if rule.max_length is not None and len(text) > rule.max_length:
         out.refuse(
             rule.code,

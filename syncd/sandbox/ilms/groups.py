@@ -14,10 +14,9 @@ from syncd.sandbox.ilms.base import (
     not_found,
     user_id_of,
 )
-from syncd.sandbox.ilms.fields import SORTABLE_USER_FIELDS
+from syncd.sandbox.ilms.facts import AMP_HASH, NODE_NAME_RULES, SORTABLE_USER_FIELDS
 from syncd.sandbox.ilms.store import DELETED, Node
 from syncd.sandbox.ilms.users import UsersApi
-from syncd.vendors.ilms.fields import AMP_HASH, SET_B
 
 _SORTS = ("name", "-name")
 
@@ -95,9 +94,11 @@ class GroupsApi(UsersApi):
         if not isinstance(name, str) or not name.strip():
             raise bad_request('name is required: {"name": "MyRegion"}.')
         name = name.strip()
-        if len(name) > 100:
-            raise bad_request("name must be at most 100 characters.")
-        banned = SET_B + ("" if self.options.amp_hash_allowed else AMP_HASH)
+        rule = NODE_NAME_RULES[depth]
+        if len(name) > rule.max_length:
+            raise bad_request(f"name must be at most {rule.max_length} characters.")
+        amp_hash = rule.amp_hash and not self.options.amp_hash_allowed
+        banned = rule.restricted + (AMP_HASH if amp_hash else "")
         found = sorted({c for c in name if c in banned})
         if found:
             raise bad_request(f"name contains restricted characters: {' '.join(found)}")

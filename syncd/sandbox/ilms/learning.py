@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from syncd.sandbox.http import SimRequest, SimResponse, json_response, route
 from syncd.sandbox.ilms.base import ORG, bad_request, no_content, not_found, parse_bool, user_id_of
-from syncd.sandbox.ilms.fields import SORTABLE_ENROLLMENT_FIELDS
+from syncd.sandbox.ilms.facts import SORTABLE_ENROLLMENT_FIELDS
 from syncd.sandbox.ilms.groups import GroupsApi
 from syncd.sandbox.ilms.store import ACTIVE, COURSE_TYPES, DELETED, INACTIVE, ILMSUser
 from syncd.sandbox.ilms.users import sort_key_for

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from syncd.sandbox.clock import parse_iso
+from syncd.sandbox.ilms.facts import FIELDS, HIERARCHY, REGISTRATION_TYPES
 from syncd.sandbox.ilms.fields import ProfileRules, check_profile
-from syncd.vendors.ilms.fields import FIELDS, HIERARCHY
 
 ACTIVE, INACTIVE, DELETED = "Active", "Inactive", "Deleted"
 USER_STATUSES = {"active": ACTIVE, "inactive": INACTIVE, "deleted": DELETED}
@@ -336,6 +336,11 @@ class Store:
         status = str(entry.get("status", ACTIVE)).capitalize()
         if status not in (ACTIVE, INACTIVE, DELETED):
             raise SeedError(f"user {user_id}: status must be Active, Inactive or Deleted")
+        registration_type = str(entry.get("registration_type", "API"))
+        if registration_type not in REGISTRATION_TYPES:
+            raise SeedError(
+                f"user {user_id}: registration_type must be one of {', '.join(REGISTRATION_TYPES)}"
+            )
         user = ILMSUser(
             id=user_id,
             profile={},
@@ -344,7 +349,7 @@ class Store:
             department_id=hierarchy[2].id,
             registered_at=parse_ilms_time(entry.get("registered_at")) or now,
             status=status,
-            registration_type=str(entry.get("registration_type", "API")),
+            registration_type=registration_type,
             has_password=checked.password is not None,
         )
         apply_profile(user, checked.values, hierarchy)

@@ -23,9 +23,8 @@ from syncd.sandbox.ilms.base import (
     error,
     no_content,
 )
+from syncd.sandbox.ilms.facts import DATE_FIELDS, FIELDS, HIERARCHY, SORTABLE_USER_FIELDS
 from syncd.sandbox.ilms.fields import (
-    DATE_FIELDS,
-    SORTABLE_USER_FIELDS,
     ProfileInput,
     check_profile,
     normalize_date,
@@ -41,7 +40,6 @@ from syncd.sandbox.ilms.store import (
     Node,
     apply_profile,
 )
-from syncd.vendors.ilms.fields import FIELDS, HIERARCHY
 
 _RANGE = re.compile(r"^\((?:From:(?P<start>[^)]*?))?(?:To:(?P<end>[^)]*))?\)$")
 
@@ -208,7 +206,7 @@ class UsersApi(ILMSBase):
                 'The body must be a list of {"Key": "F001", "Value": "John"} pairs '
                 "(no userProfileData wrapper on update)."
             )
-        checked = check_profile(pairs, self.rules(), creating=False)
+        checked = check_profile(pairs, self.rules(), creating=False, stored=user.profile)
         given = [c for c in HIERARCHY if c in checked.values]
         hierarchy = None
         if 0 < len(given) < 3:

@@ -1,11 +1,9 @@
 """The rules a sandbox Simple API user must pass, answered as 422 field errors.
 
 Learning Pool publishes no field rules for its API. These follow what its help centre
-says of the platform (username unique, a real email, PHP time zones, a 3-character
-ISO country code, an expiry date before 2038) and are the sandbox's choice otherwise.
-The field list and its limits are kept once, in ``syncd.vendors.learningpool.fields``;
-how a value is checked stays the sandbox's own, so the simulator tests the adapter
-rather than repeating it.
+says of the platform, and are the sandbox's choice where it says nothing; each is
+written here, in the sandbox, rather than taken from syncd's adapter, so that a rule
+the adapter reads wrongly shows up as a refusal.
 """
 
 from __future__ import annotations
@@ -18,17 +16,41 @@ from functools import cache
 from typing import Any
 
 from syncd.sandbox.clock import parse_iso
-from syncd.vendors.learningpool import fields
 
-WRITABLE = (*fields.WRITABLE, fields.EXPIRY)
-"""The adapter's writable fields and the expiry date, which the API takes like any other."""
-REQUIRED = fields.REQUIRED
-READ_ONLY = fields.READ_ONLY
-MAX_LENGTH = fields.MAX_LENGTH
+# Manual user creation (help centre): Username "must be unique", Email "real address,
+# used for password resets", First Name / Last Name; optional Image, Language, Timezone,
+# Expires At, Function and Organisation Reference. The SFTP feed adds the HR ``userId``
+# (here ``external_id``) and ``country``. The JSON names are the sandbox's.
+WRITABLE = (
+    "external_id",
+    "username",
+    "email",
+    "first_name",
+    "last_name",
+    "language",
+    "timezone",
+    "country",
+    "function",
+    "organisation_reference",
+    "expires_at",
+)
+REQUIRED = ("username", "email", "first_name", "last_name")
+"""Only Password and the "optional" fields may be left out of a manual creation."""
+READ_ONLY = ("id", "status", "created_at", "updated_at")
+MAX_LENGTH = {
+    "external_id": 100,
+    "username": 100,
+    "email": 255,
+    "first_name": 100,
+    "last_name": 100,
+    "function": 255,
+    "organisation_reference": 255,
+}
+"""The help centre gives no lengths: these are the sandbox's limits."""
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LANGUAGE = re.compile(r"^[a-z]{2}([-_][A-Za-z]{2})?$")
-_COUNTRY = re.compile(r"^([A-Z]{3}|\d{3})$")
+_COUNTRY = re.compile(r"^([A-Z]{3}|\d{3})$")  # SFTP feed: "3 digit ISO country code"
 _ZONE_SHAPE = re.compile(r"^(UTC|[A-Z][A-Za-z_]+(/[A-Za-z0-9_+-]+)+)$")
 _CSV_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 LAST_YEAR = 2037  # "Entering a year after 2037 will not work." (help centre, expiresAt)

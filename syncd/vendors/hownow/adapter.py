@@ -41,6 +41,7 @@ from typing import Any
 import structlog
 
 from syncd.config.schema.targets import HowNowTarget
+from syncd.http import OutcomeUnknown, RecordRejected
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.base import NOT_DOCUMENTED, Capabilities, PullPage, RemoteAccount, VendorFacts
 from syncd.vendors.context import AdapterContext
@@ -48,7 +49,6 @@ from syncd.vendors.hownow import api as hownow
 from syncd.vendors.hownow import ordering, users
 from syncd.vendors.hownow.api import HowNowApi, JobStatus, is_deactivated, open_client, user_ref
 from syncd.vendors.hownow.scan import AssignmentScan
-from syncd.vendors.http import OutcomeUnknown, RecordRejected
 from syncd.vendors.pulling import call_budget
 
 log = structlog.get_logger(__name__)

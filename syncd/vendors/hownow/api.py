@@ -1,7 +1,7 @@
 """HowNow's External API as plain calls: one place for paths, identifiers and answers.
 
 Everything HowNow-specific about the wire lives here (digest §0-§7): the
-``/token`` OAuth flow (through ``syncd.vendors.auth``), ``EXT-``/``ID-`` user
+``/token`` OAuth flow (``ClientCredentialsAuth`` of ``syncd.http``), ``EXT-``/``ID-`` user
 identifiers, ``per_page=100`` paging with ``meta.total_pages``, 201 answers
 carrying a ``job_id``, and a job status that is HTTP 200 even when the job
 failed. The adapter and the learning-record sink both talk through ``HowNowApi``.
@@ -16,12 +16,11 @@ from typing import Any
 import httpx
 import structlog
 
+from syncd.http import ClientCredentialsAuth, OutcomeUnknown, VendorClient, vendor_message
+from syncd.limits import Priority
 from syncd.logs import Redactor
-from syncd.ratelimit import Priority
-from syncd.vendors.auth import hownow_auth
 from syncd.vendors.client import vendor_client
 from syncd.vendors.context import AdapterContext
-from syncd.vendors.http import OutcomeUnknown, VendorClient, vendor_message
 
 log = structlog.get_logger(__name__)
 
@@ -98,6 +97,21 @@ def user_ref(external_user_id: str) -> str:
     HowNow splits the prefix at the first hyphen, so ``EXT-EXT-a`` names external id ``EXT-a``.
     """
     return f"EXT-{external_user_id}"
+
+
+def hownow_auth(
+    base_url: str, client_id: str, client_secret: str, **options: Any
+) -> ClientCredentialsAuth:
+    """HowNow: ``POST {base_url}/token``, form-encoded client credentials."""
+    return ClientCredentialsAuth(
+        f"{base_url.rstrip('/')}/token",
+        client_id,
+        client_secret,
+        name="hownow",
+        token_path="/token",
+        client_auth="post",
+        **options,
+    )
 
 
 def open_client(target: Any, context: AdapterContext) -> VendorClient:

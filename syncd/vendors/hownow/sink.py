@@ -36,15 +36,13 @@ from pydantic import SecretStr
 from syncd.config.schema.rate_limits import RateLimitConfig
 from syncd.config.schema.sinks import HowNowSinkConfig
 from syncd.config.schema.targets import HOWNOW_RATE_LIMIT
-from syncd.config.schema.urls import check_vendor_url
+from syncd.http import OutcomeUnknown, RecordRejected, VendorError, check_vendor_url
 from syncd.model import LearningResult, ResultStatus
 from syncd.sink_protocol import SinkBase, SinkError
-from syncd.vendors.base import VendorError
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.hownow import api as hownow
 from syncd.vendors.hownow.api import HowNowApi, JobStatus, open_client
 from syncd.vendors.hownow.users import EXTERNAL_ID
-from syncd.vendors.http import OutcomeUnknown, RecordRejected
 
 log = structlog.get_logger(__name__)
 

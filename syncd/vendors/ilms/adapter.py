@@ -24,10 +24,10 @@ from typing import Any
 import structlog
 
 from syncd.config.schema.targets import ILMSTarget
+from syncd.http import OutcomeUnknown, RecordRejected
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.base import Capabilities, PullPage, RemoteAccount, VendorFacts
 from syncd.vendors.context import AdapterContext
-from syncd.vendors.http import OutcomeUnknown, RecordRejected
 from syncd.vendors.ilms.api import ILMSApi, open_client
 from syncd.vendors.ilms.directory import LOOKUP_LIMIT, Directory
 from syncd.vendors.ilms.enrollments import Enrollments

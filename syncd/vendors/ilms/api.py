@@ -4,7 +4,7 @@ Everything the digest lists as a wire quirk stays here (digest §1-§3, §9):
 
 - every path sits under ``/organizations/{org_id}`` and every call carries the three
   credential headers ``APILoginID``, ``TransactionKey`` and ``OrgID``, set by
-  ``syncd.vendors.auth.ilms_auth`` so they are registered as secrets and never logged;
+  ``ilms_auth`` so they are registered as secrets and never logged;
 - lists are bare JSON arrays; paging is ``page``/``per_page`` driven by syncd's own
   page counter, never by the navigation headers, whose examples point at the wrong
   resource or a development host (Q2, Q3);
@@ -23,14 +23,17 @@ from typing import Any
 import httpx
 
 from syncd.config.schema.targets import ILMSTarget
-from syncd.logs import Redactor
-from syncd.ratelimit import Priority
-from syncd.vendors.answers import json_payload
-from syncd.vendors.auth import ilms_auth
-from syncd.vendors.base import UnreachableError
+from syncd.http import (
+    RecordRejected,
+    StaticHeaderAuth,
+    UnreachableError,
+    VendorClient,
+    excerpt,
+    json_payload,
+)
+from syncd.limits import Priority
 from syncd.vendors.client import vendor_client
 from syncd.vendors.context import AdapterContext
-from syncd.vendors.http import MESSAGE_LIMIT, RecordRejected, VendorClient
 
 VENDOR = "ilms"
 ORG = "/organizations/{org_id}"
@@ -53,6 +56,19 @@ LINKED_STATUSES = "active,inactive"  # listed active-only by default (Q7); delet
 
 ERRORS_ACCEPTED = frozenset({400, 403, 404, 415})
 """Error answers read here, in iLMS's own words, instead of raising in the client."""
+
+
+def ilms_auth(api_login_id: str, transaction_key: str, org_id: str) -> StaticHeaderAuth:
+    """iLMS: ``APILoginID``, ``TransactionKey`` and ``OrgID`` headers, sent as given."""
+    return StaticHeaderAuth(
+        {
+            "APILoginID": api_login_id,
+            "TransactionKey": transaction_key,
+            "OrgID": str(org_id),
+            "Accept": "application/json",
+        },
+        secret_headers=["APILoginID", "TransactionKey"],
+    )
 
 
 def open_client(target: ILMSTarget, context: AdapterContext) -> VendorClient:
@@ -214,8 +230,7 @@ class ILMSApi:
     def explain(self, response: httpx.Response) -> str:
         """iLMS's reason for an error answer, secrets masked, cut to a readable length."""
         text = error_text(response) or response.reason_phrase or f"HTTP {response.status_code}"
-        text = Redactor(self.client.secrets()).redact_text(" ".join(text.split()))
-        return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+        return excerpt(text, self.client.secrets())
 
 
 def created_id(response: httpx.Response) -> str | None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from syncd.ratelimit import Priority
+from syncd.limits import Priority
 from syncd.vendors.ilms.api import LINKED_STATUSES, USERS, ILMSApi, Page
 
 log = structlog.get_logger(__name__)

@@ -13,8 +13,8 @@ does not serve, Q46), so the reason names both.
 
 from __future__ import annotations
 
+from syncd.limits import Priority
 from syncd.model import Membership, MembershipKind, Operation, OpKind, Outcome, OutcomeStatus
-from syncd.ratelimit import Priority
 from syncd.vendors.ilms.api import COURSE_ENROLLMENTS, CURRICULUM_ENROLLMENTS, ILMSApi
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from syncd.ratelimit import Priority
+from syncd.limits import Priority
 from syncd.vendors.ilms.api import DEPARTMENTS, DIVISIONS, REGIONS, Answer, ILMSApi, Page
 
 log = structlog.get_logger(__name__)

@@ -12,8 +12,8 @@ way the membership is as the mapping wants it.
 
 from __future__ import annotations
 
+from syncd.limits import Priority
 from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
-from syncd.ratelimit import Priority
 from syncd.vendors.ilms.api import GROUP_MEMBER, GROUP_MEMBERS, GROUPS, ILMSApi
 
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import structlog
 
+from syncd.http import OutcomeUnknown
+from syncd.limits import Priority
 from syncd.model import Operation, Outcome, OutcomeStatus
-from syncd.ratelimit import Priority
-from syncd.vendors.http import OutcomeUnknown
 from syncd.vendors.ilms.api import USER, USER_ACTIVATE, USERS, Answer, ILMSApi, created_id
 from syncd.vendors.ilms.directory import Directory
 from syncd.vendors.ilms.fields import (

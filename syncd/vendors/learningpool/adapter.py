@@ -11,7 +11,7 @@ One module per concern:
 - ``memberships``: group members and enrolments;
 - ``pull``: the completions feed, incremental when a since filter is configured.
 
-Authentication is the shared OAuth2 client-credentials flow (``syncd.vendors.auth``):
+Authentication is the shared OAuth2 client-credentials flow (``syncd.http.ClientCredentialsAuth``):
 the token is cached per credential, renewed before it expires and once more on a
 401; a second 401 raises ``AuthenticationError`` (exit code 4). Every call, the
 token request included, goes through one ``VendorClient`` and so counts against
@@ -27,14 +27,13 @@ from typing import Any
 import structlog
 
 from syncd.config.schema.targets import LearningPoolTarget
+from syncd.http import OutcomeUnknown, RecordRejected
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
-from syncd.vendors.auth import learningpool_auth
 from syncd.vendors.base import Capabilities, PullPage, RemoteAccount
 from syncd.vendors.client import vendor_client
 from syncd.vendors.context import AdapterContext
-from syncd.vendors.http import OutcomeUnknown, RecordRejected
 from syncd.vendors.learningpool import fields
-from syncd.vendors.learningpool.api import VENDOR
+from syncd.vendors.learningpool.api import VENDOR, learningpool_auth
 from syncd.vendors.learningpool.directory import Directory
 from syncd.vendors.learningpool.endpoints import EndpointMissing, Endpoints
 from syncd.vendors.learningpool.facts import FACTS

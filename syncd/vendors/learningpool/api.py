@@ -17,21 +17,46 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
-from syncd.logs import Redactor
-from syncd.ratelimit import Priority
-from syncd.vendors.answers import json_payload, whole_number
-from syncd.vendors.base import UnreachableError
-from syncd.vendors.http import MESSAGE_LIMIT, vendor_message
+from syncd.http import (
+    ClientCredentialsAuth,
+    UnreachableError,
+    excerpt,
+    json_payload,
+    vendor_message,
+    whole_number,
+)
+from syncd.limits import Priority
 from syncd.vendors.learningpool.endpoints import Endpoints
 
 VENDOR = "learningpool"
 PAGE_SIZE = 100  # the sandbox's maximum; fewer calls than its default of 50
 PAGE_PARAM = "page"
 SIZE_PARAM = "per_page"
+
+
+def learningpool_auth(
+    base_url: str,
+    client_id: str,
+    client_secret: str,
+    token_path: str = "/oauth/token",
+    body: Literal["form", "json"] = "form",
+    **options: Any,
+) -> ClientCredentialsAuth:
+    """Learning Pool Simple API: client credentials at a configurable token path."""
+    return ClientCredentialsAuth(
+        f"{base_url.rstrip('/')}{token_path}",
+        client_id,
+        client_secret,
+        name="learningpool",
+        token_path=token_path,
+        client_auth="post",
+        body=body,
+        **options,
+    )
 
 
 def record_of(response: httpx.Response, call: str) -> dict[str, Any]:
@@ -132,9 +157,7 @@ def refusal(response: httpx.Response, secrets: list[str]) -> Refusal:
             fields[str(name)] = [str(text) for text in texts if str(text).strip()]
     if fields:
         parts = [f"{name}: {' '.join(texts)}" for name, texts in fields.items() if texts]
-        reason = Redactor(secrets).redact_text("; ".join(parts))
-        if len(reason) > MESSAGE_LIMIT:
-            reason = reason[: MESSAGE_LIMIT - 1] + "…"
+        reason = excerpt("; ".join(parts), secrets)
     else:
         reason, _ = vendor_message(response, secrets)
     return Refusal(response.status_code, f"{reason} (HTTP {response.status_code})", fields)

@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from syncd.ratelimit import Priority
+from syncd.limits import Priority
 from syncd.vendors.learningpool.api import PAGE_SIZE, iter_pages, read_page
 from syncd.vendors.learningpool.endpoints import Endpoints
 from syncd.vendors.learningpool.fields import text

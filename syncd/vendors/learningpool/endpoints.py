@@ -22,9 +22,8 @@ from typing import Any
 import httpx
 
 from syncd.config.schema.targets import Endpoint, LearningPoolEndpoints
-from syncd.ratelimit import Priority
-from syncd.vendors.base import VendorError
-from syncd.vendors.http import VendorClient
+from syncd.http import VendorClient, VendorError
+from syncd.limits import Priority
 
 PURPOSE = {
     "users_list": "list users (filtered by a field) to find existing accounts",

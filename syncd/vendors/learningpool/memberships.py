@@ -17,9 +17,9 @@ from typing import Any
 
 import structlog
 
+from syncd.http import VendorClient
+from syncd.limits import Priority
 from syncd.model import Operation, OpKind, Outcome
-from syncd.ratelimit import Priority
-from syncd.vendors.http import VendorClient
 from syncd.vendors.learningpool.api import iter_pages, refusal
 from syncd.vendors.learningpool.endpoints import Endpoints
 from syncd.vendors.learningpool.fields import text

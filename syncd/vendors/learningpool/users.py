@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 import structlog
 
+from syncd.http import OutcomeUnknown, VendorClient
+from syncd.limits import Priority
 from syncd.model import Operation, Outcome, OutcomeStatus, iso_utc
-from syncd.ratelimit import Priority
-from syncd.vendors.http import OutcomeUnknown, VendorClient
 from syncd.vendors.learningpool.api import Refusal, record_of, refusal
 from syncd.vendors.learningpool.directory import Account, Directory
 from syncd.vendors.learningpool.endpoints import Endpoints

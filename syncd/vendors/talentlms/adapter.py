@@ -22,11 +22,10 @@ import structlog
 
 from syncd.config.schema.targets import TalentLMSTarget
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
-from syncd.vendors.auth import talentlms_auth
 from syncd.vendors.base import Capabilities, PullPage, RemoteAccount, VendorFacts
 from syncd.vendors.client import vendor_client
 from syncd.vendors.context import AdapterContext
-from syncd.vendors.talentlms.api import USER_FIELDS, iter_pages
+from syncd.vendors.talentlms.api import USER_FIELDS, iter_pages, talentlms_auth
 from syncd.vendors.talentlms.directory import MATCH_FIELDS, Directory
 from syncd.vendors.talentlms.enrollments import Enrollments
 from syncd.vendors.talentlms.memberships import Memberships

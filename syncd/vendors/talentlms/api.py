@@ -16,11 +16,16 @@ from typing import Any
 
 import httpx
 
+from syncd.http import (
+    StaticHeaderAuth,
+    UnreachableError,
+    VendorClient,
+    json_payload,
+    vendor_message,
+    whole_number,
+)
+from syncd.limits import Priority
 from syncd.model import Operation, Outcome, OutcomeStatus
-from syncd.ratelimit import Priority
-from syncd.vendors.answers import json_payload, whole_number
-from syncd.vendors.base import UnreachableError
-from syncd.vendors.http import VendorClient, vendor_message
 
 API = "/api/v2"
 PAGE_SIZE = 100  # the documented maximum; the default (10) would cost ten times the calls
@@ -39,6 +44,14 @@ ENROLLMENTS = f"{API}/enrollments"
 LEARNING_PATH_ENROLLMENTS = f"{API}/learning-paths/enrollments"
 COURSE_PROGRESS = f"{API}/course-progress"
 TIMELINE = f"{API}/timeline"
+
+
+def talentlms_auth(api_key: str, api_version: str) -> StaticHeaderAuth:
+    """TalentLMS API v2: ``X-API-Key``, a pinned ``X-API-Version``, ``Accept: application/json``."""
+    return StaticHeaderAuth(
+        {"X-API-Key": api_key, "X-API-Version": api_version, "Accept": "application/json"},
+        secret_headers=["X-API-Key"],
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,8 @@ from typing import Any
 
 import structlog
 
-from syncd.ratelimit import Priority
-from syncd.vendors.http import VendorClient
+from syncd.http import VendorClient
+from syncd.limits import Priority
 from syncd.vendors.talentlms.api import PAGE_SIZE, USERS, Page, iter_pages, read_page
 
 log = structlog.get_logger(__name__)

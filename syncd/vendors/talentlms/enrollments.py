@@ -14,9 +14,9 @@ from typing import Any
 
 import structlog
 
+from syncd.http import OutcomeUnknown, RecordRejected, VendorClient
+from syncd.limits import Priority
 from syncd.model import Membership, MembershipKind, Operation, OpKind, Outcome, OutcomeStatus
-from syncd.ratelimit import Priority
-from syncd.vendors.http import OutcomeUnknown, RecordRejected, VendorClient
 from syncd.vendors.talentlms.api import (
     BATCH_ENROLLMENTS,
     ENROLLMENTS,

@@ -16,9 +16,9 @@ from typing import Any
 
 import structlog
 
+from syncd.http import RecordRejected, VendorClient
+from syncd.limits import Priority
 from syncd.model import Membership, MembershipKind, Operation, OpKind, Outcome, OutcomeStatus
-from syncd.ratelimit import Priority
-from syncd.vendors.http import RecordRejected, VendorClient
 from syncd.vendors.talentlms.api import (
     BRANCH_USERS,
     BRANCHES,

@@ -23,9 +23,9 @@ from typing import Any, cast
 
 import structlog
 
+from syncd.http import VendorClient
 from syncd.model import LearningResult, ResultStatus
 from syncd.vendors.base import PullPage
-from syncd.vendors.http import VendorClient
 from syncd.vendors.pulling import overlap_option, parse_time, start_option
 from syncd.vendors.talentlms.api import COURSE_PROGRESS, TIMELINE, data_of, iter_pages
 from syncd.vendors.talentlms.fields import as_number

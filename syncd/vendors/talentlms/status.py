@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from syncd.vendors.http import RecordRejected
+from syncd.http import RecordRejected
 
 log = structlog.get_logger(__name__)
 

@@ -22,10 +22,8 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import httpx
 import structlog
 
-from syncd.config.schema.urls import is_loopback_host
-from syncd.ratelimit import Priority
-from syncd.vendors.base import VendorError
-from syncd.vendors.http import RecordRejected, VendorClient
+from syncd.http import RecordRejected, VendorClient, VendorError, is_loopback_host
+from syncd.limits import Priority
 from syncd.vendors.talentlms.api import TASK, data_of
 
 log = structlog.get_logger(__name__)

@@ -23,9 +23,9 @@ from typing import Any
 
 import structlog
 
+from syncd.http import OutcomeUnknown, RecordRejected, VendorClient, vendor_message
+from syncd.limits import Priority
 from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
-from syncd.ratelimit import Priority
-from syncd.vendors.http import OutcomeUnknown, RecordRejected, VendorClient, vendor_message
 from syncd.vendors.talentlms.api import BATCH_USERS, USER, USERS, data_of, is_not_found
 from syncd.vendors.talentlms.directory import Directory, norm
 from syncd.vendors.talentlms.fields import is_custom, preview, wire_fields

@@ -16,8 +16,8 @@ from typing import Any
 
 import structlog
 
+from syncd.http import VendorError
 from syncd.model import DesiredUser
-from syncd.vendors.base import VendorError
 from syncd.vendors.talentlms.fields import (
     field_problems,
     is_custom,

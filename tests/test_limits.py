@@ -12,17 +12,17 @@ from email.utils import formatdate
 import pytest
 from sqlalchemy import select
 
-from syncd.ratelimit import (
+from syncd.limits import (
     MemoryBackend,
     Priority,
     RateLimiter,
     RateLimitTimeout,
-    SqlBackend,
     Window,
     credential_id,
     retry_after_seconds,
 )
 from syncd.state.db import make_engine
+from syncd.state.limiter import SqlBackend
 from syncd.state.migrate import upgrade
 from syncd.state.tables import rate_limit_calls, rate_limits
 from tests.support.limit_server import ideal_schedule

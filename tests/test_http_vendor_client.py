@@ -22,29 +22,22 @@ import pytest
 import structlog
 from prometheus_client import REGISTRY
 
-from syncd.ratelimit import (
-    MemoryBackend,
-    Priority,
-    RateLimiter,
-    RateLimitTimeout,
-    credential_id,
-)
-from syncd.vendors.auth import (
+from syncd.http import (
     TOKENS,
-    hownow_auth,
-    ilms_auth,
-    learningpool_auth,
-    talentlms_auth,
-)
-from syncd.vendors.base import AuthenticationError, UnreachableError
-from syncd.vendors.http import (
+    AuthenticationError,
     OutcomeUnknown,
     RecordRejected,
     RetryPolicy,
+    UnreachableError,
     VendorClient,
     fill_path,
     vendor_message,
 )
+from syncd.limits import MemoryBackend, Priority, RateLimiter, RateLimitTimeout, credential_id
+from syncd.vendors.hownow.api import hownow_auth
+from syncd.vendors.ilms.api import ilms_auth
+from syncd.vendors.learningpool.api import learningpool_auth
+from syncd.vendors.talentlms.api import talentlms_auth
 from tests.support.limit_server import (
     LimitServer,
     OAuthSettings,

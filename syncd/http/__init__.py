@@ -1,0 +1,98 @@
+"""One HTTP stack for vendors, HR sources and sinks: auth flows, retries, answers, errors.
+
+- ``VendorClient``: a vendor credential's client, the rate limiter in its transport;
+- ``send_with_retries``: one call to an HR API, passing faults retried;
+- ``StaticHeaderAuth``, ``bearer_auth``, ``ClientCredentialsAuth``: httpx ``Auth`` flows;
+- ``RetryPolicy``: how hard a call tries (tenacity underneath, for both);
+- reading answers: ``vendor_message``, ``json_payload``, ``excerpt``, ``retry_after``;
+- ``syncd.http.errors``: what a call can end in.
+
+The modules behind this one are private; import from here (or from ``errors``).
+This package depends only on ``syncd.limits``, ``syncd.logs`` and ``syncd.metrics``.
+"""
+
+from __future__ import annotations
+
+from syncd.http._api import RETRYABLE_STATUS, send_with_retries
+from syncd.http._auth import (
+    TOKENS,
+    ClientCredentialsAuth,
+    StaticHeaderAuth,
+    TokenCache,
+    bearer_auth,
+    live_secrets,
+)
+from syncd.http._client import IDEMPOTENT_METHODS, VendorClient, fill_path
+from syncd.http._reading import (
+    MESSAGE_LIMIT,
+    excerpt,
+    json_payload,
+    mask_secrets,
+    retry_after,
+    short_body,
+    vendor_message,
+    whole_number,
+)
+from syncd.http._retry import HR_API_RETRIES, RetryPolicy
+from syncd.http._transport import CALL_EXTENSION, CallContext, RateLimitHeaders
+from syncd.http._urls import (
+    HTTPS_ONLY_MESSAGE,
+    check_vendor_url,
+    describe_url,
+    is_loopback_host,
+    refuse_plaintext_credentials,
+)
+from syncd.http.errors import (
+    AuthenticationError,
+    OutcomeUnknown,
+    RateLimitWaitTooLong,
+    RecordRejected,
+    TokenError,
+    TokenRefused,
+    TokenUnavailable,
+    TransportFailure,
+    UnreachableError,
+    VendorError,
+)
+
+__all__ = [
+    "CALL_EXTENSION",
+    "HR_API_RETRIES",
+    "HTTPS_ONLY_MESSAGE",
+    "IDEMPOTENT_METHODS",
+    "MESSAGE_LIMIT",
+    "RETRYABLE_STATUS",
+    "TOKENS",
+    "AuthenticationError",
+    "CallContext",
+    "ClientCredentialsAuth",
+    "OutcomeUnknown",
+    "RateLimitHeaders",
+    "RateLimitWaitTooLong",
+    "RecordRejected",
+    "RetryPolicy",
+    "StaticHeaderAuth",
+    "TokenCache",
+    "TokenError",
+    "TokenRefused",
+    "TokenUnavailable",
+    "TransportFailure",
+    "UnreachableError",
+    "VendorClient",
+    "VendorError",
+    "bearer_auth",
+    "check_vendor_url",
+    "describe_url",
+    "excerpt",
+    "fill_path",
+    "is_loopback_host",
+    "json_payload",
+    "live_secrets",
+    "mask_secrets",
+    "refuse_plaintext_credentials",
+    "retry_after",
+    "send_with_retries",
+    "short_body",
+    "vendor_message",
+    "whole_number",
+]

@@ -1,0 +1,190 @@
+"""The transport under httpx: every request on the wire, token requests and 401 retries included.
+
+Before each request it takes a permit from the credential's rate limiter; it
+rides out 429s (the credential is paused for every process, then the request is
+sent again); and it reports each call to a ``CallMeter``, which counts it, logs one
+``vendor_call`` event and records the metrics. Logs carry the path *template*
+(``/api/v2/users/{id}``), never the filled path, query, headers or bodies.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+import httpx
+import structlog
+
+from syncd.http._reading import retry_after
+from syncd.http.errors import RateLimitWaitTooLong
+from syncd.limits import Finished, Permit, Priority, RateLimiter, RateLimitTimeout
+from syncd.metrics import (
+    RATE_LIMIT_WAIT_SECONDS,
+    RATE_LIMITED,
+    VENDOR_API_CALLS,
+    VENDOR_CALL_SECONDS,
+)
+
+log = structlog.get_logger(__name__)
+
+CALL_EXTENSION = "syncd.call"
+"""Request extension carrying the call's context (path template, priority) to the transport."""
+
+UNLABELLED = "(unlabelled)"
+
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Transport errors raised before the request left: always safe to retry."""
+
+
+@dataclass(slots=True)
+class CallContext:
+    """What the transport needs to know about a request besides the request itself."""
+
+    template: str
+    priority: Priority
+    attempt: int = 1
+    in_doubt: bool = False  # handed to the network and no answer received yet
+
+    def derive(self, template: str) -> CallContext:
+        """A context for a request made on this call's behalf (an OAuth token request)."""
+        return CallContext(template=template, priority=self.priority, attempt=self.attempt)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitHeaders:
+    """The last ``X-RateLimit-*`` headers a server sent."""
+
+    limit: int | None
+    remaining: int | None
+    status: int
+
+
+def _int_or_none(value: str | None) -> int | None:
+    match = re.match(r"\s*(-?\d+)", value or "")
+    return int(match.group(1)) if match else None
+
+
+class CallMeter:
+    """Calls made under one name (a vendor): counted (thread-safe), logged, in the metrics."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.last_rate_limit: RateLimitHeaders | None = None
+
+    def record(
+        self,
+        request: httpx.Request,
+        context: CallContext,
+        response: httpx.Response | None,
+        started: float,
+        waited: float,
+        error: BaseException | None,
+    ) -> None:
+        duration = time.monotonic() - started
+        status = response.status_code if response is not None else None
+        self._count(response)
+        VENDOR_API_CALLS.labels(self.name, str(status) if status else "error").inc()
+        VENDOR_CALL_SECONDS.labels(self.name).observe(duration)
+        if waited > 0:
+            RATE_LIMIT_WAIT_SECONDS.labels(self.name).inc(waited)
+        event = log.warning if status is None or status >= 500 else log.info
+        event(
+            "vendor_call",
+            vendor=self.name,
+            method=request.method,
+            path=context.template,
+            status=status,
+            duration_ms=round(duration * 1000, 1),
+            attempt=context.attempt,
+            wait_ms=round(waited * 1000),
+            **({"error": type(error).__name__} if error is not None else {}),
+        )
+
+    def rate_limited(
+        self, request: httpx.Request, context: CallContext, response: httpx.Response, pause: float
+    ) -> None:
+        RATE_LIMITED.labels(self.name).inc()
+        log.warning(
+            "vendor_rate_limited",
+            vendor=self.name,
+            method=request.method,
+            path=context.template,
+            retry_after_s=retry_after(response),
+            pause_ms=round(pause * 1000),
+        )
+
+    def _count(self, response: httpx.Response | None) -> None:
+        with self._lock:
+            self.calls += 1
+            if response is None:
+                return
+            limit = response.headers.get("x-ratelimit-limit")
+            remaining = response.headers.get("x-ratelimit-remaining")
+            if limit is not None or remaining is not None:
+                self.last_rate_limit = RateLimitHeaders(
+                    _int_or_none(limit), _int_or_none(remaining), response.status_code
+                )
+
+
+class LimitedTransport(httpx.BaseTransport):
+    """``inner`` behind a rate limiter: a permit before each request, 429s ridden out."""
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport,
+        limiter: RateLimiter,
+        meter: CallMeter,
+        max_wait: float,
+    ) -> None:
+        self._inner = inner
+        self._limiter = limiter
+        self._meter = meter
+        self._max_wait = max_wait
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        context = request.extensions.get(CALL_EXTENSION)
+        if not isinstance(context, CallContext):
+            context = CallContext(UNLABELLED, Priority.READ)
+        waited = 0.0
+        while True:
+            permit = self._permit(context, waited)
+            waited += permit.waited
+            response, done = self._send(request, context, permit)
+            if response.status_code != 429:
+                return response
+            response.read()
+            response.close()
+            self._meter.rate_limited(request, context, response, done.paused_for)
+
+    def _permit(self, context: CallContext, waited: float) -> Permit:
+        try:
+            return self._limiter.acquire(
+                context.priority, max_wait=max(0.0, self._max_wait - waited)
+            )
+        except RateLimitTimeout as error:
+            raise RateLimitWaitTooLong(str(error)) from error
+
+    def _send(
+        self, request: httpx.Request, context: CallContext, permit: Permit
+    ) -> tuple[httpx.Response, Finished]:
+        context.in_doubt = True
+        started = time.monotonic()
+        try:
+            response = self._inner.handle_request(request)
+        except Exception as error:
+            if isinstance(error, NOT_SENT):
+                context.in_doubt = False
+            permit.finish(None)
+            self._meter.record(request, context, None, started, permit.waited, error)
+            raise
+        context.in_doubt = False
+        done = permit.finish(response.status_code, response.headers)
+        self._meter.record(request, context, response, started, permit.waited, None)
+        return response, done
+
+    def close(self) -> None:
+        self._inner.close()

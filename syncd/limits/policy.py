@@ -1,0 +1,294 @@
+"""The rate-limit policy of one credential, as pure arithmetic: no I/O, no clock of its own.
+
+Each credential has several limits at once (TalentLMS: 2,000 an hour and 200 per
+5 s; HowNow: 50 a minute and 3,000 an hour), given as ``(limit, window_seconds)``
+already reduced by the configuration's safety margin. A backend keeps a log of the
+calls made and admits a call only while every window, slid over the log, still has
+room: unlike a token bucket, a sliding log never lets two bursts meet at a window's
+edge, whether the vendor counts in fixed or rolling windows.
+
+A call is logged at the latest moment it can reach the vendor: while it is in
+flight that is "now + in_flight" (so a crashed process never under-counts), and
+once answered it is the answer's time. Network latency therefore never makes the
+vendor see more calls in a window than the limit.
+
+Beyond the windows:
+
+- a 429 pauses the credential for everyone: ``Retry-After`` when sent, else a
+  jittered exponential backoff (5 s doubling to 5 minutes);
+- ``X-RateLimit-Remaining`` lower than our own count (another client shares the
+  key) is followed: the difference is logged as calls of that window;
+- priorities: a lower priority leaves a reserve share of every window unused, so
+  leavers' deactivations get through before other writes, and writes before pulls.
+
+Every function here is given the time it works with; backends own the clocks and
+the storage (``syncd.limits.memory``, ``syncd.state.limiter``) and the waiting loop
+lives in ``syncd.limits.limiter``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+from enum import IntEnum
+from typing import Protocol
+
+
+class Priority(IntEnum):
+    """Who goes first when the budget is short: lower values are more urgent."""
+
+    DEPROVISION = 0  # leavers' deactivations and deletes
+    WRITE = 1  # creates, updates, memberships, enrollments, job polls of a push
+    READ = 2  # pulls and lookups
+
+
+DEFAULT_RESERVE: Mapping[Priority, float] = {Priority.WRITE: 0.05, Priority.READ: 0.10}
+"""Share of each window a priority must leave unused: reads stop at 90 % of a window,
+writes at 95 %, deactivations may use all of it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """At most ``limit`` calls in any ``seconds``-long interval."""
+
+    limit: int
+    seconds: float
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or not self.seconds > 0:
+            raise ValueError(f"a rate-limit window needs limit >= 1 and seconds > 0, not {self}")
+
+    @property
+    def label(self) -> str:
+        return f"{self.limit}/{self.seconds:g}s"
+
+
+def as_windows(windows: Iterable[Window | tuple[int, float]]) -> tuple[Window, ...]:
+    """Windows from config pairs ``(limit, window_seconds)`` (as ``RateLimitConfig.windows()``)."""
+    return tuple(w if isinstance(w, Window) else Window(int(w[0]), float(w[1])) for w in windows)
+
+
+def credential_id(vendor: str, base_url: str, *secrets: str) -> str:
+    """The key a credential's budget is shared under: a SHA-256 hex digest, never the secret.
+
+    Processes configured with the same vendor, URL and secret meet on the same key.
+    """
+    digest = hashlib.sha256(b"syncd-rate-limit-v1")
+    for part in (vendor, base_url.rstrip("/"), *secrets):
+        digest.update(b"\0" + part.encode())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading what the vendor says
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from ``now`` (a number of seconds or an HTTP date), else None.
+
+    The one reading of the header in syncd. An HTTP date needs ``now`` (epoch seconds,
+    the caller's clock); without it a date reads as None.
+    """
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if now is None:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        seconds = moment.timestamp() - now
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _leading_int(value: str | None) -> int | None:
+    """``"100"`` or ``"100, 100;w=60"`` -> 100."""
+    if value is None:
+        return None
+    head = value.split(",")[0].split(";")[0].strip()
+    try:
+        return int(float(head))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class VendorSignal:
+    """What a response said about the rate limit (headers are optional everywhere)."""
+
+    status: int | None  # None when no answer came (timeout, connection lost)
+    retry_after: float | None = None  # seconds
+    limit: int | None = None  # X-RateLimit-Limit
+    remaining: int | None = None  # X-RateLimit-Remaining
+
+    @classmethod
+    def from_response(
+        cls, status: int | None, headers: Mapping[str, str] | None, now: float
+    ) -> VendorSignal:
+        """The signal of an answer received at ``now`` (epoch seconds, for a dated Retry-After)."""
+        if headers is None:
+            return cls(status)
+        named = {str(k).lower(): v for k, v in headers.items()}
+        retry_after = retry_after_seconds(named.get("retry-after"), now) if status == 429 else None
+        return cls(
+            status=status,
+            retry_after=retry_after,
+            limit=_leading_int(named.get("x-ratelimit-limit")),
+            remaining=_leading_int(named.get("x-ratelimit-remaining")),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The policy and the decision, shared by every backend
+
+
+@dataclass(frozen=True, slots=True)
+class LimitPolicy:
+    """Everything a backend needs to admit a call for one credential."""
+
+    windows: tuple[Window, ...]
+    reserve: Mapping[Priority, float] = field(default_factory=lambda: dict(DEFAULT_RESERVE))
+    in_flight: float = 120.0  # the longest a request may take to reach the vendor
+    backoff_initial: float = 5.0
+    backoff_max: float = 300.0
+
+    @property
+    def longest(self) -> float:
+        return max((w.seconds for w in self.windows), default=0.0)
+
+    def room(self, window: Window, priority: Priority) -> int:
+        """How many calls ``priority`` may have in ``window`` (it leaves its reserve share)."""
+        share = min(max(self.reserve.get(priority, 0.0), 0.0), 1.0)
+        return math.ceil(window.limit * (1.0 - share) - 1e-9)
+
+    def backoff(self, strikes: int, rng: Callable[[], float] = random.random) -> float:
+        """Pause after the ``strikes``-th 429 in a row without Retry-After: 5, 10, 20 ... 300 s."""
+        base = min(self.backoff_max, self.backoff_initial * 2 ** max(0, strikes - 1))
+        return min(self.backoff_max, base * (1.0 + 0.2 * rng()))
+
+
+class CallLog(Protocol):
+    """The call log of one credential as a backend sees it inside its lock."""
+
+    def used(self, windows: Sequence[Window]) -> list[int]: ...
+
+    def oldest(self, window: Window, count: int) -> list[tuple[float, int]]: ...
+
+
+def wait_needed(
+    now: float, policy: LimitPolicy, priority: Priority, paused_until: float, calls: CallLog
+) -> float:
+    """0 when a call of ``priority`` may go now, else seconds until it may."""
+    wait = max(0.0, paused_until - now)
+    if not policy.windows:
+        return wait
+    for window, used in zip(policy.windows, calls.used(policy.windows), strict=True):
+        room = policy.room(window, priority)
+        if used < room:
+            continue
+        excess = used - room + 1
+        freed, ages_out = 0, now + window.seconds
+        for at, weight in calls.oldest(window, excess):
+            freed += weight
+            ages_out = at + window.seconds
+            if freed >= excess:
+                break
+        wait = max(wait, ages_out - now, 1e-6)
+    return wait
+
+
+def learned_calls(
+    policy: LimitPolicy, signal: VendorSignal, calls: CallLog
+) -> tuple[Window, int] | None:
+    """Calls to add to a window so our remaining matches the vendor's lower ``remaining``.
+
+    The vendor's figure is scaled by our margin (its limit versus ours) and applied
+    to our window whose limit is nearest to the vendor's.
+    """
+    if not policy.windows or signal.limit is None or signal.remaining is None or signal.limit < 1:
+        return None
+    window = min(policy.windows, key=lambda w: abs(math.log(w.limit / signal.limit)))
+    vendor_remaining = min(max(signal.remaining, 0), signal.limit)
+    target = math.floor(vendor_remaining * min(1.0, window.limit / signal.limit))
+    ours = window.limit - calls.used([window])[0]
+    if target >= ours:
+        return None
+    return window, ours - target
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A call admitted by a backend; ``granted_at`` is on the backend's clock."""
+
+    id: int
+    granted_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """What a backend did with a call's answer (for logs)."""
+
+    paused_for: float = 0.0  # seconds the credential is now paused, 0 if not
+    strikes: int = 0
+    learned: tuple[Window, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowUsage:
+    window: Window
+    used: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """How a credential stands now (for ``/status`` and tests)."""
+
+    windows: tuple[WindowUsage, ...]
+    paused_until: float
+    strikes: int
+    now: float
+
+    @property
+    def paused_for(self) -> float:
+        return max(0.0, self.paused_until - self.now)
+
+
+def pause_after_429(
+    now: float,
+    grant: Grant,
+    signal: VendorSignal,
+    policy: LimitPolicy,
+    paused_until: float,
+    paused_at: float,
+    strikes: int,
+    rng: Callable[[], float],
+) -> tuple[float, float, int, float]:
+    """New (paused_until, paused_at, strikes, pause seconds) after a 429.
+
+    Calls already in flight when a pause began answer 429 too; they belong to the
+    same burst and do not double the backoff again.
+    """
+    if grant.granted_at > paused_at or paused_until <= now:
+        strikes += 1
+    delay = (
+        signal.retry_after
+        if signal.retry_after is not None
+        else policy.backoff(max(strikes, 1), rng)
+    )
+    until = now + delay
+    if until > paused_until:
+        return until, now, strikes, delay
+    return paused_until, paused_at, strikes, paused_until - now
