@@ -138,10 +138,9 @@ def utilization(times: list[float], window: float) -> tuple[float, int, int]:
 
 
 def run(people: int, window: int, margin: float) -> Run:
-    from syncd.config import load_config
+    from syncd.assemble import load_config, open_state, push_settings
     from syncd.engine.push.run import run_push
     from syncd.http import TOKENS
-    from syncd.runtime import open_state, push_settings
     from syncd.sandbox import Sandbox
 
     TOKENS.clear()

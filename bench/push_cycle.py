@@ -63,12 +63,18 @@ class BenchAdapter:
     api_calls = 0
 
     def __init__(self):
-        from syncd.vendors.registry import VENDORS
+        from syncd.vendors.talentlms import TalentLMSAdapter
 
-        self.capabilities = VENDORS["talentlms"].capabilities
+        self.capabilities = TalentLMSAdapter.facts.capabilities
+
+    def begin_validation(self):
+        pass
 
     def validate(self, user):
         return []
+
+    def arrange(self, ops):
+        return list(ops)
 
     def match_existing(self, users, match):
         return {}
@@ -76,9 +82,9 @@ class BenchAdapter:
 
 def _parts(csv_path: str):
     from syncd.config import ConnectorConfig
+    from syncd.config.schema.sources import CsvSourceConfig
     from syncd.mapping import compile_connector
     from syncd.sources import open_source
-    from syncd.sources.config import CsvSourceConfig
 
     source = open_source("hr", CsvSourceConfig(type="csv", path=csv_path, key="employee_id"))
     return source, compile_connector(ConnectorConfig.model_validate(CONNECTOR))

@@ -33,12 +33,11 @@ from typing import Any
 import yaml
 from common import machine, stamp, write_section
 
-from syncd.config import load_config
+from syncd.assemble import build_adapter, load_config, open_state, push_settings
 from syncd.engine.cycle import CycleOutcome
 from syncd.engine.push.run import run_push
 from syncd.logs import configure as configure_logs
 from syncd.model import OpKind
-from syncd.runtime import build_adapter, open_state, push_settings
 from syncd.sandbox import Sandbox
 
 API_KEY = "sandbox-talentlms-key"
@@ -170,7 +169,7 @@ def endpoint_calls(sim: Any) -> tuple[Counter[str], Counter[str]]:
 
 def run_cycle(name: str, config: Any, connector: str, engine: Any, sim: Any) -> Cycle:
     before, before_status = endpoint_calls(sim)
-    adapter = build_adapter(config, config.connector(connector))
+    adapter = build_adapter(config.connector(connector), engine)
     try:
         settings = push_settings(config, connector, engine, adapter=adapter)
         started = time.perf_counter()

@@ -40,7 +40,8 @@ def json_option(func: Callable) -> Callable:
 
 def _load(config_path: str):
     """The validated configuration, or exit 2 listing every problem."""
-    from syncd.config import ConfigError, load_config
+    from syncd.assemble import load_config
+    from syncd.config import ConfigError
     from syncd.logs import configure
 
     try:
@@ -102,7 +103,7 @@ def config_group() -> None:
 @config_option
 def config_check(config_path: str) -> None:
     """Validate the configuration and print it resolved, with secrets masked."""
-    from syncd.config import check
+    from syncd.assemble import check
 
     code, text = check(config_path)
     click.echo(text, err=code != EXIT_OK)
@@ -229,8 +230,8 @@ def _connector_or_exit(config, name: str):
 def _open_state_or_exit(config):
     from sqlalchemy.exc import SQLAlchemyError
 
+    from syncd.assemble import StateNotReady, open_state
     from syncd.logs import redactor
-    from syncd.runtime import StateNotReady, open_state
 
     try:
         return open_state(config)
@@ -267,7 +268,7 @@ def _operation_json(op) -> dict[str, Any]:
 
 
 def _run_push(config, name: str, dry_run: bool, only: tuple[str, ...] = ()):
-    from syncd.runtime import push_once
+    from syncd.assemble import push_once
     from syncd.shutdown import SHUTDOWN
 
     engine = _open_state_or_exit(config)
@@ -280,7 +281,7 @@ def _run_push(config, name: str, dry_run: bool, only: tuple[str, ...] = ()):
 
 
 def _run_pull(config, name: str):
-    from syncd.runtime import pull_once
+    from syncd.assemble import pull_once
     from syncd.shutdown import SHUTDOWN
 
     engine = _open_state_or_exit(config)
@@ -344,9 +345,9 @@ def run(config_path: str) -> None:
     """The daemon: schedule every connector, serve /healthz, /metrics, /status."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from syncd.assemble import StateNotReady
     from syncd.daemon import run_daemon
     from syncd.logs import redactor
-    from syncd.runtime import StateNotReady
 
     config = _load(config_path)
     try:

@@ -132,19 +132,10 @@ def _write_hr(path: Path) -> None:
 
 def demo_vendors() -> list[str]:
     """Vendors with both a sandbox simulator and an adapter in this installation."""
+    from syncd.assemble import ADAPTERS
     from syncd.sandbox.registry import available_vendors
-    from syncd.vendors.registry import load_adapter_class
 
-    vendors = []
-    for vendor in available_vendors():
-        if vendor not in MAPPINGS:
-            continue
-        try:
-            load_adapter_class(vendor)
-        except ImportError:
-            continue
-        vendors.append(vendor)
-    return vendors
+    return [vendor for vendor in available_vendors() if vendor in MAPPINGS and vendor in ADAPTERS]
 
 
 def write_config(folder: Path, sandbox: Sandbox, vendors: list[str]) -> Path:
@@ -213,10 +204,10 @@ LEARNING: dict[str, Callable[[Sandbox, dict[str, str]], None]] = {
 
 def run_demo(folder: Path | None = None, echo: Callable[[str], None] = print) -> int:
     """Run the demo; returns the worst exit code of its cycles."""
-    from syncd.config import load_config, secrets
+    from syncd.assemble import load_config, open_state, pull_once, push_once
+    from syncd.config import secrets
     from syncd.logs import configure
     from syncd.model import LinkStatus
-    from syncd.runtime import open_state, pull_once, push_once
     from syncd.state.store import iter_links
 
     folder = folder or Path(tempfile.mkdtemp(prefix="syncd-demo-"))

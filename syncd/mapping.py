@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
 from jinja2.exceptions import UndefinedError
@@ -25,19 +25,11 @@ from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import concat, missing
 
-from syncd.model import DesiredUser, record_hash, stable_hash
-
-if TYPE_CHECKING:
-    from syncd.config import ConnectorConfig, EnrollmentRule, GroupRule, UsersConfig
+from syncd.config import ConnectorConfig, EnrollmentRule, GroupRule, UsersConfig
+from syncd.model import BRANCH_PREFIX, LEARNING_PATH_PREFIX, DesiredUser, record_hash, stable_hash
 
 MAPPING_VERSION = 1
 """Part of every fingerprint: bump it when rendering semantics change, so everyone re-renders."""
-
-BRANCH_PREFIX = "branch:"
-"""Groups of ``kind: branch`` travel in ``DesiredUser.groups`` as ``branch:<name>``."""
-
-LEARNING_PATH_PREFIX = "learning-path:"
-"""Learning paths travel in ``DesiredUser.courses`` as ``learning-path:<id>``."""
 
 TRUE_WORDS = frozenset({"true", "yes", "1"})
 FALSE_WORDS = frozenset({"false", "no", "0", "", "none"})
@@ -395,7 +387,6 @@ class Mapper:
         active: Evaluator,
         groups: list[_GroupRule],
         enrollments: list[_EnrollmentRule],
-        creatable_kinds: frozenset[str],
     ) -> None:
         self.fingerprint = fingerprint
         self._env = env
@@ -405,7 +396,6 @@ class Mapper:
         self._active = active
         self._groups = groups
         self._enrollments = enrollments
-        self._creatable_kinds = creatable_kinds
 
     def _context(self, record: Mapping[str, Any]) -> Context:
         return Context(self._env, {**self._globals, **record}, None, {}, globals=self._globals)
@@ -449,14 +439,6 @@ class Mapper:
             courses=frozenset(courses),
             source_hash=record_hash(self.fingerprint, record),
         )
-
-    def may_create(self, group: str) -> bool:
-        """Whether a missing group/branch of this name may be created (``create_missing``).
-
-        Decided per kind: a rule of that kind with ``create_missing: true`` allows it.
-        """
-        kind = "branch" if group.startswith(BRANCH_PREFIX) else "group"
-        return kind in self._creatable_kinds
 
 
 def _truth_of(
@@ -516,7 +498,6 @@ def compile_connector(connector: ConnectorConfig) -> Mapper:
         active=parts.active,
         groups=parts.groups,
         enrollments=parts.enrollments,
-        creatable_kinds=frozenset(rule.kind for rule in connector.groups if rule.create_missing),
     )
 
 

@@ -81,6 +81,60 @@ class LinkStatus(StrEnum):
     FAILED = "failed"  # the vendor refused the create; retried when HR changes or on retry
 
 
+BRANCH_PREFIX = "branch:"
+"""A branch travels in ``DesiredUser.groups`` (and is stored) as ``branch:<name>``."""
+
+LEARNING_PATH_PREFIX = "learning-path:"
+"""A learning path travels in ``DesiredUser.courses`` (and is stored) as ``learning-path:<id>``."""
+
+
+class MembershipKind(StrEnum):
+    """What a person can belong to in an LMS: the groups side and the courses side."""
+
+    GROUP = "group"
+    BRANCH = "branch"
+    COURSE = "course"
+    LEARNING_PATH = "learning_path"
+
+
+_MEMBERSHIP_PREFIXES = {
+    MembershipKind.BRANCH: BRANCH_PREFIX,
+    MembershipKind.LEARNING_PATH: LEARNING_PATH_PREFIX,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """One group, branch, course or learning path, typed.
+
+    Desired users, links and operations carry its ``text`` (a plain name or id, or
+    ``branch:<name>``, ``learning-path:<id>``): that is what the state store has always
+    kept, so stored links still compare equal. ``group`` and ``course`` read the text
+    back, so a vendor never looks at prefixes.
+    """
+
+    kind: MembershipKind
+    name: str
+
+    @property
+    def text(self) -> str:
+        return _MEMBERSHIP_PREFIXES.get(self.kind, "") + self.name
+
+    @classmethod
+    def group(cls, text: str) -> Membership:
+        """A group, or a branch when ``text`` is ``branch:<name>``."""
+        if text.startswith(BRANCH_PREFIX):
+            return cls(MembershipKind.BRANCH, text[len(BRANCH_PREFIX) :])
+        return cls(MembershipKind.GROUP, text)
+
+    @classmethod
+    def course(cls, text: str) -> Membership:
+        """A course, or a learning path when ``text`` is ``learning-path:<id>``."""
+        if text.startswith(LEARNING_PATH_PREFIX):
+            return cls(MembershipKind.LEARNING_PATH, text[len(LEARNING_PATH_PREFIX) :])
+        return cls(MembershipKind.COURSE, text)
+
+
 @dataclass(frozen=True, slots=True)
 class DesiredUser:
     """What one HR person should look like in one LMS, after mapping."""
@@ -88,8 +142,8 @@ class DesiredUser:
     hr_key: str
     fields: Mapping[str, Any]
     active: bool = True
-    groups: frozenset[str] = frozenset()
-    courses: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()  # Membership texts: groups and branches
+    courses: frozenset[str] = frozenset()  # Membership texts: courses and learning paths
     source_hash: str = ""
 
 
@@ -113,8 +167,8 @@ class Operation:
 
     ``fields`` always carries the full desired fields (some vendors replace
     whole records); ``changed`` names the ones that differ from the link, so a
-    vendor with partial updates sends only those. ``target`` is the group name
-    or course id for membership operations.
+    vendor with partial updates sends only those. ``target`` is the ``Membership``
+    text of a membership operation (``Membership.group``/``course`` read it typed).
     """
 
     kind: OpKind

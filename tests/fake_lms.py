@@ -61,9 +61,15 @@ class FakeLMS:
     def api_calls(self) -> int:
         return self.calls
 
+    def begin_validation(self) -> None:
+        pass
+
     def validate(self, user: DesiredUser) -> list[str]:
         email = str(user.fields.get("email", ""))
         return [] if "@" in email else [f"email {email!r} is not a valid address"]
+
+    def arrange(self, ops: Sequence[Operation]) -> list[Operation]:
+        return list(ops)
 
     def match_existing(self, users: Sequence[DesiredUser], match: str | None):
         self.calls += 1

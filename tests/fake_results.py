@@ -163,9 +163,9 @@ class KillAfterWrite:
 def _main(db_url: str, sink_json: str) -> None:
     from pydantic import TypeAdapter
 
+    from syncd.assemble import open_sink
+    from syncd.config.schema.sinks import SinkConfig
     from syncd.engine.pull.run import PullSettings, run_pull
-    from syncd.sinks import open_sink
-    from syncd.sinks.config import SinkConfig
     from syncd.state.db import make_engine
 
     sink = open_sink("training", TypeAdapter(SinkConfig).validate_python(json.loads(sink_json)))

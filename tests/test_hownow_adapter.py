@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from syncd.config.schema.sinks import HowNowSinkConfig
+from syncd.config.schema.targets import HowNowTarget
 from syncd.engine.pull.identify import identify
 from syncd.http import TOKENS, RetryPolicy
 from syncd.model import (
@@ -26,12 +28,11 @@ from syncd.model import (
     ResultStatus,
 )
 from syncd.sandbox import ManualClock, Sandbox
-from syncd.sinks.base import SinkError
-from syncd.sinks.config import HowNowSinkConfig
-from syncd.vendors.base import Adapter, AdapterContext
+from syncd.sink_protocol import SinkError
+from syncd.vendors.base import Adapter
 from syncd.vendors.hownow import HowNowAdapter, ordering, users
-from syncd.vendors.hownow_sink import JobWait, engagement_body, open_hownow_sink
-from syncd.vendors.targets import HowNowTarget
+from syncd.vendors.hownow.sink import JobWait, engagement_body, open_hownow_sink
+from tests.support.adapters import build as build_adapter
 
 CLIENT = {"client_id": "sandbox-hownow-client", "client_secret": "sandbox-hownow-secret"}
 ROOMY = {"per_minute": 100_000, "per_hour": 1_000_000}  # limits are not what these tests test
@@ -79,15 +80,13 @@ def target(sandbox: Sandbox, **overrides: Any) -> HowNowTarget:
 def adapter(sandbox: Sandbox, waits: ManualClock | None = None, **options: Any) -> HowNowAdapter:
     """An adapter on the sandbox; with ``waits`` its sleeps move the sandbox's clock."""
     overrides = options.pop("target", {})
-    context = AdapterContext(
-        connector="hownow",
-        options={
-            "retry": RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.05),
-            **({"sleep": waits.advance} if waits is not None else {}),
-            **options,
-        },
+    return build_adapter(
+        HowNowAdapter,
+        target(sandbox, **overrides),
+        "hownow",
+        retry=RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.05),
+        **{**({"sleep": waits.advance} if waits is not None else {}), **options},
     )
-    return HowNowAdapter(target(sandbox, **overrides), context)
 
 
 def person(ext: str, **fields: Any) -> dict[str, Any]:

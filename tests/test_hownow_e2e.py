@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from syncd.config import ConfigError, load_config
+from syncd.assemble import adapter_context, load_config, open_state
+from syncd.config import ConfigError
 from syncd.engine.cycle import CycleOutcome
 from syncd.engine.push.jobs import JobPolling
 from syncd.engine.push.run import PushResult, retry
 from syncd.http import TOKENS
 from syncd.limits import credential_id
 from syncd.model import LinkState, LinkStatus, ResultStatus
-from syncd.runtime import build_adapter, open_state, pull_options
 from syncd.sandbox import ManualClock, Sandbox
 from syncd.state import store
 from syncd.state.status import status_rows
@@ -154,16 +154,8 @@ connectors:
 
     def adapter(self, cls: type[HowNowAdapter] = HowNowAdapter, **options: Any) -> HowNowAdapter:
         connector = self.config.connector("hownow")
-        options = {
-            "retry": quick_retry(),
-            **pull_options(connector),
-            **options,
-        }
-        built = build_adapter(self.config, connector, **options)
-        if cls is HowNowAdapter:
-            return built  # type: ignore[return-value]
-        built.close()
-        return cls(built.target, built.context)  # type: ignore[attr-defined]
+        context = adapter_context(connector, self.engine, retry=quick_retry())
+        return cls(connector.target, context, **options)  # type: ignore[arg-type]
 
     def sent_ago(self, age: timedelta) -> None:
         """Pretend every recorded job was sent ``age`` ago (as if that much time had passed)."""

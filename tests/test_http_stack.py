@@ -22,6 +22,9 @@ from test_sinks import result
 
 import syncd.http._reading as reading
 import syncd.http._retry as retry_core
+from syncd.assemble import open_sink
+from syncd.config.schema.sinks import SinkConfig
+from syncd.config.schema.sources import SourceConfig
 from syncd.http import (
     HR_API_RETRIES,
     AuthenticationError,
@@ -33,11 +36,8 @@ from syncd.http import (
     VendorClient,
 )
 from syncd.limits import MemoryBackend, RateLimiter, RateLimitTimeout
-from syncd.sinks import open_sink
-from syncd.sinks.config import SinkConfig
 from syncd.sources import SourceError
 from syncd.sources.auth import build_auth
-from syncd.sources.config import SourceConfig
 from syncd.sources.http import HttpSource
 
 SYNCD = Path(__file__).resolve().parent.parent / "syncd"
@@ -281,6 +281,14 @@ def test_limits_depends_on_nothing_of_syncd_but_shutdown():
     assert _outside(_syncd_imports("limits"), "limits", {"syncd.shutdown"}) == set()
 
 
-def test_http_depends_only_on_limits_logs_metrics_shutdown_and_model():
-    allowed = {"syncd.limits", "syncd.logs", "syncd.metrics", "syncd.shutdown", "syncd.model"}
+def test_http_depends_only_on_limits_logs_metrics_shutdown_model_and_the_url_rule():
+    # The vendor URL rule is the configuration's, checked at load and again by the client.
+    allowed = {
+        "syncd.limits",
+        "syncd.logs",
+        "syncd.metrics",
+        "syncd.shutdown",
+        "syncd.model",
+        "syncd.config.schema.urls",
+    }
     assert _outside(_syncd_imports("http"), "http", allowed) == set()

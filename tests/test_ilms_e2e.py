@@ -19,7 +19,8 @@ import pytest
 import structlog
 from sqlalchemy import MetaData, select
 
-from syncd.config import ConfigError, load_config
+from syncd.assemble import load_config
+from syncd.config import ConfigError
 from syncd.engine.cycle import CycleOutcome
 from syncd.engine.push.run import PushResult
 from syncd.model import LinkStatus, OpKind, OpState

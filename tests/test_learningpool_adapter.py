@@ -17,14 +17,16 @@ from typing import Any
 import httpx
 import pytest
 
+from syncd.config.schema.targets import LearningPoolTarget
 from syncd.engine.pull.identify import identify
 from syncd.http import TOKENS, AuthenticationError, RetryPolicy
 from syncd.model import DesiredUser, Operation, OpKind, OutcomeStatus, ResultStatus
 from syncd.sandbox import Sandbox
 from syncd.sandbox.learningpool.endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
-from syncd.vendors.base import Adapter, AdapterContext
+from syncd.vendors.base import Adapter
+from syncd.vendors.context import AdapterContext
 from syncd.vendors.learningpool import LearningPoolAdapter
-from syncd.vendors.targets import LearningPoolTarget
+from tests.support.adapters import build as build_adapter
 from tests.support.clock import START, RewindableClock
 from tests.support.factory import closing_factory
 
@@ -76,17 +78,14 @@ def make(sandbox: Sandbox, clock: RewindableClock):
         endpoints: dict[str, Any] | None = None, match: str | None = None, **options: Any
     ) -> LearningPoolAdapter:
         extra = options.pop("target", {})
-        context = AdapterContext(
-            connector="lp",
+        return build_adapter(
+            LearningPoolAdapter,
+            target(sandbox, endpoints, **extra),
+            "lp",
             match=match,
-            options={
-                "retry": RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.05),
-                "clock": clock.now,
-                "token_clock": clock.time,
-                **options,
-            },
+            retry=RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.05),
+            **{"clock": clock.now, "token_clock": clock.time, **options},
         )
-        return LearningPoolAdapter(target(sandbox, endpoints, **extra), context)
 
     with closing_factory(build) as maker:
         yield maker
@@ -180,9 +179,7 @@ def test_a_second_401_is_an_authentication_error_without_secrets(real_time_sandb
     sim.set_faults({"token_lifetime": 0.000001})  # every new token is dead on arrival
     lp = LearningPoolAdapter(
         target(sandbox),
-        AdapterContext(
-            connector="lp", options={"retry": RetryPolicy(attempts=2, backoff_initial=0.01)}
-        ),
+        AdapterContext(connector="lp", retry=RetryPolicy(attempts=2, backoff_initial=0.01)),
     )
     try:
         with pytest.raises(AuthenticationError) as raised:

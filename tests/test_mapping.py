@@ -9,16 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncd.config import ConnectorConfig, load_config
+from syncd.assemble import load_config
+from syncd.config import ConnectorConfig
 from syncd.mapping import (
-    BRANCH_PREFIX,
-    LEARNING_PATH_PREFIX,
     MappingConfigError,
     MappingError,
     compile_connector,
     fingerprint,
 )
-from syncd.model import DesiredUser, stable_hash
+from syncd.model import BRANCH_PREFIX, LEARNING_PATH_PREFIX, DesiredUser, stable_hash
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "example.yaml"
 EXAMPLE_ENV = {"TALENTLMS_API_KEY": "k", "HOWNOW_CLIENT_ID": "c", "HOWNOW_CLIENT_SECRET": "s"}
@@ -282,20 +281,6 @@ def test_group_rule_giving_a_mapping_is_a_record_error():
         render(ANN, groups=[{"from": "{{ {'a': 1} }}"}])
 
     assert caught.value.reason.startswith("groups[0].from: gave {'a': 1}; expected a group name")
-
-
-def test_create_missing_is_decided_per_kind():
-    mapper = compile_connector(
-        connector(
-            groups=[
-                {"from": "{{ site }}", "kind": "branch", "create_missing": True},
-                {"from": "{{ department }}"},
-            ]
-        )
-    )
-
-    assert mapper.may_create(BRANCH_PREFIX + "Athens")
-    assert not mapper.may_create("Engineering")
 
 
 def test_enrollments_are_the_union_of_rules_that_hold():

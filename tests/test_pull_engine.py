@@ -24,12 +24,12 @@ from pydantic import TypeAdapter
 from sqlalchemy import create_engine, inspect, select
 from support_http import LoopbackServer, Received, Reply
 
+from syncd.assemble import open_sink
+from syncd.config.schema.sinks import SinkConfig
 from syncd.engine.cycle import CycleOutcome
 from syncd.engine.pull.run import PullResult, PullSettings, run_pull
 from syncd.http import AuthenticationError, RetryPolicy, UnreachableError
 from syncd.model import LinkState, ResultStatus
-from syncd.sinks import open_sink
-from syncd.sinks.config import SinkConfig
 from syncd.sinks.sql import results_table
 from syncd.state import results as pulled
 from syncd.state import store

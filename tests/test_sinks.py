@@ -7,9 +7,7 @@ import hmac
 import json
 import os
 import stat
-import sys
 import threading
-import types
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,11 +16,13 @@ from pydantic import TypeAdapter
 from sqlalchemy import create_engine, select, text
 from support_http import LoopbackServer, Received, Reply, dead_url
 
+from syncd.assemble import open_sink
+from syncd.config.schema.sinks import SinkConfig
 from syncd.http import RetryPolicy
 from syncd.model import RESULT_COLUMNS, LearningResult, ResultStatus
-from syncd.sinks import SinkError, open_sink
-from syncd.sinks.config import SinkConfig
+from syncd.sink_protocol import SinkError
 from syncd.sinks.sql import results_table, upsert_portable
+from syncd.vendors.hownow.sink import HowNowSink
 
 FAST = RetryPolicy(attempts=4, backoff_initial=0.01, backoff_max=0.05, max_retry_after=0.05)
 HEADER = ",".join(RESULT_COLUMNS) + "\n"
@@ -404,21 +404,10 @@ HOWNOW = {
 }
 
 
-def test_hownow_sink_without_its_adapter_module_says_where_it_comes_from(monkeypatch):
-    monkeypatch.setitem(sys.modules, "syncd.vendors.hownow_sink", None)  # import fails
-    with pytest.raises(SinkError, match=r"HowNow adapter \(syncd.vendors.hownow_sink"):
-        sink(HOWNOW)
-
-
-def test_hownow_sink_is_opened_by_its_adapter_module(monkeypatch):
-    module = types.ModuleType("syncd.vendors.hownow_sink")
-    opened: list[tuple[str, Any]] = []
-
-    def open_hownow_sink(name: str, config: Any) -> str:
-        opened.append((name, config.base_url))
-        return "hownow sink"
-
-    module.open_hownow_sink = open_hownow_sink  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "syncd.vendors.hownow_sink", module)
-    assert sink(HOWNOW, name="lrs") == "hownow sink"
-    assert opened == [("lrs", "https://api.hownow.app")]
+def test_hownow_sink_is_opened_from_the_hownow_vendor_package():
+    opened = sink(HOWNOW, name="lrs")
+    try:
+        assert isinstance(opened, HowNowSink)
+        assert (opened.name, opened.api.client.base_url) == ("lrs", "https://api.hownow.app")
+    finally:
+        opened.close()

@@ -13,10 +13,10 @@ from pydantic import TypeAdapter
 from sqlalchemy import create_engine, text
 from support_http import LoopbackServer, Received, Reply, dead_url
 
+from syncd.config.schema.sources import SourceConfig
 from syncd.http import ClientCredentialsAuth, RetryPolicy
 from syncd.jsonpath import JsonPathSyntaxError, compile_path
 from syncd.sources import SourceError, SourceRecord, keyed, open_source
-from syncd.sources.config import SourceConfig
 from syncd.sources.http import HttpSource
 from syncd.sources.sql import plain_value
 
@@ -597,7 +597,8 @@ def test_http_credentials_over_plain_http_are_refused():
 
 
 def test_invalid_jsonpath_is_a_configuration_error_naming_the_key(tmp_path):
-    from syncd.config import ConfigError, load_config
+    from syncd.assemble import load_config
+    from syncd.config import ConfigError
 
     path = tmp_path / "syncd.yaml"
     path.write_text(

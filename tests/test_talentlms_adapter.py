@@ -16,15 +16,15 @@ import pytest
 import structlog
 from support_http import LoopbackServer, Received, Reply
 
+from syncd.config.schema.targets import TalentLMSTarget
 from syncd.engine.pull.identify import identify
 from syncd.http import RetryPolicy
 from syncd.model import DesiredUser, Operation, OpKind, OutcomeStatus, ResultStatus
 from syncd.sandbox import ManualClock, Sandbox
-from syncd.vendors.base import AdapterContext
 from syncd.vendors.talentlms import TalentLMSAdapter
 from syncd.vendors.talentlms.pull import certificate_fields, result_status
 from syncd.vendors.talentlms.tasks import parse_report
-from syncd.vendors.targets import TalentLMSTarget
+from tests.support.adapters import build as build_adapter
 
 API_KEY = "sandbox-talentlms-key"
 FAST = RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.02)
@@ -39,8 +39,7 @@ def make_adapter(base_url: str, *, match: str | None = None, **options: Any) -> 
             "rate_limit": {"per_hour": 1_000_000, "burst": 100_000, "burst_window": "5s"},
         }
     )
-    context = AdapterContext(connector="test", match=match, options={"retry": FAST, **options})
-    return TalentLMSAdapter(target, context)
+    return build_adapter(TalentLMSAdapter, target, "test", match=match, retry=FAST, **options)
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +193,7 @@ def test_duplicate_emails_in_one_plan_are_refused_before_sending(adapter, portal
         "TalentLMS requires every email to be unique"
     )
     assert adapter.validate(desired("E1")) == []  # the same person again is no duplicate
-    adapter.execute([])  # the plan is sent: the next validations are a new plan
+    adapter.begin_validation()  # the next plan's validations are a new pass
     assert adapter.validate(desired("E2", login="other")) == []
 
 

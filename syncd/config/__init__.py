@@ -3,21 +3,31 @@
 Loading is four passes over one document, each collecting problems instead of
 stopping at the first: YAML syntax, ``${...}`` interpolation, the pydantic models,
 then what no single model can see (references between sections, names used twice,
-what the vendor can do, whether the templates compile). A problem names the file,
-the key path (``connectors[talentlms].target.base_url``) and, when known, the line.
-Secrets are never echoed: ``masked`` and ``check`` show them as ``****``.
+and the per-connector checks the caller gives: ``syncd.assemble`` adds what the vendor
+can do and whether the templates compile). A problem names the file, the key path
+(``connectors[talentlms].target.base_url``) and, when known, the line. Secrets are
+never echoed: ``masked`` and ``check`` show them as ``****``.
 
 Each pass has its own module (``yamlfile``, ``interpolate``, ``translate``, ``checks``),
-as have the models (``models``, ``values``), the problems (``problems``), secrets
-(``masking``) and the entry points (``loader``). Import from ``syncd.config``: this
-package's names are the API, its module layout is not.
+the pydantic models have the ``schema`` package, and the problems (``problems``),
+secrets (``masking``) and the entry points (``loader``) theirs. This package imports
+nothing of syncd but the vocabulary. Import from ``syncd.config`` or
+``syncd.config.schema.<module>``.
 """
 
 from __future__ import annotations
 
-from syncd.config.loader import check, load_config
+from syncd.config.checks import ConnectorCheck, ConnectorParts
+from syncd.config.loader import CONFIG_CHECKS, check, load_config
 from syncd.config.masking import MASK, mask_url, masked, secrets
-from syncd.config.models import (
+from syncd.config.problems import ConfigError, Problem
+from syncd.config.schema.durations import (
+    DURATION_FORMS,
+    Duration,
+    format_duration,
+    parse_duration,
+)
+from syncd.config.schema.models import (
     Config,
     ConnectorConfig,
     EnrollmentRule,
@@ -29,17 +39,18 @@ from syncd.config.models import (
     StateConfig,
     UsersConfig,
 )
-from syncd.config.problems import ConfigError, Problem
-from syncd.config.values import Condition, CourseId, Schedule, Threshold
-from syncd.vendors.targets import DURATION_FORMS, Duration, format_duration, parse_duration
+from syncd.config.schema.values import Condition, CourseId, Schedule, Threshold
 
 __all__ = [
+    "CONFIG_CHECKS",
     "DURATION_FORMS",
     "MASK",
     "Condition",
     "Config",
     "ConfigError",
+    "ConnectorCheck",
     "ConnectorConfig",
+    "ConnectorParts",
     "CourseId",
     "Duration",
     "EnrollmentRule",

@@ -1,20 +1,26 @@
-"""Checks no single model can make: cross references, duplicate names, capabilities, templates."""
+"""Checks no single model can make: cross references, duplicate names, per-connector checks.
+
+What a connector asks of its vendor and whether its templates compile need the vendors'
+declarations and the mapping compiler, which sit above the configuration: those checks
+are given to the loader (by ``syncd.assemble``) as ``ConnectorCheck`` functions.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from syncd.config.models import EnrollmentRule, GroupRule, PullConfig, UsersConfig
 from syncd.config.problems import RawPath, _Problems
-from syncd.vendors.targets import LearningPoolTarget, TargetConfig
+from syncd.config.schema.models import EnrollmentRule, GroupRule, PullConfig, UsersConfig
+from syncd.config.schema.targets import TargetConfig
 
 
-def _cross_check(data: dict, problems: _Problems) -> None:
+def _cross_check(
+    data: dict, problems: _Problems, connector_checks: Sequence[ConnectorCheck]
+) -> None:
     sources = data.get("sources") if isinstance(data.get("sources"), dict) else {}
     sinks = data.get("sinks") if isinstance(data.get("sinks"), dict) else {}
     connectors = data.get("connectors")
@@ -45,9 +51,11 @@ def _cross_check(data: dict, problems: _Problems) -> None:
             and pull["sink"] not in sinks
         ):
             problems.add((*here, "pull", "sink"), _unknown_reference("sink", pull["sink"], sinks))
-        parts = _ConnectorParts.of(raw)
-        for relative, message in _connector_problems(parts, problems.format(here)):
-            problems.add(here + relative, message)
+        parts = ConnectorParts.of(raw)
+        label = problems.format(here)
+        for check in connector_checks:
+            for relative, message in check(parts, label):
+                problems.add(here + relative, message)
 
 
 def _unknown_reference(kind: str, name: str, defined: Mapping[str, Any]) -> str:
@@ -56,7 +64,7 @@ def _unknown_reference(kind: str, name: str, defined: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _ConnectorParts:
+class ConnectorParts:
     """The parts of one connector that validate on their own (None: invalid or absent).
 
     Checking parts separately lets one pass report a vendor capability problem or a
@@ -71,7 +79,7 @@ class _ConnectorParts:
     pull: PullConfig | None
 
     @classmethod
-    def of(cls, raw: dict) -> _ConnectorParts:
+    def of(cls, raw: dict) -> ConnectorParts:
         scope = raw.get("scope")
         return cls(
             scope=scope if isinstance(scope, str) else None,
@@ -99,101 +107,15 @@ def _valid(adapter: TypeAdapter[Any], value: Any) -> Any:
         return None  # reported by the whole-document validation
 
 
-def _connector_problems(parts: _ConnectorParts, label: str) -> list[tuple[RawPath, str]]:
-    """What a connector asks that its vendor cannot do, and templates that do not compile.
+ConnectorCheck = Callable[[ConnectorParts, str], list[tuple[RawPath, str]]]
+"""Problems of one connector at paths relative to it; the ``str`` is the connector's
+printed path (``connectors[talentlms]``), quoted in advice."""
 
-    ``label`` is the connector's printed path (``connectors[talentlms]``), quoted in advice.
-    """
-    from syncd.mapping import template_problems
 
-    found: list[tuple[RawPath, str]] = []
-    if parts.target is not None:
-        found += _capability_problems(parts, label)
+def match_problems(parts: ConnectorParts, label: str) -> list[tuple[RawPath, str]]:
+    """``users.match`` must be one of the fields the mapping gives."""
     users = parts.users
     if users is not None and users.match is not None and users.match not in users.fields:
         fields = ", ".join(users.fields)
-        found.append((("users", "match"), f"{users.match!r} is not one of users.fields ({fields})"))
-    for problem in template_problems(parts.scope, users, parts.groups, parts.enrollments):
-        found.append((_split_relative(problem.path), problem.message))
-    return found
-
-
-def _capability_problems(parts: _ConnectorParts, label: str) -> list[tuple[RawPath, str]]:
-    from syncd.vendors.registry import (
-        capabilities_for,
-        missing_reason,
-        user_operations,
-        vendor_info,
-    )
-
-    target = parts.target
-    vendor = target.type
-    info = vendor_info(vendor)
-    caps = capabilities_for(target)
-    found: list[tuple[RawPath, str]] = []
-    configurable = isinstance(target, LearningPoolTarget)
-
-    def lacks(path: RawPath, what: str, capability: str, remedy: str) -> None:
-        reason = missing_reason(target, capability)
-        if configurable and reason.startswith("target.endpoints"):
-            remedy = f"configure them or {remedy}"
-        found.append((path, f"{vendor} cannot {what} ({reason}); {remedy}"))
-
-    if parts.groups and not caps.groups:
-        lacks(("groups",), "write group memberships", "groups", f"remove {label}.groups")
-    if parts.enrollments and not caps.enrollments:
-        remedy = f"remove {label}.enrollments"
-        lacks(("enrollments",), "write course enrollments", "enrollments", remedy)
-    if parts.users is not None and parts.users.on_missing == "delete" and not caps.delete:
-        remedy = "use on_missing: deactivate or ignore"
-        lacks(("users", "on_missing"), "delete users", "delete", remedy)
-    if parts.pull is not None and not caps.pull:
-        lacks(("pull",), "read learning results", "pull", f"remove {label}.pull")
-    for i, rule in enumerate(parts.groups):
-        if rule.kind not in info.group_kinds:
-            lacks(("groups", i, "kind"), f"write {rule.kind}es", "branches", "use kind: group")
-        if rule.create_missing and not info.creates_groups:
-            remedy = "create them in the LMS and set create_missing: false"
-            lacks(("groups", i, "create_missing"), "create groups", "create_groups", remedy)
-    for i, rule in enumerate(parts.enrollments):
-        if rule.learning_paths and caps.enrollments and not info.learning_paths:
-            remedy = f"remove {label}.enrollments[{i}].learning_paths"
-            path: RawPath = ("enrollments", i, "learning_paths")
-            lacks(path, "enroll in learning paths", "learning_paths", remedy)
-    if parts.users is not None:
-        found += _user_operation_problems(
-            target, parts.users, user_operations(target), missing_reason
-        )
-    return found
-
-
-def _user_operation_problems(
-    target: Any, users: UsersConfig, available: frozenset[str], missing_reason: Any
-) -> list[tuple[RawPath, str]]:
-    """Account operations a push needs but the target lacks (only Learning Pool can lack them)."""
-    needed = {"user_create": "create users", "user_update": "update users"}
-    always_active = users.active is True or (
-        isinstance(users.active, str) and users.active.strip().lower() in ("true", "yes", "1")
-    )
-    if users.on_missing != "ignore" or not always_active:
-        needed["user_deactivate"] = "deactivate users"
-        needed["user_reactivate"] = "reactivate users"
-    if users.match is not None:
-        needed["users_list"] = f"find existing accounts by {users.match}"
-    return [
-        (
-            ("target", "endpoints"),
-            f"{target.type} cannot {what} ({missing_reason(target, operation)}); "
-            "configure that endpoint",
-        )
-        for operation, what in needed.items()
-        if operation not in available
-    ]
-
-
-def _split_relative(path: str) -> RawPath:
-    """``groups[0].from`` -> ("groups", 0, "from")."""
-    parts: list[str | int] = []
-    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path):
-        parts.append(int(index) if index else name)
-    return tuple(parts)
+        return [(("users", "match"), f"{users.match!r} is not one of users.fields ({fields})")]
+    return []

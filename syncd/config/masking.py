@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from pydantic import SecretStr
 
-from syncd.vendors.targets import format_duration
-
-if TYPE_CHECKING:
-    from syncd.config.models import Config
-
+from syncd.config.schema.durations import format_duration
+from syncd.config.schema.models import Config
 
 MASK = "****"
 

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ValidationError
 
-from syncd.config.models import Config
 from syncd.config.problems import RawPath
+from syncd.config.schema.models import Config
 
 
 def _translate(error: ValidationError, data: Any) -> Iterator[tuple[RawPath, str]]:

@@ -1,6 +1,6 @@
 """One scheduled cycle of one connector and direction, as the daemon runs it.
 
-The CLI's ``syncd sync`` and the daemon share the engines and ``syncd.runtime``; what
+The CLI's ``syncd sync`` and the daemon share the engines and ``syncd.assemble``; what
 is added here is what a long-running process needs: an unexpected error is logged
 with its connector and never stops the scheduler, the adapter is closed after each
 cycle, and ``next_run_at`` in ``sync_status`` says when the connector runs again.
@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy import Engine
 
+from syncd.assemble import pull_once, push_once
 from syncd.config import Config
 from syncd.daemon.backoff import Quarantine
 from syncd.engine.cycle import CycleOutcome
 from syncd.logs import redactor
-from syncd.runtime import pull_once, push_once
 from syncd.state import store
 
 log = structlog.get_logger(__name__)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import structlog
 
+from syncd.assemble import open_state
 from syncd.config import Config
 from syncd.daemon.cycles import CycleRunner
 from syncd.daemon.schedule import build_scheduler, record_schedule
 from syncd.daemon.server import HttpServer, build_app
-from syncd.runtime import open_state
 from syncd.shutdown import stop_on_signals
 
 log = structlog.get_logger(__name__)

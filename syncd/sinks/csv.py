@@ -37,9 +37,10 @@ from typing import Any, TextIO
 
 import structlog
 
+from syncd.config.schema.sinks import CsvSinkConfig
 from syncd.model import RESULT_COLUMNS, LearningResult
-from syncd.sinks.base import SinkBase, SinkError, latest_per_result
-from syncd.sinks.config import CsvSinkConfig
+from syncd.sink_protocol import SinkBase, SinkError
+from syncd.sinks.base import latest_per_result
 
 try:
     import fcntl

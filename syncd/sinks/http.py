@@ -25,6 +25,7 @@ import httpx
 import structlog
 
 import syncd
+from syncd.config.schema.sinks import HttpSinkConfig
 from syncd.http import (
     HR_API_RETRIES,
     RetryPolicy,
@@ -37,8 +38,7 @@ from syncd.http import (
     short_body,
 )
 from syncd.model import LearningResult
-from syncd.sinks.base import SinkBase, SinkError
-from syncd.sinks.config import HttpSinkConfig
+from syncd.sink_protocol import SinkBase, SinkError
 from syncd.sources.auth import auth_secrets, build_auth
 
 log = structlog.get_logger(__name__)

@@ -37,10 +37,10 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchTableError, SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
 
+from syncd.config.schema.sinks import SqlSinkConfig
 from syncd.http import mask_secrets
 from syncd.model import RESULT_COLUMNS, LearningResult, iso_utc
-from syncd.sinks.base import SinkBase, SinkError
-from syncd.sinks.config import SqlSinkConfig
+from syncd.sink_protocol import SinkBase, SinkError
 
 log = structlog.get_logger(__name__)
 

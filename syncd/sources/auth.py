@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import httpx
 
+from syncd.config.schema.sources import HttpAuth
 from syncd.http import ClientCredentialsAuth, TokenCache, bearer_auth
-from syncd.sources.config import HttpAuth
 
 OAUTH_REFRESH_MARGIN = 60.0  # seconds before expiry at which a token is renewed (at most)
 

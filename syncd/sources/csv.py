@@ -22,8 +22,8 @@ from typing import BinaryIO
 
 import structlog
 
+from syncd.config.schema.sources import CsvSourceConfig
 from syncd.sources.base import SourceError, SourceRecord
-from syncd.sources.config import CsvSourceConfig
 
 log = structlog.get_logger(__name__)
 

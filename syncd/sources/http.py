@@ -25,6 +25,12 @@ import httpx
 import structlog
 
 import syncd
+from syncd.config.schema.sources import (
+    CursorPagination,
+    HttpSourceConfig,
+    NextLinkPagination,
+    PageNumberPagination,
+)
 from syncd.http import (
     HR_API_RETRIES,
     RetryPolicy,
@@ -40,12 +46,6 @@ from syncd.jsonpath import CompiledPath, JsonPathSyntaxError, compile_path
 from syncd.model import stable_hash
 from syncd.sources.auth import auth_secrets, build_auth
 from syncd.sources.base import SourceError, SourceRecord
-from syncd.sources.config import (
-    CursorPagination,
-    HttpSourceConfig,
-    NextLinkPagination,
-    PageNumberPagination,
-)
 
 log = structlog.get_logger(__name__)
 

@@ -26,9 +26,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
+from syncd.config.schema.sources import SqlSourceConfig
 from syncd.http import mask_secrets
 from syncd.sources.base import SourceError, SourceRecord
-from syncd.sources.config import SqlSourceConfig
 
 log = structlog.get_logger(__name__)
 

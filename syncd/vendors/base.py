@@ -2,14 +2,16 @@
 
 The engine never branches on a vendor's name: it reads ``Capabilities`` (what
 the vendor can do, how large its batches are) and talks ``Operation`` in,
-``Outcome`` out. A vendor's quirks stay in its own module.
+``Outcome`` out. Each adapter class declares its ``VendorFacts``, which
+configuration checks read instead of branching on vendor names. A vendor's
+quirks stay in its own module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from syncd.model import DesiredUser, LearningResult, Operation, OpKind, Outcome
 
@@ -51,20 +53,45 @@ class RemoteAccount:
     active: bool | None = None
 
 
-@dataclass(slots=True)
-class AdapterContext:
-    """What an adapter gets from the engine besides its target configuration.
+USER_OPERATIONS = ("users_list", "user_create", "user_update", "user_deactivate", "user_reactivate")
+"""Account operations a push may need: all vendors have them, Learning Pool only if configured."""
 
-    ``state_url`` lets the HTTP layer share rate-limit budgets through the state
-    store; ``options`` carries connector settings the adapter needs, such as
-    ``creatable_group_kinds`` (the group kinds, "group" or "branch", whose
-    missing groups may be created) and test tunings.
+NOT_DOCUMENTED = "its API documents no such operation"
+_NO_BRANCHES = "only TalentLMS has branches"
+_NO_LEARNING_PATHS = "its API documents no learning path enrolment"
+
+
+@dataclass(frozen=True)
+class VendorFacts:
+    """A vendor's declaration: capabilities, what its groups can be, what it cannot do and why.
+
+    ``absent`` explains, per capability name, why the vendor lacks it: configuration
+    errors quote it so a person knows it is the vendor, not syncd, that says no. A
+    vendor whose capabilities depend on its configuration (Learning Pool's endpoints)
+    declares a subclass answering per target.
     """
 
-    connector: str
-    state_url: str | None = None
-    match: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
+    capabilities: Capabilities
+    group_kinds: frozenset[str] = frozenset({"group"})
+    creates_groups: bool = False
+    learning_paths: bool = False
+    absent: Mapping[str, str] = field(default_factory=dict)
+
+    def capabilities_for(self, target: Any) -> Capabilities:
+        """The capabilities of one configured target."""
+        return self.capabilities
+
+    def user_operations(self, target: Any) -> frozenset[str]:
+        """Which of ``USER_OPERATIONS`` the target can carry out."""
+        return frozenset(USER_OPERATIONS)
+
+    def missing_reason(self, target: Any, capability: str) -> str:
+        """Why ``target`` lacks ``capability``: quoted in configuration errors."""
+        if capability == "branches":
+            return _NO_BRANCHES
+        if capability == "learning_paths" and capability not in self.absent:
+            return _NO_LEARNING_PATHS
+        return self.absent.get(capability, NOT_DOCUMENTED)
 
 
 @dataclass(slots=True)
@@ -80,13 +107,31 @@ class PullPage:
 class Adapter(Protocol):
     """One LMS, seen through the vocabulary of ``syncd.model``."""
 
+    facts: ClassVar[VendorFacts]
     vendor: str
     capabilities: Capabilities
+
+    def begin_validation(self) -> None:
+        """A validation pass starts: the ``validate`` calls up to the next pass are one plan's.
+
+        Within a pass a vendor may refuse a person for a value another person of the
+        same plan already claims (TalentLMS emails and logins, iLMS match values).
+        """
+        ...
 
     def validate(self, user: DesiredUser) -> list[str]:
         """Reasons this user would be refused by the vendor; empty when valid.
 
         Each reason names the field and what is wrong, so a person can fix the HR record.
+        """
+        ...
+
+    def arrange(self, ops: Sequence[Operation]) -> list[Operation]:
+        """The vendor's own ordering of a plan the engine has ordered by phase.
+
+        Most vendors keep the order given. One with dependencies between people
+        (HowNow: managers before their reports, reports moved before their old manager
+        leaves) reorders. The executor keeps the order it is given.
         """
         ...
 
@@ -125,14 +170,3 @@ class Adapter(Protocol):
 
     def close(self) -> None: ...
 
-
-def arrange_plan(adapter: Adapter, ops: list[Operation]) -> list[Operation]:
-    """The adapter's own ordering of a plan, when it has one (an optional ``arrange`` method).
-
-    The engine orders by phase (leavers, accounts, memberships); a vendor with
-    dependencies between people (HowNow: managers before their reports, reports
-    moved before their old manager leaves) may reorder. The executor keeps the
-    order it is given.
-    """
-    arrange = getattr(adapter, "arrange", None)
-    return list(arrange(ops)) if arrange is not None else ops

@@ -1,8 +1,8 @@
 """Pull settings every vendor reads the same way: the call budget, start date and overlap.
 
-The runtime hands each adapter ``pull.budget_share``, ``pull.start_date`` and
-``pull.overlap`` through ``context.options`` (SPEC §3). What they mean does not
-depend on the vendor, so they are read here once:
+Each adapter is given ``pull.budget_share``, ``pull.start_date`` and ``pull.overlap``
+as ``PullOptions`` in its context (SPEC §3). What they mean does not depend on the
+vendor, so they are read here once:
 
 - a pull cycle may spend ``budget_share`` of the credential's rate limit, taken from
   the shortest window, so pushes and other connectors keep the rest; a vendor
@@ -17,21 +17,18 @@ How each vendor uses them (a scan's cursor, a timeline's window) stays in its mo
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from syncd.vendors.targets import parse_duration
+from syncd.config.schema.durations import parse_duration
+from syncd.config.schema.models import PullConfig
 
 DEFAULT_BUDGET_SHARE = 0.5
 DEFAULT_OVERLAP = timedelta(hours=1)
 MIN_BUDGET = 2
 """The least a cycle may make: a listing and one page read from it, so a scan moves on."""
-
-
-def budget_share(options: Mapping[str, Any]) -> float:
-    """``pull.budget_share`` from an adapter's options, the default when unset."""
-    return float(options.get("budget_share") or DEFAULT_BUDGET_SHARE)
 
 
 def call_budget(windows: Sequence[tuple[int, float]], share: float) -> int:
@@ -83,6 +80,25 @@ def overlap_option(value: Any) -> timedelta:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return timedelta(seconds=value)
     return parse_duration(value)
+
+
+@dataclass(frozen=True, slots=True)
+class PullOptions:
+    """A connector's ``pull`` settings as adapters read them (defaults without a ``pull``)."""
+
+    start_date: datetime | None = None  # where a first pull starts (UTC)
+    overlap: timedelta = DEFAULT_OVERLAP
+    budget_share: float = DEFAULT_BUDGET_SHARE
+
+    @classmethod
+    def of(cls, pull: PullConfig | None) -> PullOptions:
+        if pull is None:
+            return cls()
+        return cls(
+            start_date=start_option(pull.start_date),
+            overlap=overlap_option(pull.overlap),
+            budget_share=pull.budget_share,
+        )
 
 
 class CountsCalls(Protocol):

@@ -13,8 +13,8 @@ import httpx
 import pytest
 import yaml
 
+from syncd.config.schema.targets import LearningPoolEndpoints
 from syncd.sandbox import ManualClock, Sandbox, available_vendors
-from syncd.vendors.targets import LearningPoolEndpoints
 from tests.support.clock import START, RewindableClock
 
 CLIENT = {

@@ -19,13 +19,21 @@ from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy.engine import Engine
 
-from syncd.config import Config, load_config
+from syncd.assemble import (
+    adapter_class,
+    adapter_context,
+    load_config,
+    open_state,
+    pull_once,
+    push_settings,
+)
+from syncd.config import Config
 from syncd.engine.pull.run import PullResult
 from syncd.engine.push.jobs import JobPolling
 from syncd.engine.push.run import PushResult, run_push
 from syncd.http import RetryPolicy
-from syncd.runtime import build_adapter, open_state, pull_once, pull_options, push_settings
 from syncd.state.status import error_rows
+from syncd.vendors.pulling import start_option
 from tests.support.configs import config_document, save_config
 from tests.support.factory import closing_factory
 
@@ -122,12 +130,17 @@ class E2EConnector:
         write_rows(self.hr_path, self.columns, self.hr)
 
     def adapter(self, **options: Any):
-        """The connector's adapter as the runtime builds it, with quick retries."""
+        """The connector's adapter as syncd builds it, with quick retries.
+
+        ``options`` may set ``pull.start_date`` (``start_date``); the rest are the
+        adapter class's own test tunings.
+        """
         connector = self.config.connector(self.name)
-        options = {**pull_options(connector), **options}
-        return build_adapter(
-            self.config, connector, retry=quick_retry(self.retry_attempts), **options
-        )
+        context = adapter_context(connector, self.engine, retry=quick_retry(self.retry_attempts))
+        if "start_date" in options:
+            start = start_option(options.pop("start_date"))
+            context = replace(context, pull=replace(context.pull, start_date=start))
+        return adapter_class(connector.target.type)(connector.target, context, **options)
 
     def push(self, adapter: Any = None) -> PushResult:
         """Write the HR file, then one push cycle (through ``adapter`` when given)."""

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 
 from syncd.engine.pull.identify import resolve_unknown
 from syncd.model import LearningResult
-from syncd.sinks.base import Sink
+from syncd.sink_protocol import Sink
 from syncd.state import results as delivered
 
 Accepted = Callable[[Connection, list[LearningResult], bool], None]

@@ -29,7 +29,7 @@ from syncd.engine.pull.identify import DIRECTION, Unidentified, identify, resolv
 from syncd.http import VendorError
 from syncd.model import LearningResult
 from syncd.shutdown import ShuttingDown
-from syncd.sinks.base import Sink, SinkError
+from syncd.sink_protocol import Sink, SinkError
 from syncd.state import parked, store
 from syncd.state import results as delivered
 from syncd.vendors.base import Adapter, PullPage

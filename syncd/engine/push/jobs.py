@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import Connection, Engine
 
+from syncd.config.schema.durations import format_duration
 from syncd.model import Operation, Outcome, OutcomeStatus
 from syncd.polling import Backoff, Waited, WaitEnd, wait_for_jobs
 from syncd.state import store
 from syncd.vendors.base import Adapter
-from syncd.vendors.targets import format_duration
 
 log = structlog.get_logger(__name__)
 

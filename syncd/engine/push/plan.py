@@ -17,7 +17,7 @@ from syncd.engine.push.order import order
 from syncd.engine.push.read import Digests, Reading
 from syncd.model import DesiredUser, LinkState, LinkStatus, Operation
 from syncd.state import store
-from syncd.vendors.base import Adapter, arrange_plan
+from syncd.vendors.base import Adapter
 
 
 @dataclass(slots=True)
@@ -71,7 +71,7 @@ def plan_changes(
         ops += diff_user(desired, plan.links.get(hr_key), policy)
     for hr_key in leavers:
         ops += diff_user(None, plan.links.get(hr_key), policy)
-    plan.ops = arrange_plan(adapter, order(ops))
+    plan.ops = adapter.arrange(order(ops))
     return plan
 
 

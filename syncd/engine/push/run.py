@@ -112,6 +112,7 @@ class _PushCycle:
             self._resume()
         with s.engine.connect() as conn:
             digests = store.link_digests(conn, s.connector)
+        s.adapter.begin_validation()
         reading = read_people(s.records(), s.key, s.mapper, s.adapter.validate, digests, s.only)
         self.records_seen = reading.records_seen
         self.invalid = len(reading.errors)

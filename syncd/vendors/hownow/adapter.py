@@ -39,18 +39,18 @@ from typing import Any
 
 import structlog
 
+from syncd.config.schema.targets import HowNowTarget
 from syncd.http import OutcomeUnknown, RecordRejected
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.polling import Backoff, WaitEnd, wait_for_jobs
 from syncd.shutdown import ShuttingDown
-from syncd.vendors.base import AdapterContext, PullPage, RemoteAccount
+from syncd.vendors.base import NOT_DOCUMENTED, Capabilities, PullPage, RemoteAccount, VendorFacts
+from syncd.vendors.context import AdapterContext
 from syncd.vendors.hownow import api as hownow
 from syncd.vendors.hownow import ordering, users
 from syncd.vendors.hownow.api import HowNowApi, JobStatus, is_deactivated, open_client, user_ref
 from syncd.vendors.hownow.scan import AssignmentScan
-from syncd.vendors.pulling import budget_share, call_budget
-from syncd.vendors.registry import missing_reason, vendor_info
-from syncd.vendors.targets import HowNowTarget
+from syncd.vendors.pulling import call_budget
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +58,15 @@ LOOKUP_LIMIT = 20
 """Up to this many people are looked up one by one; more, and the user listing is cheaper."""
 
 MANAGER_WAIT = 300.0  # seconds a report waits for their manager's upsert job
+
+FACTS = VendorFacts(
+    capabilities=Capabilities(delete=True, async_jobs=True, pull=True, learning_records_sink=True),
+    absent={
+        "groups": NOT_DOCUMENTED,
+        "enrollments": NOT_DOCUMENTED,
+        "incremental_pull": "its API offers no changed-since read",
+    },
+)
 
 
 @dataclass(slots=True)
@@ -68,22 +77,32 @@ class _Job:
 
 
 class HowNowAdapter:
-    """``syncd.vendors.base.Adapter`` for HowNow's External API."""
+    """``syncd.vendors.base.Adapter`` for HowNow's External API.
 
+    ``clock`` (the current aware datetime, for start dates), ``sleep`` and
+    ``manager_wait`` (how long a report waits for their manager's job) are for tests.
+    """
+
+    facts = FACTS
     vendor = "hownow"
 
-    def __init__(self, target: HowNowTarget, context: AdapterContext) -> None:
+    def __init__(
+        self,
+        target: HowNowTarget,
+        context: AdapterContext,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], None] | None = None,
+        manager_wait: float = MANAGER_WAIT,
+    ) -> None:
         self.target = target
         self.context = context
-        self.capabilities = vendor_info(self.vendor).capabilities
+        self.capabilities = FACTS.capabilities
         self.api = HowNowApi(open_client(target, context))
-        options = context.options
-        self._now: Callable[[], datetime] = options.get("clock") or (lambda: datetime.now(UTC))
-        self._sleep: Callable[[float], object] | None = options.get("sleep")  # None: until a stop
-        self._manager_backoff = Backoff(
-            first_delay=0.2, max_delay=5.0, timeout=float(options.get("manager_wait", MANAGER_WAIT))
-        )
-        self._budget_share = budget_share(options)
+        self._now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self._sleep: Callable[[float], object] | None = sleep  # None: until a stop
+        self._manager_backoff = Backoff(first_delay=0.2, max_delay=5.0, timeout=float(manager_wait))
+        self._budget_share = context.pull.budget_share
         self._jobs: dict[str, _Job] = {}
         self._job_of_user: dict[str, str] = {}  # external id -> its latest upsert job
         # External id -> (who heads the chain that failed, why): creates that failed this run.
@@ -96,6 +115,9 @@ class HowNowAdapter:
     @property
     def api_calls(self) -> int:
         return self.api.api_calls
+
+    def begin_validation(self) -> None:
+        """Nothing to forget: HowNow's checks look at one person at a time."""
 
     def validate(self, user: DesiredUser) -> list[str]:
         return users.problems(user.fields)
@@ -186,7 +208,7 @@ class HowNowAdapter:
             return Outcome(op, OutcomeStatus.UNKNOWN, error=str(unknown))
         memberships = op.kind in (OpKind.GROUP_ADD, OpKind.GROUP_REMOVE)
         capability = "groups" if memberships else "enrollments"
-        reason = missing_reason(self.target, capability)
+        reason = FACTS.missing_reason(self.target, capability)
         return Outcome(op, OutcomeStatus.FAILED, error=f"hownow cannot {op.kind.value} ({reason})")
 
     def _upsert(self, op: Operation) -> Outcome:

@@ -19,8 +19,8 @@ import structlog
 from syncd.http import ClientCredentialsAuth, OutcomeUnknown, VendorClient, vendor_message
 from syncd.limits import Priority
 from syncd.logs import Redactor
-from syncd.vendors.base import AdapterContext
-from syncd.vendors.connect import vendor_client
+from syncd.vendors.client import vendor_client
+from syncd.vendors.context import AdapterContext
 
 log = structlog.get_logger(__name__)
 

@@ -1,4 +1,4 @@
-"""iLMS (Inspired LMS) REST API: ``ILMSAdapter`` is what the registry loads."""
+"""iLMS (Inspired LMS) REST API: ``ILMSAdapter`` is what ``syncd.assemble`` builds."""
 
 from syncd.vendors.ilms.adapter import ILMSAdapter
 

@@ -23,9 +23,11 @@ from typing import Any
 
 import structlog
 
+from syncd.config.schema.targets import ILMSTarget
 from syncd.http import OutcomeUnknown, RecordRejected
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
-from syncd.vendors.base import AdapterContext, Capabilities, PullPage, RemoteAccount
+from syncd.vendors.base import Capabilities, PullPage, RemoteAccount, VendorFacts
+from syncd.vendors.context import AdapterContext
 from syncd.vendors.ilms.api import ILMSApi, open_client
 from syncd.vendors.ilms.directory import LOOKUP_LIMIT, Directory
 from syncd.vendors.ilms.enrollments import Enrollments
@@ -35,9 +37,7 @@ from syncd.vendors.ilms.memberships import Memberships
 from syncd.vendors.ilms.scan import EnrollmentScan
 from syncd.vendors.ilms.users import UserWriter
 from syncd.vendors.ilms.validation import Validator
-from syncd.vendors.pulling import budget_share, call_budget
-from syncd.vendors.registry import vendor_info
-from syncd.vendors.targets import ILMSTarget
+from syncd.vendors.pulling import call_budget
 
 log = structlog.get_logger(__name__)
 
@@ -47,24 +47,43 @@ DEFAULT_MATCH = ("F004", "F015")
 the e-mail address, whichever the mapping gives a person."""
 
 
+FACTS = VendorFacts(
+    capabilities=Capabilities(
+        groups=True,
+        enrollments=True,
+        pull=True,
+        # F016 (password) by code or name: sent on create only, never stored or compared.
+        write_only_fields=frozenset({"F016", "f016", "password"}),
+    ),
+    creates_groups=False,
+    learning_paths=True,  # iLMS curricula
+    absent={
+        "delete": "its API only deactivates users",
+        "create_groups": "its API documents no group creation; create them in iLMS first",
+        "incremental_pull": "its API offers no changed-since read",
+    },
+)
+
+
 class ILMSAdapter:
     """iLMS behind the Adapter protocol.
 
-    ``context.options`` understood here: ``budget_share`` (pull), ``retry`` (a
-    RetryPolicy, passed on to the client) and ``lookup_limit`` (how many people are
-    looked up one by one before one listing of all users is cheaper).
+    ``lookup_limit``: how many people are looked up one by one before one listing of
+    all users is cheaper (tests lower it).
     """
 
+    facts = FACTS
     vendor = VENDOR
 
-    def __init__(self, target: ILMSTarget, context: AdapterContext) -> None:
+    def __init__(
+        self, target: ILMSTarget, context: AdapterContext, *, lookup_limit: int = LOOKUP_LIMIT
+    ) -> None:
         self.target = target
         self.context = context
-        self.capabilities: Capabilities = vendor_info(VENDOR).capabilities
+        self.capabilities: Capabilities = FACTS.capabilities
         self.match_codes = _match_codes(context.match)
-        options = context.options
         self.api = ILMSApi(open_client(target, context), target.org_id)
-        self.directory = Directory(self.api, int(options.get("lookup_limit", LOOKUP_LIMIT)))
+        self.directory = Directory(self.api, lookup_limit)
         self.validator = Validator(target, Hierarchy(self.api), self.match_codes)
         self.users = UserWriter(
             self.api,
@@ -75,24 +94,28 @@ class ILMSAdapter:
         )
         self.memberships = Memberships(self.api)
         self.enrollments = Enrollments(self.api)
-        self._budget_share = budget_share(options)
+        self._budget_share = context.pull.budget_share
 
     # --- the protocol ------------------------------------------------------------------------
 
     @property
     def api_calls(self) -> int:
-        self.validator.end_pass()
         return self.api.api_calls
+
+    def begin_validation(self) -> None:
+        self.validator.begin_pass()
 
     def validate(self, user: DesiredUser) -> list[str]:
         return self.validator.validate(user)
+
+    def arrange(self, ops: Sequence[Operation]) -> list[Operation]:
+        return list(ops)
 
     def match_existing(
         self, users: Sequence[DesiredUser], match: str | None
     ) -> dict[str, RemoteAccount]:
         """Accounts whose match field (``users.match``, else F004 or F015) has the person's
         value; active and inactive ones, never deleted ones."""
-        self.validator.end_pass()
         codes = _match_codes(match) if match is not None else self.match_codes
         by_code: dict[str, dict[str, str]] = {}
         for user in users:
@@ -110,7 +133,6 @@ class ILMSAdapter:
         return accounts
 
     def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
-        self.validator.end_pass()
         return [self._execute(op) for op in ops]
 
     def poll_job(self, job_id: str, ops: Sequence[Operation]) -> list[Outcome] | None:
@@ -121,7 +143,6 @@ class ILMSAdapter:
         ]
 
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
-        self.validator.end_pass()
         yield from EnrollmentScan(self.api, self.pull_budget()).pages(cursor)
 
     def pull_budget(self) -> int:

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from syncd.config.schema.targets import ILMSTarget
 from syncd.http import (
     RecordRejected,
     StaticHeaderAuth,
@@ -31,9 +32,8 @@ from syncd.http import (
     json_payload,
 )
 from syncd.limits import Priority
-from syncd.vendors.base import AdapterContext
-from syncd.vendors.connect import vendor_client
-from syncd.vendors.targets import ILMSTarget
+from syncd.vendors.client import vendor_client
+from syncd.vendors.context import AdapterContext
 
 VENDOR = "ilms"
 ORG = "/organizations/{org_id}"

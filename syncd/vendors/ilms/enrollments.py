@@ -14,16 +14,16 @@ does not serve, Q46), so the reason names both.
 from __future__ import annotations
 
 from syncd.limits import Priority
-from syncd.mapping import LEARNING_PATH_PREFIX
-from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
+from syncd.model import Membership, MembershipKind, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.ilms.api import COURSE_ENROLLMENTS, CURRICULUM_ENROLLMENTS, ILMSApi
 
 
 def split_target(target: str) -> tuple[str, str, str]:
     """(path template, what it is, id) of an enrollment target."""
-    if target.startswith(LEARNING_PATH_PREFIX):
-        return CURRICULUM_ENROLLMENTS, "curriculum", target[len(LEARNING_PATH_PREFIX) :].strip()
-    return COURSE_ENROLLMENTS, "course", target.strip()
+    membership = Membership.course(target)
+    if membership.kind is MembershipKind.LEARNING_PATH:
+        return CURRICULUM_ENROLLMENTS, "curriculum", membership.name.strip()
+    return COURSE_ENROLLMENTS, "course", membership.name.strip()
 
 
 class Enrollments:

@@ -8,7 +8,7 @@
 - UPDATE: ``PUT /users/{id}`` with a bare key/value array of the *changed* fields only
   (iLMS keeps the rest, L464), the region/division/department triple always whole.
 - DEACTIVATE / REACTIVATE: ``DELETE`` / ``PUT /users/{id}/Activate``. Deletion is never
-  used: the registry declares iLMS without it, so ``on_missing: delete`` is a
+  used: the adapter declares iLMS without it, so ``on_missing: delete`` is a
   configuration error.
 """
 

@@ -12,10 +12,10 @@ What the document leaves to "iLMS settings" comes from the target configuration:
 (the ambiguous "& # are restricted" note, refused by default), ``ldap`` (first
 characters of e-mail addresses) and ``languages`` (the languages enabled).
 
-The planner validates every changed person of a cycle in one *pass*: inside it a
-second person with a match value (e.g. F004) already seen is refused, because
-iLMS would hold two accounts no lookup can tell apart. Any other adapter call
-ends the pass.
+The planner validates every changed person of a cycle in one *pass* (started by
+``Adapter.begin_validation``): inside it a second person with a match value (e.g.
+F004) already seen is refused, because iLMS would hold two accounts no lookup can
+tell apart.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from syncd.config.schema.targets import ILMSTarget
 from syncd.model import DesiredUser
 from syncd.vendors.ilms import lookups
 from syncd.vendors.ilms.fields import (
@@ -38,7 +39,6 @@ from syncd.vendors.ilms.fields import (
     wire_text,
 )
 from syncd.vendors.ilms.hierarchy import Hierarchy
-from syncd.vendors.targets import ILMSTarget
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2})?$")
 
@@ -76,7 +76,7 @@ class Validator:
                 self._required.append(code)
         self._seen: dict[tuple[str, str], str] = {}  # (code, folded value) -> hr key, this pass
 
-    def end_pass(self) -> None:
+    def begin_pass(self) -> None:
         self._seen.clear()
 
     def validate(self, user: DesiredUser) -> list[str]:

@@ -1,4 +1,4 @@
-"""Learning Pool (Simple API): ``LearningPoolAdapter`` is what the registry loads.
+"""Learning Pool (Simple API): ``LearningPoolAdapter`` is what ``syncd.assemble`` builds.
 
 Every path it calls comes from the connector's ``target.endpoints``; see README.md
 in this folder for what is Learning Pool's and what is the sandbox's.

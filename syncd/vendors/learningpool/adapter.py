@@ -26,20 +26,21 @@ from typing import Any
 
 import structlog
 
+from syncd.config.schema.targets import LearningPoolTarget
 from syncd.http import OutcomeUnknown, RecordRejected
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
-from syncd.vendors.base import AdapterContext, Capabilities, PullPage, RemoteAccount
-from syncd.vendors.connect import vendor_client
+from syncd.vendors.base import Capabilities, PullPage, RemoteAccount
+from syncd.vendors.client import vendor_client
+from syncd.vendors.context import AdapterContext
 from syncd.vendors.learningpool import fields
 from syncd.vendors.learningpool.api import VENDOR, learningpool_auth
 from syncd.vendors.learningpool.directory import Directory
 from syncd.vendors.learningpool.endpoints import EndpointMissing, Endpoints
+from syncd.vendors.learningpool.facts import FACTS
 from syncd.vendors.learningpool.memberships import Memberships
 from syncd.vendors.learningpool.pull import CompletionsPull
 from syncd.vendors.learningpool.users import UserWriter
-from syncd.vendors.pulling import budget_share, call_budget, overlap_option, start_option
-from syncd.vendors.registry import capabilities_for
-from syncd.vendors.targets import LearningPoolTarget
+from syncd.vendors.pulling import call_budget
 
 log = structlog.get_logger(__name__)
 
@@ -47,22 +48,27 @@ log = structlog.get_logger(__name__)
 class LearningPoolAdapter:
     """``syncd.vendors.base.Adapter`` for the Learning Pool Simple API.
 
-    ``context.options`` understood here: ``start_date``, ``overlap`` and
-    ``budget_share`` (pull, set by the runtime), ``retry`` (a RetryPolicy for the
-    client), ``clock`` (a callable giving the current aware datetime, used for
+    For tests: ``clock`` (a callable giving the current aware datetime, used for
     expiry dates) and ``token_clock`` (monotonic seconds, for token renewal).
     """
 
+    facts = FACTS
     vendor = VENDOR
 
-    def __init__(self, target: LearningPoolTarget, context: AdapterContext) -> None:
+    def __init__(
+        self,
+        target: LearningPoolTarget,
+        context: AdapterContext,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        token_clock: Callable[[], float] | None = None,
+    ) -> None:
         self.target = target
         self.context = context
-        self.capabilities: Capabilities = capabilities_for(target)
-        options = context.options
+        self.capabilities: Capabilities = FACTS.capabilities_for(target)
         auth_options: dict[str, Any] = {}
-        if options.get("token_clock") is not None:
-            auth_options["clock"] = options["token_clock"]
+        if token_clock is not None:
+            auth_options["clock"] = token_clock
         auth = learningpool_auth(
             target.base_url,
             target.client_id,
@@ -80,17 +86,17 @@ class LearningPoolAdapter:
         )
         self.endpoints = Endpoints(target.endpoints, self.client)
         self.directory = Directory(self.endpoints)
-        now: Callable[[], datetime] = options.get("clock") or (lambda: datetime.now(UTC))
+        now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.users = UserWriter(self.endpoints, self.client, self.directory, now=now)
         self.memberships = Memberships(self.endpoints, self.client)
-        self._budget_share = budget_share(options)
+        self._budget_share = context.pull.budget_share
         feed = target.endpoints.completions_list
         self.completions = CompletionsPull(
             self.endpoints,
             since_param=feed.since_param if feed is not None else None,
             budget=self.pull_budget(),
-            start=start_option(options.get("start_date")),
-            overlap=overlap_option(options.get("overlap")),
+            start=context.pull.start_date,
+            overlap=context.pull.overlap,
         )
 
     # --- the protocol ------------------------------------------------------------------------
@@ -99,8 +105,14 @@ class LearningPoolAdapter:
     def api_calls(self) -> int:
         return self.client.api_calls
 
+    def begin_validation(self) -> None:
+        """Nothing to forget: the field rules look at one person at a time."""
+
     def validate(self, user: DesiredUser) -> list[str]:
         return fields.problems(user.fields)
+
+    def arrange(self, ops: Sequence[Operation]) -> list[Operation]:
+        return list(ops)
 
     def match_existing(
         self, users: Sequence[DesiredUser], match: str | None

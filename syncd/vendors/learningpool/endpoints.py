@@ -21,9 +21,9 @@ from typing import Any
 
 import httpx
 
+from syncd.config.schema.targets import Endpoint, LearningPoolEndpoints
 from syncd.http import VendorClient, VendorError
 from syncd.limits import Priority
-from syncd.vendors.targets import Endpoint, LearningPoolEndpoints
 
 PURPOSE = {
     "users_list": "list users (filtered by a field) to find existing accounts",

@@ -1,4 +1,4 @@
-"""TalentLMS (API v2): ``TalentLMSAdapter`` is what the registry loads."""
+"""TalentLMS (API v2): ``TalentLMSAdapter`` is what ``syncd.assemble`` builds."""
 
 from syncd.vendors.talentlms.adapter import TalentLMSAdapter
 

@@ -9,6 +9,8 @@
 
 Every request goes through one ``VendorClient`` built by ``vendor_client``, so
 every page read and task poll counts against the credential's shared limits.
+
+What the adapter declares (``FACTS``) is what configuration checks hold a connector to.
 """
 
 from __future__ import annotations
@@ -18,34 +20,46 @@ from typing import Any
 
 import structlog
 
+from syncd.config.schema.targets import TalentLMSTarget
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
-from syncd.vendors.base import AdapterContext, Capabilities, PullPage, RemoteAccount
-from syncd.vendors.connect import vendor_client
-from syncd.vendors.registry import vendor_info
+from syncd.vendors.base import Capabilities, PullPage, RemoteAccount, VendorFacts
+from syncd.vendors.client import vendor_client
+from syncd.vendors.context import AdapterContext
 from syncd.vendors.talentlms.api import USER_FIELDS, iter_pages, talentlms_auth
 from syncd.vendors.talentlms.directory import MATCH_FIELDS, Directory
 from syncd.vendors.talentlms.enrollments import Enrollments
 from syncd.vendors.talentlms.memberships import Memberships
-from syncd.vendors.talentlms.pull import EVENT_TYPES, TimelinePull
+from syncd.vendors.talentlms.pull import TimelinePull
 from syncd.vendors.talentlms.tasks import TaskPoller
 from syncd.vendors.talentlms.users import UserWriter
 from syncd.vendors.talentlms.validation import CustomField, Validator, parse_definitions
-from syncd.vendors.targets import TalentLMSTarget
 
 log = structlog.get_logger(__name__)
 
 VENDOR = "talentlms"
 DEFAULT_MATCH = "email"
 
+FACTS = VendorFacts(
+    capabilities=Capabilities(
+        groups=True,
+        enrollments=True,
+        delete=True,
+        async_jobs=True,
+        pull=True,
+        incremental_pull=True,
+        batch_sizes={OpKind.CREATE: 100, OpKind.UPDATE: 100, OpKind.ENROLL: 100},
+        write_only_fields=frozenset({"password"}),
+    ),
+    group_kinds=frozenset({"group", "branch"}),
+    creates_groups=True,
+    learning_paths=True,
+)
+
 
 class TalentLMSAdapter:
-    """TalentLMS API v2 behind the Adapter protocol.
+    """TalentLMS API v2 behind the Adapter protocol."""
 
-    ``context.options`` understood here: ``creatable_group_kinds`` (set by the
-    runtime), ``start_date`` and ``overlap`` (pull), ``pull_event_types``, and
-    ``retry`` (a RetryPolicy, passed on to the client).
-    """
-
+    facts = FACTS
     vendor = VENDOR
 
     def __init__(self, target: TalentLMSTarget, context: AdapterContext) -> None:
@@ -55,7 +69,7 @@ class TalentLMSAdapter:
                 f"TalentLMS finds existing accounts by email or login only, not {match!r} "
                 "(users.match)"
             )
-        self.capabilities: Capabilities = vendor_info(VENDOR).capabilities
+        self.capabilities: Capabilities = FACTS.capabilities
         self.context = context
         self.match = match
         api_key = target.api_key.get_secret_value()
@@ -66,7 +80,6 @@ class TalentLMSAdapter:
             auth=talentlms_auth(api_key, target.api_version),
             credential_parts=(api_key,),
         )
-        options = context.options
         self.directory = Directory(self.client)
         self.users = UserWriter(
             self.client,
@@ -74,33 +87,34 @@ class TalentLMSAdapter:
             match_field=match,
             password_length=target.password_length,
         )
-        self.memberships = Memberships(
-            self.client, frozenset(options.get("creatable_group_kinds") or ())
-        )
+        self.memberships = Memberships(self.client, context.creatable_group_kinds)
         self.enrollments = Enrollments(self.client)
         self.tasks = TaskPoller(self.client, target.timeout)
         self.validator = Validator(self._custom_field_definitions)
         self.timeline = TimelinePull(
             self.client,
-            start=options.get("start_date"),
-            overlap=options.get("overlap"),
-            event_types=tuple(options.get("pull_event_types") or EVENT_TYPES),
+            start=context.pull.start_date,
+            overlap=context.pull.overlap,
         )
 
     # --- the protocol ------------------------------------------------------------------------
 
     @property
     def api_calls(self) -> int:
-        self.validator.end_pass()
         return self.client.api_calls
+
+    def begin_validation(self) -> None:
+        self.validator.begin_pass()
 
     def validate(self, user: DesiredUser) -> list[str]:
         return self.validator.validate(user)
 
+    def arrange(self, ops: Sequence[Operation]) -> list[Operation]:
+        return list(ops)
+
     def match_existing(
         self, users: Sequence[DesiredUser], match: str | None
     ) -> dict[str, RemoteAccount]:
-        self.validator.end_pass()
         field = match or self.match
         if field not in MATCH_FIELDS:
             raise ValueError(f"TalentLMS cannot find accounts by {field!r}; use email or login")
@@ -112,7 +126,6 @@ class TalentLMSAdapter:
         }
 
     def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
-        self.validator.end_pass()
         if not ops:
             return []
         kind = ops[0].kind
@@ -128,7 +141,6 @@ class TalentLMSAdapter:
         return [outcomes[id(op)] for op in ops]
 
     def poll_job(self, job_id: str, ops: Sequence[Operation]) -> list[Outcome] | None:
-        self.validator.end_pass()
         listed = self.users.listed_outcomes(job_id, ops)
         if listed is not None:
             self.tasks.settled(job_id)
@@ -150,7 +162,6 @@ class TalentLMSAdapter:
         return self.users.task_outcomes(task, ops)
 
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
-        self.validator.end_pass()
         return self.timeline.pages(cursor)
 
     def close(self) -> None:

@@ -16,8 +16,7 @@ import structlog
 
 from syncd.http import OutcomeUnknown, RecordRejected, VendorClient
 from syncd.limits import Priority
-from syncd.mapping import LEARNING_PATH_PREFIX
-from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
+from syncd.model import Membership, MembershipKind, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.talentlms.api import (
     BATCH_ENROLLMENTS,
     ENROLLMENTS,
@@ -34,12 +33,10 @@ log = structlog.get_logger(__name__)
 
 def parse_target(target: str | None) -> tuple[str, int | None]:
     """("course" | "learning path", id) of an enrollment target; id None when not a number."""
-    text = (target or "").strip()
-    if text.startswith(LEARNING_PATH_PREFIX):
-        number = as_int(text[len(LEARNING_PATH_PREFIX) :])
-        return "learning path", number if number and number > 0 else None
-    number = as_int(text)
-    return "course", number if number and number > 0 else None
+    membership = Membership.course((target or "").strip())
+    number = as_int(membership.name)
+    what = "learning path" if membership.kind is MembershipKind.LEARNING_PATH else "course"
+    return what, number if number and number > 0 else None
 
 
 class Enrollments:

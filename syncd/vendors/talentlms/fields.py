@@ -215,9 +215,3 @@ def wire_fields(fields: Mapping[str, Any], names: Any = None) -> dict[str, Any]:
             body[name] = value
     return body
 
-
-def split_custom(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(core fields, custom fields): custom ones can only travel through ``/batch/users``."""
-    core = {k: v for k, v in body.items() if not is_custom(k)}
-    custom = {k: v for k, v in body.items() if is_custom(k)}
-    return core, custom

@@ -18,8 +18,7 @@ import structlog
 
 from syncd.http import RecordRejected, VendorClient
 from syncd.limits import Priority
-from syncd.mapping import BRANCH_PREFIX
-from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
+from syncd.model import Membership, MembershipKind, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.talentlms.api import (
     BRANCH_USERS,
     BRANCHES,
@@ -57,9 +56,8 @@ BRANCH = Kind("branch", BRANCHES, BRANCH_USERS, "branch_id")
 
 
 def split_target(target: str) -> tuple[Kind, str]:
-    if target.startswith(BRANCH_PREFIX):
-        return BRANCH, target[len(BRANCH_PREFIX) :]
-    return GROUP, target
+    membership = Membership.group(target)
+    return (BRANCH if membership.kind is MembershipKind.BRANCH else GROUP), membership.name
 
 
 class Memberships:

@@ -1,10 +1,10 @@
 """``validate(user)`` for TalentLMS: the documented field rules, custom fields, unique emails.
 
 The planner validates every changed person of a cycle, then matches and sends.
-That run of ``validate`` calls is one *validation pass*: inside it a second HR
-record with an email (or login) already seen is refused, because TalentLMS
-requires both to be unique and would refuse it anyway, later and less clearly.
-Any other adapter call ends the pass. Duplicates against people who did not
+That run of ``validate`` calls is one *validation pass* (the engine starts it with
+``Adapter.begin_validation``): inside it a second HR record with an email (or login)
+already seen is refused, because TalentLMS requires both to be unique and would
+refuse it anyway, later and less clearly. Duplicates against people who did not
 change this cycle are caught by the vendor and reported per record.
 """
 
@@ -70,7 +70,7 @@ class Validator:
         self._emails: dict[str, str] = {}
         self._logins: dict[str, str] = {}
 
-    def end_pass(self) -> None:
+    def begin_pass(self) -> None:
         """Forget the emails and logins seen: the next ``validate`` starts a new pass."""
         self._emails.clear()
         self._logins.clear()

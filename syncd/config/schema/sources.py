@@ -6,13 +6,12 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, SecretStr
 
-from syncd.settings_base import Strict
+from syncd.config.schema.strict import Strict
+from syncd.jsonpath import JsonPathSyntaxError, compile_path
 
 
 def _json_path(expression: str) -> str:
     """Caught at ``config check``, not at the first cycle."""
-    from syncd.jsonpath import JsonPathSyntaxError, compile_path
-
     try:
         compile_path(expression)
     except JsonPathSyntaxError as error:

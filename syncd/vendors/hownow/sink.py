@@ -32,17 +32,18 @@ from typing import Any
 import structlog
 from pydantic import SecretStr
 
+from syncd.config.schema.rate_limits import RateLimitConfig
+from syncd.config.schema.sinks import HowNowSinkConfig
+from syncd.config.schema.targets import HOWNOW_RATE_LIMIT
 from syncd.http import OutcomeUnknown, RecordRejected, VendorError, check_vendor_url
 from syncd.model import LearningResult, ResultStatus
 from syncd.polling import Backoff, WaitEnd, wait_for_jobs
 from syncd.shutdown import ShuttingDown
-from syncd.sinks.base import SinkBase, SinkError
-from syncd.sinks.config import HowNowSinkConfig
-from syncd.vendors.base import AdapterContext
+from syncd.sink_protocol import SinkBase, SinkError
+from syncd.vendors.context import AdapterContext
 from syncd.vendors.hownow import api as hownow
 from syncd.vendors.hownow.api import HowNowApi, JobStatus, open_client
 from syncd.vendors.hownow.users import EXTERNAL_ID
-from syncd.vendors.targets import HOWNOW_RATE_LIMIT, RateLimitConfig
 
 log = structlog.get_logger(__name__)
 
@@ -86,20 +87,19 @@ def open_hownow_sink(
     *,
     context: AdapterContext | None = None,
     wait: JobWait | None = None,
-    state_url: str | None = None,
 ) -> HowNowSink:
     """The sink ``name`` of type hownow.
 
-    ``state_url`` (or a ``context`` carrying one) is the state store through which the sink
-    shares the HowNow credential's rate limit with every process, the HowNow connector's
-    included; without it the budget is this process's alone.
+    ``context.limiter`` (the state store's, as ``syncd.assemble`` gives it) shares the
+    HowNow credential's rate limit with every process, the HowNow connector's included;
+    without a context the budget is this sink's alone.
     """
     try:
         base_url = check_vendor_url(cfg.base_url)
     except ValueError as error:
         raise SinkError(name, f"base_url: {error}") from None
     target = SinkTarget(base_url, cfg.client_id, cfg.client_secret)
-    context = context or AdapterContext(connector=f"sink:{name}", state_url=state_url)
+    context = context or AdapterContext(connector=f"sink:{name}")
     api = HowNowApi(open_client(target, context))
     return HowNowSink(name, api, wait=wait)
 

@@ -8,11 +8,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, JsonValue, SecretStr, field_validator
 
-from syncd.config.values import Condition, CourseId, Schedule, Threshold, _text_map
-from syncd.settings_base import Strict
-from syncd.sinks.config import SinkConfig
-from syncd.sources.config import SourceConfig
-from syncd.vendors.targets import Duration, TargetConfig
+from syncd.config.schema.durations import Duration
+from syncd.config.schema.sinks import SinkConfig
+from syncd.config.schema.sources import SourceConfig
+from syncd.config.schema.strict import Strict
+from syncd.config.schema.targets import TargetConfig
+from syncd.config.schema.values import Condition, CourseId, Schedule, Threshold, _text_map
 
 
 class StateConfig(Strict):

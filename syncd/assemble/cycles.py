@@ -1,65 +1,66 @@
-"""Builds running parts from the configuration: state store, adapters, push and pull settings.
+"""Builds a connector's parts for one cycle: adapter, source, sink, push and pull settings.
 
 The CLI, the daemon and the demo all go through here, so a connector behaves
-the same whichever way it is started.
+the same whichever way it is started. Every client of a credential shares one
+rate-limit budget through the state store's engine.
 """
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine
 
+from syncd.assemble.sinks import open_sink
+from syncd.assemble.store import limiter_backend
+from syncd.assemble.vendors import adapter_class
 from syncd.config import Config, ConnectorConfig
 from syncd.engine.diff import DiffPolicy
 from syncd.engine.guard import Threshold
-from syncd.engine.pull.run import PullSettings
+from syncd.engine.pull.run import PullResult, PullSettings, run_pull
 from syncd.engine.push.jobs import JobPolling
-from syncd.engine.push.run import PushSettings
-from syncd.state.db import make_engine
-from syncd.state.migrate import upgrade
-from syncd.vendors.base import Adapter, AdapterContext
-from syncd.vendors.registry import load_adapter_class
+from syncd.engine.push.run import PushResult, PushSettings, run_push
+from syncd.http import RetryPolicy
+from syncd.mapping import compile_connector
+from syncd.sources import open_source
+from syncd.vendors.base import Adapter
+from syncd.vendors.context import AdapterContext
+from syncd.vendors.pulling import PullOptions
 
 
-class StateNotReady(Exception):
-    """The state store has no schema and auto_migrate is off."""
+def creatable_group_kinds(connector: ConnectorConfig) -> frozenset[str]:
+    """The group kinds whose missing groups may be created: a rule of that kind says so."""
+    return frozenset(rule.kind for rule in connector.groups if rule.create_missing)
 
 
-def open_state(config: Config) -> Engine:
-    """The state store's engine, migrated first when ``state.auto_migrate`` (the default)."""
-    url = config.state.url.get_secret_value()
-    if config.state.auto_migrate:
-        upgrade(url)
-    engine = make_engine(url)
-    if not inspect(engine).has_table("links"):
-        engine.dispose()
-        raise StateNotReady("the state store has no schema: run `syncd db upgrade`")
-    return engine
-
-
-def build_adapter(config: Config, connector: ConnectorConfig, **options) -> Adapter:
-    """The vendor adapter of ``connector``, sharing rate limits through the state store."""
-    adapter_class = load_adapter_class(connector.target.type)
-    creatable = frozenset(rule.kind for rule in connector.groups if rule.create_missing)
-    context = AdapterContext(
+def adapter_context(
+    connector: ConnectorConfig, engine: Engine, *, retry: RetryPolicy | None = None
+) -> AdapterContext:
+    """What ``connector``'s adapter is given: its settings and the store's limiter backend."""
+    return AdapterContext(
         connector=connector.name,
-        state_url=config.state.url.get_secret_value(),
         match=connector.users.match,
-        options={"creatable_group_kinds": creatable, **options},
+        creatable_group_kinds=creatable_group_kinds(connector),
+        pull=PullOptions.of(connector.pull),
+        limiter=limiter_backend(engine),
+        retry=retry,
     )
-    return adapter_class(connector.target, context)
 
 
-def pull_options(connector: ConnectorConfig) -> dict:
-    """The pull settings adapters read: where a first pull starts, overlap, budget share."""
-    if connector.pull is None:
-        return {}
-    return {
-        "start_date": connector.pull.start_date,
-        "overlap": connector.pull.overlap,
-        "budget_share": connector.pull.budget_share,
-    }
+def build_adapter(
+    connector: ConnectorConfig,
+    engine: Engine,
+    *,
+    retry: RetryPolicy | None = None,
+    **tunings: Any,
+) -> Adapter:
+    """The vendor adapter of ``connector``, sharing rate limits through the state store.
+
+    ``tunings`` are keyword arguments the vendor's adapter class takes (tests: clocks, waits).
+    """
+    context = adapter_context(connector, engine, retry=retry)
+    return adapter_class(connector.target.type)(connector.target, context, **tunings)
 
 
 def pull_settings(
@@ -71,8 +72,6 @@ def pull_settings(
     stop: threading.Event | None = None,
 ) -> PullSettings:
     """One connector's pull; the caller closes ``settings.sink`` when done."""
-    from syncd.sinks import open_sink
-
     connector = config.connector(name)
     if connector.pull is None:
         raise ValueError(f"connector {name!r} has no pull section")
@@ -80,10 +79,8 @@ def pull_settings(
     return PullSettings(
         connector=connector.name,
         engine=engine,
-        adapter=adapter or build_adapter(config, connector, **pull_options(connector)),
-        sink=open_sink(
-            sink_name, config.sinks[sink_name], state_url=config.state.url.get_secret_value()
-        ),
+        adapter=adapter or build_adapter(connector, engine),
+        sink=open_sink(sink_name, config.sinks[sink_name], limiter=limiter_backend(engine)),
         sink_name=sink_name,
         stop=stop or threading.Event(),
     )
@@ -98,13 +95,10 @@ def push_settings(
     stop: threading.Event | None = None,
     only: frozenset[str] | None = None,
 ) -> PushSettings:
-    from syncd.mapping import compile_connector
-    from syncd.sources import open_source
-
     connector = config.connector(name)
     source_config = config.sources[connector.source]
     source = open_source(connector.source, source_config)
-    adapter = adapter or build_adapter(config, connector, **pull_options(connector))
+    adapter = adapter or build_adapter(connector, engine)
     guard = connector.guard.max_deactivations
     return PushSettings(
         connector=connector.name,
@@ -135,10 +129,8 @@ def push_once(
     stop: threading.Event | None = None,
     dry_run: bool = False,
     only: frozenset[str] | None = None,
-):
+) -> PushResult:
     """One push cycle of ``name`` with an adapter built for it and closed after."""
-    from syncd.engine.push.run import run_push
-
     settings = push_settings(config, name, engine, stop=stop, only=only)
     try:
         return run_push(settings, dry_run=dry_run)
@@ -153,10 +145,8 @@ def pull_once(
     *,
     stop: threading.Event | None = None,
     adapter: Adapter | None = None,
-):
+) -> PullResult:
     """One pull cycle of ``name``; its adapter (built here unless given) and sink are closed."""
-    from syncd.engine.pull.run import run_pull
-
     settings = pull_settings(config, name, engine, adapter=adapter, stop=stop)
     try:
         return run_pull(settings)

@@ -4,140 +4,25 @@ One model per vendor, discriminated by ``type``. What they share: a vendor URL t
 must be https (loopback excepted, so the sandbox works), a timeout, and a rate limit
 that defaults to what the vendor documents, because tripping a vendor's limit is
 the failure users forgive least.
-
-The duration type lives here because the rate limit needs it and ``syncd.config``
-imports this module (``syncd.config`` re-exports it).
 """
 
 from __future__ import annotations
 
-import math
 import re
 import string
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BeforeValidator,
-    Field,
-    PlainSerializer,
-    SecretStr,
-    field_validator,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 
-from syncd.http import check_vendor_url
-from syncd.settings_base import Strict
-
-# ---------------------------------------------------------------------------------------------
-# Durations: "30s", "15m", "1h", "1d"
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-DURATION_FORMS = "a whole number followed by s, m, h or d (e.g. 30s, 15m, 1h, 1d)"
-
-
-def parse_duration(value: Any) -> timedelta:
-    """``"15m"`` -> 15 minutes. Bare numbers are refused: "60" could mean seconds or minutes."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-    raise ValueError(f"{value!r} is not a duration: write {DURATION_FORMS}")
-
-
-def format_duration(value: timedelta) -> str:
-    """The shortest exact spelling in the configuration's own units (90 s -> "90s")."""
-    seconds = int(value.total_seconds())
-    for unit in ("d", "h", "m"):
-        size = _UNIT_SECONDS[unit]
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str, when_used="json"),
-]
-"""A pydantic field type: accepts ``30s``/``15m``/``1h``/``1d``, holds a ``timedelta``."""
-
-# ---------------------------------------------------------------------------------------------
-# Vendor URLs
-
-VendorUrl = Annotated[
-    str, BeforeValidator(lambda v: check_vendor_url(v) if isinstance(v, str) else v)
-]
-
-# ---------------------------------------------------------------------------------------------
-# Rate limits
-
-
-class RateLimitConfig(Strict):
-    """The limits one credential must stay under; syncd allows itself ``margin`` of each."""
-
-    per_hour: int | None = Field(None, ge=1)
-    per_minute: int | None = Field(None, ge=1)
-    burst: int | None = Field(None, ge=1)
-    burst_window: Duration | None = None
-    margin: float = Field(0.9, gt=0, le=1)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> RateLimitConfig:
-        if self.burst is not None and self.burst_window is None:
-            raise ValueError("burst needs burst_window (e.g. burst: 200, burst_window: 5s)")
-        if self.burst_window is not None and self.burst is None:
-            raise ValueError("burst_window is set but burst is not")
-        if self.burst_window is not None and self.burst_window.total_seconds() <= 0:
-            raise ValueError("burst_window must be longer than 0s")
-        if self.per_hour is None and self.per_minute is None and self.burst is None:
-            raise ValueError("set at least one of per_hour, per_minute, burst")
-        return self
-
-    def windows(self) -> list[tuple[int, float]]:
-        """(calls allowed after the margin, window length in seconds), never below 1 call."""
-        result: list[tuple[int, float]] = []
-        if self.per_hour is not None:
-            result.append((self._allowed(self.per_hour), 3600.0))
-        if self.per_minute is not None:
-            result.append((self._allowed(self.per_minute), 60.0))
-        if self.burst is not None and self.burst_window is not None:
-            result.append((self._allowed(self.burst), self.burst_window.total_seconds()))
-        return result
-
-    def _allowed(self, limit: int) -> int:
-        return max(1, math.floor(limit * self.margin))
-
-
-def _merge_rate_limit(defaults: dict[str, Any]):
-    """A before-validator: keys the user leaves out of ``rate_limit`` keep the vendor default.
-
-    Raising the hourly figure for a bigger plan must not silently drop the documented
-    burst ceiling; writing ``burst: null`` removes a default on purpose.
-    """
-
-    def merge(data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        given = data.get("rate_limit")
-        if given is None:
-            return {**data, "rate_limit": dict(defaults)}
-        if isinstance(given, dict):
-            return {**data, "rate_limit": {**defaults, **given}}
-        return data
-
-    return merge
-
+from syncd.config.schema.durations import Duration
+from syncd.config.schema.rate_limits import RateLimitConfig, merge_rate_limit
+from syncd.config.schema.strict import Strict
+from syncd.config.schema.urls import VendorUrl
 
 TALENTLMS_RATE_LIMIT = {"per_hour": 2000, "burst": 200, "burst_window": "5s"}
 HOWNOW_RATE_LIMIT = {"per_minute": 50, "per_hour": 3000}
 UNDOCUMENTED_RATE_LIMIT = {"per_minute": 60}  # iLMS and Learning Pool publish none: stay modest
-
-# ---------------------------------------------------------------------------------------------
-# Targets
 
 
 class _TargetBase(Strict):
@@ -165,7 +50,7 @@ class TalentLMSTarget(_TargetBase):
     @model_validator(mode="before")
     @classmethod
     def _defaults(cls, data: Any) -> Any:
-        return _merge_rate_limit(TALENTLMS_RATE_LIMIT)(data)
+        return merge_rate_limit(TALENTLMS_RATE_LIMIT)(data)
 
 
 def _identifier_text(value: Any) -> Any:
@@ -206,7 +91,7 @@ class HowNowTarget(_TargetBase):
     @model_validator(mode="before")
     @classmethod
     def _defaults(cls, data: Any) -> Any:
-        return _merge_rate_limit(HOWNOW_RATE_LIMIT)(data)
+        return merge_rate_limit(HOWNOW_RATE_LIMIT)(data)
 
 
 class ILMSTarget(_TargetBase):
@@ -231,7 +116,7 @@ class ILMSTarget(_TargetBase):
     @model_validator(mode="before")
     @classmethod
     def _defaults(cls, data: Any) -> Any:
-        return _merge_rate_limit(UNDOCUMENTED_RATE_LIMIT)(data)
+        return merge_rate_limit(UNDOCUMENTED_RATE_LIMIT)(data)
 
 
 ENDPOINT_PLACEHOLDERS = frozenset({"user_id", "hr_key", "group_id", "course_id"})
@@ -308,7 +193,7 @@ class LearningPoolTarget(_TargetBase):
     @model_validator(mode="before")
     @classmethod
     def _defaults(cls, data: Any) -> Any:
-        return _merge_rate_limit(UNDOCUMENTED_RATE_LIMIT)(data)
+        return merge_rate_limit(UNDOCUMENTED_RATE_LIMIT)(data)
 
 
 TargetConfig = Annotated[

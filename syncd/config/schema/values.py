@@ -9,8 +9,8 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, field_validator, model_serializer, model_validator
 from pydantic import Strict as StrictType
 
-from syncd.settings_base import Strict
-from syncd.vendors.targets import Duration
+from syncd.config.schema.durations import Duration
+from syncd.config.schema.strict import Strict
 
 
 class Threshold(Strict):

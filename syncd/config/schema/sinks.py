@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr
 
-from syncd.settings_base import Strict
-from syncd.sources.config import HttpAuth
+from syncd.config.schema.sources import HttpAuth
+from syncd.config.schema.strict import Strict
 
 
 class CsvSinkConfig(Strict):

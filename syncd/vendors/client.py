@@ -1,0 +1,48 @@
+"""Builds a vendor's HTTP client from its target configuration and the context it is given.
+
+Every adapter gets its client here, so every vendor call shares one rate-limit
+budget per credential, through the limiter backend in the context: the state
+store's (several processes and replicas) as ``syncd.assemble`` builds it, or
+this adapter's own memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from syncd.http import VendorClient
+from syncd.limits import RateLimiter, credential_id
+from syncd.shutdown import pausable_sleep
+from syncd.vendors.context import AdapterContext
+
+
+def vendor_client(
+    vendor: str,
+    target: Any,
+    context: AdapterContext,
+    *,
+    auth: httpx.Auth | None,
+    credential_parts: tuple[str, ...],
+    headers: dict[str, str] | None = None,
+) -> VendorClient:
+    """A client for ``target`` whose limiter is keyed by a hash of the credential.
+
+    ``credential_parts`` are the values that identify the credential (an API
+    key, a client id): two connectors using one credential share its budget.
+    """
+    credential = credential_id(vendor, target.base_url, *credential_parts)
+    limiter = RateLimiter(
+        credential, target.rate_limit.windows(), backend=context.limiter, name=vendor
+    )
+    return VendorClient(
+        vendor,
+        target.base_url,
+        auth=auth,
+        limiter=limiter,
+        timeout=target.timeout,
+        retry=context.retry,
+        headers=headers,
+        sleep=pausable_sleep,
+    )
