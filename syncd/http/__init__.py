@@ -3,12 +3,14 @@
 - ``VendorClient``: a vendor credential's client, the rate limiter in its transport;
 - ``send_with_retries``: one call to an HR API, passing faults retried;
 - ``StaticHeaderAuth``, ``bearer_auth``, ``ClientCredentialsAuth``: httpx ``Auth`` flows;
+  ``build_auth``: the flow an HR source's or sink's ``auth:`` block asks for;
 - ``RetryPolicy``: how hard a call tries (tenacity underneath, for both);
 - reading answers: ``vendor_message``, ``json_payload``, ``excerpt``, ``retry_after``;
 - ``syncd.http.errors``: what a call can end in.
 
 The modules behind this one are private; import from here (or from ``errors``).
-This package depends only on ``syncd.limits``, ``syncd.logs`` and ``syncd.metrics``.
+This package depends only on ``syncd.limits``, the configuration schema and the vocabulary
+(``syncd.logs``, ``syncd.metrics``, ``syncd.shutdown``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from syncd.http._auth import (
     live_secrets,
 )
 from syncd.http._client import IDEMPOTENT_METHODS, VendorClient, fill_path
+from syncd.http._configured import auth_secrets, build_auth
 from syncd.http._reading import (
     MESSAGE_LIMIT,
     excerpt,
@@ -80,7 +83,9 @@ __all__ = [
     "UnreachableError",
     "VendorClient",
     "VendorError",
+    "auth_secrets",
     "bearer_auth",
+    "build_auth",
     "check_vendor_url",
     "describe_url",
     "excerpt",

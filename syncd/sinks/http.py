@@ -30,6 +30,8 @@ from syncd.http import (
     HR_API_RETRIES,
     RetryPolicy,
     TransportFailure,
+    auth_secrets,
+    build_auth,
     describe_url,
     live_secrets,
     mask_secrets,
@@ -39,7 +41,6 @@ from syncd.http import (
 )
 from syncd.model import LearningResult
 from syncd.sink_protocol import SinkBase, SinkError
-from syncd.sources.auth import auth_secrets, build_auth
 
 log = structlog.get_logger(__name__)
 

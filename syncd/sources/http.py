@@ -35,6 +35,8 @@ from syncd.http import (
     HR_API_RETRIES,
     RetryPolicy,
     TransportFailure,
+    auth_secrets,
+    build_auth,
     describe_url,
     live_secrets,
     mask_secrets,
@@ -44,7 +46,6 @@ from syncd.http import (
 )
 from syncd.jsonpath import CompiledPath, JsonPathSyntaxError, compile_path
 from syncd.model import stable_hash
-from syncd.sources.auth import auth_secrets, build_auth
 from syncd.sources.base import SourceError, SourceRecord
 
 log = structlog.get_logger(__name__)

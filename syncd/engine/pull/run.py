@@ -26,7 +26,7 @@ from syncd.engine import cycle
 from syncd.engine.cycle import STOPPED_MESSAGE, CycleOutcome, CycleResult
 from syncd.engine.pull.deliver import Delivery
 from syncd.engine.pull.identify import DIRECTION, Unidentified, identify, resolve_unknown
-from syncd.http import VendorError
+from syncd.http.errors import VendorError
 from syncd.model import LearningResult
 from syncd.shutdown import ShuttingDown
 from syncd.sink_protocol import Sink, SinkError

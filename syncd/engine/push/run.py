@@ -27,7 +27,7 @@ from syncd.engine.push.jobs import JobPolling
 from syncd.engine.push.plan import guard, plan_changes
 from syncd.engine.push.read import MapperLike, Reading, SourceEmpty, read_people
 from syncd.engine.push.send import Sender
-from syncd.http import AuthenticationError, UnreachableError
+from syncd.http.errors import AuthenticationError, UnreachableError
 from syncd.model import Operation, OpState
 from syncd.shutdown import ShuttingDown
 from syncd.sources.base import SourceError

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from syncd.sandbox.ilms import lookups
+import syncd.sandbox.ilms.lookups as lookups
 from syncd.sandbox.ilms.facts import AMP_HASH, FIELDS, STATE_COUNTRIES, FieldRule
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d{1,7})?)?$")

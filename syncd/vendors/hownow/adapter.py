@@ -39,6 +39,9 @@ from typing import Any
 
 import structlog
 
+import syncd.vendors.hownow.api as hownow
+import syncd.vendors.hownow.ordering as ordering
+import syncd.vendors.hownow.users as users
 from syncd.config.schema.targets import HowNowTarget
 from syncd.http import OutcomeUnknown, RecordRejected
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
@@ -46,8 +49,6 @@ from syncd.polling import Backoff, WaitEnd, wait_for_jobs
 from syncd.shutdown import ShuttingDown
 from syncd.vendors.base import NOT_DOCUMENTED, Capabilities, PullPage, RemoteAccount, VendorFacts
 from syncd.vendors.context import AdapterContext
-from syncd.vendors.hownow import api as hownow
-from syncd.vendors.hownow import ordering, users
 from syncd.vendors.hownow.api import HowNowApi, JobStatus, is_deactivated, open_client, user_ref
 from syncd.vendors.hownow.scan import AssignmentScan
 from syncd.vendors.pulling import call_budget

@@ -29,8 +29,8 @@ import heapq
 from collections import defaultdict
 from collections.abc import Sequence
 
+import syncd.vendors.hownow.users as users
 from syncd.model import Operation, OpKind
-from syncd.vendors.hownow import users
 
 UPSERTING = (OpKind.CREATE, OpKind.UPDATE, OpKind.REACTIVATE)
 MAKES_ACTIVE = (OpKind.CREATE, OpKind.REACTIVATE)

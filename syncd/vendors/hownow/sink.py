@@ -32,6 +32,7 @@ from typing import Any
 import structlog
 from pydantic import SecretStr
 
+import syncd.vendors.hownow.api as hownow
 from syncd.config.schema.rate_limits import RateLimitConfig
 from syncd.config.schema.sinks import HowNowSinkConfig
 from syncd.config.schema.targets import HOWNOW_RATE_LIMIT
@@ -41,7 +42,6 @@ from syncd.polling import Backoff, WaitEnd, wait_for_jobs
 from syncd.shutdown import ShuttingDown
 from syncd.sink_protocol import SinkBase, SinkError
 from syncd.vendors.context import AdapterContext
-from syncd.vendors.hownow import api as hownow
 from syncd.vendors.hownow.api import HowNowApi, JobStatus, open_client
 from syncd.vendors.hownow.users import EXTERNAL_ID
 

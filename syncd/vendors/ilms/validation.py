@@ -24,9 +24,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import syncd.vendors.ilms.lookups as lookups
 from syncd.config.schema.targets import ILMSTarget
 from syncd.model import DesiredUser
-from syncd.vendors.ilms import lookups
 from syncd.vendors.ilms.fields import (
     AMP_HASH,
     FIELDS,

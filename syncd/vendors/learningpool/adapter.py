@@ -26,13 +26,13 @@ from typing import Any
 
 import structlog
 
+import syncd.vendors.learningpool.fields as fields
 from syncd.config.schema.targets import LearningPoolTarget
 from syncd.http import OutcomeUnknown, RecordRejected
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.base import Capabilities, PullPage, RemoteAccount
 from syncd.vendors.client import vendor_client
 from syncd.vendors.context import AdapterContext
-from syncd.vendors.learningpool import fields
 from syncd.vendors.learningpool.api import VENDOR, learningpool_auth
 from syncd.vendors.learningpool.directory import Directory
 from syncd.vendors.learningpool.endpoints import EndpointMissing, Endpoints

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import httpx
 
 from syncd.config.schema.sources import HttpAuth
-from syncd.http import ClientCredentialsAuth, TokenCache, bearer_auth
+from syncd.http._auth import ClientCredentialsAuth, TokenCache, bearer_auth
 
 OAUTH_REFRESH_MARGIN = 60.0  # seconds before expiry at which a token is renewed (at most)
 
