@@ -50,18 +50,29 @@ def _load(config_path: str):
         click.echo(str(error), err=True)
         sys.exit(EXIT_CONFIG)
     from syncd.config import secrets
+    from syncd.state.db import describe_store
 
     configure(config.log.format, config.log.level, secrets(config))
+    _STORE["where"] = describe_store(config.state.url.get_secret_value())
     return config
 
 
+_STORE = {"where": "(not yet opened)"}
+"""Where the configured state store is, for messages that outlive the command's context."""
+
+
 def _state_engine(config):
+    """The store's engine without migrating it (status, errors): still refused when unusable."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from syncd.state.db import make_engine
+    from syncd.state.migrate import check_known, check_location
 
+    url = config.state.url.get_secret_value()
+    check_location(url)
     try:
-        engine = make_engine(config.state.url.get_secret_value())
+        check_known(url)
+        engine = make_engine(url)
         with engine.connect():
             pass
     except SQLAlchemyError as error:
@@ -123,7 +134,6 @@ def db_upgrade(config_path: str) -> None:
 
     config = _load(config_path)
     url = config.state.url.get_secret_value()
-    _state_engine(config).dispose()
     upgrade(url)
     click.echo(f"state store at revision {current_revision(url)}")
 
@@ -436,4 +446,25 @@ def sandbox(port: int, vendors: tuple[str, ...]) -> None:
 
 
 def main() -> None:
-    cli(prog_name="syncd")
+    """The console script: a state store problem ends in a sentence and an exit code, never a
+    traceback, whichever command met it."""
+    from sqlalchemy.exc import OperationalError
+
+    from syncd.state.db import LOCK_WAIT_SECONDS, is_locked
+    from syncd.state.migrate import StoreUnusable
+
+    try:
+        cli(prog_name="syncd")
+    except StoreUnusable as error:
+        click.echo(f"cannot use the state store: {error}", err=True)
+        sys.exit(EXIT_CONFIG)
+    except OperationalError as error:
+        if not is_locked(error):
+            raise
+        click.echo(
+            f"the state store {_STORE['where']} is locked by another writer: waited "
+            f"{LOCK_WAIT_SECONDS:g} s for it; nothing was changed by this command, try again "
+            "once the other process is done",
+            err=True,
+        )
+        sys.exit(EXIT_UNREACHABLE)

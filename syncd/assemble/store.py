@@ -8,7 +8,7 @@ from syncd.config import Config
 from syncd.limits import LimitBackend
 from syncd.state.db import make_engine
 from syncd.state.limiter import SqlBackend
-from syncd.state.migrate import upgrade
+from syncd.state.migrate import check_known, check_location, upgrade
 
 
 class StateNotReady(Exception):
@@ -16,10 +16,17 @@ class StateNotReady(Exception):
 
 
 def open_state(config: Config) -> Engine:
-    """The state store's engine, migrated first when ``state.auto_migrate`` (the default)."""
+    """The state store's engine, migrated first when ``state.auto_migrate`` (the default).
+
+    Raises ``StoreUnusable`` for a store this syncd cannot use (a newer revision, a
+    SQLite file in a missing folder), whether or not it migrates.
+    """
     url = config.state.url.get_secret_value()
     if config.state.auto_migrate:
         upgrade(url)
+    else:
+        check_location(url)
+        check_known(url)
     engine = make_engine(url)
     if not inspect(engine).has_table("links"):
         engine.dispose()

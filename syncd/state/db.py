@@ -4,21 +4,39 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+LOCK_WAIT_SECONDS = 30
+"""How long a SQLite writer waits for another one before giving up (``busy_timeout``)."""
 
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL and a busy timeout so processes can share it."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": LOCK_WAIT_SECONDS})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={LOCK_WAIT_SECONDS * 1000}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def is_locked(error: OperationalError) -> bool:
+    """Whether SQLite gave up waiting for another writer."""
+    return "database is locked" in str(error.orig or error).lower()
+
+
+def describe_store(url: str) -> str:
+    """The store for a message: the SQLite file, or the PostgreSQL host and database (no
+    credentials)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite file {parsed.database or ':memory:'}"
+    return f"PostgreSQL database {parsed.database} on {parsed.host or 'localhost'}"

@@ -1,13 +1,46 @@
-"""Applies the Alembic migrations to a state store (``syncd db upgrade``)."""
+"""Applies the Alembic migrations to a state store, once, and refuses a store it does not know.
+
+Several processes may start on one empty store at the same moment (two ``syncd sync``
+on a fresh SQLite file, replicas of ``syncd run`` on an empty PostgreSQL database).
+They take turns: a PostgreSQL advisory lock, or a lock file beside the SQLite file,
+is held while the revision is read and the migrations run, so the first migrates and
+the others find the store at head and go on.
+
+A store migrated by a newer syncd holds a revision this one does not know: it is
+refused, saying both revisions, rather than read with the wrong schema.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 import syncd
+from syncd.state.db import make_engine
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: concurrent first starts are not guarded
+    fcntl = None  # type: ignore[assignment]
+
+MIGRATION_LOCK_KEY = 0x73796E6364  # "syncd": the PostgreSQL advisory lock held while migrating
+
+
+class StoreUnusable(Exception):
+    """The configured state store cannot be used as it is (a configuration problem)."""
+
+
+class StoreAhead(StoreUnusable):
+    """The store was migrated by a newer syncd than this one."""
 
 
 def migrations_dir() -> Path:
@@ -25,19 +58,92 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+def head_revision() -> str:
+    """The newest revision this syncd knows."""
+    head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    assert head is not None, "the migrations folder has no revision"
+    return head
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the store at ``url`` to ``revision``; harmless when already there."""
-    command.upgrade(alembic_config(url), revision)
+    """Bring the store at ``url`` to ``revision``; harmless when already there.
+
+    One process at a time migrates a store; the others wait for it and find it done.
+    """
+    check_location(url)
+    with _migration_lock(url):
+        check_known(url)
+        command.upgrade(alembic_config(url), revision)
 
 
 def current_revision(url: str) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    from syncd.state.db import make_engine
-
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()
+
+
+def check_known(url: str) -> None:
+    """Refuse a store at a revision this syncd does not know (migrated by a newer one)."""
+    current = current_revision(url)
+    if current is None:
+        return
+    script = ScriptDirectory.from_config(alembic_config(url))
+    if current not in {rev.revision for rev in script.walk_revisions()}:
+        raise StoreAhead(
+            f"the state store is at revision {current}, which this syncd does not know "
+            f"(it knows up to {head_revision()}): a newer syncd migrated it; run that version "
+            "or point state.url at another store"
+        )
+
+
+def check_location(url: str) -> None:
+    """A SQLite file's folder must exist: SQLite would only say 'unable to open database'."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return
+    if parsed.database == ":memory:" or parsed.database.startswith("file:"):
+        return
+    folder = Path(parsed.database).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise StoreUnusable(
+            f"the SQLite state store's folder {folder} does not exist: create it or change "
+            "state.url"
+        )
+
+
+@contextmanager
+def _migration_lock(url: str) -> Iterator[None]:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                try:
+                    yield
+                finally:
+                    conn.execute(
+                        text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                    )
+        finally:
+            engine.dispose()
+        return
+    database = parsed.database or ""
+    if fcntl is None or parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        yield
+        return
+    lock_path = Path(database).expanduser().resolve().with_name(
+        f".{Path(database).name}.migrate-lock"
+    )
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -1,0 +1,112 @@
+"""The state store answers with a sentence and an exit code, never a traceback.
+
+A store migrated by a newer syncd, a SQLite file in a folder that does not exist, a
+store locked by another writer, and several processes starting on one empty store at
+the same moment: each is met as an operator would meet it, through real ``syncd``
+processes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+
+import pytest
+from sqlalchemy import text
+
+from syncd.state.db import make_engine
+from syncd.state.migrate import current_revision, head_revision, upgrade
+from tests.support.cli import run_syncd, syncd_command
+from tests.support.configs import talentlms_connector, write_config
+from tests.support.e2e import write_rows
+
+FUTURE = "9999_from_a_newer_syncd"
+
+
+def _config(tmp_path, state_url: str):
+    person = {"employee_id": "E1", "first_name": "A", "last_name": "B", "email": "a@example.com"}
+    write_rows(tmp_path / "hr.csv", list(person), [person])
+    connector = talentlms_connector("lms", "http://127.0.0.1:9", "key")
+    return write_config(tmp_path, state_url, connector)
+
+
+def _set_revision(url: str, revision: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = :rev"), {"rev": revision})
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("command", [["status"], ["sync", "lms"], ["db", "upgrade"]])
+def test_a_store_migrated_by_a_newer_syncd_is_refused_naming_both_revisions(
+    tmp_path, db_url, command
+):
+    upgrade(db_url)
+    _set_revision(db_url, FUTURE)
+    config = _config(tmp_path, db_url)
+
+    done = run_syncd(*command, "--config", str(config))
+
+    assert done.returncode == 2, done.stderr
+    assert FUTURE in done.stderr and head_revision() in done.stderr
+    assert "Traceback" not in done.stderr
+    assert current_revision(db_url) == FUTURE  # left as it was
+
+
+def test_a_sqlite_store_in_a_missing_folder_is_named(tmp_path):
+    folder = tmp_path / "no" / "such" / "folder"
+    config = _config(tmp_path, f"sqlite:///{folder / 'state.db'}")
+
+    done = run_syncd("sync", "lms", "--config", str(config))
+
+    assert done.returncode == 2, done.stderr
+    assert str(folder) in done.stderr and "does not exist" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not folder.exists()
+
+
+def test_a_locked_sqlite_store_is_waited_for_then_named_with_exit_4(tmp_path):
+    db = tmp_path / "state.db"
+    url = f"sqlite:///{db}"
+    upgrade(url)
+    config = _config(tmp_path, url)
+    holder = sqlite3.connect(db)
+    holder.execute("BEGIN EXCLUSIVE")  # another writer holds the store
+    try:
+        done = run_syncd("sync", "lms", "--config", str(config), timeout=120)
+    finally:
+        holder.rollback()
+        holder.close()
+
+    assert done.returncode == 4, done.stderr
+    assert f"SQLite file {db}" in done.stderr and "locked by another writer" in done.stderr
+    assert "waited 30 s" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_processes_starting_together_on_an_empty_store_migrate_it_once(tmp_path, db_url):
+    config = _config(tmp_path, db_url)
+    starts = [
+        subprocess.Popen(
+            syncd_command("db", "upgrade", "--config", str(config)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    results = [(process.wait(timeout=120), process.stderr.read()) for process in starts]
+    for process in starts:
+        process.stdout.close()
+        process.stderr.close()
+
+    assert [code for code, _ in results] == [0, 0, 0, 0], [err[-500:] for _, err in results]
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+    finally:
+        engine.dispose()
+    assert [row[0] for row in versions] == [head_revision()]
