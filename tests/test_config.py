@@ -746,3 +746,46 @@ def test_schedules_become_scheduler_triggers():
 
     assert isinstance(every, IntervalTrigger) and every.interval == timedelta(minutes=15)
     assert isinstance(cron, CronTrigger)
+
+
+# --- hostile files ----------------------------------------------------------------------------
+
+ALIAS_BOMB = """
+a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+def test_an_alias_bomb_is_refused_at_once_with_exit_2(tmp_path):
+    path = write(tmp_path, ALIAS_BOMB)
+    done = subprocess.run(
+        [sys.executable, "-m", "syncd", "config", "check", "--config", str(path)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "alias bomb" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_anchors_and_aliases_of_ordinary_size_are_welcome(tmp_path):
+    path = config_with(tmp_path, TALENTLMS)
+    text = path.read_text().replace("sources:", "x-defaults: &fields {login: x}\nsources:", 1)
+    path.write_text(text)
+    assert "x-defaults" in only_problem(path).message  # an unknown key, not a refused alias
+
+
+def test_a_file_far_larger_than_a_configuration_is_refused(tmp_path):
+    path = write(tmp_path, BASE + "# " + "x" * 1_100_000 + "\n")
+    problem = only_problem(path)
+    assert "larger than 1,000,000 bytes" in problem.message
+
+
+def test_a_file_nested_beyond_reason_is_a_problem_not_a_traceback(tmp_path):
+    path = write(tmp_path, "a: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert "nested too deeply" in only_problem(path).message

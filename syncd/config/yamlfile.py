@@ -1,4 +1,10 @@
-"""YAML parsing that remembers the line of every key path and reports keys written twice."""
+"""YAML parsing that remembers the line of every key path and reports keys written twice.
+
+A configuration is a few hundred lines. Anchors and aliases (``&base`` / ``*base``) are
+welcome, but a file whose aliases expand to more than ``MAX_EXPANDED_VALUES`` values
+(the "billion laughs" shape) or that is larger than ``MAX_CONFIG_BYTES`` is refused before
+anything walks it, instead of hanging ``config check`` and every command.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,10 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
+MAX_CONFIG_BYTES = 1_000_000
+MAX_EXPANDED_VALUES = 100_000
+
+
 @dataclass
 class _Document:
     data: Any
@@ -28,9 +38,19 @@ class _Document:
 
 
 def _parse_yaml(text: str, file: str) -> _Document:
+    if len(text.encode("utf-8")) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            [Problem(file, "", f"the file is larger than {MAX_CONFIG_BYTES:,} bytes; a "
+                     "configuration is far smaller: is this the right file?")]
+        )
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
+        if node is not None and _expanded_size(node) > MAX_EXPANDED_VALUES:
+            raise ConfigError(
+                [Problem(file, "", f"its aliases (*name) expand to more than "
+                         f"{MAX_EXPANDED_VALUES:,} values; refused as an alias bomb")]
+            )
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -42,6 +62,8 @@ def _parse_yaml(text: str, file: str) -> _Document:
         ) from None
     except yaml.YAMLError as error:
         raise ConfigError([Problem(file, "", f"YAML error: {error}")]) from None
+    except RecursionError:
+        raise ConfigError([Problem(file, "", "nested too deeply to be a configuration")]) from None
     finally:
         loader.dispose()
     lines: dict[RawPath, int] = {}
@@ -49,6 +71,37 @@ def _parse_yaml(text: str, file: str) -> _Document:
     if node is not None:
         _index_lines(node, (), lines, problems)
     return _Document(data, lines, problems)
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many values the document holds once every alias is expanded, counted without
+    expanding them: each node's size is computed once and shared by its aliases. The count
+    stops growing past the limit; an alias back into its own parent counts as past it."""
+    sizes: dict[int, int] = {}
+    over = MAX_EXPANDED_VALUES + 1
+
+    def size(node: yaml.Node, open_nodes: frozenset[int]) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in open_nodes:
+            return over  # a recursive structure never ends
+        total = 1
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            inner = open_nodes | {id(node)}
+            children = (
+                [part for pair in node.value for part in pair]
+                if isinstance(node, yaml.MappingNode)
+                else node.value
+            )
+            for child in children:
+                total = min(over, total + size(child, inner))
+                if total >= over:
+                    break
+        sizes[id(node)] = total
+        return total
+
+    return size(root, frozenset())
 
 
 def _index_lines(
