@@ -26,6 +26,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import concat, missing
 
 from syncd.config import ConnectorConfig, EnrollmentRule, GroupRule, UsersConfig
+from syncd.jinja_limits import LimitedEnvironment, check_value
 from syncd.model import BRANCH_PREFIX, LEARNING_PATH_PREFIX, DesiredUser, record_hash, stable_hash
 
 MAPPING_VERSION = 1
@@ -102,9 +103,10 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
 
-def make_environment() -> SandboxedEnvironment:
-    """The sandbox every mapping renders in; mapping templates cannot reach Python internals."""
-    env = SandboxedEnvironment(
+def make_environment() -> LimitedEnvironment:
+    """The sandbox every mapping renders in: templates cannot reach Python internals, and one
+    record's templates cannot run away with time or memory (``syncd.jinja_limits``)."""
+    env = LimitedEnvironment(
         undefined=StrictUndefined, autoescape=False, finalize=_finalize, keep_trailing_newline=True
     )
     env.filters["date"] = _date_filter
@@ -380,7 +382,7 @@ class Mapper:
     def __init__(
         self,
         *,
-        env: SandboxedEnvironment,
+        env: LimitedEnvironment,
         fingerprint: str,
         scope: Evaluator | None,
         fields: list[tuple[str, Evaluator]],
@@ -398,6 +400,7 @@ class Mapper:
         self._enrollments = enrollments
 
     def _context(self, record: Mapping[str, Any]) -> Context:
+        self._env.start_record()
         return Context(self._env, {**self._globals, **record}, None, {}, globals=self._globals)
 
     def in_scope(self, record: Mapping[str, Any], hr_key: str = "") -> bool:
@@ -415,13 +418,13 @@ class Mapper:
             fields: dict[str, Any] = {}
             for name, evaluator in self._fields:
                 path = f"users.fields.{name}"
-                fields[name] = evaluator(ctx, record)
+                fields[name] = check_value(evaluator(ctx, record))
             path = "users.active"
             active = truth(self._active(ctx, record))
             groups: set[str] = set()
             for rule in self._groups:
                 path = rule.path
-                groups.update(_group_names(rule, rule.source(ctx, record)))
+                groups.update(_group_names(rule, check_value(rule.source(ctx, record))))
             courses: set[str] = set()
             for enrollment in self._enrollments:
                 path = enrollment.path

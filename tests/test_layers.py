@@ -32,7 +32,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "engine": frozenset(
         {"mapping", "vendors", "sources", "sinks", "http", "state", "limits", "config"}
     ),
-    "mapping": frozenset({"config"}),
+    "mapping": frozenset({"config", "jinja_limits"}),
+    "jinja_limits": frozenset(),
     "vendors": frozenset({"http", "limits", "config"}),
     "sources": frozenset({"http", "limits", "config"}),
     "sinks": frozenset({"http", "limits", "config"}),

@@ -191,6 +191,45 @@ def test_runtime_type_error_is_a_record_error():
     assert caught.value.reason.startswith("users.fields.level: TypeError")
 
 
+RUNAWAY = {
+    "repeated text": "{{ 'A' * 10**10 }}",
+    "huge power": "{{ 9 ** 9999999 }}",
+    "nested loops": "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}"
+    "{% endfor %}",
+    "wide format": "{{ '%999999999s' | format('x') }}",
+    "wide percent": "{{ '%999999999d' % 1 }}",
+    "wide center": "{{ 'x' | center(999999999) }}",
+    "exploding replace": "{{ (employee_id ~ 'aaaaaaaaaaaaaaaaaaaa') | replace('a', 'b' * 90000) }}",
+    "long list": "{{ [employee_id] * 200000 }}",
+}
+
+
+@pytest.mark.parametrize("template", list(RUNAWAY.values()), ids=list(RUNAWAY))
+def test_a_runaway_template_is_that_records_error_and_compiles_at_once(template):
+    mapper = compile_connector(connector(users={"fields": {"login": "{{ employee_id }}",
+                                                           "custom_field_1": template}}))
+    with pytest.raises(MappingError) as caught:
+        mapper.render("E100", ANN)
+
+    assert caught.value.hr_key == "E100"
+    assert caught.value.reason.startswith("users.fields.custom_field_1:")
+
+
+def test_the_loop_budget_is_renewed_for_every_record():
+    loop = "{% for i in range(6000) %}{% endfor %}{{ employee_id }}"
+    mapper = compile_connector(connector(users={"fields": {"login": loop}}))
+    assert [mapper.render(key, {**ANN, "employee_id": key}).fields["login"]
+            for key in ("E1", "E2", "E3")] == ["E1", "E2", "E3"]
+
+
+def test_ordinary_arithmetic_and_repetition_still_work():
+    desired = render(ANN, users={"fields": {
+        "login": "{{ employee_id }}",
+        "custom_field_1": "{{ 2 ** 10 }}-{{ '-' * 3 }}-{{ '%05d' % 42 }}-{{ 'ab' | center(6) }}",
+    }})
+    assert desired.fields["custom_field_1"] == "1024-----00042-  ab  "
+
+
 # --- templates --------------------------------------------------------------------------------
 
 
