@@ -43,13 +43,20 @@ SENSITIVE_KEYS = frozenset(
     }
 )
 
+_CREDENTIAL_NAMES = r"(?:access_token|refresh_token|client_secret|api_key|apikey|password|token)"
+
 # Credentials that show up inside free text: "Bearer abc", "token=abc", "X-API-Key: abc".
 _INLINE_PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*"),
     re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/]+=*"),
+    # A quoted value ("password": "a&b, c") is masked whole, up to its closing quote.
     re.compile(
-        r"(?i)((?:access_token|refresh_token|client_secret|api_key|apikey|password|token)"
-        r"[\"']?\s*[=:]\s*[\"']?)[^\s&\"',;}]+"
+        rf"(?i)({_CREDENTIAL_NAMES}[\"']?\s*[=:]\s*\")(?:\\.|[^\"\\])*(\")"
+    ),
+    re.compile(rf"(?i)({_CREDENTIAL_NAMES}[\"']?\s*[=:]\s*')(?:\\.|[^'\\])*(')"),
+    re.compile(
+        rf"(?i)({_CREDENTIAL_NAMES}"
+        r"[\"']?\s*[=:]\s*)(?![\"'])[^\s&\"',;}]+"
     ),
     re.compile(r"(?i)((?:x-api-key|transactionkey|apiloginid)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]+"),
     re.compile(r"(?i)(://[^:/@\s]+:)[^@\s/]+(@)"),  # passwords inside URLs
@@ -61,13 +68,16 @@ _MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
 class Redactor:
     """A structlog processor masking secrets in every value of an event, however deep."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self, secrets: Iterable[str] = (), *, min_length: int = _MIN_SECRET_LENGTH
+    ) -> None:
         self._secrets: list[str] = []
+        self._min_length = min_length
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         """Register more secret values (e.g. a token obtained at run time)."""
-        fresh = {s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}
+        fresh = {s for s in secrets if s and len(s) >= self._min_length}
         self._secrets = sorted(set(self._secrets) | fresh, key=len, reverse=True)
 
     def __call__(self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]):

@@ -74,3 +74,27 @@ def test_console_format_is_readable_and_redacted():
     structlog.get_logger("t").info("hello", token=SECRET)
     output = stream.getvalue()
     assert "hello" in output and SECRET not in output and not output.startswith("{")
+
+
+PRINTABLE = "".join(chr(c) for c in range(33, 127))  # every printable ASCII character
+
+
+def test_a_quoted_credential_is_masked_whole_whatever_it_holds():
+    redactor = Redactor()
+    for name in ("password", "client_secret", "token"):
+        echoed = json.dumps({"login": "ann", name: PRINTABLE, "email": "ann@acme.test"})
+        masked = redactor.redact_text(f"400 Bad Request: {echoed}")
+        assert json.loads(masked.split(": ", 1)[1]) == {
+            "login": "ann",
+            name: MASK,
+            "email": "ann@acme.test",
+        }
+    single = redactor.redact_text("password: 'a b&c,d;e}f'")
+    assert single == f"password: '{MASK}'"
+    assert redactor.redact_text("password=abc&next=1") == f"password={MASK}&next=1"
+
+
+def test_a_registered_secret_is_masked_whole_whatever_characters_it_holds():
+    redactor = Redactor([PRINTABLE])
+    text = redactor.redact_text(f"echo: {PRINTABLE} end")
+    assert text == f"echo: {MASK} end"

@@ -7,6 +7,8 @@ and `syncd errors` would show.
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -18,6 +20,7 @@ from syncd.engine.guard import Threshold
 from syncd.engine.push.jobs import JobPolling
 from syncd.engine.push.order import summary
 from syncd.engine.push.run import PushSettings, approve, retry, run_push
+from syncd.model import OpKind, Outcome, OutcomeStatus
 from syncd.sources.base import SourceRecord
 from syncd.state import store
 from syncd.state.db import make_engine
@@ -312,6 +315,53 @@ def test_passwords_are_sent_but_never_stored(migrated_db_url):
     calls = w.lms.calls
     w.push()
     assert w.lms.calls == calls  # a write-only field never looks "changed"
+    w.engine.dispose()
+
+
+ECHOED_PASSWORD = "".join(chr(c) for c in range(33, 127))  # every printable ASCII character
+
+
+class EchoingLMS(FakeLMS):
+    """A vendor whose refusal echoes the request body, password and all."""
+
+    def _apply(self, op):
+        if op.kind is OpKind.CREATE:
+            body = json.dumps(dict(op.fields))
+            return Outcome(op, OutcomeStatus.FAILED, error=f"400 invalid user {body}")
+        return super()._apply(op)
+
+
+class EchoedPasswordMapper(TinyMapper):
+    def render(self, hr_key, record):
+        user = super().render(hr_key, record)
+        return replace(user, fields={**user.fields, "password": ECHOED_PASSWORD})
+
+
+def test_a_password_echoed_in_a_vendor_refusal_is_stored_and_logged_masked(
+    migrated_db_url, capsys
+):
+    w = World(migrated_db_url, lms=EchoingLMS())
+    w.settings.mapper = EchoedPasswordMapper()
+    w.settings.policy = DiffPolicy(write_only_fields=frozenset({"password"}))
+    w.hr = [person(1)]
+    result = w.push()
+
+    assert result.exit_code == 1 and "invalid user" in result.errors[0]
+    with w.engine.connect() as conn:
+        dump = " ".join(
+            str(tuple(row))
+            for table in ("links", "operations", "sync_errors", "sync_runs", "sync_status")
+            for row in conn.exec_driver_sql(f"select * from {table}")
+        )
+    said = " ".join(result.errors) + capsys.readouterr().out
+    for text in (dump, said):
+        assert "invalid user" in text
+        leaked = [
+            ECHOED_PASSWORD[i : i + 6]
+            for i in range(len(ECHOED_PASSWORD) - 5)
+            if ECHOED_PASSWORD[i : i + 6] in text
+        ]
+        assert leaked == []
     w.engine.dispose()
 
 

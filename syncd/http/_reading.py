@@ -18,19 +18,21 @@ import httpx
 
 from syncd.http.errors import UnreachableError
 from syncd.limits import retry_after_seconds
-from syncd.logs import MASK, Redactor
+from syncd.logs import MASK, redactor
 
 MESSAGE_LIMIT = 300
 
-_CREDENTIAL_PATTERNS = Redactor()
-"""No secrets of its own: masks what looks like a credential ("Bearer abc", "token=abc")."""
-
 
 def mask_secrets(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret value masked, and anything shaped like a credential."""
+    """``text`` with every secret value masked, and anything shaped like a credential.
+
+    Besides ``secrets``, every secret the process knows is masked (the configuration's,
+    tokens, and passwords syncd generated or rendered), so a vendor that echoes a request
+    body in its error cannot put a password into ``syncd errors``, the log or the store.
+    """
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(secret, MASK)
-    return _CREDENTIAL_PATTERNS.redact_text(text)
+    return redactor.redact_text(text)
 
 
 def excerpt(text: str, secrets: Iterable[str] = (), limit: int = MESSAGE_LIMIT) -> str:

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine
 from syncd.engine.diff import DiffPolicy, apply_ops
 from syncd.engine.push.jobs import JobPoller, JobPolling
 from syncd.engine.push.order import batches
+from syncd.logs import Redactor
 from syncd.metrics import OPERATIONS
 from syncd.model import (
     DesiredUser,
@@ -143,6 +144,7 @@ class Sender:
 
     def record(self, conn: Connection, outcome: Outcome) -> None:
         """Record one operation's outcome: its row, its link, its error, its count."""
+        outcome = self._without_write_only(outcome)
         op = outcome.op
         status = outcome.status
         if status is OutcomeStatus.DONE:
@@ -178,6 +180,26 @@ class Sender:
                 operation=op.kind.value,
                 reason=outcome.error,
             )
+
+    def _without_write_only(self, outcome: Outcome) -> Outcome:
+        """The outcome with its operation's write-only values (passwords) masked in its texts.
+
+        A vendor may echo the request body in its error; the text then goes to the log,
+        ``syncd errors`` and the store, where no password may ever be.
+        """
+        hidden = [
+            str(value)
+            for name, value in outcome.op.fields.items()
+            if name in self.policy.write_only_fields and value not in (None, "")
+        ]
+        if not hidden or not (outcome.error or outcome.warnings):
+            return outcome
+        masking = Redactor(hidden, min_length=1)
+        return replace(
+            outcome,
+            error=masking.redact_text(outcome.error) if outcome.error else outcome.error,
+            warnings=[masking.redact_text(text) for text in outcome.warnings],
+        )
 
     def _apply_done(self, conn: Connection, op: Operation, remote_id: str | None) -> None:
         links = store.load_links(conn, self.connector, [op.hr_key])
