@@ -99,3 +99,11 @@ def test_unknown_connector_is_a_usage_error(tmp_path, sqlite_url):
 @pytest.mark.parametrize("args", [["--help"], ["sync", "--help"], ["config", "check", "--help"]])
 def test_help_is_available(args):
     assert syncd(*args).returncode == 0
+
+
+def test_the_daemon_with_no_connector_exits_2_at_once_saying_why(tmp_path):
+    path = tmp_path / "syncd.yaml"
+    path.write_text(f'state: {{url: "sqlite:///{tmp_path / "state.db"}"}}\nconnectors: []\n')
+    result = syncd("run", "--config", str(path))
+    assert result.returncode == 2, result.stderr
+    assert "no connector is configured" in result.stdout + result.stderr

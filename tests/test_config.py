@@ -174,6 +174,27 @@ def test_check_lists_every_problem_and_exits_2(tmp_path):
     )
 
 
+@pytest.mark.parametrize("cron", ["0 0 31 2 *", "0 0 30 2 *", "0 0 31 4,6,9,11 *"])
+def test_a_cron_that_can_never_fire_is_refused(tmp_path, cron):
+    path = config_with(tmp_path, TALENTLMS.replace("{every: 15m}", f'{{cron: "{cron}"}}'))
+    problem = only_problem(path)
+    assert problem.path == "connectors[talentlms].schedule.cron"
+    assert "never fires" in problem.message
+
+
+def test_a_cron_on_the_29th_of_february_is_accepted(tmp_path):
+    path = config_with(tmp_path, TALENTLMS.replace("{every: 15m}", '{cron: "0 0 29 2 *"}'))
+    assert load_config(path, {}).connectors[0].schedule.cron == "0 0 29 2 *"
+
+
+@pytest.mark.parametrize("text", ["", "connectors: []\n", BASE])
+def test_a_configuration_without_a_connector_fails_its_check(tmp_path, text):
+    path = write(tmp_path, text)
+    code, output = check(path, {})
+    assert code == 2
+    assert "connectors: none is configured" in output
+
+
 # --- interpolation ----------------------------------------------------------------------------
 
 

@@ -79,6 +79,8 @@ def check(
     except ConfigError as error:
         return 2, str(error)
     count = len(config.connectors)
+    if not count:
+        return 2, f"{path}: connectors: none is configured, so syncd has nothing to do"
     body = yaml.safe_dump(masked(config), sort_keys=False, allow_unicode=True)
     noun = "connector" if count == 1 else "connectors"
     return 0, f"configuration OK: {count} {noun}\n{body}"

@@ -24,7 +24,10 @@ STOP_TIMEOUT = 120.0
 
 
 def run_daemon(config: Config) -> int:
-    """Run until SIGTERM or SIGINT; the exit code (0 after a clean stop)."""
+    """Run until SIGTERM or SIGINT; the exit code (0 after a clean stop, 2 with no connector)."""
+    if not config.connectors:
+        log.error("daemon_not_started", reason="no connector is configured: nothing to schedule")
+        return 2
     engine = open_state(config)
     with stop_on_signals() as stop:
         runner = CycleRunner(config, engine, stop)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator, model_serializer, model_validator
@@ -73,11 +73,15 @@ class Schedule(Strict):
         from apscheduler.triggers.cron import CronTrigger
 
         try:
-            CronTrigger.from_crontab(value, timezone=UTC)
+            trigger = CronTrigger.from_crontab(value, timezone=UTC)
         except ValueError as error:
             raise ValueError(
                 f"{value!r} is not a 5-field crontab (minute hour day month weekday): {error}"
             ) from None
+        if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+            raise ValueError(
+                f"{value!r} never fires (no such day exists): the cycle would never run"
+            )
         return value
 
     @model_validator(mode="after")
