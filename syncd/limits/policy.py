@@ -32,7 +32,7 @@ import hashlib
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from enum import IntEnum
@@ -253,6 +253,15 @@ class WindowUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class Pause:
+    """A credential's pause after 429s, as a backend keeps it between calls."""
+
+    until: float = 0.0  # no call of the credential goes before this moment
+    since: float = 0.0  # when it was set: calls granted earlier belong to the same burst
+    strikes: int = 0  # 429s in a row, for the backoff
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """How a credential stands now (for ``/status`` and tests)."""
 
@@ -261,9 +270,40 @@ class Snapshot:
     strikes: int
     now: float
 
+    @classmethod
+    def of(cls, policy: LimitPolicy, used: Sequence[int], pause: Pause, now: float) -> Snapshot:
+        """The snapshot of a log whose windows hold ``used`` calls (in ``policy.windows`` order)."""
+        usage = tuple(WindowUsage(w, u) for w, u in zip(policy.windows, used, strict=True))
+        return cls(usage, pause.until, pause.strikes, now)
+
     @property
     def paused_for(self) -> float:
         return max(0.0, self.paused_until - self.now)
+
+
+def after_answer(
+    now: float,
+    grant: Grant,
+    signal: VendorSignal,
+    policy: LimitPolicy,
+    pause: Pause,
+    calls: CallLog,
+    rng: Callable[[], float],
+) -> tuple[Pause, Finished]:
+    """The credential's pause once ``grant``'s call is answered, and what was decided.
+
+    A 429 pauses the credential; any other answer to a call granted after the pause
+    began ends the strikes. ``Finished.learned`` names the calls the backend adds to
+    its log to follow a lower ``X-RateLimit-Remaining``.
+    """
+    result = Finished(strikes=pause.strikes)
+    if signal.status == 429:
+        pause, seconds = pause_after_429(now, grant, signal, policy, pause, rng)
+        result = Finished(paused_for=seconds, strikes=pause.strikes)
+    elif signal.status is not None and grant.granted_at > pause.since:
+        pause = replace(pause, strikes=0)
+    learned = learned_calls(policy, signal, calls)
+    return pause, Finished(result.paused_for, result.strikes, learned)
 
 
 def pause_after_429(
@@ -271,17 +311,16 @@ def pause_after_429(
     grant: Grant,
     signal: VendorSignal,
     policy: LimitPolicy,
-    paused_until: float,
-    paused_at: float,
-    strikes: int,
+    pause: Pause,
     rng: Callable[[], float],
-) -> tuple[float, float, int, float]:
-    """New (paused_until, paused_at, strikes, pause seconds) after a 429.
+) -> tuple[Pause, float]:
+    """The pause after a 429, and the seconds it now lasts (never less than before).
 
     Calls already in flight when a pause began answer 429 too; they belong to the
     same burst and do not double the backoff again.
     """
-    if grant.granted_at > paused_at or paused_until <= now:
+    strikes = pause.strikes
+    if grant.granted_at > pause.since or pause.until <= now:
         strikes += 1
     delay = (
         signal.retry_after
@@ -289,6 +328,6 @@ def pause_after_429(
         else policy.backoff(max(strikes, 1), rng)
     )
     until = now + delay
-    if until > paused_until:
-        return until, now, strikes, delay
-    return paused_until, paused_at, strikes, paused_until - now
+    if until > pause.until:
+        return Pause(until, now, strikes), delay
+    return replace(pause, strikes=strikes), pause.until - now
