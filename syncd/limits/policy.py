@@ -292,42 +292,29 @@ def after_answer(
 ) -> tuple[Pause, Finished]:
     """The credential's pause once ``grant``'s call is answered, and what was decided.
 
-    A 429 pauses the credential; any other answer to a call granted after the pause
-    began ends the strikes. ``Finished.learned`` names the calls the backend adds to
-    its log to follow a lower ``X-RateLimit-Remaining``.
+    A 429 pauses the credential (never for less than it already is); any other answer
+    to a call granted after the pause began ends the strikes. ``Finished.learned``
+    names the calls the backend adds to its log to follow a lower
+    ``X-RateLimit-Remaining``.
     """
-    result = Finished(strikes=pause.strikes)
     if signal.status == 429:
-        pause, seconds = pause_after_429(now, grant, signal, policy, pause, rng)
-        result = Finished(paused_for=seconds, strikes=pause.strikes)
-    elif signal.status is not None and grant.granted_at > pause.since:
-        pause = replace(pause, strikes=0)
-    learned = learned_calls(policy, signal, calls)
-    return pause, Finished(result.paused_for, result.strikes, learned)
-
-
-def pause_after_429(
-    now: float,
-    grant: Grant,
-    signal: VendorSignal,
-    policy: LimitPolicy,
-    pause: Pause,
-    rng: Callable[[], float],
-) -> tuple[Pause, float]:
-    """The pause after a 429, and the seconds it now lasts (never less than before).
-
-    Calls already in flight when a pause began answer 429 too; they belong to the
-    same burst and do not double the backoff again.
-    """
-    strikes = pause.strikes
-    if grant.granted_at > pause.since or pause.until <= now:
-        strikes += 1
-    delay = (
-        signal.retry_after
-        if signal.retry_after is not None
-        else policy.backoff(max(strikes, 1), rng)
-    )
-    until = now + delay
-    if until > pause.until:
-        return Pause(until, now, strikes), delay
-    return replace(pause, strikes=strikes), pause.until - now
+        strikes = pause.strikes
+        # Calls already in flight when a pause began answer 429 too; they belong to the
+        # same burst and do not double the backoff again.
+        if grant.granted_at > pause.since or pause.until <= now:
+            strikes += 1
+        paused_for = (
+            signal.retry_after
+            if signal.retry_after is not None
+            else policy.backoff(max(strikes, 1), rng)
+        )
+        if now + paused_for > pause.until:
+            pause = Pause(now + paused_for, now, strikes)
+        else:
+            pause, paused_for = replace(pause, strikes=strikes), pause.until - now
+        result = Finished(paused_for, pause.strikes)
+    else:
+        result = Finished(strikes=pause.strikes)
+        if signal.status is not None and grant.granted_at > pause.since:
+            pause = replace(pause, strikes=0)
+    return pause, replace(result, learned=learned_calls(policy, signal, calls))
