@@ -9,18 +9,18 @@ simply re-sent. Asynchronous operations wait on their job (``jobs``).
 
 from __future__ import annotations
 
-import threading
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import groupby
 
 import structlog
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
-from syncd.engine.diff import DiffPolicy, apply_ops
-from syncd.engine.push.jobs import JobPoller, JobPolling
+from syncd.engine.diff import apply_ops
+from syncd.engine.push.jobs import JobPoller
 from syncd.engine.push.order import batches
+from syncd.engine.push.settings import PushSettings
 from syncd.metrics import OPERATIONS
 from syncd.model import (
     DesiredUser,
@@ -33,7 +33,6 @@ from syncd.model import (
 )
 from syncd.polling import WaitEnd
 from syncd.state import store
-from syncd.vendors.base import Adapter
 
 log = structlog.get_logger(__name__)
 
@@ -58,31 +57,14 @@ class Tally:
 
 
 class Sender:
-    def __init__(
-        self,
-        *,
-        connector: str,
-        engine: Engine,
-        adapter: Adapter,
-        policy: DiffPolicy,
-        match: str | None,
-        polling: JobPolling,
-        stop: threading.Event,
-    ) -> None:
-        self.connector = connector
-        self.engine = engine
-        self.adapter = adapter
-        self.policy = policy
-        self.match = match
-        self.stop = stop
-        self.jobs = JobPoller(
-            connector=connector,
-            engine=engine,
-            adapter=adapter,
-            polling=polling,
-            stop=stop,
-            record=self.record,
-        )
+    def __init__(self, settings: PushSettings) -> None:
+        self.connector = settings.connector
+        self.engine = settings.engine
+        self.adapter = settings.adapter
+        self.policy = settings.policy
+        self.match = settings.match
+        self.stop = settings.stop
+        self.jobs = JobPoller(settings, record=self.record)
         self.tally = Tally()
         self.stopped_early = False  # a shutdown left operations for the next cycle
 
