@@ -105,11 +105,8 @@ class _PullCycle:
             self._take_page(page, links)
             if s.stop.is_set():
                 self.stopped_early = True
-                log.info(
-                    "pull_stopping",
-                    connector=s.connector,
-                    reason="shutdown requested; the next cycle continues from the saved cursor",
-                )
+                leaves = "the next cycle continues from the saved cursor"
+                cycle.log_stopping(DIRECTION, s.connector, leaves)
                 return
 
     def _deliver_parked(self, links: Mapping[str, str]) -> None:

@@ -17,7 +17,8 @@ import structlog
 from sqlalchemy import Connection
 
 from syncd.config.schema.durations import format_duration
-from syncd.engine.push.settings import PushSettings
+from syncd.engine.cycle import log_stopping
+from syncd.engine.push.settings import DIRECTION, PushSettings
 from syncd.model import Operation, Outcome, OutcomeStatus
 from syncd.polling import Waited, WaitEnd, wait_for_jobs
 from syncd.state import store
@@ -52,12 +53,8 @@ class JobPoller:
 
         waited = wait_for_jobs(waiting, ended, self.s.polling, stop=self.s.stop)
         if waited.end is WaitEnd.STOPPED:
-            log.info(
-                "push_stopping",
-                connector=self.s.connector,
-                reason="shutdown requested; unfinished jobs are polled again next cycle",
-                jobs=len(waited.running),
-            )
+            leaves = "unfinished jobs are polled again next cycle"
+            log_stopping(DIRECTION, self.s.connector, leaves, jobs=len(waited.running))
         elif waited.running:
             self._report_overdue({job_id: waiting[job_id] for job_id in waited.running})
         return waited

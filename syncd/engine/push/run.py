@@ -21,7 +21,7 @@ from syncd.engine.push import outbox
 from syncd.engine.push.plan import guard, plan_changes
 from syncd.engine.push.read import Reading, SourceEmpty, read_people
 from syncd.engine.push.send import Sender
-from syncd.engine.push.settings import PushSettings
+from syncd.engine.push.settings import DIRECTION, PushSettings
 from syncd.http.errors import AuthenticationError, UnreachableError
 from syncd.model import Operation, OpState
 from syncd.shutdown import ShuttingDown
@@ -30,7 +30,6 @@ from syncd.state import store
 
 log = structlog.get_logger(__name__)
 
-DIRECTION = "push"
 _OPEN = [OpState.PENDING, OpState.SENT, OpState.UNKNOWN, OpState.WAITING]
 
 

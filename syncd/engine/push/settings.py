@@ -20,6 +20,8 @@ from syncd.engine.push.read import MapperLike
 from syncd.polling import Backoff
 from syncd.vendors.base import Adapter
 
+DIRECTION = "push"  # in sync_runs, sync_status and the log's event names
+
 
 @dataclass(frozen=True, slots=True)
 class JobPolling(Backoff):
