@@ -21,9 +21,10 @@ Beyond the windows:
 - priorities: a lower priority leaves a reserve share of every window unused, so
   leavers' deactivations get through before other writes, and writes before pulls.
 
-Every function here is given the time it works with; backends own the clocks and
-the storage (``syncd.limits.memory``, ``syncd.state.limiter``) and the waiting loop
-lives in ``syncd.limits.limiter``.
+Every function here is given the time it works with. ``syncd.limits.backend`` applies
+them, once for every backend; the backends own the clocks and the storage
+(``syncd.limits.memory``, ``syncd.state.limiter``), and the waiting loop lives in
+``syncd.limits.limiter``.
 """
 
 from __future__ import annotations
