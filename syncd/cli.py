@@ -10,10 +10,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_GUARDED, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
 
@@ -184,13 +188,8 @@ def trace(name: str, hr_key: str, config_path: str, as_json: bool) -> None:
     """What syncd knows and did about one person of connector NAME."""
     from syncd.state.trace import person_trace
 
-    config = _load(config_path)
-    _connector_or_exit(config, name)
-    engine = _open_state_or_exit(config)
-    try:
+    with _connector_state(config_path, name) as engine:
         found = person_trace(engine, name, hr_key)
-    finally:
-        engine.dispose()
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -235,6 +234,18 @@ def _connector_or_exit(config, name: str):
     except KeyError as error:
         click.echo(str(error.args[0]), err=True)
         sys.exit(EXIT_CONFIG)
+
+
+@contextmanager
+def _connector_state(config_path: str, name: str) -> Iterator[Engine]:
+    """The state store, once the configuration is known to have connector NAME; closed after."""
+    config = _load(config_path)
+    _connector_or_exit(config, name)
+    engine = _open_state_or_exit(config)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def _open_state_or_exit(config):
@@ -392,10 +403,8 @@ def approve(name: str, config_path: str) -> None:
     """Let the next push of NAME go ahead once although it trips the guard."""
     from syncd.engine.push.run import approve as approve_push
 
-    config = _load(config_path)
-    _connector_or_exit(config, name)
-    engine = _open_state_or_exit(config)
-    approve_push(engine, name)
+    with _connector_state(config_path, name) as engine:
+        approve_push(engine, name)
     click.echo(f"{name}: the next push may exceed the guard once")
 
 
@@ -406,10 +415,8 @@ def retry(name: str, config_path: str) -> None:
     """Put the failed operations of NAME back in the queue for its next cycle."""
     from syncd.engine.push.run import retry as retry_push
 
-    config = _load(config_path)
-    _connector_or_exit(config, name)
-    engine = _open_state_or_exit(config)
-    count = retry_push(engine, name)
+    with _connector_state(config_path, name) as engine:
+        count = retry_push(engine, name)
     click.echo(f"{name}: {count} failed operations queued again")
 
 

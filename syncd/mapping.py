@@ -27,7 +27,14 @@ from jinja2.utils import concat, missing
 
 from syncd.config import ConnectorConfig, EnrollmentRule, GroupRule, UsersConfig
 from syncd.jinja_limits import LimitedEnvironment, check_value
-from syncd.model import BRANCH_PREFIX, LEARNING_PATH_PREFIX, DesiredUser, record_hash, stable_hash
+from syncd.model import (
+    BRANCH_PREFIX,
+    LEARNING_PATH_PREFIX,
+    DesiredUser,
+    flag_of,
+    record_hash,
+    stable_hash,
+)
 
 MAPPING_VERSION = 1
 """Part of every fingerprint: bump it when rendering semantics change, so everyone re-renders."""
@@ -335,18 +342,11 @@ def _list_evaluator(elements: list[Evaluator], path: str) -> Evaluator:
 
 def truth(value: Any) -> bool:
     """The truth of an ``active``/``when``/``scope`` result; ValueError when it has none."""
-    if isinstance(value, bool):
-        return value
     if value is None:
         return False
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in TRUE_WORDS:
-            return True
-        if word in FALSE_WORDS:
-            return False
+    flag = flag_of(value, TRUE_WORDS, FALSE_WORDS)
+    if flag is not None:
+        return flag
     raise ValueError(
         f"gave {_preview(value)}, which is neither true (true/yes/1) nor false (false/no/0/empty)"
     )

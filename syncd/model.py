@@ -299,6 +299,22 @@ def iso_utc(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def flag_of(value: Any, true_words: frozenset[str], false_words: frozenset[str]) -> bool | None:
+    """A yes or no as data carries it: a bool, 0 or 1, or one of the words (trimmed, any
+    case); None for anything else. Each reader names the words its data uses."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in true_words:
+            return True
+        if word in false_words:
+            return False
+    return None
+
+
 _CANONICAL = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
 """One encoder for every hash: ``json.dumps`` with options builds a new one per call."""
 

@@ -21,8 +21,8 @@ from sqlalchemy import select, update
 from syncd.assemble import adapter_context, load_config, open_state
 from syncd.config import ConfigError
 from syncd.engine.cycle import CycleOutcome
-from syncd.engine.push.jobs import JobPolling
 from syncd.engine.push.run import PushResult, retry
+from syncd.engine.push.settings import JobPolling
 from syncd.http import TOKENS
 from syncd.limits import credential_id
 from syncd.model import LinkState, LinkStatus, ResultStatus

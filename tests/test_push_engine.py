@@ -17,9 +17,9 @@ from sqlalchemy import select, update
 from syncd.engine.cycle import CycleOutcome
 from syncd.engine.diff import DiffPolicy
 from syncd.engine.guard import Threshold
-from syncd.engine.push.jobs import JobPolling
 from syncd.engine.push.order import summary
 from syncd.engine.push.run import PushSettings, approve, retry, run_push
+from syncd.engine.push.settings import JobPolling
 from syncd.model import OpKind, Outcome, OutcomeStatus
 from syncd.sources.base import SourceRecord
 from syncd.state import store

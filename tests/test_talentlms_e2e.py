@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from syncd.engine.cycle import CycleOutcome
-from syncd.engine.push.jobs import JobPolling
+from syncd.engine.push.settings import JobPolling
 from syncd.model import OpState
 from syncd.sandbox import Sandbox
 from syncd.state.tables import operations, sync_runs

@@ -7,8 +7,8 @@ import json
 from click.testing import CliRunner
 
 from syncd.cli import cli
-from syncd.engine.push.jobs import JobPolling
 from syncd.engine.push.run import PushSettings, run_push
+from syncd.engine.push.settings import JobPolling
 from syncd.sources.base import SourceRecord
 from syncd.state.db import make_engine
 from syncd.state.trace import person_trace

@@ -18,9 +18,10 @@ from syncd.assemble.vendors import adapter_class
 from syncd.config import Config, ConnectorConfig
 from syncd.engine.diff import DiffPolicy
 from syncd.engine.guard import Threshold
-from syncd.engine.pull.run import PullResult, PullSettings, run_pull
-from syncd.engine.push.jobs import JobPolling
-from syncd.engine.push.run import PushResult, PushSettings, run_push
+from syncd.engine.pull.run import PullResult, run_pull
+from syncd.engine.pull.settings import PullSettings
+from syncd.engine.push.run import PushResult, run_push
+from syncd.engine.push.settings import JobPolling, PushSettings
 from syncd.http import RetryPolicy
 from syncd.mapping import compile_connector
 from syncd.sources import open_source

@@ -123,6 +123,16 @@ def finish_run(
     return values
 
 
+def log_stopping(direction: str, connector: str, leaves: str, **details: Any) -> None:
+    """Say that a shutdown request ends the cycle early, and what ``leaves`` for the next one."""
+    log.info(
+        f"{direction}_stopping",
+        connector=connector,
+        reason=f"shutdown requested; {leaves}",
+        **details,
+    )
+
+
 def report(
     connector: str, direction: str, result: CycleResult, status: dict[str, Any], **extra: Any
 ) -> None:

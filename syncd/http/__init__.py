@@ -1,7 +1,8 @@
 """One HTTP stack for vendors, HR sources and sinks: auth flows, retries, answers, errors.
 
 - ``VendorClient``: a vendor credential's client, the rate limiter in its transport;
-- ``send_with_retries``: one call to an HR API, passing faults retried;
+- ``send_with_retries``: one call to an HR API, passing faults retried; ``HrEndpoint``:
+  what an HR source's or sink's calls share (credentials, retries, masked errors);
 - ``StaticHeaderAuth``, ``bearer_auth``, ``ClientCredentialsAuth``: httpx ``Auth`` flows;
   ``build_auth``: the flow an HR source's or sink's ``auth:`` block asks for;
 - ``RetryPolicy``: how hard a call tries (tenacity underneath, for both);
@@ -15,7 +16,7 @@ This package depends only on ``syncd.limits``, the configuration schema and the 
 
 from __future__ import annotations
 
-from syncd.http._api import RETRYABLE_STATUS, send_with_retries
+from syncd.http._api import RETRYABLE_STATUS, HrEndpoint, send_with_retries
 from syncd.http._auth import (
     TOKENS,
     ClientCredentialsAuth,
@@ -69,6 +70,7 @@ __all__ = [
     "AuthenticationError",
     "CallContext",
     "ClientCredentialsAuth",
+    "HrEndpoint",
     "OutcomeUnknown",
     "RateLimitHeaders",
     "RateLimitWaitTooLong",

@@ -1,5 +1,9 @@
 """Sending to an HR API (the HTTP source and sink): passing faults retried, the rest answered.
 
+``HrEndpoint`` is what the source and the sink share: the credentials (refused over
+plain http to another machine), the retries, and one reading of a failed call as the
+caller's own error, secrets masked.
+
 Timeouts, connection errors, 5xx, 408 and 429 are passing faults: they are retried
 (``HR_API_RETRIES``: ``Retry-After`` honoured on every one of them, capped) a
 bounded number of times. Any other answer goes back to the caller, which decides
@@ -11,12 +15,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import httpx
 import structlog
 
-from syncd.http._reading import retry_after
-from syncd.http._retry import RetryPolicy, Transient, call_with_retries
+from syncd.config.schema.sources import HttpAuth
+from syncd.http._auth import live_secrets
+from syncd.http._configured import auth_secrets, build_auth
+from syncd.http._reading import mask_secrets, retry_after, short_body
+from syncd.http._retry import HR_API_RETRIES, RetryPolicy, Transient, call_with_retries
+from syncd.http._urls import describe_url, refuse_plaintext_credentials
 from syncd.http.errors import TokenError, TokenUnavailable, TransportFailure
 
 log = structlog.get_logger(__name__)
@@ -85,3 +94,73 @@ def send_with_retries(
 def _timeout_text(client: httpx.Client) -> str:
     read = client.timeout.read
     return f"{read:g}s" if read is not None else "the timeout"
+
+
+@dataclass(frozen=True)
+class HrEndpoint:
+    """One HR source's or sink's API as its calls share it: credentials, retries, errors.
+
+    ``error`` is the caller's exception, raised as ``error(name, reason)``; ``secrets``
+    are the caller's own secrets beyond the ``auth:`` block's (a signing key), masked
+    like them in every message.
+    """
+
+    name: str
+    error: type[Exception]
+    auth_config: HttpAuth | None
+    auth: httpx.Auth | None
+    retry: RetryPolicy
+    secrets: tuple[str, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        url: str,
+        auth_config: HttpAuth | None,
+        error: type[Exception],
+        *,
+        retry: RetryPolicy | None = None,
+        auth: httpx.Auth | None = None,
+        secrets: tuple[str, ...] = (),
+    ) -> HrEndpoint:
+        """The endpoint at ``url``; raises ``error`` when credentials would travel in clear.
+
+        ``auth`` overrides the flow ``auth_config`` asks for (tests with a fake clock).
+        """
+        refuse_plaintext_credentials(url, auth_config is not None, name, error)
+        return cls(
+            name,
+            error,
+            auth_config,
+            auth if auth is not None else build_auth(auth_config),
+            retry or HR_API_RETRIES,
+            secrets,
+        )
+
+    def send(
+        self, client: httpx.Client, build_request: Callable[[], httpx.Request], where: str
+    ) -> httpx.Response:
+        """A successful answer, or ``error`` naming ``where`` and the cause, secrets masked."""
+        try:
+            response = send_with_retries(client, build_request, self.retry)
+        except TransportFailure as exc:
+            raise self.error(self.name, f"{where}: {self.mask(exc.reason)}") from None
+        if not response.is_success:
+            detail = short_body(response, self.all_secrets())
+            raise self.error(
+                self.name,
+                f"{where} answered {response.status_code}" + (f": {detail}" if detail else ""),
+            )
+        return response
+
+    def all_secrets(self) -> tuple[str, ...]:
+        """Every secret a message could echo, including tokens the auth flow fetched."""
+        return (*auth_secrets(self.auth_config), *live_secrets(self.auth), *self.secrets)
+
+    def mask(self, text: str) -> str:
+        return mask_secrets(text, self.all_secrets())
+
+    def show(self, url: httpx.URL | str) -> str:
+        """A URL for a message: no user:password, no secret."""
+        return self.mask(describe_url(url))

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from syncd.limits.backend import Wakeups
-from syncd.limits.policy import (
-    Finished,
-    Grant,
-    LimitPolicy,
-    Priority,
-    Snapshot,
-    VendorSignal,
-    Window,
-    WindowUsage,
-    learned_calls,
-    pause_after_429,
-    wait_needed,
-)
+from syncd.limits.backend import Access, LimitBackend
+from syncd.limits.policy import LimitPolicy, Pause, Window
 
 
 @dataclass(slots=True)
@@ -36,18 +24,23 @@ class _Call:
 @dataclass(slots=True)
 class _MemoryCredential:
     calls: list[_Call] = field(default_factory=list)
-    paused_until: float = 0.0
-    paused_at: float = 0.0
-    strikes: int = 0
+    pause: Pause = field(default_factory=Pause)
 
 
 class _MemoryLog:
-    def __init__(self, state: _MemoryCredential, now: float) -> None:
+    """One credential's log, held under the backend's lock."""
+
+    def __init__(self, state: _MemoryCredential, now: float, ids: Iterator[int]) -> None:
         self._state = state
-        self._now = now
+        self._ids = ids
+        self.now = now
+
+    @property
+    def pause(self) -> Pause:
+        return self._state.pause
 
     def _counts(self, call: _Call, window: Window) -> bool:
-        return call.at > self._now - window.seconds and call.window_seconds in (
+        return call.at > self.now - window.seconds and call.window_seconds in (
             None,
             window.seconds,
         )
@@ -59,8 +52,22 @@ class _MemoryLog:
         mine = sorted((c for c in self._state.calls if self._counts(c, window)), key=lambda c: c.at)
         return [(c.at, c.weight) for c in mine[:count]]
 
+    def add(self, at: float, weight: int = 1, window_seconds: float | None = None) -> int:
+        call = _Call(next(self._ids), at, weight, window_seconds)
+        self._state.calls.append(call)
+        return call.id
 
-class MemoryBackend(Wakeups):
+    def settle(self, call_id: int, at: float) -> None:
+        for call in self._state.calls:
+            if call.id == call_id:
+                call.at = at
+                return
+
+    def save(self, pause: Pause) -> None:
+        self._state.pause = pause
+
+
+class MemoryBackend(LimitBackend):
     """The call log in this process only: for tests, the demo and single-process runs."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
@@ -70,70 +77,12 @@ class MemoryBackend(Wakeups):
         self._credentials: dict[str, _MemoryCredential] = {}
         self._ids = itertools.count(1)
 
-    def _state(self, credential: str, policy: LimitPolicy, now: float) -> _MemoryCredential:
-        state = self._credentials.setdefault(credential, _MemoryCredential())
-        horizon = now - policy.longest
-        state.calls = [c for c in state.calls if c.at > horizon]
-        return state
-
-    def acquire(self, credential: str, policy: LimitPolicy, priority: Priority) -> Grant | float:
+    @contextmanager
+    def _open(self, credential: str, policy: LimitPolicy, access: Access) -> Iterator[_MemoryLog]:
+        """Every access takes the lock and drops the calls past the policy's longest window."""
         with self._lock:
             now = self._clock()
-            state = self._state(credential, policy, now)
-            wait = wait_needed(now, policy, priority, state.paused_until, _MemoryLog(state, now))
-            if wait > 0:
-                return wait
-            grant = Grant(next(self._ids), now)
-            state.calls.append(_Call(grant.id, now + policy.in_flight))
-            return grant
-
-    def finish(
-        self,
-        credential: str,
-        policy: LimitPolicy,
-        grant: Grant,
-        elapsed: float,
-        signal: VendorSignal,
-        rng: Callable[[], float] = random.random,
-    ) -> Finished:
-        with self._lock:
-            now = self._clock()
-            state = self._state(credential, policy, now)
-            for call in state.calls:
-                if call.id == grant.id:
-                    call.at = grant.granted_at + max(0.0, elapsed)
-                    break
-            result = Finished(strikes=state.strikes)
-            if signal.status == 429:
-                state.paused_until, state.paused_at, state.strikes, pause = pause_after_429(
-                    now,
-                    grant,
-                    signal,
-                    policy,
-                    state.paused_until,
-                    state.paused_at,
-                    state.strikes,
-                    rng,
-                )
-                result = Finished(paused_for=pause, strikes=state.strikes)
-            elif signal.status is not None and grant.granted_at > state.paused_at:
-                state.strikes = 0
-            learned = learned_calls(policy, signal, _MemoryLog(state, now))
-            if learned is not None:
-                window, extra = learned
-                state.calls.append(_Call(next(self._ids), now, extra, window.seconds))
-                result = Finished(result.paused_for, result.strikes, learned)
-        self._notify()
-        return result
-
-    def snapshot(self, credential: str, policy: LimitPolicy) -> Snapshot:
-        with self._lock:
-            now = self._clock()
-            state = self._state(credential, policy, now)
-            used = _MemoryLog(state, now).used(policy.windows)
-            return Snapshot(
-                tuple(WindowUsage(w, u) for w, u in zip(policy.windows, used, strict=True)),
-                state.paused_until,
-                state.strikes,
-                now,
-            )
+            state = self._credentials.setdefault(credential, _MemoryCredential())
+            horizon = now - policy.longest
+            state.calls = [c for c in state.calls if c.at > horizon]
+            yield _MemoryLog(state, now, self._ids)

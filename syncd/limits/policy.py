@@ -21,9 +21,10 @@ Beyond the windows:
 - priorities: a lower priority leaves a reserve share of every window unused, so
   leavers' deactivations get through before other writes, and writes before pulls.
 
-Every function here is given the time it works with; backends own the clocks and
-the storage (``syncd.limits.memory``, ``syncd.state.limiter``) and the waiting loop
-lives in ``syncd.limits.limiter``.
+Every function here is given the time it works with. ``syncd.limits.backend`` applies
+them, once for every backend; the backends own the clocks and the storage
+(``syncd.limits.memory``, ``syncd.state.limiter``), and the waiting loop lives in
+``syncd.limits.limiter``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import hashlib
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from enum import IntEnum
@@ -253,6 +254,15 @@ class WindowUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class Pause:
+    """A credential's pause after 429s, as a backend keeps it between calls."""
+
+    until: float = 0.0  # no call of the credential goes before this moment
+    since: float = 0.0  # when it was set: calls granted earlier belong to the same burst
+    strikes: int = 0  # 429s in a row, for the backoff
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """How a credential stands now (for ``/status`` and tests)."""
 
@@ -261,34 +271,51 @@ class Snapshot:
     strikes: int
     now: float
 
+    @classmethod
+    def of(cls, policy: LimitPolicy, used: Sequence[int], pause: Pause, now: float) -> Snapshot:
+        """The snapshot of a log whose windows hold ``used`` calls (in ``policy.windows`` order)."""
+        usage = tuple(WindowUsage(w, u) for w, u in zip(policy.windows, used, strict=True))
+        return cls(usage, pause.until, pause.strikes, now)
+
     @property
     def paused_for(self) -> float:
         return max(0.0, self.paused_until - self.now)
 
 
-def pause_after_429(
+def after_answer(
     now: float,
     grant: Grant,
     signal: VendorSignal,
     policy: LimitPolicy,
-    paused_until: float,
-    paused_at: float,
-    strikes: int,
+    pause: Pause,
+    calls: CallLog,
     rng: Callable[[], float],
-) -> tuple[float, float, int, float]:
-    """New (paused_until, paused_at, strikes, pause seconds) after a 429.
+) -> tuple[Pause, Finished]:
+    """The credential's pause once ``grant``'s call is answered, and what was decided.
 
-    Calls already in flight when a pause began answer 429 too; they belong to the
-    same burst and do not double the backoff again.
+    A 429 pauses the credential (never for less than it already is); any other answer
+    to a call granted after the pause began ends the strikes. ``Finished.learned``
+    names the calls the backend adds to its log to follow a lower
+    ``X-RateLimit-Remaining``.
     """
-    if grant.granted_at > paused_at or paused_until <= now:
-        strikes += 1
-    delay = (
-        signal.retry_after
-        if signal.retry_after is not None
-        else policy.backoff(max(strikes, 1), rng)
-    )
-    until = now + delay
-    if until > paused_until:
-        return until, now, strikes, delay
-    return paused_until, paused_at, strikes, paused_until - now
+    if signal.status == 429:
+        strikes = pause.strikes
+        # Calls already in flight when a pause began answer 429 too; they belong to the
+        # same burst and do not double the backoff again.
+        if grant.granted_at > pause.since or pause.until <= now:
+            strikes += 1
+        paused_for = (
+            signal.retry_after
+            if signal.retry_after is not None
+            else policy.backoff(max(strikes, 1), rng)
+        )
+        if now + paused_for > pause.until:
+            pause = Pause(now + paused_for, now, strikes)
+        else:
+            pause, paused_for = replace(pause, strikes=strikes), pause.until - now
+        result = Finished(paused_for, pause.strikes)
+    else:
+        result = Finished(strikes=pause.strikes)
+        if signal.status is not None and grant.granted_at > pause.since:
+            pause = replace(pause, strikes=0)
+    return pause, replace(result, learned=learned_calls(policy, signal, calls))

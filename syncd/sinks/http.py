@@ -26,19 +26,7 @@ import structlog
 
 import syncd
 from syncd.config.schema.sinks import HttpSinkConfig
-from syncd.http import (
-    HR_API_RETRIES,
-    RetryPolicy,
-    TransportFailure,
-    auth_secrets,
-    build_auth,
-    describe_url,
-    live_secrets,
-    mask_secrets,
-    refuse_plaintext_credentials,
-    send_with_retries,
-    short_body,
-)
+from syncd.http import HrEndpoint, RetryPolicy
 from syncd.model import LearningResult
 from syncd.sink_protocol import SinkBase, SinkError
 
@@ -76,11 +64,18 @@ class HttpSink(SinkBase):
         self.name = name
         self.config = config
         self.max_batch = config.batch_size
-        self.retry = retry or HR_API_RETRIES
-        refuse_plaintext_credentials(config.url, config.auth is not None, name, SinkError)
-        self._auth = auth if auth is not None else build_auth(config.auth)
+        hmac_secret = config.hmac_secret
+        self._endpoint = HrEndpoint.of(
+            name,
+            config.url,
+            config.auth,
+            SinkError,
+            retry=retry,
+            auth=auth,
+            secrets=(hmac_secret.get_secret_value(),) if hmac_secret is not None else (),
+        )
         self._client = httpx.Client(
-            auth=self._auth,
+            auth=self._endpoint.auth,
             timeout=config.timeout,
             headers={"User-Agent": f"syncd/{syncd.__version__}", **config.headers},
         )
@@ -115,17 +110,8 @@ class HttpSink(SinkBase):
                 "POST", self.config.url, content=body, headers=headers
             )
 
-        where = f"POST {self._mask(describe_url(self.config.url))}"
-        try:
-            response = send_with_retries(self._client, build, self.retry)
-        except TransportFailure as exc:
-            raise SinkError(self.name, f"{where}: {self._mask(exc.reason)}") from None
-        if not response.is_success:
-            detail = short_body(response, self._secrets())
-            raise SinkError(
-                self.name,
-                f"{where} answered {response.status_code}" + (f": {detail}" if detail else ""),
-            )
+        where = f"POST {self._endpoint.show(self.config.url)}"
+        response = self._endpoint.send(self._client, build, where)
         log.info(
             "sink_written",
             sink=self.name,
@@ -134,12 +120,3 @@ class HttpSink(SinkBase):
             status=response.status_code,
             idempotency_key=headers[IDEMPOTENCY_HEADER][:16],
         )
-
-    def _secrets(self) -> tuple[str, ...]:
-        live = live_secrets(self._auth)
-        hmac_secret = self.config.hmac_secret
-        own = (hmac_secret.get_secret_value(),) if hmac_secret is not None else ()
-        return (*auth_secrets(self.config.auth), *live, *own)
-
-    def _mask(self, text: str) -> str:
-        return mask_secrets(text, self._secrets())

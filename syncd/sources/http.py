@@ -31,19 +31,7 @@ from syncd.config.schema.sources import (
     NextLinkPagination,
     PageNumberPagination,
 )
-from syncd.http import (
-    HR_API_RETRIES,
-    RetryPolicy,
-    TransportFailure,
-    auth_secrets,
-    build_auth,
-    describe_url,
-    live_secrets,
-    mask_secrets,
-    refuse_plaintext_credentials,
-    send_with_retries,
-    short_body,
-)
+from syncd.http import HrEndpoint, RetryPolicy
 from syncd.jsonpath import CompiledPath, JsonPathSyntaxError, compile_path
 from syncd.model import stable_hash
 from syncd.sources.base import SourceError, SourceRecord
@@ -66,8 +54,6 @@ class HttpSource:
     ) -> None:
         self.name = name
         self.config = config
-        self.retry = retry or HR_API_RETRIES
-        self._auth = auth if auth is not None else build_auth(config.auth)
         self._records_path = self._compile(config.records, "records")
         paginate = config.paginate
         self._follow_path = (
@@ -75,7 +61,9 @@ class HttpSource:
             if isinstance(paginate, NextLinkPagination | CursorPagination)
             else None
         )
-        refuse_plaintext_credentials(config.url, config.auth is not None, name, SourceError)
+        self._endpoint = HrEndpoint.of(
+            name, config.url, config.auth, SourceError, retry=retry, auth=auth
+        )
 
     def _compile(self, expression: str, what: str) -> CompiledPath:
         try:
@@ -86,7 +74,10 @@ class HttpSource:
     def records(self) -> Iterator[SourceRecord]:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **self.config.headers}
         with httpx.Client(
-            auth=self._auth, headers=headers, timeout=self.config.timeout, follow_redirects=True
+            auth=self._endpoint.auth,
+            headers=headers,
+            timeout=self.config.timeout,
+            follow_redirects=True,
         ) as client:
             paginate = self.config.paginate
             if isinstance(paginate, PageNumberPagination):
@@ -126,10 +117,10 @@ class HttpSource:
             if following == url:
                 return
             if str(following) in seen:
+                shown = self._endpoint.show(following)
                 raise SourceError(
                     self.name,
-                    f"page {number}: the next link {self._show(following)} was already read "
-                    "(pagination loop)",
+                    f"page {number}: the next link {shown} was already read (pagination loop)",
                 )
             seen.add(str(following))
             url = following
@@ -201,18 +192,8 @@ class HttpSource:
         def build() -> httpx.Request:
             return client.build_request("GET", target)
 
-        request = build()
-        where = f"page {number} ({self._show(request.url)})"
-        try:
-            response = send_with_retries(client, build, self.retry)
-        except TransportFailure as exc:
-            raise SourceError(self.name, f"{where}: {self._mask(exc.reason)}") from None
-        if not response.is_success:
-            detail = short_body(response, self._secrets())
-            raise SourceError(
-                self.name,
-                f"{where} answered {response.status_code}" + (f": {detail}" if detail else ""),
-            )
+        where = f"page {number} ({self._endpoint.show(build().url)})"
+        response = self._endpoint.send(client, build, where)
         try:
             document = response.json()
         except ValueError:
@@ -224,16 +205,6 @@ class HttpSource:
                 f"{where}: records path {self.config.records!r} finds nothing in the answer",
             )
         return document, items
-
-    def _secrets(self) -> tuple[str, ...]:
-        live = live_secrets(self._auth)
-        return (*auth_secrets(self.config.auth), *live)
-
-    def _mask(self, text: str) -> str:
-        return mask_secrets(text, self._secrets())
-
-    def _show(self, url: httpx.URL | str) -> str:
-        return self._mask(describe_url(url))
 
 
 def _record(position: str, item: Any) -> SourceRecord:

@@ -9,41 +9,32 @@ different hosts agree. The decisions themselves are ``syncd.limits.policy``'s.
 
 from __future__ import annotations
 
-import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Connection, Engine, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from syncd.limits.backend import Wakeups
-from syncd.limits.policy import (
-    Finished,
-    Grant,
-    LimitPolicy,
-    Priority,
-    Snapshot,
-    VendorSignal,
-    Window,
-    WindowUsage,
-    learned_calls,
-    pause_after_429,
-    wait_needed,
-)
+from syncd.limits.backend import Access, LimitBackend
+from syncd.limits.policy import LimitPolicy, Pause, Window
 from syncd.state.tables import rate_limit_calls, rate_limits
 
 
 class _SqlLog:
-    def __init__(self, conn: Connection, credential: str, now: float) -> None:
+    """One credential's log and pause, inside the backend's transaction."""
+
+    def __init__(self, conn: Connection, credential: str, now: float, pause: Pause) -> None:
         self._conn = conn
         self._credential = credential
-        self._now = now
+        self.now = now
+        self.pause = pause
 
     def _in(self, window: Window):
         calls = rate_limit_calls.c
-        return (calls.at > self._now - window.seconds) & or_(
+        return (calls.at > self.now - window.seconds) & or_(
             calls.window_seconds.is_(None), calls.window_seconds == window.seconds
         )
 
@@ -54,7 +45,7 @@ class _SqlLog:
         sums = [
             func.coalesce(func.sum(case((self._in(w), calls.weight), else_=0)), 0) for w in windows
         ]
-        since = self._now - max(w.seconds for w in windows)
+        since = self.now - max(w.seconds for w in windows)
         row = self._conn.execute(
             select(*sums).where(calls.credential == self._credential, calls.at > since)
         ).one()
@@ -70,8 +61,28 @@ class _SqlLog:
         )
         return [(float(at), int(weight)) for at, weight in rows]
 
+    def add(self, at: float, weight: int = 1, window_seconds: float | None = None) -> int:
+        result = self._conn.execute(
+            insert(rate_limit_calls).values(
+                credential=self._credential, at=at, weight=weight, window_seconds=window_seconds
+            )
+        )
+        return int(result.inserted_primary_key[0])
 
-class SqlBackend(Wakeups):
+    def settle(self, call_id: int, at: float) -> None:
+        self._conn.execute(
+            update(rate_limit_calls).where(rate_limit_calls.c.id == call_id).values(at=at)
+        )
+
+    def save(self, pause: Pause) -> None:
+        self._conn.execute(
+            update(rate_limits)
+            .where(rate_limits.c.credential == self._credential)
+            .values(paused_until=pause.until, paused_at=pause.since, strikes=pause.strikes)
+        )
+
+
+class SqlBackend(LimitBackend):
     """The call log in the state store: every process on one database shares each budget.
 
     Each admission is one short transaction holding the credential's row lock. The
@@ -128,98 +139,47 @@ class SqlBackend(Wakeups):
                 row = conn.execute(query).one()
             yield conn, dict(row._mapping)
 
-    def acquire(self, credential: str, policy: LimitPolicy, priority: Priority) -> Grant | float:
+    @contextmanager
+    def _open(self, credential: str, policy: LimitPolicy, access: Access) -> Iterator[_SqlLog]:
+        """Admitting and finishing hold the credential's row lock; admitting also drops the
+        calls past the longest window any policy of the credential has used."""
+        if access is Access.READ:
+            with self._engine.connect() as conn:
+                now = self._now(conn)
+                row = conn.execute(
+                    select(rate_limits).where(rate_limits.c.credential == credential)
+                ).first()
+                yield _SqlLog(conn, credential, now, _pause(row._mapping) if row else Pause())
+            return
         with self._locked(credential) as (conn, state):
             now = self._now(conn)
-            horizon = max(float(state["horizon"]), policy.longest)
-            if horizon > state["horizon"]:
-                conn.execute(
-                    update(rate_limits)
-                    .where(rate_limits.c.credential == credential)
-                    .values(horizon=horizon)
-                )
-            conn.execute(
-                delete(rate_limit_calls).where(
-                    rate_limit_calls.c.credential == credential,
-                    rate_limit_calls.c.at <= now - horizon,
-                )
-            )
-            calls = _SqlLog(conn, credential, now)
-            wait = wait_needed(now, policy, priority, float(state["paused_until"]), calls)
-            if wait > 0:
-                return wait
-            result = conn.execute(
-                insert(rate_limit_calls).values(
-                    credential=credential, at=now + policy.in_flight, weight=1
-                )
-            )
-            return Grant(int(result.inserted_primary_key[0]), now)
+            if access is Access.ADMIT:
+                self._forget_old_calls(conn, credential, policy, state, now)
+            yield _SqlLog(conn, credential, now, _pause(state))
 
-    def finish(
+    def _forget_old_calls(
         self,
+        conn: Connection,
         credential: str,
         policy: LimitPolicy,
-        grant: Grant,
-        elapsed: float,
-        signal: VendorSignal,
-        rng: Callable[[], float] = random.random,
-    ) -> Finished:
-        with self._locked(credential) as (conn, state):
-            now = self._now(conn)
+        state: Mapping[str, Any],
+        now: float,
+    ) -> None:
+        horizon = max(float(state["horizon"]), policy.longest)
+        if horizon > state["horizon"]:
             conn.execute(
-                update(rate_limit_calls)
-                .where(rate_limit_calls.c.id == grant.id)
-                .values(at=grant.granted_at + max(0.0, elapsed))
+                update(rate_limits)
+                .where(rate_limits.c.credential == credential)
+                .values(horizon=horizon)
             )
-            strikes = int(state["strikes"])
-            result = Finished(strikes=strikes)
-            changes: dict[str, float | int] = {}
-            if signal.status == 429:
-                paused_until, paused_at, strikes, pause = pause_after_429(
-                    now,
-                    grant,
-                    signal,
-                    policy,
-                    float(state["paused_until"]),
-                    float(state["paused_at"]),
-                    strikes,
-                    rng,
-                )
-                changes = {"paused_until": paused_until, "paused_at": paused_at, "strikes": strikes}
-                result = Finished(paused_for=pause, strikes=strikes)
-            elif signal.status is not None and strikes and grant.granted_at > state["paused_at"]:
-                changes = {"strikes": 0}
-            if changes:
-                conn.execute(
-                    update(rate_limits)
-                    .where(rate_limits.c.credential == credential)
-                    .values(**changes)
-                )
-            learned = learned_calls(policy, signal, _SqlLog(conn, credential, now))
-            if learned is not None:
-                window, extra = learned
-                conn.execute(
-                    insert(rate_limit_calls).values(
-                        credential=credential, at=now, weight=extra, window_seconds=window.seconds
-                    )
-                )
-                result = Finished(result.paused_for, result.strikes, learned)
-        self._notify()
-        return result
-
-    def snapshot(self, credential: str, policy: LimitPolicy) -> Snapshot:
-        with self._engine.connect() as conn:
-            now = self._now(conn)
-            row = conn.execute(
-                select(rate_limits.c.paused_until, rate_limits.c.strikes).where(
-                    rate_limits.c.credential == credential
-                )
-            ).first()
-            used = _SqlLog(conn, credential, now).used(policy.windows)
-        paused_until, strikes = (float(row[0]), int(row[1])) if row else (0.0, 0)
-        return Snapshot(
-            tuple(WindowUsage(w, u) for w, u in zip(policy.windows, used, strict=True)),
-            paused_until,
-            strikes,
-            now,
+        conn.execute(
+            delete(rate_limit_calls).where(
+                rate_limit_calls.c.credential == credential,
+                rate_limit_calls.c.at <= now - horizon,
+            )
         )
+
+
+def _pause(state: Mapping[str, Any]) -> Pause:
+    """A ``rate_limits`` row's pause."""
+    return Pause(float(state["paused_until"]), float(state["paused_at"]), int(state["strikes"]))

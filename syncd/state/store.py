@@ -450,15 +450,16 @@ def record_error(
 ) -> None:
     """One row per person and operation: repeated failures bump ``attempts``."""
     stamp = now()
-    key = (
-        sync_errors.c.connector == connector,
-        sync_errors.c.direction == direction,
-        sync_errors.c.hr_key == hr_key,
-        sync_errors.c.operation == operation,
-    )
+    # What makes the row this failure's, both to find it and to create it.
+    identity = {
+        "connector": connector,
+        "direction": direction,
+        "hr_key": hr_key,
+        "operation": operation,
+    }
     updated = conn.execute(
         update(sync_errors)
-        .where(*key)
+        .where(*(sync_errors.c[name] == value for name, value in identity.items()))
         .values(
             reason=reason,
             last_seen_at=stamp,
@@ -470,10 +471,7 @@ def record_error(
     if not updated:
         conn.execute(
             insert(sync_errors).values(
-                connector=connector,
-                direction=direction,
-                hr_key=hr_key,
-                operation=operation,
+                **identity,
                 reason=reason,
                 first_seen_at=stamp,
                 last_seen_at=stamp,

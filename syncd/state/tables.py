@@ -41,13 +41,50 @@ def _ts(name: str, nullable: bool = True) -> Column:
     return Column(name, DateTime(timezone=True), nullable=nullable)
 
 
+def _serial_id() -> Column:
+    """The surrogate key of a table whose rows have no natural one."""
+    return Column("id", Id, primary_key=True, autoincrement=True)
+
+
+def _connector(*, primary_key: bool = False) -> Column:
+    """The connector (its configured name) a row belongs to."""
+    if primary_key:
+        return Column("connector", String(100), primary_key=True)
+    return Column("connector", String(100), nullable=False)
+
+
+def _hr_key(nullable: bool = False) -> Column:
+    """The HR person's key, as the source gives it (normalised to text)."""
+    return Column("hr_key", String(255), nullable=nullable)
+
+
+def _count(name: str, default: int = 0) -> Column:
+    """A whole number that is always set: a counter, an attempt number, a weight."""
+    return Column(name, Integer, nullable=False, default=default)
+
+
+RUN_COUNTS = (
+    "records_seen",
+    "created",
+    "updated",
+    "deactivated",
+    "reactivated",
+    "deleted",
+    "memberships",
+    "delivered",
+    "failed",
+    "api_calls",
+)
+"""The counts a ``sync_runs`` row keeps (SPEC §5), in column order."""
+
+
 # --- links: one row per connector and HR person ------------------------------------------
 links = Table(
     "links",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("connector", String(100), nullable=False),
-    Column("hr_key", String(255), nullable=False),
+    _serial_id(),
+    _connector(),
+    _hr_key(),
     Column("remote_id", String(255)),
     Column("status", String(20), nullable=False),  # model.LinkStatus
     Column("active", Boolean, nullable=False, default=True),
@@ -66,17 +103,17 @@ links = Table(
 operations = Table(
     "operations",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("connector", String(100), nullable=False),
+    _serial_id(),
+    _connector(),
     Column("run_id", Id),
     Column("seq", Integer, nullable=False),  # order within the plan
     Column("kind", String(20), nullable=False),  # model.OpKind
-    Column("hr_key", String(255), nullable=False),
+    _hr_key(),
     Column("target", String(255)),  # group name / course id for membership operations
     Column("remote_id", String(255)),
     Column("payload", JSON, nullable=False),  # {"fields": ..., "changed": [...], "link": ...}
     Column("state", String(20), nullable=False),  # model.OpState
-    Column("attempts", Integer, nullable=False, default=0),
+    _count("attempts"),
     Column("job_id", String(255)),
     Column("error", Text),
     _ts("next_attempt_at"),
@@ -90,13 +127,13 @@ operations = Table(
 jobs = Table(
     "jobs",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("connector", String(100), nullable=False),
+    _serial_id(),
+    _connector(),
     Column("vendor", String(40), nullable=False),
     Column("job_id", String(255), nullable=False),
     Column("kind", String(20), nullable=False),
     Column("state", String(20), nullable=False),  # waiting | done | failed | warned | expired
-    Column("polls", Integer, nullable=False, default=0),
+    _count("polls"),
     Column("detail", JSON),  # vendor's final status, warnings, errors
     _ts("submitted_at", nullable=False),
     _ts("last_polled_at"),
@@ -109,7 +146,7 @@ jobs = Table(
 cursors = Table(
     "cursors",
     metadata,
-    Column("connector", String(100), primary_key=True),
+    _connector(primary_key=True),
     Column("name", String(100), primary_key=True),
     Column("value", JSON, nullable=False),
     _ts("updated_at", nullable=False),
@@ -121,7 +158,7 @@ cursors = Table(
 parked_results = Table(
     "parked_results",
     metadata,
-    Column("connector", String(100), primary_key=True),
+    _connector(primary_key=True),
     Column("result_id", String(64), primary_key=True),
     Column("result", JSON, nullable=False),  # what a sink writes, and the attempt
     _ts("parked_at", nullable=False),
@@ -131,11 +168,11 @@ parked_results = Table(
 delivered_results = Table(
     "delivered_results",
     metadata,
-    Column("connector", String(100), primary_key=True),
+    _connector(primary_key=True),
     Column("sink", String(100), primary_key=True),
     Column("result_id", String(64), primary_key=True),
     Column("content_hash", String(64), nullable=False),
-    Column("hr_key", String(255)),
+    _hr_key(nullable=True),
     _ts("delivered_at", nullable=False),
 )
 
@@ -148,19 +185,19 @@ rate_limits = Table(
     Column("credential", String(64), primary_key=True),  # a hash, never the credential
     Column("paused_until", Float, nullable=False, default=0.0),  # epoch seconds; after a 429
     Column("paused_at", Float, nullable=False, default=0.0),  # when that pause was set
-    Column("strikes", Integer, nullable=False, default=0),  # consecutive 429s, for backoff
+    _count("strikes"),  # consecutive 429s, for backoff
     Column("horizon", Float, nullable=False, default=0.0),  # longest window seen: log retention
 )
 
 rate_limit_calls = Table(
     "rate_limit_calls",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
+    _serial_id(),
     Column("credential", String(64), nullable=False),
     # Latest moment the call can have reached the vendor (epoch seconds): the grant time
     # plus the longest a request may take while it is in flight, its end once answered.
     Column("at", Float, nullable=False),
-    Column("weight", Integer, nullable=False, default=1),
+    _count("weight", default=1),
     # NULL: counts in every window. Set: calls another client made with the same key,
     # learned from the vendor's X-RateLimit-Remaining, counted in that window only.
     Column("window_seconds", Float),
@@ -180,15 +217,15 @@ leases = Table(
 sync_status = Table(
     "sync_status",
     metadata,
-    Column("connector", String(100), primary_key=True),
+    _connector(primary_key=True),
     Column("direction", String(10), primary_key=True),  # push | pull
     Column("state", String(20), nullable=False),  # idle running failed guarded paused
     _ts("last_started_at"),
     _ts("last_finished_at"),
     _ts("last_success_at"),
     _ts("next_run_at"),
-    Column("pending_ops", Integer, nullable=False, default=0),
-    Column("failed_ops", Integer, nullable=False, default=0),
+    _count("pending_ops"),
+    _count("failed_ops"),
     Column("last_error", Text),
     Column("approved", Boolean, nullable=False, default=False),  # `syncd approve`, used once
     Column("last_run_id", Id),
@@ -197,22 +234,13 @@ sync_status = Table(
 sync_runs = Table(
     "sync_runs",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("connector", String(100), nullable=False),
+    _serial_id(),
+    _connector(),
     Column("direction", String(10), nullable=False),
     _ts("started_at", nullable=False),
     _ts("finished_at"),
     Column("outcome", String(20)),  # success partial failed guarded dry_run aborted
-    Column("records_seen", Integer, nullable=False, default=0),
-    Column("created", Integer, nullable=False, default=0),
-    Column("updated", Integer, nullable=False, default=0),
-    Column("deactivated", Integer, nullable=False, default=0),
-    Column("reactivated", Integer, nullable=False, default=0),
-    Column("deleted", Integer, nullable=False, default=0),
-    Column("memberships", Integer, nullable=False, default=0),
-    Column("delivered", Integer, nullable=False, default=0),
-    Column("failed", Integer, nullable=False, default=0),
-    Column("api_calls", Integer, nullable=False, default=0),
+    *(_count(name) for name in RUN_COUNTS),
     Column("detail", Text),
     Index(None, "connector", "direction", "started_at"),
 )
@@ -220,15 +248,15 @@ sync_runs = Table(
 sync_errors = Table(
     "sync_errors",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("connector", String(100), nullable=False),
+    _serial_id(),
+    _connector(),
     Column("direction", String(10), nullable=False, default="push"),
-    Column("hr_key", String(255), nullable=False),  # "" when the record had no key
+    _hr_key(),  # "" when the record had no key
     Column("operation", String(40), nullable=False),  # validate, map, source, create, ...
     Column("reason", Text, nullable=False),
     _ts("first_seen_at", nullable=False),
     _ts("last_seen_at", nullable=False),
-    Column("attempts", Integer, nullable=False, default=1),
+    _count("attempts", default=1),
     Column("resolved_at", DateTime(timezone=True)),
     Column("operation_id", Id),  # outbox row, when the failure is an operation
     UniqueConstraint("connector", "direction", "hr_key", "operation"),

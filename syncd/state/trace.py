@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import ColumnElement, Engine, Select, Table, func, select
 
 from syncd.state.tables import delivered_results, links, operations, sync_errors
 
@@ -26,6 +26,42 @@ def _plain(row: Any) -> dict[str, Any]:
     }
 
 
+LISTED: dict[str, tuple[Table, tuple[str, ...], str]] = {
+    "operations": (
+        operations,
+        (
+            "id",
+            "run_id",
+            "kind",
+            "target",
+            "state",
+            "attempts",
+            "job_id",
+            "error",
+            "created_at",
+            "updated_at",
+        ),
+        "id",
+    ),
+    "errors": (
+        sync_errors,
+        (
+            "direction",
+            "operation",
+            "reason",
+            "first_seen_at",
+            "last_seen_at",
+            "attempts",
+            "resolved_at",
+        ),
+        "last_seen_at",
+    ),
+    "results": (delivered_results, ("sink", "result_id", "delivered_at"), "delivered_at"),
+}
+"""What a trace lists of each table: (table, the columns shown, the column that orders newest
+first)."""
+
+
 def person_trace(engine: Engine, connector: str, hr_key: str) -> dict[str, Any]:
     """The person's link, recent operations, errors and delivered results (JSON-ready)."""
     with engine.connect() as conn:
@@ -38,62 +74,42 @@ def person_trace(engine: Engine, connector: str, hr_key: str) -> dict[str, Any]:
                 links.c.groups,
                 links.c.courses,
                 links.c.updated_at,
-            ).where(links.c.connector == connector, links.c.hr_key == hr_key)
+            ).where(*_of_person(links, connector, hr_key))
         ).first()
-        ops = conn.execute(
-            select(
-                operations.c.id,
-                operations.c.run_id,
-                operations.c.kind,
-                operations.c.target,
-                operations.c.state,
-                operations.c.attempts,
-                operations.c.job_id,
-                operations.c.error,
-                operations.c.created_at,
-                operations.c.updated_at,
-            )
-            .where(operations.c.connector == connector, operations.c.hr_key == hr_key)
-            .order_by(operations.c.id.desc())
-            .limit(RECENT)
-        ).all()
-        errors = conn.execute(
-            select(
-                sync_errors.c.direction,
-                sync_errors.c.operation,
-                sync_errors.c.reason,
-                sync_errors.c.first_seen_at,
-                sync_errors.c.last_seen_at,
-                sync_errors.c.attempts,
-                sync_errors.c.resolved_at,
-            )
-            .where(sync_errors.c.connector == connector, sync_errors.c.hr_key == hr_key)
-            .order_by(sync_errors.c.last_seen_at.desc())
-            .limit(RECENT)
-        ).all()
-        delivered_filter = (
-            delivered_results.c.connector == connector,
-            delivered_results.c.hr_key == hr_key,
-        )
-        results = conn.execute(
-            select(
-                delivered_results.c.sink,
-                delivered_results.c.result_id,
-                delivered_results.c.delivered_at,
-            )
-            .where(*delivered_filter)
-            .order_by(delivered_results.c.delivered_at.desc())
-            .limit(RECENT)
-        ).all()
+        recent = {
+            name: [
+                _plain(row)
+                for row in conn.execute(_recent(table, columns, newest, connector, hr_key))
+            ]
+            for name, (table, columns, newest) in LISTED.items()
+        }
         delivered = conn.execute(
-            select(func.count()).select_from(delivered_results).where(*delivered_filter)
+            select(func.count())
+            .select_from(delivered_results)
+            .where(*_of_person(delivered_results, connector, hr_key))
         ).scalar_one()
     return {
         "connector": connector,
         "hr_key": hr_key,
         "link": _plain(link) if link is not None else None,
-        "operations": [_plain(row) for row in ops],
-        "errors": [_plain(row) for row in errors],
+        "operations": recent["operations"],
+        "errors": recent["errors"],
         "results_delivered": delivered,
-        "results": [_plain(row) for row in results],
+        "results": recent["results"],
     }
+
+
+def _of_person(table: Table, connector: str, hr_key: str) -> tuple[ColumnElement[bool], ...]:
+    return (table.c.connector == connector, table.c.hr_key == hr_key)
+
+
+def _recent(
+    table: Table, columns: tuple[str, ...], newest: str, connector: str, hr_key: str
+) -> Select:
+    """The person's ``RECENT`` newest rows of ``table``."""
+    return (
+        select(*(table.c[name] for name in columns))
+        .where(*_of_person(table, connector, hr_key))
+        .order_by(table.c[newest].desc())
+        .limit(RECENT)
+    )

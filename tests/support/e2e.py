@@ -29,8 +29,8 @@ from syncd.assemble import (
 )
 from syncd.config import Config
 from syncd.engine.pull.run import PullResult
-from syncd.engine.push.jobs import JobPolling
 from syncd.engine.push.run import PushResult, run_push
+from syncd.engine.push.settings import JobPolling
 from syncd.http import RetryPolicy
 from syncd.state.status import error_rows
 from syncd.vendors.pulling import start_option

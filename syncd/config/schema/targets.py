@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import string
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 
@@ -26,6 +26,8 @@ UNDOCUMENTED_RATE_LIMIT = {"per_minute": 60}  # iLMS and Learning Pool publish n
 
 
 class _TargetBase(Strict):
+    default_rate_limit: ClassVar[dict[str, Any]]  # what the vendor documents, or a modest guess
+
     base_url: VendorUrl
     timeout: float = Field(30.0, gt=0)
     rate_limit: RateLimitConfig
@@ -40,17 +42,18 @@ class _TargetBase(Strict):
             raise ValueError("must be longer than 0s (e.g. 30m)")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        return merge_rate_limit(cls.default_rate_limit)(data)
+
 
 class TalentLMSTarget(_TargetBase):
+    default_rate_limit: ClassVar[dict[str, Any]] = TALENTLMS_RATE_LIMIT
     type: Literal["talentlms"]
     api_key: SecretStr
     api_version: str = "2025-01-01"
     password_length: int = Field(20, ge=8, le=191)  # new accounts need one; v2 allows 191 chars
-
-    @model_validator(mode="before")
-    @classmethod
-    def _defaults(cls, data: Any) -> Any:
-        return merge_rate_limit(TALENTLMS_RATE_LIMIT)(data)
 
 
 def _identifier_text(value: Any) -> Any:
@@ -65,6 +68,7 @@ _HOWNOW_ACTING_USER = re.compile(r"(ID-\d+|EXT-[A-Za-z0-9_-]+|EMAIL-\S+@\S+)")
 
 
 class HowNowTarget(_TargetBase):
+    default_rate_limit: ClassVar[dict[str, Any]] = HOWNOW_RATE_LIMIT
     type: Literal["hownow"]
     client_id: Identifier
     client_secret: SecretStr
@@ -88,13 +92,9 @@ class HowNowTarget(_TargetBase):
             raise ValueError("must be EXT-<external_user_id>, ID-<number> or EMAIL-<address>")
         return value
 
-    @model_validator(mode="before")
-    @classmethod
-    def _defaults(cls, data: Any) -> Any:
-        return merge_rate_limit(HOWNOW_RATE_LIMIT)(data)
-
 
 class ILMSTarget(_TargetBase):
+    default_rate_limit: ClassVar[dict[str, Any]] = UNDOCUMENTED_RATE_LIMIT
     type: Literal["ilms"]
     org_id: Identifier
     api_login_id: SecretStr
@@ -112,11 +112,6 @@ class ILMSTarget(_TargetBase):
         if not value.isdigit():
             raise ValueError("must be the numeric iLMS organization id (e.g. 99999)")
         return value
-
-    @model_validator(mode="before")
-    @classmethod
-    def _defaults(cls, data: Any) -> Any:
-        return merge_rate_limit(UNDOCUMENTED_RATE_LIMIT)(data)
 
 
 ENDPOINT_PLACEHOLDERS = frozenset({"user_id", "hr_key", "group_id", "course_id"})
@@ -184,16 +179,12 @@ class LearningPoolEndpoints(Strict):
 
 
 class LearningPoolTarget(_TargetBase):
+    default_rate_limit: ClassVar[dict[str, Any]] = UNDOCUMENTED_RATE_LIMIT
     type: Literal["learningpool"]
     client_id: Identifier
     client_secret: SecretStr
     token_path: str = Field("/oauth/token", pattern=r"^/")
     endpoints: LearningPoolEndpoints = Field(default_factory=LearningPoolEndpoints)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _defaults(cls, data: Any) -> Any:
-        return merge_rate_limit(UNDOCUMENTED_RATE_LIMIT)(data)
 
 
 TargetConfig = Annotated[

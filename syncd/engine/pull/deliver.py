@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from syncd.engine.pull.identify import resolve_unknown
+from syncd.engine.pull.settings import PullSettings
 from syncd.model import LearningResult
-from syncd.sink_protocol import Sink
 from syncd.state import results as delivered
 
 Accepted = Callable[[Connection, list[LearningResult], bool], None]
@@ -26,14 +26,11 @@ Accepted = Callable[[Connection, list[LearningResult], bool], None]
 
 
 class Delivery:
-    def __init__(
-        self, engine: Engine, connector: str, sink: Sink, sink_name: str, batch_size: int
-    ) -> None:
-        self.engine = engine
-        self.connector = connector
-        self.sink = sink
-        self.sink_name = sink_name
-        self.batch_size = batch_size
+    def __init__(self, settings: PullSettings) -> None:
+        self.s = settings
+        # A batch is all-or-nothing only within what the sink takes in one write.
+        sink_batch = getattr(settings.sink, "max_batch", None) or settings.batch_size
+        self.batch_size = max(1, min(settings.batch_size, sink_batch))
         self.delivered = 0  # results the sink accepted this cycle
 
     def deliver(
@@ -43,11 +40,11 @@ class Delivery:
         fresh = self._fresh(results)
         batches = _chunks(fresh, self.batch_size)
         for number, batch in enumerate(batches, start=1):
-            self.sink.write(batch)
+            self.s.sink.write(batch)
             self.delivered += len(batch)
-            with self.engine.begin() as conn:
-                delivered.mark_delivered(conn, self.connector, self.sink_name, batch)
-                resolve_unknown(conn, self.connector, batch)
+            with self.s.engine.begin() as conn:
+                delivered.mark_delivered(conn, self.s.connector, self.s.sink_name, batch)
+                resolve_unknown(conn, self.s.connector, batch)
                 if accepted is not None:
                     accepted(conn, batch, number == len(batches))
         return fresh
@@ -59,8 +56,8 @@ class Delivery:
             latest[result.result_id] = result
         if not latest:
             return []
-        with self.engine.connect() as conn:
-            accepted = delivered.delivered_hashes(conn, self.connector, self.sink_name, latest)
+        with self.s.engine.connect() as conn:
+            accepted = delivered.delivered_hashes(conn, self.s.connector, self.s.sink_name, latest)
         return [r for rid, r in latest.items() if accepted.get(rid) != r.content_hash()]
 
 

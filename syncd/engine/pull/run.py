@@ -15,41 +15,26 @@ cursor; ``busy`` 0.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from syncd.engine import cycle
 from syncd.engine.cycle import STOPPED_MESSAGE, CycleOutcome, CycleResult
 from syncd.engine.pull.deliver import Delivery
 from syncd.engine.pull.identify import DIRECTION, Unidentified, identify, resolve_unknown
+from syncd.engine.pull.settings import PullSettings
 from syncd.http.errors import VendorError
 from syncd.model import LearningResult
 from syncd.shutdown import ShuttingDown
-from syncd.sink_protocol import Sink, SinkError
+from syncd.sink_protocol import SinkError
 from syncd.state import parked, store
 from syncd.state import results as delivered
-from syncd.vendors.base import Adapter, PullPage
+from syncd.vendors.base import PullPage
 
 log = structlog.get_logger(__name__)
-
-DEFAULT_BATCH_SIZE = 500
-
-
-@dataclass(slots=True)
-class PullSettings:
-    """Everything one connector's pull needs; the caller opens and closes ``sink``."""
-
-    connector: str
-    engine: Engine
-    adapter: Adapter
-    sink: Sink
-    sink_name: str  # recorded in delivered_results.sink: a new sink gets everything again
-    stop: threading.Event = field(default_factory=threading.Event)
-    batch_size: int = DEFAULT_BATCH_SIZE
 
 
 @dataclass(slots=True)
@@ -73,14 +58,7 @@ class _PullCycle:
         self.s = settings
         self.cursor_name = delivered.cursor_name(settings.sink_name)
         self.calls_before = settings.adapter.api_calls
-        sink_batch = getattr(settings.sink, "max_batch", None) or settings.batch_size
-        self.delivery = Delivery(
-            settings.engine,
-            settings.connector,
-            settings.sink,
-            settings.sink_name,
-            max(1, min(settings.batch_size, sink_batch)),
-        )
+        self.delivery = Delivery(settings)
         self.unidentified = Unidentified()
         self.records_seen = 0
         self.stopped_early = False  # a shutdown ended the cycle before the last page
@@ -127,11 +105,8 @@ class _PullCycle:
             self._take_page(page, links)
             if s.stop.is_set():
                 self.stopped_early = True
-                log.info(
-                    "pull_stopping",
-                    connector=s.connector,
-                    reason="shutdown requested; the next cycle continues from the saved cursor",
-                )
+                leaves = "the next cycle continues from the saved cursor"
+                cycle.log_stopping(DIRECTION, s.connector, leaves)
                 return
 
     def _deliver_parked(self, links: Mapping[str, str]) -> None:

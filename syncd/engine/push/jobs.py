@@ -9,34 +9,21 @@ its operations fail, naming the person, until ``syncd retry``.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from syncd.config.schema.durations import format_duration
+from syncd.engine.cycle import log_stopping
+from syncd.engine.push.settings import DIRECTION, PushSettings
 from syncd.model import Operation, Outcome, OutcomeStatus
-from syncd.polling import Backoff, Waited, WaitEnd, wait_for_jobs
+from syncd.polling import Waited, WaitEnd, wait_for_jobs
 from syncd.state import store
-from syncd.vendors.base import Adapter
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class JobPolling(Backoff):
-    """How patiently asynchronous jobs are awaited."""
-
-    first_delay: float = 1.0
-    max_delay: float = 30.0
-    timeout: float = 1800.0  # waited within one cycle; then reported, polled again next cycle
-    # A job still running this long after it was sent (across cycles and restarts) is
-    # given up: its operations fail, naming the person, until ``syncd retry``.
-    give_up_after: timedelta | None = None
 
 
 RecordOutcome = Callable[[Connection, Outcome], None]
@@ -44,32 +31,19 @@ RecordOutcome = Callable[[Connection, Outcome], None]
 
 
 class JobPoller:
-    def __init__(
-        self,
-        *,
-        connector: str,
-        engine: Engine,
-        adapter: Adapter,
-        polling: JobPolling,
-        stop: threading.Event,
-        record: RecordOutcome,
-    ) -> None:
-        self.connector = connector
-        self.engine = engine
-        self.adapter = adapter
-        self.polling = polling
-        self.stop = stop
+    def __init__(self, settings: PushSettings, record: RecordOutcome) -> None:
+        self.s = settings
         self.record = record
 
     def wait(self, waiting: Mapping[str, list[Operation]]) -> Waited[str]:
         """Poll the jobs until each has ended, the time limit passes or a stop is asked for."""
         if not waiting:
             return Waited(WaitEnd.FINISHED, [], 0.0)
-        sent_at = self._sent_times(waiting) if self.polling.give_up_after is not None else {}
+        sent_at = self._sent_times(waiting) if self.s.polling.give_up_after is not None else {}
 
         def ended(job_id: str) -> bool:
             ops = waiting[job_id]
-            outcomes = self.adapter.poll_job(job_id, ops)
+            outcomes = self.s.adapter.poll_job(job_id, ops)
             if outcomes is None:
                 outcomes = self._given_up(job_id, ops, sent_at.get(job_id))
             if outcomes is None:
@@ -77,50 +51,46 @@ class JobPoller:
             self._finish(job_id, outcomes)
             return True
 
-        waited = wait_for_jobs(waiting, ended, self.polling, stop=self.stop)
+        waited = wait_for_jobs(waiting, ended, self.s.polling, stop=self.s.stop)
         if waited.end is WaitEnd.STOPPED:
-            log.info(
-                "push_stopping",
-                connector=self.connector,
-                reason="shutdown requested; unfinished jobs are polled again next cycle",
-                jobs=len(waited.running),
-            )
+            leaves = "unfinished jobs are polled again next cycle"
+            log_stopping(DIRECTION, self.s.connector, leaves, jobs=len(waited.running))
         elif waited.running:
             self._report_overdue({job_id: waiting[job_id] for job_id in waited.running})
         return waited
 
     def _finish(self, job_id: str, outcomes: list[Outcome]) -> None:
-        with self.engine.begin() as conn:
+        with self.s.engine.begin() as conn:
             for outcome in outcomes:
                 self.record(conn, outcome)
             # The job has ended: an earlier "has not finished" report no longer holds.
             people = [o.op.hr_key for o in outcomes]
-            store.resolve_errors(conn, self.connector, people, ["job"])
+            store.resolve_errors(conn, self.s.connector, people, ["job"])
             failed = any(o.status is OutcomeStatus.FAILED for o in outcomes)
             store.finish_job(
                 conn,
-                self.connector,
+                self.s.connector,
                 job_id,
                 "failed" if failed else "done",
                 {"outcomes": Counter(o.status.value for o in outcomes)},
             )
 
     def _sent_times(self, jobs: Mapping[str, object]) -> dict[str, datetime]:
-        with self.engine.connect() as conn:
-            return store.jobs_submitted_at(conn, self.connector, list(jobs))
+        with self.s.engine.connect() as conn:
+            return store.jobs_submitted_at(conn, self.s.connector, list(jobs))
 
     def _given_up(
         self, job_id: str, ops: list[Operation], sent: datetime | None
     ) -> list[Outcome] | None:
         """Failed outcomes for a job running past ``give_up_after``; None while it may run."""
-        limit = self.polling.give_up_after
+        limit = self.s.polling.give_up_after
         running = store.now() - sent if sent is not None else timedelta(0)
         if limit is None or running < limit:
             return None
-        vendor = self.adapter.vendor
+        vendor = self.s.adapter.vendor
         log.warning(
             "job_given_up",
-            connector=self.connector,
+            connector=self.s.connector,
             job_id=job_id,
             operations=len(ops),
             running_s=int(running.total_seconds()),
@@ -134,30 +104,30 @@ class JobPoller:
                     f"{_span(running)} after it was sent (target.job_timeout: "
                     f"{format_duration(limit)}); syncd stopped polling it and cannot tell what "
                     f"{vendor} applied. Check the person in {vendor}, then "
-                    f"`syncd retry {self.connector}` sends it again"
+                    f"`syncd retry {self.s.connector}` sends it again"
                 ),
             )
             for op in ops
         ]
 
     def _report_overdue(self, pending: dict[str, list[Operation]]) -> None:
-        with self.engine.begin() as conn:
+        with self.s.engine.begin() as conn:
             for job_id, ops in pending.items():
                 reason = (
-                    f"{self.adapter.vendor} job {job_id} has not finished after "
-                    f"{self.polling.timeout:g}s; it stays in the outbox and is polled "
+                    f"{self.s.adapter.vendor} job {job_id} has not finished after "
+                    f"{self.s.polling.timeout:g}s; it stays in the outbox and is polled "
                     "again next cycle"
                 )
                 for op in ops:
                     store.record_error(
-                        conn, self.connector, op.hr_key, "job", reason, operation_id=op.id
+                        conn, self.s.connector, op.hr_key, "job", reason, operation_id=op.id
                     )
                 log.warning(
                     "job_overdue",
-                    connector=self.connector,
+                    connector=self.s.connector,
                     job_id=job_id,
                     operations=len(ops),
-                    timeout_s=self.polling.timeout,
+                    timeout_s=self.s.polling.timeout,
                 )
 
 

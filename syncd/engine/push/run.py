@@ -10,52 +10,27 @@ then report the run (``cycle``).
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 from sqlalchemy import Engine
 
 from syncd.engine import cycle
 from syncd.engine.cycle import STOPPED_MESSAGE, CycleOutcome, CycleResult
-from syncd.engine.diff import DiffPolicy
-from syncd.engine.guard import Threshold
 from syncd.engine.push import outbox
-from syncd.engine.push.jobs import JobPolling
 from syncd.engine.push.plan import guard, plan_changes
-from syncd.engine.push.read import MapperLike, Reading, SourceEmpty, read_people
+from syncd.engine.push.read import Reading, SourceEmpty, read_people
 from syncd.engine.push.send import Sender
+from syncd.engine.push.settings import DIRECTION, PushSettings
 from syncd.http.errors import AuthenticationError, UnreachableError
 from syncd.model import Operation, OpState
 from syncd.shutdown import ShuttingDown
 from syncd.sources.base import SourceError
 from syncd.state import store
-from syncd.vendors.base import Adapter
 
 log = structlog.get_logger(__name__)
 
-DIRECTION = "push"
 _OPEN = [OpState.PENDING, OpState.SENT, OpState.UNKNOWN, OpState.WAITING]
-
-
-@dataclass(slots=True)
-class PushSettings:
-    """Everything one connector's push needs, built from the configuration (or by a test)."""
-
-    connector: str
-    engine: Engine
-    adapter: Adapter
-    mapper: MapperLike
-    key: str
-    records: Callable[[], Iterable[Any]]  # opens the source afresh for each cycle
-    policy: DiffPolicy = field(default_factory=DiffPolicy)
-    threshold: Threshold = field(default_factory=lambda: Threshold.parse(None))
-    match: str | None = None
-    polling: JobPolling = field(default_factory=JobPolling)
-    stop: threading.Event = field(default_factory=threading.Event)
-    only: frozenset[str] | None = None  # HR keys to push on demand; None: everyone
 
 
 @dataclass(slots=True)
@@ -79,15 +54,7 @@ class _PushCycle:
         self.s = settings
         self.dry_run = dry_run
         self.calls_before = settings.adapter.api_calls
-        self.sender = Sender(
-            connector=settings.connector,
-            engine=settings.engine,
-            adapter=settings.adapter,
-            policy=settings.policy,
-            match=settings.match,
-            polling=settings.polling,
-            stop=settings.stop,
-        )
+        self.sender = Sender(settings)
         self.records_seen = 0
         self.invalid = 0
 

@@ -9,18 +9,20 @@ simply re-sent. Asynchronous operations wait on their job (``jobs``).
 
 from __future__ import annotations
 
-import threading
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import groupby
+from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
-from syncd.engine.diff import DiffPolicy, apply_ops
-from syncd.engine.push.jobs import JobPoller, JobPolling
+from syncd.engine.cycle import log_stopping
+from syncd.engine.diff import apply_ops
+from syncd.engine.push.jobs import JobPoller
 from syncd.engine.push.order import batches
+from syncd.engine.push.settings import DIRECTION, PushSettings
 from syncd.logs import Redactor
 from syncd.metrics import OPERATIONS
 from syncd.model import (
@@ -34,7 +36,6 @@ from syncd.model import (
 )
 from syncd.polling import WaitEnd
 from syncd.state import store
-from syncd.vendors.base import Adapter
 
 log = structlog.get_logger(__name__)
 
@@ -59,31 +60,14 @@ class Tally:
 
 
 class Sender:
-    def __init__(
-        self,
-        *,
-        connector: str,
-        engine: Engine,
-        adapter: Adapter,
-        policy: DiffPolicy,
-        match: str | None,
-        polling: JobPolling,
-        stop: threading.Event,
-    ) -> None:
-        self.connector = connector
-        self.engine = engine
-        self.adapter = adapter
-        self.policy = policy
-        self.match = match
-        self.stop = stop
-        self.jobs = JobPoller(
-            connector=connector,
-            engine=engine,
-            adapter=adapter,
-            polling=polling,
-            stop=stop,
-            record=self.record,
-        )
+    def __init__(self, settings: PushSettings) -> None:
+        self.connector = settings.connector
+        self.engine = settings.engine
+        self.adapter = settings.adapter
+        self.policy = settings.policy
+        self.match = settings.match
+        self.stop = settings.stop
+        self.jobs = JobPoller(settings, record=self.record)
         self.tally = Tally()
         self.stopped_early = False  # a shutdown left operations for the next cycle
 
@@ -101,11 +85,7 @@ class Sender:
             for batch in batches(list(segment), self.adapter.capabilities):
                 if self.stop.is_set():
                     self.stopped_early = True
-                    log.info(
-                        "push_stopping",
-                        connector=self.connector,
-                        reason="shutdown requested; the rest stays in the outbox",
-                    )
+                    log_stopping(DIRECTION, self.connector, "the rest stays in the outbox")
                     return
                 ready = self._resolve_remote_ids(batch)
                 if ready:
@@ -167,19 +147,11 @@ class Sender:
             )
         elif status is OutcomeStatus.UNKNOWN:
             store.mark_operations(conn, [op.id], OpState.UNKNOWN, error=outcome.error)
-            self.tally.add("unknown")
-            OPERATIONS.labels(self.connector, op.kind.value, "unknown").inc()
+            self._count(op, "unknown")
         else:  # RETRY: a passing fault that outlasted the client's own retries
             store.mark_operations(conn, [op.id], OpState.PENDING, error=outcome.error)
-            self.tally.add("deferred")
-            OPERATIONS.labels(self.connector, op.kind.value, "deferred").inc()
-            log.warning(
-                "operation_deferred",
-                connector=self.connector,
-                hr_key=op.hr_key,
-                operation=op.kind.value,
-                reason=outcome.error,
-            )
+            self._count(op, "deferred")
+            self._warn("operation_deferred", op, outcome.error)
 
     def _without_write_only(self, outcome: Outcome) -> Outcome:
         """The outcome with its operation's write-only values (passwords) masked in its texts.
@@ -228,15 +200,23 @@ class Sender:
             link = store.load_links(conn, self.connector, [op.hr_key]).get(op.hr_key)
             if link is not None and link.status is LinkStatus.PENDING:
                 store.save_link(conn, self.connector, replace(link, status=LinkStatus.FAILED))
-        self.tally.add("failed")
+        self._count(op, "failed")
         self.tally.failures.append(f"{op.describe()}: {reason}")
-        OPERATIONS.labels(self.connector, op.kind.value, "failed").inc()
+        self._warn("operation_failed", op, reason, target=op.target)
+
+    def _count(self, op: Operation, outcome: str) -> None:
+        """Count an operation's outcome in the cycle's tally and in the metrics."""
+        self.tally.add(outcome)
+        OPERATIONS.labels(self.connector, op.kind.value, outcome).inc()
+
+    def _warn(self, event: str, op: Operation, reason: str | None, **details: Any) -> None:
+        """A warning about one operation, naming the connector, the person and the kind."""
         log.warning(
-            "operation_failed",
+            event,
             connector=self.connector,
             hr_key=op.hr_key,
             operation=op.kind.value,
-            target=op.target,
+            **details,
             reason=reason,
         )
 

@@ -17,6 +17,8 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
+from syncd.model import flag_of
+
 MAX_LENGTH = 191
 REQUIRED = ("login", "name", "surname", "email")
 TEXT_FIELDS = frozenset(
@@ -54,17 +56,7 @@ def text_of(value: Any) -> str:
 
 
 def as_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in _TRUE:
-            return True
-        if word in _FALSE:
-            return False
-    return None
+    return flag_of(value, _TRUE, _FALSE)
 
 
 def as_int(value: Any) -> int | None:
@@ -214,4 +206,3 @@ def wire_fields(fields: Mapping[str, Any], names: Any = None) -> dict[str, Any]:
         if value is not None:
             body[name] = value
     return body
-
