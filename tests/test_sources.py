@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import json
+import threading
+import time
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -585,15 +588,116 @@ def test_http_non_object_item_is_a_problem_record():
     assert odd.data == {} and odd.problem == "page 1, item 2 is a JSON str, not an object"
 
 
-def test_http_credentials_over_plain_http_are_refused():
+def test_http_credentials_over_plain_http_are_refused(tmp_path):
+    from syncd.assemble import load_config
+    from syncd.config import ConfigError
+    from syncd.config.schema.sources import HttpSourceConfig
+
     config = {
         "type": "http",
         "url": "http://hr.example.com/people",
         "key": "id",
         "auth": {"type": "bearer", "token": "t0ken-value"},
     }
+    path = tmp_path / "syncd.yaml"
+    path.write_text(json.dumps({"sources": {"hr": config}, "connectors": []}))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "sources.hr" in str(caught.value) and "plain http to hr.example.com" in str(caught.value)
+    assert "t0ken-value" not in str(caught.value)
+    # Built past the configuration's check, the source still refuses at the door.
+    unchecked = HttpSourceConfig.model_validate({**config, "url": "https://x.test/people"})
+    unchecked = unchecked.model_copy(update={"url": config["url"]})
     with pytest.raises(SourceError, match="plain http"):
-        source(config)
+        open_source("hr", unchecked, retry=FAST)
+
+
+def _linked(server_url: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "url": server_url + "/people",
+        "key": "id",
+        "records": "$.data[*]",
+        "auth": {"type": "bearer", "token": "hr-token-123"},
+        "paginate": {"type": "next_link", "path": "$.next"},
+        **extra,
+    }
+
+
+def test_a_next_link_to_another_host_is_refused_and_gets_no_credentials():
+    def answer(request: Received) -> Reply:
+        port = request.headers["host"].rsplit(":", 1)[1]
+        if request.path == "/people":
+            return Reply(200, {"data": people(1), "next": f"http://localhost:{port}/more"})
+        return Reply(200, {"data": people(2)})
+
+    with LoopbackServer(answer) as server:
+        with pytest.raises(SourceError, match=r"another host, localhost, not 127\.0\.0\.1"):
+            read(_linked(server.url))
+        assert [r.path for r in server.requests] == ["/people"]
+        assert ids(read(_linked(server.url, allowed_hosts=["localhost"]))) == ["E1", "E2"]
+    tokens = {r.headers.get("authorization") for r in server.requests}
+    assert tokens == {"Bearer hr-token-123"}
+
+
+def test_a_source_that_never_stops_linking_is_stopped_at_max_pages():
+    def answer(request: Received) -> Reply:
+        number = int(request.query.get("n", "1"))
+        return Reply(200, {"data": people(number), "next": f"/people?n={number + 1}"})
+
+    with LoopbackServer(answer) as server, pytest.raises(SourceError, match="more than 5 pages"):
+        read(_linked(server.url, max_pages=5))
+    assert len(server.requests) == 6
+
+
+def test_a_page_larger_than_max_page_bytes_is_refused():
+    big = {"data": [{"id": f"E{i}", "pad": "x" * 1000} for i in range(2000)]}  # about 2 MB
+    with (
+        LoopbackServer(lambda r: Reply(200, big)) as server,
+        pytest.raises(SourceError, match="larger than 1,000,000 bytes"),
+    ):
+        read(_linked(server.url, max_page_bytes=1_000_000))
+
+
+def test_a_server_trickling_its_answer_is_stopped_at_the_deadline():
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.is_set():
+            try:
+                listener.settimeout(0.2)
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 100000\r\n\r\n[")
+                try:
+                    while not stop.is_set():
+                        conn.sendall(b" ")  # one byte, well within the read timeout
+                        time.sleep(0.1)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    started = time.monotonic()
+    try:
+        with pytest.raises(SourceError, match=r"took longer than 0\.5s in all"):
+            read({"type": "http", "url": url + "/people", "key": "id", "timeout": 5,
+                  "deadline": 0.5})
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+    assert time.monotonic() - started < 10  # four tries of half a second, not for ever
 
 
 def test_invalid_jsonpath_is_a_configuration_error_naming_the_key(tmp_path):

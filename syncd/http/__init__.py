@@ -16,7 +16,7 @@ This package depends only on ``syncd.limits``, the configuration schema and the 
 
 from __future__ import annotations
 
-from syncd.http._api import RETRYABLE_STATUS, HrEndpoint, send_with_retries
+from syncd.http._api import RETRYABLE_STATUS, HrEndpoint, ReadLimits, send_with_retries
 from syncd.http._auth import (
     TOKENS,
     ClientCredentialsAuth,
@@ -74,6 +74,7 @@ __all__ = [
     "OutcomeUnknown",
     "RateLimitHeaders",
     "RateLimitWaitTooLong",
+    "ReadLimits",
     "RecordRejected",
     "RetryPolicy",
     "StaticHeaderAuth",

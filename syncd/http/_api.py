@@ -33,17 +33,29 @@ log = structlog.get_logger(__name__)
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
+@dataclass(frozen=True)
+class ReadLimits:
+    """What one answer may cost besides httpx's per-read timeout: a server trickling a byte
+    every few seconds, or sending a page of gigabytes, is stopped."""
+
+    deadline: float = 300.0  # seconds for the whole call, from sending to the last byte
+    max_bytes: int | None = None
+
+
 def send_with_retries(
     client: httpx.Client,
     build_request: Callable[[], httpx.Request],
     policy: RetryPolicy,
     *,
     sleep: Callable[[float], None] = time.sleep,
+    limits: ReadLimits = ReadLimits(),
 ) -> httpx.Response:
     """Send a request, retrying passing faults; return the first non-retryable answer.
 
     ``build_request`` is called for every try so each try gets fresh headers.
-    Raises TransportFailure when the tries run out or the credentials are refused.
+    Raises TransportFailure when the tries run out or the credentials are refused, or
+    when the answer is larger than ``limits.max_bytes``; a try that outlasts
+    ``limits.deadline`` is a passing fault like a timeout.
     """
     tried: list[httpx.Request] = []
 
@@ -51,7 +63,7 @@ def send_with_retries(
         request = build_request()
         tried.append(request)
         try:
-            response = client.send(request)
+            response = _read_within(client, request, limits)
         except httpx.TimeoutException:
             raise Transient(f"timed out after {_timeout_text(client)}") from None
         except httpx.UnsupportedProtocol as exc:
@@ -89,6 +101,40 @@ def send_with_retries(
         raise TransportFailure(
             f"{last.reason} (gave up after {policy.attempts} attempts)", status=last.status
         ) from None
+
+
+def _read_within(
+    client: httpx.Client, request: httpx.Request, limits: ReadLimits
+) -> httpx.Response:
+    """The answer, read as it streams in, within the deadline and the size limit."""
+    started = time.monotonic()
+    response = client.send(request, stream=True)
+    try:
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if limits.max_bytes is not None and len(body) > limits.max_bytes:
+                raise TransportFailure(
+                    f"the answer is larger than {limits.max_bytes:,} bytes; refused unread",
+                    status=response.status_code,
+                )
+            if time.monotonic() - started > limits.deadline:
+                raise Transient(f"took longer than {limits.deadline:g}s in all")
+    finally:
+        response.close()
+    # The body is decoded already (a compressed bomb counts at its full size): say so.
+    headers = [
+        (name, value)
+        for name, value in response.headers.multi_items()
+        if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+    ]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=bytes(body),
+        request=request,
+        extensions=response.extensions,
+    )
 
 
 def _timeout_text(client: httpx.Client) -> str:
@@ -139,11 +185,15 @@ class HrEndpoint:
         )
 
     def send(
-        self, client: httpx.Client, build_request: Callable[[], httpx.Request], where: str
+        self,
+        client: httpx.Client,
+        build_request: Callable[[], httpx.Request],
+        where: str,
+        limits: ReadLimits = ReadLimits(),
     ) -> httpx.Response:
         """A successful answer, or ``error`` naming ``where`` and the cause, secrets masked."""
         try:
-            response = send_with_retries(client, build_request, self.retry)
+            response = send_with_retries(client, build_request, self.retry, limits=limits)
         except TransportFailure as exc:
             raise self.error(self.name, f"{where}: {self.mask(exc.reason)}") from None
         if not response.is_success:

@@ -26,11 +26,14 @@ import structlog
 
 import syncd
 from syncd.config.schema.sinks import HttpSinkConfig
-from syncd.http import HrEndpoint, RetryPolicy
+from syncd.http import HrEndpoint, ReadLimits, RetryPolicy
 from syncd.model import LearningResult
 from syncd.sink_protocol import SinkBase, SinkError
 
 log = structlog.get_logger(__name__)
+
+MAX_ANSWER_BYTES = 1_000_000
+"""An HR endpoint's answer to a batch is a receipt, never megabytes: more is refused unread."""
 
 SIGNATURE_HEADER = "X-Syncd-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -111,7 +114,9 @@ class HttpSink(SinkBase):
             )
 
         where = f"POST {self._endpoint.show(self.config.url)}"
-        response = self._endpoint.send(self._client, build, where)
+        response = self._endpoint.send(
+            self._client, build, where, ReadLimits(self.config.deadline, MAX_ANSWER_BYTES)
+        )
         log.info(
             "sink_written",
             sink=self.name,

@@ -31,7 +31,7 @@ from syncd.config.schema.sources import (
     NextLinkPagination,
     PageNumberPagination,
 )
-from syncd.http import HrEndpoint, RetryPolicy
+from syncd.http import HrEndpoint, ReadLimits, RetryPolicy
 from syncd.jsonpath import CompiledPath, JsonPathSyntaxError, compile_path
 from syncd.model import stable_hash
 from syncd.sources.base import SourceError, SourceRecord
@@ -91,6 +91,12 @@ class HttpSource:
             count = 0
             page_number = 0
             for page_number, (_document, items) in enumerate(pages, start=1):
+                if page_number > self.config.max_pages:
+                    raise SourceError(
+                        self.name,
+                        f"more than {self.config.max_pages:,} pages: stopped (raise max_pages "
+                        "if the source really is that large)",
+                    )
                 for index, item in enumerate(items, start=1):
                     count += 1
                     yield _record(f"page {page_number}, item {index}", item)
@@ -116,6 +122,7 @@ class HttpSource:
             following = url.join(link.strip())
             if following == url:
                 return
+            self._check_host(following, number)
             if str(following) in seen:
                 shown = self._endpoint.show(following)
                 raise SourceError(
@@ -177,6 +184,23 @@ class HttpSource:
             params = {paginate.param: text}
             number += 1
 
+    def _check_host(self, url: httpx.URL, number: int) -> None:
+        """A next link may lead only to the configured host (or ``allowed_hosts``): the
+        source's credentials and headers go with every page request."""
+        home = httpx.URL(self.config.url)
+        same_host = url.host == home.host and url.port == home.port
+        if url.scheme == "http" and home.scheme == "https":
+            reason = "leaves https for plain http"
+        elif same_host or url.host in self.config.allowed_hosts:
+            return
+        else:
+            reason = f"leads to another host, {url.host}, not {home.host}"
+        raise SourceError(
+            self.name,
+            f"page {number}: the next link {reason}; refused, since the source's credentials "
+            "would go with it (list a trusted host in allowed_hosts)",
+        )
+
     # -- one page -------------------------------------------------------------------
 
     def _page(
@@ -193,7 +217,8 @@ class HttpSource:
             return client.build_request("GET", target)
 
         where = f"page {number} ({self._endpoint.show(build().url)})"
-        response = self._endpoint.send(client, build, where)
+        limits = ReadLimits(self.config.deadline, self.config.max_page_bytes)
+        response = self._endpoint.send(client, build, where, limits)
         try:
             document = response.json()
         except ValueError:

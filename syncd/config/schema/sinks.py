@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
-from syncd.config.schema.sources import HttpAuth
+from syncd.config.schema.sources import HttpAuth, refuse_clear_credentials
 from syncd.config.schema.strict import Strict
 
 
@@ -32,7 +32,13 @@ class HttpSinkConfig(Strict):
     batch_size: int = Field(100, ge=1, le=10_000)
     hmac_secret: SecretStr | None = None  # signs each body: X-Syncd-Signature: sha256=<hex>
     headers: dict[str, str] = Field(default_factory=dict)
-    timeout: float = 30.0
+    timeout: float = 30.0  # seconds any one read may wait
+    deadline: float = Field(300.0, gt=0)  # seconds one whole call may take
+
+    @model_validator(mode="after")
+    def _credentials_stay_safe(self) -> HttpSinkConfig:
+        refuse_clear_credentials(self.url, self.auth)
+        return self
 
 
 class HowNowSinkConfig(Strict):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, SecretStr
+from pydantic import AfterValidator, Field, SecretStr, model_validator
 
 from syncd.config.schema.strict import Strict
+from syncd.config.schema.urls import is_loopback_host
 from syncd.jsonpath import JsonPathSyntaxError, compile_path
 
 
@@ -87,6 +89,16 @@ class SqlSourceConfig(Strict):
     chunk_size: int = Field(1000, ge=1)
 
 
+def refuse_clear_credentials(url: str, auth: HttpAuth | None) -> None:
+    """Credentials travel only over https, or plain http to this machine (the sandbox)."""
+    parts = urlsplit(url)
+    if auth is not None and parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
+        raise ValueError(
+            f"url: refusing to send the {auth.type} credentials over plain http to "
+            f"{parts.hostname}: use https"
+        )
+
+
 class HttpSourceConfig(Strict):
     type: Literal["http"]
     url: str
@@ -95,7 +107,17 @@ class HttpSourceConfig(Strict):
     auth: HttpAuth | None = None
     paginate: Pagination | None = None
     headers: dict[str, str] = Field(default_factory=dict)
-    timeout: float = 30.0
+    timeout: float = 30.0  # seconds any one read may wait
+    deadline: float = Field(300.0, gt=0)  # seconds one whole page may take, trickle or not
+    max_pages: int = Field(10_000, ge=1)
+    max_page_bytes: int = Field(50_000_000, ge=1_000)
+    # Next links may lead only to the configured URL's host, or to these (with credentials).
+    allowed_hosts: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _credentials_stay_safe(self) -> HttpSourceConfig:
+        refuse_clear_credentials(self.url, self.auth)
+        return self
 
 
 SourceConfig = Annotated[
