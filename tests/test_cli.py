@@ -107,3 +107,11 @@ def test_the_daemon_with_no_connector_exits_2_at_once_saying_why(tmp_path):
     result = syncd("run", "--config", str(path))
     assert result.returncode == 2, result.stderr
     assert "no connector is configured" in result.stdout + result.stderr
+
+
+def test_a_header_only_hr_file_is_a_guard_stop_naming_the_source(tmp_path):
+    config = _minimal_config(tmp_path, f"sqlite:///{tmp_path / 'state.db'}")
+    (tmp_path / "hr.csv").write_text("employee_id,email\n")
+    result = syncd("sync", "lms", "--config", str(config))
+    assert result.returncode == 3, result.stderr
+    assert "source 'hr' gave no record" in result.stdout + result.stderr

@@ -233,9 +233,47 @@ def test_empty_source_never_deprovisions(world):
     world.push()
     world.hr = []
     result = world.push()
-    assert result.outcome == CycleOutcome.FAILED and result.exit_code == 4
+    # A guard stop (exit 3) naming the source, as SPEC §6 and issue 14 ask; it was exit 4.
+    assert result.outcome == CycleOutcome.GUARDED and result.exit_code == 3
     assert all(a.active for a in world.lms.accounts.values())
-    assert "no record" in status_rows(world.engine)[0]["last_error"]
+    assert "the source gave no record" in status_rows(world.engine)[0]["last_error"]
+
+
+def test_a_source_without_its_key_column_is_one_guard_stop_naming_the_column(world):
+    world.hr = [person(i) for i in range(5)]
+    world.push()
+    world.hr = [{k: v for k, v in person(i).items() if k != "employee_id"} for i in range(5)]
+    result = world.push()
+    assert result.outcome == CycleOutcome.GUARDED and result.exit_code == 3
+    assert "has no 'employee_id' column (its key) in any of its 5 records" in result.message
+    assert result.errors == []  # one stop, not one error per line
+    assert all(a.active for a in world.lms.accounts.values())
+
+
+def test_records_without_a_key_defer_the_cycles_deactivations_and_say_why(world):
+    world.settings.threshold = Threshold.parse("100%")
+    world.hr = [person(i) for i in range(1, 6)]
+    world.push()
+    blanked = {**person(3), "employee_id": "  "}  # person 3's key was blanked in HR
+    world.hr = [person(1), person(2), blanked, person(4)]  # and person 5 left
+    result = world.push()
+    assert result.exit_code == 1
+    assert all(a.active for a in world.lms.accounts.values())  # neither 3 nor 5 deactivated
+    assert any("2 people missing from the source are not deactivated" in e for e in result.errors)
+    world.hr = [person(1), person(2), person(3), person(4)]  # the key is back; 5 is gone
+    world.push()
+    active = {a.fields["email"]: a.active for a in world.lms.accounts.values()}
+    assert active == {**{f"p{i}@acme.test": True for i in range(1, 5)}, "p5@acme.test": False}
+
+
+def test_only_names_keys_that_could_do_nothing(world):
+    world.hr = [person(1), person(2, status="contractor")]
+    world.settings.only = frozenset({"1", "2", "NOPE-1"})
+    result = world.push()
+    assert result.exit_code == 1
+    assert "NOPE-1: only: not in the source" in result.errors
+    assert "2: only: out of this connector's scope" in result.errors
+    assert len(world.lms.accounts) == 1
 
 
 def test_first_sync_adopts_existing_accounts_by_match_key(world):

@@ -119,6 +119,7 @@ def push_settings(
         polling=JobPolling(give_up_after=connector.target.job_timeout),
         only=only or None,
         stop=stop or threading.Event(),
+        source=f"source {connector.source!r}",
     )
 
 

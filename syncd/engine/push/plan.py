@@ -29,6 +29,7 @@ class Plan:
     links: dict[str, LinkState] = field(default_factory=dict)  # their links (and leavers')
     adopted: dict[str, LinkState] = field(default_factory=dict)  # matched existing accounts
     deferred: int = 0  # people whose create is still in flight
+    leavers_deferred: int = 0  # missing people not deactivated: some records had no key
 
     @property
     def source_hashes(self) -> dict[str, str]:
@@ -57,6 +58,11 @@ def plan_changes(
         and k not in reading.held
         and (only is None or k in only)
     ]
+    if reading.keyless:
+        # A record whose key is blank may be one of the people missing: none goes this time.
+        gone = [k for k in leavers if k not in reading.seen]
+        plan.leavers_deferred = len(gone)
+        leavers = [k for k in leavers if k in reading.seen]
     with engine.connect() as conn:
         plan.links = store.load_links(conn, connector, [*plan.desired, *leavers])
     for hr_key, link in plan.links.items():

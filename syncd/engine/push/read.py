@@ -47,6 +47,8 @@ class Reading:
     out_of_scope: set[str] = field(default_factory=set)
     records_seen: int = 0
     unchanged: int = 0
+    keyless: int = 0  # records without a usable key: one of them may be a person gone missing
+    key_column_seen: bool = False
 
 
 Digests = Mapping[str, tuple[str | None, str]]
@@ -70,7 +72,10 @@ def read_people(
     duplicates: set[str] = set()
     for hr_key, record in keyed(records, key):
         reading.records_seen += 1
+        if not reading.key_column_seen and key in record.data:
+            reading.key_column_seen = True
         if hr_key is None:
+            reading.keyless += 1
             where = record.position
             reading.errors.append(
                 RecordError(f"<{where}>", "source", f"{where}: the record has no {key!r}")
@@ -102,7 +107,12 @@ def read_people(
         reading.valid_keys.add(hr_key)
 
     if reading.records_seen == 0:
-        raise SourceEmpty("the source gave no record; nothing is changed or deprovisioned")
+        raise SourceEmpty("gave no record: nothing is changed or deprovisioned")
+    if not reading.key_column_seen:
+        raise SourceEmpty(
+            f"has no {key!r} column (its key) in any of its {reading.records_seen:,} records: "
+            "nothing is changed or deprovisioned; check the source's key setting"
+        )
     for hr_key in duplicates if only is None else duplicates & only:
         reason = (
             f"{key} {hr_key!r} appears more than once in the source; "

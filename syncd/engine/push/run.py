@@ -64,7 +64,11 @@ class _PushCycle:
         log.info("push_started", connector=s.connector, run_id=run_id, dry_run=self.dry_run)
         try:
             result = self._run(run_id)
-        except (SourceEmpty, SourceError, AuthenticationError, UnreachableError) as error:
+        except SourceEmpty as error:
+            # Like the guard: an empty or keyless source must never deprovision anyone.
+            message = f"{self.s.source} {error}"
+            result = PushResult(CycleOutcome.GUARDED, run_id, message=message)
+        except (SourceError, AuthenticationError, UnreachableError) as error:
             result = PushResult(CycleOutcome.FAILED, run_id, message=str(error))
         except ShuttingDown:
             result = PushResult(CycleOutcome.STOPPED, run_id, message=STOPPED_MESSAGE)
@@ -96,6 +100,13 @@ class _PushCycle:
         with s.engine.connect() as conn:
             verdict, approved = guard(conn, s.connector, plan, s.threshold)
         errors = [f"{e.hr_key}: {e.operation}: {e.reason}" for e in reading.errors]
+        errors += self._only_misses(reading)
+        if plan.leavers_deferred:
+            errors.append(
+                f"{plan.leavers_deferred} people missing from {s.source} are not deactivated "
+                f"this cycle: {reading.keyless} of its records have no usable {s.key!r}, and "
+                "one of them may be such a person"
+            )
         if self.dry_run:
             shown = outbox.preview(plan, s.policy)
             return PushResult(
@@ -122,6 +133,17 @@ class _PushCycle:
         failed = tally.counts["failed"] + self.invalid
         outcome = CycleOutcome.PARTIAL if failed else CycleOutcome.SUCCESS
         return PushResult(outcome, run_id, errors=errors + tally.failures, plan=recorded)
+
+    def _only_misses(self, reading: Reading) -> list[str]:
+        """``--only`` keys that could do nothing, and why; each counts as a failed record."""
+        misses = []
+        for hr_key in sorted(self.s.only or ()):
+            if hr_key not in reading.seen:
+                misses.append(f"{hr_key}: only: not in {self.s.source}")
+            elif hr_key in reading.out_of_scope:
+                misses.append(f"{hr_key}: only: out of this connector's scope")
+        self.invalid += len(misses)
+        return misses
 
     def _resume(self) -> None:
         """Finish what an earlier cycle recorded but did not see through."""

@@ -51,3 +51,4 @@ class PushSettings:
     polling: JobPolling = field(default_factory=JobPolling)
     stop: threading.Event = field(default_factory=threading.Event)
     only: frozenset[str] | None = None  # HR keys to push on demand; None: everyone
+    source: str = "the source"  # its configured name, for messages
