@@ -24,9 +24,11 @@ from syncd.http import RetryPolicy
 from syncd.model import DesiredUser, Operation, OpKind, OutcomeStatus, ResultStatus
 from syncd.sandbox import ManualClock, Sandbox
 from syncd.vendors.talentlms import TalentLMSAdapter
+from syncd.vendors.talentlms.compare import differences
 from syncd.vendors.talentlms.pull import certificate_fields, result_status
 from syncd.vendors.talentlms.tasks import parse_report
 from tests.support.adapters import build as build_adapter
+from tests.support.e2e import calls
 
 API_KEY = "sandbox-talentlms-key"
 FAST = RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.02)
@@ -485,6 +487,50 @@ def test_batch_updates_are_read_back_field_by_field(adapter, portal):
     assert accounts["hire1"]["surname"] == "Renamed"
     assert accounts["hire1"]["custom_fields"] == {"custom_field_1": "E-1"}
     assert accounts["hire2"]["email"] == "hire2@acme.test"
+
+
+def test_many_updates_of_listed_fields_are_read_back_from_the_listing(adapter, portal):
+    hires = create_all(adapter, [new_hire(i) for i in range(3)])  # the portal: one page
+    ops = [
+        Operation(OpKind.UPDATE, h.op.hr_key, h.remote_id, {"surname": "Wed"}, ("surname",))
+        for h in hires
+    ]
+    before = calls(portal)
+    [pending, *_] = adapter.execute(ops)
+    done = finish(adapter, pending.job_id, ops)
+    assert {o.status for o in done} == {OutcomeStatus.DONE}
+    used = calls(portal) - before
+    assert used["GET /api/v2/users"] == 1 and used["GET /api/v2/users/{id}"] == 0
+
+
+def test_values_are_compared_as_talentlms_writes_them():
+    sent = {
+        "email": "Jane.Doe@ACME.test ",
+        "login": "JDoe",
+        "name": "Jane",
+        "email_notifications": "true",
+        "credits": 11,
+        "deactivation_date": "2026-01-31",
+        "custom_field_1": "",
+        "custom_field_2": "Blue",
+        "password": "never shown",
+    }
+    shown = {
+        "email": "jane.doe@acme.test",
+        "login": "jdoe",
+        "name": " Jane",
+        "email_notifications": True,
+        "credits": 11.0,
+        "deactivation_date": "2026-01-31T00:00:00+00:00",
+        "custom_field_2": "Green",
+    }
+    found = differences(sent, shown, whole_account=True)
+    assert [d.describe() for d in found] == [
+        "custom_field_2 (sent 'Blue', TalentLMS has 'Green')"
+    ]
+    # A listing shows none of the fields beyond login, email, name and surname.
+    assert differences(sent, shown, whole_account=False) == []
+    assert differences({"timezone": "UTC"}, {"login": "x"}, whole_account=True) == []
 
 
 def test_a_failed_task_leaves_its_updates_to_be_sent_again(adapter, portal):

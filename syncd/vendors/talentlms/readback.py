@@ -6,7 +6,11 @@ says the task ended: the documents show no per-item result (every task example h
 that shows it applied, with the cheapest read for the number of items:
 
 - new accounts: the users listing, read from its end (``Directory.find_created``),
-  which also gives their ids; it shows login, email, name and surname;
+  which also gives their ids; it shows login, email, name and surname, not custom
+  fields or settings, and reading each new account for those would cost a call per
+  person (10,000 on a first sync of 10,000), so a new account is confirmed by those
+  four (whether TalentLMS can create an account yet drop one of its custom fields is
+  not documented; the sandbox refuses an item whole);
 - updates: ``GET /users/:id`` per account (every field, custom fields included), or
   the whole listing when it has fewer pages than there are updates of listed fields;
 - enrollments: ``GET /users/:id?resources=courses``, once per person.
