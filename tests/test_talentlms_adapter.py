@@ -9,6 +9,8 @@ status) are played by a scripted loopback server.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,9 +24,11 @@ from syncd.http import RetryPolicy
 from syncd.model import DesiredUser, Operation, OpKind, OutcomeStatus, ResultStatus
 from syncd.sandbox import ManualClock, Sandbox
 from syncd.vendors.talentlms import TalentLMSAdapter
+from syncd.vendors.talentlms.compare import differences
 from syncd.vendors.talentlms.pull import certificate_fields, result_status
 from syncd.vendors.talentlms.tasks import parse_report
 from tests.support.adapters import build as build_adapter
+from tests.support.e2e import calls
 
 API_KEY = "sandbox-talentlms-key"
 FAST = RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.02)
@@ -65,6 +69,18 @@ def adapter(live, portal):
     made = make_adapter(live.base_url("talentlms"))
     yield made
     made.close()
+
+
+@contextmanager
+def hand_clocked() -> Iterator[tuple[ManualClock, Any, TalentLMSAdapter]]:
+    """A sandbox on a hand-driven clock whose tasks take 10 s, and an adapter for it."""
+    clock = ManualClock(start=1_780_000_000.0)
+    limits = {"hourly_limit": 1_000_000, "burst_limit": 100_000}
+    with Sandbox(
+        vendors=["talentlms"], clock=clock, job_duration=10.0, talentlms=limits
+    ) as sandbox:
+        adapter = make_adapter(sandbox.base_url("talentlms"))
+        yield clock, sandbox.sim("talentlms"), adapter
 
 
 def new_hire(i: int, **fields: Any) -> Operation:
@@ -349,13 +365,7 @@ def test_tasks_whose_accounts_a_listing_showed_are_not_polled(adapter, portal):
 
 
 def test_a_task_behind_a_running_one_waits_for_it_to_finish():
-    clock = ManualClock(start=1_780_000_000.0)
-    limits = {"hourly_limit": 1_000_000, "burst_limit": 100_000}
-    with Sandbox(
-        vendors=["talentlms"], clock=clock, job_duration=10.0, talentlms=limits
-    ) as sandbox:
-        sim = sandbox.sim("talentlms")
-        adapter = make_adapter(sandbox.base_url("talentlms"))
+    with hand_clocked() as (clock, sim, adapter):
         ops = [[new_hire(1), new_hire(2)], [new_hire(3), new_hire(4)]]
         jobs = [adapter.execute(batch)[0].job_id for batch in ops]
         # A round: the first task still runs, so the one submitted after it is not asked.
@@ -372,13 +382,7 @@ def test_a_task_behind_a_running_one_waits_for_it_to_finish():
 
 
 def test_a_task_settled_by_the_listing_no_longer_holds_the_next_one_back():
-    clock = ManualClock(start=1_780_000_000.0)
-    limits = {"hourly_limit": 1_000_000, "burst_limit": 100_000}
-    with Sandbox(
-        vendors=["talentlms"], clock=clock, job_duration=10.0, talentlms=limits
-    ) as sandbox:
-        sim = sandbox.sim("talentlms")
-        adapter = make_adapter(sandbox.base_url("talentlms"))
+    with hand_clocked() as (clock, sim, adapter):
         ops = [[new_hire(1), new_hire(2)], [new_hire(3), new_hire(4)]]
         jobs = [adapter.execute(batch)[0].job_id for batch in ops]
         assert adapter.poll_job(jobs[0], ops[0]) is None  # still running
@@ -404,13 +408,17 @@ def test_batch_items_the_vendor_refuses_fail_with_its_reason(adapter, portal):
         OutcomeStatus.FAILED,
         OutcomeStatus.FAILED,
     ]
+    # No per-item result exists: the read-back says what was not applied, and what it
+    # can see of why (another account holds the login).
+    task = outcomes[0].job_id
     assert done[1].error == (
-        "TalentLMS refused the account: Login already exists (another TalentLMS account uses "
-        "it; accounts are matched by email, so change the HR record or that account)"
+        f"TalentLMS did not apply it (batch task {task}): no account was created (login, "
+        "name, surname, email not applied). Login already exists: account 100 (email "
+        "'old0@acme.test') has it"
     )
     assert done[2].error == (
-        f"TalentLMS refused the account (batch task {outcomes[0].job_id}): "
-        "Custom field 'custom_field_9' does not exist"
+        f"TalentLMS did not apply it (batch task {task}): no account was created (login, "
+        "name, surname, email, custom_field_9 not applied)"
     )
     assert set(users_by_login(portal)) == {"admin", "old0", "hire1"}
 
@@ -421,9 +429,136 @@ def test_a_failed_task_retries_what_it_did_not_apply(adapter, portal):
     outcomes = adapter.execute(ops)
     done = finish(adapter, outcomes[0].job_id, ops)
     statuses = [o.status for o in done]
-    assert statuses == [OutcomeStatus.DONE] * 2 + [OutcomeStatus.RETRY] * 2
-    assert "failed before creating this account" in done[3].error
+    # Not seen after a failed task: looked up before being sent again (the task may go on).
+    assert statuses == [OutcomeStatus.DONE] * 2 + [OutcomeStatus.UNKNOWN] * 2
+    assert "failed before this account was created" in done[3].error
     assert set(users_by_login(portal)) == {"admin", "hire0", "hire1"}
+
+
+def test_a_task_report_adds_detail_but_never_decides(adapter, portal):
+    seed_people(portal, 1)
+    ops = [new_hire(1), new_hire(2, login="old0")]
+    [pending, _] = adapter.execute(ops)
+    poll = adapter.tasks.poll
+
+    def with_report(task_id: str):
+        """A report that says the opposite of what TalentLMS holds."""
+        task = poll(task_id)
+        if task.finished:
+            task.report = parse_report(
+                {
+                    "items": [
+                        {"index": 0, "status": "failed", "errors": ["Imaginary problem"]},
+                        {"index": 1, "status": "failed", "errors": ["Told by the report"]},
+                    ]
+                }
+            )
+        return task
+
+    adapter.tasks.poll = with_report
+    done = finish(adapter, pending.job_id, ops)
+    assert [o.status for o in done] == [OutcomeStatus.DONE, OutcomeStatus.FAILED]
+    assert done[0].remote_id == str(users_by_login(portal)["hire1"]["id"])
+    assert "TalentLMS did not apply it" in done[1].error
+    assert "Told by the report" in done[1].error
+
+
+def test_batch_updates_are_read_back_field_by_field(adapter, portal):
+    seed_people(portal, 1)
+    hires = create_all(adapter, [new_hire(1), new_hire(2)])
+
+    def update(hire, **changes: Any) -> Operation:
+        fields = {**hire.op.fields, **changes}
+        return Operation(OpKind.UPDATE, hire.op.hr_key, hire.remote_id, fields, tuple(changes))
+
+    renamed = update(hires[0], surname="Renamed", custom_field_1="E-1")
+    taken = update(hires[1], email="OLD0@acme.test", name="Changed")
+    reads = portal.count("GET /api/v2/users/{id}")
+    [pending, _] = adapter.execute([renamed, taken])
+    done = finish(adapter, pending.job_id, [renamed, taken])
+    assert [o.status for o in done] == [OutcomeStatus.DONE, OutcomeStatus.FAILED]
+    assert done[1].error == (
+        f"TalentLMS did not apply it (batch task {pending.job_id}): "
+        "email (sent 'OLD0@acme.test', TalentLMS has 'hire2@acme.test'), "
+        "name (sent 'Changed', TalentLMS has 'New')"
+    )
+    assert portal.count("GET /api/v2/users/{id}") - reads == 2  # one read per person
+    accounts = users_by_login(portal)
+    assert accounts["hire1"]["surname"] == "Renamed"
+    assert accounts["hire1"]["custom_fields"] == {"custom_field_1": "E-1"}
+    assert accounts["hire2"]["email"] == "hire2@acme.test"
+
+
+def test_many_updates_of_listed_fields_are_read_back_from_the_listing(adapter, portal):
+    hires = create_all(adapter, [new_hire(i) for i in range(3)])  # the portal: one page
+    ops = [
+        Operation(OpKind.UPDATE, h.op.hr_key, h.remote_id, {"surname": "Wed"}, ("surname",))
+        for h in hires
+    ]
+    before = calls(portal)
+    [pending, *_] = adapter.execute(ops)
+    done = finish(adapter, pending.job_id, ops)
+    assert {o.status for o in done} == {OutcomeStatus.DONE}
+    used = calls(portal) - before
+    assert used["GET /api/v2/users"] == 1 and used["GET /api/v2/users/{id}"] == 0
+
+
+def test_values_are_compared_as_talentlms_writes_them():
+    sent = {
+        "email": "Jane.Doe@ACME.test ",
+        "login": "JDoe",
+        "name": "Jane",
+        "email_notifications": "true",
+        "credits": 11,
+        "deactivation_date": "2026-01-31",
+        "custom_field_1": "",
+        "custom_field_2": "Blue",
+        "password": "never shown",
+    }
+    shown = {
+        "email": "jane.doe@acme.test",
+        "login": "jdoe",
+        "name": " Jane",
+        "email_notifications": True,
+        "credits": 11.0,
+        "deactivation_date": "2026-01-31T00:00:00+00:00",
+        "custom_field_2": "Green",
+    }
+    found = differences(sent, shown, whole_account=True)
+    assert [d.describe() for d in found] == [
+        "custom_field_2 (sent 'Blue', TalentLMS has 'Green')"
+    ]
+    # A listing shows none of the fields beyond login, email, name and surname.
+    assert differences(sent, shown, whole_account=False) == []
+    assert differences({"timezone": "UTC"}, {"login": "x"}, whole_account=True) == []
+
+
+def test_a_failed_task_leaves_its_updates_to_be_sent_again(adapter, portal):
+    hires = create_all(adapter, [new_hire(1), new_hire(2)])
+    ops = [
+        Operation(OpKind.UPDATE, h.op.hr_key, h.remote_id, {"surname": "Later"}, ("surname",))
+        for h in hires
+    ]
+    portal.set_faults({"job_fail_next": 1})
+    [pending, _] = adapter.execute(ops)
+    done = finish(adapter, pending.job_id, ops)
+    assert [o.status for o in done] == [OutcomeStatus.RETRY] * 2
+    assert f"batch task {pending.job_id} failed before applying this update" in done[0].error
+
+
+def test_a_task_talentlms_no_longer_knows_leaves_its_creates_to_be_looked_up():
+    with hand_clocked() as (clock, sim, adapter):
+        ops = [new_hire(1), new_hire(2)]
+        [pending, _] = adapter.execute(ops)
+        sim.forget_task(pending.job_id)  # its id now answers 404, as documented
+        done = adapter.poll_job(pending.job_id, ops)
+        assert done is not None
+        assert [o.status for o in done] == [OutcomeStatus.UNKNOWN] * 2
+        assert f"TalentLMS no longer knows batch task {pending.job_id}" in done[0].error
+        clock.advance(10)  # the task went on after all: the look-up finds both accounts
+        hires = [DesiredUser(op.hr_key, op.fields) for op in ops]
+        assert set(adapter.match_existing(hires, "email")) == {"E1", "E2"}
+        adapter.close()
 
 
 def test_a_create_whose_answer_was_lost_is_unknown(adapter, portal):

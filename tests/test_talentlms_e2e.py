@@ -17,9 +17,11 @@ import pytest
 from sqlalchemy import select
 
 from syncd.engine.cycle import CycleOutcome
+from syncd.engine.push.run import retry
 from syncd.engine.push.settings import JobPolling
 from syncd.model import OpState
 from syncd.sandbox import Sandbox
+from syncd.state import store
 from syncd.state.tables import operations, sync_runs
 from tests.support.e2e import E2EConnector, calls, connector_factory, hr_person, pull_cycle
 
@@ -291,6 +293,9 @@ def test_a_lost_batch_answer_is_found_not_sent_twice(make_connector, portal):
     )
     first = lms.push()
     assert first.counts["created"] == 0
+    # The batch's answer never came: the cycle says so, naming the people it left pending.
+    assert first.outcome == CycleOutcome.PARTIAL and first.exit_code == 1
+    assert sorted(e.split(":")[0] for e in first.errors) == ["create E1", "create E2"]
     with lms.engine.connect() as conn:
         states = Counter(
             row.state
@@ -356,3 +361,120 @@ def test_a_completion_reaches_the_hr_sink_exactly_once(make_connector, portal):
         ("E2", "101", "completed", "70"),
     ]
     assert rows[0]["completed_at"].endswith("Z") and rows[0]["course_name"]
+
+
+def links(lms) -> dict:
+    with lms.engine.connect() as conn:
+        return store.load_links(conn, "lms", [p["employee_id"] for p in lms.hr])
+
+
+def operation_states(lms, kind: str) -> Counter:
+    with lms.engine.connect() as conn:
+        query = select(operations.c.hr_key, operations.c.state).where(operations.c.kind == kind)
+        return Counter((row.hr_key, row.state) for row in conn.execute(query))
+
+
+def test_a_refused_batch_update_is_an_error_and_retry_sends_it_again(make_connector, portal):
+    other = {"id": 70, "login": "other", "name": "Other", "surname": "Person"}
+    portal.seed({"users": [{**other, "email": "taken@acme.test"}]})
+    lms = make_connector()
+    lms.hr = [person("E1"), person("E2")]
+    assert lms.push().outcome == CycleOutcome.SUCCESS
+    lms.hr[0]["last_name"] = "Renamed"
+    lms.hr[1]["email"] = "taken@acme.test"  # another TalentLMS account already has it
+    result = lms.push()
+    assert result.outcome == CycleOutcome.PARTIAL and result.exit_code == 1
+    [error] = lms.errors()
+    assert (error["hr_key"], error["operation"]) == ("E2", "update")
+    assert "TalentLMS did not apply it" in error["reason"]
+    assert "email (sent 'taken@acme.test', TalentLMS has 'e2@acme.test')" in error["reason"]
+    assert result.errors == [f"update E2: {error['reason']}"]
+    found = accounts(portal)
+    assert found["e1"]["surname"] == "Renamed" and found["e2"]["email"] == "e2@acme.test"
+    # What syncd records as pushed is what TalentLMS confirmed, never what it assumed.
+    linked = links(lms)
+    assert linked["E1"].fields["surname"] == "Renamed"
+    assert linked["E2"].fields["email"] == "e2@acme.test"
+    assert operation_states(lms, "update") == {("E1", "done"): 1, ("E2", "failed"): 1}
+
+    portal.seed({"users": [{**other, "email": "moved@acme.test"}]})  # the cause, fixed
+    assert retry(lms.engine, "lms") == 1
+    again = lms.push()
+    assert again.outcome == CycleOutcome.SUCCESS, again.errors
+    assert accounts(portal)["e2"]["email"] == "taken@acme.test"
+    assert links(lms)["E2"].fields["email"] == "taken@acme.test"
+    assert lms.errors() == []
+
+
+def test_a_refused_batch_enrollment_is_an_error_and_retry_sends_it_again(make_connector, portal):
+    course = {"id": 103, "name": "Sales Fundamentals", "code": "SAL-103"}
+    portal.seed({"courses": [{**course, "status": "inactive"}]})
+    lms = make_connector()
+    lms.hr = [person("E1", dept="Sales"), person("E2", dept="Sales")]
+    result = lms.push()
+    assert result.outcome == CycleOutcome.PARTIAL and result.exit_code == 1
+    reasons = {(e["hr_key"], e["operation"]): e["reason"] for e in lms.errors()}
+    assert set(reasons) == {("E1", "enroll"), ("E2", "enroll")}
+    for reason in reasons.values():
+        assert "TalentLMS did not apply it" in reason and "course 103" in reason
+        assert "inactive" in reason  # why, read from the course
+    assert calls(portal)["POST /api/v2/batch/enrollments"] == 1
+    found = accounts(portal)
+    assert found["e1"]["courses"] == found["e2"]["courses"] == [101]
+    assert {key: set(link.courses) for key, link in links(lms).items()} == {
+        "E1": {"101"},
+        "E2": {"101"},
+    }
+
+    portal.seed({"courses": [{**course, "status": "active"}]})  # the cause, fixed
+    assert retry(lms.engine, "lms") == 2
+    again = lms.push()
+    assert again.outcome == CycleOutcome.SUCCESS, again.errors
+    found = accounts(portal)
+    assert found["e1"]["courses"] == found["e2"]["courses"] == [101, 103]
+    assert {key: set(link.courses) for key, link in links(lms).items()} == {
+        "E1": {"101", "103"},
+        "E2": {"101", "103"},
+    }
+    assert lms.errors() == []
+
+
+def test_a_failed_batch_task_leaves_its_people_pending_and_the_cycle_partial(
+    make_connector, portal
+):
+    lms = make_connector()
+    lms.hr = [person("E1"), person("E2"), person("E3")]
+    portal.set_faults({"job_fail_next": 1})  # the accounts' task fails having applied nothing
+    first = lms.push()
+    assert first.outcome == CycleOutcome.PARTIAL and first.exit_code == 1
+    assert first.counts["created"] == 0
+    assert sorted(e.split(":")[0] for e in first.errors) == ["create E1", "create E2", "create E3"]
+    assert all("failed" in e and "looked up before" in e for e in first.errors)
+    # Pending, to be looked up before they are sent again: not failures awaiting `syncd retry`.
+    assert set(operation_states(lms, "create")) == {
+        ("E1", "unknown"),
+        ("E2", "unknown"),
+        ("E3", "unknown"),
+    }
+    assert accounts(portal) == {}
+    second = lms.push()
+    assert second.outcome == CycleOutcome.SUCCESS, second.errors
+    assert second.counts["created"] == 3
+    found = accounts(portal)
+    assert set(found) == {"e1", "e2", "e3"} and all(a["courses"] == [101] for a in found.values())
+
+
+def test_confirmations_come_from_documented_reads_only(make_connector, portal):
+    """No task report is read (the documents show none): every outcome is a read-back."""
+    portal.seed({"users": [{"id": 70, "login": "e3", "name": "Other", "surname": "Person"}]})
+    lms = make_connector()
+    lms.hr = [person("E1"), person("E2"), person("E3")]
+    result = lms.push()
+    assert result.outcome == CycleOutcome.PARTIAL
+    [error] = lms.errors()
+    assert (error["hr_key"], error["operation"]) == ("E3", "create")
+    assert "TalentLMS did not apply it" in error["reason"]
+    assert "Login already exists" in error["reason"]
+    tasks = portal.dump()["tasks"]
+    assert tasks and all(task["download_url"] is None for task in tasks)
+    assert all(endpoint.split(" ")[1].startswith("/api/v2/") for endpoint in calls(portal))

@@ -1,5 +1,6 @@
 """TalentLMS batch endpoints and tasks: the documented envelopes, the 100-item limit,
-items applied as the task progresses, per-item failures and injected task failures."""
+items applied as the task progresses, items refused silently (no per-item result is
+documented) and injected task failures."""
 
 from __future__ import annotations
 
@@ -87,11 +88,8 @@ def test_batch_users_updates_by_id_only(tlms, clock: ManualClock) -> None:
     ).json()["_data"]["id"]
     clock.advance(10)
     task = _task(tlms, again)
-    assert task["status"] == "completed" and task["download_url"]
-    report = httpx.get(task["download_url"]).json()
-    assert [item["status"] for item in report["items"]] == ["failed", "succeeded"]
-    assert {"id": "bad_request", "title": "Email already exists"} in report["items"][0]["errors"]
-    assert "id" not in report["items"][0]  # batch upserts never reveal ids
+    assert task["status"] == "completed" and task["processed_items"] == 2
+    assert task["download_url"] is None  # the duplicate failed silently
     detail = tlms.get(f"/users/{user['id']}").json()["_data"]
     assert detail["surname"] == "Updated" and detail["status"] == "inactive"
     assert detail["custom_fields"][0]["value"] == "E-9"
@@ -137,10 +135,7 @@ def test_batch_enrollments_apply_per_pair(tlms, clock: ManualClock) -> None:
     clock.advance(10)
     task = _task(tlms, created["id"])
     assert task["status"] == "completed" and task["processed_items"] == 3
-    report = httpx.get(task["download_url"]).json()
-    assert report["items"][2]["errors"] == [
-        {"id": "not_found.course_not_found", "title": "Course not found"}
-    ]
+    assert task["download_url"] is None  # course 999 does not exist: refused silently
     courses = tlms.get(f"/users/{user_id}", params={"resources": "courses"}).json()["_data"]
     assert [c["id"] for c in courses["courses"]] == [101, 102]
 
@@ -163,14 +158,40 @@ def test_fault_makes_a_task_fail_after_applying_part_of_it(
     clock.advance(10)
     failed = _task(tlms, failing)
     assert failed["status"] == "failed" and failed["processed_items"] == 2
-    assert failed["progress"] == 50 and failed["download_url"]
-    report = httpx.get(failed["download_url"]).json()
-    assert [i["status"] for i in report["items"]] == [
-        "succeeded",
-        "succeeded",
-        "skipped",
-        "skipped",
-    ]
+    assert failed["progress"] == 50 and failed["download_url"] is None
     assert _task(tlms, healthy)["status"] == "completed"
     logins = {u["login"] for u in tlms.get("/users").json()["_data"]}
     assert logins == {"admin", "f0", "f1", "h0", "h1"}
+
+
+def test_a_refused_item_fails_silently_and_no_report_is_served(
+    tlms, sandbox: Sandbox, clock: ManualClock
+) -> None:
+    """As documented: a task says it ended, never which items it applied."""
+    people = _people(2)
+    people[1]["email"] = "admin@example.com"  # taken by another account
+    task_id = tlms.post("/batch/users", json={"users": people}).json()["_data"]["id"]
+    clock.advance(10)
+    assert _task(tlms, task_id) == {
+        "id": task_id,
+        "status": "completed",
+        "progress": 100,
+        "processed_items": 2,
+        "download_url": None,
+    }
+    assert {u["login"] for u in tlms.get("/users").json()["_data"]} == {"admin", "hire0"}
+    report = httpx.get(f"{sandbox.url}/_sandbox/talentlms/reports/{task_id}")
+    assert report.status_code == 404
+
+
+def test_a_forgotten_task_answers_404_and_still_applies_its_items(
+    tlms, sandbox: Sandbox, clock: ManualClock
+) -> None:
+    task_id = tlms.post("/batch/users", json={"users": _people(2)}).json()["_data"]["id"]
+    forget = httpx.post(f"{sandbox.url}/_sandbox/talentlms/tasks/{task_id}/forget")
+    assert forget.status_code == 200
+    missing = tlms.get(f"/tasks/{task_id}")
+    assert missing.status_code == 404
+    assert missing.json() == {"status_code": 404, "reason_phrase": "Not Found"}
+    clock.advance(10)
+    assert {u["login"] for u in tlms.get("/users").json()["_data"]} == {"admin", "hire0", "hire1"}

@@ -130,7 +130,7 @@ class _PushCycle:
         )
         self.sender.run(plan.ops)
         tally = self.sender.tally
-        failed = tally.counts["failed"] + self.invalid
+        failed = tally.counts["failed"] + self.invalid + tally.counts["unconfirmed"]
         outcome = CycleOutcome.PARTIAL if failed else CycleOutcome.SUCCESS
         return PushResult(outcome, run_id, errors=errors + tally.failures, plan=recorded)
 

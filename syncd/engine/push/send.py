@@ -67,7 +67,7 @@ class Sender:
         self.policy = settings.policy
         self.match = settings.match
         self.stop = settings.stop
-        self.jobs = JobPoller(settings, record=self.record)
+        self.jobs = JobPoller(settings, record=self.record_job_outcome)
         self.tally = Tally()
         self.stopped_early = False  # a shutdown left operations for the next cycle
 
@@ -148,6 +148,7 @@ class Sender:
         elif status is OutcomeStatus.UNKNOWN:
             store.mark_operations(conn, [op.id], OpState.UNKNOWN, error=outcome.error)
             self._count(op, "unknown")
+            self._unconfirmed(op, outcome.error)
         else:  # RETRY: a passing fault that outlasted the client's own retries
             store.mark_operations(conn, [op.id], OpState.PENDING, error=outcome.error)
             self._count(op, "deferred")
@@ -172,6 +173,17 @@ class Sender:
             error=masking.redact_text(outcome.error) if outcome.error else outcome.error,
             warnings=[masking.redact_text(text) for text in outcome.warnings],
         )
+
+    def record_job_outcome(self, conn: Connection, outcome: Outcome) -> None:
+        """An ended job's outcome; one it did not confirm leaves the cycle partial (SPEC §9)."""
+        self.record(conn, outcome)
+        if outcome.status is OutcomeStatus.RETRY:
+            self._unconfirmed(outcome.op, outcome.error)
+
+    def _unconfirmed(self, op: Operation, reason: str | None) -> None:
+        """A write whose effect the vendor did not confirm: it stays pending, and is named."""
+        self.tally.add("unconfirmed")
+        self.tally.failures.append(f"{op.describe()}: {reason or 'not confirmed by the vendor'}")
 
     def _apply_done(self, conn: Connection, op: Operation, remote_id: str | None) -> None:
         links = store.load_links(conn, self.connector, [op.hr_key])

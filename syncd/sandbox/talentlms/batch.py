@@ -3,10 +3,11 @@
 ``/batch/users`` and ``/batch/enrollments`` take at most 100 items and answer a
 task. The task applies its items in order as its duration elapses; ``/tasks/:id``
 reports ``created`` -> ``processing`` -> ``completed`` (or ``failed`` when a fault
-says so). The vendor documents no per-item results: the sandbox keeps going past
-a bad item and, when any item failed, sets the task's ``download_url`` to a JSON
-report of every item (see docs/sandbox.md). Batch users matches existing users by
-``id`` only and never reveals the ids it created.
+says so). The vendor documents no per-item results (every task example has
+``download_url: null``), so the sandbox serves none: an item it refuses (an email or
+login taken, an unknown custom field, an enrollment into an inactive course, ...)
+fails silently inside the task, and only reading the accounts back shows it. Batch
+users matches existing users by ``id`` only and never reveals the ids it created.
 """
 
 from __future__ import annotations
@@ -64,8 +65,6 @@ class BatchApi(UsersApi):
             fail_share=self.faults.settings.job_fail_applied_share,
             owner=req.credential,
         )
-        root = req.base_url.rsplit("/", 1)[0]
-        job.meta["report_url"] = f"{root}/_sandbox/{self.name}/reports/{job.id}"
         return data({"id": job.id, "status": "created", "progress": 0, "download_url": None})
 
     # ----- endpoints ------------------------------------------------------------------
@@ -87,50 +86,35 @@ class BatchApi(UsersApi):
     @route("GET", "/api/v2/tasks/{id}")
     def get_task(self, req: SimRequest) -> SimResponse:
         job = self.jobs.get(req.path_params["id"])
-        if job is None:
+        if job is None or job.meta.get("forgotten"):
             return json_response(404, {"status_code": 404, "reason_phrase": "Not Found"})
         return data(self.task_view(job))
 
     def task_view(self, job: Job) -> dict[str, Any]:
-        needs_report = job.done and (
-            job.state == "failed" or job.item_errors or job.forced == "warned"
-        )
+        """A task as documented: no per-item results, ``download_url`` always null."""
         return {
             "id": job.id,
             "status": TASK_STATUS[job.state],
             "progress": job.progress(self.now()),
             "processed_items": job.applied,
-            "download_url": job.meta["report_url"] if needs_report else None,
+            "download_url": None,
         }
 
-    @control("GET", "/reports/{id}")
-    def task_report(self, req: SimRequest) -> SimResponse:
-        """What ``download_url`` points at: the outcome of every item of a finished task."""
-        job = self.jobs.get(req.path_params["id"])
-        if job is None or not job.done:
-            return json_response(404, {"status_code": 404, "reason_phrase": "Not Found"})
-        items = []
-        for index in range(len(job.items)):
-            entry: dict[str, Any] = {"index": index}
-            if index < job.applied:
-                result = job.results[index]
-                entry["status"] = "failed" if result.errors else "succeeded"
-                entry.update(result.detail)
-                if result.errors:
-                    entry["errors"] = result.errors
-            else:
-                entry["status"] = "skipped"
-            items.append(entry)
-        report: dict[str, Any] = {
-            "task_id": job.id,
-            "status": TASK_STATUS[job.state],
-            "items": items,
-        }
-        if job.forced == "warned":
-            report["warnings"] = ["simulated warning (sandbox fault job_warn)"]
-        if job.state == "failed":
-            report["errors"] = ["simulated task failure (sandbox fault job_fail)"]
-        return json_response(200, report)
+    @control("POST", "/tasks/{id}/forget")
+    def control_forget_task(self, req: SimRequest) -> SimResponse:
+        """From now on ``GET /tasks/:id`` answers 404 (retention is not documented); the
+        task itself goes on applying its items."""
+        if not self.forget_task(req.path_params["id"]):
+            return json_response(404, {"error": "no such task"})
+        return json_response(200, {"forgotten": req.path_params["id"]})
+
+    def forget_task(self, task_id: str) -> bool:
+        with self.lock:
+            job = self.jobs.get(task_id)
+            if job is None:
+                return False
+            job.meta["forgotten"] = True
+            return True
 
     # ----- applying items -------------------------------------------------------------
 

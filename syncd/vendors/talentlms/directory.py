@@ -8,7 +8,8 @@ Three needs, one cache:
   never returns: the listing is read from its last page backwards (new accounts
   get the highest ids), so one task of 100 costs about one page, and pages read
   for one task serve the tasks that finished with it;
-- adopting the account behind an "Email already exists" refusal.
+- adopting the account behind an "Email already exists" refusal;
+- reading updated accounts back from the listing, when that is the cheaper read.
 
 Every account read is remembered with the (monotonic) time it was read: a task's
 new users are only taken from reads made after the task was submitted. A filtered
@@ -29,15 +30,14 @@ import structlog
 from syncd.http import VendorClient
 from syncd.limits import Priority
 from syncd.vendors.talentlms.api import PAGE_SIZE, USERS, Page, iter_pages, read_page
+from syncd.vendors.talentlms.compare import LISTED, differences, norm
 
 log = structlog.get_logger(__name__)
 
 MATCH_FIELDS = ("email", "login")
 
 
-def norm(value: Any) -> str:
-    """Emails and logins compare without case or surrounding blanks (as TalentLMS does)."""
-    return "" if value is None else str(value).strip().casefold()
+__all__ = ["MATCH_FIELDS", "Account", "Directory", "norm"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +60,13 @@ class Account:
     def value(self, field: str) -> str:
         return self.email if field == "email" else self.login
 
+    def listed(self) -> dict[str, str]:
+        """The fields the listing shows, keyed the way syncd sends them."""
+        return {name: getattr(self, name) for name in LISTED}
+
     def same_person(self, fields: Mapping[str, Any]) -> bool:
         """Whether this account shows exactly the listed fields syncd would have sent."""
-        for name in ("login", "email"):
-            if name in fields and norm(fields[name]) != norm(getattr(self, name)):
-                return False
-        for name in ("name", "surname"):
-            if name in fields and str(fields[name]).strip() != getattr(self, name).strip():
-                return False
-        return True
+        return not differences(fields, self.listed(), whole_account=False)
 
 
 class Directory:
@@ -78,6 +76,7 @@ class Directory:
         self._client = client
         self._clock = clock
         self._by: dict[str, dict[str, Account]] = {"email": {}, "login": {}}
+        self._by_id: dict[str, Account] = {}
         self.total: int | None = None  # accounts in the portal, as last listed (and since created)
         self.unresolved_creates = 0  # accounts submitted in batches, ids not yet learned
 
@@ -103,6 +102,7 @@ class Directory:
                 key = norm(account.value(field))
                 if key:
                     self._by[field][key] = account
+            self._by_id[account.id] = account
             accounts.append(account)
         return accounts
 
@@ -116,6 +116,14 @@ class Directory:
     def cached(self, field: str, value: Any, since: float = 0.0) -> Account | None:
         account = self._by[field].get(norm(value))
         return account if account is not None and account.seen_at >= since else None
+
+    def cached_id(self, remote_id: Any, since: float = 0.0) -> Account | None:
+        account = self._by_id.get(str(remote_id))
+        return account if account is not None and account.seen_at >= since else None
+
+    def pages(self) -> int | None:
+        """Pages of a full listing, as far as known (None before anything was listed)."""
+        return None if self.total is None else max(1, math.ceil(self.total / PAGE_SIZE))
 
     def lookup(self, field: str, value: Any, priority: Priority = Priority.READ) -> Account | None:
         """One filtered call; the answer is checked, never trusted blindly."""
@@ -134,11 +142,14 @@ class Directory:
                 return account
         return None
 
-    def read_all(self, priority: Priority = Priority.READ) -> None:
+    def read_all(self, priority: Priority = Priority.READ) -> float:
+        """Read every page; returns when the reading began (for ``cached``'s ``since``)."""
+        began = self._clock()
         for page in iter_pages(self._client, USERS, priority=priority):
             self._absorb(page.items)
             if page.total_results is not None:
                 self.total = page.total_results
+        return began
 
     # --- matching on first sync -----------------------------------------------------------------
 

@@ -5,12 +5,17 @@ course enrollments go through ``/batch/enrollments`` (a task, so PENDING); one
 goes through ``POST /enrollments``. Unenrolment and learning paths have no batch
 endpoint (digest §7.4), so they go one by one. "Already enrolled" and "not
 enrolled" (on removal) are success.
+
+A finished batch task says nothing of its pairs, so each person's courses are read
+back (``GET /users/:id?resources=courses``, once per person): a pair the account
+shows is done; one it does not is a failure if the task completed (with the
+course's own state as the likely why), and is sent again if the task failed or
+TalentLMS no longer knows it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import structlog
 
@@ -26,6 +31,7 @@ from syncd.vendors.talentlms.api import (
     write_outcome,
 )
 from syncd.vendors.talentlms.fields import as_int
+from syncd.vendors.talentlms.readback import course_ids, course_problem, read_account, unfinished
 from syncd.vendors.talentlms.tasks import Task, ordered
 
 log = structlog.get_logger(__name__)
@@ -123,7 +129,7 @@ class Enrollments:
                 BATCH_ENROLLMENTS, json={"enrollments": items}, idempotent=True
             )
         except OutcomeUnknown as error:
-            return [Outcome(op, OutcomeStatus.RETRY, error=str(error)) for op in ops]
+            return [Outcome(op, OutcomeStatus.UNKNOWN, error=str(error)) for op in ops]
         except RecordRejected as error:
             reason = f"TalentLMS refused the whole batch of {len(ops)} enrollments: {error.message}"
             return [Outcome(op, OutcomeStatus.FAILED, error=reason) for op in ops]
@@ -131,7 +137,7 @@ class Enrollments:
         task_id = data.get("id") if isinstance(data, dict) else None
         if response.status_code == 409 or not task_id:
             reason = "TalentLMS answered the batch without a task id; it is sent again next cycle"
-            return [Outcome(op, OutcomeStatus.RETRY, error=reason) for op in ops]
+            return [Outcome(op, OutcomeStatus.UNKNOWN, error=reason) for op in ops]
         log.info(
             "talentlms_task_submitted",
             task_id=str(task_id),
@@ -141,40 +147,40 @@ class Enrollments:
         return [Outcome(op, OutcomeStatus.PENDING, job_id=str(task_id)) for op in ops]
 
     def task_outcomes(self, task: Task, ops: Sequence[Operation]) -> list[Outcome]:
+        """Per-pair outcomes of a finished ``/batch/enrollments`` task, read back per person."""
         order = ordered(ops)
-        by_pair: dict[tuple[Any, Any], Any] = {}
-        by_index: dict[int, Any] = {}
-        if task.report is not None:
-            by_index = task.report.by_index()
-            for item in task.report.items:
-                pair = (as_int(item.values.get("user_id")), as_int(item.values.get("course_id")))
-                if None not in pair:
-                    by_pair[pair] = item
+        held: dict[str, set[int] | None] = {}
+        for op in order:
+            person = str(op.remote_id)
+            if person not in held:
+                account = read_account(self._client, person, resources="courses")
+                held[person] = None if account is None else course_ids(account)
+        why: dict[int, str] = {}
         decided: dict[int, Outcome] = {}
-        for i, op in enumerate(order):
-            pair = (as_int(op.remote_id), parse_target(op.target)[1])
-            item = by_pair.get(pair) or by_index.get(i)
-            decided[id(op)] = self._item_outcome(task, op, item)
+        for index, op in enumerate(order):
+            course = parse_target(op.target)[1] or 0
+            courses = held[str(op.remote_id)]
+            if courses is not None and course in courses:
+                decided[id(op)] = Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+            elif courses is None:
+                reason = f"TalentLMS account {op.remote_id} no longer exists"
+                decided[id(op)] = Outcome(op, OutcomeStatus.FAILED, error=reason)
+            elif not task.completed:
+                decided[id(op)] = Outcome(
+                    op,
+                    OutcomeStatus.RETRY,
+                    error=f"{unfinished(task)} before enrolling them in course {course}; "
+                    "it is sent again next cycle",
+                )
+            else:
+                if course not in why:
+                    why[course] = course_problem(self._client, course)
+                cause = f" ({why[course]})" if why[course] else ""
+                detail = task.detail(index, user_id=op.remote_id, course_id=course)
+                decided[id(op)] = Outcome(
+                    op,
+                    OutcomeStatus.FAILED,
+                    error=f"TalentLMS did not apply it (batch task {task.id}): course {course} "
+                    f"is not among the account's courses{cause}{detail}",
+                )
         return [decided[id(op)] for op in ops]
-
-    def _item_outcome(self, task: Task, op: Operation, item: Any) -> Outcome:
-        if item is not None and item.failed:
-            message = "; ".join(item.errors) or "refused without a reason"
-            if "already" in message.lower():
-                return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
-            return Outcome(
-                op,
-                OutcomeStatus.FAILED,
-                error=f"TalentLMS refused to enroll in course {op.target} "
-                f"(batch task {task.id}): {message}",
-            )
-        if (item is not None and not item.skipped) or (
-            item is None and task.completed and not task.report_unreadable
-        ):
-            return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
-        why = "its report could not be read" if task.report_unreadable else task.status
-        return Outcome(
-            op,
-            OutcomeStatus.RETRY,
-            error=f"batch task {task.id}: {why}; the enrollment is sent again next cycle",
-        )

@@ -1,12 +1,11 @@
 """Background tasks of the batch endpoints: one poll is one ``GET /tasks/:id``.
 
-The documents show only the statuses ``created`` and ``completed`` and say
-nothing of per-item results (digest §7.5). A finished task may carry a
-``download_url``; where it points is not documented either. The sandbox (and,
-we expect, the vendor) serves a JSON report of every item there: ``{"items":
-[{"index", "status": "succeeded"|"failed"|"skipped", "errors"?, ...}]}``. Reading
-it is best effort: an unreadable report means item outcomes are verified by
-reading the accounts back instead.
+The documents show only the statuses ``created`` and ``completed`` and no per-item
+result: every task example has ``download_url: null``, and what it would point at is
+not documented (digest §7.5). So a finished task says only that it ended; which
+items it applied is read back from the accounts (``readback``). Should a task carry
+a ``download_url`` after all, its report is read as best effort, and only ever
+adds detail to an item's error (``Task.detail``): it never decides an outcome.
 
 A report URL on another host than the API (a pre-signed storage link) is read
 without the API key: the key never leaves for a host it was not issued for.
@@ -57,8 +56,14 @@ class TaskReport:
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def by_index(self) -> dict[int, ReportItem]:
-        return {item.index: item for item in self.items if item.index is not None}
+    def find(self, index: int, values: Mapping[str, Any]) -> ReportItem | None:
+        """The item naming these values (a report may reorder), else the one at ``index``."""
+        wanted = {k: str(v).strip().casefold() for k, v in values.items() if v is not None}
+        for item in self.items:
+            shown = {k: str(item.values[k]).strip().casefold() for k in wanted if k in item.values}
+            if wanted and shown == wanted:
+                return item
+        return next((item for item in self.items if item.index == index), None)
 
 
 @dataclass(slots=True)
@@ -68,7 +73,6 @@ class Task:
     processed: int | None = None
     download_url: str | None = None
     report: TaskReport | None = None
-    report_unreadable: bool = False
 
     @property
     def finished(self) -> bool:
@@ -77,6 +81,13 @@ class Task:
     @property
     def completed(self) -> bool:
         return self.status == "completed"
+
+    def detail(self, index: int, **values: Any) -> str:
+        """What a report says of one item's errors (``"; ..."``), or ``""``: never a verdict."""
+        item = self.report.find(index, values) if self.report is not None else None
+        if item is None or not item.errors:
+            return ""
+        return "; the task's report says: " + "; ".join(item.errors)
 
 
 def _texts(value: Any) -> list[str]:
@@ -187,7 +198,6 @@ class TaskPoller:
             log.warning("talentlms_task_status_unknown", task_id=task_id, status=status[:40])
         if task.finished and task.download_url:
             task.report = self._report(task_id, task.download_url)
-            task.report_unreadable = task.report is None
             if task.report is not None:
                 for warning in task.report.warnings:
                     log.warning("talentlms_task_warning", task_id=task_id, warning=warning[:200])

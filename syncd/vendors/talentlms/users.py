@@ -2,11 +2,17 @@
 
 Several creates or updates go through ``/batch/users`` (up to 100 a call, custom
 fields included): the answer is a task, so the outcomes are PENDING with the
-task id, and ``task_outcomes`` turns the finished task into per-person outcomes.
-The vendor never returns the ids of accounts a batch created; they are learned
-from the listing (see ``directory``). One change without custom fields uses the
-single-account endpoints, which answer at once. Custom fields can only be
+task id, and ``task_outcomes`` turns the finished task into per-person outcomes
+by reading the accounts back (``readback``): the task never says which items it
+applied. The vendor never returns the ids of accounts a batch created; they are
+learned from the listing (see ``directory``). One change without custom fields
+uses the single-account endpoints, which answer at once. Custom fields can only be
 written through the batch endpoint, so a single change carrying one goes there.
+
+A task that failed, or that TalentLMS no longer knows (404), leaves what it did not
+visibly apply pending: creates are looked up before being sent again (UNKNOWN),
+updates are sent again (RETRY). Only a task that completed turns an item not
+applied into a failure naming its fields.
 
 New accounts get a password (the single create requires one): the mapping's
 ``password`` if it has one, else a random one from ``secrets``. It is sent on the
@@ -27,8 +33,10 @@ from syncd.http import OutcomeUnknown, RecordRejected, VendorClient, vendor_mess
 from syncd.limits import Priority
 from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.talentlms.api import BATCH_USERS, USER, USERS, data_of, is_not_found
-from syncd.vendors.talentlms.directory import Directory, norm
+from syncd.vendors.talentlms.compare import LISTED, WRITE_ONLY, differences
+from syncd.vendors.talentlms.directory import Account, Directory, norm
 from syncd.vendors.talentlms.fields import is_custom, preview, wire_fields
+from syncd.vendors.talentlms.readback import account_fields, not_applied, read_account, unfinished
 from syncd.vendors.talentlms.status import StatusForms
 from syncd.vendors.talentlms.tasks import Task, ordered
 
@@ -264,17 +272,18 @@ class UserWriter:
                 BATCH_USERS, json={"users": items}, idempotent=not creating
             )
         except OutcomeUnknown as error:
-            status = OutcomeStatus.UNKNOWN if creating else OutcomeStatus.RETRY
-            return [Outcome(op, status, error=str(error)) for op in ops]
+            return [Outcome(op, OutcomeStatus.UNKNOWN, error=str(error)) for op in ops]
         except RecordRejected as error:
             reason = f"TalentLMS refused the whole batch of {len(ops)} {noun}: {error.message}"
             return [_failed(op, reason) for op in ops]
         data = data_of(response, "POST /batch/users")
         task_id = data.get("id") if isinstance(data, Mapping) else None
         if response.status_code == 409 or not isinstance(task_id, str | int) or not task_id:
-            reason = "TalentLMS answered the batch without a task id"
-            status = OutcomeStatus.UNKNOWN if creating else OutcomeStatus.RETRY
-            return [Outcome(op, status, error=reason) for op in ops]
+            reason = (
+                "TalentLMS answered the batch without a task id; what it applied is looked up "
+                "before anything is sent again"
+            )
+            return [Outcome(op, OutcomeStatus.UNKNOWN, error=reason) for op in ops]
         task_id = str(task_id)
         self._submitted[task_id] = self._clock()
         if creating:
@@ -317,106 +326,120 @@ class UserWriter:
         self._submitted.pop(task.id, None)
         return [decided[id(op)] for op in ops]
 
-    def _report_items(self, task: Task, order: list[Operation], by_email: bool) -> list[Any]:
-        """The report item of each operation (by email for creates, else by position)."""
-        if task.report is None:
-            return [None] * len(order)
-        by_index = task.report.by_index()
-        if not by_email:
-            return [by_index.get(i) for i in range(len(order))]
-        emails = {
-            norm(item.values.get("email")): item
-            for item in task.report.items
-            if item.values.get("email")
-        }
-        found = []
-        for i, op in enumerate(order):
-            item = emails.get(norm(op.fields.get("email"))) if emails else None
-            found.append(item if item is not None else by_index.get(i))
-        return found
-
     def _created(self, task: Task, order: list[Operation]) -> dict[int, Outcome]:
-        decided: dict[int, Outcome] = {}
-        items = self._report_items(task, order, by_email=True)
-        look_for: list[tuple[Operation, Any]] = []
-        conflicts: list[tuple[Operation, str]] = []
-        for op, item in zip(order, items, strict=True):
-            if item is not None and item.failed:
-                message = "; ".join(item.errors) or "refused without a reason"
-                if already_exists(item.errors):
-                    conflicts.append((op, message))
-                else:
-                    decided[id(op)] = _failed(
-                        op, f"TalentLMS refused the account (batch task {task.id}): {message}"
-                    )
-            else:
-                look_for.append((op, item))
         since = self._submitted.get(task.id, 0.0)
-        accounts = (
-            self._directory.find_created([op.fields.get("email") for op, _ in look_for], since)
-            if look_for
-            else {}
-        )
-        for op, item in look_for:
-            account = accounts.get(norm(op.fields.get("email")))
-            if account is not None and norm(account.login) == norm(op.fields.get("login")):
-                decided[id(op)] = _done(op, account.id)
-            elif account is not None:
-                decided[id(op)] = _failed(
-                    op,
-                    f"TalentLMS has an account with this email under login "
-                    f"{preview(account.login)} (id {account.id}); the account was not created",
-                )
-            else:
-                decided[id(op)] = self._not_created(task, op, item)
-        for op, message in conflicts:
-            decided[id(op)] = self._settle_conflict(op, message)
+        accounts = self._directory.find_created([op.fields.get("email") for op in order], since)
+        decided = {
+            id(op): self._create_outcome(
+                task, index, op, accounts.get(norm(op.fields.get("email")))
+            )
+            for index, op in enumerate(order)
+        }
         self._directory.note_resolved(len(order))
         return decided
 
-    def _not_created(self, task: Task, op: Operation, item: Any) -> Outcome:
-        skipped = item is not None and item.skipped
-        if skipped or not task.completed:
-            return Outcome(
-                op,
-                OutcomeStatus.RETRY,
-                error=f"batch task {task.id} {task.status} before creating this account; "
-                "it is sent again next cycle",
-            )
-        if task.report_unreadable:
+    def _create_outcome(
+        self, task: Task, index: int, op: Operation, account: Account | None
+    ) -> Outcome:
+        """The account read back with this email (after the task was sent) decides."""
+        email = op.fields.get("email")
+        if account is not None and norm(account.login) != norm(op.fields.get("login")):
             return _failed(
                 op,
-                f"batch task {task.id} reported problems in a report syncd could not read, "
-                "and the account was not created; run `syncd retry` to send it again",
+                f"TalentLMS did not apply it (batch task {task.id}): no account was created. "
+                f"Email already exists: account {account.id} (login {preview(account.login)}) "
+                f"has it; accounts are matched by {self._match}, so change the HR record or "
+                "that account" + task.detail(index, email=email),
             )
-        return Outcome(
+        if account is not None:
+            found = differences(_sent(op.fields), account.listed(), whole_account=False)
+            if not found:
+                return _done(op, account.id)
+            return _failed(
+                op,
+                f"{not_applied(task, found)} (account {account.id} has this email and login)"
+                + task.detail(index, email=email),
+            )
+        if not task.completed:
+            return Outcome(
+                op,
+                OutcomeStatus.UNKNOWN,
+                error=f"{unfinished(task)} before this account was created; it is looked up "
+                "before being sent again",
+            )
+        sent = ", ".join(_sent(op.fields))
+        return _failed(
             op,
-            OutcomeStatus.UNKNOWN,
-            error=f"batch task {task.id} completed but the account is not in TalentLMS; "
-            "it is looked up again before being sent again",
+            f"TalentLMS did not apply it (batch task {task.id}): no account was created "
+            f"({sent} not applied){self._login_holder(op)}" + task.detail(index, email=email),
         )
 
+    def _login_holder(self, op: Operation) -> str:
+        """Why a create may have been refused: another account holds its login."""
+        login = op.fields.get("login")
+        if not norm(login):
+            return ""
+        holder = self._directory.cached("login", login) or self._directory.lookup(
+            "login", login, Priority.WRITE
+        )
+        if holder is None:
+            return ""
+        return f". Login already exists: account {holder.id} (email {preview(holder.email)}) has it"
+
     def _updated(self, task: Task, order: list[Operation]) -> dict[int, Outcome]:
+        sent = {id(op): wire_fields(op.fields, op.changed) for op in order}
+        shown = self._read_back(order, sent)
         decided: dict[int, Outcome] = {}
-        items = self._report_items(task, order, by_email=False)
-        for op, item in zip(order, items, strict=True):
-            if item is not None and item.failed:
-                message = "; ".join(item.errors) or "refused without a reason"
-                if "user not found" in message.lower():
-                    decided[id(op)] = self._gone(op)
-                else:
-                    decided[id(op)] = _failed(
-                        op, f"TalentLMS refused the update (batch task {task.id}): {message}"
-                    )
-            elif (item is not None and not item.skipped) or (
-                item is None and task.completed and not task.report_unreadable
-            ):
+        for index, op in enumerate(order):
+            read = shown.get(id(op))
+            if read is None:
+                decided[id(op)] = self._gone(op)
+                continue
+            fields, whole = read
+            found = differences(sent[id(op)], fields, whole_account=whole)
+            if not found:
                 decided[id(op)] = _done(op)
+            elif task.completed:
+                decided[id(op)] = _failed(op, not_applied(task, found) + task.detail(index))
             else:
-                why = "its report could not be read" if task.report_unreadable else task.status
                 decided[id(op)] = Outcome(
                     op,
                     OutcomeStatus.RETRY,
-                    error=f"batch task {task.id}: {why}; the update is sent again next cycle",
+                    error=f"{unfinished(task)} before applying this update; it is sent again "
+                    "next cycle",
                 )
         return decided
+
+    def _read_back(
+        self, order: list[Operation], sent: Mapping[int, Mapping[str, Any]]
+    ) -> dict[int, tuple[dict[str, Any], bool]]:
+        """Each updated account as read now (and whether the read shows every field).
+
+        Updates of listed fields only are read from the whole listing when it has
+        fewer pages than there are of them; every other one with ``GET /users/:id``.
+        An account that no longer exists has no entry.
+        """
+        listed = [op for op in order if set(sent[id(op)]) - WRITE_ONLY <= set(LISTED)]
+        pages = self._directory.pages()
+        shown: dict[int, tuple[dict[str, Any], bool]] = {}
+        if pages is not None and pages < len(listed):
+            began = self._directory.read_all(Priority.WRITE)
+            for op in listed:
+                account = self._directory.cached_id(op.remote_id, began)
+                if account is not None:
+                    shown[id(op)] = (account.listed(), False)
+        else:
+            listed = []
+        from_listing = {id(op) for op in listed}
+        for op in order:
+            if id(op) in from_listing:
+                continue
+            detail = read_account(self._client, op.remote_id)
+            if detail is not None:
+                shown[id(op)] = (account_fields(detail), True)
+        return shown
+
+
+def _sent(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """What a create sent that a read can show (never the password)."""
+    return {k: v for k, v in wire_fields(fields).items() if k not in WRITE_ONLY}
