@@ -8,6 +8,7 @@ status) are played by a scripted loopback server.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -906,3 +907,29 @@ def test_task_reports_of_unknown_shape_are_not_guessed():
     assert parse_report({"items": "nope"}) is None
     report = parse_report({"items": [{"index": 0, "status": "failed", "errors": [{"title": "X"}]}]})
     assert report is not None and report.items[0].failed and report.items[0].errors == ["X"]
+
+
+def test_a_generated_password_echoed_in_a_refusal_never_reaches_the_outcome():
+    sent: list[str] = []
+
+    def answer(request: Received) -> Reply:
+        if request.method == "POST" and request.path == "/api/v2/users":
+            body = request.json()
+            sent.append(body["password"])
+            echoed = {"title": f"Invalid user {json.dumps(body)}", "status": 400}
+            return Reply(400, {"_errors": [echoed]})
+        return Reply(200, {"_data": []})
+
+    with LoopbackServer(answer) as server:
+        adapter = make_adapter(server.url)
+        try:
+            op = Operation(OpKind.CREATE, "E1", fields={"login": "ann", "email": "ann@acme.test",
+                                                         "name": "Ann", "surname": "Lee"})
+            (outcome,) = adapter.execute([op])
+        finally:
+            adapter.close()
+
+    assert outcome.status is OutcomeStatus.FAILED and "Invalid user" in (outcome.error or "")
+    (password,) = sent
+    assert len(password) >= 8
+    assert not any(password[i : i + 4] in outcome.error for i in range(len(password) - 3))

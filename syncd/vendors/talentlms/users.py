@@ -31,6 +31,7 @@ import structlog
 
 from syncd.http import OutcomeUnknown, RecordRejected, VendorClient, vendor_message
 from syncd.limits import Priority
+from syncd.logs import Redactor
 from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.talentlms.api import BATCH_USERS, USER, USERS, data_of, is_not_found
 from syncd.vendors.talentlms.compare import LISTED, WRITE_ONLY, differences
@@ -112,7 +113,18 @@ class UserWriter:
         return body
 
     def _create_one(self, op: Operation) -> Outcome:
+        """One account through the single create; its password never in the outcome's text.
+
+        TalentLMS may echo the request in a refusal, and a generated password is in no
+        operation, so the engine cannot mask it: it is masked here.
+        """
         body = self._new_account_body(op)
+        outcome = self._post_account(op, body)
+        if outcome.error:
+            outcome.error = Redactor([body["password"]], min_length=1).redact_text(outcome.error)
+        return outcome
+
+    def _post_account(self, op: Operation, body: dict[str, Any]) -> Outcome:
         try:
             response = self._client.post(USERS, json=body, idempotent=False)
         except OutcomeUnknown as error:
