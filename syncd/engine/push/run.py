@@ -26,7 +26,7 @@ from syncd.engine.push import outbox
 from syncd.engine.push.jobs import JobPolling
 from syncd.engine.push.plan import guard, plan_changes
 from syncd.engine.push.read import MapperLike, Reading, SourceEmpty, read_people
-from syncd.engine.push.send import Sender
+from syncd.engine.push.send import Sender, Tally
 from syncd.http.errors import AuthenticationError, UnreachableError
 from syncd.model import Operation, OpState
 from syncd.shutdown import ShuttingDown
@@ -79,15 +79,7 @@ class _PushCycle:
         self.s = settings
         self.dry_run = dry_run
         self.calls_before = settings.adapter.api_calls
-        self.sender = Sender(
-            connector=settings.connector,
-            engine=settings.engine,
-            adapter=settings.adapter,
-            policy=settings.policy,
-            match=settings.match,
-            polling=settings.polling,
-            stop=settings.stop,
-        )
+        self.sender = sender_for(settings)
         self.records_seen = 0
         self.invalid = 0
 
@@ -175,28 +167,57 @@ class _PushCycle:
 
     def _finish(self, result: PushResult) -> None:
         s = self.s
-        tally = self.sender.tally.counts
-        result.counts = {
-            "records_seen": self.records_seen,
-            "created": tally["created"],
-            "updated": tally["updated"],
-            "deactivated": tally["deactivated"],
-            "reactivated": tally["reactivated"],
-            "deleted": tally["deleted"],
-            "memberships": tally["memberships"],
-            "failed": tally["failed"] + self.invalid,
-            "api_calls": s.adapter.api_calls - self.calls_before,
-        }
-        with s.engine.begin() as conn:
-            status = cycle.finish_run(
-                conn,
-                s.connector,
-                DIRECTION,
-                result,
-                pending=store.count_operations(conn, s.connector, _OPEN),
-                failed=store.count_operations(conn, s.connector, [OpState.FAILED]),
-            )
-        cycle.report(s.connector, DIRECTION, result, status)
+        result.counts = sent_counts(
+            self.sender.tally,
+            records_seen=self.records_seen,
+            invalid=self.invalid,
+            api_calls=s.adapter.api_calls - self.calls_before,
+        )
+        close_run(s, DIRECTION, result)
+
+
+def sender_for(settings: PushSettings) -> Sender:
+    """The sender of one cycle that writes through ``settings``' outbox (push or reconcile)."""
+    return Sender(
+        connector=settings.connector,
+        engine=settings.engine,
+        adapter=settings.adapter,
+        policy=settings.policy,
+        match=settings.match,
+        polling=settings.polling,
+        stop=settings.stop,
+    )
+
+
+def sent_counts(tally: Tally, *, records_seen: int, invalid: int, api_calls: int) -> dict[str, int]:
+    """A cycle's ``sync_runs`` counts from what its sender did."""
+    counts = tally.counts
+    return {
+        "records_seen": records_seen,
+        "created": counts["created"],
+        "updated": counts["updated"],
+        "deactivated": counts["deactivated"],
+        "reactivated": counts["reactivated"],
+        "deleted": counts["deleted"],
+        "memberships": counts["memberships"],
+        "failed": counts["failed"] + invalid,
+        "api_calls": api_calls,
+    }
+
+
+def close_run(settings: PushSettings, direction: str, result: CycleResult, **extra: Any) -> None:
+    """Close the run row and the status row with the outbox's counts; log and measure it."""
+    s = settings
+    with s.engine.begin() as conn:
+        status = cycle.finish_run(
+            conn,
+            s.connector,
+            direction,
+            result,
+            pending=store.count_operations(conn, s.connector, _OPEN),
+            failed=store.count_operations(conn, s.connector, [OpState.FAILED]),
+        )
+    cycle.report(s.connector, direction, result, status, **extra)
 
 
 def approve(engine: Engine, connector: str) -> None:
