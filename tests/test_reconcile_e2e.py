@@ -518,3 +518,31 @@ def test_the_command_prints_counts_and_json_per_account(make_world, portal):
     applied = run_syncd("reconcile", "lms", "--apply", "--config", str(world.path))
     assert applied.returncode == 0, applied.stderr
     assert portal.name_of(world.remote_id("E1")) == world_name(portal, "E1")
+
+
+def test_syncd_run_reconciles_on_the_sections_schedule_and_acts_on_its_policies(make_world, portal):
+    import threading
+    from datetime import timedelta
+
+    from syncd.daemon.cycles import CycleRunner
+    from syncd.daemon.schedule import build_scheduler
+
+    world = make_world(reconcile={"schedule": {"every": "1d"}})
+    pushed(world, "E1")
+    portal.rename(world.remote_id("E1"), "Renamed")
+    runner = CycleRunner(world.config, world.engine, threading.Event())
+
+    scheduler = build_scheduler(world.config, runner)
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"lms:push", "lms:reconcile"}
+    assert jobs["lms:reconcile"].trigger.interval == timedelta(days=1)
+    assert hasattr(jobs["lms:push"], "next_run_time")  # the push starts at once
+    assert not hasattr(jobs["lms:reconcile"], "next_run_time")  # reconcile waits its turn
+
+    runner.reconcile("lms", lambda: None)
+
+    assert portal.name_of(world.remote_id("E1")) == world_name(portal, "E1")
+    status = {(r["connector"], r["direction"]): r for r in status_rows(world.engine)}
+    assert status[("lms", "reconcile")]["state"] == "idle"
+    without = make_world(reconcile={"on_drift": "report"})
+    assert {job.id for job in build_scheduler(without.config, runner).get_jobs()} == {"lms:push"}
