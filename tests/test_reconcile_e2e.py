@@ -546,3 +546,69 @@ def test_syncd_run_reconciles_on_the_sections_schedule_and_acts_on_its_policies(
     assert status[("lms", "reconcile")]["state"] == "idle"
     without = make_world(reconcile={"on_drift": "report"})
     assert {job.id for job in build_scheduler(without.config, runner).get_jobs()} == {"lms:push"}
+
+
+# --- users.on_leave: a leaver's groups (TalentLMS: groups and enrollments) --------------------
+
+
+@pytest.fixture
+def make_talentlms_world(tmp_path, db_url, sandbox):
+    sim = sandbox.sim("talentlms")
+    sim.reset()
+    portal = TalentLMSPortal(sim)
+    made: list[World] = []
+
+    def make(on_leave: str | None = None) -> World:
+        world = World(
+            tmp_path,
+            db_url,
+            sandbox,
+            portal,
+            groups=[{"from": "Engineering Team"}],
+            enrollments=[{"courses": [101]}],
+        )
+        if on_leave is not None:
+            text = world.path.read_text().replace(
+                "  users:\n", f"  users:\n    on_leave: {{groups: {on_leave}}}\n", 1
+            )
+            world.path.write_text(text)
+            world.config = load_config(world.path)
+        made.append(world)
+        return world
+
+    yield make, portal
+    for world in made:
+        world.close()
+
+
+def memberships(portal: TalentLMSPortal, remote_id: str) -> tuple[set[int], list[int]]:
+    user = portal.account(remote_id)
+    return set(user.groups), portal.sim.store.courses_of(user.id)
+
+
+@pytest.mark.parametrize("on_leave", [None, "keep", "remove"])
+def test_a_leavers_groups_follow_on_leave_and_enrollments_are_never_removed(
+    make_talentlms_world, on_leave
+):
+    make, portal = make_talentlms_world
+    world = make(on_leave)
+    pushed(world, "E1", "E2")
+    leaver = world.remote_id("E1")
+    assert memberships(portal, leaver) == ({1}, [101])
+
+    world.hr = [person("E1", status="terminated"), person("E2")]
+    result = world.push()
+
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert not portal.is_active(leaver)
+    groups, courses = memberships(portal, leaver)
+    assert groups == (set() if on_leave == "remove" else {1})
+    assert courses == [101]  # progress is never discarded
+    assert world.links()["E1"].groups == (
+        frozenset() if on_leave == "remove" else {"Engineering Team"}
+    )
+    assert memberships(portal, world.remote_id("E2")) == ({1}, [101])
+
+    world.hr = [person("E1"), person("E2")]  # rehired: the groups come back
+    assert world.push().outcome == CycleOutcome.SUCCESS
+    assert memberships(portal, leaver) == ({1}, [101]) and portal.is_active(leaver)
