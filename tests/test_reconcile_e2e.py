@@ -55,6 +55,11 @@ class Portal:
 
     vendor: ClassVar[str]
     options: ClassVar[dict[str, Any]] = {}
+    fields: ClassVar[dict[str, str]]
+    match: ClassVar[str | None]
+    name_field: ClassVar[str] = "name"  # the mapped field an admin renames
+    connector: ClassVar[dict[str, Any]] = {}  # more of the connector (groups ...)
+    lists_groups: ClassVar[bool] = False
 
     def __init__(self, sim: Any) -> None:
         self.sim = sim
@@ -85,6 +90,15 @@ class Portal:
         raise NotImplementedError
 
     def is_active(self, remote_id: str) -> bool:
+        raise NotImplementedError
+
+    def groups_of(self, remote_id: str) -> set[str]:
+        raise NotImplementedError
+
+    def add_to_group(self, remote_id: str, group: str) -> None:
+        raise NotImplementedError
+
+    def remove_from_group(self, remote_id: str, group: str) -> None:
         raise NotImplementedError
 
 
@@ -192,7 +206,90 @@ class HowNowPortal(Portal):
         return self._user(remote_id).active
 
 
-PORTALS = [TalentLMSPortal, HowNowPortal]
+class ILMSPortal(Portal):
+    vendor = "ilms"
+    options: ClassVar[dict[str, Any]] = {"ilms": {"per_minute": 6000}}
+    fields: ClassVar[dict[str, str]] = {
+        "F001": "{{ first_name }}",
+        "F003": "{{ last_name }}",
+        "F004": "{{ employee_id }}",
+        "email": "{{ email }}",
+        "region": "Demo Region",
+        "division": "Demo Division",
+        "department": "Demo Department",
+    }
+    match = "F004"
+    name_field = "F001"
+    connector: ClassVar[dict[str, Any]] = {
+        "groups": [{"from": "{{ 'Sales' if employee_id == 'E3' else 'Engineering' }}"}],
+        "enrollments": [{"courses": ["p1gyJg4a"]}],
+    }
+    lists_groups = True
+
+    def target(self, base_url: str) -> dict[str, Any]:
+        return {
+            "type": "ilms",
+            "base_url": base_url,
+            "org_id": "1001",
+            "api_login_id": "sandbox-ilms-login",
+            "transaction_key": "sandbox-ilms-key",
+            "rate_limit": {"per_minute": 6000},
+        }
+
+    def _user(self, remote_id: str):
+        user = self.sim.store.users.get(int(remote_id))
+        return None if user is None or user.status == "Deleted" else user
+
+    def rename(self, remote_id: str, name: str) -> None:
+        with self.sim.lock:
+            self._user(remote_id).profile["F001"] = name
+
+    def deactivate(self, remote_id: str) -> None:
+        with self.sim.lock:
+            self._user(remote_id).status = "Inactive"
+
+    def delete(self, remote_id: str) -> None:
+        with self.sim.lock:
+            self._user(remote_id).status = "Deleted"
+
+    def create(self, key: str, email: str) -> str:
+        profile = {
+            "F001": "Hand",
+            "F003": "Made",
+            "F004": key,
+            "F015": email,
+            "F019": "Demo Region",
+            "F020": "Demo Division",
+            "F021": "Demo Department",
+        }
+        return str(self.sim.seed({"users": [{"profile": profile}]})["users"][0])
+
+    def account(self, remote_id: str):
+        return self._user(remote_id)
+
+    def name_of(self, remote_id: str) -> str:
+        return self._user(remote_id).profile["F001"]
+
+    def is_active(self, remote_id: str) -> bool:
+        return self._user(remote_id).status == "Active"
+
+    def _group(self, name: str):
+        return next(g for g in self.sim.store.groups.values() if g.name == name)
+
+    def groups_of(self, remote_id: str) -> set[str]:
+        user_id = int(remote_id)
+        return {g.name for g in self.sim.store.groups.values() if user_id in g.members}
+
+    def add_to_group(self, remote_id: str, group: str) -> None:
+        with self.sim.lock:
+            self._group(group).members.add(int(remote_id))
+
+    def remove_from_group(self, remote_id: str, group: str) -> None:
+        with self.sim.lock:
+            self._group(group).members.discard(int(remote_id))
+
+
+PORTALS = [TalentLMSPortal, HowNowPortal, ILMSPortal]
 
 
 @pytest.fixture(scope="module")
@@ -237,6 +334,7 @@ class World:
                 "target": portal.target(sandbox.base_url(portal.vendor)),
                 "users": users,
                 "guard": {"max_deactivations": "100%"},
+                **portal.connector,
                 **connector,
             },
         )
@@ -332,7 +430,9 @@ def test_drift_is_reported_without_apply_and_corrected_with_it(make_world, porta
     }
     renamed = finding(report, "E1").as_json()
     assert renamed["lms_user_id"] == e1
-    assert renamed["fields"] == {"name": {"lms": "Renamed", "hr": world_name(portal, "E1")}}
+    assert renamed["fields"] == {
+        portal.name_field: {"lms": "Renamed", "hr": world_name(portal, "E1")}
+    }
     assert finding(report, "E2").as_json()["fields"] == {"active": {"lms": False, "hr": True}}
     assert portal.name_of(e1) == "Renamed" and not portal.is_active(e2)  # report only
 
@@ -511,7 +611,10 @@ def test_the_command_prints_counts_and_json_per_account(make_world, portal):
     assert set(by_key) == {"E1", "E2"}
     assert set(by_key["E1"]) >= {"situation", "hr_key", "lms_user_id", "fields"}
     assert by_key["E1"]["situation"] == "drifted"
-    assert by_key["E1"]["fields"]["name"] == {"lms": "Renamed", "hr": world_name(portal, "E1")}
+    assert by_key["E1"]["fields"][portal.name_field] == {
+        "lms": "Renamed",
+        "hr": world_name(portal, "E1"),
+    }
     assert by_key["E2"] == {**by_key["E2"], "situation": "in_sync", "fields": {}}
     assert portal.name_of(world.remote_id("E1")) == "Renamed"
 
@@ -612,3 +715,69 @@ def test_a_leavers_groups_follow_on_leave_and_enrollments_are_never_removed(
     world.hr = [person("E1"), person("E2")]  # rehired: the groups come back
     assert world.push().outcome == CycleOutcome.SUCCESS
     assert memberships(portal, leaver) == ({1}, [101]) and portal.is_active(leaver)
+
+
+# --- memberships, where the vendor lists them ------------------------------------------------
+
+
+def needs_group_listing(portal: Portal) -> None:
+    if not portal.lists_groups:
+        pytest.skip(f"{portal.vendor} memberships are not listed (its capabilities say why)")
+
+
+def test_a_mapped_group_added_or_removed_by_hand_is_drift_and_put_back(make_world, portal):
+    needs_group_listing(portal)
+    world = make_world()
+    pushed(world, "E1", "E2", "E3")
+    e1, e2 = world.remote_id("E1"), world.remote_id("E2")
+    portal.add_to_group(e1, "Sales")
+    portal.remove_from_group(e2, "Engineering")
+    portal.add_to_group(e2, "Manager")  # a group the mapping never gives: not syncd's
+
+    report = world.reconcile()
+
+    assert situations(report)["E1"] == "drifted" and situations(report)["E2"] == "drifted"
+    assert finding(report, "E1").as_json()["groups"] == {"missing": [], "extra": ["Sales"]}
+    assert finding(report, "E2").as_json()["groups"] == {"missing": ["Engineering"], "extra": []}
+    assert situations(report)["E3"] == "in_sync"
+    assert portal.groups_of(e1) == {"Engineering", "Sales"}  # report only
+
+    result = world.reconcile(apply=True)
+
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert result.counts["memberships"] == 2
+    assert portal.groups_of(e1) == {"Engineering"}
+    assert portal.groups_of(e2) == {"Engineering", "Manager"}
+    assert {situations(world.reconcile())[k] for k in ("E1", "E2", "E3")} == {"in_sync"}
+
+
+@pytest.mark.parametrize("on_leave", ["keep", "remove"])
+def test_reconciliation_judges_a_leavers_groups_by_on_leave(make_world, portal, on_leave):
+    needs_group_listing(portal)
+    world = make_world()
+    users = world.path.read_text().replace(
+        "  users:\n", f"  users:\n    on_leave: {{groups: {on_leave}}}\n", 1
+    )
+    world.path.write_text(users)
+    world.config = load_config(world.path)
+    pushed(world, "E1", "E2")
+    leaver = world.remote_id("E1")
+    world.hr = [person("E1", status="terminated"), person("E2")]
+    assert world.push().outcome == CycleOutcome.SUCCESS
+
+    kept = portal.groups_of(leaver)
+    assert kept == ({"Engineering"} if on_leave == "keep" else set())
+    assert situations(world.reconcile())["E1"] == "in_sync"  # as on_leave left them
+
+    if on_leave == "keep":
+        portal.remove_from_group(leaver, "Engineering")
+    else:
+        portal.add_to_group(leaver, "Engineering")
+    again = world.reconcile(apply=True)
+
+    if on_leave == "keep":  # a leaver's groups are not "missing": nothing is added back
+        assert situations(again)["E1"] == "in_sync" and portal.groups_of(leaver) == set()
+    else:  # expected absent: taken out again
+        assert finding(again, "E1").as_json()["groups"]["extra"] == ["Engineering"]
+        assert portal.groups_of(leaver) == set()
+    assert not portal.is_active(leaver)
