@@ -94,3 +94,39 @@ def test_config_check_exits_2_naming_the_policy(tmp_path):
 
     assert code == 2
     assert "connectors[lms].reconcile.on_orphan" in text and "deactivate" in text
+
+
+def test_a_vendor_that_cannot_list_its_users_cannot_be_reconciled(tmp_path):
+    path = tmp_path / "syncd.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            sources:
+              hr: {type: csv, path: hr.csv, key: employee_id}
+            connectors:
+              - name: lp
+                source: hr
+                schedule: {every: 15m}
+                target:
+                  type: learningpool
+                  base_url: "https://acme.learningpool.com"
+                  client_id: id
+                  client_secret: secret
+                  endpoints:
+                    user_create: {method: POST, path: /users}
+                    user_update: {method: PATCH, path: "/users/{user_id}"}
+                    user_deactivate: {method: PATCH, path: "/users/{user_id}"}
+                    user_reactivate: {method: PATCH, path: "/users/{user_id}"}
+                users:
+                  fields: {username: "{{ employee_id }}", email: "{{ email }}"}
+                reconcile: {}
+            """
+        )
+    )
+
+    found = problems(path)
+
+    assert found == {
+        "connectors[lp].reconcile": "learningpool cannot list its users (target.endpoints "
+        "lacks users_list); configure them or remove connectors[lp].reconcile"
+    }

@@ -26,6 +26,7 @@ from syncd.engine.push.run import run_push
 from syncd.engine.reconcile import ReconcileResult, run_reconcile
 from syncd.model import LinkState, LinkStatus
 from syncd.sandbox import Sandbox
+from syncd.sandbox.learningpool.endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
 from syncd.state import store
 from syncd.state.status import status_rows
 from syncd.state.tables import sync_runs
@@ -289,7 +290,59 @@ class ILMSPortal(Portal):
             self._group(group).members.discard(int(remote_id))
 
 
-PORTALS = [TalentLMSPortal, HowNowPortal, ILMSPortal]
+class LearningPoolPortal(Portal):
+    vendor = "learningpool"
+    options: ClassVar[dict[str, Any]] = {"learningpool": {"per_minute": 100_000}}
+    fields: ClassVar[dict[str, str]] = {
+        "username": "{{ employee_id | lower }}",
+        "external_id": "{{ employee_id }}",
+        "email": "{{ email }}",
+        "first_name": "{{ first_name }}",
+        "last_name": "{{ last_name }}",
+    }
+    match = None  # the username
+    name_field = "first_name"
+
+    def target(self, base_url: str) -> dict[str, Any]:
+        return {
+            "type": "learningpool",
+            "base_url": base_url,
+            **SANDBOX_CLIENT,
+            "token_path": "/oauth/token",
+            "rate_limit": {"per_minute": 100_000},
+            "endpoints": SANDBOX_ENDPOINTS,
+        }
+
+    def _user(self, remote_id: str):
+        return self.sim.store.users.get(int(remote_id))
+
+    def rename(self, remote_id: str, name: str) -> None:
+        with self.sim.lock:
+            self._user(remote_id).first_name = name
+
+    def deactivate(self, remote_id: str) -> None:
+        with self.sim.lock:
+            self._user(remote_id).expires_at = self.sim.now() - 60
+
+    def delete(self, remote_id: str) -> None:
+        with self.sim.lock:
+            del self.sim.store.users[int(remote_id)]
+
+    def create(self, key: str, email: str) -> str:
+        user = {"username": key.lower(), "email": email, "first_name": "Hand", "last_name": "Made"}
+        return str(self.sim.seed({"users": [user]})["users"][0])
+
+    def account(self, remote_id: str):
+        return self._user(remote_id)
+
+    def name_of(self, remote_id: str) -> str:
+        return self._user(remote_id).first_name
+
+    def is_active(self, remote_id: str) -> bool:
+        return not self._user(remote_id).expired(self.sim.now())
+
+
+PORTALS = [TalentLMSPortal, HowNowPortal, ILMSPortal, LearningPoolPortal]
 
 
 @pytest.fixture(scope="module")

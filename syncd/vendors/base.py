@@ -9,7 +9,7 @@ quirks stay in its own module.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -128,6 +128,17 @@ class ListedAccount:
     courses: frozenset[str] | None = None
     protected: bool = False
     addressable: bool = True
+
+
+def listed_accounts(
+    pages: Iterable[Any], account: Callable[[Mapping[str, Any]], ListedAccount | None]
+) -> Iterator[ListedAccount]:
+    """``account`` of every item of every page (pages with ``items``); None ones left out."""
+    for page in pages:
+        for item in page.items:
+            found = account(item)
+            if found is not None:
+                yield found
 
 
 @runtime_checkable

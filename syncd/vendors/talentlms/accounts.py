@@ -17,7 +17,7 @@ from typing import Any
 from syncd.http import VendorClient
 from syncd.limits import Priority
 from syncd.model import DesiredUser
-from syncd.vendors.base import ListedAccount
+from syncd.vendors.base import ListedAccount, listed_accounts
 from syncd.vendors.talentlms.api import USER, USERS, data_of, iter_pages
 from syncd.vendors.talentlms.directory import MATCH_FIELDS, norm
 
@@ -41,11 +41,8 @@ class AccountListing:
     def list_accounts(
         self, groups: frozenset[str], courses: frozenset[str]
     ) -> Iterator[ListedAccount]:
-        for page in iter_pages(self._client, USERS, priority=Priority.READ):
-            for item in page.items:
-                account = self._account(item)
-                if account is not None:
-                    yield account
+        pages = iter_pages(self._client, USERS, priority=Priority.READ)
+        return listed_accounts(pages, self._account)
 
     def find_account(
         self, remote_id: str, groups: frozenset[str], courses: frozenset[str]
