@@ -130,3 +130,16 @@ def test_a_vendor_that_cannot_list_its_users_cannot_be_reconciled(tmp_path):
         "connectors[lp].reconcile": "learningpool cannot list its users (target.endpoints "
         "lacks users_list); configure them or remove connectors[lp].reconcile"
     }
+
+
+def test_the_example_configuration_shows_both_sections():
+    example = Path(__file__).resolve().parent.parent / "config" / "example.yaml"
+    environ = {
+        "TALENTLMS_API_KEY": "tlms-key",
+        "HOWNOW_CLIENT_ID": "hownow-client",
+        "HOWNOW_CLIENT_SECRET": "hownow-secret",
+    }
+    talentlms = load_config(example, environ).connector("talentlms")
+
+    assert talentlms.reconcile is not None and talentlms.reconcile.on_orphan == "report"
+    assert talentlms.users.on_leave.groups == "keep"
