@@ -834,3 +834,15 @@ def test_reconciliation_judges_a_leavers_groups_by_on_leave(make_world, portal, 
         assert finding(again, "E1").as_json()["groups"]["extra"] == ["Engineering"]
         assert portal.groups_of(leaver) == set()
     assert not portal.is_active(leaver)
+
+
+def test_a_person_whose_hr_record_is_held_back_is_left_alone(make_world, portal):
+    world = make_world()
+    pushed(world, "E1", "E2")
+    world.hr = [person("E1"), person("E1"), person("E2")]  # E1 twice: neither record is used
+
+    result = world.reconcile(apply=True)
+
+    assert "E1" not in situations(result) and situations(result)["E2"] == "in_sync"
+    assert portal.is_active(world.remote_id("E1"))
+    assert any("appears more than once" in error for error in result.errors)

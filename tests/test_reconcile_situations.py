@@ -166,3 +166,10 @@ def test_policies_decide_what_each_situation_becomes():
         gone, world, DiffPolicy(), Policies(on_orphan="report", on_missing_remote="report")
     )
     assert reporting.ops == [] and {f.action for f in gone} == {"report"}
+
+
+def test_a_person_whose_record_is_held_back_is_neither_judged_nor_deprovisioned():
+    world = expected([], [link("e1", "1")], left_alone=frozenset({"e1"}))
+
+    assert classify([account("1", "e1", name="Other")], [], world, DiffPolicy(), plain) == []
+    assert classify([], ["1"], world, DiffPolicy(), plain) == []

@@ -164,6 +164,7 @@ class _ReconcileRun:
             links=links,
             match_of=match_of,
             unmanaged=frozenset(value for value in unmanaged if value),
+            left_alone=frozenset(reading.held | in_flight),
             groups=groups,
             courses=courses,
         )

@@ -93,6 +93,7 @@ class Expected:
     links: Mapping[str, LinkState]  # every link of the connector
     match_of: Mapping[str, str]  # normalised match value -> HR key of a desired person
     unmanaged: frozenset[str] = frozenset()  # match values of people syncd leaves alone now
+    left_alone: frozenset[str] = frozenset()  # their HR keys (a record held back, in flight)
     groups: frozenset[str] = frozenset()  # memberships the mapping manages
     courses: frozenset[str] = frozenset()
 
@@ -128,6 +129,8 @@ def classify(
     findings: list[Finding] = []
     for account in accounts:
         hr_key = owner.get(account.remote_id)
+        if hr_key in expected.left_alone:
+            continue  # its HR record cannot be used now: neither judged nor deprovisioned
         if hr_key is not None:
             findings.append(_linked(account, hr_key, expected, policy, comparable))
         else:
@@ -136,7 +139,7 @@ def classify(
                 findings.append(finding)
     for remote_id in gone:
         hr_key = owner.get(remote_id)
-        if hr_key is not None:
+        if hr_key is not None and hr_key not in expected.left_alone:
             findings.append(Finding(Situation.MISSING_REMOTE, remote_id, hr_key))
     return findings
 
