@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+import yaml
 from sqlalchemy import select
 
 from syncd.assemble import adapter_class, adapter_context, load_config, open_state, push_settings
@@ -846,3 +847,24 @@ def test_a_person_whose_hr_record_is_held_back_is_left_alone(make_world, portal)
     assert "E1" not in situations(result) and situations(result)["E2"] == "in_sync"
     assert portal.is_active(world.remote_id("E1"))
     assert any("appears more than once" in error for error in result.errors)
+
+
+def test_a_connector_whose_vendor_cannot_list_its_users_fails_saying_why(tmp_path, db_url, sandbox):
+    sim = sandbox.sim("learningpool")
+    sim.reset()
+    portal = LearningPoolPortal(sim)
+    world = World(tmp_path, db_url, sandbox, portal)
+    endpoints = {k: v for k, v in SANDBOX_ENDPOINTS.items() if k != "users_list"}
+    document = yaml.safe_load(world.path.read_text())
+    document["connectors"][0]["target"]["endpoints"] = endpoints
+    world.path.write_text(yaml.safe_dump(document))
+    world.config = load_config(world.path)
+    try:
+        result = world.reconcile()
+    finally:
+        world.close()
+
+    assert result.outcome == CycleOutcome.FAILED and result.exit_code == 4
+    assert result.message == (
+        "learningpool cannot list its users (target.endpoints lacks users_list)"
+    )

@@ -39,7 +39,7 @@ from syncd.model import LinkStatus
 from syncd.shutdown import ShuttingDown
 from syncd.sources.base import SourceError
 from syncd.state import store
-from syncd.vendors.base import NOT_DOCUMENTED, AccountLister, ListedAccount
+from syncd.vendors.base import AccountLister, ListedAccount
 
 log = structlog.get_logger(__name__)
 
@@ -107,7 +107,8 @@ class _ReconcileRun:
         s = self.s
         lister = getattr(s.adapter, "listing", None)
         if not s.adapter.capabilities.list_accounts or not isinstance(lister, AccountLister):
-            reason = s.adapter.facts.absent.get("list_accounts", NOT_DOCUMENTED)
+            target = getattr(s.adapter, "target", None)  # what a configurable vendor lacks
+            reason = s.adapter.facts.missing_reason(target, "list_accounts")
             message = f"{s.adapter.vendor} cannot list its users ({reason})"
             return ReconcileResult(CycleOutcome.FAILED, run_id, message=message)
         reading, expected = self._expected(lister)
