@@ -450,6 +450,164 @@ def report(
     return "\n".join(lines)
 
 
+# --- reconciliation: a full compare of every account -----------------------------------------
+
+AIM_RECONCILE = 110  # calls to read every account of 10,000 (listing pages plus groups)
+HAND_EDITS = {"renamed": 10, "deactivated": 5, "deleted": 5, "orphans": 5, "made for HR": 5}
+
+
+@dataclass(slots=True)
+class ReconcileRun:
+    name: str
+    seconds: float
+    calls: Counter[str]
+    situations: dict[str, int]
+    outcome: str
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+def reconcile_once(name: str, config: Any, connector: str, engine: Any, sim: Any, apply: bool):
+    from syncd.assemble.reconcile import reconcile_once as run
+
+    before, _ = endpoint_calls(sim)
+    started = time.perf_counter()
+    result = run(config, connector, engine, apply=apply)
+    seconds = time.perf_counter() - started
+    after, _ = endpoint_calls(sim)
+    calls = after - before
+    print(f"  {name}: {result.outcome}, {sum(calls.values()):,} calls, {seconds:.1f} s", flush=True)
+    return ReconcileRun(name, seconds, calls, result.situations, result.outcome)
+
+
+def edit_by_hand(sim: Any, people: list[dict[str, str]], rnd: random.Random) -> list[dict]:
+    """An administrator's changes behind syncd's back; the people HR adds meanwhile."""
+    logins = {person["employee_id"].lower() for person in people}
+    with sim.lock:
+        users = [u for u in sim.store.users.values() if u.login in logins]
+        chosen = rnd.sample(
+            users, sum(HAND_EDITS[k] for k in ("renamed", "deactivated", "deleted"))
+        )
+        for user in chosen[: HAND_EDITS["renamed"]]:
+            user.name = f"{user.name}-ByHand"
+        for user in chosen[HAND_EDITS["renamed"] : -HAND_EDITS["deleted"]]:
+            user.status = "inactive"
+        for user in chosen[-HAND_EDITS["deleted"] :]:
+            del sim.store.users[user.id]
+    newcomers = make_people(len(people) + HAND_EDITS["made for HR"], ["Engineering"], rnd)
+    newcomers = newcomers[len(people) :]
+    made = [
+        {
+            "login": p["employee_id"].lower(),
+            "email": p["email"].lower(),
+            "name": "Hand",
+            "surname": "Made",
+        }
+        for p in newcomers
+    ]
+    ghosts = [
+        {"login": f"ghost{i}", "email": f"ghost{i}@acme.test", "name": "Ghost", "surname": str(i)}
+        for i in range(HAND_EDITS["orphans"])
+    ]
+    sim.seed({"users": made + ghosts})
+    return newcomers
+
+
+def run_reconcile_scenario(args: argparse.Namespace, sandbox: Any, workdir: Path):
+    """First sync (users only), hand edits, then ``syncd reconcile``, reporting and applying."""
+    names = departments(args.departments)
+    rnd = random.Random(args.people + 13)
+    people = make_people(args.people, names, rnd)
+    sim = sandbox.sim("talentlms")
+    seed_portal(sim, names)
+    name = "talentlms_reconcile"
+    hr_path = workdir / f"{name}.csv"
+    db_url = args.db or f"sqlite:///{workdir / f'{name}.db'}"
+    document = connector_document(sandbox.base_url("talentlms"), db_url, hr_path, name, False)
+    config_path = workdir / f"{name}.yaml"
+    config_path.write_text(yaml.safe_dump(document, sort_keys=False))
+    config = load_config(config_path)
+    engine = open_state(config)
+    try:
+        print("reconciliation:", flush=True)
+        write_hr(hr_path, people)
+        setup = run_cycle("first sync", config, name, engine, sim)
+        if setup.outcome != CycleOutcome.SUCCESS:
+            raise SystemExit(f"reconciliation set-up ended {setup.outcome}: {setup.errors[:5]}")
+        people += edit_by_hand(sim, people, rnd)
+        write_hr(hr_path, people)
+        runs = [
+            reconcile_once("report", config, name, engine, sim, apply=False),
+            reconcile_once("--apply", config, name, engine, sim, apply=True),
+            reconcile_once("report again", config, name, engine, sim, apply=False),
+        ]
+    finally:
+        engine.dispose()
+    ghosts = {f"ghost{i}" for i in range(HAND_EDITS["orphans"])}
+    real = [u for u in sim.dump()["users"] if u["login"] != "admin" and u["login"] not in ghosts]
+    check_portal_after_reconcile(real, people)
+    return runs
+
+
+def check_portal_after_reconcile(users: list[dict], people: list[dict[str, str]]) -> None:
+    by_login = {u["login"]: u for u in users}
+    problems = [
+        p["employee_id"]
+        for p in people
+        if (u := by_login.get(p["employee_id"].lower())) is None
+        or u["status"] != "active"
+        or u["name"] != p["first_name"]
+    ]
+    if problems or len(by_login) != len(people):
+        raise SystemExit(f"reconciliation left {len(problems)} people unlike HR: {problems[:5]}")
+
+
+def reconcile_lines(runs: list[ReconcileRun], people: int) -> list[str]:
+    """The reconciliation part of the TalentLMS section."""
+    report_run = runs[0]
+    verdict = "met" if report_run.total <= AIM_RECONCILE else "missed"
+    endpoints = sorted({e for run in runs for e in run.calls}, key=_endpoint_order)
+    edits = ", ".join(f"{count} {what}" for what, count in HAND_EDITS.items())
+    lines = [
+        "### Reconciliation",
+        "",
+        f"`syncd reconcile` of a portal of {people:,} accounts that syncd created (a first "
+        f"sync, users only), after an administrator's changes behind its back ({edits}; the "
+        "last five are accounts made by hand for people HR then adds). The listing is read "
+        "100 accounts a page at read priority; a linked account it no longer shows is looked "
+        "up on its own before it is called missing. TalentLMS lists no groups or courses of "
+        "its users (only `GET /users/:id?resources=...`, one call a person), so group "
+        "memberships and enrollments are not compared and cost nothing. The portal was "
+        "checked after `--apply` to hold every HR person, active and as HR names them.",
+        "",
+        "| endpoint | " + " | ".join(run.name for run in runs) + " |",
+        "|---|" + "---:|" * len(runs),
+    ]
+    for endpoint in endpoints:
+        lines.append(
+            f"| `{endpoint}` | " + " | ".join(f"{r.calls[endpoint]:,}" for r in runs) + " |"
+        )
+    lines += [
+        "| **all calls** | " + " | ".join(f"**{r.total:,}**" for r in runs) + " |",
+        "| wall time | " + " | ".join(f"{r.seconds:.1f} s" for r in runs) + " |",
+        "",
+        "Situations found: "
+        + "; ".join(
+            f"{run.name}: " + ", ".join(f"{n:,} {s}" for s, n in run.situations.items() if n)
+            for run in runs
+        )
+        + ".",
+        "",
+        f"Aim: reconciling {people:,} TalentLMS accounts costs at most {AIM_RECONCILE} calls "
+        f"(listing pages plus groups): **{verdict}** ({report_run.total:,} to report; "
+        "`--apply` adds the corrections, each the push's own call).",
+        "",
+    ]
+    return lines
+
+
 # --- main -------------------------------------------------------------------------------------
 
 SET_UPS = (  # title, group rule, enrollment rule
@@ -538,8 +696,11 @@ def main() -> None:
                 workdir=Path(tmp),
             )
             scenarios.append(scenario)
+        reconciled = run_reconcile_scenario(args, sandbox, Path(tmp))
     db = "PostgreSQL" if args.db and args.db.startswith("postgresql") else "SQLite"
-    section = report(scenarios, args, changes, db)
+    section = report(scenarios, args, changes, db) + "\n" + "\n".join(
+        reconcile_lines(reconciled, args.people)
+    )
     print()
     print(section)
     if not args.no_write:

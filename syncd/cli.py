@@ -261,6 +261,15 @@ def _open_state_or_exit(config):
         sys.exit(EXIT_UNREACHABLE)
 
 
+def _on_state(config, work: Callable[[Any], Any]) -> Any:
+    """``work(engine)`` on the configured state store, disposed of after."""
+    engine = _open_state_or_exit(config)
+    try:
+        return work(engine)
+    finally:
+        engine.dispose()
+
+
 def _print_plan(result, as_json: bool) -> None:
     from syncd.engine.push.order import summary
 
@@ -394,6 +403,37 @@ def plan(name: str, as_json: bool, only: tuple[str, ...], config_path: str) -> N
     result = _run_push(config, name, dry_run=True, only=only)
     _print_plan(result, as_json)
     sys.exit(result.exit_code)
+
+
+@cli.command("reconcile")
+@click.argument("name")
+@click.option("--apply", "apply", is_flag=True, help="Act on the connector's reconcile policies.")
+@json_option
+@config_option
+def reconcile(name: str, apply: bool, as_json: bool, config_path: str) -> None:
+    """Compare every LMS account of NAME with the links and HR; report, or act with --apply."""
+    from syncd.assemble.reconcile import reconcile_once
+    from syncd.engine.reconcile import report_lines
+    from syncd.shutdown import SHUTDOWN, received_signal, stop_on_signals
+
+    config = _load(config_path)
+    _connector_or_exit(config, name)
+    with stop_on_signals():
+        result = _on_state(
+            config, lambda engine: reconcile_once(config, name, engine, apply=apply, stop=SHUTDOWN)
+        )
+    if as_json:
+        for finding in result.findings:
+            click.echo(json.dumps(finding.as_json(), default=str))
+    else:
+        for line in report_lines(name, result.findings, result.applied):
+            click.echo(line)
+    for error in result.errors:
+        click.echo(error, err=True)
+    if result.message:
+        click.echo(result.message, err=True)
+    signum = received_signal()
+    sys.exit(128 + signum if signum else result.exit_code)
 
 
 @cli.command("approve")

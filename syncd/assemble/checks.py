@@ -57,6 +57,8 @@ def capability_problems(parts: ConnectorParts, label: str) -> list[tuple[RawPath
         lacks(("users", "on_missing"), "delete users", "delete", remedy)
     if parts.pull is not None and not caps.pull:
         lacks(("pull",), "read learning results", "pull", f"remove {label}.pull")
+    if parts.reconcile is not None and not caps.list_accounts:
+        lacks(("reconcile",), "list its users", "list_accounts", f"remove {label}.reconcile")
     for i, rule in enumerate(parts.groups):
         if rule.kind not in info.group_kinds:
             lacks(("groups", i, "kind"), f"write {rule.kind}es", "branches", "use kind: group")

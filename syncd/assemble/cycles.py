@@ -113,6 +113,7 @@ def push_settings(
             # Only those the mapping gives: a resumed create re-reads the source for them.
             write_only_fields=adapter.capabilities.write_only_fields
             & frozenset(connector.users.fields),
+            leaver_groups=connector.users.on_leave.groups,
         ),
         threshold=Threshold(percent=guard.percent, absolute=guard.absolute),
         match=connector.users.match,

@@ -15,6 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from syncd.config.problems import RawPath, _Problems
 from syncd.config.schema.models import EnrollmentRule, GroupRule, PullConfig, UsersConfig
+from syncd.config.schema.reconcile import ReconcileConfig
 from syncd.config.schema.targets import TargetConfig
 
 
@@ -77,6 +78,7 @@ class ConnectorParts:
     groups: list[GroupRule]
     enrollments: list[EnrollmentRule]
     pull: PullConfig | None
+    reconcile: ReconcileConfig | None = None
 
     @classmethod
     def of(cls, raw: dict) -> ConnectorParts:
@@ -88,6 +90,7 @@ class ConnectorParts:
             groups=_valid(_GROUPS, raw.get("groups", [])) or [],
             enrollments=_valid(_ENROLLMENTS, raw.get("enrollments", [])) or [],
             pull=_valid(_PULL, raw.get("pull")),
+            reconcile=_valid(_RECONCILE, raw.get("reconcile")),
         )
 
 
@@ -96,6 +99,7 @@ _USERS = TypeAdapter(UsersConfig)
 _GROUPS = TypeAdapter(list[GroupRule])
 _ENROLLMENTS = TypeAdapter(list[EnrollmentRule])
 _PULL = TypeAdapter(PullConfig)
+_RECONCILE = TypeAdapter(ReconcileConfig)
 
 
 def _valid(adapter: TypeAdapter[Any], value: Any) -> Any:

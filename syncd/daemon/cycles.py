@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy import Engine
 
 from syncd.assemble import pull_once, push_once
+from syncd.assemble.reconcile import reconcile_once
 from syncd.config import Config
 from syncd.daemon.backoff import Quarantine
 from syncd.engine.cycle import CycleOutcome
@@ -28,7 +29,7 @@ NextRun = Callable[[], datetime | None]
 
 
 class CycleRunner:
-    """Runs push and pull cycles for the scheduler, sharing one state-store engine."""
+    """Runs push, pull and reconcile cycles for the scheduler, sharing one state-store engine."""
 
     def __init__(self, config: Config, engine: Engine, stop: threading.Event) -> None:
         self.config = config
@@ -48,6 +49,13 @@ class CycleRunner:
 
     def pull(self, name: str, next_run: NextRun) -> None:
         self._guarded(name, "pull", next_run, self._pull)
+
+    def reconcile(self, name: str, next_run: NextRun) -> None:
+        self._guarded(name, "reconcile", next_run, self._reconcile)
+
+    def _reconcile(self, name: str) -> str:
+        """A scheduled reconciliation acts on its policies (``report`` ones only report)."""
+        return reconcile_once(self.config, name, self.engine, apply=True, stop=self.stop).outcome
 
     def _push(self, name: str) -> str:
         return push_once(self.config, name, self.engine, stop=self.stop).outcome

@@ -1,4 +1,4 @@
-"""Every connector's push and pull on its schedule, with APScheduler 3 in background threads.
+"""Every connector's push, pull and reconciliation on its schedule (APScheduler 3 threads).
 
 Each connector and direction is one job: ``max_instances=1`` so a slow cycle is never
 overlapped by its own next run, ``coalesce`` so runs missed while busy collapse into
@@ -39,6 +39,9 @@ def build_scheduler(config: Config, runner: CycleRunner) -> BackgroundScheduler:
         _add(scheduler, connector, "push", runner.push, now)
         if connector.pull is not None:
             _add(scheduler, connector, "pull", runner.pull, now)
+        if connector.reconcile is not None and connector.reconcile.schedule is not None:
+            # Not at start-up: it would only meet the push that starts then (one lease).
+            _add(scheduler, connector, "reconcile", runner.reconcile, None)
     return scheduler
 
 
@@ -47,11 +50,13 @@ def _add(
     connector: ConnectorConfig,
     direction: str,
     cycle: Callable,
-    first_run: datetime,
+    first_run: datetime | None,
 ) -> None:
     schedule = connector.schedule
     if direction == "pull" and connector.pull is not None and connector.pull.schedule:
         schedule = connector.pull.schedule
+    if direction == "reconcile" and connector.reconcile and connector.reconcile.schedule:
+        schedule = connector.reconcile.schedule
     job_id = f"{connector.name}:{direction}"
 
     def next_run() -> datetime | None:
@@ -64,7 +69,7 @@ def _add(
         args=(connector.name, next_run),
         id=job_id,
         name=job_id,
-        next_run_time=first_run,
+        **({"next_run_time": first_run} if first_run is not None else {}),
     )
 
 
@@ -73,6 +78,8 @@ def record_schedule(scheduler: BackgroundScheduler, config: Config, engine) -> N
     with engine.begin() as conn:
         for connector in config.connectors:
             directions = ["push"] + (["pull"] if connector.pull is not None else [])
+            if connector.reconcile is not None and connector.reconcile.schedule is not None:
+                directions.append("reconcile")
             for direction in directions:
                 if connector.paused:
                     store.set_status(conn, connector.name, direction, state="paused")

@@ -24,6 +24,7 @@ class DiffPolicy:
     on_missing: str = "deactivate"
     unenroll_removed: bool = False  # removing a course from the mapping unenrolls (loses progress)
     write_only_fields: frozenset[str] = frozenset()  # sent on create, never compared or stored
+    leaver_groups: str = "keep"  # users.on_leave.groups: "remove" also takes leavers out of groups
 
 
 def stored_fields(fields: Mapping[str, Any], policy: DiffPolicy) -> dict[str, Any]:
@@ -63,7 +64,8 @@ def diff_user(
     remote_id = link.remote_id
     if not desired.active:
         if link.active:
-            return [Operation(OpKind.DEACTIVATE, desired.hr_key, remote_id)]
+            deactivate = Operation(OpKind.DEACTIVATE, desired.hr_key, remote_id)
+            return [deactivate, *_leaving(link, policy)]
         return []
     ops: list[Operation] = []
     if not link.active:
@@ -89,8 +91,19 @@ def _deprovision(link: LinkState | None, policy: DiffPolicy) -> list[Operation]:
     if policy.on_missing == "delete":
         return [Operation(OpKind.DELETE, link.hr_key, link.remote_id)]
     if policy.on_missing == "deactivate" and link.active:
-        return [Operation(OpKind.DEACTIVATE, link.hr_key, link.remote_id)]
+        return [Operation(OpKind.DEACTIVATE, link.hr_key, link.remote_id), *_leaving(link, policy)]
     return []
+
+
+def _leaving(link: LinkState, policy: DiffPolicy) -> list[Operation]:
+    """A deactivated leaver's group removals under ``on_leave.groups: remove`` (never courses:
+    unenrolling would discard their progress)."""
+    if policy.leaver_groups != "remove":
+        return []
+    return [
+        Operation(OpKind.GROUP_REMOVE, link.hr_key, link.remote_id, target=group)
+        for group in sorted(link.groups)
+    ]
 
 
 def _memberships(

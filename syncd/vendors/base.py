@@ -9,7 +9,7 @@ quirks stay in its own module.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -30,6 +30,11 @@ class Capabilities:
     batch_sizes: Mapping[OpKind, int] = field(default_factory=dict)
     # Sent on create only; never stored in the state store nor compared (e.g. passwords).
     write_only_fields: frozenset[str] = frozenset()
+    # Reconciliation (``AccountLister``): every account can be listed with its fields and
+    # active flag; its group memberships and enrollments too, where cheap to list.
+    list_accounts: bool = False
+    list_groups: bool = False
+    list_courses: bool = False
 
     def batch_size(self, kind: OpKind) -> int:
         """How many operations of ``kind`` one ``execute`` call may carry (1 = no batching)."""
@@ -101,6 +106,66 @@ class PullPage:
     results: list[LearningResult]
     cursor: Mapping[str, Any]
     unknown_users: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ListedAccount:
+    """One LMS account as the vendor lists it, for reconciliation.
+
+    ``fields`` holds the mapping's field names the listing shows, with the LMS values
+    (fields it does not show are not compared). ``match`` is the account's match-key
+    value, normalised as the vendor compares it. ``groups``/``courses`` are Membership
+    texts among those asked for, None when the vendor cannot list them. A ``protected``
+    account (the portal's owner) is reported but never deactivated; one that is not
+    ``addressable`` cannot be written to through the API at all.
+    """
+
+    remote_id: str
+    active: bool
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    match: str | None = None
+    groups: frozenset[str] | None = None
+    courses: frozenset[str] | None = None
+    protected: bool = False
+    addressable: bool = True
+
+
+def listed_accounts(
+    pages: Iterable[Any], account: Callable[[Mapping[str, Any]], ListedAccount | None]
+) -> Iterator[ListedAccount]:
+    """``account`` of every item of every page (pages with ``items``); None ones left out."""
+    for page in pages:
+        for item in page.items:
+            found = account(item)
+            if found is not None:
+                yield found
+
+
+@runtime_checkable
+class AccountLister(Protocol):
+    """What reconciliation reads: an adapter whose capabilities say ``list_accounts`` has
+    one as its ``listing`` attribute."""
+
+    def list_accounts(
+        self, groups: frozenset[str], courses: frozenset[str]
+    ) -> Iterator[ListedAccount]:
+        """Every account, paged at read priority; memberships among ``groups``/``courses``."""
+        ...
+
+    def find_account(
+        self, remote_id: str, groups: frozenset[str], courses: frozenset[str]
+    ) -> ListedAccount | None:
+        """One account the listing did not show (the listing may leave inactive ones out);
+        None when the LMS no longer has it."""
+        ...
+
+    def match_value(self, user: DesiredUser) -> str | None:
+        """``user``'s match-key value, normalised like ``ListedAccount.match``."""
+        ...
+
+    def comparable(self, name: str, value: Any) -> Any:
+        """A field value (from HR or from the LMS) in the form the vendor compares it."""
+        ...
 
 
 @runtime_checkable

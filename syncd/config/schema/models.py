@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, JsonValue, SecretStr, field_validator
 
 from syncd.config.schema.durations import Duration
+from syncd.config.schema.reconcile import OnLeaveConfig, ReconcileConfig
 from syncd.config.schema.sinks import SinkConfig
 from syncd.config.schema.sources import SourceConfig
 from syncd.config.schema.strict import Strict
@@ -84,6 +85,7 @@ class UsersConfig(Strict):
     fields: dict[str, JsonValue] = Field(min_length=1)
     active: Condition = True
     on_missing: Literal["deactivate", "delete", "ignore"] = "deactivate"
+    on_leave: OnLeaveConfig = Field(default_factory=OnLeaveConfig)
 
 
 class GroupRule(Strict):
@@ -127,6 +129,7 @@ class ConnectorConfig(Strict):
     enrollments: list[EnrollmentRule] = Field(default_factory=list)
     guard: GuardConfig = Field(default_factory=GuardConfig)
     pull: PullConfig | None = None
+    reconcile: ReconcileConfig | None = None
 
 
 class Config(Strict):

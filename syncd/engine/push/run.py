@@ -11,6 +11,7 @@ then report the run (``cycle``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from sqlalchemy import Engine
@@ -20,7 +21,7 @@ from syncd.engine.cycle import STOPPED_MESSAGE, CycleOutcome, CycleResult
 from syncd.engine.push import outbox
 from syncd.engine.push.plan import guard, plan_changes
 from syncd.engine.push.read import Reading, SourceEmpty, read_people
-from syncd.engine.push.send import Sender
+from syncd.engine.push.send import Sender, Tally
 from syncd.engine.push.settings import DIRECTION, PushSettings
 from syncd.http.errors import AuthenticationError, UnreachableError
 from syncd.model import Operation, OpState
@@ -164,28 +165,44 @@ class _PushCycle:
 
     def _finish(self, result: PushResult) -> None:
         s = self.s
-        tally = self.sender.tally.counts
-        result.counts = {
-            "records_seen": self.records_seen,
-            "created": tally["created"],
-            "updated": tally["updated"],
-            "deactivated": tally["deactivated"],
-            "reactivated": tally["reactivated"],
-            "deleted": tally["deleted"],
-            "memberships": tally["memberships"],
-            "failed": tally["failed"] + self.invalid,
-            "api_calls": s.adapter.api_calls - self.calls_before,
-        }
-        with s.engine.begin() as conn:
-            status = cycle.finish_run(
-                conn,
-                s.connector,
-                DIRECTION,
-                result,
-                pending=store.count_operations(conn, s.connector, _OPEN),
-                failed=store.count_operations(conn, s.connector, [OpState.FAILED]),
-            )
-        cycle.report(s.connector, DIRECTION, result, status)
+        result.counts = sent_counts(
+            self.sender.tally,
+            records_seen=self.records_seen,
+            invalid=self.invalid,
+            api_calls=s.adapter.api_calls - self.calls_before,
+        )
+        close_run(s, DIRECTION, result)
+
+
+def sent_counts(tally: Tally, *, records_seen: int, invalid: int, api_calls: int) -> dict[str, int]:
+    """A cycle's ``sync_runs`` counts from what its sender did."""
+    counts = tally.counts
+    return {
+        "records_seen": records_seen,
+        "created": counts["created"],
+        "updated": counts["updated"],
+        "deactivated": counts["deactivated"],
+        "reactivated": counts["reactivated"],
+        "deleted": counts["deleted"],
+        "memberships": counts["memberships"],
+        "failed": counts["failed"] + invalid,
+        "api_calls": api_calls,
+    }
+
+
+def close_run(settings: PushSettings, direction: str, result: CycleResult, **extra: Any) -> None:
+    """Close the run row and the status row with the outbox's counts; log and measure it."""
+    s = settings
+    with s.engine.begin() as conn:
+        status = cycle.finish_run(
+            conn,
+            s.connector,
+            direction,
+            result,
+            pending=store.count_operations(conn, s.connector, _OPEN),
+            failed=store.count_operations(conn, s.connector, [OpState.FAILED]),
+        )
+    cycle.report(s.connector, direction, result, status, **extra)
 
 
 def approve(engine: Engine, connector: str) -> None:

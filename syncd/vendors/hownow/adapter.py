@@ -47,8 +47,15 @@ from syncd.http import OutcomeUnknown, RecordRejected
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.polling import Backoff, WaitEnd, wait_for_jobs
 from syncd.shutdown import ShuttingDown
-from syncd.vendors.base import NOT_DOCUMENTED, Capabilities, PullPage, RemoteAccount, VendorFacts
+from syncd.vendors.base import (
+    NOT_DOCUMENTED,
+    Capabilities,
+    PullPage,
+    RemoteAccount,
+    VendorFacts,
+)
 from syncd.vendors.context import AdapterContext
+from syncd.vendors.hownow.accounts import AccountListing
 from syncd.vendors.hownow.api import HowNowApi, JobStatus, is_deactivated, open_client, user_ref
 from syncd.vendors.hownow.scan import AssignmentScan
 from syncd.vendors.pulling import call_budget
@@ -61,7 +68,9 @@ LOOKUP_LIMIT = 20
 MANAGER_WAIT = 300.0  # seconds a report waits for their manager's upsert job
 
 FACTS = VendorFacts(
-    capabilities=Capabilities(delete=True, async_jobs=True, pull=True, learning_records_sink=True),
+    capabilities=Capabilities(
+        delete=True, async_jobs=True, pull=True, learning_records_sink=True, list_accounts=True
+    ),
     absent={
         "groups": NOT_DOCUMENTED,
         "enrollments": NOT_DOCUMENTED,
@@ -100,6 +109,7 @@ class HowNowAdapter:
         self.context = context
         self.capabilities = FACTS.capabilities
         self.api = HowNowApi(open_client(target, context))
+        self.listing = AccountListing(self.api, target.deactivate_assign_to)
         self._now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self._sleep: Callable[[float], object] | None = sleep  # None: until a stop
         self._manager_backoff = Backoff(first_delay=0.2, max_delay=5.0, timeout=float(manager_wait))

@@ -28,6 +28,7 @@ from syncd.http import OutcomeUnknown, RecordRejected
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.base import Capabilities, PullPage, RemoteAccount, VendorFacts
 from syncd.vendors.context import AdapterContext
+from syncd.vendors.ilms.accounts import AccountListing
 from syncd.vendors.ilms.api import ILMSApi, open_client
 from syncd.vendors.ilms.directory import LOOKUP_LIMIT, Directory
 from syncd.vendors.ilms.enrollments import Enrollments
@@ -54,6 +55,9 @@ FACTS = VendorFacts(
         pull=True,
         # F016 (password) by code or name: sent on create only, never stored or compared.
         write_only_fields=frozenset({"F016", "f016", "password"}),
+        list_accounts=True,
+        list_groups=True,
+        list_courses=True,
     ),
     creates_groups=False,
     learning_paths=True,  # iLMS curricula
@@ -93,6 +97,7 @@ class ILMSAdapter:
             problems=self.validator.problems,
         )
         self.memberships = Memberships(self.api)
+        self.listing = AccountListing(self.api, self.memberships, self.match_codes)
         self.enrollments = Enrollments(self.api)
         self._budget_share = context.pull.budget_share
 

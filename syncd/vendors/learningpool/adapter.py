@@ -33,6 +33,7 @@ from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.base import Capabilities, PullPage, RemoteAccount
 from syncd.vendors.client import vendor_client
 from syncd.vendors.context import AdapterContext
+from syncd.vendors.learningpool.accounts import AccountListing
 from syncd.vendors.learningpool.api import VENDOR, learningpool_auth
 from syncd.vendors.learningpool.directory import Directory
 from syncd.vendors.learningpool.endpoints import EndpointMissing, Endpoints
@@ -86,6 +87,7 @@ class LearningPoolAdapter:
         )
         self.endpoints = Endpoints(target.endpoints, self.client)
         self.directory = Directory(self.endpoints)
+        self.listing = AccountListing(self.endpoints, context.match)
         now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.users = UserWriter(self.endpoints, self.client, self.directory, now=now)
         self.memberships = Memberships(self.endpoints, self.client)

@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from syncd.config.schema.targets import LearningPoolTarget
 from syncd.vendors.base import USER_OPERATIONS, Capabilities, VendorFacts
 
+NOT_LISTED = "no configurable endpoint lists a group's members or a user's enrolments"
+
 NEEDS: dict[str, tuple[str, ...]] = {
     "groups": ("groups_list", "group_member_add", "group_member_remove"),
     "enrollments": ("enrolment_create",),
     "pull": ("completions_list",),
+    "list_accounts": ("users_list",),
 }
 """Which configured endpoints make up each capability."""
 
@@ -34,6 +37,7 @@ class LearningPoolFacts(VendorFacts):
             enrollments=have["enrollments"],
             pull=have["pull"],
             incremental_pull=feed is not None and feed.since_param is not None,
+            list_accounts=have["list_accounts"],
         )
 
     def user_operations(self, target: LearningPoolTarget) -> frozenset[str]:
@@ -55,5 +59,7 @@ FACTS = LearningPoolFacts(
         "delete": "syncd deactivates Learning Pool users, as Learning Pool recommends",
         "create_groups": "no group creation endpoint is configurable",
         "learning_paths": "no learning path enrolment endpoint is configurable",
+        "list_groups": NOT_LISTED,
+        "list_courses": NOT_LISTED,
     },
 )

@@ -25,6 +25,7 @@ from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.base import Capabilities, PullPage, RemoteAccount, VendorFacts
 from syncd.vendors.client import vendor_client
 from syncd.vendors.context import AdapterContext
+from syncd.vendors.talentlms.accounts import NOT_LISTED, AccountListing
 from syncd.vendors.talentlms.api import USER_FIELDS, iter_pages, talentlms_auth
 from syncd.vendors.talentlms.directory import MATCH_FIELDS, Directory
 from syncd.vendors.talentlms.enrollments import Enrollments
@@ -49,10 +50,12 @@ FACTS = VendorFacts(
         incremental_pull=True,
         batch_sizes={OpKind.CREATE: 100, OpKind.UPDATE: 100, OpKind.ENROLL: 100},
         write_only_fields=frozenset({"password"}),
+        list_accounts=True,
     ),
     group_kinds=frozenset({"group", "branch"}),
     creates_groups=True,
     learning_paths=True,
+    absent={"list_groups": NOT_LISTED, "list_courses": NOT_LISTED},
 )
 
 
@@ -81,6 +84,7 @@ class TalentLMSAdapter:
             credential_parts=(api_key,),
         )
         self.directory = Directory(self.client)
+        self.listing = AccountListing(self.client, match)
         self.users = UserWriter(
             self.client,
             self.directory,
