@@ -22,8 +22,8 @@ from sqlalchemy import select
 from syncd.assemble import adapter_class, adapter_context, load_config, open_state, push_settings
 from syncd.assemble.reconcile import reconcile_settings
 from syncd.engine.cycle import CycleOutcome
-from syncd.engine.push.jobs import JobPolling
 from syncd.engine.push.run import run_push
+from syncd.engine.push.settings import JobPolling
 from syncd.engine.reconcile import ReconcileResult, run_reconcile
 from syncd.model import LinkState, LinkStatus
 from syncd.sandbox import Sandbox
