@@ -30,6 +30,7 @@ from syncd.http._configured import auth_secrets, build_auth
 from syncd.http._reading import (
     MESSAGE_LIMIT,
     excerpt,
+    json_object,
     json_payload,
     mask_secrets,
     retry_after,
@@ -94,6 +95,7 @@ __all__ = [
     "excerpt",
     "fill_path",
     "is_loopback_host",
+    "json_object",
     "json_payload",
     "live_secrets",
     "mask_secrets",

@@ -3,7 +3,8 @@
 Every adapter gets its client here, so every vendor call shares one rate-limit
 budget per credential, through the limiter backend in the context: the state
 store's (several processes and replicas) as ``syncd.assemble`` builds it, or
-this adapter's own memory.
+this adapter's own memory. ``VendorApi`` is the base of a vendor's calls made
+through that client.
 """
 
 from __future__ import annotations
@@ -46,3 +47,17 @@ def vendor_client(
         headers=headers,
         sleep=pausable_sleep,
     )
+
+
+class VendorApi:
+    """A vendor's calls, all made through one ``VendorClient``, which counts and closes them."""
+
+    def __init__(self, client: VendorClient) -> None:
+        self.client = client
+
+    @property
+    def api_calls(self) -> int:
+        return self.client.api_calls
+
+    def close(self) -> None:
+        self.client.close()

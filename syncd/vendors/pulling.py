@@ -20,7 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from syncd.config.schema.durations import parse_duration
 from syncd.config.schema.models import PullConfig
@@ -99,27 +99,3 @@ class PullOptions:
             overlap=overlap_option(pull.overlap),
             budget_share=pull.budget_share,
         )
-
-
-class CountsCalls(Protocol):
-    """A vendor API wrapper that counts the calls it has made."""
-
-    @property
-    def api_calls(self) -> int: ...
-
-
-class CallMeter:
-    """How many of one pull cycle's ``budget`` calls are left, on the API's own count.
-
-    A scan asks ``left`` before each call, so a cycle stops within its share of the rate
-    limit and leaves its cursor where the next cycle goes on.
-    """
-
-    def __init__(self, api: CountsCalls, budget: int) -> None:
-        self.budget = budget
-        self._api = api
-        self._at_start = api.api_calls
-
-    @property
-    def left(self) -> int:
-        return self.budget - (self._api.api_calls - self._at_start)

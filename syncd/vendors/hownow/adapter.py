@@ -58,7 +58,7 @@ from syncd.vendors.context import AdapterContext
 from syncd.vendors.hownow.accounts import AccountListing
 from syncd.vendors.hownow.api import HowNowApi, JobStatus, is_deactivated, open_client, user_ref
 from syncd.vendors.hownow.scan import AssignmentScan
-from syncd.vendors.pulling import call_budget
+from syncd.vendors.skeleton import AdapterSkeleton, StatelessValidator
 
 log = structlog.get_logger(__name__)
 
@@ -86,7 +86,7 @@ class _Job:
     status: JobStatus | None = None
 
 
-class HowNowAdapter:
+class HowNowAdapter(AdapterSkeleton):
     """``syncd.vendors.base.Adapter`` for HowNow's External API.
 
     ``clock`` (the current aware datetime, for start dates), ``sleep`` and
@@ -105,15 +105,12 @@ class HowNowAdapter:
         sleep: Callable[[float], None] | None = None,
         manager_wait: float = MANAGER_WAIT,
     ) -> None:
-        self.target = target
-        self.context = context
-        self.capabilities = FACTS.capabilities
         self.api = HowNowApi(open_client(target, context))
+        super().__init__(target, context, self.api.client, StatelessValidator(users.problems))
         self.listing = AccountListing(self.api, target.deactivate_assign_to)
         self._now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self._sleep: Callable[[float], object] | None = sleep  # None: until a stop
         self._manager_backoff = Backoff(first_delay=0.2, max_delay=5.0, timeout=float(manager_wait))
-        self._budget_share = context.pull.budget_share
         self._jobs: dict[str, _Job] = {}
         self._job_of_user: dict[str, str] = {}  # external id -> its latest upsert job
         # External id -> (who heads the chain that failed, why): creates that failed this run.
@@ -122,16 +119,6 @@ class HowNowAdapter:
         self._not_yet_active: dict[str, date] = {}
 
     # --- the protocol ------------------------------------------------------------------------
-
-    @property
-    def api_calls(self) -> int:
-        return self.api.api_calls
-
-    def begin_validation(self) -> None:
-        """Nothing to forget: HowNow's checks look at one person at a time."""
-
-    def validate(self, user: DesiredUser) -> list[str]:
-        return users.problems(user.fields)
 
     def arrange(self, ops: Sequence[Operation]) -> list[Operation]:
         return ordering.arrange(ops)
@@ -173,18 +160,10 @@ class HowNowAdapter:
         return self._match_one_by_one(wanted)
 
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
+        """A slice of the assignment scan within ``pull_budget()`` calls. With HowNow's 50 a
+        minute (45 after the safety margin) and the default share of 0.5, a cycle reads 22
+        pages; a larger workspace is scanned over several cycles."""
         yield from AssignmentScan(self.api, self.pull_budget()).pages(cursor)
-
-    def pull_budget(self) -> int:
-        """API calls one pull cycle may make: ``budget_share`` of the shortest window's allowance.
-
-        With HowNow's 50 a minute (45 after the safety margin) and the default share of
-        0.5, a cycle reads 22 pages; a larger workspace is scanned over several cycles.
-        """
-        return call_budget(self.target.rate_limit.windows(), self._budget_share)
-
-    def close(self) -> None:
-        self.api.close()
 
     # --- operations --------------------------------------------------------------------------
 

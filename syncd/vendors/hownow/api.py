@@ -16,10 +16,16 @@ from typing import Any
 import httpx
 import structlog
 
-from syncd.http import ClientCredentialsAuth, OutcomeUnknown, VendorClient, vendor_message
+from syncd.http import (
+    ClientCredentialsAuth,
+    OutcomeUnknown,
+    VendorClient,
+    json_object,
+    vendor_message,
+)
 from syncd.limits import Priority
 from syncd.logs import Redactor
-from syncd.vendors.client import vendor_client
+from syncd.vendors.client import VendorApi, vendor_client
 from syncd.vendors.context import AdapterContext
 
 log = structlog.get_logger(__name__)
@@ -132,18 +138,8 @@ def open_client(target: Any, context: AdapterContext) -> VendorClient:
     )
 
 
-class HowNowApi:
+class HowNowApi(VendorApi):
     """The calls syncd makes, with HowNow's answers turned into plain values."""
-
-    def __init__(self, client: VendorClient) -> None:
-        self.client = client
-
-    @property
-    def api_calls(self) -> int:
-        return self.client.api_calls
-
-    def close(self) -> None:
-        self.client.close()
 
     # --- asynchronous writes -------------------------------------------------------------------
 
@@ -163,7 +159,7 @@ class HowNowApi:
         )
         if response.status_code == 404:
             return JobStatus(UNKNOWN_JOB, "HowNow does not know this job id")
-        payload = _json(response)
+        payload = json_object(response)
         state = payload.get("status")
         errors = _error_text(payload.get("errors"))
         if errors is not None:
@@ -177,7 +173,7 @@ class HowNowApi:
         response = self.client.get(USER, path_params={"ref": ref}, accept={404}, priority=priority)
         if response.status_code == 404:
             return None
-        data = _json(response).get("data")
+        data = json_object(response).get("data")
         return data if isinstance(data, dict) else None
 
     def list_users(self, page: int, priority: Priority | None = None) -> Page:
@@ -200,26 +196,10 @@ class HowNowApi:
         return _page(response)
 
     def deactivate(self, ref: str, heir: str) -> Answer:
-        return self._answer(
-            self.client.put(
-                DEACTIVATE,
-                path_params={"ref": ref},
-                json={ASSIGNEE_KEY: heir},
-                priority=Priority.DEPROVISION,
-                accept={404, 422},
-            )
-        )
+        return self._leave("PUT", DEACTIVATE, ref, heir)
 
     def delete(self, ref: str, heir: str) -> Answer:
-        return self._answer(
-            self.client.delete(
-                DELETE,
-                path_params={"ref": ref},
-                json={ASSIGNEE_KEY: heir},
-                priority=Priority.DEPROVISION,
-                accept={404, 422},
-            )
-        )
+        return self._leave("DELETE", DELETE, ref, heir)
 
     def reactivate(self, ref: str) -> Answer:
         return self._answer(
@@ -229,7 +209,7 @@ class HowNowApi:
     # --- helpers -------------------------------------------------------------------------------
 
     def _job_id(self, response: httpx.Response, template: str) -> str:
-        job_id = _json(response).get("job_id")
+        job_id = json_object(response).get("job_id")
         if isinstance(job_id, int | str) and str(job_id).strip():
             return str(job_id)
         # Q17: accepted means "2xx with a job_id". Without one the request may have been
@@ -237,6 +217,18 @@ class HowNowApi:
         raise OutcomeUnknown(
             f"hownow POST {template} answered HTTP {response.status_code} without a job_id"
         )
+
+    def _leave(self, method: str, template: str, ref: str, heir: str) -> Answer:
+        """A leaver deactivated or deleted, their content, groups and channels going to ``heir``."""
+        response = self.client.request(
+            method,
+            template,
+            path_params={"ref": ref},
+            json={ASSIGNEE_KEY: heir},
+            priority=Priority.DEPROVISION,
+            accept={404, 422},
+        )
+        return self._answer(response)
 
     def _answer(self, response: httpx.Response) -> Answer:
         message, _ = vendor_message(response, self.client.secrets())
@@ -250,16 +242,8 @@ def is_deactivated(user: Mapping[str, Any]) -> bool:
     return status == "deactivated" or state == "disabled"
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        payload = response.json()
-    except ValueError:
-        return {}
-    return payload if isinstance(payload, dict) else {}
-
-
 def _page(response: httpx.Response) -> Page:
-    payload = _json(response)
+    payload = json_object(response)
     data = payload.get("data")
     items = [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
     meta = payload.get("meta")

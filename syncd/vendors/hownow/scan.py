@@ -26,14 +26,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 
 from syncd.model import LearningResult, ResultStatus
 from syncd.vendors.base import PullPage
 from syncd.vendors.hownow.api import HowNowApi, Page
-from syncd.vendors.pulling import CallMeter, parse_time
+from syncd.vendors.pulling import parse_time
+from syncd.vendors.scanning import BudgetedScan, ScanPosition
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +48,7 @@ _STATUSES = {
 
 
 @dataclass(slots=True)
-class Position:
+class Position(ScanPosition):
     page: int = 1
     offset: int = 0
     after: str | None = None
@@ -55,36 +56,7 @@ class Position:
     content_page: int = 1
     scans: int = 0
 
-    @classmethod
-    def of(cls, cursor: Mapping[str, Any] | None) -> Position:
-        cursor = cursor or {}
-
-        def number(name: str, default: int, least: int) -> int:
-            value = cursor.get(name)
-            return value if isinstance(value, int) and value >= least else default
-
-        def ref(name: str) -> str | None:
-            value = cursor.get(name)
-            return value if isinstance(value, str) and value else None
-
-        return cls(
-            page=number("page", 1, 1),
-            offset=number("offset", 0, 0),
-            after=ref("after"),
-            user=ref("user"),
-            content_page=number("content_page", 1, 1),
-            scans=number("scans", 0, 0),
-        )
-
-    def as_cursor(self) -> dict[str, Any]:
-        return {
-            "page": self.page,
-            "offset": self.offset,
-            "after": self.after,
-            "user": self.user,
-            "content_page": self.content_page,
-            "scans": self.scans,
-        }
+    logged: ClassVar[tuple[str, ...]] = ("page", "offset")
 
 
 def user_key(user: Mapping[str, Any]) -> str | None:
@@ -101,12 +73,8 @@ def path_ref(key: str) -> str:
     return key if key.startswith("ID-") and key[3:].isdigit() else f"EXT-{key}"
 
 
-class AssignmentScan:
-    """One pull cycle's slice of the full scan, within ``budget`` API calls."""
-
-    def __init__(self, api: HowNowApi, budget: int) -> None:
-        self.api = api
-        self.calls = CallMeter(api, budget)
+class AssignmentScan(BudgetedScan[HowNowApi]):
+    """A slice of the scan of every user's assigned contents."""
 
     def pages(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         at = Position.of(cursor)
@@ -149,16 +117,8 @@ class AssignmentScan:
         yield self._stopped(at, read_users, resumed_from)
 
     def _stopped(self, at: Position, read_users: int, resumed_from: int) -> PullPage:
-        """The budget is spent: the next cycle goes on from here."""
-        log.info(
-            "hownow_scan_paused",
-            users_this_cycle=read_users,
-            budget=self.calls.budget,
-            page=at.page,
-            offset=at.offset,
-            resumed_from_page=resumed_from,
-        )
-        return PullPage([], at.as_cursor())
+        progress = {"users_this_cycle": read_users, "resumed_from_page": resumed_from}
+        return self._paused("hownow_scan_paused", at, **progress)
 
     def _place(self, at: Position, trust_position: bool) -> tuple[Page, int] | None:
         """The page of users to go on with and where in it; None if the budget ran out.

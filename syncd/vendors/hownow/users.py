@@ -234,18 +234,15 @@ def upsert_body(fields: Mapping[str, Any]) -> dict[str, Any]:
     }
     user_type = text(fields.get("user_type"))
     body["user_type"] = _user_type(user_type) or user_type
-    manager = reference(fields.get("manager_id"))
-    if manager:
-        body["manager_id"] = manager
     day = start_date(fields)
-    if day is not None:
-        body["start_date"] = day.isoformat()
-    avatar = text(fields.get("avatar_url"))
-    if avatar:
-        body["avatar_url"] = avatar
-    role = job_role(fields.get("job_role"))
-    if role:
-        body["job_role"] = role
+    body |= _present(
+        {
+            "manager_id": reference(fields.get("manager_id")),
+            "start_date": day.isoformat() if day is not None else None,
+            "avatar_url": text(fields.get("avatar_url")),
+            "job_role": job_role(fields.get("job_role")),
+        }
+    )
     if "custom_fields" in fields:
         entries = _custom_entries(fields.get("custom_fields")) or []
         body["custom_fields"] = [
@@ -259,16 +256,13 @@ def job_role(value: Any) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        name = text(value)
-        return {"name": name} if name else {}
-    role: dict[str, str] = {}
-    ref = reference(value.get("id"))
-    if ref:
-        role["id"] = ref
-    name = text(value.get("name"))
-    if name:
-        role["name"] = name
-    return role
+        return _present({"name": text(value)})
+    return _present({"id": reference(value.get("id")), "name": text(value.get("name"))})
+
+
+def _present(parts: Mapping[str, Any]) -> dict[str, Any]:
+    """``parts`` without the empty ones, in order: HowNow keeps what a body leaves out."""
+    return {name: part for name, part in parts.items() if part}
 
 
 def cleared_fields(fields: Mapping[str, Any], changed: tuple[str, ...]) -> list[str]:

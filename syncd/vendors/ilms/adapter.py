@@ -38,7 +38,7 @@ from syncd.vendors.ilms.memberships import Memberships
 from syncd.vendors.ilms.scan import EnrollmentScan
 from syncd.vendors.ilms.users import UserWriter
 from syncd.vendors.ilms.validation import Validator
-from syncd.vendors.pulling import call_budget
+from syncd.vendors.skeleton import AdapterSkeleton
 
 log = structlog.get_logger(__name__)
 
@@ -69,7 +69,7 @@ FACTS = VendorFacts(
 )
 
 
-class ILMSAdapter:
+class ILMSAdapter(AdapterSkeleton):
     """iLMS behind the Adapter protocol.
 
     ``lookup_limit``: how many people are looked up one by one before one listing of
@@ -82,39 +82,23 @@ class ILMSAdapter:
     def __init__(
         self, target: ILMSTarget, context: AdapterContext, *, lookup_limit: int = LOOKUP_LIMIT
     ) -> None:
-        self.target = target
-        self.context = context
-        self.capabilities: Capabilities = FACTS.capabilities
         self.match_codes = _match_codes(context.match)
         self.api = ILMSApi(open_client(target, context), target.org_id)
+        validator = Validator(target, Hierarchy(self.api), self.match_codes)
+        super().__init__(target, context, self.api.client, validator)
         self.directory = Directory(self.api, lookup_limit)
-        self.validator = Validator(target, Hierarchy(self.api), self.match_codes)
         self.users = UserWriter(
             self.api,
             self.directory,
             match_codes=self.match_codes,
             send_registration_mail=target.send_registration_mail,
-            problems=self.validator.problems,
+            problems=validator.problems,
         )
         self.memberships = Memberships(self.api)
         self.listing = AccountListing(self.api, self.memberships, self.match_codes)
         self.enrollments = Enrollments(self.api)
-        self._budget_share = context.pull.budget_share
 
     # --- the protocol ------------------------------------------------------------------------
-
-    @property
-    def api_calls(self) -> int:
-        return self.api.api_calls
-
-    def begin_validation(self) -> None:
-        self.validator.begin_pass()
-
-    def validate(self, user: DesiredUser) -> list[str]:
-        return self.validator.validate(user)
-
-    def arrange(self, ops: Sequence[Operation]) -> list[Operation]:
-        return list(ops)
 
     def match_existing(
         self, users: Sequence[DesiredUser], match: str | None
@@ -129,12 +113,7 @@ class ILMSAdapter:
                 by_code.setdefault(found_value[0], {})[user.hr_key] = found_value[1]
         accounts: dict[str, RemoteAccount] = {}
         for code, values in by_code.items():
-            found = self.directory.find(code, values)
-            log.info("ilms_matched", field=code, people=len(values), found=len(found))
-            accounts.update(
-                (hr_key, RemoteAccount(account.id, account.active))
-                for hr_key, account in found.items()
-            )
+            accounts.update(self._matched(code, len(values), self.directory.find(code, values)))
         return accounts
 
     def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
@@ -148,17 +127,11 @@ class ILMSAdapter:
         ]
 
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
+        """A slice of the enrollment scan within ``pull_budget()`` calls. With iLMS's default
+        of 60 a minute (54 after the safety margin) and the default share of 0.5, a cycle
+        reads 27 pages: the course listing and at least one page of enrollments, so a scan
+        always moves on."""
         yield from EnrollmentScan(self.api, self.pull_budget()).pages(cursor)
-
-    def pull_budget(self) -> int:
-        """API calls one pull cycle may make: ``budget_share`` of the rate limit's shortest
-        window. With iLMS's default of 60 a minute (54 after the safety margin) and the
-        default share of 0.5, a cycle reads 27 pages: the course listing and at least one
-        page of enrollments, so a scan always moves on."""
-        return call_budget(self.target.rate_limit.windows(), self._budget_share)
-
-    def close(self) -> None:
-        self.api.close()
 
     # --- operations --------------------------------------------------------------------------
 

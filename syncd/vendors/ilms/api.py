@@ -32,7 +32,7 @@ from syncd.http import (
     json_payload,
 )
 from syncd.limits import Priority
-from syncd.vendors.client import vendor_client
+from syncd.vendors.client import VendorApi, vendor_client
 from syncd.vendors.context import AdapterContext
 
 VENDOR = "ilms"
@@ -135,19 +135,12 @@ class Page:
         return max(1, -(-self.total // len(self.items)))
 
 
-class ILMSApi:
+class ILMSApi(VendorApi):
     """The calls syncd makes, with iLMS's answers turned into plain values."""
 
     def __init__(self, client: VendorClient, org_id: str) -> None:
-        self.client = client
+        super().__init__(client)
         self.org_id = org_id
-
-    @property
-    def api_calls(self) -> int:
-        return self.client.api_calls
-
-    def close(self) -> None:
-        self.client.close()
 
     # --- reads ---------------------------------------------------------------------------------
 

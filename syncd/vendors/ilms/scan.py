@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 
@@ -36,7 +36,8 @@ from syncd.model import LearningResult
 from syncd.vendors.base import PullPage
 from syncd.vendors.ilms.api import COURSE_ENROLLMENTS, COURSES, ILMSApi, Page
 from syncd.vendors.ilms.results import from_enrollment
-from syncd.vendors.pulling import CallMeter, call_budget
+from syncd.vendors.pulling import call_budget
+from syncd.vendors.scanning import BudgetedScan, ScanPosition
 
 __all__ = ["EnrollmentScan", "Position", "call_budget"]
 
@@ -44,42 +45,17 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass(slots=True)
-class Position:
+class Position(ScanPosition):
     course: str | None = None
     page: int = 1
     after: str | None = None
     scans: int = 0
 
-    @classmethod
-    def of(cls, cursor: Mapping[str, Any] | None) -> Position:
-        cursor = cursor or {}
-
-        def text(name: str) -> str | None:
-            value = cursor.get(name)
-            return value if isinstance(value, str) and value else None
-
-        def number(name: str, default: int, least: int) -> int:
-            value = cursor.get(name)
-            ok = isinstance(value, int) and not isinstance(value, bool) and value >= least
-            return value if ok else default
-
-        return cls(
-            course=text("course"),
-            page=number("page", 1, 1),
-            after=text("after"),
-            scans=number("scans", 0, 0),
-        )
-
-    def as_cursor(self) -> dict[str, Any]:
-        return {"course": self.course, "page": self.page, "after": self.after, "scans": self.scans}
+    logged: ClassVar[tuple[str, ...]] = ("course", "page")
 
 
-class EnrollmentScan:
-    """One pull cycle's slice of the full scan, within ``budget`` API calls."""
-
-    def __init__(self, api: ILMSApi, budget: int) -> None:
-        self.api = api
-        self.calls = CallMeter(api, budget)
+class EnrollmentScan(BudgetedScan[ILMSApi]):
+    """A slice of the scan of every course's enrollments."""
 
     def pages(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         at = Position.of(cursor)
@@ -90,14 +66,7 @@ class EnrollmentScan:
                 at.course, at.page = course_id, 1
             while True:
                 if self.calls.left <= 0 and pages_read:
-                    log.info(
-                        "ilms_scan_paused",
-                        pages_this_cycle=pages_read,
-                        budget=self.calls.budget,
-                        course=at.course,
-                        page=at.page,
-                    )
-                    yield PullPage([], at.as_cursor())
+                    yield self._paused("ilms_scan_paused", at, pages_this_cycle=pages_read)
                     return
                 page = self._enrollments(course_id, at.page)
                 pages_read += 1

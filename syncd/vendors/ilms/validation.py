@@ -21,7 +21,7 @@ tell apart.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import syncd.vendors.ilms.lookups as lookups
@@ -41,6 +41,23 @@ from syncd.vendors.ilms.fields import (
 from syncd.vendors.ilms.hierarchy import Hierarchy
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2})?$")
+
+_TABLE_LOOKUPS: dict[str, tuple[Callable[[str], str | None], str]] = {
+    "country": (
+        lookups.country,
+        "is not a country iLMS lists; use its iLMS name or code (e.g. 'United Kingdom' or 'GB')",
+    ),
+    "state": (
+        lookups.state,
+        "is not a US state or Canadian province name or code; other regions go in F013 (province)",
+    ),
+    "timezone": (
+        lookups.time_zone,
+        "is not an iLMS time zone; use its full name, "
+        "e.g. '(GMT-05.00) Eastern Time (US & Canada)'",
+    ),
+}
+"""Field kinds whose values are found in a fixed iLMS table: how, and the hint when not."""
 
 
 def _label(name: str, field: Field) -> str:
@@ -156,6 +173,10 @@ class Validator:
         self, label: str, field: Field, text: str, coded: Mapping[str, Any]
     ) -> str | None:
         kind = field.kind
+        if kind in _TABLE_LOOKUPS:
+            find, hint = _TABLE_LOOKUPS[kind]
+            if find(text) is None:
+                return f"{label}: {text!r} {hint}"
         if kind == "date":
             if not _DATE.match(text) or not _real_date(text):
                 return f"{label}: {text!r} is not a date; write yyyy-MM-dd"
@@ -165,28 +186,13 @@ class Validator:
                 f"{label}: {text!r} is not a language enabled in iLMS; use its name "
                 f"(for example {listed}), not a code"
             )
-        elif kind == "country" and lookups.country(text) is None:
-            return (
-                f"{label}: {text!r} is not a country iLMS lists; use its iLMS name or code "
-                "(e.g. 'United Kingdom' or 'GB')"
-            )
         elif kind == "state":
-            if lookups.state(text) is None:
-                return (
-                    f"{label}: {text!r} is not a US state or Canadian province name or code; "
-                    "other regions go in F013 (province)"
-                )
             country = wire_text(coded.get("F011"))
             if country and not lookups.is_us_or_canada(country):
                 return (
                     f"{label}: is only for the United States and Canada, but the country is "
                     f"{country!r}; put the region in F013 (province) instead"
                 )
-        elif kind == "timezone" and lookups.time_zone(text) is None:
-            return (
-                f"{label}: {text!r} is not an iLMS time zone; use its full name, e.g. "
-                "'(GMT-05.00) Eastern Time (US & Canada)'"
-            )
         return None
 
     # --- across values -------------------------------------------------------------------------

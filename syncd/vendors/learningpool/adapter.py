@@ -30,7 +30,7 @@ import syncd.vendors.learningpool.fields as fields
 from syncd.config.schema.targets import LearningPoolTarget
 from syncd.http import OutcomeUnknown, RecordRejected
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
-from syncd.vendors.base import Capabilities, PullPage, RemoteAccount
+from syncd.vendors.base import PullPage, RemoteAccount
 from syncd.vendors.client import vendor_client
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.learningpool.accounts import AccountListing
@@ -41,12 +41,12 @@ from syncd.vendors.learningpool.facts import FACTS
 from syncd.vendors.learningpool.memberships import Memberships
 from syncd.vendors.learningpool.pull import CompletionsPull
 from syncd.vendors.learningpool.users import UserWriter
-from syncd.vendors.pulling import call_budget
+from syncd.vendors.skeleton import AdapterSkeleton, StatelessValidator
 
 log = structlog.get_logger(__name__)
 
 
-class LearningPoolAdapter:
+class LearningPoolAdapter(AdapterSkeleton):
     """``syncd.vendors.base.Adapter`` for the Learning Pool Simple API.
 
     For tests: ``clock`` (a callable giving the current aware datetime, used for
@@ -64,9 +64,6 @@ class LearningPoolAdapter:
         clock: Callable[[], datetime] | None = None,
         token_clock: Callable[[], float] | None = None,
     ) -> None:
-        self.target = target
-        self.context = context
-        self.capabilities: Capabilities = FACTS.capabilities_for(target)
         auth_options: dict[str, Any] = {}
         if token_clock is not None:
             auth_options["clock"] = token_clock
@@ -77,7 +74,7 @@ class LearningPoolAdapter:
             target.token_path,
             **auth_options,
         )
-        self.client = vendor_client(
+        client = vendor_client(
             VENDOR,
             target,
             context,
@@ -85,13 +82,13 @@ class LearningPoolAdapter:
             credential_parts=(target.client_id,),
             headers={"Accept": "application/json"},
         )
+        super().__init__(target, context, client, StatelessValidator(fields.problems))
         self.endpoints = Endpoints(target.endpoints, self.client)
         self.directory = Directory(self.endpoints)
         self.listing = AccountListing(self.endpoints, context.match)
         now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.users = UserWriter(self.endpoints, self.client, self.directory, now=now)
         self.memberships = Memberships(self.endpoints, self.client)
-        self._budget_share = context.pull.budget_share
         feed = target.endpoints.completions_list
         self.completions = CompletionsPull(
             self.endpoints,
@@ -102,19 +99,6 @@ class LearningPoolAdapter:
         )
 
     # --- the protocol ------------------------------------------------------------------------
-
-    @property
-    def api_calls(self) -> int:
-        return self.client.api_calls
-
-    def begin_validation(self) -> None:
-        """Nothing to forget: the field rules look at one person at a time."""
-
-    def validate(self, user: DesiredUser) -> list[str]:
-        return fields.problems(user.fields)
-
-    def arrange(self, ops: Sequence[Operation]) -> list[Operation]:
-        return list(ops)
 
     def match_existing(
         self, users: Sequence[DesiredUser], match: str | None
@@ -131,11 +115,7 @@ class LearningPoolAdapter:
             )
             return {}
         values = {user.hr_key: user.fields.get(field) for user in users}
-        found = self.directory.match(field, values)
-        log.info("learningpool_matched", field=field, people=len(users), found=len(found))
-        return {
-            hr_key: RemoteAccount(account.id, account.active) for hr_key, account in found.items()
-        }
+        return self._matched(field, len(users), self.directory.match(field, values))
 
     def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
         return [self._execute(op) for op in ops]
@@ -146,19 +126,11 @@ class LearningPoolAdapter:
         return [Outcome(op, OutcomeStatus.RETRY, error=reason) for op in ops]
 
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
+        """At most ``pull_budget()`` pages of the completions feed. With the default 60 a
+        minute (54 after the safety margin) and a share of 0.5, a cycle reads 27 pages of
+        100 completions; a larger backlog takes several cycles."""
         self.endpoints.get("completions_list")  # EndpointMissing names the key to set
         return self.completions.pages(cursor)
-
-    def pull_budget(self) -> int:
-        """Pages one pull cycle may read: ``budget_share`` of the shortest window's allowance.
-
-        With the default 60 a minute (54 after the safety margin) and a share of 0.5, a
-        cycle reads 27 pages of 100 completions; a larger backlog takes several cycles.
-        """
-        return call_budget(self.target.rate_limit.windows(), self._budget_share)
-
-    def close(self) -> None:
-        self.client.close()
 
     # --- helpers -----------------------------------------------------------------------------
 

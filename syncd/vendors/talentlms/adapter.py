@@ -25,6 +25,7 @@ from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.base import Capabilities, PullPage, RemoteAccount, VendorFacts
 from syncd.vendors.client import vendor_client
 from syncd.vendors.context import AdapterContext
+from syncd.vendors.skeleton import AdapterSkeleton
 from syncd.vendors.talentlms.accounts import NOT_LISTED, AccountListing
 from syncd.vendors.talentlms.api import USER_FIELDS, iter_pages, talentlms_auth
 from syncd.vendors.talentlms.directory import MATCH_FIELDS, Directory
@@ -59,7 +60,7 @@ FACTS = VendorFacts(
 )
 
 
-class TalentLMSAdapter:
+class TalentLMSAdapter(AdapterSkeleton):
     """TalentLMS API v2 behind the Adapter protocol."""
 
     facts = FACTS
@@ -72,17 +73,16 @@ class TalentLMSAdapter:
                 f"TalentLMS finds existing accounts by email or login only, not {match!r} "
                 "(users.match)"
             )
-        self.capabilities: Capabilities = FACTS.capabilities
-        self.context = context
         self.match = match
         api_key = target.api_key.get_secret_value()
-        self.client = vendor_client(
+        client = vendor_client(
             VENDOR,
             target,
             context,
             auth=talentlms_auth(api_key, target.api_version),
             credential_parts=(api_key,),
         )
+        super().__init__(target, context, client, Validator(self._custom_field_definitions))
         self.directory = Directory(self.client)
         self.listing = AccountListing(self.client, match)
         self.users = UserWriter(
@@ -94,7 +94,6 @@ class TalentLMSAdapter:
         self.memberships = Memberships(self.client, context.creatable_group_kinds)
         self.enrollments = Enrollments(self.client)
         self.tasks = TaskPoller(self.client, target.timeout)
-        self.validator = Validator(self._custom_field_definitions)
         self.timeline = TimelinePull(
             self.client,
             start=context.pull.start_date,
@@ -103,19 +102,6 @@ class TalentLMSAdapter:
 
     # --- the protocol ------------------------------------------------------------------------
 
-    @property
-    def api_calls(self) -> int:
-        return self.client.api_calls
-
-    def begin_validation(self) -> None:
-        self.validator.begin_pass()
-
-    def validate(self, user: DesiredUser) -> list[str]:
-        return self.validator.validate(user)
-
-    def arrange(self, ops: Sequence[Operation]) -> list[Operation]:
-        return list(ops)
-
     def match_existing(
         self, users: Sequence[DesiredUser], match: str | None
     ) -> dict[str, RemoteAccount]:
@@ -123,11 +109,7 @@ class TalentLMSAdapter:
         if field not in MATCH_FIELDS:
             raise ValueError(f"TalentLMS cannot find accounts by {field!r}; use email or login")
         values = {user.hr_key: user.fields.get(field) for user in users}
-        found = self.directory.match(field, values)
-        log.info("talentlms_matched", field=field, people=len(users), found=len(found))
-        return {
-            hr_key: RemoteAccount(account.id, account.active) for hr_key, account in found.items()
-        }
+        return self._matched(field, len(users), self.directory.match(field, values))
 
     def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
         if not ops:
@@ -167,9 +149,6 @@ class TalentLMSAdapter:
 
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         return self.timeline.pages(cursor)
-
-    def close(self) -> None:
-        self.client.close()
 
     # --- helpers -----------------------------------------------------------------------------
 

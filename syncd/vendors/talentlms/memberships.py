@@ -153,6 +153,7 @@ class Memberships:
     ) -> Outcome:
         body = {kind.id_key: int(target_id), "user_id": int(str(op.remote_id))}
         verb = "remove" if removing else "add"
+        refused = f"TalentLMS refused to {verb} the {kind.name} {name!r}"
         try:
             response = self._client.request(
                 "DELETE" if removing else "POST",
@@ -162,32 +163,28 @@ class Memberships:
                 priority=Priority.WRITE,
             )
         except RecordRejected as error:
-            if error.status == 404 and is_not_found(error.code, kind.name):
-                self._forget(kind)
-                if removing:
-                    return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
-                return Outcome(
-                    op,
-                    OutcomeStatus.FAILED,
-                    error=f"{kind.name} {name!r} no longer exists in TalentLMS",
-                )
-            if error.status == 404 and is_not_found(error.code, "user"):
-                if removing:
-                    return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
-                return Outcome(
-                    op,
-                    OutcomeStatus.FAILED,
-                    error=f"TalentLMS account {op.remote_id} no longer exists",
-                )
-            return Outcome(
-                op,
-                OutcomeStatus.FAILED,
-                error=f"TalentLMS refused to {verb} the {kind.name} {name!r}: {error.message}",
-            )
+            gone = self._gone(op, kind, name, error)
+            if gone is None:
+                return Outcome(op, OutcomeStatus.FAILED, error=f"{refused}: {error.message}")
+            if removing:  # nothing left to remove
+                return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+            return Outcome(op, OutcomeStatus.FAILED, error=gone)
         return write_outcome(
             op,
             response,
             self._client.secrets(),
             removing=removing,
-            refused=f"TalentLMS refused to {verb} the {kind.name} {name!r}",
+            refused=refused,
         )
+
+    def _gone(self, op: Operation, kind: Kind, name: str, error: RecordRejected) -> str | None:
+        """What a 404 says no longer exists (the group or branch, or the account); None when
+        the refusal is another. A group found gone is forgotten, so it is looked up again."""
+        if error.status != 404:
+            return None
+        if is_not_found(error.code, kind.name):
+            self._forget(kind)
+            return f"{kind.name} {name!r} no longer exists in TalentLMS"
+        if is_not_found(error.code, "user"):
+            return f"TalentLMS account {op.remote_id} no longer exists"
+        return None
