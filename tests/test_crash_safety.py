@@ -86,10 +86,14 @@ def test_random_sigkills_lose_nothing_and_duplicate_nothing(tmp_path, db_url):
             runs = _run_count(db_url)
             process = _sync(config)
             _wait_for_run_start(db_url, runs, process)
-            # Mostly inside the cycle, early or late: drawn over one and a half times what an
-            # uninterrupted cycle took so far, so a faster or slower machine still kills
-            # mid-cycle about two times in three, both before and after the outbox is written.
-            time.sleep(rnd.uniform(0.0, 1.5 * _cycle_seconds(db_url)))
+            # Two kills in three land after the cycle recorded its plan in the outbox (while
+            # it sends and waits for TalentLMS tasks), the rest before: both halves of
+            # "durable before remote" are tried, however fast this machine plans.
+            if rnd.random() < 2 / 3:
+                _wait_for_recorded_operations(db_url, process)
+                time.sleep(rnd.uniform(0.0, 0.15))  # sending, or waiting for a 0.4 s task
+            else:
+                time.sleep(rnd.uniform(0.0, 0.05))  # reading HR, planning, recording
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)
 
@@ -174,20 +178,20 @@ def _run_count(db_url: str) -> int:
         engine.dispose()
 
 
-def _cycle_seconds(db_url: str, first_guess: float = 2.0) -> float:
-    """The median length of the cycles that ran to their end (a first guess before any)."""
+def _wait_for_recorded_operations(db_url: str, process: subprocess.Popen) -> None:
+    """Until the newest run has written operations to the outbox (or the process ended)."""
+    latest = select(func.max(sync_runs.c.id)).scalar_subquery()
+    query = select(func.count()).select_from(operations).where(operations.c.run_id == latest)
+    deadline = time.monotonic() + 20
     engine = make_engine(db_url)
     try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                select(sync_runs.c.started_at, sync_runs.c.finished_at).where(
-                    sync_runs.c.outcome.in_(["success", "partial"])
-                )
-            ).all()
+        while time.monotonic() < deadline and process.poll() is None:
+            with engine.connect() as conn:
+                if conn.execute(query).scalar_one():
+                    return
+            time.sleep(0.02)
     finally:
         engine.dispose()
-    lengths = sorted((end - start).total_seconds() for start, end in rows if start and end)
-    return lengths[len(lengths) // 2] if lengths else first_guess
 
 
 def _wait_for_run_start(db_url: str, runs_before: int, process: subprocess.Popen) -> None:
