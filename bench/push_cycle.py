@@ -61,6 +61,8 @@ class BenchAdapter:
 
     vendor = "bench"
     api_calls = 0
+    target = None
+    listing = None
 
     def __init__(self):
         from syncd.vendors.talentlms import TalentLMSAdapter

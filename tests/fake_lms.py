@@ -34,6 +34,8 @@ class Account:
 
 class FakeLMS:
     vendor = "fake"
+    target = None
+    listing = None  # it cannot list its accounts: reconciliation refuses it
 
     def __init__(self, *, batch: int = 3, async_creates: bool = False, polls_to_finish: int = 2):
         self.capabilities = Capabilities(

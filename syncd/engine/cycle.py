@@ -15,6 +15,7 @@ import structlog
 from sqlalchemy import Connection, Engine
 
 from syncd.metrics import record_cycle_metrics
+from syncd.shutdown import ShuttingDown
 from syncd.state import store
 from syncd.state.lease import connector_lease
 
@@ -146,3 +147,26 @@ def report(
         **extra,
         **result.counts,
     )
+
+
+def run_steps(
+    steps: Callable[[], Result],
+    ended: Callable[[str, str], Result],
+    *,
+    guards: tuple[type[Exception], ...] = (),
+    failures: tuple[type[Exception], ...] = (),
+) -> Result:
+    """A cycle's steps, or the result of how they ended early: ``ended(outcome, message)``.
+
+    ``guards`` stop a cycle for safety (exit 3), ``failures`` end it because a part could
+    not be reached (exit 4), a stop request leaves the rest for the next cycle. Anything
+    else is a bug and propagates.
+    """
+    try:
+        return steps()
+    except guards as error:
+        return ended(CycleOutcome.GUARDED, str(error))
+    except failures as error:
+        return ended(CycleOutcome.FAILED, str(error))
+    except ShuttingDown:
+        return ended(CycleOutcome.STOPPED, STOPPED_MESSAGE)

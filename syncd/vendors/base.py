@@ -175,6 +175,8 @@ class Adapter(Protocol):
     facts: ClassVar[VendorFacts]
     vendor: str
     capabilities: Capabilities
+    target: Any  # the target configuration it was built for (what a vendor lacks is read there)
+    listing: AccountLister | None  # reads every account for reconciliation; None: it cannot
 
     def begin_validation(self) -> None:
         """A validation pass starts: the ``validate`` calls up to the next pass are one plan's.

@@ -29,7 +29,7 @@ class Delivery:
     def __init__(self, settings: PullSettings) -> None:
         self.s = settings
         # A batch is all-or-nothing only within what the sink takes in one write.
-        sink_batch = getattr(settings.sink, "max_batch", None) or settings.batch_size
+        sink_batch = settings.sink.max_batch or settings.batch_size
         self.batch_size = max(1, min(settings.batch_size, sink_batch))
         self.delivered = 0  # results the sink accepted this cycle
 

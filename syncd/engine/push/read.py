@@ -62,6 +62,7 @@ def read_people(
     validate: Callable[[DesiredUser], list[str]],
     digests: Digests,
     only: frozenset[str] | None = None,
+    source: str = "the source",
 ) -> Reading:
     """Read the whole source; render and validate the people whose record or mapping changed.
 
@@ -107,11 +108,12 @@ def read_people(
         reading.valid_keys.add(hr_key)
 
     if reading.records_seen == 0:
-        raise SourceEmpty("gave no record: nothing is changed or deprovisioned")
+        raise SourceEmpty(f"{source} gave no record: nothing is changed or deprovisioned")
     if not reading.key_column_seen:
         raise SourceEmpty(
-            f"has no {key!r} column (its key) in any of its {reading.records_seen:,} records: "
-            "nothing is changed or deprovisioned; check the source's key setting"
+            f"{source} has no {key!r} column (its key) in any of its "
+            f"{reading.records_seen:,} records: nothing is changed or deprovisioned; "
+            "check the source's key setting"
         )
     for hr_key in duplicates if only is None else duplicates & only:
         reason = (

@@ -10,6 +10,7 @@ then report the run (``cycle``).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ import structlog
 from sqlalchemy import Engine
 
 from syncd.engine import cycle
-from syncd.engine.cycle import STOPPED_MESSAGE, CycleOutcome, CycleResult
+from syncd.engine.cycle import CycleOutcome, CycleResult
 from syncd.engine.push import outbox
 from syncd.engine.push.plan import guard, plan_changes
 from syncd.engine.push.read import Reading, SourceEmpty, read_people
@@ -25,13 +26,18 @@ from syncd.engine.push.send import Sender, Tally
 from syncd.engine.push.settings import DIRECTION, PushSettings
 from syncd.http.errors import AuthenticationError, UnreachableError
 from syncd.model import Operation, OpState
-from syncd.shutdown import ShuttingDown
 from syncd.sources.base import SourceError
 from syncd.state import store
 
 log = structlog.get_logger(__name__)
 
 _OPEN = [OpState.PENDING, OpState.SENT, OpState.UNKNOWN, OpState.WAITING]
+
+
+ENDS_IN_GUARD = (SourceEmpty,)
+"""An empty or keyless source must never deprovision anyone: a guard stop (exit 3)."""
+ENDS_IN_FAILURE = (SourceError, AuthenticationError, UnreachableError)
+"""The source or the vendor could not be read or refused syncd (exit 4)."""
 
 
 @dataclass(slots=True)
@@ -50,33 +56,59 @@ def run_push(settings: PushSettings, *, dry_run: bool = False) -> PushResult:
     )
 
 
-class _PushCycle:
-    def __init__(self, settings: PushSettings, dry_run: bool) -> None:
+class OutboxCycle(ABC):
+    """A cycle that writes through the push's outbox and sender (a push, a reconciliation):
+    its run row, its steps, how they can end, and its report."""
+
+    direction = DIRECTION
+    result_type: type[CycleResult] = CycleResult
+
+    def __init__(self, settings: PushSettings) -> None:
         self.s = settings
-        self.dry_run = dry_run
         self.calls_before = settings.adapter.api_calls
         self.sender = Sender(settings)
-        self.records_seen = 0
-        self.invalid = 0
 
-    def run(self) -> PushResult:
+    def run(self) -> Any:
         s = self.s
-        run_id, _aborted = cycle.start_run(s.engine, s.connector, DIRECTION)
-        log.info("push_started", connector=s.connector, run_id=run_id, dry_run=self.dry_run)
-        try:
-            result = self._run(run_id)
-        except SourceEmpty as error:
-            # Like the guard: an empty or keyless source must never deprovision anyone.
-            message = f"{self.s.source} {error}"
-            result = PushResult(CycleOutcome.GUARDED, run_id, message=message)
-        except (SourceError, AuthenticationError, UnreachableError) as error:
-            result = PushResult(CycleOutcome.FAILED, run_id, message=str(error))
-        except ShuttingDown:
-            result = PushResult(CycleOutcome.STOPPED, run_id, message=STOPPED_MESSAGE)
+        run_id, _aborted = cycle.start_run(s.engine, s.connector, self.direction)
+        log.info(
+            f"{self.direction}_started", connector=s.connector, run_id=run_id, **self.started()
+        )
+        result = cycle.run_steps(
+            lambda: self._run(run_id),
+            lambda outcome, message: self.result_type(outcome, run_id, message=message),
+            guards=ENDS_IN_GUARD,
+            failures=ENDS_IN_FAILURE,
+        )
         if self.sender.stopped_early:
             result.stopped_early()
         self._finish(result)
         return result
+
+    def started(self) -> dict[str, Any]:
+        """What the start line says besides the connector and the run."""
+        return {}
+
+    @abstractmethod
+    def _run(self, run_id: int) -> Any:
+        """The cycle's own steps, to its result."""
+
+    @abstractmethod
+    def _finish(self, result: Any) -> None:
+        """Count what was done into ``result`` and close the run (``close_run``)."""
+
+
+class _PushCycle(OutboxCycle):
+    result_type = PushResult
+
+    def __init__(self, settings: PushSettings, dry_run: bool) -> None:
+        super().__init__(settings)
+        self.dry_run = dry_run
+        self.records_seen = 0
+        self.invalid = 0
+
+    def started(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run}
 
     def _run(self, run_id: int) -> PushResult:
         s = self.s
@@ -85,7 +117,9 @@ class _PushCycle:
         with s.engine.connect() as conn:
             digests = store.link_digests(conn, s.connector)
         s.adapter.begin_validation()
-        reading = read_people(s.records(), s.key, s.mapper, s.adapter.validate, digests, s.only)
+        reading = read_people(
+            s.records(), s.key, s.mapper, s.adapter.validate, digests, s.only, source=s.source
+        )
         self.records_seen = reading.records_seen
         self.invalid = len(reading.errors)
         plan = plan_changes(

@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 import structlog
 
 from syncd.engine import cycle
-from syncd.engine.cycle import STOPPED_MESSAGE, CycleOutcome, CycleResult
+from syncd.engine.cycle import CycleOutcome, CycleResult
 from syncd.engine.push import outbox
 from syncd.engine.push.plan import guard
-from syncd.engine.push.read import Reading, SourceEmpty, read_people, render_people
-from syncd.engine.push.run import PushSettings, close_run, sent_counts
-from syncd.engine.push.send import Sender
+from syncd.engine.push.read import Reading, read_people, render_people
+from syncd.engine.push.run import OutboxCycle, PushSettings, close_run, sent_counts
 from syncd.engine.reconcile.actions import Policies, plan_actions
 from syncd.engine.reconcile.situations import (
     LIVE,
@@ -35,10 +34,7 @@ from syncd.engine.reconcile.situations import (
     classify,
     managed_memberships,
 )
-from syncd.http.errors import AuthenticationError, UnreachableError
 from syncd.model import LinkStatus
-from syncd.shutdown import ShuttingDown
-from syncd.sources.base import SourceError
 from syncd.state import store
 from syncd.vendors.base import AccountLister, ListedAccount
 
@@ -81,35 +77,20 @@ def run_reconcile(settings: ReconcileSettings) -> ReconcileResult:
     )
 
 
-class _ReconcileRun:
-    def __init__(self, settings: ReconcileSettings) -> None:
-        self.settings = settings
-        self.s = s = settings.push
-        self.calls_before = s.adapter.api_calls
-        self.sender = Sender(s)
-        self.accounts_read = 0
+class _ReconcileRun(OutboxCycle):
+    direction = DIRECTION
+    result_type = ReconcileResult
 
-    def run(self) -> ReconcileResult:
-        s = self.s
-        run_id, _aborted = cycle.start_run(s.engine, s.connector, DIRECTION)
-        log.info("reconcile_started", connector=s.connector, run_id=run_id)
-        try:
-            result = self._run(run_id)
-        except (SourceEmpty, SourceError, AuthenticationError, UnreachableError) as error:
-            result = ReconcileResult(CycleOutcome.FAILED, run_id, message=str(error))
-        except ShuttingDown:
-            result = ReconcileResult(CycleOutcome.STOPPED, run_id, message=STOPPED_MESSAGE)
-        if self.sender.stopped_early:
-            result.stopped_early()
-        self._finish(result)
-        return result
+    def __init__(self, settings: ReconcileSettings) -> None:
+        super().__init__(settings.push)
+        self.settings = settings
+        self.accounts_read = 0
 
     def _run(self, run_id: int) -> ReconcileResult:
         s = self.s
-        lister = getattr(s.adapter, "listing", None)
-        if not s.adapter.capabilities.list_accounts or not isinstance(lister, AccountLister):
-            target = getattr(s.adapter, "target", None)  # what a configurable vendor lacks
-            reason = s.adapter.facts.missing_reason(target, "list_accounts")
+        lister = s.adapter.listing
+        if not s.adapter.capabilities.list_accounts or lister is None:
+            reason = s.adapter.facts.missing_reason(s.adapter.target, "list_accounts")
             message = f"{s.adapter.vendor} cannot list its users ({reason})"
             return ReconcileResult(CycleOutcome.FAILED, run_id, message=message)
         reading, expected = self._expected(lister)
@@ -148,7 +129,9 @@ class _ReconcileRun:
         """HR's desired state for everyone, and the links: what the LMS is compared with."""
         s = self.s
         s.adapter.begin_validation()
-        reading = read_people(s.records(), s.key, s.mapper, s.adapter.validate, {})
+        reading = read_people(
+            s.records(), s.key, s.mapper, s.adapter.validate, {}, source=s.source
+        )
         with s.engine.connect() as conn:
             links = {link.hr_key: link for link in store.iter_links(conn, s.connector, LinkStatus)}
         in_flight = {k for k, link in links.items() if link.status is LinkStatus.PENDING}
