@@ -774,13 +774,15 @@ def test_a_leavers_groups_follow_on_leave_and_enrollments_are_never_removed(
 # --- memberships, where the vendor lists them ------------------------------------------------
 
 
-def needs_group_listing(portal: Portal) -> None:
-    if not portal.lists_groups:
-        pytest.skip(f"{portal.vendor} memberships are not listed (its capabilities say why)")
+GROUP_LISTERS = [p for p in PORTALS if p.lists_groups]
+"""The vendors whose memberships can be listed; the others say why in their capabilities."""
+listing_groups = pytest.mark.parametrize(
+    "portal", GROUP_LISTERS, ids=[p.vendor for p in GROUP_LISTERS], indirect=True
+)
 
 
+@listing_groups
 def test_a_mapped_group_added_or_removed_by_hand_is_drift_and_put_back(make_world, portal):
-    needs_group_listing(portal)
     world = make_world()
     pushed(world, "E1", "E2", "E3")
     e1, e2 = world.remote_id("E1"), world.remote_id("E2")
@@ -805,9 +807,9 @@ def test_a_mapped_group_added_or_removed_by_hand_is_drift_and_put_back(make_worl
     assert {situations(world.reconcile())[k] for k in ("E1", "E2", "E3")} == {"in_sync"}
 
 
+@listing_groups
 @pytest.mark.parametrize("on_leave", ["keep", "remove"])
 def test_reconciliation_judges_a_leavers_groups_by_on_leave(make_world, portal, on_leave):
-    needs_group_listing(portal)
     world = make_world()
     users = world.path.read_text().replace(
         "  users:\n", f"  users:\n    on_leave: {{groups: {on_leave}}}\n", 1
