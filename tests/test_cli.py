@@ -115,3 +115,43 @@ def test_a_header_only_hr_file_is_a_guard_stop_naming_the_source(tmp_path):
     result = syncd("sync", "lms", "--config", str(config))
     assert result.returncode == 3, result.stderr
     assert "source 'hr' gave no record" in result.stdout + result.stderr
+
+
+def test_a_portal_talentlms_refuses_whole_ends_the_cycle_with_the_operations_pending(
+    tmp_path, db_url
+):
+    from sqlalchemy import select
+    from support_http import LoopbackServer, Reply
+
+    from syncd.state.db import make_engine
+    from syncd.state.tables import operations, sync_errors
+
+    inactive = {"_errors": [{"title": "Domain is inactive", "status": 403}]}
+    nobody = {"_data": [], "_meta": {"pagination": {"page": 1, "total_pages": 1}}}
+
+    def answer(request):  # the portal reads fine, then refuses the first write
+        return Reply(200, nobody) if request.method == "GET" else Reply(403, inactive)
+
+    with LoopbackServer(answer) as server:
+        config = _minimal_config(tmp_path, db_url)
+        full = (
+            'users: {fields: {login: "{{ employee_id }}", name: "A", surname: "B", '
+            'email: "{{ email }}"}}'
+        )
+        text = config.read_text().replace("http://127.0.0.1:9", server.url)
+        config.write_text(text.replace('users: {fields: {email: "{{ email }}"}}', full))
+        result = syncd("sync", "lms", "--direction", "push", "--config", str(config))
+
+    assert result.returncode == 4, result.stderr
+    said = result.stdout + result.stderr
+    assert "refused the whole portal (HTTP 403: Domain is inactive)" in said
+    assert "the API is not enabled for this domain, or the domain is inactive" in said
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            states = [row.state for row in conn.execute(select(operations.c.state))]
+            errors = conn.execute(select(sync_errors)).all()
+    finally:
+        engine.dispose()
+    assert states and "failed" not in states  # they wait for the next cycle
+    assert errors == []  # no person is blamed for the portal

@@ -50,6 +50,7 @@ from syncd.http._urls import (
 from syncd.http.errors import (
     AuthenticationError,
     OutcomeUnknown,
+    PortalRefused,
     RateLimitWaitTooLong,
     RecordRejected,
     TokenError,
@@ -73,6 +74,7 @@ __all__ = [
     "ClientCredentialsAuth",
     "HrEndpoint",
     "OutcomeUnknown",
+    "PortalRefused",
     "RateLimitHeaders",
     "RateLimitWaitTooLong",
     "ReadLimits",

@@ -36,6 +36,7 @@ from syncd.http._urls import check_vendor_url
 from syncd.http.errors import (
     AuthenticationError,
     OutcomeUnknown,
+    PortalRefused,
     RecordRejected,
     TokenUnavailable,
     UnreachableError,
@@ -88,8 +89,12 @@ class VendorClient:
         headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        portal_refusals: Mapping[int, str] | None = None,
     ) -> None:
         self.vendor = vendor
+        # Statuses by which this vendor refuses the whole portal, not a record, and what
+        # its document says they mean (TalentLMS 403): they end the cycle (exit 4).
+        self._portal_refusals = dict(portal_refusals or {})
         self.base_url = check_vendor_url(base_url)
         self.limiter = limiter or RateLimiter(credential_id(vendor, base_url), (), name=vendor)
         self.retry = retry or RetryPolicy()
@@ -242,6 +247,14 @@ class VendorClient:
                 f"{request.method} {context.template}"
                 + (" even with a freshly issued token" if renewed else "")
                 + "; check the credentials and the permissions of the API client"
+            )
+        if status in self._portal_refusals:
+            message, _ = vendor_message(response, self.secrets())
+            raise PortalRefused(
+                f"{self.vendor} refused the whole portal (HTTP {status}"
+                + (f": {message}" if message else "")
+                + f") on {request.method} {context.template}: "
+                + self._portal_refusals[status]
             )
         if status in _NOT_PROCESSED or status >= 500:
             if status not in _NOT_PROCESSED and not safe_to_resend:

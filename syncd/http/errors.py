@@ -19,6 +19,12 @@ class AuthenticationError(VendorError):
     """Credentials refused twice: the connector stops (exit code 4)."""
 
 
+class PortalRefused(AuthenticationError):
+    """The vendor refused the whole portal, not one record (TalentLMS 403: the API is not
+    enabled for the domain, or the domain is inactive): the cycle ends, exit 4, and its
+    operations wait, unsent, for the next one."""
+
+
 class UnreachableError(VendorError):
     """The vendor could not be reached after every retry (exit code 4)."""
 

@@ -27,6 +27,7 @@ def vendor_client(
     auth: httpx.Auth | None,
     credential_parts: tuple[str, ...],
     headers: dict[str, str] | None = None,
+    portal_refusals: dict[int, str] | None = None,
 ) -> VendorClient:
     """A client for ``target`` whose limiter is keyed by a hash of the credential.
 
@@ -46,6 +47,7 @@ def vendor_client(
         retry=context.retry,
         headers=headers,
         sleep=pausable_sleep,
+        portal_refusals=portal_refusals,
     )
 
 

@@ -27,7 +27,12 @@ from syncd.vendors.client import vendor_client
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.skeleton import AdapterSkeleton
 from syncd.vendors.talentlms.accounts import NOT_LISTED, AccountListing
-from syncd.vendors.talentlms.api import USER_FIELDS, iter_pages, talentlms_auth
+from syncd.vendors.talentlms.api import (
+    PORTAL_REFUSALS,
+    USER_FIELDS,
+    iter_pages,
+    talentlms_auth,
+)
 from syncd.vendors.talentlms.directory import MATCH_FIELDS, Directory
 from syncd.vendors.talentlms.enrollments import Enrollments
 from syncd.vendors.talentlms.memberships import Memberships
@@ -81,6 +86,7 @@ class TalentLMSAdapter(AdapterSkeleton):
             context,
             auth=talentlms_auth(api_key, target.api_version),
             credential_parts=(api_key,),
+            portal_refusals=PORTAL_REFUSALS,
         )
         super().__init__(target, context, client, Validator(self._custom_field_definitions))
         self.directory = Directory(self.client)

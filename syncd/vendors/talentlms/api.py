@@ -36,6 +36,12 @@ USER_FIELDS = f"{API}/user-fields"
 BATCH_USERS = f"{API}/batch/users"
 BATCH_ENROLLMENTS = f"{API}/batch/enrollments"
 TASK = f"{API}/tasks/{{id}}"
+
+PORTAL_REFUSALS = {
+    403: "the API is not enabled for this domain, or the domain is inactive (TalentLMS API v2, "
+    "'Authentication'); enable the API in the portal's settings or renew the portal"
+}
+"""A 403 refuses the portal, never one record: it is the document's only meaning for it."""
 GROUPS = f"{API}/groups"
 BRANCHES = f"{API}/branches"
 GROUP_MEMBERSHIPS = f"{API}/group-memberships/"  # the documented trailing slash
