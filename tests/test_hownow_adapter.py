@@ -308,6 +308,29 @@ def test_a_job_with_warnings_is_done_with_the_warnings(sandbox, sim, clock):
     assert "Simulated warning" in done.warnings[0]
 
 
+def test_a_job_with_warnings_that_did_not_apply_a_field_fails_naming_it(sandbox, sim, clock):
+    """completed_with_warnings is a partial failure: the user is read back (SPEC §9)."""
+    hownow = adapter(sandbox, clock)
+    sim.set_faults({"job_warn_next": 1})
+    op = create("E1", custom_fields={"location": "NYC", "department": "Eng"})
+    [pending] = hownow.execute([op])
+    clock.advance(JOB_SECONDS + 0.1)
+    sim.jobs.advance()  # HowNow ended the job; as its warning says, not all of it took
+    (made,) = [u for u in sim.store.users.values() if u.external_user_id == "E1"]
+    made.custom_fields.pop("location")
+    made.name = "Someone Else"
+
+    [outcome] = hownow.poll_job(pending.job_id or "", [op])
+
+    assert outcome.status is OutcomeStatus.FAILED
+    error = outcome.error or ""
+    assert "completed with warnings (Simulated warning" in error
+    assert "custom field location (sent 'NYC', HowNow has None)" in error
+    assert "name (sent 'Person E1', HowNow has 'Someone Else')" in error
+    assert "department" not in error  # applied: not blamed
+    hownow.close()
+
+
 def test_a_failed_job_fails_the_operation_with_the_jobs_errors(sandbox, sim, clock):
     hownow = adapter(sandbox, clock)
     sim.set_faults({"job_fail_next": 1})

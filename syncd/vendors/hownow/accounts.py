@@ -85,6 +85,25 @@ class AccountListing:
             return user_ref(self._external[ref[3:]])
         return ref
 
+    def not_applied(self, fields: Mapping[str, Any], user: Mapping[str, Any]) -> list[str]:
+        """The sent ``fields`` that ``user`` (as ``GET /users/EXT-…`` shows it) does not hold.
+
+        A manager shown by a HowNow id this listing never saw cannot be compared, so is not.
+        """
+        shown = self._account(user).fields
+        missed = []
+        for name, sent in fields.items():
+            if name == "custom_fields":
+                missed += users.custom_fields_not_applied(sent, user.get("custom_fields"))
+                continue
+            if name not in shown:
+                continue
+            want, has = self.comparable(name, sent), self.comparable(name, shown[name])
+            unresolved = name == "manager_id" and str(has or "").startswith("ID-")
+            if want is not None and want != has and not unresolved:
+                missed.append(f"{name} (sent {sent!r}, HowNow has {shown[name]!r})")
+        return missed
+
     def _account(self, item: Mapping[str, Any]) -> ListedAccount:
         external = item.get("external_user_id")
         external = external if isinstance(external, str) and external else None

@@ -44,6 +44,7 @@ import syncd.vendors.hownow.ordering as ordering
 import syncd.vendors.hownow.users as users
 from syncd.config.schema.targets import HowNowTarget
 from syncd.http import OutcomeUnknown, RecordRejected
+from syncd.limits import Priority
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.polling import Backoff, WaitEnd, wait_for_jobs
 from syncd.shutdown import ShuttingDown
@@ -404,6 +405,18 @@ class HowNowAdapter(AdapterSkeleton):
             return Outcome(op, OutcomeStatus.FAILED, remote_id=external_id, error=error)
         warnings = []
         if status.state == hownow.COMPLETED_WITH_WARNINGS:
+            # A partial failure (digest §7): what the upsert did not apply is read back.
+            missed = self._not_applied(op, external_id)
+            if missed:
+                return Outcome(
+                    op,
+                    OutcomeStatus.FAILED,
+                    remote_id=external_id,
+                    error=(
+                        f"HowNow job {job_id} completed with warnings ({detail}) and did not "
+                        f"apply {'; '.join(missed)}: the {op.kind.value} is not taken as done"
+                    ),
+                )
             warnings.append(f"HowNow job {job_id} completed with warnings: {detail}")
         if op.kind is OpKind.UPDATE:
             warnings += [
@@ -412,6 +425,15 @@ class HowNowAdapter(AdapterSkeleton):
                 for name in users.cleared_fields(op.fields, op.changed)
             ]
         return Outcome(op, OutcomeStatus.DONE, remote_id=external_id, warnings=warnings)
+
+    def _not_applied(self, op: Operation, external_id: str | None) -> list[str]:
+        """What an upsert that ended with warnings did not apply, from the user read back."""
+        if not external_id:
+            return []
+        user = self.api.get_user(user_ref(external_id), priority=Priority.WRITE)
+        if user is None:
+            return ["the account itself (HowNow has no such user)"]
+        return self.listing.not_applied(op.fields, user)
 
     # --- matching ----------------------------------------------------------------------------
 

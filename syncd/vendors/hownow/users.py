@@ -218,6 +218,23 @@ def _custom_entries(value: Any) -> list[tuple[str, Any]] | None:
     return None
 
 
+def custom_fields_not_applied(sent: Any, held: Any) -> list[str]:
+    """Each sent custom field the user does not hold as sent, as ``name (sent …, HowNow has …)``.
+
+    HowNow answers custom fields as ``[{name, values}]`` (digest L299-343), not as sent.
+    """
+    wanted = _custom_entries(sent) or []
+    holds = {
+        text(entry.get("name")): entry.get("values")
+        for entry in held if isinstance(entry, Mapping)
+    } if isinstance(held, list) else {}
+    return [
+        f"custom field {name} (sent {value!r}, HowNow has {holds.get(name)!r})"
+        for name, value in wanted
+        if text(holds.get(name)) != text(value)
+    ]
+
+
 # --- the upsert body ---------------------------------------------------------------------------
 
 
