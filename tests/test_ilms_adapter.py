@@ -470,6 +470,25 @@ def test_group_membership_add_and_remove_already_so_is_done(make_adapter, sim):
     assert sum(sim.counts()["GET /organizations/{org_id}/groups"].values()) == 1
 
 
+def test_an_already_a_member_refusal_is_settled_by_reading_the_members(make_adapter, sim):
+    """iLMS answers 400 to adding a member twice (a lost answer, a crash): read, then judge."""
+    adapter = make_adapter()
+    remote_id = create(adapter)
+    add = Operation(OpKind.GROUP_ADD, "E1", remote_id, target="Sales")
+    assert [o.status for o in adapter.execute([add])] == [OutcomeStatus.DONE]
+    members_read = sum(sim.counts().get("GET /organizations/{org_id}/groups/{group_id}/members",
+                                        {}).values())
+
+    [again] = adapter.execute([add])  # sent again: iLMS says 400 "already a member"
+
+    assert again.status is OutcomeStatus.DONE and again.error is None
+    read_now = sum(sim.counts()["GET /organizations/{org_id}/groups/{group_id}/members"].values())
+    assert read_now == members_read + 1  # settled by reading the state, not by the status
+    refused = Operation(OpKind.GROUP_ADD, "E9", "424242", target="Sales")  # no such user
+    [failed] = adapter.execute([refused])
+    assert failed.status is OutcomeStatus.FAILED and "HTTP 400" in (failed.error or "")
+
+
 def test_a_missing_group_is_a_clear_error(make_adapter):
     adapter = make_adapter()
     [outcome] = adapter.execute([Operation(OpKind.GROUP_ADD, "E1", "517001", target="Finance")])

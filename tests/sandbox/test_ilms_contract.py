@@ -425,7 +425,9 @@ def test_groups_and_members_as_documented(ilms: Sandbox, api) -> None:
     added = api.post("/groups/2/members", json={"userid": str(user_id)})  # the id as text
     assert added.status_code == 201
     assert added.headers["Location"].endswith(f"/organizations/1001/groups/2/members/{user_id}")
-    assert api.post("/groups/2/members", json={"userid": user_id}).status_code == 201  # again
+    again = api.post("/groups/2/members", json={"userid": user_id})  # as iLMS is reported to
+    assert again.status_code == 400
+    assert "already a member of this group" in again.text
     members = api.get("/groups/2/members")
     assert members.headers["X-Total-Count"] == "1"
     assert set(members.json()[0]["Profile"]) == PROFILE_KEYS  # full user objects

@@ -6,12 +6,15 @@ differs only in case). iLMS's API cannot create groups (none documented): a grou
 missing from iLMS fails the operation with a reason that says to create it there.
 
 Adding someone already in the group, or removing someone who is not, counts as
-success: iLMS documents neither answer (it may say 201/204, 409 or 404), and either
-way the membership is as the mapping wants it.
+success, but only once the group's members are read and show it: iLMS documents
+neither answer (it is reported to say 400 "The user is already a member of this
+group"), so an answer that is not a success is settled by reading the state, never
+by its status code (SPEC §9).
 """
 
 from __future__ import annotations
 
+from syncd.http import RecordRejected
 from syncd.limits import Priority
 from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.ilms.api import GROUP_MEMBER, GROUP_MEMBERS, GROUPS, ILMSApi
@@ -40,6 +43,18 @@ class Memberships:
             return names[wanted]
         folded = [gid for other, gid in names.items() if other.casefold() == wanted.casefold()]
         return folded[0] if len(folded) == 1 else None
+
+    def _member(self, group_id: str, user_id: str) -> bool | None:
+        """Whether the user is in the group, as iLMS lists it; None when it cannot be read."""
+        try:
+            for page in self._api.pages(
+                GROUP_MEMBERS, path_params={"group_id": group_id}, priority=Priority.WRITE
+            ):
+                if any(str(item.get("ID")) == user_id for item in page.items):
+                    return True
+        except RecordRejected:
+            return None
+        return False
 
     def execute(self, op: Operation) -> Outcome:
         name = (op.target or "").strip()
@@ -74,8 +89,8 @@ class Memberships:
                 priority=Priority.WRITE,
                 idempotent=True,  # adding a member twice leaves one membership
             )
-        if answer.ok or answer.status == 409 or (removing and answer.status == 404):
-            return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+        if answer.ok or self._member(group_id, str(op.remote_id)) is (not removing):
+            return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)  # so, whatever it said
         if answer.status == 404:
             self._groups = None  # listed a moment ago, gone now: list again next time
             return Outcome(
