@@ -558,10 +558,18 @@ def _compile_parts(
 
 
 def fingerprint(connector: ConnectorConfig) -> str:
-    """A hash of everything that decides a rendered user: changing any of it re-renders everyone."""
+    """A hash of everything that decides a person's desired state: changing any of it
+    re-plans everyone, within the guard.
+
+    That is the scope, the whole ``users`` block, groups, enrollments and the target's
+    options that shape or validate an account (``shapes_people``); not schedules, the
+    guard, pull settings or how to reach the vendor.
+    """
     data = connector.model_dump(
         mode="json",
         by_alias=True,
-        include={"users": {"fields", "active"}, "groups": True, "enrollments": True},
+        include={"scope": True, "users": True, "groups": True, "enrollments": True},
     )
+    target = connector.target
+    data["target"] = target.model_dump(mode="json", include=set(type(target).shapes_people))
     return stable_hash([MAPPING_VERSION, data])

@@ -206,8 +206,9 @@ RUNAWAY = {
 
 @pytest.mark.parametrize("template", list(RUNAWAY.values()), ids=list(RUNAWAY))
 def test_a_runaway_template_is_that_records_error_and_compiles_at_once(template):
-    mapper = compile_connector(connector(users={"fields": {"login": "{{ employee_id }}",
-                                                           "custom_field_1": template}}))
+    mapper = compile_connector(
+        connector(users={"fields": {"login": "{{ employee_id }}", "custom_field_1": template}})
+    )
     with pytest.raises(MappingError) as caught:
         mapper.render("E100", ANN)
 
@@ -218,15 +219,24 @@ def test_a_runaway_template_is_that_records_error_and_compiles_at_once(template)
 def test_the_loop_budget_is_renewed_for_every_record():
     loop = "{% for i in range(6000) %}{% endfor %}{{ employee_id }}"
     mapper = compile_connector(connector(users={"fields": {"login": loop}}))
-    assert [mapper.render(key, {**ANN, "employee_id": key}).fields["login"]
-            for key in ("E1", "E2", "E3")] == ["E1", "E2", "E3"]
+    assert [
+        mapper.render(key, {**ANN, "employee_id": key}).fields["login"]
+        for key in ("E1", "E2", "E3")
+    ] == ["E1", "E2", "E3"]
 
 
 def test_ordinary_arithmetic_and_repetition_still_work():
-    desired = render(ANN, users={"fields": {
-        "login": "{{ employee_id }}",
-        "custom_field_1": "{{ 2 ** 10 }}-{{ '-' * 3 }}-{{ '%05d' % 42 }}-{{ 'ab' | center(6) }}",
-    }})
+    desired = render(
+        ANN,
+        users={
+            "fields": {
+                "login": "{{ employee_id }}",
+                "custom_field_1": (
+                    "{{ 2 ** 10 }}-{{ '-' * 3 }}-{{ '%05d' % 42 }}-{{ 'ab' | center(6) }}"
+                ),
+            }
+        },
+    )
     assert desired.fields["custom_field_1"] == "1024-----00042-  ab  "
 
 
@@ -371,14 +381,35 @@ def test_compile_connector_lists_every_template_problem():
 # --- fingerprints and hashes ------------------------------------------------------------------
 
 
-def test_fingerprint_changes_with_the_mapping_but_not_with_scheduling():
+def test_fingerprint_changes_with_everything_that_decides_a_person_but_not_with_scheduling():
     base = fingerprint(connector())
 
     assert fingerprint(connector(schedule={"every": "1h"}, paused=True)) == base
-    assert fingerprint(connector(scope="status == 'active'")) == base  # scope renders nothing
+    assert fingerprint(connector(guard={"max_deactivations": 50})) == base
+    rate = {"per_hour": 100}
+    target = {"type": "talentlms", "base_url": "https://acme.talentlms.com", "api_key": "k"}
+    assert fingerprint(connector(target={**target, "rate_limit": rate, "timeout": 5})) == base
+    assert fingerprint(connector(target={**target, "api_key": "other"})) == base
+    assert fingerprint(connector(scope="status == 'active'")) != base  # who is in changes
     assert fingerprint(connector(users={"fields": {"login": "{{ email }}"}})) != base
+    assert fingerprint(connector(users={"active": "status != 'leaver'"})) != base
+    assert fingerprint(connector(users={"on_leave": {"groups": "remove"}})) != base
     assert fingerprint(connector(groups=[{"from": "{{ department }}"}])) != base
     assert fingerprint(connector(enrollments=[{"courses": [1]}])) != base
+
+
+def test_fingerprint_follows_the_target_options_that_validate_accounts():
+    ilms = {
+        "type": "ilms",
+        "base_url": "https://acme.ilms.test",
+        "org_id": "99999",
+        "api_login_id": "id",
+        "transaction_key": "key",
+    }
+    base = fingerprint(connector(target=ilms))
+    assert fingerprint(connector(target={**ilms, "allow_amp_hash": True})) != base
+    assert fingerprint(connector(target={**ilms, "languages": ["en"]})) != base
+    assert fingerprint(connector(target={**ilms, "rate_limit": {"per_minute": 10}})) == base
 
 
 columns = st.dictionaries(

@@ -27,6 +27,9 @@ UNDOCUMENTED_RATE_LIMIT = {"per_minute": 60}  # iLMS and Learning Pool publish n
 
 class _TargetBase(Strict):
     default_rate_limit: ClassVar[dict[str, Any]]  # what the vendor documents, or a modest guess
+    # Options that decide what a person's account should look like or whether it is valid:
+    # part of the mapping fingerprint, so changing one re-plans everyone.
+    shapes_people: ClassVar[frozenset[str]] = frozenset()
 
     base_url: VendorUrl
     timeout: float = Field(30.0, gt=0)
@@ -95,6 +98,9 @@ class HowNowTarget(_TargetBase):
 
 class ILMSTarget(_TargetBase):
     default_rate_limit: ClassVar[dict[str, Any]] = UNDOCUMENTED_RATE_LIMIT
+    shapes_people: ClassVar[frozenset[str]] = frozenset(
+        {"required_fields", "allow_amp_hash", "ldap", "languages"}
+    )
     type: Literal["ilms"]
     org_id: Identifier
     api_login_id: SecretStr

@@ -45,6 +45,7 @@ class Reading:
     seen: set[str] = field(default_factory=set)  # every HR key the source holds
     held: set[str] = field(default_factory=set)  # present but unusable: neither changed nor removed
     out_of_scope: set[str] = field(default_factory=set)
+    in_scope_count: int = 0  # rendered or unchanged: people this connector's LMS gets
     records_seen: int = 0
     unchanged: int = 0
     keyless: int = 0  # records without a usable key: one of them may be a person gone missing
@@ -96,6 +97,7 @@ def read_people(
         last_hash = (digests.get(hr_key) or (None, ""))[0]
         if last_hash is not None and last_hash == record_hash(mapper.fingerprint, data):
             reading.unchanged += 1
+            reading.in_scope_count += 1  # the hash covers the scope: it was in scope, and still is
             continue
         desired = _render(mapper, hr_key, data, reading)
         if desired is None:
@@ -114,6 +116,11 @@ def read_people(
             f"{source} has no {key!r} column (its key) in any of its "
             f"{reading.records_seen:,} records: nothing is changed or deprovisioned; "
             "check the source's key setting"
+        )
+    if only is None and reading.out_of_scope and not reading.in_scope_count:
+        raise SourceEmpty(
+            f"the connector's scope leaves none of the {reading.records_seen:,} records of "
+            f"{source} in scope: nothing is changed or deprovisioned; check the scope"
         )
     for hr_key in duplicates if only is None else duplicates & only:
         reason = (
@@ -159,6 +166,7 @@ def _render(
         if not mapper.in_scope(data):
             reading.out_of_scope.add(hr_key)
             return None
+        reading.in_scope_count += 1
         return mapper.render(hr_key, data)
     except MappingError as error:
         _hold(reading, RecordError(hr_key, "map", str(error.reason)))
