@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 from syncd.sandbox import Sandbox
 from tests.support.cli import run_syncd as syncd
 from tests.support.configs import talentlms_connector, write_config
+from tests.support.proxy import RecordingProxy
 
 API_KEY = "sandbox-talentlms-key"
 
@@ -106,3 +107,22 @@ def _writes(sandbox: Sandbox) -> int:
         for r in sandbox.sim("talentlms").requests()
         if r["method"] in ("POST", "PUT", "PATCH", "DELETE")
     )
+
+
+@pytest.mark.parametrize("bypass", [False, True], ids=["through-proxy", "no-proxy"])
+def test_vendor_calls_honour_the_environments_proxy(tmp_path, sqlite_url, sandbox, bypass):
+    config = _config(tmp_path, sqlite_url, sandbox.base_url("talentlms"))
+    with RecordingProxy() as proxy:
+        env = {"LMS_KEY": API_KEY, "HTTP_PROXY": proxy.url, "NO_PROXY": ""}
+        if bypass:
+            env["NO_PROXY"] = "127.0.0.1"
+        result = syncd("sync", "lms", "--direction", "push", "--config", str(config), env=env)
+    assert result.returncode == 1, result.stderr  # C3 is invalid; C1 and C2 are pushed
+    base = sandbox.base_url("talentlms")
+    if bypass:
+        assert proxy.seen == []
+    else:
+        assert proxy.seen and all(f" {base}/" in line for line in proxy.seen)
+        assert any(line.startswith("POST ") for line in proxy.seen)
+    created = {u["email"] for u in sandbox.sim("talentlms").dump()["users"]}
+    assert {"ann@cli.test", "bob@cli.test"} <= created

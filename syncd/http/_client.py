@@ -22,6 +22,7 @@ import httpx
 import structlog
 
 from syncd.http._auth import live_secrets
+from syncd.http._proxies import proxy_mounts
 from syncd.http._reading import retry_after, vendor_message
 from syncd.http._retry import RetryPolicy, Transient, call_with_retries
 from syncd.http._transport import (
@@ -101,20 +102,23 @@ class VendorClient:
         self._auth = auth
         self._sleep = sleep
         self._meter = CallMeter(vendor)
-        wire = LimitedTransport(
-            transport or httpx.HTTPTransport(),
-            self.limiter,
-            self._meter,
-            self.retry.max_rate_limit_wait,
-        )
+        wire = self._limited(transport or httpx.HTTPTransport())
         self._client = httpx.Client(
             base_url=self.base_url,
             auth=auth,
             timeout=timeout,
             headers=dict(headers or {}),
             transport=wire,
+            mounts=None if transport else proxy_mounts(wire, self._through_proxy),
             follow_redirects=False,
         )
+
+    def _limited(self, inner: httpx.BaseTransport) -> LimitedTransport:
+        """``inner`` behind this credential's limiter and meter (one budget whatever the route)."""
+        return LimitedTransport(inner, self.limiter, self._meter, self.retry.max_rate_limit_wait)
+
+    def _through_proxy(self, proxy_url: str) -> LimitedTransport:
+        return self._limited(httpx.HTTPTransport(proxy=proxy_url))
 
     # -- what the engine and adapters read
 
