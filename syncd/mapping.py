@@ -410,8 +410,14 @@ class Mapper:
         ctx = self._context(record)
         return _truth_of(self._scope, ctx, record, "scope", hr_key)
 
-    def render(self, hr_key: str, record: Mapping[str, Any]) -> DesiredUser:
-        """The desired LMS user for one HR record, or MappingError naming the template at fault."""
+    def render(
+        self, hr_key: str, record: Mapping[str, Any], source_hash: str | None = None
+    ) -> DesiredUser:
+        """The desired LMS user for one HR record, or MappingError naming the template at fault.
+
+        ``source_hash`` is the record's digest as its source computed it (the engine's);
+        without one it is the hash of the record's values.
+        """
         ctx = self._context(record)
         path = "users.fields"
         try:
@@ -440,7 +446,7 @@ class Mapper:
             active=active,
             groups=frozenset(groups),
             courses=frozenset(courses),
-            source_hash=record_hash(self.fingerprint, record),
+            source_hash=source_hash or record_hash(self.fingerprint, record),
         )
 
 

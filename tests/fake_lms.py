@@ -168,7 +168,9 @@ class TinyMapper:
     def in_scope(self, record: dict[str, Any], hr_key: str = "") -> bool:
         return record.get("status") != "contractor"
 
-    def render(self, hr_key: str, record: dict[str, Any]) -> DesiredUser:
+    def render(
+        self, hr_key: str, record: dict[str, Any], source_hash: str | None = None
+    ) -> DesiredUser:
         groups = frozenset({record["department"]}) if record.get("department") else frozenset()
         courses = frozenset({"101"}) if record.get("department") == "Sales" else frozenset()
         return DesiredUser(
@@ -177,5 +179,5 @@ class TinyMapper:
             active=record.get("status", "active") in ("active", "leave"),
             groups=groups,
             courses=courses,
-            source_hash=record_hash(self.fingerprint, record),
+            source_hash=source_hash or record_hash(self.fingerprint, record),
         )

@@ -116,3 +116,22 @@ def test_parked_results_move_out_of_cursors_and_back(db_url):
         assert "parked_results" not in inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_a_store_at_the_newest_revision_is_recognised_without_alembic(migrated_db_url):
+    """Every cycle opens the store: when it is already at head, Alembic is not even imported."""
+    import subprocess
+    import sys
+
+    from syncd.state.migrate import _newest_file_revision, head_revision
+
+    assert _newest_file_revision() == head_revision()
+    probe = (
+        "import sys; from syncd.state.migrate import upgrade; "
+        f"upgrade({migrated_db_url!r}); print('alembic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr
+    command.downgrade(alembic_config(migrated_db_url), "0001")
+    upgrade(migrated_db_url)  # behind: Alembic brings it to head as before
+    assert current_revision(migrated_db_url) == head_revision()

@@ -326,8 +326,8 @@ def test_lost_create_answer_is_looked_up_not_created_twice(world):
 class PasswordMapper(TinyMapper):
     """Maps an initial password, as a mapping with ``password:`` does."""
 
-    def render(self, hr_key, record):
-        user = super().render(hr_key, record)
+    def render(self, hr_key, record, source_hash=None):
+        user = super().render(hr_key, record, source_hash)
         return type(user)(
             **{
                 **{s: getattr(user, s) for s in user.__slots__},
@@ -370,8 +370,8 @@ class EchoingLMS(FakeLMS):
 
 
 class EchoedPasswordMapper(TinyMapper):
-    def render(self, hr_key, record):
-        user = super().render(hr_key, record)
+    def render(self, hr_key, record, source_hash=None):
+        user = super().render(hr_key, record, source_hash)
         return replace(user, fields={**user.fields, "password": ECHOED_PASSWORD})
 
 

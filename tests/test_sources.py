@@ -69,9 +69,8 @@ def test_csv_latin1(tmp_path):
 def test_csv_latin1_file_read_as_utf8_names_the_line(tmp_path):
     path = csv_file(tmp_path, "id,name\n1,Ann\n2,Zoë\n".encode("latin-1"))
     records = source({"type": "csv", "path": path, "key": "id"}).records()
-    assert next(records).data == {"id": "1", "name": "Ann"}  # streamed: line 2 came first
     with pytest.raises(SourceError) as caught:
-        next(records)
+        list(records)  # the file is decoded in blocks; the error still names the line
     assert "line 3 is not valid utf-8" in str(caught.value)
     assert "latin-1" in caught.value.reason
 
@@ -111,6 +110,32 @@ def test_csv_multiline_values_keep_line_numbers_right(tmp_path):
     first, second = read({"type": "csv", "path": csv_file(tmp_path, content), "key": "id"})
     assert (first.position, first.data["note"]) == ("line 2", "two\nlines")
     assert second.position == "line 5"  # the blank line 4 is skipped, not a record
+
+
+def test_csv_digest_changes_with_any_cell_the_header_or_the_mapping(tmp_path):
+    def digests(content: bytes, fingerprint: str = "m1") -> list[str]:
+        path = csv_file(tmp_path, content)
+        return [r.digest(fingerprint) for r in read({"type": "csv", "path": path, "key": "id"})]
+
+    base = digests(b"id,name,team\n1,Ann,A\n2,Bob,B\n")
+    assert base == digests(b"id,name,team\r\n1,Ann,A\r\n\r\n2,Bob,B\r\n")  # line ends
+    changed = digests(b"id,name,team\n1,Ann,A\n2,Bob,C\n")
+    assert changed[0] == base[0] and changed[1] != base[1]
+    assert digests(b"id,name,team\n1,Ann,A\n2,Bob,B\n", "m2")[0] != base[0]  # the mapping
+    assert digests(b"id,team,name\n1,A,Ann\n2,B,Bob\n")[0] != base[0]  # the header
+    assert digests(b"id,name,team\n1,Ann,A,\n2,Bob,B\n")[0] != base[0]  # a trailing cell
+    # a cell holding the separator the digest joins cells with cannot pass for a shift
+    shifted = digests(b"id,name\n\"1\x1fAnn\",\n1,\"Ann\x1f\"\n")
+    assert shifted[0] != shifted[1]
+
+
+def test_csv_data_is_built_only_when_asked_and_values_read_without_it(tmp_path):
+    path = csv_file(tmp_path, b"id,name\n 7 ,Ann\n8\n")
+    first, short = read({"type": "csv", "path": path, "key": "id"})
+    assert first.value("id") == " 7 " and first.has_column("name")
+    assert short.value("name") is None and not short.has_column("name")
+    assert [k for k, _ in keyed([first, short], "id")] == ["7", "8"]
+    assert short.data == {"id": "8"}
 
 
 def test_csv_unterminated_quote_is_an_error_not_a_swallowed_file(tmp_path):

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 
+from syncd.model import stable_hash
+
 
 class SourceError(Exception):
     """The source cannot be read as a whole (missing file, SQL error, HTTP failure ...).
@@ -35,6 +37,36 @@ class SourceRecord:
     data: dict[str, Any]
     problem: str | None = None
 
+    def value(self, name: str) -> Any:
+        """The value of one column (None when the record lacks it)."""
+        return self.data.get(name)
+
+    def has_column(self, name: str) -> bool:
+        return name in self.data
+
+    def digest(self, fingerprint: str) -> str:
+        """What the record says under one mapping, as a hash: equal means nothing to do."""
+        return stable_hash([fingerprint, self.data])
+
+
+class Record(Protocol):
+    """What the engine reads of a record; a source may build ``data`` only when asked."""
+
+    @property
+    def position(self) -> str: ...
+
+    @property
+    def data(self) -> dict[str, Any]: ...
+
+    @property
+    def problem(self) -> str | None: ...
+
+    def value(self, name: str) -> Any: ...
+
+    def has_column(self, name: str) -> bool: ...
+
+    def digest(self, fingerprint: str) -> str: ...
+
 
 @runtime_checkable
 class Source(Protocol):
@@ -42,7 +74,7 @@ class Source(Protocol):
 
     name: str
 
-    def records(self) -> Iterator[SourceRecord]:
+    def records(self) -> Iterator[Record]:
         """Stream the records (memory stays bounded); raise SourceError if unreadable."""
         ...
 
@@ -75,10 +107,10 @@ def key_text(value: Any) -> str | None:
     return text or None
 
 
-def keyed(records: Iterable[SourceRecord], key: str) -> Iterator[tuple[str | None, SourceRecord]]:
+def keyed(records: Iterable[Record], key: str) -> Iterator[tuple[str | None, Record]]:
     """Pair each record with its key (stripped; None when missing or empty).
 
     The engine decides what a missing or repeated key means; this only extracts it.
     """
     for record in records:
-        yield key_text(record.data.get(key)), record
+        yield key_text(record.value(key)), record

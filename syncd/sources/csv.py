@@ -15,15 +15,18 @@ with its exact line number. Rules a user can rely on:
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
+import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import structlog
 
 from syncd.config.schema.sources import CsvSourceConfig
-from syncd.sources.base import SourceError, SourceRecord
+from syncd.sources.base import Record, SourceError
 
 log = structlog.get_logger(__name__)
 
@@ -69,7 +72,7 @@ class CsvSource:
         self.name = name
         self.config = config
 
-    def records(self) -> Iterator[SourceRecord]:
+    def records(self) -> Iterator[Record]:
         path = Path(self.config.path)
         try:
             stream = path.open("rb")
@@ -80,28 +83,53 @@ class CsvSource:
         except OSError as exc:
             raise SourceError(self.name, f"cannot open {path}: {exc.strerror}") from None
         with stream:
-            yield from self._read(stream)
+            encoding = self._text_encoding(stream)
+            text = io.TextIOWrapper(stream, encoding=encoding, newline="")
+            try:
+                yield from self._read(text)
+            except UnicodeDecodeError:
+                pass
+            else:
+                return
+        self._name_the_bad_line(path)
 
-    def _read(self, stream: BinaryIO) -> Iterator[SourceRecord]:
-        lines = _DecodedLines(self.name, stream, self.config.encoding)
-        reader = csv.reader(lines, delimiter=self.config.delimiter, strict=True)
+    def _text_encoding(self, stream: BinaryIO) -> str:
+        """The codec to read with; a UTF-8 byte order mark is stripped, or refused."""
+        encoding = "utf-8" if self.config.encoding == "utf-8-sig" else self.config.encoding
+        starts_with_bom = stream.read(len(_UTF8_BOM)) == _UTF8_BOM
+        stream.seek(0)
+        if starts_with_bom and encoding != "utf-8":
+            raise SourceError(
+                self.name,
+                "the file starts with a UTF-8 byte order mark but encoding is "
+                f"{encoding}: set encoding: utf-8",
+            )
+        return "utf-8-sig" if encoding == "utf-8" else encoding
+
+    def _name_the_bad_line(self, path: Path) -> None:
+        """The file holds a byte its encoding refuses: find the line, line by line, and say so.
+
+        Decoding whole blocks is what makes reading fast, but a block does not know its line.
+        """
+        with path.open("rb") as stream:
+            for _ in _DecodedLines(self.name, stream, self.config.encoding):
+                pass
+        raise SourceError(self.name, f"{path} is not valid {self.config.encoding}")
+
+    def _read(self, text: Iterator[str]) -> Iterator[Record]:
+        reader = csv.reader(text, delimiter=self.config.delimiter, strict=True)
         header = self._header(reader)
         count = 0
-        while True:
-            start = lines.number + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                raise SourceError(self.name, f"line {start}: malformed CSV ({exc})") from None
-            if not any(cell.strip() for cell in row):
+        end = reader.line_num
+        for row in _rows(self.name, reader):
+            start, end = end + 1, reader.line_num
+            if not any(map(str.strip, row)):
                 continue  # blank line, or delimiters only
             count += 1
-            yield _record(f"line {start}", header, row)
+            yield CsvRecord(start, header, row)
         log.info("source_read", source=self.name, type="csv", records=count)
 
-    def _header(self, reader: Iterator[list[str]]) -> list[str]:
+    def _header(self, reader: Iterator[list[str]]) -> _Header:
         try:
             header = next(reader)
         except StopIteration:
@@ -116,25 +144,105 @@ class CsvSource:
             )
         if not any(names):
             raise SourceError(self.name, "the header row has no column names")
-        return names
+        return _Header(names)
 
 
-def _record(position: str, header: list[str], row: list[str]) -> SourceRecord:
-    data: dict[str, str] = {}
-    unnamed: list[int] = []
-    for index, (name, cell) in enumerate(zip(header, row, strict=False)):
-        if name:
-            data[name] = cell
-        elif cell.strip():
-            unnamed.append(index + 1)
+def _rows(source: str, reader: Any) -> Iterator[list[str]]:
+    """The rows, a malformed one named by the line it starts on."""
+    while True:
+        start = reader.line_num + 1
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise SourceError(source, f"line {start}: malformed CSV ({exc})") from None
+
+
+class _Header:
+    """The column names, where each stands, and the hash seed they give a mapping."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.width = len(names)
+        self.index = {name: i for i, name in enumerate(names) if name}
+        self.unnamed = any(not name for name in names)
+        self._seeds: dict[str, bytes] = {}
+
+    def seed(self, fingerprint: str) -> bytes:
+        """A BLAKE2b key made of the mapping and the header: each row is then one call."""
+        seed = self._seeds.get(fingerprint)
+        if seed is None:
+            basis = f"{fingerprint}{_UNIT}{_UNIT.join(self.names)}".encode()
+            seed = hashlib.blake2b(basis, digest_size=32).digest()
+            self._seeds[fingerprint] = seed
+        return seed
+
+
+_UNIT = "\x1f"
+
+
+class CsvRecord:
+    """One CSV row. Its dict is built only when asked for: an unchanged person never is."""
+
+    __slots__ = ("_data", "_header", "_line", "_row")
+
+    def __init__(self, line: int, header: _Header, row: list[str]) -> None:
+        self._line = line
+        self._header = header
+        self._row = row
+        self._data: dict[str, str] | None = None
+
+    @property
+    def position(self) -> str:
+        return f"line {self._line}"
+
+    @property
+    def data(self) -> dict[str, str]:
+        if self._data is None:
+            row, names = self._row, self._header.names
+            self._data = {name: cell for name, cell in zip(names, row, strict=False) if name}
+        return self._data
+
+    def value(self, name: str) -> str | None:
+        index = self._header.index.get(name)
+        return self._row[index] if index is not None and index < len(self._row) else None
+
+    def has_column(self, name: str) -> bool:
+        index = self._header.index.get(name)
+        return index is not None and index < len(self._row)
+
+    def digest(self, fingerprint: str) -> str:
+        """The raw cells, hashed with the mapping and the header: no dict, no JSON."""
+        row = self._row
+        joined = _UNIT.join(row)
+        if joined.count(_UNIT) != len(row) - 1:  # a cell holds the separator itself
+            joined = json.dumps(row)
+        key = self._header.seed(fingerprint)
+        return hashlib.blake2b(joined.encode(), digest_size=16, key=key).hexdigest()
+
+    @property
+    def problem(self) -> str | None:
+        header, row = self._header, self._row
+        if len(row) <= header.width and not header.unnamed:
+            return None  # the one path a well-formed file takes
+        return _problem(self.position, header, row)
+
+
+def _problem(position: str, header: _Header, row: list[str]) -> str | None:
     problems = []
-    extra = [cell for cell in row[len(header) :] if cell.strip()]
+    extra = [cell for cell in row[header.width :] if cell.strip()]
     if extra:
         problems.append(
-            f"{position} has {len(row)} cells but the header has {len(header)} columns "
+            f"{position} has {len(row)} cells but the header has {header.width} columns "
             "(an unquoted delimiter inside a value?)"
         )
+    unnamed = [
+        i + 1
+        for i, (name, cell) in enumerate(zip(header.names, row, strict=False))
+        if not name and cell.strip()
+    ]
     if unnamed:
         columns = ", ".join(str(n) for n in unnamed)
         problems.append(f"{position} has a value in column(s) {columns}, which have no header name")
-    return SourceRecord(position, data, "; ".join(problems) or None)
+    return "; ".join(problems) or None

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from syncd.mapping import MappingError
-from syncd.model import DesiredUser, record_hash
-from syncd.sources.base import keyed
+from syncd.model import DesiredUser
+from syncd.sources.base import Record, key_text, keyed
 
 
 class SourceEmpty(Exception):
@@ -25,7 +25,9 @@ class MapperLike(Protocol):
 
     def in_scope(self, record: dict[str, Any]) -> bool: ...
 
-    def render(self, hr_key: str, record: dict[str, Any]) -> DesiredUser: ...
+    def render(
+        self, hr_key: str, record: dict[str, Any], source_hash: str | None = None
+    ) -> DesiredUser: ...
 
 
 @dataclass(slots=True)
@@ -57,7 +59,7 @@ Digests = Mapping[str, tuple[str | None, str]]
 
 
 def read_people(
-    records: Iterable[Any],
+    records: Iterable[Record],
     key: str,
     mapper: MapperLike,
     validate: Callable[[DesiredUser], list[str]],
@@ -72,34 +74,35 @@ def read_people(
     """
     reading = Reading()
     duplicates: set[str] = set()
-    for hr_key, record in keyed(records, key):
-        reading.records_seen += 1
-        if not reading.key_column_seen and key in record.data:
-            reading.key_column_seen = True
+    seen, fingerprint = reading.seen, mapper.fingerprint
+    records_seen = unchanged = 0
+    for record in records:  # the loop a no-change cycle spends its time in: kept lean
+        records_seen += 1
+        hr_key = key_text(record.value(key))
         if hr_key is None:
+            reading.key_column_seen = reading.key_column_seen or record.has_column(key)
             reading.keyless += 1
             where = record.position
             reading.errors.append(
                 RecordError(f"<{where}>", "source", f"{where}: the record has no {key!r}")
             )
             continue
-        if hr_key in reading.seen:
+        if hr_key in seen:
             duplicates.add(hr_key)
             continue
-        reading.seen.add(hr_key)
+        seen.add(hr_key)
         if only is not None and hr_key not in only:
             continue
-        problem = getattr(record, "problem", None)
+        problem = record.problem
         if problem:
             _hold(reading, RecordError(hr_key, "source", f"{record.position}: {problem}"))
             continue
-        data = record.data
-        last_hash = (digests.get(hr_key) or (None, ""))[0]
-        if last_hash is not None and last_hash == record_hash(mapper.fingerprint, data):
-            reading.unchanged += 1
-            reading.in_scope_count += 1  # the hash covers the scope: it was in scope, and still is
+        digest = record.digest(fingerprint)
+        last = digests.get(hr_key)
+        if last is not None and last[0] == digest:
+            unchanged += 1  # the hash covers the scope: it was in scope, and still is
             continue
-        desired = _render(mapper, hr_key, data, reading)
+        desired = _render(mapper, hr_key, record.data, digest, reading)
         if desired is None:
             continue
         reasons = validate(desired)
@@ -108,6 +111,10 @@ def read_people(
             continue
         reading.desired[hr_key] = desired
         reading.valid_keys.add(hr_key)
+    reading.records_seen = records_seen
+    reading.unchanged = unchanged
+    reading.in_scope_count += unchanged
+    reading.key_column_seen = reading.key_column_seen or len(seen) > 0
 
     if reading.records_seen == 0:
         raise SourceEmpty(f"{source} gave no record: nothing is changed or deprovisioned")
@@ -134,7 +141,7 @@ def read_people(
 
 
 def render_people(
-    records: Iterable[Any], key: str, mapper: MapperLike, wanted: set[str]
+    records: Iterable[Record], key: str, mapper: MapperLike, wanted: set[str]
 ) -> dict[str, DesiredUser]:
     """The people in ``wanted`` as their source records render now (the first record of each).
 
@@ -160,14 +167,14 @@ def _hold(reading: Reading, error: RecordError) -> None:
 
 
 def _render(
-    mapper: MapperLike, hr_key: str, data: dict[str, Any], reading: Reading
+    mapper: MapperLike, hr_key: str, data: dict[str, Any], digest: str, reading: Reading
 ) -> DesiredUser | None:
     try:
         if not mapper.in_scope(data):
             reading.out_of_scope.add(hr_key)
             return None
         reading.in_scope_count += 1
-        return mapper.render(hr_key, data)
+        return mapper.render(hr_key, data, source_hash=digest)
     except MappingError as error:
         _hold(reading, RecordError(hr_key, "map", str(error.reason)))
         return None
