@@ -5,8 +5,9 @@ only what it reads (SPEC §9):
 
 - a write sent before (a lost answer, a crash: the outbox counts it) is looked up
   first, and not sent again when the vendor already holds it;
-- a write whose answer is lost now is looked up, and sent again (once) only when the
-  vendor does not hold it; when the state cannot be read it stays unconfirmed;
+- a write whose answer is lost now is looked up, and sent again only when the vendor
+  does not hold it (``SENDS`` times at most); when the state cannot be read it stays
+  unconfirmed, for the next cycle to look up;
 - a refusal of any status ("already a member", "not enrolled", or words no document
   shows) is done when the state is as wanted, and a refusal otherwise.
 
@@ -28,6 +29,9 @@ log = structlog.get_logger(__name__)
 
 Answer = TypeVar("Answer")
 
+SENDS = 3
+"""How many times a write whose answers keep getting lost is sent, each after a look-up."""
+
 
 @dataclass(frozen=True, slots=True)
 class StateWrite(Generic[Answer]):
@@ -46,33 +50,41 @@ class Refused(Generic[Answer]):
     answer: Answer
     read: bool | None  # the opposite of ``wanted``, or None when it could not be read
 
-    def confirmed(self, listing: str) -> str:
+    def confirmed(self, listing: str, item: str = "the account") -> str:
         """What the read-back showed, for the refusal's reason (``listing``: "the group's
         members"): whatever the vendor's words, the state is not as wanted."""
         if self.read is None:
             return f"; {listing} could not be read to check it"
-        return f"; read back, {listing} {'still' if self.read else 'do not'} include the account"
+        return f"; read back, {listing} {'still' if self.read else 'do not'} include {item}"
 
 
-def settle(op: Operation, write: StateWrite[Answer]) -> Outcome | Refused[Answer]:
+def settle(
+    op: Operation, write: StateWrite[Answer], *, sends: int = SENDS
+) -> Outcome | Refused[Answer]:
     """DONE when the vendor holds the state (however it answered), UNKNOWN when its answer
-    was lost and the state cannot be read, else the refusal for the caller to word."""
+    was lost and the state cannot be read (or ``sends`` answers were lost), else the
+    refusal for the caller to word."""
     if op.attempts > 1 and write.holds() is write.wanted:
         log.info("write_found_applied", operation=op.describe(), when="before sending again")
         return _done(op)
-    try:
-        answer = write.send()
-    except OutcomeUnknown as lost:
-        held = write.holds()
-        if held is write.wanted:
-            log.info("write_found_applied", operation=op.describe(), when="after a lost answer")
-            return _done(op)
-        if held is None:
-            return Outcome(op, OutcomeStatus.UNKNOWN, error=f"{lost}; the state could not be read")
+    for _ in range(sends):
         try:
-            answer = write.send()  # looked up: it did not take, so it is sent again, once
-        except OutcomeUnknown as again:
-            return Outcome(op, OutcomeStatus.UNKNOWN, error=str(again))
+            answer = write.send()
+            break
+        except OutcomeUnknown as lost:
+            held = write.holds()
+            if held is write.wanted:
+                log.info("write_found_applied", operation=op.describe(), when="after a lost answer")
+                return _done(op)
+            if held is None:
+                return Outcome(
+                    op, OutcomeStatus.UNKNOWN, error=f"{lost}; the state could not be read"
+                )
+            unanswered = lost  # looked up: it did not take, so it is sent again
+    else:
+        return Outcome(
+            op, OutcomeStatus.UNKNOWN, error=f"{unanswered} (sent {sends} times, none answered)"
+        )
     if write.accepted(answer):
         return _done(op)
     held = write.holds()

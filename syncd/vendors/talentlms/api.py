@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from syncd.http import (
+    RecordRejected,
     StaticHeaderAuth,
     UnreachableError,
     VendorClient,
@@ -196,6 +197,46 @@ def write_outcome(
             return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
         return Outcome(op, OutcomeStatus.FAILED, error=f"{refused}: {title}")
     return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A membership or enrollment write's answer: a success, or the refusal in its words."""
+
+    status: int
+    message: str  # the vendor's title ("" for a success)
+    code: str | None  # the vendor's error id (``conflict.user_not_in_group``)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def send_relation(
+    client: VendorClient,
+    method: str,
+    path: str,
+    body: Mapping[str, Any],
+    *,
+    readable: bool = True,
+) -> Answer:
+    """One membership or enrollment write, its refusals (409 or another 4xx) as an Answer.
+
+    A write whose state can be read is sent once: a lost answer raises
+    ``OutcomeUnknown``, for the state to be read before it is sent again
+    (``syncd.vendors.settle``). One that cannot be read (``readable=False``: learning
+    paths) is sent again by the client, the only way left to learn its fate.
+    """
+    try:
+        response = client.request(
+            method, path, json=dict(body), idempotent=not readable, priority=Priority.WRITE
+        )
+    except RecordRejected as error:
+        return Answer(error.status, error.message, error.code)
+    if response.status_code < 300:
+        return Answer(response.status_code, "", None)
+    title, code = vendor_message(response, client.secrets())
+    return Answer(response.status_code, title, code)
 
 
 def is_not_found(code: str | None, what: str) -> bool:
