@@ -140,8 +140,7 @@ class Enrollments:
             self._client, method, LEARNING_PATH_ENROLLMENTS, body, readable=False
         )
         if answer.ok or (
-            answer.status == 409
-            and conflict_means_done(answer.code, answer.message, removing=removing)
+            answer.status == 409 and conflict_means_done(answer.message, removing=removing)
         ):
             return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
         return self._refused(op, what, number, removing, answer, "")
