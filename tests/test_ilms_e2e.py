@@ -29,7 +29,15 @@ from syncd.state import store
 from syncd.state.tables import operations
 from tests.support.cli import run_syncd
 from tests.support.configs import save_config
-from tests.support.e2e import E2EConnector, calls, connector_factory, error_reasons, hr_person
+from tests.support.e2e import (
+    Crash,
+    E2EConnector,
+    calls,
+    connector_factory,
+    crashing_after,
+    error_reasons,
+    hr_person,
+)
 
 LOGIN, KEY, ORG = "sandbox-ilms-login", "sandbox-ilms-key", "1001"
 HR_COLUMNS = ["employee_id", "first_name", "last_name", "email", "department", "title", "status"]
@@ -138,10 +146,13 @@ class Connector(E2EConnector):
             },
         )
 
-    def push(self, before_creates: Callable[[], None] | None = None) -> PushResult:
-        """One push cycle; ``before_creates`` runs just before the first account is sent
-        (after validation and matching), to inject a fault into the creates themselves."""
-        adapter = self.adapter()
+    def push(
+        self, before_creates: Callable[[], None] | None = None, adapter: Any = None
+    ) -> PushResult:
+        """One push cycle (through ``adapter`` when given); ``before_creates`` runs just
+        before the first account is sent (after validation and matching), to inject a
+        fault into the creates themselves."""
+        adapter = adapter or self.adapter()
         if before_creates is not None:
             execute = adapter.execute
 
@@ -443,6 +454,33 @@ def test_an_already_so_refusal_the_state_does_not_bear_out_stays_an_error_naming
     again = lms.push()
     assert again.outcome == CycleOutcome.SUCCESS, again.errors
     assert lms.errors() == {} and accounts(portal)["E1"][held] == found["E2"][held]
+
+
+@pytest.mark.parametrize("relation", sorted(RELATIONS))
+def test_a_write_sent_just_before_a_crash_is_looked_up_not_sent_again(
+    make_connector, portal, relation
+):
+    """syncd dies right after iLMS took the write: the outbox says it was sent, and the
+    next cycle reads iLMS before sending it again, so it is held once and done."""
+    _, endpoint, operation = RELATIONS[relation]
+    lms = make_connector()
+    lms.hr = [person("E1")]
+    with pytest.raises(Crash):
+        lms.push(adapter=crashing_after(lms.adapter(), OpKind(operation)))
+    with lms.engine.connect() as conn:
+        query = select(operations.c.state).where(operations.c.kind == operation)
+        assert [row.state for row in conn.execute(query)] == [OpState.SENT.value]
+    assert portal.count(endpoint) == 1
+
+    again = lms.push()
+
+    assert again.outcome == CycleOutcome.SUCCESS, again.errors
+    assert portal.count(endpoint) == 1  # looked up, found, not sent again
+    assert lms.errors() == {}
+    found = accounts(portal)["E1"]
+    assert (found["groups"], found["courses"]) == (["Engineering"], [SECURITY])
+    with lms.engine.connect() as conn:
+        assert {row.state for row in conn.execute(select(operations.c.state))} == {"done"}
 
 
 def test_first_sync_matches_existing_accounts_by_employee_id(make_connector, portal):

@@ -19,11 +19,19 @@ from sqlalchemy import select
 from syncd.engine.cycle import CycleOutcome
 from syncd.engine.push.run import retry
 from syncd.engine.push.settings import JobPolling
-from syncd.model import OpState
+from syncd.model import OpKind, OpState
 from syncd.sandbox import Sandbox
 from syncd.state import store
 from syncd.state.tables import operations, sync_runs
-from tests.support.e2e import E2EConnector, calls, connector_factory, hr_person, pull_cycle
+from tests.support.e2e import (
+    Crash,
+    E2EConnector,
+    calls,
+    connector_factory,
+    crashing_after,
+    hr_person,
+    pull_cycle,
+)
 
 API_KEY = "sandbox-talentlms-key"
 HR_COLUMNS = ["employee_id", "first_name", "last_name", "email", "department", "location", "status"]
@@ -613,3 +621,38 @@ def test_an_already_so_refusal_the_state_does_not_bear_out_stays_an_error_naming
     again = lms.push()
     assert again.outcome == CycleOutcome.SUCCESS, again.errors
     assert lms.errors() == [] and accounts(portal)["e1"][field] == held
+
+
+@pytest.mark.parametrize("relation", sorted(RELATIONS))
+def test_a_write_sent_just_before_a_crash_is_looked_up_not_sent_again(
+    make_connector, portal, relation
+):
+    """syncd dies right after TalentLMS took the write: the outbox says it was sent, and the
+    next cycle reads the account before sending it again, so it is held once and done."""
+    _, endpoint, field, held = RELATIONS[relation]
+    operation = OPERATIONS[relation]
+    target = {"group": "Engineering Team", "branch": "branch:athens", "enrollment": "101"}
+    lms = make_connector()
+    lms.hr = [person("E1")]
+    with pytest.raises(Crash):
+        lms.push(crashing_after(lms.adapter(), OpKind(operation), target[relation]))
+    with lms.engine.connect() as conn:
+        query = select(operations.c.state).where(operations.c.target == target[relation])
+        assert [row.state for row in conn.execute(query)] == [OpState.SENT.value]
+    assert portal.count(endpoint) == 1 and accounts(portal)["e1"][field] == held
+    reads = portal.count(USER_READ)
+
+    again = lms.push()
+
+    assert again.outcome == CycleOutcome.SUCCESS, again.errors
+    assert portal.count(endpoint) == 1  # looked up, found, not sent again
+    assert portal.count(USER_READ) > reads
+    assert lms.errors() == []
+    found = accounts(portal)["e1"]
+    assert (found["groups"], found["branches"], found["courses"]) == (
+        ["Engineering Team"],
+        ["athens"],
+        [101],
+    )
+    with lms.engine.connect() as conn:
+        assert {row.state for row in conn.execute(select(operations.c.state))} == {"done"}
