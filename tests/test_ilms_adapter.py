@@ -523,11 +523,63 @@ def test_enrollments_already_so_is_done_and_refusals_say_why(make_adapter, sim):
     )
     assert historical.error == (
         "iLMS refused to enroll the account in course 'hX7tQ2pL' (HTTP 400): "
-        "Course hX7tQ2pL is not active; users cannot be enrolled."
+        "Course hX7tQ2pL is not active; users cannot be enrolled; read back, the course's "
+        "enrollments do not include the account"
     )
     assert (curriculum.error or "").startswith("curriculum 'dHg6Kdl8' does not exist in iLMS")
     [out] = adapter.execute([Operation(OpKind.UNENROLL, "E1", remote_id, target=SECURITY)])
     assert out.status is OutcomeStatus.DONE and sim.dump()["enrollments"] == []
+
+
+ENROLLMENTS_READ = "GET /organizations/{org_id}/courses/{course_id}/enrollments"
+ENROLL = "POST /organizations/{org_id}/courses/{course_id}/enrollments"
+
+
+def test_an_already_enrolled_refusal_is_settled_by_reading_inactive_people_too(make_adapter, sim):
+    """iLMS lists active people only unless asked (Q7): a leaver's enrollment is read with
+    ``includeInactiveUsers``, or the refusal would stay an error for a write iLMS holds."""
+    adapter = make_adapter()
+    remote_id = create(adapter)
+    enroll = Operation(OpKind.ENROLL, "E1", remote_id, target=SECURITY)
+    assert adapter.execute([enroll])[0].status is OutcomeStatus.DONE
+    [gone] = adapter.execute([Operation(OpKind.DEACTIVATE, "E1", remote_id)])
+    assert gone.status is OutcomeStatus.DONE and user(sim, remote_id)["status"] == "Inactive"
+
+    [again] = adapter.execute([enroll])  # 400 "already enrolled"
+
+    assert (again.status, again.error) == (OutcomeStatus.DONE, None)
+    assert sim.count(ENROLL, 400) == 1 and sim.count(ENROLLMENTS_READ) == 1
+    [read] = [r for r in sim.requests() if r["endpoint"] == ENROLLMENTS_READ]
+    assert "includeInactiveUsers=true" in read["query"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "target", "read", "write"),
+    [
+        (OpKind.GROUP_ADD, "Sales", "GET /organizations/{org_id}/groups/{group_id}/members",
+         "POST /organizations/{org_id}/groups/{group_id}/members"),
+        (OpKind.ENROLL, SECURITY, ENROLLMENTS_READ, ENROLL),
+    ],
+)  # fmt: skip
+def test_a_write_sent_before_is_looked_up_before_it_is_sent_again(
+    make_adapter, sim, kind, target, read, write
+):
+    """After a crash or a lost answer the outbox hands the operation over again (a second
+    attempt): what iLMS already holds is found by reading, and not sent twice."""
+    adapter = make_adapter()
+    remote_id = create(adapter)
+    first = Operation(kind, "E1", remote_id, target=target, attempts=1)
+    assert adapter.execute([first])[0].status is OutcomeStatus.DONE
+    assert (sim.count(write), sim.count(read)) == (1, 0)  # a first attempt costs no read
+
+    [again] = adapter.execute([Operation(kind, "E1", remote_id, target=target, attempts=2)])
+
+    assert (again.status, again.error) == (OutcomeStatus.DONE, None)
+    assert (sim.count(write), sim.count(read)) == (1, 1)  # read, not sent
+    [other] = adapter.execute([Operation(kind, "E2", create(adapter, "E2"), target=target,
+                                         attempts=2)])  # fmt: skip
+    assert other.status is OutcomeStatus.DONE
+    assert (sim.count(write), sim.count(read)) == (2, 2)  # read, not held: sent
 
 
 # --- learning results ---------------------------------------------------------------------------

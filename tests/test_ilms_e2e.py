@@ -22,14 +22,22 @@ from sqlalchemy import MetaData, select
 from syncd.assemble import load_config
 from syncd.config import ConfigError
 from syncd.engine.cycle import CycleOutcome
-from syncd.engine.push.run import PushResult
+from syncd.engine.push.run import PushResult, retry
 from syncd.model import LinkStatus, OpKind, OpState
 from syncd.sandbox import Sandbox
 from syncd.state import store
 from syncd.state.tables import operations
 from tests.support.cli import run_syncd
 from tests.support.configs import save_config
-from tests.support.e2e import E2EConnector, calls, connector_factory, error_reasons, hr_person
+from tests.support.e2e import (
+    Crash,
+    E2EConnector,
+    calls,
+    connector_factory,
+    crashing_after,
+    error_reasons,
+    hr_person,
+)
 
 LOGIN, KEY, ORG = "sandbox-ilms-login", "sandbox-ilms-key", "1001"
 HR_COLUMNS = ["employee_id", "first_name", "last_name", "email", "department", "title", "status"]
@@ -138,10 +146,13 @@ class Connector(E2EConnector):
             },
         )
 
-    def push(self, before_creates: Callable[[], None] | None = None) -> PushResult:
-        """One push cycle; ``before_creates`` runs just before the first account is sent
-        (after validation and matching), to inject a fault into the creates themselves."""
-        adapter = self.adapter()
+    def push(
+        self, before_creates: Callable[[], None] | None = None, adapter: Any = None
+    ) -> PushResult:
+        """One push cycle (through ``adapter`` when given); ``before_creates`` runs just
+        before the first account is sent (after validation and matching), to inject a
+        fault into the creates themselves."""
+        adapter = adapter or self.adapter()
         if before_creates is not None:
             execute = adapter.execute
 
@@ -368,6 +379,108 @@ def test_a_server_error_on_create_is_sent_again_once_nothing_was_created(make_co
     assert result.outcome == CycleOutcome.SUCCESS, result.errors
     assert list(accounts(portal)) == ["E1"]
     assert portal.count(USERS_POST, 500) == 1 and portal.count(USERS_POST, 201) == 1
+
+
+MEMBER_ADD = "POST /organizations/{org_id}/groups/{group_id}/members"
+ENROLL = "POST /organizations/{org_id}/courses/{course_id}/enrollments"
+RELATIONS = {  # what is written: (its path prefix, its endpoint, its operation)
+    "membership": (f"/organizations/{ORG}/groups/", MEMBER_ADD, "group_add"),
+    "enrollment": (f"/organizations/{ORG}/courses/{SECURITY}/enrollments", ENROLL, "enroll"),
+}
+
+
+@pytest.mark.parametrize("relation", sorted(RELATIONS))
+@pytest.mark.parametrize("took_effect", [True, False], ids=["answer_lost", "request_lost"])
+def test_a_write_whose_answer_was_lost_is_looked_up_and_held_exactly_once(
+    make_connector, portal, relation, took_effect
+):
+    """The connection drops after the write is sent: iLMS is read before anything is sent
+    again, so a write that took is not sent twice, and one that did not is sent again."""
+    path, endpoint, _ = RELATIONS[relation]
+    lms = make_connector()
+    lms.hr = [person("E1")]
+    portal.set_faults({"drop_next": 1, "drop_after_processing": took_effect, "paths": [path]})
+    result = lms.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert lms.errors() == {}
+    state = portal.dump()
+    [user] = state["users"]
+    assert [g["name"] for g in state["groups"] if user["id"] in g["members"]] == ["Engineering"]
+    assert [e["course_id"] for e in state["enrollments"] if e["user_id"] == user["id"]] == [
+        SECURITY
+    ]
+    assert portal.count(endpoint, "dropped") == 1
+    assert portal.count(endpoint) == (1 if took_effect else 2)  # sent again only if it did not take
+    with lms.engine.connect() as conn:
+        states = {row.state for row in conn.execute(select(operations.c.state))}
+    assert states == {OpState.DONE.value}
+    again = lms.push()
+    assert again.outcome == CycleOutcome.SUCCESS and again.counts.get("failed", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("relation", "words"),
+    [
+        ("membership", "The user is already a member of this group."),
+        ("enrollment", "The user is already enrolled in this course."),
+    ],
+)
+def test_an_already_so_refusal_the_state_does_not_bear_out_stays_an_error_naming_the_person(
+    make_connector, portal, relation, words
+):
+    """iLMS says "already" but its state says otherwise: the read, not the words, decides,
+    so the person's write is an error (not recorded as done) until it is sent again."""
+    path, endpoint, operation = RELATIONS[relation]
+    lms = make_connector()
+    lms.hr = [person("E1"), person("E2")]
+    portal.set_faults(
+        {"refuse_next": 1, "refuse_status": 400, "refuse_message": words, "paths": [path]}
+    )
+    result = lms.push()
+    assert result.outcome == CycleOutcome.PARTIAL and result.exit_code == 1
+    assert portal.count(endpoint, 400) == 1
+    errors = lms.errors()
+    assert list(errors) == [("E1", operation)]
+    assert words.rstrip(".") in errors["E1", operation]
+    assert "read back" in errors["E1", operation]
+    assert "do not include the account" in errors["E1", operation]
+    found = accounts(portal)
+    held = "groups" if relation == "membership" else "courses"
+    assert found["E1"][held] == [] and found["E2"][held] != []
+    lms.push()  # an unchanged person costs no call: the error stays until retried
+    assert list(lms.errors()) == [("E1", operation)]
+
+    assert retry(lms.engine, "ilms") == 1
+    again = lms.push()
+    assert again.outcome == CycleOutcome.SUCCESS, again.errors
+    assert lms.errors() == {} and accounts(portal)["E1"][held] == found["E2"][held]
+
+
+@pytest.mark.parametrize("relation", sorted(RELATIONS))
+def test_a_write_sent_just_before_a_crash_is_looked_up_not_sent_again(
+    make_connector, portal, relation
+):
+    """syncd dies right after iLMS took the write: the outbox says it was sent, and the
+    next cycle reads iLMS before sending it again, so it is held once and done."""
+    _, endpoint, operation = RELATIONS[relation]
+    lms = make_connector()
+    lms.hr = [person("E1")]
+    with pytest.raises(Crash):
+        lms.push(adapter=crashing_after(lms.adapter(), OpKind(operation)))
+    with lms.engine.connect() as conn:
+        query = select(operations.c.state).where(operations.c.kind == operation)
+        assert [row.state for row in conn.execute(query)] == [OpState.SENT.value]
+    assert portal.count(endpoint) == 1
+
+    again = lms.push()
+
+    assert again.outcome == CycleOutcome.SUCCESS, again.errors
+    assert portal.count(endpoint) == 1  # looked up, found, not sent again
+    assert lms.errors() == {}
+    found = accounts(portal)["E1"]
+    assert (found["groups"], found["courses"]) == (["Engineering"], [SECURITY])
+    with lms.engine.connect() as conn:
+        assert {row.state for row in conn.execute(select(operations.c.state))} == {"done"}
 
 
 def test_first_sync_matches_existing_accounts_by_employee_id(make_connector, portal):

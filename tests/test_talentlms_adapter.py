@@ -705,6 +705,10 @@ def test_groups_are_listed_once_and_already_so_counts_as_done(adapter, portal):
     groups = {g["name"]: g["users"] for g in portal.dump()["groups"]}
     assert groups == {"Engineering Team": [int(rid)], "Sales Team": []}
     assert portal.count("GET /api/v2/groups") == 1
+    # Each "already so" answer (409 twice) was settled by reading the account's groups.
+    assert portal.count("POST /api/v2/group-memberships", 409) == 1
+    assert portal.count("DELETE /api/v2/group-memberships", 409) == 1
+    assert portal.count(USER_READ) == 2
 
 
 def test_a_missing_group_fails_unless_its_kind_may_be_created(live, portal):
@@ -740,6 +744,64 @@ def test_branch_membership_conflicts_are_read_kindly(adapter, portal):
     assert {o.status for o in outcomes} == {OutcomeStatus.DONE}
     assert portal.count("POST /api/v2/branch-users", 409) == 1
     assert portal.count("DELETE /api/v2/branch-users", 409) == 1
+
+
+USER_READ = "GET /api/v2/users/{id}"
+
+
+@pytest.mark.parametrize(
+    ("kind", "target", "write"),
+    [
+        (OpKind.GROUP_ADD, "Sales Team", "POST /api/v2/group-memberships"),
+        (OpKind.GROUP_ADD, "branch:marketing", "POST /api/v2/branch-users"),
+        (OpKind.GROUP_REMOVE, "Sales Team", "DELETE /api/v2/group-memberships"),
+        (OpKind.ENROLL, "102", "POST /api/v2/enrollments"),
+        (OpKind.UNENROLL, "102", "DELETE /api/v2/enrollments"),
+    ],
+)
+def test_a_write_sent_before_is_looked_up_before_it_is_sent_again(
+    adapter, portal, kind, target, write
+):
+    """After a crash or a lost answer the outbox hands the operation over again (a second
+    attempt): what TalentLMS already holds is found by reading the account, not sent twice."""
+    [hire] = create_all(adapter, [new_hire(1)])
+    rid = hire.remote_id
+    if kind in (OpKind.GROUP_REMOVE, OpKind.UNENROLL):  # first be a member, to be removed
+        adding = OpKind.GROUP_ADD if kind is OpKind.GROUP_REMOVE else OpKind.ENROLL
+        assert adapter.execute([membership(adding, rid, target)])[0].status is OutcomeStatus.DONE
+    first = Operation(kind, "E1", rid, target=target, attempts=1)
+    assert adapter.execute([first])[0].status is OutcomeStatus.DONE
+    reads = portal.count(USER_READ)
+
+    [again] = adapter.execute([Operation(kind, "E1", rid, target=target, attempts=2)])
+
+    assert (again.status, again.error) == (OutcomeStatus.DONE, None)
+    assert portal.count(write) == 1  # not sent again
+    assert portal.count(USER_READ) == reads + 1  # the account, read once
+
+
+def test_enrollments_sent_again_in_a_batch_skip_the_pairs_already_held(adapter, portal):
+    """A batch whose answer was lost is handed over again: the pairs the accounts show are
+    done without a second batch; only the rest are sent."""
+    hires = create_all(adapter, [new_hire(i) for i in range(3)])
+    portal.seed({"enrollments": [{"user_id": int(h.remote_id), "course_id": 101}
+                                 for h in hires[:2]]})  # fmt: skip
+    ops = [
+        Operation(OpKind.ENROLL, h.op.hr_key, h.remote_id, target=course, attempts=2)
+        for h in hires
+        for course in ("101", "102")
+    ]
+    outcomes = adapter.execute(ops)
+
+    statuses = [o.status for o in outcomes]
+    assert statuses[:4] == [OutcomeStatus.DONE, OutcomeStatus.PENDING] * 2
+    assert statuses[4:] == [OutcomeStatus.PENDING] * 2
+    assert portal.count(USER_READ) == 3  # once per person
+    done = finish(adapter, outcomes[1].job_id, [o.op for o in outcomes if o.job_id])
+    assert {o.status for o in done} == {OutcomeStatus.DONE}
+    assert portal.count("POST /api/v2/batch/enrollments") == 1
+    enrolled = sorted((e["user_id"], e["course_id"]) for e in portal.dump()["enrollments"])
+    assert enrolled == sorted((int(h.remote_id), c) for h in hires for c in (101, 102))
 
 
 # --- enrollments -------------------------------------------------------------------------------

@@ -19,11 +19,19 @@ from sqlalchemy import select
 from syncd.engine.cycle import CycleOutcome
 from syncd.engine.push.run import retry
 from syncd.engine.push.settings import JobPolling
-from syncd.model import OpState
+from syncd.model import OpKind, OpState
 from syncd.sandbox import Sandbox
 from syncd.state import store
 from syncd.state.tables import operations, sync_runs
-from tests.support.e2e import E2EConnector, calls, connector_factory, hr_person, pull_cycle
+from tests.support.e2e import (
+    Crash,
+    E2EConnector,
+    calls,
+    connector_factory,
+    crashing_after,
+    hr_person,
+    pull_cycle,
+)
 
 API_KEY = "sandbox-talentlms-key"
 HR_COLUMNS = ["employee_id", "first_name", "last_name", "email", "department", "location", "status"]
@@ -478,3 +486,173 @@ def test_confirmations_come_from_documented_reads_only(make_connector, portal):
     tasks = portal.dump()["tasks"]
     assert tasks and all(task["download_url"] is None for task in tasks)
     assert all(endpoint.split(" ")[1].startswith("/api/v2/") for endpoint in calls(portal))
+
+
+# --- lost answers and "already so" -----------------------------------------------------------
+
+RELATIONS = {  # what is written: (its path, its endpoint, the field of `accounts`, the value)
+    "group": (
+        "/api/v2/group-memberships",
+        "POST /api/v2/group-memberships",
+        "groups",
+        ["Engineering Team"],
+    ),
+    "branch": ("/api/v2/branch-users", "POST /api/v2/branch-users", "branches", ["athens"]),
+    "enrollment": ("/api/v2/enrollments", "POST /api/v2/enrollments", "courses", [101]),
+}
+USER_READ = "GET /api/v2/users/{id}"
+
+
+@pytest.mark.parametrize("relation", sorted(RELATIONS))
+@pytest.mark.parametrize("took_effect", [True, False], ids=["answer_lost", "request_lost"])
+def test_a_write_whose_answer_was_lost_is_looked_up_and_held_exactly_once(
+    make_connector, portal, relation, took_effect
+):
+    """The connection drops after the write is sent: the account is read before anything
+    is sent again, so a write that took is not sent twice, and one that did not is."""
+    path, endpoint, field, held = RELATIONS[relation]
+    lms = make_connector()
+    lms.hr = [person("E1")]
+    portal.set_faults({"drop_next": 1, "drop_after_processing": took_effect, "paths": [path]})
+    result = lms.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert lms.errors() == []
+    found = accounts(portal)["e1"]
+    assert found[field] == held
+    assert (found["groups"], found["branches"], found["courses"]) == (
+        ["Engineering Team"],
+        ["athens"],
+        [101],
+    )
+    assert portal.count(endpoint, "dropped") == 1 and portal.count(USER_READ) == 1
+    assert portal.count(endpoint) == (1 if took_effect else 2)  # sent again only if not held
+    with lms.engine.connect() as conn:
+        assert {row.state for row in conn.execute(select(operations.c.state))} == {"done"}
+
+
+@pytest.mark.parametrize("took_effect", [True, False], ids=["answer_lost", "request_lost"])
+def test_a_batch_of_enrollments_whose_answer_was_lost_is_looked_up_before_it_is_sent_again(
+    make_connector, portal, took_effect
+):
+    lms = make_connector()
+    lms.hr = [person("E1"), person("E2", dept="Sales")]
+    portal.set_faults(
+        {
+            "drop_next": 1,
+            "drop_after_processing": took_effect,
+            "paths": ["/api/v2/batch/enrollments"],
+        }
+    )
+    first = lms.push()
+    # The batch's answer never came: the enrollments are unconfirmed, and the cycle says so.
+    assert first.outcome == CycleOutcome.PARTIAL and first.exit_code == 1
+    assert sorted(e.split(":")[0] for e in first.errors) == [
+        "enroll E1 -> 101",
+        "enroll E2 -> 101",
+        "enroll E2 -> 103",
+    ]
+    assert set(operation_states(lms, "enroll")) == {
+        ("E1", "unknown"),
+        ("E2", "unknown"),
+    }
+    if took_effect:
+        wait_for_enrollments(portal, 3)  # the task whose answer was lost goes on applying
+    reads = portal.count(USER_READ)
+
+    second = lms.push()
+
+    assert second.outcome == CycleOutcome.SUCCESS, second.errors
+    assert lms.errors() == []
+    found = accounts(portal)
+    assert found["e1"]["courses"] == [101] and found["e2"]["courses"] == [101, 103]
+    assert len(portal.dump()["enrollments"]) == 3
+    # Each person was read before anything was sent again; a batch that took is not re-sent.
+    assert portal.count("POST /api/v2/batch/enrollments") == (1 if took_effect else 2)
+    assert portal.count(USER_READ) == reads + (2 if took_effect else 4)  # + the read-back
+
+
+def wait_for_enrollments(portal, count: int) -> None:
+    """Until the sandbox's task has applied ``count`` enrollments (it runs on its own)."""
+    for _ in range(500):
+        if len(portal.dump()["enrollments"]) >= count:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"the sandbox never held {count} enrollments")
+
+
+REFUSALS = {  # the vendor's "already so" words, for a write its state does not hold
+    "group": (409, "conflict.user_already_in_group", "The user already belongs to this group"),
+    "branch": (409, "conflict.user_already_in_branch", "The user already belongs to this branch"),
+    "enrollment": (409, "conflict", "The user is already enrolled in this course"),
+}
+OPERATIONS = {"group": "group_add", "branch": "group_add", "enrollment": "enroll"}
+
+
+@pytest.mark.parametrize("relation", sorted(RELATIONS))
+def test_an_already_so_refusal_the_state_does_not_bear_out_stays_an_error_naming_the_person(
+    make_connector, portal, relation
+):
+    """TalentLMS says "already" but the account says otherwise: the read, not the conflict
+    id, decides, so the person's write is an error (not recorded as done) until retried."""
+    path, endpoint, field, held = RELATIONS[relation]
+    status, code, words = REFUSALS[relation]
+    lms = make_connector()
+    lms.hr = [person("E1")]
+    portal.set_faults(
+        {
+            "refuse_next": 1,
+            "refuse_status": status,
+            "refuse_code": code,
+            "refuse_message": words,
+            "paths": [path],
+        }
+    )
+    result = lms.push()
+    assert result.outcome == CycleOutcome.PARTIAL and result.exit_code == 1
+    assert portal.count(endpoint, status) == 1
+    [error] = lms.errors()
+    assert (error["hr_key"], error["operation"]) == ("E1", OPERATIONS[relation])
+    assert words in error["reason"] and "read back" in error["reason"]
+    assert accounts(portal)["e1"][field] == []
+    lms.push()  # an unchanged person costs no call: the error stays until retried
+    assert [(e["hr_key"], e["operation"]) for e in lms.errors()] == [("E1", OPERATIONS[relation])]
+
+    assert retry(lms.engine, "lms") == 1
+    again = lms.push()
+    assert again.outcome == CycleOutcome.SUCCESS, again.errors
+    assert lms.errors() == [] and accounts(portal)["e1"][field] == held
+
+
+@pytest.mark.parametrize("relation", sorted(RELATIONS))
+def test_a_write_sent_just_before_a_crash_is_looked_up_not_sent_again(
+    make_connector, portal, relation
+):
+    """syncd dies right after TalentLMS took the write: the outbox says it was sent, and the
+    next cycle reads the account before sending it again, so it is held once and done."""
+    _, endpoint, field, held = RELATIONS[relation]
+    operation = OPERATIONS[relation]
+    target = {"group": "Engineering Team", "branch": "branch:athens", "enrollment": "101"}
+    lms = make_connector()
+    lms.hr = [person("E1")]
+    with pytest.raises(Crash):
+        lms.push(crashing_after(lms.adapter(), OpKind(operation), target[relation]))
+    with lms.engine.connect() as conn:
+        query = select(operations.c.state).where(operations.c.target == target[relation])
+        assert [row.state for row in conn.execute(query)] == [OpState.SENT.value]
+    assert portal.count(endpoint) == 1 and accounts(portal)["e1"][field] == held
+    reads = portal.count(USER_READ)
+
+    again = lms.push()
+
+    assert again.outcome == CycleOutcome.SUCCESS, again.errors
+    assert portal.count(endpoint) == 1  # looked up, found, not sent again
+    assert portal.count(USER_READ) > reads
+    assert lms.errors() == []
+    found = accounts(portal)["e1"]
+    assert (found["groups"], found["branches"], found["courses"]) == (
+        ["Engineering Team"],
+        ["athens"],
+        [101],
+    )
+    with lms.engine.connect() as conn:
+        assert {row.state for row in conn.execute(select(operations.c.state))} == {"done"}

@@ -30,6 +30,12 @@ class FaultSettings(BaseModel):
     error_rate: Share = Field(0.0, ge=0, le=1, description="share of requests answered 5xx")
     error_next: int = Field(0, ge=0, description="the next N requests are answered 5xx")
     error_status: int = Field(500, ge=500, le=599)
+    refuse_next: int = Field(
+        0, ge=0, description="the next N requests are refused, unprocessed, with the words below"
+    )
+    refuse_status: int = Field(409, ge=400, le=499)
+    refuse_message: str = Field("Refused by a sandbox fault.", min_length=1)
+    refuse_code: str | None = Field(None, description="error id, for vendors whose errors have one")
     storm_seconds: float = Field(0.0, ge=0, description="answer 429 to everything for N seconds")
     storm_requests: int = Field(0, ge=0, description="answer 429 to the next N requests")
     storm_retry_after: int | None = Field(None, ge=0, description="send Retry-After during storms")
@@ -55,7 +61,7 @@ class FaultError(ValueError):
     """Fault settings that cannot be applied; the message names the key."""
 
 
-RequestFaultKind = Literal["drop", "storm", "error"]
+RequestFaultKind = Literal["drop", "storm", "error", "refuse"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,8 @@ class RequestFault:
     status: int = 500
     retry_after: int | None = None
     after_processing: bool = False
+    message: str = ""  # a refusal's words
+    code: str | None = None  # a refusal's error id
 
 
 JobOutcome = Literal["failed", "warned"]
@@ -130,6 +138,11 @@ class FaultInjector:
             if s.error_next:
                 self.settings.error_next = s.error_next - 1
             return RequestFault("error", latency, s.error_status)
+        if s.refuse_next:
+            self.settings.refuse_next = s.refuse_next - 1
+            return RequestFault(
+                "refuse", latency, s.refuse_status, message=s.refuse_message, code=s.refuse_code
+            )
         return RequestFault(None, latency)
 
     def job_outcome(self) -> JobOutcome | None:

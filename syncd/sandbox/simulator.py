@@ -138,6 +138,10 @@ class Simulator:
     def bad_body(self, req: SimRequest, problem: str) -> SimResponse:
         return json_response(400, {"error": problem})
 
+    def refusal(self, status: int, message: str, code: str | None) -> SimResponse:
+        """A refusal the fault ``refuse_next`` forces, in the vendor's error shape."""
+        return json_response(status, {"error": message})
+
     def route_not_found(self, req: SimRequest) -> SimResponse:
         return json_response(404, {"error": "Not Found"})
 
@@ -257,6 +261,8 @@ class Simulator:
             return self.too_many_requests(None, fault.retry_after)
         if fault.kind == "error":
             return self.server_error(fault.status)
+        if fault.kind == "refuse":
+            return self.refusal(fault.status, fault.message, fault.code)
         response = self._serve(req, route, method_allowed)
         return None if fault.kind == "drop" else response
 

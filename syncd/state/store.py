@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, func, insert, select, update
+from sqlalchemy import Connection, Table, and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -509,6 +509,34 @@ def resolve_errors(
         if operations_ is not None:
             condition = and_(condition, sync_errors.c.operation.in_(list(operations_)))
         conn.execute(update(sync_errors).where(condition).values(resolved_at=now()))
+
+
+def resolve_operation_error(conn: Connection, connector: str, op: Operation) -> None:
+    """Mark the person's error of this operation's kind solved, now that ``op`` worked.
+
+    An error row stands for a person and an operation kind, so another operation of
+    that kind may own it (adding someone to one group failed, to another worked): it
+    stays open while that operation is still failed.
+    """
+    still_failed = select(operations.c.id).where(
+        operations.c.connector == connector, operations.c.state == OpState.FAILED.value
+    )
+    conn.execute(
+        update(sync_errors)
+        .where(
+            sync_errors.c.connector == connector,
+            sync_errors.c.direction == "push",
+            sync_errors.c.hr_key == op.hr_key,
+            sync_errors.c.operation == op.kind.value,
+            sync_errors.c.resolved_at.is_(None),
+            or_(
+                sync_errors.c.operation_id.is_(None),
+                sync_errors.c.operation_id == op.id,
+                sync_errors.c.operation_id.not_in(still_failed),
+            ),
+        )
+        .values(resolved_at=now())
+    )
 
 
 def count_open_errors(conn: Connection, connector: str, direction: str) -> int:

@@ -95,6 +95,41 @@ def test_lost_answer_after_the_create_took_effect(sandbox: Sandbox, tlms) -> Non
     assert retry.status_code == 400  # sending it again would be a duplicate
 
 
+def test_a_refusal_is_worded_as_the_vendor_words_errors_and_changes_nothing(
+    sandbox: Sandbox, tlms
+) -> None:
+    """``refuse_next``: the vendor says "already a member" of someone who is not one."""
+    user = tlms.post(
+        "/users",
+        json={"name": "A", "surname": "B", "login": "ab", "email": "ab@x.com", "password": "pw"},
+    ).json()["_data"]["id"]
+    sandbox.sim("talentlms").set_faults(
+        {
+            "refuse_next": 1,
+            "refuse_code": "conflict.user_already_in_group",
+            "refuse_message": "The user already belongs to this group",
+            "paths": ["/api/v2/group-memberships"],
+        }
+    )
+    pair = {"group_id": 1, "user_id": user}
+    refused = tlms.post("/group-memberships", json=pair)
+    assert refused.status_code == 409
+    assert refused.json() == {
+        "_errors": [
+            {
+                "id": "conflict.user_already_in_group",
+                "title": "The user already belongs to this group",
+            }
+        ]
+    }
+    assert (
+        tlms.get(f"/users/{user}", params={"resources": "groups"}).json()["_data"]["groups"] == []
+    )
+    assert tlms.post("/group-memberships", json=pair).status_code == 204  # one only
+    [record] = [r for r in sandbox.sim("talentlms").requests() if r["fault"] == "refuse"]
+    assert record["status"] == 409
+
+
 def test_latency_is_added(sandbox: Sandbox, hn) -> None:
     sandbox.sim("hownow").set_faults({"latency": 0.3})
     started = time.monotonic()

@@ -510,6 +510,8 @@ def test_courses_enrollments_and_transcripts(ilms: Sandbox, api, ilms_clock: Man
     user_id = api.post("/users", json=create_body()).json()
     enrolled = api.post("/courses/p1gyJg4a/enrollments", json={"userid": str(user_id)})
     assert (enrolled.status_code, enrolled.content) == (204, b"")
+    twice = api.post("/courses/p1gyJg4a/enrollments", json={"userid": user_id})  # silent: strict
+    assert twice.status_code == 400 and "already enrolled in this course" in twice.text
     rows = api.get("/courses/p1gyJg4a/enrollments")
     assert rows.headers["X-Total-Count"] == "1"
     row = rows.json()[0]

@@ -100,6 +100,26 @@ def calls(sim: Any) -> Counter:
     return Counter({endpoint: sum(by.values()) for endpoint, by in sim.counts().items()})
 
 
+class Crash(Exception):
+    """The process dies right after the vendor took a write, before its outcome is recorded."""
+
+
+def crashing_after(adapter: Any, kind: Any, target: str | None = None) -> Any:
+    """``adapter``, made to die (``Crash``) right after it sent the operations of ``kind``
+    (to ``target``, when given): the outbox keeps them as sent, and the next cycle must
+    find out what became of them."""
+    execute = adapter.execute
+
+    def execute_then_crash(ops: Sequence[Any]) -> Any:
+        outcomes = execute(ops)
+        if ops and ops[0].kind is kind and target in (None, *(op.target for op in ops)):
+            raise Crash(f"died after sending {len(ops)} {kind.value} operations")
+        return outcomes
+
+    adapter.execute = execute_then_crash
+    return adapter
+
+
 class E2EConnector:
     """One connector named ``name``, reading ``hr.csv`` and writing ``training.csv``.
 

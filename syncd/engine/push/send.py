@@ -199,7 +199,7 @@ class Sender:
         if link is not None:
             store.save_link(conn, self.connector, link)
         store.mark_operations(conn, [op.id], OpState.DONE, remote_id=remote_id)
-        store.resolve_errors(conn, self.connector, [op.hr_key], [op.kind.value])
+        store.resolve_operation_error(conn, self.connector, op)
         self.tally.add(_COUNTED.get(op.kind, "memberships"))
         OPERATIONS.labels(self.connector, op.kind.value, "done").inc()
 

@@ -1,5 +1,6 @@
 """iLMS courses (seed L3202-L3363) and course enrollments (L4059-L4333): list with
-``includeInactiveUsers``, enroll (204) and un-enroll with a JSON body (204)."""
+``includeInactiveUsers``, enroll (204; 400 when already enrolled, the document being
+silent) and un-enroll with a JSON body (204; 404 when not enrolled)."""
 
 from __future__ import annotations
 
@@ -74,7 +75,11 @@ class LearningApi(GroupsApi):
         user = self._enrollee(req)
         if course.status != "Active" or course.historical:
             raise bad_request(f"Course {course.id} is not active; users cannot be enrolled.")
-        self.store.enroll(user, course, self.now())  # enrolling twice changes nothing
+        if (user.id, course.id) in self.store.enrollments:
+            # The document is silent (as for group members, where iLMS is reported to answer
+            # 400 "already a member"): the sandbox refuses the same way and changes nothing.
+            raise bad_request("The user is already enrolled in this course.")
+        self.store.enroll(user, course, self.now())
         return no_content()
 
     @route("DELETE", f"{ORG}/courses/{{course_id}}/enrollments")

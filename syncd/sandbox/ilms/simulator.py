@@ -153,6 +153,9 @@ class ILMSSimulator(LearningApi):
     def bad_body(self, req: SimRequest, problem: str) -> SimResponse:
         return error(400, "The request body is not valid JSON.")
 
+    def refusal(self, status: int, message: str, code: str | None) -> SimResponse:
+        return error(status, message)
+
     def route_not_found(self, req: SimRequest) -> SimResponse:
         return error(404, "Invalid URI: the resource is not available or doesn't exist.")
 

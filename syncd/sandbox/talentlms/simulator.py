@@ -115,6 +115,9 @@ class TalentLMSSimulator(BatchApi, MembershipsApi, LearningApi):
     def bad_body(self, req: SimRequest, problem: str) -> SimResponse:
         return errors(400, ("bad_request", "Request body must be valid JSON"))
 
+    def refusal(self, status: int, message: str, code: str | None) -> SimResponse:
+        return errors(status, (code or ("conflict" if status == 409 else "bad_request"), message))
+
     def route_not_found(self, req: SimRequest) -> SimResponse:
         return errors(404, ("not_found", "The requested resource does not exist"))
 

@@ -23,7 +23,7 @@ from syncd.model import DesiredUser, Membership, MembershipKind
 from syncd.vendors.base import ListedAccount
 from syncd.vendors.ilms.api import GROUP_MEMBERS, LINKED_STATUSES, USER, USERS, ILMSApi, Page
 from syncd.vendors.ilms.directory import account_of, profile_value
-from syncd.vendors.ilms.enrollments import split_target
+from syncd.vendors.ilms.enrollments import enrolled_user, split_target
 from syncd.vendors.ilms.fields import FIELDS, code_of, match_of
 from syncd.vendors.ilms.memberships import Memberships
 
@@ -137,7 +137,7 @@ class AccountListing:
                 pages = self._pages(
                     template, {"course_id": course_id}, {"includeInactiveUsers": "true"}
                 )
-                for user_id in _ids(pages, _enrolled_user):
+                for user_id in _ids(pages, enrolled_user):
                     found[user_id].add(text)
         return found
 
@@ -164,11 +164,6 @@ class AccountListing:
             if page.is_last:
                 return
             number += 1
-
-
-def _enrolled_user(item: Mapping[str, Any]) -> Any:
-    user = item.get("User")
-    return user.get("ID") if isinstance(user, Mapping) else item.get("UserID")
 
 
 def _ids(pages: Iterator[Page], id_of: Any) -> Iterator[str]:

@@ -16,7 +16,7 @@ Everything the digest lists as a wire quirk stays here (digest §1-§3, §9):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,6 +191,27 @@ class ILMSApi(VendorApi):
             if page.is_last:
                 return
             number += 1
+
+    def shows(
+        self,
+        template: str,
+        user_id: str,
+        id_of: Callable[[Mapping[str, Any]], Any],
+        *,
+        path_params: Mapping[str, Any],
+        params: Mapping[str, Any] | None = None,
+    ) -> bool | None:
+        """Whether a listing of people (a group's members, a course's enrollments) shows
+        ``user_id``, read at write priority to settle a write; None when iLMS refuses it."""
+        try:
+            for page in self.pages(
+                template, params=params, path_params=path_params, priority=Priority.WRITE
+            ):
+                if any(str(id_of(item)) == user_id for item in page.items):
+                    return True
+        except RecordRejected:
+            return None
+        return False
 
     # --- writes --------------------------------------------------------------------------------
 

@@ -4,8 +4,12 @@ Operations name a course id (``p1gyJg4a``: case-sensitive, taken as given, Q16) 
 for ``learning_paths`` rules, ``learning-path:<curriculum id>``; iLMS curricula play
 that part. Enrolling answers 204; un-enrolling is a ``DELETE`` *with a JSON body*
 (Q20). Enrolling someone already enrolled, or un-enrolling someone who is not,
-counts as success: the document leaves both answers open, and the enrollment is as
-the mapping wants it either way.
+counts as success, but only once the course's (or curriculum's) enrollments are read
+and show it: the document leaves both answers open (digest §6.7), so an answer that
+is not a success is settled by reading the state, never by its status code. The read
+asks for inactive people too (``includeInactiveUsers``, Q7/Q28): a leaver is listed
+only so. A write whose answer was lost, or that was sent before (a crash), is looked
+up the same way before it is sent again (``settle``).
 
 A 404 on enroll is ambiguous in iLMS (a missing course, or a path the organization
 does not serve, Q46), so the reason names both.
@@ -13,9 +17,13 @@ does not serve, Q46), so the reason names both.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from syncd.limits import Priority
 from syncd.model import Membership, MembershipKind, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.ilms.api import COURSE_ENROLLMENTS, CURRICULUM_ENROLLMENTS, ILMSApi
+from syncd.vendors.settle import StateWrite, settle
 
 
 def split_target(target: str) -> tuple[str, str, str]:
@@ -35,16 +43,32 @@ class Enrollments:
         removing = op.kind is OpKind.UNENROLL
         if not course_id:
             return Outcome(op, OutcomeStatus.FAILED, error=f"the {kind} id is empty")
-        answer = self._api.send(
-            "DELETE" if removing else "POST",
-            template,
-            path_params={"course_id": course_id},
-            json_body={"userid": str(op.remote_id)},
-            priority=Priority.WRITE,
-            idempotent=True,  # enrolling twice leaves one enrollment
+        user_id = str(op.remote_id)
+        settled = settle(
+            op,
+            StateWrite(
+                send=lambda: self._api.send(
+                    "DELETE" if removing else "POST",
+                    template,
+                    path_params={"course_id": course_id},
+                    json_body={"userid": user_id},
+                    priority=Priority.WRITE,
+                    idempotent=False,  # a lost answer is looked up, not sent blindly again
+                ),
+                holds=lambda: self._api.shows(
+                    template,
+                    user_id,
+                    enrolled_user,
+                    path_params={"course_id": course_id},
+                    params={"includeInactiveUsers": "true"},
+                ),
+                wanted=not removing,
+                accepted=lambda answer: answer.ok,
+            ),
         )
-        if answer.ok or answer.status == 409 or (removing and answer.status == 404):
-            return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+        if isinstance(settled, Outcome):
+            return settled
+        answer = settled.answer
         if answer.status == 404:
             error = (
                 f"{kind} {course_id!r} does not exist in iLMS, or the organization has no "
@@ -55,7 +79,14 @@ class Enrollments:
             error = f"iLMS does not make {kind} enrollments available here: {answer.message}"
         else:
             verb = "un-enroll the account from" if removing else "enroll the account in"
-            error = f"iLMS refused to {verb} {kind} {course_id!r} (HTTP {answer.status}): " + (
-                answer.message
+            error = (
+                f"iLMS refused to {verb} {kind} {course_id!r} (HTTP {answer.status}): "
+                f"{answer.message.rstrip('.')}" + settled.confirmed(f"the {kind}'s enrollments")
             )
         return Outcome(op, OutcomeStatus.FAILED, error=error)
+
+
+def enrolled_user(item: Mapping[str, Any]) -> Any:
+    """The user id of an enrollment record (``User.ID``, L4122)."""
+    user = item.get("User")
+    return user.get("ID") if isinstance(user, Mapping) else item.get("UserID")

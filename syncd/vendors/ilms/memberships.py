@@ -9,15 +9,16 @@ Adding someone already in the group, or removing someone who is not, counts as
 success, but only once the group's members are read and show it: iLMS documents
 neither answer (it is reported to say 400 "The user is already a member of this
 group"), so an answer that is not a success is settled by reading the state, never
-by its status code (SPEC §9).
+by its status code (SPEC §9). A write whose answer was lost, or that was sent
+before (a crash), is looked up the same way before it is sent again (``settle``).
 """
 
 from __future__ import annotations
 
-from syncd.http import RecordRejected
 from syncd.limits import Priority
 from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.ilms.api import GROUP_MEMBER, GROUP_MEMBERS, GROUPS, ILMSApi
+from syncd.vendors.settle import StateWrite, settle
 
 
 class Memberships:
@@ -46,15 +47,9 @@ class Memberships:
 
     def _member(self, group_id: str, user_id: str) -> bool | None:
         """Whether the user is in the group, as iLMS lists it; None when it cannot be read."""
-        try:
-            for page in self._api.pages(
-                GROUP_MEMBERS, path_params={"group_id": group_id}, priority=Priority.WRITE
-            ):
-                if any(str(item.get("ID")) == user_id for item in page.items):
-                    return True
-        except RecordRejected:
-            return None
-        return False
+        return self._api.shows(
+            GROUP_MEMBERS, user_id, lambda item: item.get("ID"), path_params={"group_id": group_id}
+        )
 
     def execute(self, op: Operation) -> Outcome:
         name = (op.target or "").strip()
@@ -73,24 +68,32 @@ class Memberships:
                     "groups: create it in iLMS, or map this HR value to an existing group"
                 ),
             )
+        user_id = str(op.remote_id)
         if removing:
-            answer = self._api.send(
-                "DELETE",
-                GROUP_MEMBER,
-                path_params={"group_id": group_id, "user_id": op.remote_id},
-                priority=Priority.WRITE,
-            )
+            method, template, params = "DELETE", GROUP_MEMBER, {"user_id": user_id}
+            body = None
         else:
-            answer = self._api.send(
-                "POST",
-                GROUP_MEMBERS,
-                path_params={"group_id": group_id},
-                json_body={"userid": str(op.remote_id)},
-                priority=Priority.WRITE,
-                idempotent=True,  # adding a member twice leaves one membership
-            )
-        if answer.ok or self._member(group_id, str(op.remote_id)) is (not removing):
-            return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)  # so, whatever it said
+            method, template, params = "POST", GROUP_MEMBERS, {}
+            body = {"userid": user_id}
+        settled = settle(
+            op,
+            StateWrite(
+                send=lambda: self._api.send(
+                    method,
+                    template,
+                    path_params={"group_id": group_id, **params},
+                    json_body=body,
+                    priority=Priority.WRITE,
+                    idempotent=False,  # a lost answer is looked up, not sent blindly again
+                ),
+                holds=lambda: self._member(group_id, user_id),
+                wanted=not removing,
+                accepted=lambda answer: answer.ok,
+            ),
+        )
+        if isinstance(settled, Outcome):
+            return settled
+        answer = settled.answer
         if answer.status == 404:
             self._groups = None  # listed a moment ago, gone now: list again next time
             return Outcome(
@@ -102,5 +105,6 @@ class Memberships:
         return Outcome(
             op,
             OutcomeStatus.FAILED,
-            error=f"iLMS refused to {verb} group {name!r} (HTTP {answer.status}): {answer.message}",
+            error=f"iLMS refused to {verb} group {name!r} (HTTP {answer.status}): "
+            f"{answer.message.rstrip('.')}" + settled.confirmed("the group's members"),
         )

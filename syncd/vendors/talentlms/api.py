@@ -10,13 +10,14 @@ several error ids and titles.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from syncd.http import (
+    RecordRejected,
     StaticHeaderAuth,
     UnreachableError,
     VendorClient,
@@ -25,7 +26,6 @@ from syncd.http import (
     whole_number,
 )
 from syncd.limits import Priority
-from syncd.model import Operation, Outcome, OutcomeStatus
 
 API = "/api/v2"
 PAGE_SIZE = 100  # the documented maximum; the default (10) would cost ten times the calls
@@ -144,16 +144,6 @@ def iter_pages(
 # ---------------------------------------------------------------------------------------------
 # Errors and conflicts
 
-ALREADY_SO = frozenset(
-    {
-        "conflict.user_already_in_group",
-        "conflict.user_already_in_branch",
-        "conflict.user_not_in_group",
-        "conflict.course_already_in_branch",
-    }
-)
-"""Conflict ids that say the change is already in place (digest §11 #10)."""
-
 _PERMANENT_WORDS = (
     "archived",
     "no longer",
@@ -164,16 +154,16 @@ _PERMANENT_WORDS = (
 _REMOVED_WORDS = ("not a member", "not in group", "not enrolled", "not in the group")
 
 
-def conflict_means_done(code: str | None, title: str, *, removing: bool) -> bool:
-    """Whether a 409 means "already so" (DONE) rather than a refusal.
+def conflict_means_done(title: str, *, removing: bool) -> bool:
+    """Whether a 409's words say "already so" rather than a refusal.
 
-    The generic ``conflict`` id carries several meanings told apart only by the
-    title: "already in the group" is success, "archived user" is a refusal.
-    Unknown titles are refusals: reporting one too many failure is safer than
-    recording a membership that does not exist.
+    Only for a write no documented read can confirm (learning paths, digest §8.6):
+    every other membership and enrollment is settled by reading the account. The
+    generic ``conflict`` id carries several meanings told apart only by the title
+    (digest §11 #10): "already …" is success, "archived user" is a refusal. Unknown
+    titles are refusals: reporting one failure too many is safer than recording an
+    enrollment that does not exist.
     """
-    if code in ALREADY_SO:
-        return True
     text = title.lower()
     if any(word in text for word in _PERMANENT_WORDS):
         return False
@@ -182,20 +172,44 @@ def conflict_means_done(code: str | None, title: str, *, removing: bool) -> bool
     return "already" in text
 
 
-def write_outcome(
-    op: Operation, response: httpx.Response, secrets: Iterable[str], *, removing: bool, refused: str
-) -> Outcome:
-    """The outcome of a membership or enrollment write that was answered without an error.
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A membership or enrollment write's answer: a success, or the refusal in its words."""
 
-    A 409 is DONE when it means "already so" (``conflict_means_done``); otherwise it
-    fails as ``"{refused}: {the vendor's title}"``. Any other answer is DONE.
+    status: int
+    message: str  # the vendor's title ("" for a success)
+    code: str | None  # the vendor's error id (``conflict.user_not_in_group``)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def send_relation(
+    client: VendorClient,
+    method: str,
+    path: str,
+    body: Mapping[str, Any],
+    *,
+    readable: bool = True,
+) -> Answer:
+    """One membership or enrollment write, its refusals (409 or another 4xx) as an Answer.
+
+    A write whose state can be read is sent once: a lost answer raises
+    ``OutcomeUnknown``, for the state to be read before it is sent again
+    (``syncd.vendors.settle``). One that cannot be read (``readable=False``: learning
+    paths) is sent again by the client, the only way left to learn its fate.
     """
-    if response.status_code == 409:
-        title, code = vendor_message(response, secrets)
-        if conflict_means_done(code, title, removing=removing):
-            return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
-        return Outcome(op, OutcomeStatus.FAILED, error=f"{refused}: {title}")
-    return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+    try:
+        response = client.request(
+            method, path, json=dict(body), idempotent=not readable, priority=Priority.WRITE
+        )
+    except RecordRejected as error:
+        return Answer(error.status, error.message, error.code)
+    if response.status_code < 300:
+        return Answer(response.status_code, "", None)
+    title, code = vendor_message(response, client.secrets())
+    return Answer(response.status_code, title, code)
 
 
 def is_not_found(code: str | None, what: str) -> bool:

@@ -3,8 +3,16 @@
 Targets are course ids (``101``) or learning paths (``learning-path:7``). Several
 course enrollments go through ``/batch/enrollments`` (a task, so PENDING); one
 goes through ``POST /enrollments``. Unenrolment and learning paths have no batch
-endpoint (digest §7.4), so they go one by one. "Already enrolled" and "not
-enrolled" (on removal) are success.
+endpoint (digest §7.4), so they go one by one.
+
+"Already enrolled" and "not enrolled" (on removal) have no documented answer
+(digest §8.1), so a course write is settled by the account's courses as TalentLMS
+reads them (``GET /users/:id?resources=courses``), never by an answer's code: any
+refusal is done when the read shows the enrollment as wanted. A write whose answer
+was lost is looked up before it is sent again, and so is one sent before (a crash, a
+batch whose answer never came): a pair the account already shows is not sent twice.
+A person's learning paths cannot be read (none documented, digest §8.6), so for them
+TalentLMS's words are all there is: a conflict titled "already …" is taken as done.
 
 A finished batch task says nothing of its pairs, so each person's courses are read
 back (``GET /users/:id?resources=courses``, once per person): a pair the account
@@ -20,18 +28,26 @@ from collections.abc import Sequence
 import structlog
 
 from syncd.http import OutcomeUnknown, RecordRejected, VendorClient
-from syncd.limits import Priority
 from syncd.model import Membership, MembershipKind, Operation, OpKind, Outcome, OutcomeStatus
+from syncd.vendors.settle import StateWrite, settle
 from syncd.vendors.talentlms.api import (
     BATCH_ENROLLMENTS,
     ENROLLMENTS,
     LEARNING_PATH_ENROLLMENTS,
+    Answer,
+    conflict_means_done,
     data_of,
     is_not_found,
-    write_outcome,
+    send_relation,
 )
 from syncd.vendors.talentlms.fields import as_int
-from syncd.vendors.talentlms.readback import course_ids, course_problem, read_account, unfinished
+from syncd.vendors.talentlms.readback import (
+    course_ids,
+    course_problem,
+    holds,
+    read_account,
+    unfinished,
+)
 from syncd.vendors.talentlms.tasks import Task, ordered
 
 log = structlog.get_logger(__name__)
@@ -65,6 +81,9 @@ class Enrollments:
                 batchable.append(op)
             else:
                 decided[id(op)] = self._one(op, what, number, removing)
+        if len(batchable) > 1:  # a single one is looked up by ``settle`` when sent again
+            decided.update(self._found_applied(batchable))
+            batchable = [op for op in batchable if id(op) not in decided]
         if len(batchable) > 1:
             for outcome in self._submit(batchable):
                 decided[id(outcome.op)] = outcome
@@ -73,47 +92,74 @@ class Enrollments:
             decided[id(op)] = self._one(op, "course", parse_target(op.target)[1] or 0, False)
         return [decided[id(op)] for op in ops]
 
+    def _found_applied(self, ops: Sequence[Operation]) -> dict[int, Outcome]:
+        """Course enrollments sent before (a lost answer, a crash) that the accounts already
+        show, read once per person before they are sent again."""
+        held: dict[str, set[int]] = {}
+        found: dict[int, Outcome] = {}
+        for op in (op for op in ops if op.attempts > 1):
+            person = str(op.remote_id)
+            if person not in held:
+                try:
+                    account = read_account(self._client, person, resources="courses")
+                except RecordRejected:
+                    account = None  # unreadable: sent, and read back once the task ends
+                held[person] = course_ids(account) if account else set()
+            if parse_target(op.target)[1] in held[person]:
+                log.info("write_found_applied", operation=op.describe(), when="before sending")
+                found[id(op)] = Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+        return found
+
     # --- one at a time -------------------------------------------------------------------------
 
     def _one(self, op: Operation, what: str, number: int, removing: bool) -> Outcome:
+        method = "DELETE" if removing else "POST"
         if what == "course":
-            path, body = ENROLLMENTS, {"course_id": number, "user_id": int(str(op.remote_id))}
-        else:
-            path = LEARNING_PATH_ENROLLMENTS
-            body = {"user_id": int(str(op.remote_id)), "learning_path_id": number}
-        verb = "unenroll from" if removing else "enroll in"
-        try:
-            response = self._client.request(
-                "DELETE" if removing else "POST",
-                path,
-                json=body,
-                idempotent=True,
-                priority=Priority.WRITE,
+            body = {"course_id": number, "user_id": int(str(op.remote_id))}
+            settled = settle(
+                op,
+                StateWrite(
+                    send=lambda: send_relation(self._client, method, ENROLLMENTS, body),
+                    holds=lambda: holds(self._client, op.remote_id, "courses", number),
+                    wanted=not removing,
+                    accepted=lambda answer: answer.ok,
+                ),
             )
-        except RecordRejected as error:
-            return self._refused(op, what, number, removing, error)
-        return write_outcome(
-            op,
-            response,
-            self._client.secrets(),
-            removing=removing,
-            refused=f"TalentLMS refused to {verb} {what} {number}",
+            if isinstance(settled, Outcome):
+                return settled
+            return self._refused(
+                op,
+                what,
+                number,
+                removing,
+                settled.answer,
+                settled.confirmed("the account's courses", f"course {number}"),
+            )
+        body = {"user_id": int(str(op.remote_id)), "learning_path_id": number}
+        answer = send_relation(
+            self._client, method, LEARNING_PATH_ENROLLMENTS, body, readable=False
         )
+        if answer.ok or (
+            answer.status == 409 and conflict_means_done(answer.message, removing=removing)
+        ):
+            return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
+        return self._refused(op, what, number, removing, answer, "")
 
     def _refused(
-        self, op: Operation, what: str, number: int, removing: bool, error: RecordRejected
+        self, op: Operation, what: str, number: int, removing: bool, answer: Answer, read: str
     ) -> Outcome:
-        code = error.code
+        code = answer.code
         missing_target = is_not_found(code, "course") or is_not_found(code, "learning_path")
-        if error.status == 404 and (missing_target or is_not_found(code, "user")) and removing:
+        if answer.status == 404 and (missing_target or is_not_found(code, "user")) and removing:
             return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)  # nothing to remove
-        if error.status == 404 and missing_target:
+        if answer.status == 404 and missing_target:
             reason = f"{what} {number} does not exist in TalentLMS"
-        elif error.status == 404 and is_not_found(code, "user"):
+        elif answer.status == 404 and is_not_found(code, "user"):
             reason = f"TalentLMS account {op.remote_id} no longer exists"
         else:
             verb = "unenroll from" if removing else "enroll in"
-            reason = f"TalentLMS refused to {verb} {what} {number}: {error.message}"
+            reason = f"TalentLMS refused to {verb} {what} {number}: {answer.message.rstrip('.')}"
+            reason += read
         return Outcome(op, OutcomeStatus.FAILED, error=reason)
 
     # --- batches -------------------------------------------------------------------------------
@@ -125,8 +171,8 @@ class Enrollments:
             for op in order
         ]
         try:
-            response = self._client.post(
-                BATCH_ENROLLMENTS, json={"enrollments": items}, idempotent=True
+            response = self._client.post(  # a lost answer is looked up next cycle, not re-sent
+                BATCH_ENROLLMENTS, json={"enrollments": items}, idempotent=False
             )
         except OutcomeUnknown as error:
             return [Outcome(op, OutcomeStatus.UNKNOWN, error=str(error)) for op in ops]

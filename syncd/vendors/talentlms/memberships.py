@@ -3,8 +3,15 @@
 Operations name a group (``Engineering Team``) or a branch (``branch:marketing``).
 Groups and branches are listed once and cached; one that does not exist is
 created when the connector allows its kind (``create_missing``), otherwise the
-operation fails with a reason that says what to do. A 409 that means "already
-so" (already a member, not a member on removal) is success.
+operation fails with a reason that says what to do.
+
+"Already so" is settled by the account's groups or branches as TalentLMS reads them
+(``GET /users/:id?resources=groups``; v2 lists no group's members, digest §8.3),
+never by an answer's code: adding a group member twice has no documented answer
+(the sandbox says 409 ``conflict.user_already_in_group``), and any refusal is done
+when the read shows the membership as wanted. A write whose answer was lost, or that
+was sent before (a crash), is looked up the same way before it is sent again
+(``syncd.vendors.settle``).
 """
 
 from __future__ import annotations
@@ -19,16 +26,19 @@ import structlog
 from syncd.http import RecordRejected, VendorClient
 from syncd.limits import Priority
 from syncd.model import Membership, MembershipKind, Operation, OpKind, Outcome, OutcomeStatus
+from syncd.vendors.settle import StateWrite, settle
 from syncd.vendors.talentlms.api import (
     BRANCH_USERS,
     BRANCHES,
     GROUP_MEMBERSHIPS,
     GROUPS,
+    Answer,
     data_of,
     is_not_found,
     iter_pages,
-    write_outcome,
+    send_relation,
 )
+from syncd.vendors.talentlms.readback import holds
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +50,7 @@ class Kind:
     """What differs between groups and branches."""
 
     name: str  # "group" | "branch"
+    resource: str  # what ``GET /users/:id?resources=`` calls the account's list of them
     listing: str
     membership: str
     id_key: str
@@ -51,8 +62,8 @@ class Kind:
         return {"name": name}
 
 
-GROUP = Kind("group", GROUPS, GROUP_MEMBERSHIPS, "group_id")
-BRANCH = Kind("branch", BRANCHES, BRANCH_USERS, "branch_id")
+GROUP = Kind("group", "groups", GROUPS, GROUP_MEMBERSHIPS, "group_id")
+BRANCH = Kind("branch", "branches", BRANCHES, BRANCH_USERS, "branch_id")
 
 
 def split_target(target: str) -> tuple[Kind, str]:
@@ -152,39 +163,42 @@ class Memberships:
         self, op: Operation, kind: Kind, name: str, target_id: str, removing: bool
     ) -> Outcome:
         body = {kind.id_key: int(target_id), "user_id": int(str(op.remote_id))}
-        verb = "remove" if removing else "add"
-        refused = f"TalentLMS refused to {verb} the {kind.name} {name!r}"
-        try:
-            response = self._client.request(
-                "DELETE" if removing else "POST",
-                kind.membership,
-                json=body,
-                idempotent=True,
-                priority=Priority.WRITE,
-            )
-        except RecordRejected as error:
-            gone = self._gone(op, kind, name, error)
-            if gone is None:
-                return Outcome(op, OutcomeStatus.FAILED, error=f"{refused}: {error.message}")
+        settled = settle(
+            op,
+            StateWrite(
+                send=lambda: send_relation(
+                    self._client, "DELETE" if removing else "POST", kind.membership, body
+                ),
+                holds=lambda: holds(self._client, op.remote_id, kind.resource, int(target_id)),
+                wanted=not removing,
+                accepted=lambda answer: answer.ok,
+            ),
+        )
+        if isinstance(settled, Outcome):
+            return settled
+        answer = settled.answer
+        gone = self._gone(op, kind, name, answer)
+        if gone is not None:
             if removing:  # nothing left to remove
                 return Outcome(op, OutcomeStatus.DONE, remote_id=op.remote_id)
             return Outcome(op, OutcomeStatus.FAILED, error=gone)
-        return write_outcome(
+        verb = "remove" if removing else "add"
+        return Outcome(
             op,
-            response,
-            self._client.secrets(),
-            removing=removing,
-            refused=refused,
+            OutcomeStatus.FAILED,
+            error=f"TalentLMS refused to {verb} the {kind.name} {name!r}: "
+            f"{answer.message.rstrip('.')}"
+            + settled.confirmed(f"the account's {kind.resource}", f"{kind.name} {name!r}"),
         )
 
-    def _gone(self, op: Operation, kind: Kind, name: str, error: RecordRejected) -> str | None:
+    def _gone(self, op: Operation, kind: Kind, name: str, answer: Answer) -> str | None:
         """What a 404 says no longer exists (the group or branch, or the account); None when
         the refusal is another. A group found gone is forgotten, so it is looked up again."""
-        if error.status != 404:
+        if answer.status != 404:
             return None
-        if is_not_found(error.code, kind.name):
+        if is_not_found(answer.code, kind.name):
             self._forget(kind)
             return f"{kind.name} {name!r} no longer exists in TalentLMS"
-        if is_not_found(error.code, "user"):
+        if is_not_found(answer.code, "user"):
             return f"TalentLMS account {op.remote_id} no longer exists"
         return None

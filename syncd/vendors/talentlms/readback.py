@@ -15,6 +15,9 @@ that shows it applied, with the cheapest read for the number of items:
   the whole listing when it has fewer pages than there are updates of listed fields;
 - enrollments: ``GET /users/:id?resources=courses``, once per person.
 
+The same reads settle a single membership or enrollment whose answer was lost or
+refused (``holds``): the account's groups, branches or courses.
+
 An item not applied fails naming the fields that differ. Why, where a read can say
 (a course that is inactive or gone, a login another account holds), is added.
 """
@@ -96,13 +99,29 @@ def account_fields(account: Mapping[str, Any]) -> dict[str, Any]:
 
 def course_ids(account: Mapping[str, Any]) -> set[int]:
     """The courses ``GET /users/:id?resources=courses`` lists for the account."""
-    courses = account.get("courses")
-    listed = courses if isinstance(courses, list) else []
+    return resource_ids(account, "courses")
+
+
+def resource_ids(account: Mapping[str, Any], resource: str) -> set[int]:
+    """The ids of ``groups``, ``branches`` or ``courses`` as ``GET /users/:id?resources=``
+    lists them (``[{id, name}]``, digest §4.1)."""
+    items = account.get(resource)
+    listed = items if isinstance(items, list) else []
     return {
         number
-        for number in (as_int(c.get("id")) for c in listed if isinstance(c, Mapping))
+        for number in (as_int(item.get("id")) for item in listed if isinstance(item, Mapping))
         if number is not None
     }
+
+
+def holds(client: VendorClient, remote_id: Any, resource: str, target_id: int) -> bool | None:
+    """Whether the account's ``resource`` (groups, branches, courses) include ``target_id``,
+    as TalentLMS reads them now; None when the account is gone or cannot be read."""
+    try:
+        account = read_account(client, remote_id, resources=resource)
+    except RecordRejected:
+        return None
+    return None if account is None else target_id in resource_ids(account, resource)
 
 
 def course_problem(client: VendorClient, course_id: int) -> str:
