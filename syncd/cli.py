@@ -125,6 +125,14 @@ def config_check(config_path: str) -> None:
     sys.exit(code)
 
 
+@config_group.command("schema")
+def config_schema() -> None:
+    """Print the configuration's JSON Schema, for editors (no configuration is read)."""
+    from syncd.config.schema.json_schema import config_json_schema
+
+    click.echo(json.dumps(config_json_schema(), indent=2))
+
+
 @cli.group("db")
 def db_group() -> None:
     """State store commands."""
