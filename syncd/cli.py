@@ -153,11 +153,13 @@ def db_upgrade(config_path: str) -> None:
 @cli.command("status")
 @config_option
 @json_option
-def status(config_path: str, as_json: bool) -> None:
-    """Print the status table: one row per connector and direction."""
+@click.option("--wide", is_flag=True, help="Every column, full times and whole errors.")
+def status(config_path: str, as_json: bool, wide: bool) -> None:
+    """Print the status table: one row per connector and direction (times in UTC)."""
     from sqlalchemy import inspect
 
     from syncd.state.status import STATUS_COLUMNS, status_rows
+    from syncd.status_table import print_status
 
     config = _load(config_path)
     engine = _state_engine(config)
@@ -165,7 +167,7 @@ def status(config_path: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    _print_table("syncd status", rows, STATUS_COLUMNS, "No connector has run yet.")
+    print_status(rows, STATUS_COLUMNS, wide=wide)
 
 
 @cli.command("errors")
