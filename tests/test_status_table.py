@@ -10,6 +10,7 @@ from sqlalchemy import create_engine
 
 from syncd.state import store
 from tests.support.cli import run_syncd
+from tests.support.configs import talentlms_connector, write_config
 
 LONG_ERROR = (
     "TalentLMS refused the credentials (HTTP 401 unauthorized: 'Invalid API key'); check "
@@ -19,19 +20,8 @@ LONG_ERROR = (
 
 def _config(tmp_path: Path, state_url: str) -> Path:
     (tmp_path / "hr.csv").write_text("employee_id,email\n1,a@x.test\n")
-    path = tmp_path / "syncd.yaml"
-    path.write_text(f"""
-state: {{url: "{state_url}"}}
-sources:
-  hr: {{type: csv, path: "{tmp_path / 'hr.csv'}", key: employee_id}}
-connectors:
-  - name: talentlms-emea
-    source: hr
-    schedule: {{every: 15m}}
-    target: {{type: talentlms, base_url: "http://127.0.0.1:9", api_key: "k-123456"}}
-    users: {{fields: {{email: "{{{{ email }}}}"}}}}
-""")
-    return path
+    connector = talentlms_connector("talentlms-emea", "http://127.0.0.1:9", "k-123456")
+    return write_config(tmp_path, state_url, connector)
 
 
 def _seed(url: str) -> None:
