@@ -400,6 +400,24 @@ def run(config_path: str) -> None:
         sys.exit(EXIT_CONFIG)
 
 
+@cli.command("health")
+@config_option
+def health(config_path: str) -> None:
+    """Ask the running daemon's /healthz on server.listen: exit 0 when healthy, else 1.
+
+    For container health checks: the port comes from the configuration.
+    """
+    from syncd.daemon.probe import probe
+
+    config = _load(config_path)
+    if config.server.port == 0:
+        click.echo("server.listen has port 0 (any free port): set a fixed port to probe", err=True)
+        sys.exit(EXIT_CONFIG)
+    found = probe(config.server)
+    click.echo(found.says, err=not found.healthy)
+    sys.exit(EXIT_OK if found.healthy else EXIT_PARTIAL)
+
+
 @cli.command("plan")
 @click.argument("name")
 @json_option
