@@ -19,7 +19,10 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "syncd"
 
 VOCABULARY = frozenset(
-    {"model", "logs", "metrics", "shutdown", "polling", "jsonpath", "sink_protocol", "syncd"}
+    {
+        "model", "logs", "metrics", "shutdown", "polling", "progress", "jsonpath",
+        "sink_protocol", "syncd",
+    }
 )
 """Plain modules every layer may use; they import nothing but each other."""
 

@@ -23,6 +23,7 @@ from syncd.engine.pull.settings import PullSettings
 from syncd.engine.push.run import PushResult, run_push
 from syncd.engine.push.settings import JobPolling, PushSettings
 from syncd.http import RetryPolicy
+from syncd.limits.policy import LimitPolicy, as_windows
 from syncd.mapping import compile_connector
 from syncd.sources import open_source
 from syncd.vendors.base import Adapter
@@ -121,6 +122,7 @@ def push_settings(
         only=only or None,
         stop=stop or threading.Event(),
         source=f"source {connector.source!r}",
+        limits=LimitPolicy(as_windows(connector.target.rate_limit.windows())),
     )
 
 

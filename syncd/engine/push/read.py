@@ -25,6 +25,8 @@ class MapperLike(Protocol):
 
     def in_scope(self, record: dict[str, Any]) -> bool: ...
 
+    def scope_reason(self, record: dict[str, Any]) -> str: ...
+
     def render(self, hr_key: str, record: dict[str, Any]) -> DesiredUser: ...
 
 
@@ -45,11 +47,17 @@ class Reading:
     seen: set[str] = field(default_factory=set)  # every HR key the source holds
     held: set[str] = field(default_factory=set)  # present but unusable: neither changed nor removed
     out_of_scope: set[str] = field(default_factory=set)
+    # Why, for the first ``REASONS_KEPT`` people out of scope (every one asked for by ``only``).
+    scope_reasons: dict[str, str] = field(default_factory=dict)
+    unchanged_keys: set[str] = field(default_factory=set)  # kept only for ``only``'s people
     records_seen: int = 0
     unchanged: int = 0
     keyless: int = 0  # records without a usable key: one of them may be a person gone missing
     key_column_seen: bool = False
 
+
+REASONS_KEPT = 20
+"""How many out-of-scope people a reading says why for (a plan shows them as examples)."""
 
 Digests = Mapping[str, tuple[str | None, str]]
 """HR key -> (source hash, link status) of every linked person (``store.link_digests``)."""
@@ -96,8 +104,10 @@ def read_people(
         last_hash = (digests.get(hr_key) or (None, ""))[0]
         if last_hash is not None and last_hash == record_hash(mapper.fingerprint, data):
             reading.unchanged += 1
+            if only is not None:
+                reading.unchanged_keys.add(hr_key)
             continue
-        desired = _render(mapper, hr_key, data, reading)
+        desired = _render(mapper, hr_key, data, reading, explain=only is not None)
         if desired is None:
             continue
         reasons = validate(desired)
@@ -153,11 +163,13 @@ def _hold(reading: Reading, error: RecordError) -> None:
 
 
 def _render(
-    mapper: MapperLike, hr_key: str, data: dict[str, Any], reading: Reading
+    mapper: MapperLike, hr_key: str, data: dict[str, Any], reading: Reading, explain: bool
 ) -> DesiredUser | None:
     try:
         if not mapper.in_scope(data):
             reading.out_of_scope.add(hr_key)
+            if explain or len(reading.scope_reasons) < REASONS_KEPT:
+                reading.scope_reasons[hr_key] = mapper.scope_reason(data)
             return None
         return mapper.render(hr_key, data)
     except MappingError as error:

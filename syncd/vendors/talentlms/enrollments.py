@@ -49,6 +49,20 @@ class Enrollments:
     def __init__(self, client: VendorClient) -> None:
         self._client = client
 
+    def unusable(self, targets: frozenset[str]) -> dict[str, str]:
+        """Courses among ``targets`` nobody could be enrolled in, and why (for a plan: read at
+        read priority, one ``GET /courses/:id`` each). Learning paths are not checked."""
+        found: dict[str, str] = {}
+        for target in sorted(targets):
+            what, number = parse_target(target)
+            if number is None:
+                found[target] = f"{what} id {target!r} is not a positive number"
+            elif what == "course":
+                problem = course_problem(self._client, number, Priority.READ)
+                if problem:
+                    found[target] = problem
+        return found
+
     def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
         removing = ops[0].kind is OpKind.UNENROLL
         decided: dict[int, Outcome] = {}

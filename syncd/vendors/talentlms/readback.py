@@ -105,11 +105,13 @@ def course_ids(account: Mapping[str, Any]) -> set[int]:
     }
 
 
-def course_problem(client: VendorClient, course_id: int) -> str:
+def course_problem(
+    client: VendorClient, course_id: int, priority: Priority = Priority.WRITE
+) -> str:
     """Why an enrollment into ``course_id`` may not hold, as ``GET /courses/:id`` says."""
     try:
         response = client.get(
-            COURSE, path_params={"id": course_id}, priority=Priority.WRITE, accept={404}
+            COURSE, path_params={"id": course_id}, priority=priority, accept={404}
         )
     except RecordRejected as error:
         return error.message
