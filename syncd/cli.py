@@ -196,10 +196,17 @@ def errors(name: str, config_path: str, as_json: bool) -> None:
 @json_option
 def trace(name: str, hr_key: str, config_path: str, as_json: bool) -> None:
     """What syncd knows and did about one person of connector NAME."""
+    from syncd.assemble.cycles import next_push_of
     from syncd.state.trace import person_trace
 
-    with _connector_state(config_path, name) as engine:
-        found = person_trace(engine, name, hr_key)
+    config = _load(config_path)
+    _connector_or_exit(config, name)
+
+    def both(engine) -> dict[str, Any]:
+        return {**person_trace(engine, name, hr_key),
+                "next_push": next_push_of(config, name, engine, hr_key)}
+
+    found = _on_state(config, both)
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -236,6 +243,7 @@ def _print_trace(found: dict[str, Any]) -> None:
     if not found["errors"]:
         click.echo("No error recorded.")
     click.echo(f"learning results delivered: {found['results_delivered']}")
+    click.echo(f"next push: {found['next_push']}")
 
 
 def _connector_or_exit(config, name: str):
@@ -282,16 +290,25 @@ def _on_state(config, work: Callable[[Any], Any]) -> Any:
 
 def _print_plan(result, as_json: bool) -> None:
     from syncd.engine.push.order import summary
+    from syncd.forecast_text import forecast_lines
 
     if as_json:
         for op in result.plan:
             click.echo(json.dumps(_operation_json(op)))
+        if result.forecast is not None:  # the prediction goes beside the operations
+            for line in forecast_lines(result.forecast):
+                click.echo(line, err=True)
         return
     counts = summary(result.plan)
     rows = [{"operation": kind, "count": n} for kind, n in counts.items()]
     _print_table("planned operations", rows, ("operation", "count"), "Nothing to do.")
+    if result.forecast is not None:
+        for line in forecast_lines(result.forecast):
+            click.echo(line)
     for error in result.errors:
         click.echo(f"not planned: {error}", err=True)
+    for note in result.notes:
+        click.echo(note)
     if result.message:
         click.echo(result.message, err=True)
 
@@ -334,6 +351,8 @@ def _run_pull(config, name: str):
 def _report(result, direction: str) -> None:
     counts = ", ".join(f"{k}={v}" for k, v in result.counts.items() if v)
     click.echo(f"{direction}: {result.outcome}" + (f" ({counts})" if counts else ""))
+    for note in getattr(result, "notes", ()):
+        click.echo(note)
     if result.message and result.outcome != "dry_run":
         click.echo(result.message, err=True)
 
@@ -346,22 +365,33 @@ def _report(result, direction: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: one JSON line per op.")
 @click.option("--only", "only", multiple=True, metavar="HR_KEY",
               help="Push only this person now (repeatable); the others wait for their cycle.")
+@click.option("--progress-every", "progress_every", default="1m", show_default=True,
+              metavar="DURATION",
+              help="Without a terminal: how often to log the progress (on one: a live line).")
 @config_option
 def sync(
     name: str, direction: str, dry_run: bool, as_json: bool, only: tuple[str, ...],
-    config_path: str,
+    progress_every: str, config_path: str,
 ) -> None:
     """Run one cycle of connector NAME now, then exit.
 
-    SIGTERM or SIGINT stops it between batches; what was not sent stays in the
-    outbox for the next cycle, and the exit code is 128 + the signal number.
+    On a terminal a live line shows the progress (operations done of planned, calls, the
+    wait for a rate limit and when it ends, ETA); otherwise a progress line is logged
+    every minute. SIGTERM or SIGINT stops it between batches; what was not sent stays in
+    the outbox for the next cycle, and the exit code is 128 + the signal number.
     """
+    from syncd.config import parse_duration
+    from syncd.progress_display import showing_progress
     from syncd.shutdown import received_signal, stop_on_signals
 
+    try:
+        interval = parse_duration(progress_every).total_seconds()
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--progress-every") from None
     config = _load(config_path)
     connector = _connector_or_exit(config, name)
     codes = []
-    with stop_on_signals():
+    with stop_on_signals(), showing_progress(interval):
         if direction in ("push", "both"):
             result = _run_push(config, name, dry_run, only)
             if dry_run:

@@ -26,7 +26,9 @@ VOCABULARY = frozenset(
 )
 """Plain modules every layer may use; they import nothing but each other."""
 
-FACE = frozenset({"cli", "__main__", "daemon", "demo", "status_table"})
+FACE = frozenset(
+    {"cli", "__main__", "daemon", "demo", "status_table", "forecast_text", "progress_display"}
+)
 
 ALLOWED: dict[str, frozenset[str]] = {
     "assemble": frozenset(

@@ -20,6 +20,7 @@ from syncd.engine.diff import DiffPolicy
 from syncd.engine.guard import Threshold
 from syncd.engine.pull.run import PullResult, run_pull
 from syncd.engine.pull.settings import PullSettings
+from syncd.engine.push.forecast import next_push_for
 from syncd.engine.push.run import PushResult, run_push
 from syncd.engine.push.settings import JobPolling, PushSettings
 from syncd.http import RetryPolicy
@@ -139,6 +140,15 @@ def push_once(
     settings = push_settings(config, name, engine, stop=stop, only=only)
     try:
         return run_push(settings, dry_run=dry_run)
+    finally:
+        settings.adapter.close()
+
+
+def next_push_of(config: Config, name: str, engine: Engine, hr_key: str) -> str:
+    """What the next push of ``name`` does for ``hr_key``, and why when it does nothing."""
+    settings = push_settings(config, name, engine)
+    try:
+        return next_push_for(settings, hr_key)
     finally:
         settings.adapter.close()
 

@@ -14,9 +14,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from syncd.engine.guard import GuardVerdict
-from syncd.engine.push.read import Reading
+from syncd.engine.push.read import Reading, SourceEmpty, read_people
+from syncd.engine.push.settings import PushSettings
 from syncd.limits.policy import LimitPolicy, Priority, seconds_for
 from syncd.model import Operation, OpKind
+from syncd.sources.base import SourceError
+from syncd.state import store
 from syncd.vendors.base import Adapter, Capabilities
 
 
@@ -124,3 +127,26 @@ def nothing_to_send(reading: Reading, hr_key: str, ops: Sequence[Operation]) -> 
         "its HR record changed, but not what the mapping gives the LMS: nothing to send",
         failed=False,
     )
+
+
+def next_push_for(settings: PushSettings, hr_key: str) -> str:
+    """What the next push does for ``hr_key``, from the source read as the push reads it (no
+    vendor call: the vendor's own checks are the push's to make)."""
+    with settings.engine.connect() as conn:
+        digests = store.link_digests(conn, settings.connector)
+    try:
+        reading = read_people(
+            settings.records(),
+            settings.key,
+            settings.mapper,
+            lambda _user: [],
+            digests,
+            frozenset({hr_key}),
+            source=settings.source,
+        )
+    except (SourceEmpty, SourceError) as error:
+        return f"cannot tell: {error}"
+    idle = why_nothing(reading, hr_key, settings.source)
+    if idle is not None:
+        return f"nothing: {idle.reason}"
+    return "changed since the last push: the next push compares it with the LMS and sends it"
