@@ -60,7 +60,7 @@ class Enrollments:
             elif what == "course":
                 problem = course_problem(self._client, number, Priority.READ)
                 if problem:
-                    found[target] = problem
+                    found[target] = f"course {number} in TalentLMS: {problem}"
         return found
 
     def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
