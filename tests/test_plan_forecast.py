@@ -1,4 +1,4 @@
-"""``syncd plan`` against the TalentLMS sandbox: what the push would meet, as an operator reads it."""
+"""``syncd plan`` against the TalentLMS sandbox: what the push would meet, seen by an operator."""
 
 from __future__ import annotations
 
