@@ -125,6 +125,14 @@ def config_check(config_path: str) -> None:
     sys.exit(code)
 
 
+@config_group.command("schema")
+def config_schema() -> None:
+    """Print the configuration's JSON Schema, for editors (no configuration is read)."""
+    from syncd.config.schema.json_schema import config_json_schema
+
+    click.echo(json.dumps(config_json_schema(), indent=2))
+
+
 @cli.group("db")
 def db_group() -> None:
     """State store commands."""
@@ -145,11 +153,13 @@ def db_upgrade(config_path: str) -> None:
 @cli.command("status")
 @config_option
 @json_option
-def status(config_path: str, as_json: bool) -> None:
-    """Print the status table: one row per connector and direction."""
+@click.option("--wide", is_flag=True, help="Every column, full times and whole errors.")
+def status(config_path: str, as_json: bool, wide: bool) -> None:
+    """Print the status table: one row per connector and direction (times in UTC)."""
     from sqlalchemy import inspect
 
     from syncd.state.status import STATUS_COLUMNS, status_rows
+    from syncd.status_table import print_status
 
     config = _load(config_path)
     engine = _state_engine(config)
@@ -157,7 +167,7 @@ def status(config_path: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    _print_table("syncd status", rows, STATUS_COLUMNS, "No connector has run yet.")
+    print_status(rows, STATUS_COLUMNS, wide=wide)
 
 
 @cli.command("errors")
@@ -186,10 +196,17 @@ def errors(name: str, config_path: str, as_json: bool) -> None:
 @json_option
 def trace(name: str, hr_key: str, config_path: str, as_json: bool) -> None:
     """What syncd knows and did about one person of connector NAME."""
+    from syncd.assemble.cycles import next_push_of
     from syncd.state.trace import person_trace
 
-    with _connector_state(config_path, name) as engine:
-        found = person_trace(engine, name, hr_key)
+    config = _load(config_path)
+    _connector_or_exit(config, name)
+
+    def both(engine) -> dict[str, Any]:
+        return {**person_trace(engine, name, hr_key),
+                "next_push": next_push_of(config, name, engine, hr_key)}
+
+    found = _on_state(config, both)
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -226,6 +243,7 @@ def _print_trace(found: dict[str, Any]) -> None:
     if not found["errors"]:
         click.echo("No error recorded.")
     click.echo(f"learning results delivered: {found['results_delivered']}")
+    click.echo(f"next push: {found['next_push']}")
 
 
 def _connector_or_exit(config, name: str):
@@ -272,16 +290,25 @@ def _on_state(config, work: Callable[[Any], Any]) -> Any:
 
 def _print_plan(result, as_json: bool) -> None:
     from syncd.engine.push.order import summary
+    from syncd.forecast_text import forecast_lines
 
     if as_json:
         for op in result.plan:
             click.echo(json.dumps(_operation_json(op)))
+        if result.forecast is not None:  # the prediction goes beside the operations
+            for line in forecast_lines(result.forecast):
+                click.echo(line, err=True)
         return
     counts = summary(result.plan)
     rows = [{"operation": kind, "count": n} for kind, n in counts.items()]
     _print_table("planned operations", rows, ("operation", "count"), "Nothing to do.")
+    if result.forecast is not None:
+        for line in forecast_lines(result.forecast):
+            click.echo(line)
     for error in result.errors:
         click.echo(f"not planned: {error}", err=True)
+    for note in result.notes:
+        click.echo(note)
     if result.message:
         click.echo(result.message, err=True)
 
@@ -324,6 +351,8 @@ def _run_pull(config, name: str):
 def _report(result, direction: str) -> None:
     counts = ", ".join(f"{k}={v}" for k, v in result.counts.items() if v)
     click.echo(f"{direction}: {result.outcome}" + (f" ({counts})" if counts else ""))
+    for note in getattr(result, "notes", ()):
+        click.echo(note)
     if result.message and result.outcome != "dry_run":
         click.echo(result.message, err=True)
 
@@ -336,22 +365,33 @@ def _report(result, direction: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: one JSON line per op.")
 @click.option("--only", "only", multiple=True, metavar="HR_KEY",
               help="Push only this person now (repeatable); the others wait for their cycle.")
+@click.option("--progress-every", "progress_every", default="1m", show_default=True,
+              metavar="DURATION",
+              help="Without a terminal: how often to log the progress (on one: a live line).")
 @config_option
 def sync(
     name: str, direction: str, dry_run: bool, as_json: bool, only: tuple[str, ...],
-    config_path: str,
+    progress_every: str, config_path: str,
 ) -> None:
     """Run one cycle of connector NAME now, then exit.
 
-    SIGTERM or SIGINT stops it between batches; what was not sent stays in the
-    outbox for the next cycle, and the exit code is 128 + the signal number.
+    On a terminal a live line shows the progress (operations done of planned, calls, the
+    wait for a rate limit and when it ends, ETA); otherwise a progress line is logged
+    every minute. SIGTERM or SIGINT stops it between batches; what was not sent stays in
+    the outbox for the next cycle, and the exit code is 128 + the signal number.
     """
+    from syncd.config import parse_duration
+    from syncd.progress_display import showing_progress
     from syncd.shutdown import received_signal, stop_on_signals
 
+    try:
+        interval = parse_duration(progress_every).total_seconds()
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--progress-every") from None
     config = _load(config_path)
     connector = _connector_or_exit(config, name)
     codes = []
-    with stop_on_signals():
+    with stop_on_signals(), showing_progress(interval):
         if direction in ("push", "both"):
             result = _run_push(config, name, dry_run, only)
             if dry_run:
@@ -388,6 +428,24 @@ def run(config_path: str) -> None:
     except OSError as error:
         click.echo(f"cannot serve on {config.server.listen}: {error}", err=True)
         sys.exit(EXIT_CONFIG)
+
+
+@cli.command("health")
+@config_option
+def health(config_path: str) -> None:
+    """Ask the running daemon's /healthz on server.listen: exit 0 when healthy, else 1.
+
+    For container health checks: the port comes from the configuration.
+    """
+    from syncd.daemon.probe import probe
+
+    config = _load(config_path)
+    if config.server.port == 0:
+        click.echo("server.listen has port 0 (any free port): set a fixed port to probe", err=True)
+        sys.exit(EXIT_CONFIG)
+    found = probe(config.server)
+    click.echo(found.says, err=not found.healthy)
+    sys.exit(EXIT_OK if found.healthy else EXIT_PARTIAL)
 
 
 @cli.command("plan")

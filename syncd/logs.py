@@ -117,6 +117,20 @@ def add_secrets(secrets: Iterable[str]) -> None:
     redactor.add(secrets)
 
 
+class _StandardError:
+    """``sys.stderr`` as it is when each line is written: a live progress display may stand in
+    for it for a while, printing the log lines above its own."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure(
     fmt: str | None = None,
     level: str = "info",
@@ -130,7 +144,7 @@ def configure(
     chain, and httpx's own request logging is silenced because its URLs can carry
     personal data (our client logs path templates instead).
     """
-    stream = stream or sys.stderr
+    stream = stream or _StandardError()  # type: ignore[assignment]
     redactor.add(secrets)
     if fmt is None:
         fmt = "console" if stream.isatty() else "json"

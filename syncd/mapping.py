@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
 from jinja2.exceptions import UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
@@ -389,8 +389,10 @@ class Mapper:
         active: Evaluator,
         groups: list[_GroupRule],
         enrollments: list[_EnrollmentRule],
+        scope_text: str | None = None,
     ) -> None:
         self.fingerprint = fingerprint
+        self._scope_text = scope_text
         self._env = env
         self._globals = env.globals
         self._scope = scope
@@ -409,6 +411,19 @@ class Mapper:
             return True
         ctx = self._context(record)
         return _truth_of(self._scope, ctx, record, "scope", hr_key)
+
+    def scope_reason(self, record: Mapping[str, Any]) -> str:
+        """Why ``record`` is out of scope, in the configuration's words and with the values its
+        ``scope`` reads (only those: the rest of the record stays out of the output)."""
+        text = (self._scope_text or "").strip()
+        try:
+            names = sorted(meta.find_undeclared_variables(
+                self._env.parse(text if "{{" in text else "{{ " + text + " }}")
+            ))
+        except TemplateSyntaxError:
+            names = []
+        values = ", ".join(f"{name}={record[name]!r}" for name in names if name in record)
+        return f"scope {text!r} is false" + (f" ({values})" if values else "")
 
     def render(
         self, hr_key: str, record: Mapping[str, Any], source_hash: str | None = None
@@ -507,6 +522,7 @@ def compile_connector(connector: ConnectorConfig) -> Mapper:
         active=parts.active,
         groups=parts.groups,
         enrollments=parts.enrollments,
+        scope_text=connector.scope,
     )
 
 

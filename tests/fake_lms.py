@@ -21,7 +21,7 @@ from syncd.model import (
     record_hash,
     stable_hash,
 )
-from syncd.vendors.base import Capabilities, PullPage, RemoteAccount
+from syncd.vendors.base import Capabilities, PullPage, RemoteAccount, TargetCheck
 
 
 @dataclass
@@ -117,6 +117,9 @@ class FakeLMS:
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         return iter(())
 
+    def check_targets(self, groups: frozenset[str], courses: frozenset[str]) -> TargetCheck:
+        return TargetCheck()  # it lists neither
+
     def close(self) -> None:
         pass
 
@@ -167,6 +170,9 @@ class TinyMapper:
 
     def in_scope(self, record: dict[str, Any], hr_key: str = "") -> bool:
         return record.get("status") != "contractor"
+
+    def scope_reason(self, record: dict[str, Any]) -> str:
+        return f"status is {record.get('status')!r}"
 
     def render(
         self, hr_key: str, record: dict[str, Any], source_hash: str | None = None

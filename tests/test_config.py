@@ -769,6 +769,39 @@ def test_schedules_become_scheduler_triggers():
     assert isinstance(cron, CronTrigger)
 
 
+def test_a_cron_schedule_is_read_in_its_timezone_across_daylight_saving():
+    from datetime import UTC, datetime
+
+    from syncd.config import Schedule
+
+    nightly = Schedule.model_validate({"cron": "0 2 * * *", "timezone": "Europe/Berlin"})
+    trigger = nightly.trigger()
+
+    summer = trigger.get_next_fire_time(None, datetime(2026, 7, 1, 0, 30, tzinfo=UTC))
+    winter = trigger.get_next_fire_time(None, datetime(2026, 1, 15, 0, 30, tzinfo=UTC))
+    assert summer.astimezone(UTC) == datetime(2026, 7, 2, 0, 0, tzinfo=UTC)  # 02:00 CEST
+    assert winter.astimezone(UTC) == datetime(2026, 1, 15, 1, 0, tzinfo=UTC)  # 02:00 CET
+    utc = Schedule.model_validate({"cron": "0 2 * * *"}).trigger()
+    assert utc.get_next_fire_time(None, datetime(2026, 7, 1, 0, 30, tzinfo=UTC)) == datetime(
+        2026, 7, 1, 2, 0, tzinfo=UTC
+    )
+
+
+def test_an_unknown_timezone_is_a_problem_naming_the_key(tmp_path):
+    path = config_with(
+        tmp_path,
+        TALENTLMS.replace("{every: 15m}", '{cron: "0 2 * * *", timezone: Europe/Atlantis}'),
+    )
+    problem = only_problem(path)
+    assert problem.path == "connectors[talentlms].schedule.timezone"
+    assert "Europe/Atlantis" in problem.message and "IANA" in problem.message
+
+
+def test_a_timezone_beside_every_is_refused_as_meaningless(tmp_path):
+    path = config_with(tmp_path, TALENTLMS.replace("{every: 15m}", "{every: 15m, timezone: UTC}"))
+    assert "timezone applies to cron only" in only_problem(path).message
+
+
 # --- hostile files ----------------------------------------------------------------------------
 
 ALIAS_BOMB = """

@@ -725,3 +725,16 @@ def test_created_id():
     assert created_id(response(201, 654321)) == "654321"
     assert created_id(response(201, "777")) == "777"
     assert created_id(response(201, None)) is None
+
+
+def test_a_plan_learns_which_groups_and_courses_ilms_lacks(make_adapter, sim):
+    adapter = make_adapter()
+    check = adapter.check_targets(
+        frozenset({"Sales", "engineering", "Support"}),
+        frozenset({SECURITY, "nope1234", "learning-path:7"}),
+    )
+    assert check.groups_listed and check.courses_listed
+    assert set(check.groups) == {"Support"}  # names match as the push resolves them
+    assert "cannot create groups" in check.groups["Support"]
+    assert set(check.courses) == {"nope1234"}  # curricula have no listing: not judged
+    assert {r["method"] for r in sim.requests()} == {"GET"}  # read, never written

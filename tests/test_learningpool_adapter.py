@@ -23,7 +23,7 @@ from syncd.http import TOKENS, AuthenticationError, RetryPolicy
 from syncd.model import DesiredUser, Operation, OpKind, OutcomeStatus, ResultStatus
 from syncd.sandbox import Sandbox
 from syncd.sandbox.learningpool.endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
-from syncd.vendors.base import Adapter
+from syncd.vendors.base import Adapter, TargetCheck
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.learningpool import LearningPoolAdapter
 from tests.support.adapters import build as build_adapter
@@ -526,6 +526,18 @@ def test_a_group_that_does_not_exist_is_a_clear_failure(make):
         "group 'Finance' does not exist in Learning Pool (looked up by External Ref and by "
         "name); create it there first, syncd cannot create groups"
     )
+
+
+def test_a_plan_learns_which_groups_learning_pool_lacks_from_groups_list(make, sim):
+    lp = make()
+    check = lp.check_targets(frozenset({"ENG", "all staff", "Finance"}), frozenset({"C-1"}))
+    assert check.groups_listed and not check.courses_listed  # no endpoint lists courses
+    assert list(check.groups) == ["Finance"]
+    assert "no Learning Pool group has 'Finance'" in check.groups["Finance"]
+    without = {k: v for k, v in SANDBOX_ENDPOINTS.items() if k != "groups_list"}
+    assert make(endpoints=without).check_targets(frozenset({"Finance"}), frozenset()) == (
+        TargetCheck()
+    )  # nothing to list them with: nothing is claimed
 
 
 def test_enrolments_by_id_or_external_id_and_an_unknown_course(make, sim):

@@ -272,8 +272,61 @@ def test_only_names_keys_that_could_do_nothing(world):
     result = world.push()
     assert result.exit_code == 1
     assert "NOPE-1: only: not in the source" in result.errors
-    assert "2: only: out of this connector's scope" in result.errors
+    assert "2: only: out of this connector's scope: status is 'contractor'" in result.errors
     assert len(world.lms.accounts) == 1
+
+    again = world.push()  # person 1 is in the LMS as HR has them: the key does nothing, rightly
+    assert again.plan == [] and again.exit_code == 1  # (2 and NOPE-1 are still misses)
+    assert any(note.startswith("1: unchanged since the last push") for note in again.notes)
+    assert not any(error.startswith("1:") for error in again.errors)
+
+
+def test_a_dry_run_exits_3_when_its_push_would_trip_the_guard(world):
+    world.hr = [person(i) for i in range(50)]
+    world.push()
+    world.hr = world.hr[:40]
+    plan = world.push(dry_run=True)
+    assert plan.outcome == CycleOutcome.DRY_RUN and plan.exit_code == 3
+    assert plan.forecast.guard_stops and "10 of 50" in plan.message
+    assert status_rows(world.engine)[0]["state"] == "idle"  # a plan is not a guarded push
+    approve(world.engine, "fake")
+    assert world.push(dry_run=True).exit_code == 0  # the approved push would go ahead
+
+
+def test_a_dry_run_names_the_people_out_of_scope_and_estimates_the_calls(migrated_db_url):
+    from syncd.limits.policy import LimitPolicy, Window
+
+    w = World(migrated_db_url, limits=LimitPolicy((Window(2, 60.0),)))
+    w.hr = [person(1), person(2), person(3, status="contractor")]
+    plan = w.push(dry_run=True)
+    w.engine.dispose()
+    forecast = plan.forecast
+    assert forecast.out_of_scope == 1
+    assert forecast.scope_reasons == {"3": "status is 'contractor'"}
+    # FakeLMS: 2 creates in one batch of 3, and a group add each: 3 calls; writes may use
+    # 2 of every 60 s (95 % of 2, rounded up), so the third goes a window later.
+    assert (forecast.estimate.calls, forecast.estimate.seconds) == (3, 60.0)
+    assert forecast.unlisted == ["fake groups are not listed here: not checked"]
+
+
+def test_a_push_shows_its_progress_while_it_sends(world):
+    from syncd import progress
+
+    seen = []
+    execute = world.lms.execute
+
+    def watched(ops):
+        (shown,) = progress.active()
+        seen.append(shown.snapshot())
+        return execute(ops)
+
+    world.lms.execute = watched
+    world.hr = [person(i) for i in range(4)]
+    world.push()
+    assert [(s.done, s.planned) for s in seen] == [(0, 8), (3, 8), (4, 8), (5, 8), (6, 8), (7, 8)]
+    assert seen[-1].connector == "fake" and seen[-1].calls == 6  # a lookup, 5 sends before
+    assert seen[-1].eta is not None and seen[-1].line().startswith("fake push: 7/8 operations")
+    assert progress.active() == []
 
 
 def test_first_sync_adopts_existing_accounts_by_match_key(world):

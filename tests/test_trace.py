@@ -7,6 +7,7 @@ import json
 from click.testing import CliRunner
 
 from syncd.cli import cli
+from syncd.engine.push.forecast import next_push_for
 from syncd.engine.push.run import PushSettings, run_push
 from syncd.engine.push.settings import JobPolling
 from syncd.sources.base import SourceRecord
@@ -28,19 +29,21 @@ def hr(key: str, email: str | None = None) -> SourceRecord:
     )
 
 
-def push(engine, lms: FakeLMS, records: list[SourceRecord]):
-    return run_push(
-        PushSettings(
-            connector="lms",
-            engine=engine,
-            adapter=lms,
-            mapper=TinyMapper(),
-            key="employee_id",
-            records=lambda: records,
-            match="email",
-            polling=JobPolling(first_delay=0.0, max_delay=0.0, timeout=5),
-        )
+def settings(engine, lms: FakeLMS, records: list[SourceRecord]) -> PushSettings:
+    return PushSettings(
+        connector="lms",
+        engine=engine,
+        adapter=lms,
+        mapper=TinyMapper(),
+        key="employee_id",
+        records=lambda: records,
+        match="email",
+        polling=JobPolling(first_delay=0.0, max_delay=0.0, timeout=5),
     )
+
+
+def push(engine, lms: FakeLMS, records: list[SourceRecord]):
+    return run_push(settings(engine, lms, records))
 
 
 def test_a_trace_shows_the_link_operations_and_errors_of_one_person(migrated_db_url, tmp_path):
@@ -83,7 +86,29 @@ connectors:
     assert shown.exit_code == 0, shown.output
     assert "2 in lms: LMS id (not yet known), link failed" in shown.output
     assert "p2@acme.test is refused" in shown.output
+    assert "next push: cannot tell: " in shown.output  # hr.csv is not there to read
     as_json = runner.invoke(cli, ["trace", "lms", "1", "--config", str(config), "--json"])
     assert json.loads(as_json.stdout)["link"]["status"] == "linked"
     unknown = runner.invoke(cli, ["trace", "nope", "1", "--config", str(config)])
     assert unknown.exit_code == 2 and "no connector named 'nope'" in unknown.output
+
+
+def test_a_trace_says_what_the_next_push_does_for_the_person_and_why(migrated_db_url):
+    engine = make_engine(migrated_db_url)
+    lms = FakeLMS()
+    contractor = hr("3")
+    contractor.data["status"] = "contractor"
+    records = [hr("1"), hr("2"), contractor]
+    push(engine, lms, records)
+    reading = settings(engine, lms, records)
+    calls = lms.api_calls
+
+    assert next_push_for(reading, "1").startswith("nothing: unchanged since the last push")
+    assert next_push_for(reading, "3") == (
+        "nothing: out of this connector's scope: status is 'contractor'"
+    )
+    assert next_push_for(reading, "9") == "nothing: not in the source"
+    records[1] = hr("2", email="moved@acme.test")
+    assert next_push_for(reading, "2").startswith("changed since the last push")
+    assert lms.api_calls == calls  # read from HR and the store alone
+    engine.dispose()

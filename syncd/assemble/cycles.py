@@ -20,9 +20,11 @@ from syncd.engine.diff import DiffPolicy
 from syncd.engine.guard import Threshold
 from syncd.engine.pull.run import PullResult, run_pull
 from syncd.engine.pull.settings import PullSettings
+from syncd.engine.push.forecast import next_push_for
 from syncd.engine.push.run import PushResult, run_push
 from syncd.engine.push.settings import JobPolling, PushSettings
 from syncd.http import RetryPolicy
+from syncd.limits.policy import LimitPolicy, as_windows
 from syncd.mapping import compile_connector
 from syncd.sources import open_source
 from syncd.vendors.base import Adapter
@@ -121,6 +123,7 @@ def push_settings(
         only=only or None,
         stop=stop or threading.Event(),
         source=f"source {connector.source!r}",
+        limits=LimitPolicy(as_windows(connector.target.rate_limit.windows())),
     )
 
 
@@ -137,6 +140,15 @@ def push_once(
     settings = push_settings(config, name, engine, stop=stop, only=only)
     try:
         return run_push(settings, dry_run=dry_run)
+    finally:
+        settings.adapter.close()
+
+
+def next_push_of(config: Config, name: str, engine: Engine, hr_key: str) -> str:
+    """What the next push of ``name`` does for ``hr_key``, and why when it does nothing."""
+    settings = push_settings(config, name, engine)
+    try:
+        return next_push_for(settings, hr_key)
     finally:
         settings.adapter.close()
 

@@ -15,6 +15,7 @@ from syncd.config import Config
 from syncd.daemon.cycles import CycleRunner
 from syncd.daemon.schedule import build_scheduler, record_schedule
 from syncd.daemon.server import HttpServer, build_app
+from syncd.progress_display import ProgressLog
 from syncd.shutdown import stop_on_signals
 
 log = structlog.get_logger(__name__)
@@ -38,6 +39,7 @@ def run_daemon(config: Config) -> int:
             config.server.port,
         )
         server.start()
+        ticker = ProgressLog().start()  # a long first sync says where it is every minute
         scheduler.start()
         record_schedule(scheduler, config, engine)
         log.info(
@@ -55,6 +57,7 @@ def run_daemon(config: Config) -> int:
             scheduler.shutdown(wait=False)
             if not runner.wait_idle(STOP_TIMEOUT):
                 log.warning("daemon_stop_timeout", seconds=STOP_TIMEOUT)
+            ticker.stop()
             server.stop()
             engine.dispose()
     log.info("daemon_stopped")

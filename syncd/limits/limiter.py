@@ -29,6 +29,7 @@ from syncd.limits.policy import (
     Window,
     as_windows,
 )
+from syncd.progress import note_wait
 from syncd.shutdown import raise_if_stopping
 
 log = structlog.get_logger(__name__)
@@ -94,6 +95,8 @@ class RateLimiter:
             result = self.backend.acquire(self.credential, self.policy, priority)
             waited = self._monotonic() - started
             if isinstance(result, Grant):
+                if waited > 0:
+                    note_wait(None)
                 if waited >= 1.0:
                     log.info(
                         "rate_limit_wait",
@@ -106,6 +109,7 @@ class RateLimiter:
                 raise RateLimitTimeout(
                     f"{self.name}: the rate limit would hold this call more than {max_wait:g}s"
                 )
+            note_wait(result)  # a running cycle shows the wait and its end
             nap = min(result, self._max_sleep)
             if self._sleep is not None:
                 self._sleep(nap)

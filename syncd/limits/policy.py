@@ -319,3 +319,18 @@ def after_answer(
         if signal.status is not None and grant.granted_at > pause.since:
             pause = replace(pause, strikes=0)
     return pause, replace(result, learned=learned_calls(policy, signal, calls))
+
+
+def seconds_for(calls: int, policy: LimitPolicy, priority: Priority = Priority.WRITE) -> float:
+    """The least time ``calls`` calls of ``priority`` take under ``policy``, from an unused budget.
+
+    Each window lets ``room`` calls through and then the next ``room`` once the first
+    have aged out of it, so the last call goes ``(calls - 1) // room`` windows after the
+    first; the slowest window decides. The time the calls themselves take is not counted.
+    """
+    if calls <= 0:
+        return 0.0
+    return max(
+        (((calls - 1) // policy.room(w, priority)) * w.seconds for w in policy.windows),
+        default=0.0,
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -26,7 +26,10 @@ ERROR_COLUMNS = ("hr_key", "operation", "reason", "first_seen_at", "last_seen_at
 
 
 def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+    """JSON-ready; a time always with its zone (SQLite hands back the stored UTC time naive)."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return value
 
 
 def status_rows(engine: Engine) -> list[dict[str, Any]]:

@@ -17,6 +17,15 @@ from syncd.model import DesiredUser, LearningResult, Operation, OpKind, Outcome
 
 
 @dataclass(frozen=True, slots=True)
+class CallCost:
+    """The calls one operation kind costs: per batch sent (the write and its job's polls) and
+    per operation in it (reading each one back). An estimate, for ``syncd plan``."""
+
+    per_batch: int = 1
+    per_item: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a vendor can do. Config validation and the planner read this."""
 
@@ -35,10 +44,18 @@ class Capabilities:
     list_accounts: bool = False
     list_groups: bool = False
     list_courses: bool = False
+    # Calls per operation kind, where it is not one call per operation (``CallCost()``).
+    call_costs: Mapping[OpKind, CallCost] = field(default_factory=dict)
 
     def batch_size(self, kind: OpKind) -> int:
         """How many operations of ``kind`` one ``execute`` call may carry (1 = no batching)."""
         return self.batch_sizes.get(kind, 1)
+
+    def calls_for(self, kind: OpKind, count: int) -> int:
+        """About how many calls ``count`` operations of ``kind`` take."""
+        cost = self.call_costs.get(kind, CallCost())
+        batches = -(-count // max(1, self.batch_size(kind)))
+        return batches * cost.per_batch + count * cost.per_item
 
     def supports(self, kind: OpKind) -> bool:
         if kind in (OpKind.GROUP_ADD, OpKind.GROUP_REMOVE):
@@ -97,6 +114,20 @@ class VendorFacts:
         if capability == "learning_paths" and capability not in self.absent:
             return _NO_LEARNING_PATHS
         return self.absent.get(capability, NOT_DOCUMENTED)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetCheck:
+    """What a plan's groups and courses will meet in the LMS, read at read priority.
+
+    ``groups``/``courses`` map each one a push could not use (absent, and not to be
+    created) to why; ``*_listed`` says whether the vendor could tell at all.
+    """
+
+    groups: Mapping[str, str] = field(default_factory=dict)
+    courses: Mapping[str, str] = field(default_factory=dict)
+    groups_listed: bool = False
+    courses_listed: bool = False
 
 
 @dataclass(slots=True)
@@ -221,6 +252,11 @@ class Adapter(Protocol):
 
     def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
         """Carry out operations of one kind; one outcome per operation, same order."""
+        ...
+
+    def check_targets(self, groups: frozenset[str], courses: frozenset[str]) -> TargetCheck:
+        """Which of these groups and courses a push could not use, read at read priority
+        through the vendor's listings where it has them (``syncd plan``)."""
         ...
 
     def poll_job(self, job_id: str, ops: Sequence[Operation]) -> list[Outcome] | None:

@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -38,5 +38,8 @@ Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^\s*\d+\s*[smhd]\s*$", "examples": ["30s", "15m", "1h"]}
+    ),
 ]
 """A pydantic field type: accepts ``30s``/``15m``/``1h``/``1d``, holds a ``timedelta``."""

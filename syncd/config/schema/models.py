@@ -6,7 +6,7 @@ import re
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, JsonValue, SecretStr, field_validator
+from pydantic import BeforeValidator, Field, JsonValue, SecretStr, WithJsonSchema, field_validator
 
 from syncd.config.schema.durations import Duration
 from syncd.config.schema.reconcile import OnLeaveConfig, ReconcileConfig
@@ -92,7 +92,11 @@ class GroupRule(Strict):
     """One membership per rendered value (a list gives several); ``map`` renames values."""
 
     from_: str = Field(alias="from")
-    map: Annotated[dict[str, str], BeforeValidator(_text_map)] = Field(default_factory=dict)
+    map: Annotated[
+        dict[str, str],
+        BeforeValidator(_text_map),
+        WithJsonSchema({"type": "object", "additionalProperties": {"type": ["string", "number"]}}),
+    ] = Field(default_factory=dict)
     create_missing: bool = False
     kind: Literal["group", "branch"] = "group"
 

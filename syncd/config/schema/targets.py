@@ -13,7 +13,14 @@ import string
 from datetime import timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from syncd.config.schema.durations import Duration
 from syncd.config.schema.rate_limits import RateLimitConfig, merge_rate_limit
@@ -64,7 +71,12 @@ def _identifier_text(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-Identifier = Annotated[str, BeforeValidator(_identifier_text), Field(min_length=1)]
+Identifier = Annotated[
+    str,
+    BeforeValidator(_identifier_text),
+    Field(min_length=1),
+    WithJsonSchema({"anyOf": [{"type": "string", "minLength": 1}, {"type": "integer"}]}),
+]
 
 _HOWNOW_USER_REF = re.compile(r"(ID-\d+|EXT-[A-Za-z0-9_-]+)")
 _HOWNOW_ACTING_USER = re.compile(r"(ID-\d+|EXT-[A-Za-z0-9_-]+|EMAIL-\S+@\S+)")

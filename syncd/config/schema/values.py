@@ -5,16 +5,39 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, field_validator, model_serializer, model_validator
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic import Strict as StrictType
 
 from syncd.config.schema.durations import Duration
 from syncd.config.schema.strict import Strict
 
 
+def _threshold_json_schema(schema: dict[str, Any]) -> None:
+    """As the file writes it (``5%`` or ``25``), not as the model holds it."""
+    description = schema.get("description", "")
+    schema.clear()
+    schema.update(
+        description=description,
+        anyOf=[
+            {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%?\s*$", "examples": ["5%"]},
+            {"type": "integer", "minimum": 0},
+        ],
+    )
+
+
 class Threshold(Strict):
     """A guard limit: a share of the linked users (``5%``) or an absolute count (``25``)."""
+
+    model_config = ConfigDict(**Strict.model_config, json_schema_extra=_threshold_json_schema)
 
     percent: float | None = Field(None, ge=0, le=100)
     absolute: int | None = Field(None, ge=0)
@@ -60,10 +83,29 @@ _THRESHOLD_FORMS = "write a share of the linked users (e.g. 5%) or an absolute n
 
 
 class Schedule(Strict):
-    """When a cycle runs: ``{every: 15m}`` or ``{cron: "*/15 * * * *"}`` (5-field crontab)."""
+    """When a cycle runs: ``{every: 15m}`` or ``{cron: "*/15 * * * *"}`` (5-field crontab).
+
+    A crontab is read in ``timezone`` (an IANA name such as ``Europe/Berlin``, default
+    UTC), so "at 02:00" stays 02:00 local time across daylight saving changes.
+    """
 
     every: Duration | None = None
     cron: str | None = None
+    timezone: str | None = Field(None, examples=["Europe/Berlin", "America/New_York"])
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone name of the IANA database (e.g. Europe/Berlin, "
+                "America/New_York, UTC)"
+            ) from None
+        return value
 
     @field_validator("cron")
     @classmethod
@@ -90,18 +132,25 @@ class Schedule(Strict):
             raise ValueError("give exactly one of every (e.g. every: 15m) or cron")
         if self.every is not None and self.every <= timedelta(0):
             raise ValueError("every must be longer than 0s")
+        if self.timezone is not None and self.cron is None:
+            raise ValueError("timezone applies to cron only: every runs at the same pace anywhere")
         return self
 
-    def trigger(self, timezone: Any = UTC) -> Any:
+    @property
+    def zone(self) -> Any:
+        """The zone the crontab is read in."""
+        return ZoneInfo(self.timezone) if self.timezone is not None else UTC
+
+    def trigger(self) -> Any:
         """The APScheduler trigger for this schedule."""
         if self.cron is not None:
             from apscheduler.triggers.cron import CronTrigger
 
-            return CronTrigger.from_crontab(self.cron, timezone=timezone)
+            return CronTrigger.from_crontab(self.cron, timezone=self.zone)
         from apscheduler.triggers.interval import IntervalTrigger
 
         assert self.every is not None
-        return IntervalTrigger(seconds=self.every.total_seconds(), timezone=timezone)
+        return IntervalTrigger(seconds=self.every.total_seconds(), timezone=UTC)
 
 
 def _template_or_bool(value: Any) -> Any:

@@ -21,6 +21,7 @@ from syncd.engine.cycle import log_stopping
 from syncd.engine.push.settings import DIRECTION, PushSettings
 from syncd.model import Operation, Outcome, OutcomeStatus
 from syncd.polling import Waited, WaitEnd, wait_for_jobs
+from syncd.progress import span
 from syncd.state import store
 
 log = structlog.get_logger(__name__)
@@ -101,7 +102,7 @@ class JobPoller:
                 OutcomeStatus.FAILED,
                 error=(
                     f"{vendor} job {job_id} ({op.describe()}) had not ended "
-                    f"{_span(running)} after it was sent (target.job_timeout: "
+                    f"{span(running.total_seconds())} after it was sent (target.job_timeout: "
                     f"{format_duration(limit)}); syncd stopped polling it and cannot tell what "
                     f"{vendor} applied. Check the person in {vendor}, then "
                     f"`syncd retry {self.s.connector}` sends it again"
@@ -129,16 +130,3 @@ class JobPoller:
                     operations=len(ops),
                     timeout_s=self.s.polling.timeout,
                 )
-
-
-def _span(value: timedelta) -> str:
-    """A duration for people: ``2h 5m``, ``31m``, ``45s``."""
-    seconds = max(0, int(value.total_seconds()))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [f"{hours}h"] if hours else []
-    if minutes:
-        parts.append(f"{minutes}m")
-    if seconds and not hours:
-        parts.append(f"{seconds}s")
-    return " ".join(parts) or "0s"

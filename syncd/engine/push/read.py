@@ -25,6 +25,8 @@ class MapperLike(Protocol):
 
     def in_scope(self, record: dict[str, Any]) -> bool: ...
 
+    def scope_reason(self, record: dict[str, Any]) -> str: ...
+
     def render(
         self, hr_key: str, record: dict[str, Any], source_hash: str | None = None
     ) -> DesiredUser: ...
@@ -48,11 +50,17 @@ class Reading:
     held: set[str] = field(default_factory=set)  # present but unusable: neither changed nor removed
     out_of_scope: set[str] = field(default_factory=set)
     in_scope_count: int = 0  # rendered or unchanged: people this connector's LMS gets
+    # Why, for the first ``REASONS_KEPT`` people out of scope (every one asked for by ``only``).
+    scope_reasons: dict[str, str] = field(default_factory=dict)
+    unchanged_keys: set[str] = field(default_factory=set)  # kept only for ``only``'s people
     records_seen: int = 0
     unchanged: int = 0
     keyless: int = 0  # records without a usable key: one of them may be a person gone missing
     key_column_seen: bool = False
 
+
+REASONS_KEPT = 20
+"""How many out-of-scope people a reading says why for (a plan shows them as examples)."""
 
 Digests = Mapping[str, tuple[str | None, str]]
 """HR key -> (source hash, link status) of every linked person (``store.link_digests``)."""
@@ -101,8 +109,10 @@ def read_people(
         last = digests.get(hr_key)
         if last is not None and last[0] == digest:
             unchanged += 1  # the hash covers the scope: it was in scope, and still is
+            if only is not None:
+                reading.unchanged_keys.add(hr_key)
             continue
-        desired = _render(mapper, hr_key, record.data, digest, reading)
+        desired = _render(mapper, hr_key, record.data, digest, reading, explain=only is not None)
         if desired is None:
             continue
         reasons = validate(desired)
@@ -167,11 +177,18 @@ def _hold(reading: Reading, error: RecordError) -> None:
 
 
 def _render(
-    mapper: MapperLike, hr_key: str, data: dict[str, Any], digest: str, reading: Reading
+    mapper: MapperLike,
+    hr_key: str,
+    data: dict[str, Any],
+    digest: str,
+    reading: Reading,
+    explain: bool = False,
 ) -> DesiredUser | None:
     try:
         if not mapper.in_scope(data):
             reading.out_of_scope.add(hr_key)
+            if explain or len(reading.scope_reasons) < REASONS_KEPT:
+                reading.scope_reasons[hr_key] = mapper.scope_reason(data)
             return None
         reading.in_scope_count += 1
         return mapper.render(hr_key, data, source_hash=digest)

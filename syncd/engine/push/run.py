@@ -17,15 +17,19 @@ from typing import Any
 import structlog
 from sqlalchemy import Engine
 
+from syncd import progress
 from syncd.engine import cycle
-from syncd.engine.cycle import CycleOutcome, CycleResult
-from syncd.engine.push import outbox
-from syncd.engine.push.plan import guard, plan_changes
+from syncd.engine.cycle import EXIT_CODES, CycleOutcome, CycleResult
+from syncd.engine.guard import GuardVerdict
+from syncd.engine.push import forecast, outbox
+from syncd.engine.push.forecast import Forecast
+from syncd.engine.push.plan import Plan, guard, plan_changes
 from syncd.engine.push.read import Reading, SourceEmpty, read_people
 from syncd.engine.push.send import Sender, Tally
 from syncd.engine.push.settings import DIRECTION, PushSettings
 from syncd.http.errors import AuthenticationError, UnreachableError
 from syncd.model import Operation, OpState
+from syncd.progress import Progress
 from syncd.sources.base import SourceError
 from syncd.state import store
 
@@ -43,6 +47,15 @@ ENDS_IN_FAILURE = (SourceError, AuthenticationError, UnreachableError)
 @dataclass(slots=True)
 class PushResult(CycleResult):
     plan: list[Operation] = field(default_factory=list)  # as recorded: never a password
+    forecast: Forecast | None = None  # a dry run's: what the push would meet
+    notes: list[str] = field(default_factory=list)  # why ``only``'s people got nothing
+
+    @property
+    def exit_code(self) -> int:
+        """A dry run whose push the guard would stop exits 3, as that push would."""
+        if self.forecast is not None and self.forecast.guard_stops:
+            return EXIT_CODES[CycleOutcome.GUARDED]
+        return EXIT_CODES[self.outcome]
 
 
 def run_push(settings: PushSettings, *, dry_run: bool = False) -> PushResult:
@@ -69,6 +82,15 @@ class OutboxCycle(ABC):
         self.sender = Sender(settings)
 
     def run(self) -> Any:
+        shown = Progress(self.s.connector, self.direction, self._calls_made)
+        with progress.tracking(shown):
+            self.sender.progress = shown
+            return self._run_recorded()
+
+    def _calls_made(self) -> int:
+        return self.s.adapter.api_calls - self.calls_before
+
+    def _run_recorded(self) -> Any:
         s = self.s
         run_id, _aborted = cycle.start_run(s.engine, s.connector, self.direction)
         log.info(
@@ -106,6 +128,7 @@ class _PushCycle(OutboxCycle):
         self.dry_run = dry_run
         self.records_seen = 0
         self.invalid = 0
+        self.notes: list[str] = []
 
     def started(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run}
@@ -135,7 +158,7 @@ class _PushCycle(OutboxCycle):
         with s.engine.connect() as conn:
             verdict, approved = guard(conn, s.connector, plan, s.threshold)
         errors = [f"{e.hr_key}: {e.operation}: {e.reason}" for e in reading.errors]
-        errors += self._only_misses(reading)
+        errors += self._only_misses(reading, plan)
         if plan.leavers_deferred:
             errors.append(
                 f"{plan.leavers_deferred} people missing from {s.source} are not deactivated "
@@ -145,7 +168,13 @@ class _PushCycle(OutboxCycle):
         if self.dry_run:
             shown = outbox.preview(plan, s.policy)
             return PushResult(
-                CycleOutcome.DRY_RUN, run_id, errors=errors, message=verdict.reason, plan=shown
+                CycleOutcome.DRY_RUN,
+                run_id,
+                errors=errors,
+                message=verdict.reason,
+                plan=shown,
+                forecast=self._forecast(plan, reading, verdict, approved),
+                notes=self.notes,
             )
         if verdict.tripped and not approved:
             log.warning(
@@ -167,16 +196,39 @@ class _PushCycle(OutboxCycle):
         tally = self.sender.tally
         failed = tally.counts["failed"] + self.invalid + tally.counts["unconfirmed"]
         outcome = CycleOutcome.PARTIAL if failed else CycleOutcome.SUCCESS
-        return PushResult(outcome, run_id, errors=errors + tally.failures, plan=recorded)
+        return PushResult(
+            outcome, run_id, errors=errors + tally.failures, plan=recorded, notes=self.notes
+        )
 
-    def _only_misses(self, reading: Reading) -> list[str]:
-        """``--only`` keys that could do nothing, and why; each counts as a failed record."""
+    def _forecast(
+        self, plan: Plan, reading: Reading, verdict: GuardVerdict, approved: bool
+    ) -> Forecast:
+        """What the push of this plan would meet (a dry run's only reads: read priority)."""
+        s = self.s
+        unusable, unlisted = forecast.check_targets(plan.ops, s.adapter)
+        return Forecast(
+            estimate=forecast.estimate(plan.ops, s.adapter.capabilities, s.limits),
+            guard=verdict,
+            approved=approved,
+            unusable=unusable,
+            unlisted=unlisted,
+            out_of_scope=len(reading.out_of_scope),
+            scope_reasons=dict(reading.scope_reasons),
+        )
+
+    def _only_misses(self, reading: Reading, plan: Plan) -> list[str]:
+        """``--only`` keys that get nothing, and why: those not in HR or out of scope count as
+        failed records; the unchanged are noted (``self.notes``)."""
         misses = []
         for hr_key in sorted(self.s.only or ()):
-            if hr_key not in reading.seen:
-                misses.append(f"{hr_key}: only: not in {self.s.source}")
-            elif hr_key in reading.out_of_scope:
-                misses.append(f"{hr_key}: only: out of this connector's scope")
+            idle = forecast.why_nothing(reading, hr_key, self.s.source)
+            idle = idle or forecast.nothing_to_send(reading, hr_key, plan.ops)
+            if idle is None or (idle.failed and hr_key in reading.held):
+                continue  # planned, or held: its error already says why
+            if idle.failed:
+                misses.append(f"{hr_key}: only: {idle.reason}")
+            else:
+                self.notes.append(f"{hr_key}: {idle.reason}")
         self.invalid += len(misses)
         return misses
 

@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 
 from syncd.engine.cycle import log_stopping
 from syncd.engine.diff import apply_ops
+from syncd.engine.push.forecast import estimate
 from syncd.engine.push.jobs import JobPoller
 from syncd.engine.push.order import batches
 from syncd.engine.push.settings import DIRECTION, PushSettings
@@ -35,6 +36,7 @@ from syncd.model import (
     OutcomeStatus,
 )
 from syncd.polling import WaitEnd
+from syncd.progress import Progress
 from syncd.state import store
 
 log = structlog.get_logger(__name__)
@@ -68,8 +70,10 @@ class Sender:
         self.match = settings.match
         self.stop = settings.stop
         self.jobs = JobPoller(settings, record=self.record_job_outcome)
+        self.limits = settings.limits
         self.tally = Tally()
         self.stopped_early = False  # a shutdown left operations for the next cycle
+        self.progress = Progress(self.connector, DIRECTION)  # the cycle gives the one it shows
 
     # --- the main entry points ---------------------------------------------------------------
 
@@ -80,6 +84,9 @@ class Sender:
         are awaited before the next segment, because memberships need the ids
         that creates return and an adapter may have interleaved phases on purpose.
         """
+        if ops:
+            at_limits = estimate(ops, self.adapter.capabilities, self.limits).seconds
+            self.progress.plan(len(ops), at_limits)
         for _phase, segment in groupby(ops, key=lambda op: op.kind.phase):
             waiting: dict[str, list[Operation]] = defaultdict(list)
             for batch in batches(list(segment), self.adapter.capabilities):
@@ -127,6 +134,8 @@ class Sender:
         outcome = self._without_write_only(outcome)
         op = outcome.op
         status = outcome.status
+        if status is not OutcomeStatus.PENDING:
+            self.progress.advance()
         if status is OutcomeStatus.DONE:
             self._apply_done(conn, op, outcome.remote_id)
             for warning in outcome.warnings:
@@ -253,6 +262,7 @@ class Sender:
                             conn, [op.id], OpState.FAILED, error="the LMS account was not created"
                         )
                         self.tally.add("skipped")
+                        self.progress.advance()
                         continue
                 ready.append(op)
         return ready

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from syncd.engine.diff import DiffPolicy
 from syncd.engine.guard import Threshold
 from syncd.engine.push.read import MapperLike
+from syncd.limits.policy import LimitPolicy
 from syncd.polling import Backoff
 from syncd.vendors.base import Adapter
 
@@ -52,3 +53,4 @@ class PushSettings:
     stop: threading.Event = field(default_factory=threading.Event)
     only: frozenset[str] | None = None  # HR keys to push on demand; None: everyone
     source: str = "the source"  # its configured name, for messages
+    limits: LimitPolicy | None = None  # the credential's rate limits, for a plan's estimate

@@ -50,6 +50,7 @@ from syncd.polling import Backoff, WaitEnd, wait_for_jobs
 from syncd.shutdown import ShuttingDown
 from syncd.vendors.base import (
     NOT_DOCUMENTED,
+    CallCost,
     Capabilities,
     PullPage,
     RemoteAccount,
@@ -70,7 +71,13 @@ MANAGER_WAIT = 300.0  # seconds a report waits for their manager's upsert job
 
 FACTS = VendorFacts(
     capabilities=Capabilities(
-        delete=True, async_jobs=True, pull=True, learning_records_sink=True, list_accounts=True
+        delete=True,
+        async_jobs=True,
+        pull=True,
+        learning_records_sink=True,
+        list_accounts=True,
+        # An upsert is a job, polled until it ends (docs/benchmarks.md, "HowNow rate").
+        call_costs={OpKind.CREATE: CallCost(per_batch=2), OpKind.UPDATE: CallCost(per_batch=2)},
     ),
     absent={
         "groups": NOT_DOCUMENTED,

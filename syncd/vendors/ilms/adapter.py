@@ -26,7 +26,7 @@ import structlog
 from syncd.config.schema.targets import ILMSTarget
 from syncd.http import OutcomeUnknown, RecordRejected
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
-from syncd.vendors.base import Capabilities, PullPage, RemoteAccount, VendorFacts
+from syncd.vendors.base import Capabilities, PullPage, RemoteAccount, TargetCheck, VendorFacts
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.ilms.accounts import AccountListing
 from syncd.vendors.ilms.api import ILMSApi, open_client
@@ -118,6 +118,14 @@ class ILMSAdapter(AdapterSkeleton):
 
     def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
         return [self._execute(op) for op in ops]
+
+    def check_targets(self, groups: frozenset[str], courses: frozenset[str]) -> TargetCheck:
+        return TargetCheck(
+            groups=self.memberships.unusable(groups) if groups else {},
+            courses=self.enrollments.unusable(courses),
+            groups_listed=True,
+            courses_listed=True,
+        )
 
     def poll_job(self, job_id: str, ops: Sequence[Operation]) -> list[Outcome] | None:
         """iLMS has no asynchronous jobs: an operation waiting on one is sent again."""

@@ -22,7 +22,7 @@ from typing import Any
 
 from syncd.limits import Priority
 from syncd.model import Membership, MembershipKind, Operation, OpKind, Outcome, OutcomeStatus
-from syncd.vendors.ilms.api import COURSE_ENROLLMENTS, CURRICULUM_ENROLLMENTS, ILMSApi
+from syncd.vendors.ilms.api import COURSE_ENROLLMENTS, COURSES, CURRICULUM_ENROLLMENTS, ILMSApi
 from syncd.vendors.settle import StateWrite, settle
 
 
@@ -37,6 +37,22 @@ def split_target(target: str) -> tuple[str, str, str]:
 class Enrollments:
     def __init__(self, api: ILMSApi) -> None:
         self._api = api
+
+    def unusable(self, targets: frozenset[str]) -> dict[str, str]:
+        """Courses among ``targets`` that iLMS's course listing (C1, read priority) does not
+        show, and why; curricula have no listing and are not checked."""
+        courses = {t: split_target(t)[2] for t in targets if split_target(t)[1] == "course"}
+        if not courses:
+            return {}
+        listed: set[str] = set()
+        for page in self._api.pages(COURSES, priority=Priority.READ):
+            listed.update(str(item.get("ID")) for item in page.items if item.get("ID"))
+        return {
+            target: f"course {course_id!r} is not among iLMS's active courses (ids are "
+            "case-sensitive)"
+            for target, course_id in sorted(courses.items())
+            if course_id not in listed
+        }
 
     def execute(self, op: Operation) -> Outcome:
         template, kind, course_id = split_target(op.target or "")

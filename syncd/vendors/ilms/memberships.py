@@ -26,10 +26,10 @@ class Memberships:
         self._api = api
         self._groups: dict[str, str] | None = None  # name -> id
 
-    def _names(self) -> dict[str, str]:
+    def _names(self, priority: Priority = Priority.WRITE) -> dict[str, str]:
         if self._groups is None:
             names: dict[str, str] = {}
-            for page in self._api.pages(GROUPS, priority=Priority.WRITE):
+            for page in self._api.pages(GROUPS, priority=priority):
                 for item in page.items:
                     name, group_id = item.get("Name"), item.get("ID")
                     if isinstance(name, str) and group_id is not None:
@@ -37,13 +37,22 @@ class Memberships:
             self._groups = names
         return self._groups
 
-    def resolve(self, name: str) -> str | None:
-        names = self._names()
+    def resolve(self, name: str, priority: Priority = Priority.WRITE) -> str | None:
+        names = self._names(priority)
         wanted = name.strip()
         if wanted in names:
             return names[wanted]
         folded = [gid for other, gid in names.items() if other.casefold() == wanted.casefold()]
         return folded[0] if len(folded) == 1 else None
+
+    def unusable(self, targets: frozenset[str]) -> dict[str, str]:
+        """Groups among ``targets`` iLMS does not have (its API cannot create them), and why;
+        listed at read priority, for a plan."""
+        return {
+            name: f"group {name!r} does not exist in iLMS, and iLMS's API cannot create groups"
+            for name in sorted(targets)
+            if not name.strip() or self.resolve(name, Priority.READ) is None
+        }
 
     def _member(self, group_id: str, user_id: str) -> bool | None:
         """Whether the user is in the group, as iLMS lists it; None when it cannot be read."""

@@ -30,7 +30,7 @@ import syncd.vendors.learningpool.fields as fields
 from syncd.config.schema.targets import LearningPoolTarget
 from syncd.http import OutcomeUnknown, RecordRejected
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
-from syncd.vendors.base import PullPage, RemoteAccount
+from syncd.vendors.base import PullPage, RemoteAccount, TargetCheck
 from syncd.vendors.client import vendor_client
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.learningpool.accounts import AccountListing
@@ -99,6 +99,12 @@ class LearningPoolAdapter(AdapterSkeleton):
         )
 
     # --- the protocol ------------------------------------------------------------------------
+
+    def check_targets(self, groups: frozenset[str], courses: frozenset[str]) -> TargetCheck:
+        """Groups through ``groups_list`` when configured; courses cannot be looked up."""
+        if not groups or not self.endpoints.has("groups_list"):
+            return TargetCheck()
+        return TargetCheck(groups=self.memberships.groups.unusable(groups), groups_listed=True)
 
     def match_existing(
         self, users: Sequence[DesiredUser], match: str | None

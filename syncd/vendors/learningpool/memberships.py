@@ -36,11 +36,11 @@ class Groups:
         self._by_ref: dict[str, str] | None = None
         self._by_name: dict[str, str] = {}
 
-    def resolve(self, label: str) -> str | None:
+    def resolve(self, label: str, priority: Priority = Priority.WRITE) -> str | None:
         """The id of the group whose External Ref (exactly) or name (any case) is ``label``."""
         if self._by_ref is None:
             self._by_ref = {}
-            for page in iter_pages(self._endpoints, "groups_list", priority=Priority.WRITE):
+            for page in iter_pages(self._endpoints, "groups_list", priority=priority):
                 for group in page.items:
                     group_id = text(group.get("id"))
                     if not group_id:
@@ -53,6 +53,16 @@ class Groups:
                         self._by_name.setdefault(name, group_id)
             log.info("learningpool_groups_read", groups=len(self._by_name))
         return self._by_ref.get(label) or self._by_name.get(label.casefold())
+
+
+    def unusable(self, labels: frozenset[str]) -> dict[str, str]:
+        """Groups among ``labels`` that ``groups_list`` (read priority) does not show, and why."""
+        return {
+            label: f"no Learning Pool group has {label!r} as its External Ref or name "
+            "(groups cannot be created through the API)"
+            for label in sorted(labels)
+            if not label.strip() or self.resolve(label, Priority.READ) is None
+        }
 
 
 class Memberships:

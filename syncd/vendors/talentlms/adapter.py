@@ -22,7 +22,14 @@ import structlog
 
 from syncd.config.schema.targets import TalentLMSTarget
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
-from syncd.vendors.base import Capabilities, PullPage, RemoteAccount, VendorFacts
+from syncd.vendors.base import (
+    CallCost,
+    Capabilities,
+    PullPage,
+    RemoteAccount,
+    TargetCheck,
+    VendorFacts,
+)
 from syncd.vendors.client import vendor_client
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.skeleton import AdapterSkeleton
@@ -55,6 +62,13 @@ FACTS = VendorFacts(
         pull=True,
         incremental_pull=True,
         batch_sizes={OpKind.CREATE: 100, OpKind.UPDATE: 100, OpKind.ENROLL: 100},
+        # A batch is a task to poll; new accounts are read back 100 a listing page, updated
+        # and enrolled people one GET each (docs/benchmarks.md, "TalentLMS calls").
+        call_costs={
+            OpKind.CREATE: CallCost(per_batch=3),
+            OpKind.UPDATE: CallCost(per_batch=2, per_item=1),
+            OpKind.ENROLL: CallCost(per_batch=2, per_item=1),
+        },
         write_only_fields=frozenset({"password"}),
         list_accounts=True,
     ),
@@ -155,6 +169,14 @@ class TalentLMSAdapter(AdapterSkeleton):
 
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         return self.timeline.pages(cursor)
+
+    def check_targets(self, groups: frozenset[str], courses: frozenset[str]) -> TargetCheck:
+        return TargetCheck(
+            groups=self.memberships.unusable(groups),
+            courses=self.enrollments.unusable(courses),
+            groups_listed=True,
+            courses_listed=True,
+        )
 
     # --- helpers -----------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import structlog
 
 from syncd.http import OutcomeUnknown, RecordRejected, VendorClient
+from syncd.limits import Priority
 from syncd.model import Membership, MembershipKind, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.settle import StateWrite, settle
 from syncd.vendors.talentlms.api import (
@@ -64,6 +65,20 @@ def parse_target(target: str | None) -> tuple[str, int | None]:
 class Enrollments:
     def __init__(self, client: VendorClient) -> None:
         self._client = client
+
+    def unusable(self, targets: frozenset[str]) -> dict[str, str]:
+        """Courses among ``targets`` nobody could be enrolled in, and why (for a plan: read at
+        read priority, one ``GET /courses/:id`` each). Learning paths are not checked."""
+        found: dict[str, str] = {}
+        for target in sorted(targets):
+            what, number = parse_target(target)
+            if number is None:
+                found[target] = f"{what} id {target!r} is not a positive number"
+            elif what == "course":
+                problem = course_problem(self._client, number, Priority.READ)
+                if problem:
+                    found[target] = f"course {number} in TalentLMS: {problem}"
+        return found
 
     def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
         removing = ops[0].kind is OpKind.UNENROLL

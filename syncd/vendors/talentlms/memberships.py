@@ -86,11 +86,11 @@ class Memberships:
 
     # --- names to ids --------------------------------------------------------------------------
 
-    def _names(self, kind: Kind) -> dict[str, str]:
+    def _names(self, kind: Kind, priority: Priority = Priority.WRITE) -> dict[str, str]:
         listed = self._listed_at.get(kind.name)
         if listed is None or self._clock() - listed > CACHE_SECONDS:
             names: dict[str, str] = {}
-            for page in iter_pages(self._client, kind.listing, priority=Priority.WRITE):
+            for page in iter_pages(self._client, kind.listing, priority=priority):
                 for item in page.items:
                     if item.get("id") is not None and isinstance(item.get("name"), str):
                         names[item["name"]] = str(item["id"])
@@ -102,9 +102,9 @@ class Memberships:
     def _forget(self, kind: Kind) -> None:
         self._listed_at.pop(kind.name, None)
 
-    def resolve(self, kind: Kind, name: str) -> str | None:
+    def resolve(self, kind: Kind, name: str, priority: Priority = Priority.WRITE) -> str | None:
         """The id of the group/branch ``name``: exact, else its one case-insensitive match."""
-        names = self._names(kind)
+        names = self._names(kind, priority)
         if name in names:
             return names[name]
         folded = [gid for other, gid in names.items() if other.casefold() == name.casefold()]
@@ -125,6 +125,22 @@ class Memberships:
         self._ids.setdefault(kind.name, {})[name] = str(new_id)
         log.info("talentlms_created", kind=kind.name, id=str(new_id))
         return str(new_id)
+
+    def unusable(self, targets: frozenset[str]) -> dict[str, str]:
+        """Groups and branches among ``targets`` nobody could be added to, and why (for a plan:
+        listed at read priority)."""
+        found: dict[str, str] = {}
+        for target in sorted(targets):
+            kind, name = split_target(target)
+            if not name.strip():
+                found[target] = f"the {kind.name} name is empty"
+            elif kind.name in self._creatable:
+                continue  # created by the push when missing
+            elif self.resolve(kind, name, Priority.READ) is None:
+                found[target] = (
+                    f"{kind.name} {name!r} does not exist in TalentLMS and create_missing is off"
+                )
+        return found
 
     # --- operations ----------------------------------------------------------------------------
 

@@ -124,11 +124,13 @@ def holds(client: VendorClient, remote_id: Any, resource: str, target_id: int) -
     return None if account is None else target_id in resource_ids(account, resource)
 
 
-def course_problem(client: VendorClient, course_id: int) -> str:
+def course_problem(
+    client: VendorClient, course_id: int, priority: Priority = Priority.WRITE
+) -> str:
     """Why an enrollment into ``course_id`` may not hold, as ``GET /courses/:id`` says."""
     try:
         response = client.get(
-            COURSE, path_params={"id": course_id}, priority=Priority.WRITE, accept={404}
+            COURSE, path_params={"id": course_id}, priority=priority, accept={404}
         )
     except RecordRejected as error:
         return error.message
