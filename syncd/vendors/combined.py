@@ -3,8 +3,10 @@
 With ``both`` the vendor is read first, then the LRS, and the cursor saved after each
 page is ``{"vendor": ..., "xapi": ...}``: each source goes on from its own. A cursor
 saved under another ``from`` still serves its source: a flat cursor with the LRS's keys
-is the LRS's, any other flat one the vendor's, and a nested one gives each its part.
-So changing ``from`` never makes a source start again from the beginning.
+is the LRS's, any other flat one the vendor's, and a nested one gives each its part; a
+single source keeps the other's part in what it saves. So changing ``from`` never makes
+a source start again from the beginning. A connector that only ever read its vendor
+saves the vendor's cursor as it always did.
 """
 
 from __future__ import annotations
@@ -33,11 +35,16 @@ def cursor_part(cursor: Mapping[str, Any] | None, source: str) -> dict[str, Any]
 
 
 class OneSource:
-    """One source, handed its own part of whatever cursor was saved."""
+    """One source, handed its own part of whatever cursor was saved.
+
+    The other source's part, if one was saved (``from`` said both, or the other, before),
+    is kept in every cursor this one saves, so switching back loses neither.
+    """
 
     def __init__(self, reader: ResultReader, source: str) -> None:
         self.reader = reader
         self.source = source
+        self.other = LRS if source == VENDOR else VENDOR
         self.vendor = reader.vendor
 
     @property
@@ -45,7 +52,15 @@ class OneSource:
         return self.reader.api_calls
 
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
-        return self.reader.pull(cursor_part(cursor, self.source))
+        kept = cursor_part(cursor, self.other)
+        for page in self.reader.pull(cursor_part(cursor, self.source)):
+            if kept is None:
+                yield page
+            else:
+                own = dict(page.cursor)
+                yield PullPage(
+                    page.results, {self.source: own, self.other: kept}, page.unknown_users
+                )
 
     def close(self) -> None:
         self.reader.close()

@@ -136,11 +136,18 @@ class Ralph:
         )
 
     def stored(self) -> list[dict[str, Any]]:
-        """Every statement in Ralph's file, copies included, in the order it stored them."""
+        """Every statement in Ralph's file, copies included, in the order it stored them
+        (a line Ralph is still writing is left out)."""
         path = self.lrs_dir / LRS_FILE
         if not path.is_file():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        whole, _, _partial = path.read_text().rpartition("\n")
+        return [json.loads(line) for line in whole.splitlines() if line.strip()]
+
+    def holds_any(self) -> bool:
+        """Whether Ralph has begun storing a statement (cheap enough to poll)."""
+        path = self.lrs_dir / LRS_FILE
+        return path.is_file() and path.stat().st_size > 0
 
     def post(self, statements: list[dict[str, Any]]) -> list[str]:
         """``POST /xAPI/statements``: the ids Ralph stored."""
