@@ -147,6 +147,22 @@ def test_pull_follows_more_links_then_reads_only_what_was_stored_since(connector
     assert third.counts["records_seen"] == 0 and len(lms.rows()) == 28
 
 
+def test_a_read_cut_short_by_the_budget_goes_on_from_where_it_stopped(connector):
+    # 4 calls a minute, half of them for a pull: 2 calls a cycle, 5 statements a call.
+    lms = connector(xapi={"page_size": 5, "rate_limit": {"per_minute": 4, "margin": 1}})
+    lms.lrs.post([statement(hr_account(f"E{n:02d}"), "completed") for n in range(12)])
+
+    first = lms.pull()
+    assert first.outcome == CycleOutcome.SUCCESS, first.errors
+    assert first.counts["api_calls"] == 2 and len(lms.rows()) == 10
+    assert lms.cursor()["xapi_caught_up"] is False
+
+    second = lms.pull()  # from the last statement read, not an hour (pull.overlap) before it
+    assert second.counts["api_calls"] == 1
+    assert sorted(r["hr_key"] for r in lms.rows()) == [f"E{n:02d}" for n in range(12)]
+    assert lms.cursor()["xapi_caught_up"] is True
+
+
 def test_verbs_and_actors_map_back_to_statuses_and_hr_keys(connector):
     expires = "https://acme.lxp.example/ext"
     lms = connector(
@@ -261,6 +277,17 @@ def test_what_the_sink_sends_the_source_reads_back(start_ralph):
         tuple(getattr(r, f) for f in fields) for r in results
     ]
     assert read[1].updated_at == START  # the LMS's time came back as the statement's
+
+    # A cursor whose more link the LRS no longer honours: the read asks since its time.
+    expired = {"xapi_stored": "2020-01-01T00:00:00Z", "xapi_caught_up": False}
+    expired["xapi_more"] = "/xAPI/statements?expired=1"  # Ralph answers 400
+    reader = LrsSource(source, AdapterContext(connector="lms"))
+    try:
+        again = [r.hr_key for page in reader.pull(expired) for r in page.results]
+        assert reader.api_calls == 2
+    finally:
+        reader.close()
+    assert again == ["E41", "E42"]
 
 
 def test_both_reads_vendor_and_lrs_each_from_its_own_cursor(connector):

@@ -26,6 +26,10 @@ from syncd.vendors.xapi.vocabulary import VERSION_HEADER, XAPI_VERSION
 VENDOR = "xapi"
 
 
+class QueryRefused(VendorError):
+    """The LRS refused a statements query (a 4xx): a bad parameter, or an expired more link."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Origin:
     """What ``vendor_client`` reads of a target: the LRS's origin, limits and timeout."""
@@ -113,7 +117,7 @@ class LrsApi(VendorApi):
         try:
             response = self.client.get(_template(path), params=params if more is None else None)
         except RecordRejected as refused:
-            raise VendorError(f"{call}: the LRS refused the query ({refused})") from None
+            raise QueryRefused(f"{call}: the LRS refused the query ({refused})") from None
         payload = json_payload(response, call, empty={})
         statements = payload.get("statements") if isinstance(payload, dict) else None
         if not isinstance(statements, list):

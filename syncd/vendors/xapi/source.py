@@ -2,13 +2,16 @@
 
 ``GET /statements?since=…&ascending=true``, then the ``more`` links to the end. Each
 page is one ``PullPage`` whose cursor holds the newest ``stored`` time seen so far
-(never moving back) and whether the read reached the end:
+(never moving back) and the ``more`` link still to follow (None: the read reached the
+end):
 
 - after a read that reached the end, the next cycle asks ``since`` that time less
   ``pull.overlap``, so statements stored late by a busy LRS are read too (the pull
   delivers each change once whatever is read twice);
-- after a read the call budget cut short (``pull.budget_share`` of the LRS's rate
-  limit), the next cycle goes on from that time, so a backlog is worked off;
+- after a read the call budget (``pull.budget_share`` of the LRS's rate limit) or a
+  crash cut short, the next cycle follows the saved ``more`` link, so a backlog is
+  worked off however many statements share one ``stored`` time (a batch often does);
+  if the LRS no longer honours the link, it asks ``since`` just before that time;
 - the first read starts at ``pull.start_date``, or at the first statement.
 
 How statements become results is ``reading``'s. An LRS that filters ``since`` on the
@@ -30,17 +33,19 @@ from syncd.model import iso_utc
 from syncd.vendors.base import PullPage
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.pulling import call_budget, parse_time
-from syncd.vendors.xapi.api import LrsApi, open_lrs
+from syncd.vendors.xapi.api import LrsApi, QueryRefused, StatementsPage, open_lrs
 from syncd.vendors.xapi.reading import StatementReader
 
 log = structlog.get_logger(__name__)
 
 STORED = "xapi_stored"
 CAUGHT_UP = "xapi_caught_up"
-CURSOR_KEYS = frozenset({STORED, CAUGHT_UP})
+MORE = "xapi_more"
+CURSOR_KEYS = frozenset({STORED, CAUGHT_UP, MORE})
 """An LRS cursor's keys: no vendor's cursor uses them (``combined`` tells them apart)."""
 RESUME_MARGIN = timedelta(milliseconds=1)
-"""``since`` is exclusive: a read cut short goes on from just before its newest statement."""
+"""``since`` is exclusive: a read whose more link expired goes on from just before its
+newest statement."""
 
 
 class LrsSource:
@@ -62,16 +67,12 @@ class LrsSource:
         return self.api.api_calls
 
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
-        newest = parse_time((cursor or {}).get(STORED))
-        params = {"ascending": "true"}
-        since = self._since(newest, bool((cursor or {}).get(CAUGHT_UP)))
-        if since is not None:
-            params["since"] = iso_utc(since)
-        if self.config.page_size is not None:
-            params["limit"] = str(self.config.page_size)
-        more: str | None = None
-        for _call in range(self.budget):
-            page = self.api.page(more, params)
+        saved = cursor or {}
+        newest = parse_time(saved.get(STORED))
+        more = saved.get(MORE) if not saved.get(CAUGHT_UP) else None
+        calls_before = self.api.api_calls
+        page = self._first_page(more if isinstance(more, str) else None, newest, saved)
+        while True:
             read = self.reader.read(page.statements)
             if read.newest is not None and (newest is None or read.newest > newest):
                 newest = read.newest
@@ -80,16 +81,36 @@ class LrsSource:
             cursor_now = {
                 STORED: iso_utc(newest) if newest else None,
                 CAUGHT_UP: page.more is None,
+                MORE: page.more,
             }
             yield PullPage(read.results, cursor_now)
             if page.more is None:
                 return
-            more = page.more
-        log.info(
-            "xapi_pull_budget_spent",
-            calls=self.budget,
-            note="the next cycle goes on from the last statement read",
-        )
+            if self.api.api_calls - calls_before >= self.budget:
+                log.info(
+                    "xapi_pull_budget_spent",
+                    calls=self.budget,
+                    note="the next cycle follows the last more link",
+                )
+                return
+            page = self.api.page(page.more)
+
+    def _first_page(
+        self, more: str | None, newest: datetime | None, saved: Mapping[str, Any]
+    ) -> StatementsPage:
+        """Where the saved cursor says to go on: its more link, or a query ``since``."""
+        if more is not None:
+            try:
+                return self.api.page(more)
+            except QueryRefused as refused:
+                log.warning("xapi_more_link_refused", reason=str(refused))
+        params = {"ascending": "true"}
+        since = self._since(newest, bool(saved.get(CAUGHT_UP)))
+        if since is not None:
+            params["since"] = iso_utc(since)
+        if self.config.page_size is not None:
+            params["limit"] = str(self.config.page_size)
+        return self.api.page(None, params)
 
     def _since(self, newest: datetime | None, caught_up: bool) -> datetime | None:
         if newest is None:
