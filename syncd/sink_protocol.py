@@ -56,3 +56,19 @@ class SinkBase:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+SHOWN = 5
+"""How many problems a refused batch names before saying how many more there are."""
+
+
+def result_label(result: LearningResult) -> str:
+    """``E1 in course 101``: a result as a sink's error names it (the LMS id when no HR key)."""
+    return f"{result.hr_key or result.lms_user_id or '?'} in course {result.course_id or '?'}"
+
+
+def listed(what: str, items: Sequence[str]) -> str:
+    """``2 result(s) ...: a; b``: the first ``SHOWN`` items, then how many more."""
+    shown = "; ".join(items[:SHOWN])
+    more = f" (and {len(items) - SHOWN} more)" if len(items) > SHOWN else ""
+    return f"{len(items)} {what}: {shown}{more}"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -89,3 +91,28 @@ def pytest_sessionfinish(session, exitstatus) -> None:
             f"\n{len(_skipped_postgres)} PostgreSQL tests were skipped, e.g. {_skipped_postgres[0]}"
         )
         session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def ralph_credentials(tmp_path_factory) -> Path:
+    """Basic-auth credentials written once by ``ralph auth -w`` (tests/support/ralph.py)."""
+    from tests.support.ralph import write_credentials
+
+    return write_credentials(tmp_path_factory.mktemp("ralph-auth"))
+
+
+@pytest.fixture
+def start_ralph(tmp_path, ralph_credentials) -> Iterator[Callable[..., Any]]:
+    """Start a real Ralph LRS on loopback (``page_size`` statements a page); stopped after."""
+    from tests.support.ralph import Ralph
+
+    started: list[Ralph] = []
+
+    def start(page_size: int = 100) -> Ralph:
+        lrs = Ralph(tmp_path / f"ralph-{len(started)}", ralph_credentials, page_size=page_size)
+        started.append(lrs)
+        return lrs.__enter__()
+
+    yield start
+    for lrs in reversed(started):
+        lrs.__exit__(None, None, None)

@@ -135,6 +135,20 @@ def _copy(result: LearningResult) -> LearningResult:
     return dataclasses.replace(result)
 
 
+def learned(
+    hr_key: str, course: str, status: ResultStatus, vendor: str = "talentlms", **values: Any
+) -> LearningResult:
+    """One identified result of LMS user ``lms-<hr_key>``, as the pull engine delivers it."""
+    return LearningResult(
+        vendor=vendor,
+        lms_user_id=values.pop("lms_user_id", f"lms-{hr_key}"),
+        course_id=course,
+        status=status,
+        hr_key=hr_key,
+        **values,
+    )
+
+
 def standard_lms(users: int = 4, courses: int = 2, **options: Any) -> FakeResultsLMS:
     """A deterministic LMS: users "u1".."uN", each with ``courses`` results."""
     lms = FakeResultsLMS(**options)

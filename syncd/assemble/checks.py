@@ -55,8 +55,9 @@ def capability_problems(parts: ConnectorParts, label: str) -> list[tuple[RawPath
     if parts.users is not None and parts.users.on_missing == "delete" and not caps.delete:
         remedy = "use on_missing: deactivate or ignore"
         lacks(("users", "on_missing"), "delete users", "delete", remedy)
-    if parts.pull is not None and not caps.pull:
-        lacks(("pull",), "read learning results", "pull", f"remove {label}.pull")
+    if parts.pull is not None and parts.pull.reads_vendor and not caps.pull:
+        remedy = f"remove {label}.pull, or read them from an LRS (pull.from: xapi)"
+        lacks(("pull",), "read learning results", "pull", remedy)
     if parts.reconcile is not None and not caps.list_accounts:
         lacks(("reconcile",), "list its users", "list_accounts", f"remove {label}.reconcile")
     for i, rule in enumerate(parts.groups):

@@ -27,9 +27,11 @@ from syncd.http import RetryPolicy
 from syncd.limits.policy import LimitPolicy, as_windows
 from syncd.mapping import compile_connector
 from syncd.sources import open_source
-from syncd.vendors.base import Adapter
+from syncd.vendors.base import Adapter, ResultReader
+from syncd.vendors.combined import pulled_from
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.pulling import PullOptions
+from syncd.vendors.xapi import LrsSource
 
 
 def creatable_group_kinds(connector: ConnectorConfig) -> frozenset[str]:
@@ -66,6 +68,22 @@ def build_adapter(
     return adapter_class(connector.target.type)(connector.target, context, **tunings)
 
 
+def results_reader(
+    connector: ConnectorConfig, engine: Engine, *, adapter: Adapter | None = None
+) -> ResultReader:
+    """Where ``connector``'s pull reads (``pull.from``): its vendor (through ``adapter``
+    when given; closed unused when the pull reads the LRS alone), its LRS, or both."""
+    pull = connector.pull
+    if pull is None:
+        raise ValueError(f"connector {connector.name!r} has no pull section")
+    lrs = LrsSource(pull.xapi, adapter_context(connector, engine)) if pull.xapi else None
+    if not pull.reads_vendor:
+        if adapter is not None:
+            adapter.close()
+        return pulled_from(None, lrs)
+    return pulled_from(adapter or build_adapter(connector, engine), lrs)
+
+
 def pull_settings(
     config: Config,
     name: str,
@@ -74,7 +92,7 @@ def pull_settings(
     adapter: Adapter | None = None,
     stop: threading.Event | None = None,
 ) -> PullSettings:
-    """One connector's pull; the caller closes ``settings.sink`` when done."""
+    """One connector's pull; the caller closes ``settings.sink`` and ``settings.adapter``."""
     connector = config.connector(name)
     if connector.pull is None:
         raise ValueError(f"connector {name!r} has no pull section")
@@ -82,7 +100,7 @@ def pull_settings(
     return PullSettings(
         connector=connector.name,
         engine=engine,
-        adapter=adapter or build_adapter(connector, engine),
+        adapter=results_reader(connector, engine, adapter=adapter),
         sink=open_sink(sink_name, config.sinks[sink_name], limiter=limiter_backend(engine)),
         sink_name=sink_name,
         stop=stop or threading.Event(),

@@ -1,4 +1,6 @@
-"""The sink of each configured type: the HR sinks, and HowNow's (which lives with its vendor)."""
+"""The sink of each configured type: the HR sinks, HowNow's (which lives with its vendor) and
+the LRS's (with the xAPI source, which reads the same statements).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from syncd.config.schema.sinks import (
     HttpSinkConfig,
     SinkConfig,
     SqlSinkConfig,
+    XapiSinkConfig,
 )
 from syncd.http import RetryPolicy
 from syncd.limits import LimitBackend
@@ -17,6 +20,7 @@ from syncd.sinks.http import HttpSink
 from syncd.sinks.sql import SqlSink
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.hownow.sink import open_hownow_sink
+from syncd.vendors.xapi import open_xapi_sink
 
 
 def open_sink(
@@ -28,9 +32,10 @@ def open_sink(
 ) -> Sink:
     """The sink described by ``config``; nothing is written until ``write``.
 
-    ``retry`` tunes the HTTP sink's retries (tests use short waits). ``limiter`` lets a
-    vendor sink (hownow) share its credential's rate limit with every process through the
-    state store, as the vendor's connectors do; without it the budget is the sink's own.
+    ``retry`` tunes the http and xapi sinks' retries (tests use short waits). ``limiter`` lets a
+    vendor-side sink (hownow, xapi) share its credential's rate limit with every process
+    through the state store, as the vendor's connectors do; without it the budget is the
+    sink's own.
     """
     if isinstance(config, CsvSinkConfig):
         return CsvSink(name, config)
@@ -39,9 +44,19 @@ def open_sink(
     if isinstance(config, HttpSinkConfig):
         return HttpSink(name, config, retry=retry)
     if isinstance(config, HowNowSinkConfig):
-        if limiter is None:
-            return open_hownow_sink(name, config)
-        return open_hownow_sink(
-            name, config, context=AdapterContext(connector=f"sink:{name}", limiter=limiter)
-        )
+        return open_hownow_sink(name, config, context=_sink_context(name, limiter))
+    if isinstance(config, XapiSinkConfig):
+        return open_xapi_sink(name, config, context=_sink_context(name, limiter, retry))
     raise SinkError(name, f"unknown sink type {getattr(config, 'type', type(config))!r}")
+
+
+def _sink_context(
+    name: str, limiter: LimitBackend | None, retry: RetryPolicy | None = None
+) -> AdapterContext | None:
+    """A vendor-side sink's context: its budget shared through ``limiter``, its retries
+    tuned by ``retry``; None (the sink's own budget and retries) without either."""
+    if limiter is None and retry is None:
+        return None
+    if limiter is None:
+        return AdapterContext(connector=f"sink:{name}", retry=retry)
+    return AdapterContext(connector=f"sink:{name}", limiter=limiter, retry=retry)

@@ -273,3 +273,19 @@ class Adapter(Protocol):
 
     def close(self) -> None: ...
 
+
+
+@runtime_checkable
+class ResultReader(Protocol):
+    """What a pull reads learning results from: a vendor's adapter, an LRS, or both."""
+
+    vendor: str
+
+    @property
+    def api_calls(self) -> int: ...
+
+    def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
+        """Learning results since ``cursor``, in pages each carrying the cursor to save."""
+        ...
+
+    def close(self) -> None: ...

@@ -6,7 +6,15 @@ import re
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, JsonValue, SecretStr, WithJsonSchema, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    JsonValue,
+    SecretStr,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from syncd.config.schema.durations import Duration
 from syncd.config.schema.reconcile import OnLeaveConfig, ReconcileConfig
@@ -15,6 +23,7 @@ from syncd.config.schema.sources import SourceConfig
 from syncd.config.schema.strict import Strict
 from syncd.config.schema.targets import TargetConfig
 from syncd.config.schema.values import Condition, CourseId, Schedule, Threshold, _text_map
+from syncd.config.schema.xapi import XapiSourceConfig
 
 
 class StateConfig(Strict):
@@ -119,6 +128,21 @@ class PullConfig(Strict):
     start_date: date | None = None  # how far back the first pull reaches
     overlap: Duration = timedelta(hours=1)  # re-read this much before the cursor
     budget_share: float = Field(0.5, gt=0, le=1)  # share of the rate limit pull may use
+    # Where results come from: the vendor's API, a learning record store (``xapi``), or both.
+    from_: Literal["vendor", "xapi", "both"] = Field("vendor", alias="from")
+    xapi: XapiSourceConfig | None = None
+
+    @model_validator(mode="after")
+    def _source_configured(self) -> PullConfig:
+        if self.from_ != "vendor" and self.xapi is None:
+            raise ValueError(f"from: {self.from_} needs an xapi block (endpoint, auth, actor)")
+        if self.from_ == "vendor" and self.xapi is not None:
+            raise ValueError("xapi is set but from is vendor: set from: xapi or both")
+        return self
+
+    @property
+    def reads_vendor(self) -> bool:
+        return self.from_ != "xapi"
 
 
 class ConnectorConfig(Strict):

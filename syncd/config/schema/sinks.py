@@ -1,4 +1,8 @@
-"""Configuration models of the HR sinks that receive learning results (SPEC §3 ``sinks:``)."""
+"""Configuration models of the HR sinks that receive learning results (SPEC §3 ``sinks:``).
+
+The ``xapi`` sink's model lives with the xAPI source's (``xapi``): they name people and
+courses alike.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from syncd.config.schema.sources import HttpAuth, refuse_clear_credentials
 from syncd.config.schema.strict import Strict
+from syncd.config.schema.xapi import XapiSinkConfig
 
 
 class CsvSinkConfig(Strict):
@@ -51,5 +56,6 @@ class HowNowSinkConfig(Strict):
 
 
 SinkConfig = Annotated[
-    CsvSinkConfig | SqlSinkConfig | HttpSinkConfig | HowNowSinkConfig, Field(discriminator="type")
+    CsvSinkConfig | SqlSinkConfig | HttpSinkConfig | HowNowSinkConfig | XapiSinkConfig,
+    Field(discriminator="type"),
 ]

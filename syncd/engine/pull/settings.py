@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from syncd.sink_protocol import Sink
-from syncd.vendors.base import Adapter
+from syncd.vendors.base import ResultReader
 
 DEFAULT_BATCH_SIZE = 500
 
@@ -22,7 +22,7 @@ class PullSettings:
 
     connector: str
     engine: Engine
-    adapter: Adapter
+    adapter: ResultReader  # the vendor's adapter, an LRS, or both (``pull.from``)
     sink: Sink
     sink_name: str  # recorded in delivered_results.sink: a new sink gets everything again
     stop: threading.Event = field(default_factory=threading.Event)

@@ -40,7 +40,7 @@ from syncd.http import OutcomeUnknown, RecordRejected, VendorError, check_vendor
 from syncd.model import LearningResult, ResultStatus
 from syncd.polling import Backoff, WaitEnd, wait_for_jobs
 from syncd.shutdown import ShuttingDown
-from syncd.sink_protocol import SinkBase, SinkError
+from syncd.sink_protocol import SinkBase, SinkError, listed, result_label
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.hownow.api import HowNowApi, JobStatus, open_client
 from syncd.vendors.hownow.users import EXTERNAL_ID
@@ -55,7 +55,6 @@ PROVIDERS = {
 }
 COMPLETE = frozenset({ResultStatus.COMPLETED, ResultStatus.PASSED, ResultStatus.WAIVED})
 BATCH = 25  # each record costs a submit and at least one poll: ~a minute of HowNow's budget
-FAILURES_SHOWN = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +128,11 @@ class HowNowSink(SinkBase):
         for result in results:
             body, problem = engagement_body(result, today)
             if problem:
-                problems.append(f"{_label(result)}: {problem}")
+                problems.append(f"{result_label(result)}: {problem}")
             else:
                 latest[body["external_user_id"], body["external_content_id"]] = (result, body)
         if problems:
-            raise SinkError(self.name, _summary("result(s) cannot be written to HowNow", problems))
+            raise SinkError(self.name, listed("result(s) cannot be written to HowNow", problems))
         try:
             jobs = [(result, self.api.upsert_engagement(body)) for result, body in latest.values()]
             finished = self._await(jobs)
@@ -152,11 +151,11 @@ class HowNowSink(SinkBase):
                     detail=detail,
                 )
             elif status.state != hownow.COMPLETED:
-                failures.append(f"{_label(result)}: job {job_id} {status.state}: {detail}")
+                failures.append(f"{result_label(result)}: job {job_id} {status.state}: {detail}")
         if failures:
             raise SinkError(
                 self.name,
-                _summary(f"of {len(jobs)} learning records failed in HowNow", failures)
+                listed(f"of {len(jobs)} learning records failed in HowNow", failures)
                 + "; the batch is sent again next cycle",
             )
         log.info("hownow_learning_records_written", sink=self.name, records=len(jobs))
@@ -233,11 +232,3 @@ def _day(value: datetime | None) -> date | None:
     return value.date()
 
 
-def _label(result: LearningResult) -> str:
-    return f"{result.hr_key or '?'} in course {result.course_id or '?'}"
-
-
-def _summary(what: str, items: list[str]) -> str:
-    shown = "; ".join(items[:FAILURES_SHOWN])
-    more = f" (and {len(items) - FAILURES_SHOWN} more)" if len(items) > FAILURES_SHOWN else ""
-    return f"{len(items)} {what}: {shown}{more}"
