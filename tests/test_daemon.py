@@ -146,7 +146,7 @@ def completions(tmp_path: Path) -> list[tuple[str, str]]:
 
 
 def status_of(daemon: Daemon, direction: str) -> dict:
-    rows = daemon.get("/status").json()
+    rows = daemon.get("/status").json()["connectors"]
     return next((r for r in rows if r["direction"] == direction), {})
 
 
@@ -183,7 +183,8 @@ def test_the_daemon_schedules_serves_and_stops_cleanly(tmp_path, db_url):
             assert f"{created} 6.0" in metrics
             assert 'syncd_last_success_timestamp_seconds{connector="talentlms",direction="push"}' \
                 in metrics
-            assert 'syncd_vendor_api_calls_total{status="200",vendor="talentlms"}' in metrics
+            calls = 'syncd_vendor_api_calls_total{connector="talentlms",status="200",vendor="talentlms"}'
+            assert calls in metrics
             assert 'syncd_queue_depth{connector="talentlms"} 0.0' in metrics
         finally:
             code = daemon.stop()

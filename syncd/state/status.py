@@ -1,13 +1,23 @@
-"""Reading the contract tables for ``syncd status`` and ``syncd errors`` (and /status)."""
+"""Reading the contract tables for ``syncd status`` and ``syncd errors`` (and /status).
+
+The status rows are read as they are *now*: a push's ``pending_ops`` and ``failed_ops``
+are counted in the outbox at the time of reading (a first sync of thousands shows its
+queue while it runs, not the number its last cycle ended with), and a row left
+``running`` by a process that died (no live holder of its lease) reads ``interrupted``.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
-from syncd.state.tables import sync_errors, sync_status
+from syncd.model import OpState
+from syncd.state.lease import cycle_lease, lease_held
+from syncd.state.store import OPEN_STATES
+from syncd.state.tables import operations, sync_errors, sync_status
 
 STATUS_COLUMNS = (
     "connector",
@@ -22,6 +32,12 @@ STATUS_COLUMNS = (
     "last_error",
 )
 
+OUTBOX_DIRECTIONS = ("push", "reconcile")
+"""Directions whose status counts are the connector's outbox (a reconciliation writes there)."""
+
+INTERRUPTED = "interrupted"
+"""The state shown for a row left ``running`` by a process that is gone."""
+
 ERROR_COLUMNS = ("hr_key", "operation", "reason", "first_seen_at", "last_seen_at", "attempts")
 
 
@@ -35,7 +51,55 @@ def status_rows(engine: Engine) -> list[dict[str, Any]]:
         sync_status.c.connector, sync_status.c.direction
     )
     with engine.connect() as conn:
-        return [{k: _plain(v) for k, v in row._mapping.items()} for row in conn.execute(query)]
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+        outbox = outbox_counts(conn)
+    for row in rows:
+        if row["direction"] in OUTBOX_DIRECTIONS:
+            pending, failed = outbox.get(row["connector"], (0, 0))
+            row["pending_ops"], row["failed_ops"] = pending, failed
+        if row["state"] == "running" and _abandoned(engine, row["connector"], row["direction"]):
+            row["state"] = INTERRUPTED
+    return [{k: _plain(v) for k, v in row.items()} for row in rows]
+
+
+def outbox_counts(conn: Connection) -> dict[str, tuple[int, int]]:
+    """Connector -> (operations waiting in the outbox, failed operations), counted now."""
+    query = select(operations.c.connector, operations.c.state, func.count()).group_by(
+        operations.c.connector, operations.c.state
+    )
+    waiting = {state.value for state in OPEN_STATES}
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for connector, state, count in conn.execute(query):
+        if state in waiting:
+            counts[connector][0] += count
+        elif state == OpState.FAILED.value:
+            counts[connector][1] += count
+    return {connector: (pending, failed) for connector, (pending, failed) in counts.items()}
+
+
+def open_error_counts(engine: Engine) -> dict[str, int]:
+    """Connector -> unresolved ``sync_errors`` rows, every direction."""
+    query = (
+        select(sync_errors.c.connector, func.count())
+        .where(sync_errors.c.resolved_at.is_(None))
+        .group_by(sync_errors.c.connector)
+    )
+    with engine.connect() as conn:
+        return {connector: int(count) for connector, count in conn.execute(query)}
+
+
+def _abandoned(engine: Engine, connector: str, direction: str) -> bool:
+    """A ``running`` row whose cycle no live process holds, read twice: a cycle that just
+    ended released its lease after writing its row, so the row no longer says running."""
+    if lease_held(engine, cycle_lease(connector, direction)):
+        return False
+    with engine.connect() as conn:
+        state = conn.execute(
+            select(sync_status.c.state).where(
+                sync_status.c.connector == connector, sync_status.c.direction == direction
+            )
+        ).scalar()
+    return state == "running"
 
 
 def error_rows(engine: Engine, connector: str) -> list[dict[str, Any]]:
