@@ -183,8 +183,8 @@ def test_the_daemon_schedules_serves_and_stops_cleanly(tmp_path, db_url):
             assert f"{created} 6.0" in metrics
             assert 'syncd_last_success_timestamp_seconds{connector="talentlms",direction="push"}' \
                 in metrics
-            calls = 'syncd_vendor_api_calls_total{connector="talentlms",status="200",vendor="talentlms"}'
-            assert calls in metrics
+            calls = '{connector="talentlms",status="200",vendor="talentlms"}'
+            assert f"syncd_vendor_api_calls_total{calls}" in metrics
             assert 'syncd_queue_depth{connector="talentlms"} 0.0' in metrics
         finally:
             code = daemon.stop()

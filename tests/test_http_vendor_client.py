@@ -181,7 +181,8 @@ def test_retry_after_is_honoured_by_every_client_of_the_credential(form):
 
 def test_a_429_storm_is_ridden_out_without_hammering_or_failing():
     with LimitServer() as server, client_for(server, vendor="stormy") as client:
-        before = REGISTRY.get_sample_value("syncd_vendor_rate_limited_total", {"vendor": "stormy", "connector": ""})
+        labels = {"vendor": "stormy", "connector": ""}
+        before = REGISTRY.get_sample_value("syncd_vendor_rate_limited_total", labels)
         server.storm(1.5)
         with ThreadPoolExecutor(4) as pool:
             answers = list(
@@ -190,7 +191,7 @@ def test_a_429_storm_is_ridden_out_without_hammering_or_failing():
         assert {answer.status_code for answer in answers} == {200}
         refused = server.count(status=429)
         assert 1 <= refused <= 24  # paused between bursts: a few per pause, not hundreds
-        after = REGISTRY.get_sample_value("syncd_vendor_rate_limited_total", {"vendor": "stormy", "connector": ""})
+        after = REGISTRY.get_sample_value("syncd_vendor_rate_limited_total", labels)
         assert after - (before or 0) == refused
 
 

@@ -103,11 +103,78 @@ def _abandoned(engine: Engine, connector: str, direction: str) -> bool:
 
 
 def error_rows(engine: Engine, connector: str) -> list[dict[str, Any]]:
-    """Unresolved errors of one connector, newest first."""
+    """Unresolved errors of one connector, newest first, each saying how it is retried.
+
+    ``kind``: ``transient`` (the vendor's passing fault) or ``permanent`` (the record or
+    a refusal must change). ``retry``: ``automatic`` (a later cycle tries again, from
+    ``next_attempt_at`` when set), ``syncd retry`` (a transient failure that outlasted
+    its attempts) or ``after a fix``.
+    """
+    joined = sync_errors.outerjoin(operations, operations.c.id == sync_errors.c.operation_id)
     query = (
-        select(sync_errors.c.direction, *(sync_errors.c[name] for name in ERROR_COLUMNS))
+        select(
+            sync_errors.c.direction,
+            *(sync_errors.c[name] for name in ERROR_COLUMNS),
+            sync_errors.c.transient,
+            operations.c.state.label("operation_state"),
+            operations.c.next_attempt_at,
+        )
+        .select_from(joined)
         .where(sync_errors.c.connector == connector, sync_errors.c.resolved_at.is_(None))
         .order_by(sync_errors.c.last_seen_at.desc(), sync_errors.c.hr_key)
     )
     with engine.connect() as conn:
-        return [{k: _plain(v) for k, v in row._mapping.items()} for row in conn.execute(query)]
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+    return [_with_retry(row) for row in rows]
+
+
+def _with_retry(row: dict[str, Any]) -> dict[str, Any]:
+    transient = bool(row.pop("transient"))
+    state = row.pop("operation_state")
+    waiting = row.pop("next_attempt_at")
+    if not transient:
+        retry = "after a fix"
+    elif state == OpState.FAILED.value:
+        retry = "syncd retry"
+    else:
+        retry = "automatic"
+    row["kind"] = "transient" if transient else "permanent"
+    row["retry"] = retry
+    row["next_attempt_at"] = waiting if retry == "automatic" else None
+    return {k: _plain(v) for k, v in row.items()}
+
+
+GROUP_COLUMNS = ("count", "direction", "operation", "kind", "retry", "reason", "people")
+
+
+def grouped_errors(rows: list[dict[str, Any]], shown: int = 5) -> list[dict[str, Any]]:
+    """Errors with one reason together: how many, whose (the first ``shown`` keys), most
+    frequent first; the first seen, last seen and next attempt of the group."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        key = (row["direction"], row["operation"], row["kind"], row["retry"], row["reason"])
+        groups[key].append(row)
+    grouped = []
+    for (direction, operation, kind, retry, reason), members in groups.items():
+        keys = sorted(str(m["hr_key"]) for m in members)
+        more = len(keys) - shown
+        people = ", ".join(keys[:shown]) + (f" (+{more} more)" if more > 0 else "")
+        attempts = [m["next_attempt_at"] for m in members if m["next_attempt_at"]]
+        grouped.append(
+            {
+                "count": len(members),
+                "direction": direction,
+                "operation": operation,
+                "kind": kind,
+                "retry": retry,
+                "reason": reason,
+                "people": people,
+                "first_seen_at": min(m["first_seen_at"] for m in members),
+                "last_seen_at": max(m["last_seen_at"] for m in members),
+                "next_attempt_at": min(attempts) if attempts else None,
+            }
+        )
+    grouped.sort(key=lambda g: (-g["count"], g["direction"], g["operation"], g["reason"]))
+    return grouped
+
+

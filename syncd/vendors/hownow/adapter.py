@@ -317,7 +317,7 @@ class HowNowAdapter(AdapterSkeleton):
             operation=op.kind.value,
             until=day.isoformat(),
         )
-        return Outcome(op, OutcomeStatus.RETRY, error=reason)
+        return Outcome(op, OutcomeStatus.RETRY, error=reason, held=True)
 
     def _submit(self, op: Operation) -> Outcome:
         body = users.upsert_body(op.fields)
