@@ -203,7 +203,7 @@ def errors(name: str, config_path: str, as_json: bool) -> None:
     transient ones by syncd itself, the others once the record or the vendor side is fixed."""
     from sqlalchemy import inspect
 
-    from syncd.state.status import GROUP_COLUMNS, error_rows, grouped_errors
+    from syncd.state.status import error_rows, grouped_errors
 
     config = _load(config_path)
     _connector_or_exit(config, name)
@@ -212,13 +212,24 @@ def errors(name: str, config_path: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    _print_table(f"errors of {name}", grouped_errors(rows), GROUP_COLUMNS, f"No errors for {name}.")
-    if rows:
+    if not rows:
+        click.echo(f"No errors for {name}.")
+        return
+    # Reasons are printed whole, one group of identical ones at a time: they are what a
+    # person acts on, and a table would cut them into slivers.
+    for group in grouped_errors(rows):
+        when = f", next attempt {group['next_attempt_at']}" if group["next_attempt_at"] else ""
         click.echo(
-            "retry: automatic = syncd tries again by itself (transient: the vendor's passing "
-            f"fault); syncd retry = it stopped trying, `syncd retry {name}` sends it again; "
-            "after a fix = the record (or the LMS) must change first. --json lists every row."
+            f"{group['count']} x {group['direction']} {group['operation']} "
+            f"[{group['kind']}, retry: {group['retry']}{when}]"
         )
+        click.echo(f"    {group['reason']}")
+        click.echo(f"    {group['people']}")
+    click.echo(
+        "\nretry: automatic = syncd tries again by itself (a transient fault of the vendor); "
+        f"syncd retry = it stopped trying, `syncd retry {name}` sends it again; after a fix = "
+        "the record (or the LMS) must change first. --json lists every row."
+    )
 
 
 @cli.command("trace")

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import structlog
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -31,6 +32,8 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: concurrent first starts are not guarded
     fcntl = None  # type: ignore[assignment]
+
+log = structlog.get_logger(__name__)
 
 MIGRATION_LOCK_KEY = 0x73796E6364  # "syncd": the PostgreSQL advisory lock held while migrating
 
@@ -73,7 +76,11 @@ def upgrade(url: str, revision: str = "head") -> None:
     check_location(url)
     with _migration_lock(url):
         check_known(url)
+        before = current_revision(url)
         command.upgrade(alembic_config(url), revision)
+        after = current_revision(url)
+    if after != before:  # Alembic's own lines are silenced (syncd.logs): say it once here
+        log.info("store_migrated", from_revision=before, to_revision=after)
 
 
 def current_revision(url: str) -> str | None:

@@ -144,9 +144,6 @@ def _with_retry(row: dict[str, Any]) -> dict[str, Any]:
     return {k: _plain(v) for k, v in row.items()}
 
 
-GROUP_COLUMNS = ("count", "direction", "operation", "kind", "retry", "reason", "people")
-
-
 def grouped_errors(rows: list[dict[str, Any]], shown: int = 5) -> list[dict[str, Any]]:
     """Errors with one reason together: how many, whose (the first ``shown`` keys), most
     frequent first; the first seen, last seen and next attempt of the group."""

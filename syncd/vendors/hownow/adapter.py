@@ -232,7 +232,12 @@ class HowNowAdapter(AdapterSkeleton):
                 return Outcome(
                     op, OutcomeStatus.FAILED, error=f"HowNow has no user {ref} to reactivate"
                 )
-            log.warning("hownow_rehire_recreated", connector=self.context.connector, user=ref)
+            log.warning(
+                "hownow_rehire_recreated",
+                connector=self.context.connector,
+                hr_key=op.hr_key,
+                user=ref,
+            )
         if not op.fields:
             return Outcome(op, OutcomeStatus.DONE, remote_id=external_id)
         return self._submit(op)
