@@ -157,10 +157,19 @@ def _iso_times(_logger: Any, _method: str, event_dict: MutableMapping[str, Any])
     return event_dict
 
 
-QUIET_LIBRARIES = ("httpx", "httpcore", "alembic")
-"""Libraries whose info lines say nothing an operator needs: httpx's carry filled URLs
-(personal data; syncd logs path templates instead), Alembic's are its set-up chatter
-("Context impl", "Will assume transactional DDL"); their warnings still show."""
+QUIET_LIBRARIES = {
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "alembic": logging.WARNING,
+    "uvicorn": logging.WARNING,
+    "apscheduler": logging.ERROR,
+}
+"""Libraries whose lines say nothing an operator needs below these levels: httpx's carry
+filled URLs (personal data; syncd logs path templates instead), Alembic's are its
+set-up chatter ("Context impl", "Will assume transactional DDL"), uvicorn's start-up
+and APScheduler's lines per job run say what syncd's daemon and cycle lines say
+better (a run "skipped: maximum number of running instances" is the schedule meeting
+a cycle still running, by design)."""
 
 
 def configure(
@@ -209,5 +218,5 @@ def configure(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric_level)
-    for noisy in QUIET_LIBRARIES:
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for noisy, quiet_below in QUIET_LIBRARIES.items():
+        logging.getLogger(noisy).setLevel(max(quiet_below, numeric_level))
