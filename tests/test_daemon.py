@@ -447,3 +447,52 @@ def test_status_counts_the_outbox_while_a_sync_runs_and_calls_a_killed_one_inter
             engine.dispose()
     assert after["state"] == "interrupted", after
     assert after["pending_ops"] == left > 0
+
+
+def test_failed_operations_and_a_tripped_guard_make_the_daemon_degraded(tmp_path, db_url):
+    write_hr(tmp_path / "hr.csv", 10)  # all in "Sales", a group the portal does not have
+    with Sandbox(vendors=["talentlms"], job_duration=0.2) as sandbox:
+        connector = configs.talentlms_connector(
+            "talentlms",
+            sandbox.base_url("talentlms"),
+            SECRET,
+            schedule={"every": "1s"},
+            groups=[{"from": "{{ department }} Desk"}],
+            guard={"max_deactivations": "10%"},
+        )
+        config = configs.write_config(
+            tmp_path,
+            db_url,
+            connector,
+            log={"format": "json", "level": "info"},
+            server={"listen": "127.0.0.1:0"},
+        )
+        daemon = Daemon(config, tmp_path / "daemon.log")
+        try:
+            eventually(lambda: len(lms_users(sandbox)) == 10, 60, "10 people created")
+            eventually(lambda: daemon.get("/readyz").status_code == 503, 30, "not ready")
+            failing = daemon.get("/readyz").json()
+            found = samples(daemon.get("/metrics").text)
+
+            write_hr(tmp_path / "hr.csv", 1)  # nine leavers: more than 10% of the linked
+            eventually(lambda: status_of(daemon, "push").get("state") == "guarded", 60, "guard")
+            guarded = daemon.get("/readyz").json()
+            tripped = samples(daemon.get("/metrics").text)
+        finally:
+            assert daemon.stop() == 0
+    assert failing["problems"] == [
+        "talentlms: 10 failed operations (`syncd errors talentlms` says why; "
+        "`syncd retry talentlms` sends them again)"
+    ]
+    assert sample(found, "syncd_open_errors", connector="talentlms") == 10
+    assert sample(found, "syncd_guard_tripped", connector="talentlms", direction="push") == 0
+    assert sample(found, "syncd_cycles_total", connector="talentlms", direction="push",
+                  outcome="partial") >= 1
+    assert sample(found, "syncd_last_success_timestamp_seconds", connector="talentlms",
+                  direction="push") is None  # partial cycles are no success
+    assert any(
+        p.startswith("talentlms push: stopped by its safety guard") and "syncd approve" in p
+        for p in guarded["problems"]
+    ), guarded
+    assert sample(tripped, "syncd_guard_tripped", connector="talentlms", direction="push") == 1
+    assert len([u for u in lms_users(sandbox) if u["status"] == "active"]) == 10  # none left
