@@ -85,6 +85,7 @@ class CycleRunner:
         except Exception as error:  # a bug or a lost store must not stop the other connectors
             reason = redactor.redact_text(f"{type(error).__name__}: {error}")
             log.exception("cycle_crashed", connector=name, direction=direction, reason=reason)
+            CYCLES.labels(name, direction, "failed").inc()  # its engine could not count it
             result.message = reason
             self._set_status(name, direction, state="failed", last_error=reason[:500])
         finally:
