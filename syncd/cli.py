@@ -26,14 +26,45 @@ def _default_config_path() -> str:
     return os.environ.get("SYNCD_CONFIG") or "syncd.yaml"
 
 
-def config_option(func: Callable) -> Callable:
-    return click.option(
-        "--config",
-        "config_path",
-        default=_default_config_path,
-        show_default="$SYNCD_CONFIG, else ./syncd.yaml",
-        help="Path of the YAML configuration.",
+_QUIETER = "syncd.quieter"
+"""Where ``-q`` minus ``-v`` is counted, in the invocation's root context: before or
+after the command's name, they add up."""
+
+
+def _count_verbosity(ctx: click.Context, param: click.Parameter, value: int) -> None:
+    step = value if param.name == "quiet" else -value
+    meta = ctx.find_root().meta
+    meta[_QUIETER] = meta.get(_QUIETER, 0) + step
+
+
+def _quieter() -> int:
+    ctx = click.get_current_context(silent=True)
+    return ctx.find_root().meta.get(_QUIETER, 0) if ctx is not None else 0
+
+
+def verbosity_options(func: Callable) -> Callable:
+    """``-v`` (more: debug shows every vendor call) and ``-q`` (less: warnings, then errors
+    only), each step away from the configured ``log.level``."""
+    func = click.option(
+        "-q", "--quiet", count=True, expose_value=False, callback=_count_verbosity,
+        help="Log less than log.level (repeatable).",
     )(func)
+    return click.option(
+        "-v", "--verbose", count=True, expose_value=False, callback=_count_verbosity,
+        help="Log more than log.level (repeatable): -v shows every vendor call.",
+    )(func)
+
+
+def config_option(func: Callable) -> Callable:
+    return verbosity_options(
+        click.option(
+            "--config",
+            "config_path",
+            default=_default_config_path,
+            show_default="$SYNCD_CONFIG, else ./syncd.yaml",
+            help="Path of the YAML configuration.",
+        )(func)
+    )
 
 
 def json_option(func: Callable) -> Callable:
@@ -54,9 +85,11 @@ def _load(config_path: str):
         click.echo(str(error), err=True)
         sys.exit(EXIT_CONFIG)
     from syncd.config import secrets
+    from syncd.logs import shifted_level
     from syncd.state.db import describe_store
 
-    configure(config.log.format, config.log.level, secrets(config))
+    level = shifted_level(config.log.level, _quieter())
+    configure(config.log.format, level, secrets(config))
     _STORE["where"] = describe_store(config.state.url.get_secret_value())
     return config
 
@@ -105,6 +138,7 @@ def _print_table(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...
 
 @click.group()
 @click.version_option(package_name="syncd")
+@verbosity_options
 def cli() -> None:
     """syncd keeps LMS accounts in line with an HR system and carries learning results back."""
 
@@ -173,20 +207,39 @@ def status(config_path: str, as_json: bool, wide: bool) -> None:
 @cli.command("errors")
 @click.argument("name")
 @config_option
-@json_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per error row.")
 def errors(name: str, config_path: str, as_json: bool) -> None:
-    """Records that failed validation or were rejected by the vendor, with the reason."""
+    """Records and operations of NAME that failed, grouped by reason, and how each is retried:
+    transient ones by syncd itself, the others once the record or the vendor side is fixed."""
     from sqlalchemy import inspect
 
-    from syncd.state.status import ERROR_COLUMNS, error_rows
+    from syncd.state.status import error_rows, grouped_errors
 
     config = _load(config_path)
+    _connector_or_exit(config, name)
     engine = _state_engine(config)
     rows = error_rows(engine, name) if inspect(engine).has_table("sync_errors") else []
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    _print_table(f"errors of {name}", rows, ("direction", *ERROR_COLUMNS), f"No errors for {name}.")
+    if not rows:
+        click.echo(f"No errors for {name}.")
+        return
+    # Reasons are printed whole, one group of identical ones at a time: they are what a
+    # person acts on, and a table would cut them into slivers.
+    for group in grouped_errors(rows):
+        when = f", next attempt {group['next_attempt_at']}" if group["next_attempt_at"] else ""
+        click.echo(
+            f"{group['count']} x {group['direction']} {group['operation']} "
+            f"[{group['kind']}, retry: {group['retry']}{when}]"
+        )
+        click.echo(f"    {group['reason']}")
+        click.echo(f"    {group['people']}")
+    click.echo(
+        "\nretry: automatic = syncd tries again by itself (a transient fault of the vendor); "
+        f"syncd retry = it stopped trying, `syncd retry {name}` sends it again; after a fix = "
+        "the record (or the LMS) must change first. --json lists every row."
+    )
 
 
 @cli.command("trace")

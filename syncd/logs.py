@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from typing import Any, TextIO
 
 import structlog
@@ -131,6 +133,59 @@ class _StandardError:
         return sys.stderr.isatty()
 
 
+LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def shifted_level(level: str, shift: int) -> str:
+    """``level`` made ``shift`` steps quieter (positive) or chattier (negative), within bounds:
+    ``-q`` and ``-v`` on the command line move the configured ``log.level`` this way."""
+    index = LEVELS.index(level.lower()) if level.lower() in LEVELS else LEVELS.index("info")
+    return LEVELS[max(0, min(len(LEVELS) - 1, index + shift))]
+
+
+@contextmanager
+def log_context(**values: Any) -> Iterator[None]:
+    """Every log line of this thread carries ``values`` until the block ends.
+
+    A cycle binds its connector, direction, vendor and run id this way, so each line it
+    logs (the vendor's calls and events included) says which cycle it belongs to;
+    the daemon's worker threads are reused, hence the reset on the way out.
+    """
+    tokens = structlog.contextvars.bind_contextvars(**values)
+    try:
+        yield
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
+
+
+def _iso_times(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]):
+    """Times in values as ISO 8601 in UTC (``2026-05-01T09:00:00Z``), never ``str()``'s
+    blank-separated form or a local zone; a date stays a date."""
+    for key, value in event_dict.items():
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            event_dict[key] = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        elif isinstance(value, date):
+            event_dict[key] = value.isoformat()
+    return event_dict
+
+
+QUIET_LIBRARIES = {
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "alembic": logging.WARNING,
+    "uvicorn": logging.WARNING,
+    "apscheduler": logging.ERROR,
+}
+"""Libraries whose lines say nothing an operator needs below these levels: httpx's carry
+filled URLs (personal data; syncd logs path templates instead), Alembic's are its
+set-up chatter ("Context impl", "Will assume transactional DDL"), uvicorn's start-up
+and APScheduler's lines per job run say what syncd's daemon and cycle lines say
+better (a run "skipped: maximum number of running instances" is the schedule meeting
+a cycle still running, by design)."""
+
+
 def configure(
     fmt: str | None = None,
     level: str = "info",
@@ -141,8 +196,7 @@ def configure(
 
     ``fmt`` is ``json`` or ``console``; ``None`` picks console on a TTY and JSON
     otherwise. Standard-library loggers (uvicorn, alembic) go through the same
-    chain, and httpx's own request logging is silenced because its URLs can carry
-    personal data (our client logs path templates instead).
+    chain; ``QUIET_LIBRARIES`` show only their warnings.
     """
     stream = stream or _StandardError()  # type: ignore[assignment]
     redactor.add(secrets)
@@ -157,6 +211,7 @@ def configure(
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _iso_times,
         structlog.processors.format_exc_info,
         redactor,
     ]
@@ -177,5 +232,5 @@ def configure(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric_level)
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for noisy, quiet_below in QUIET_LIBRARIES.items():
+        logging.getLogger(noisy).setLevel(max(quiet_below, numeric_level))

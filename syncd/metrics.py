@@ -9,6 +9,8 @@ outcome names, never personal data.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -18,48 +20,88 @@ from prometheus_client import (
     generate_latest,
 )
 
+from syncd import __version__
+
 VENDOR_API_CALLS = Counter(
     "syncd_vendor_api_calls",
     "HTTP requests sent to a vendor API (token requests and retries included), by answer status; "
     "status is 'error' when no answer came",
-    ["vendor", "status"],
+    ["vendor", "connector", "status"],
 )
 VENDOR_CALL_SECONDS = Histogram(
     "syncd_vendor_call_duration_seconds",
     "Time from sending a vendor request to its answer's headers",
-    ["vendor"],
+    ["vendor", "connector"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
 )
 RATE_LIMIT_WAIT_SECONDS = Counter(
     "syncd_rate_limit_wait_seconds",
     "Seconds calls spent waiting for the credential's rate limit (windows and 429 pauses)",
-    ["vendor"],
+    ["vendor", "connector"],
 )
 RATE_LIMITED = Counter(
     "syncd_vendor_rate_limited",
     "429 Too Many Requests answers received from a vendor",
-    ["vendor"],
+    ["vendor", "connector"],
 )
 VENDOR_RETRIES = Counter(
     "syncd_vendor_retries",
     "Vendor calls retried after a timeout, a lost connection or a 5xx, by reason",
-    ["vendor", "reason"],
+    ["vendor", "connector", "reason"],
 )
 OPERATIONS = Counter(
     "syncd_operations",
     "Operations carried out by connectors, by kind (create, deactivate, ...) and outcome",
     ["connector", "kind", "outcome"],
 )
+CYCLES = Counter(
+    "syncd_cycles",
+    "Cycles that ended, by outcome: success, partial (some records or operations failed), "
+    "failed (a vendor, source, sink or the store could not be used), guarded (a safety "
+    "guard stopped it), skipped (held back by quarantine, or another process ran it), "
+    "stopped (a shutdown ended it early)",
+    ["connector", "direction", "outcome"],
+)
+CYCLE_SECONDS = Histogram(
+    "syncd_cycle_duration_seconds",
+    "How long a cycle took, from taking the connector's lease to its summary line",
+    ["connector", "direction"],
+    buckets=(1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0),
+)
 QUEUE_DEPTH = Gauge(
     "syncd_queue_depth",
-    "Operations of a connector waiting in the outbox",
+    "Operations of a connector waiting in the outbox (the same as syncd_pending_operations)",
     ["connector"],
+)
+PENDING_OPERATIONS = Gauge(
+    "syncd_pending_operations",
+    "Operations of a connector waiting in the outbox, as syncd status shows them",
+    ["connector"],
+)
+OPEN_ERRORS = Gauge(
+    "syncd_open_errors",
+    "Unresolved rows of syncd errors of a connector (records and operations, every direction)",
+    ["connector"],
+)
+QUARANTINED = Gauge(
+    "syncd_quarantined",
+    "1 while a connector and direction is in quarantine after failed cycles, else 0",
+    ["connector", "direction"],
+)
+GUARD_TRIPPED = Gauge(
+    "syncd_guard_tripped",
+    "1 while a connector and direction waits behind a tripped safety guard (syncd approve), "
+    "else 0",
+    ["connector", "direction"],
 )
 LAST_SUCCESS = Gauge(
     "syncd_last_success_timestamp_seconds",
-    "Unix time of the last successful cycle of a connector and direction (push or pull)",
+    "Unix time of the last cycle of a connector and direction that ended in success "
+    "(not partial)",
     ["connector", "direction"],
 )
+BUILD_INFO = Gauge("syncd_build_info", "Always 1; the running syncd's version", ["version"])
+BUILD_INFO.labels(__version__).set(1)
 
 
 def render() -> tuple[bytes, str]:
@@ -67,13 +109,17 @@ def render() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
-def record_cycle_metrics(connector: str, direction: str, status: dict) -> None:
-    """Queue depth and last success of a finished cycle, from the values written to sync_status.
+def record_cycle(
+    connector: str, direction: str, outcome: str, seconds: float, succeeded_at: datetime | None
+) -> None:
+    """A finished cycle: its outcome, its length, and when it succeeded (only if it did)."""
+    CYCLES.labels(connector, direction, outcome).inc()
+    CYCLE_SECONDS.labels(connector, direction).observe(seconds)
+    if succeeded_at is not None:
+        LAST_SUCCESS.labels(connector, direction).set(succeeded_at.timestamp())
 
-    Only the push outbox is a queue; a pull's parked results are not counted as queue depth.
-    """
-    if direction == "push":
-        QUEUE_DEPTH.labels(connector).set(status.get("pending_ops") or 0)
-    finished = status.get("last_success_at")
-    if finished is not None:
-        LAST_SUCCESS.labels(connector, direction).set(finished.timestamp())
+
+def record_pending(connector: str, pending: int) -> None:
+    """The outbox's count of waiting operations of ``connector``."""
+    PENDING_OPERATIONS.labels(connector).set(pending)
+    QUEUE_DEPTH.labels(connector).set(pending)

@@ -193,8 +193,8 @@ class Operation:
 class OutcomeStatus(StrEnum):
     DONE = "done"  # the vendor confirmed it
     FAILED = "failed"  # the vendor refused it for this record; not retried automatically
-    RETRY = "retry"  # passing fault; try again in a later attempt
-    UNKNOWN = "unknown"  # sent, answer lost: look up before sending again
+    RETRY = "retry"  # passing fault: a later cycle tries again, with backoff, up to a limit
+    UNKNOWN = "unknown"  # sent, answer lost: look up before sending again (also limited)
     PENDING = "pending"  # accepted as an asynchronous job; poll ``job_id``
 
 
@@ -208,6 +208,9 @@ class Outcome:
     job_id: str | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # RETRY only: held back on purpose, not failed (the vendor cannot take it yet: a future
+    # start date). It waits in the outbox and is offered again every cycle, with no limit.
+    held: bool = False
 
 
 class ResultStatus(StrEnum):

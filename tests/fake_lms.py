@@ -54,6 +54,7 @@ class FakeLMS:
         self.calls = 0
         self.writes: list[tuple[str, str]] = []  # (kind, hr_key) of every write received
         self.refuse_emails: set[str] = set()
+        self.faulty_emails: set[str] = set()  # their creates meet a passing fault (RETRY)
         self.lose_answer_after_create = False
         self.passwords_seen: list[str] = []
         self._ids = itertools.count(1000)
@@ -128,6 +129,8 @@ class FakeLMS:
         self.writes.append((op.kind.value, op.hr_key))
         if op.kind is OpKind.CREATE:
             email = op.fields.get("email")
+            if email in self.faulty_emails:
+                return Outcome(op, OutcomeStatus.RETRY, error="HTTP 503 after 5 attempts")
             if email in self.refuse_emails:
                 return Outcome(op, OutcomeStatus.FAILED, error=f"email {email} is refused")
             if any(a.fields.get("email") == email for a in self.accounts.values()):

@@ -126,3 +126,66 @@ def test_vendor_calls_honour_the_environments_proxy(tmp_path, sqlite_url, sandbo
         assert any(line.startswith("POST ") for line in proxy.seen)
     created = {u["email"] for u in sandbox.sim("talentlms").dump()["users"]}
     assert {"ann@cli.test", "bob@cli.test"} <= created
+
+
+def _support_desk(tmp_path: Path, db_url: str, base_url: str) -> Path:
+    """Four people in a group TalentLMS does not have, and one invalid record."""
+    (tmp_path / "hr.csv").write_text(
+        "employee_id,first_name,last_name,email,department\n"
+        + "".join(f"S{i},Sam,Desk{i},s{i}@cli.test,Support\n" for i in range(1, 5))
+        + "C3,Cy,Bad,not-an-email,Sales\n"
+    )
+    connector = talentlms_connector(
+        "lms", base_url, "${LMS_KEY}", groups=[{"from": "{{ department }} Team"}]
+    )
+    return write_config(tmp_path, db_url, connector, log={"format": "json"})
+
+
+def test_errors_groups_one_reason_with_its_people_and_says_how_it_is_retried(
+    tmp_path, db_url, sandbox
+):
+    config = _support_desk(tmp_path, db_url, sandbox.base_url("talentlms"))
+    env = {"LMS_KEY": API_KEY}
+    synced = syncd("sync", "lms", "--direction", "push", "--config", str(config), env=env)
+    assert synced.returncode == 1, synced.stderr
+
+    table = syncd("errors", "lms", "--config", str(config), env=env)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    at = lines.index("4 x push group_add [permanent, retry: after a fix]")
+    assert lines[at + 1] == (
+        "    group 'Support Team' does not exist in TalentLMS; create it or set "
+        "create_missing: true"
+    )
+    assert lines[at + 2] == "    S1, S2, S3, S4"
+    at = lines.index("1 x push validate [permanent, retry: after a fix]")
+    assert lines[at + 2] == "    C3"
+
+    rows = json.loads(syncd("errors", "lms", "--json", "--config", str(config), env=env).stdout)
+    assert sorted(r["hr_key"] for r in rows) == ["C3", "S1", "S2", "S3", "S4"]  # one per row
+    assert {(r["kind"], r["retry"]) for r in rows} == {("permanent", "after a fix")}
+
+    unknown = syncd("errors", "nosuch", "--config", str(config), env=env)
+    assert unknown.returncode == 2
+    assert "nosuch" in unknown.stderr and unknown.stdout == ""
+
+
+def test_quiet_and_verbose_move_the_log_level(tmp_path, db_url, sandbox):
+    config = _config(tmp_path, db_url, sandbox.base_url("talentlms"))
+    env = {"LMS_KEY": API_KEY}
+
+    def events(*flags: str) -> list[dict]:
+        done = syncd(*flags, "sync", "lms", "--direction", "push", "--config", str(config), env=env)
+        assert done.returncode in (0, 1), done.stderr
+        return [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+
+    verbose = events("-v")  # before the command's name
+    assert any(e["event"] == "vendor_call" and e["level"] == "debug" for e in verbose)
+    plain = events()
+    assert plain and {e["level"] for e in plain} <= {"info", "warning", "error"}
+    assert not any(e["event"] == "vendor_call" for e in plain)
+    quiet = syncd(
+        "sync", "lms", "--direction", "push", "-q", "--config", str(config), env=env
+    )  # after it
+    levels = {json.loads(line)["level"] for line in quiet.stderr.splitlines() if line[:1] == "{"}
+    assert "info" not in levels and "debug" not in levels

@@ -15,12 +15,15 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
+import syncd
 from syncd.sandbox import Sandbox
 from syncd.state.db import make_engine
 from syncd.state.tables import operations, sync_runs
@@ -146,8 +149,41 @@ def completions(tmp_path: Path) -> list[tuple[str, str]]:
 
 
 def status_of(daemon: Daemon, direction: str) -> dict:
-    rows = daemon.get("/status").json()
+    rows = daemon.get("/status").json()["connectors"]
     return next((r for r in rows if r["direction"] == direction), {})
+
+
+def samples(text: str) -> dict[tuple[str, frozenset], float]:
+    """``/metrics`` read as Prometheus reads it: (sample name, labels) -> value."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def sample(found: dict, name: str, **labels: str) -> float | None:
+    return found.get((name, frozenset(labels.items())))
+
+
+DAEMON_EVENTS = {"store_migrated", "schedule_ready", "daemon_started", "daemon_stopping"}
+"""Lines of the daemon itself; every other line belongs to a cycle and says which."""
+
+
+def assert_cycle_lines_say_their_cycle(daemon: Daemon) -> None:
+    events = daemon.events()
+    for event in events:
+        stamp = event["timestamp"]
+        assert stamp.endswith("Z") and datetime.fromisoformat(stamp).tzinfo is not None, event
+        if event["event"] in DAEMON_EVENTS or event["event"].startswith("daemon_"):
+            continue
+        assert "logger" not in event, f"a library's chatter: {event}"
+        assert event.get("connector") == "talentlms", event
+        assert event.get("vendor") == "talentlms" and event.get("run_id"), event
+    finished = [e for e in events if e["event"] in ("push_finished", "pull_finished")]
+    assert finished and all(e["level"] == "info" for e in finished)
+    for summary in finished:
+        assert {"direction", "outcome", "api_calls", "duration_s", "run_id"} <= summary.keys()
 
 
 def test_the_daemon_schedules_serves_and_stops_cleanly(tmp_path, db_url):
@@ -178,19 +214,33 @@ def test_the_daemon_schedules_serves_and_stops_cleanly(tmp_path, db_url):
             time.sleep(2.5)  # more scheduled pulls
             assert completions(tmp_path) == [("E0000", "101")]
 
-            metrics = daemon.get("/metrics").text
-            created = 'syncd_operations_total{connector="talentlms",kind="create",outcome="done"}'
-            assert f"{created} 6.0" in metrics
-            assert 'syncd_last_success_timestamp_seconds{connector="talentlms",direction="push"}' \
-                in metrics
-            assert 'syncd_vendor_api_calls_total{status="200",vendor="talentlms"}' in metrics
-            assert 'syncd_queue_depth{connector="talentlms"} 0.0' in metrics
+            found = samples(daemon.get("/metrics").text)
+            lms = {"connector": "talentlms"}
+            push = {**lms, "direction": "push"}
+            created = sample(found, "syncd_operations_total", **lms, kind="create", outcome="done")
+            assert created == 6
+            succeeded = sample(found, "syncd_last_success_timestamp_seconds", **push)
+            assert abs(succeeded - time.time()) < 120
+            assert sample(found, "syncd_cycles_total", **push, outcome="success") >= 2
+            assert sample(found, "syncd_cycle_duration_seconds_count", **push) >= 2
+            calls = sample(found, "syncd_vendor_api_calls_total", **lms, vendor="talentlms",
+                           status="200")
+            assert calls > 0
+            assert sample(found, "syncd_pending_operations", **lms) == 0
+            assert sample(found, "syncd_queue_depth", **lms) == 0
+            assert sample(found, "syncd_open_errors", **lms) == 0
+            assert sample(found, "syncd_quarantined", **push) == 0
+            assert sample(found, "syncd_guard_tripped", **push) == 0
+            assert sample(found, "syncd_build_info", version=syncd.__version__) == 1
+            assert daemon.get("/readyz").json() == {"status": "ok"}
+            assert daemon.get("/status").json()["status"] == "ok"
         finally:
             code = daemon.stop()
     assert code == 0, daemon.text()[-3000:]
     names = [e.get("event") for e in daemon.events()]
     assert names.index("daemon_stopping") < names.index("daemon_stopped")
     assert SECRET not in daemon.text()
+    assert_cycle_lines_say_their_cycle(daemon)
 
 
 def test_sigterm_mid_push_stops_between_batches_and_the_next_run_finishes(tmp_path, db_url):
@@ -300,22 +350,149 @@ def test_a_listen_address_in_use_is_a_clear_error(tmp_path, db_url):
     assert f"cannot serve on 127.0.0.1:{port}" in done.stderr
 
 
-def test_a_connector_whose_credentials_are_refused_is_quarantined(tmp_path, db_url):
+def test_a_revoked_key_is_loud_at_once_quarantined_and_shown_degraded(tmp_path, db_url):
     write_hr(tmp_path / "hr.csv", 3)
     with Sandbox(vendors=["talentlms"]) as sandbox:
         config = write_config(tmp_path, db_url, sandbox.base_url("talentlms"))
         config.write_text(config.read_text().replace(SECRET, "revoked-key"))
         daemon = Daemon(config, tmp_path / "daemon.log")
         try:
+            failed = daemon.wait_for_event("push_failed", timeout=60)
+            quarantined = daemon.wait_for_event("cycle_quarantined", timeout=30)
             eventually(lambda: status_of(daemon, "push").get("state") == "failed", 60, "failed")
+            ready = daemon.get("/readyz")
+            alive = daemon.get("/healthz")
+            status = daemon.get("/status").json()
+            found = samples(daemon.get("/metrics").text)
             time.sleep(4)  # four more ticks of the 1 s schedule
             push = status_of(daemon, "push")
             held = [e for e in daemon.events() if e.get("event") == "cycle_held_back"]
             started = [e for e in daemon.events() if e.get("event") == "push_started"]
         finally:
             assert daemon.stop() == 0
+    # The first failure says why, at error: the vendor, its status and its own words.
+    assert failed["level"] == "error" and failed["status"] == 401
+    assert failed["vendor"] == "talentlms" and failed["connector"] == "talentlms"
+    assert "Invalid API key provided." in failed["reason"] and failed["run_id"]
+    summary = next(
+        e for e in daemon.events() if e["event"] == "push_finished" and e["outcome"] == "failed"
+    )
+    assert summary["level"] == "info" and summary["run_id"] == failed["run_id"]
+    # Quarantine from the first failure on, with its reason and the next attempt.
+    assert quarantined["failures_in_a_row"] == 1 and quarantined["level"] == "warning"
+    assert "Invalid API key provided." in quarantined["reason"]
+    assert quarantined["next_attempt_at"].endswith("Z")
+    # Alive (a restart would not help), but not ready, and /status says why.
+    assert alive.status_code == 200
+    assert ready.status_code == 503 and ready.json()["status"] == "degraded"
+    for said in (ready.json(), status):
+        assert said["status"] == "degraded"
+        assert any(
+            p.startswith("talentlms push: quarantined after 1 failed cycle") and "401" in p
+            for p in said["problems"]
+        ), said
+    lms = {"connector": "talentlms"}
+    assert sample(found, "syncd_quarantined", **lms, direction="push") == 1
+    assert sample(found, "syncd_cycles_total", **lms, direction="push", outcome="failed") == 1
+    refused = sample(found, "syncd_vendor_api_calls_total", **lms, vendor="talentlms", status="401")
+    assert refused >= 1
+    assert sample(found, "syncd_last_success_timestamp_seconds", **lms, direction="push") is None
+
     assert "refused" in push["last_error"] or "401" in push["last_error"], push
     assert len(started) == 1, "a refused key was tried again at every tick"
     assert held and all(e["connector"] == "talentlms" for e in held)
     assert push["next_run_at"] > push["last_finished_at"]  # about a minute later
     assert "revoked-key" not in daemon.text()
+
+
+def test_status_counts_the_outbox_while_a_sync_runs_and_calls_a_killed_one_interrupted(
+    tmp_path, db_url
+):
+    write_hr(tmp_path / "hr.csv", 120)
+    with Sandbox(vendors=["talentlms"], job_duration=0.2) as sandbox:
+        sandbox.sim("talentlms").set_faults({"latency": 0.05})
+        config = write_config(tmp_path, db_url, sandbox.base_url("talentlms"), every="1h")
+        assert run_syncd("db", "upgrade", "--config", str(config)).returncode == 0
+        sync = subprocess.Popen(
+            syncd_command("sync", "talentlms", "--direction", "push", "--config", str(config)),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        engine = make_engine(db_url)
+        try:
+
+            def waiting() -> int:
+                with engine.connect() as conn:
+                    return conn.execute(
+                        select(func.count())
+                        .select_from(operations)
+                        .where(operations.c.state.in_(["pending", "sent", "waiting", "unknown"]))
+                    ).scalar_one()
+
+            def shown() -> dict:
+                done = run_syncd("status", "--json", "--config", str(config))
+                assert done.returncode == 0, done.stderr
+                return next(r for r in json.loads(done.stdout) if r["direction"] == "push")
+
+            eventually(lambda: waiting() > 100, 120, "the plan is in the outbox")
+            running = shown()
+            assert running["state"] == "running" and running["pending_ops"] > 100, running
+            sync.send_signal(signal.SIGKILL)
+            sync.wait(timeout=30)
+            after = shown()
+            left = waiting()
+        finally:
+            if sync.poll() is None:
+                sync.kill()
+            engine.dispose()
+    assert after["state"] == "interrupted", after
+    assert after["pending_ops"] == left > 0
+
+
+def test_failed_operations_and_a_tripped_guard_make_the_daemon_degraded(tmp_path, db_url):
+    write_hr(tmp_path / "hr.csv", 10)  # all in "Sales", a group the portal does not have
+    with Sandbox(vendors=["talentlms"], job_duration=0.2) as sandbox:
+        connector = configs.talentlms_connector(
+            "talentlms",
+            sandbox.base_url("talentlms"),
+            SECRET,
+            schedule={"every": "1s"},
+            groups=[{"from": "{{ department }} Desk"}],
+            guard={"max_deactivations": "10%"},
+        )
+        config = configs.write_config(
+            tmp_path,
+            db_url,
+            connector,
+            log={"format": "json", "level": "info"},
+            server={"listen": "127.0.0.1:0"},
+        )
+        daemon = Daemon(config, tmp_path / "daemon.log")
+        try:
+            eventually(lambda: len(lms_users(sandbox)) == 10, 60, "10 people created")
+            eventually(lambda: daemon.get("/readyz").status_code == 503, 30, "not ready")
+            failing = daemon.get("/readyz").json()
+            found = samples(daemon.get("/metrics").text)
+
+            write_hr(tmp_path / "hr.csv", 1)  # nine leavers: more than 10% of the linked
+            eventually(lambda: status_of(daemon, "push").get("state") == "guarded", 60, "guard")
+            guarded = daemon.get("/readyz").json()
+            tripped = samples(daemon.get("/metrics").text)
+        finally:
+            assert daemon.stop() == 0
+    assert failing["problems"] == [
+        "talentlms: 10 failed operations (`syncd errors talentlms` says why; "
+        "`syncd retry talentlms` sends them again)"
+    ]
+    assert sample(found, "syncd_open_errors", connector="talentlms") == 10
+    assert sample(found, "syncd_guard_tripped", connector="talentlms", direction="push") == 0
+    assert sample(found, "syncd_cycles_total", connector="talentlms", direction="push",
+                  outcome="partial") >= 1
+    assert sample(found, "syncd_last_success_timestamp_seconds", connector="talentlms",
+                  direction="push") is None  # partial cycles are no success
+    assert any(
+        p.startswith("talentlms push: stopped by its safety guard") and "syncd approve" in p
+        for p in guarded["problems"]
+    ), guarded
+    assert sample(tripped, "syncd_guard_tripped", connector="talentlms", direction="push") == 1
+    assert len([u for u in lms_users(sandbox) if u["status"] == "active"]) == 10  # none left

@@ -32,3 +32,14 @@ def test_one_success_ends_the_quarantine_and_directions_are_apart():
     assert quarantine.record("lms", "push", failed=False, now=T0) == 0
     assert quarantine.waiting_until("lms", "push", T0) is None
     assert quarantine.record("lms", "push", failed=True, now=T0) == 1
+
+
+def test_the_quarantine_keeps_the_last_reason_for_the_readiness_check():
+    quarantine = Quarantine()
+    quarantine.record("lms", "push", failed=True, now=T0, reason="HTTP 401: Invalid API key")
+    quarantine.record("lms", "push", failed=True, now=T0, reason="HTTP 503")
+    [(key, failures)] = quarantine.current().items()
+    assert key == ("lms", "push") and (failures.count, failures.reason) == (2, "HTTP 503")
+    assert failures.not_before == T0 + timedelta(minutes=2)
+    quarantine.record("lms", "push", failed=False, now=T0)
+    assert quarantine.current() == {}

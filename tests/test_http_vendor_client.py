@@ -181,7 +181,8 @@ def test_retry_after_is_honoured_by_every_client_of_the_credential(form):
 
 def test_a_429_storm_is_ridden_out_without_hammering_or_failing():
     with LimitServer() as server, client_for(server, vendor="stormy") as client:
-        before = REGISTRY.get_sample_value("syncd_vendor_rate_limited_total", {"vendor": "stormy"})
+        labels = {"vendor": "stormy", "connector": ""}
+        before = REGISTRY.get_sample_value("syncd_vendor_rate_limited_total", labels)
         server.storm(1.5)
         with ThreadPoolExecutor(4) as pool:
             answers = list(
@@ -190,7 +191,7 @@ def test_a_429_storm_is_ridden_out_without_hammering_or_failing():
         assert {answer.status_code for answer in answers} == {200}
         refused = server.count(status=429)
         assert 1 <= refused <= 24  # paused between bursts: a few per pause, not hundreds
-        after = REGISTRY.get_sample_value("syncd_vendor_rate_limited_total", {"vendor": "stormy"})
+        after = REGISTRY.get_sample_value("syncd_vendor_rate_limited_total", labels)
         assert after - (before or 0) == refused
 
 
@@ -445,7 +446,7 @@ def test_only_https_or_loopback_urls_are_accepted():
 def test_each_call_is_logged_by_its_template_and_counted_in_metrics():
     with LimitServer() as server, client_for(server, vendor="logcheck") as client:
         before = REGISTRY.get_sample_value(
-            "syncd_vendor_api_calls_total", {"vendor": "logcheck", "status": "200"}
+            "syncd_vendor_api_calls_total", {"vendor": "logcheck", "connector": "", "status": "200"}
         )
         with structlog.testing.capture_logs() as events:
             client.get(
@@ -463,9 +464,10 @@ def test_each_call_is_logged_by_its_template_and_counted_in_metrics():
             "attempt": 1,
         }
         assert {"duration_ms", "wait_ms"} <= calls[0].keys()
+        assert calls[0]["log_level"] == "debug"  # one line per call only when asked for
         assert "jane.doe" not in repr(events)
         after = REGISTRY.get_sample_value(
-            "syncd_vendor_api_calls_total", {"vendor": "logcheck", "status": "200"}
+            "syncd_vendor_api_calls_total", {"vendor": "logcheck", "connector": "", "status": "200"}
         )
         assert after - (before or 0) == 1
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+from datetime import date, datetime, timedelta, timezone
 
 import structlog
 
-from syncd.logs import MASK, Redactor, configure
+from syncd.logs import MASK, Redactor, configure, log_context, shifted_level
+from syncd.state.migrate import head_revision, upgrade
 
 SECRET = "s3cr3t-api-key-98765"
 
@@ -98,3 +100,53 @@ def test_a_registered_secret_is_masked_whole_whatever_characters_it_holds():
     redactor = Redactor([PRINTABLE])
     text = redactor.redact_text(f"echo: {PRINTABLE} end")
     assert text == f"echo: {MASK} end"
+
+
+def test_a_cycles_context_is_on_each_of_its_lines_and_gone_after_it():
+    stream = _capture()
+    log = structlog.get_logger("t")
+    with log_context(connector="lms", run_id=7):
+        log.info("inside", hr_key="E1")
+        with log_context(run_id=8):
+            log.info("nested")
+        log.info("back")
+    log.info("outside")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(e["event"], e.get("connector"), e.get("run_id")) for e in lines] == [
+        ("inside", "lms", 7),
+        ("nested", "lms", 8),
+        ("back", "lms", 7),
+        ("outside", None, None),
+    ]
+
+
+def test_times_are_iso_8601_in_utc_whatever_zone_they_come_in():
+    stream = _capture()
+    paris = timezone(timedelta(hours=1))
+    structlog.get_logger("t").info(
+        "times",
+        aware=datetime(2026, 5, 1, 11, 0, tzinfo=paris),
+        naive=datetime(2026, 5, 1, 9, 30),
+        day=date(2026, 5, 1),
+    )
+    event = json.loads(stream.getvalue())
+    assert (event["aware"], event["naive"], event["day"]) == (
+        "2026-05-01T10:00:00Z",
+        "2026-05-01T09:30:00Z",
+        "2026-05-01",
+    )
+    assert event["timestamp"].endswith("Z")
+
+
+def test_migrating_a_store_says_so_once_without_alembics_chatter(tmp_path):
+    stream = io.StringIO()
+    configure(fmt="json", level="info", stream=stream)
+    upgrade(f"sqlite:///{tmp_path / 'state.db'}")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [e["event"] for e in lines] == ["store_migrated"]
+    assert lines[0]["from_revision"] is None and lines[0]["to_revision"] == head_revision()
+
+
+def test_quiet_and_verbose_steps_stay_within_the_levels():
+    assert shifted_level("info", -1) == "debug" and shifted_level("info", -5) == "debug"
+    assert shifted_level("info", 1) == "warning" and shifted_level("warning", 9) == "critical"

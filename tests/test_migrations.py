@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
 from syncd.state.db import make_engine
 from syncd.state.migrate import alembic_config, current_revision, upgrade
-from syncd.state.tables import cursors, metadata, parked_results
+from syncd.state.tables import cursors, metadata, parked_results, sync_errors
 
 
 def _differences(url: str) -> list:
@@ -135,3 +135,38 @@ def test_a_store_at_the_newest_revision_is_recognised_without_alembic(migrated_d
     command.downgrade(alembic_config(migrated_db_url), "0001")
     upgrade(migrated_db_url)  # behind: Alembic brings it to head as before
     assert current_revision(migrated_db_url) == head_revision()
+
+
+def test_errors_gain_their_transient_flag_and_lose_it_again(db_url):
+    upgrade(db_url, "0002")
+    at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    row = {
+        "connector": "lms",
+        "direction": "push",
+        "hr_key": "E1",
+        "operation": "create",
+        "reason": "HowNow refused it: email taken",
+        "first_seen_at": at,
+        "last_seen_at": at,
+        "attempts": 1,
+    }
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            columns = ", ".join(row)  # as 0002 knows the table: no transient column
+            values = ", ".join(f":{name}" for name in row)
+            conn.execute(text(f"INSERT INTO sync_errors ({columns}) VALUES ({values})"), row)
+        upgrade(db_url)
+        assert _differences(db_url) == []
+        with engine.connect() as conn:
+            [kept] = conn.execute(select(sync_errors)).mappings().all()
+        assert kept["reason"] == row["reason"] and kept["transient"] is False  # a refusal
+
+        command.downgrade(alembic_config(db_url), "0002")
+        columns = {c["name"] for c in inspect(engine).get_columns("sync_errors")}
+        assert "transient" not in columns and "reason" in columns
+        with engine.connect() as conn:
+            reasons = conn.execute(select(sync_errors.c.reason)).scalars().all()
+        assert reasons == [row["reason"]]
+    finally:
+        engine.dispose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -19,7 +19,7 @@ from syncd.engine.diff import DiffPolicy
 from syncd.engine.guard import Threshold
 from syncd.engine.push.order import summary
 from syncd.engine.push.run import PushSettings, approve, retry, run_push
-from syncd.engine.push.settings import JobPolling
+from syncd.engine.push.settings import Escrow, JobPolling
 from syncd.model import OpKind, Outcome, OutcomeStatus
 from syncd.sources.base import SourceRecord
 from syncd.state import store
@@ -191,6 +191,11 @@ def test_vendor_refusal_is_recorded_and_not_resent_until_hr_changes(world):
     [error] = error_rows(world.engine, "fake")
     assert error == {**error, "hr_key": "2", "operation": "create"}
     assert "refused" in error["reason"]
+    assert (error["kind"], error["retry"], error["next_attempt_at"]) == (
+        "permanent",
+        "after a fix",
+        None,
+    )
     writes = len(world.lms.writes)
     world.push()
     assert len(world.lms.writes) == writes  # no re-send of a refused create each cycle
@@ -533,7 +538,27 @@ def test_a_retried_create_whose_job_outlives_the_cycle_is_not_planned_twice(migr
     w.engine.dispose()
 
 
-def test_a_job_that_never_ends_is_given_up_after_job_timeout_naming_the_person(migrated_db_url):
+def due_now(engine) -> None:
+    """Move every escrowed operation's next attempt to the past, as time passing would."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(operations)
+            .where(operations.c.next_attempt_at.is_not(None))
+            .values(next_attempt_at=store.now() - timedelta(seconds=1))
+        )
+
+
+def next_attempt(engine) -> datetime:
+    with engine.connect() as conn:
+        [when] = conn.execute(
+            select(operations.c.next_attempt_at).where(operations.c.next_attempt_at.is_not(None))
+        ).scalars().all()
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def test_a_job_that_never_ends_is_given_up_after_job_timeout_then_looked_up_and_resent(
+    migrated_db_url,
+):
     w = World(migrated_db_url, lms=FakeLMS(async_creates=True, polls_to_finish=10**6))
     w.settings.polling = JobPolling(
         first_delay=0.0, max_delay=0.0, timeout=0.0, give_up_after=timedelta(minutes=30)
@@ -551,15 +576,70 @@ def test_a_job_that_never_ends_is_given_up_after_job_timeout_naming_the_person(m
     sent_ago(31)
     given_up = w.push()
     assert w.lms.calls == polls + 1  # polled once more first: it might just have ended
-    assert given_up.outcome == CycleOutcome.PARTIAL and given_up.counts["failed"] == 1
-    reasons = {(e["hr_key"], e["operation"]): e["reason"] for e in error_rows(w.engine, "fake")}
-    reason = reasons["1", "create"]
+    assert given_up.outcome == CycleOutcome.PARTIAL and given_up.exit_code == 1
+    [error] = [e for e in error_rows(w.engine, "fake") if e["operation"] == "create"]
+    reason = error["reason"]
     assert reason.startswith("fake job ")
     assert "(create 1) had not ended 31m after it was sent" in reason
-    assert "(target.job_timeout: 30m)" in reason and "`syncd retry fake`" in reason
+    assert "(target.job_timeout: 30m)" in reason and "looked up and sent again" in reason
+    assert (error["kind"], error["retry"]) == ("transient", "automatic")
+    assert error["next_attempt_at"] is not None
     with w.engine.connect() as conn:
         [state] = conn.execute(select(jobs.c.state)).scalars().all()
-    assert state == "failed"
+    assert state == "expired"
+    [status] = status_rows(w.engine)
+    assert status["pending_ops"] == 2 and status["failed_ops"] == 0  # the create and its group
+
+    calls = w.lms.calls
+    w.push()  # the next cycle looks it up first (it may exist after all), then sends it again
+    assert w.lms.calls == calls + 3 and w.lms.writes == []  # looked up, sent, polled
+    assert len(w.lms.jobs) == 2
+    w.engine.dispose()
+
+
+def test_a_passing_fault_is_retried_with_backoff_then_left_for_syncd_retry(migrated_db_url):
+    w = World(migrated_db_url, escrow=Escrow(attempts=4, first_wait=timedelta(minutes=5)))
+    w.lms.faulty_emails = {"p1@acme.test"}
+    w.hr = [person(1), person(2)]
+    first = w.push()
+    assert first.outcome == CycleOutcome.PARTIAL and first.counts["created"] == 1
+    [error] = [e for e in error_rows(w.engine, "fake") if e["operation"] == "create"]
+    assert error["reason"] == "HTTP 503 after 5 attempts"
+    assert (error["kind"], error["retry"]) == ("transient", "automatic")
+
+    writes = len(w.lms.writes)
+    assert w.push().outcome == CycleOutcome.PARTIAL  # the first retry: with the next cycle
+    assert len(w.lms.writes) == writes + 1
+    sent = store.now()
+    assert sent - timedelta(minutes=6) < next_attempt(w.engine) - timedelta(minutes=5) < sent
+    assert w.push().outcome == CycleOutcome.SUCCESS  # nothing due yet: nothing sent
+    assert len(w.lms.writes) == writes + 1
+    due_now(w.engine)
+    w.push()
+    assert len(w.lms.writes) == writes + 2  # sent again, failing again: now 10 minutes
+    gap = next_attempt(w.engine) - store.now()
+    assert timedelta(minutes=9) < gap <= timedelta(minutes=10)
+
+    due_now(w.engine)
+    last = w.push()  # the fourth send, the last allowed
+    assert last.outcome == CycleOutcome.PARTIAL and last.counts["failed"] == 1
+    [error] = [e for e in error_rows(w.engine, "fake") if e["operation"] == "create"]
+    assert (error["kind"], error["retry"], error["next_attempt_at"]) == (
+        "transient",
+        "syncd retry",
+        None,
+    )
+    assert "still failing after 4 sends; `syncd retry fake` sends it again" in error["reason"]
+    assert [s["failed_ops"] for s in status_rows(w.engine)] == [2]  # with its group add
+    due_now(w.engine)
+    w.push()
+    assert len(w.lms.writes) == writes + 3  # no longer sent by itself
+
+    w.lms.faulty_emails.clear()
+    assert retry(w.engine, "fake") == 2
+    assert w.push().outcome == CycleOutcome.SUCCESS
+    assert set(w.lms.by_email()) == {"p1@acme.test", "p2@acme.test"}
+    assert error_rows(w.engine, "fake") == []
     w.engine.dispose()
 
 

@@ -19,9 +19,13 @@ LONGEST_PAUSE = timedelta(hours=1)
 
 
 @dataclass(slots=True)
-class _Failures:
+class Failures:
+    """A connector and direction in quarantine: failed cycles in a row, the last one's
+    reason, and when the next attempt may run."""
+
     count: int = 0
     not_before: datetime | None = None
+    reason: str = ""
 
 
 class Quarantine:
@@ -29,7 +33,7 @@ class Quarantine:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._failures: dict[tuple[str, str], _Failures] = {}
+        self._failures: dict[tuple[str, str], Failures] = {}
 
     def waiting_until(self, name: str, direction: str, now: datetime) -> datetime | None:
         """When the next attempt may run, if that is later than ``now``."""
@@ -39,14 +43,24 @@ class Quarantine:
             return None
         return failures.not_before
 
-    def record(self, name: str, direction: str, failed: bool, now: datetime) -> int:
+    def record(
+        self, name: str, direction: str, failed: bool, now: datetime, reason: str = ""
+    ) -> int:
         """Note a cycle's result; the number of failures in a row so far."""
         with self._lock:
             if not failed:
                 self._failures.pop((name, direction), None)
                 return 0
-            failures = self._failures.setdefault((name, direction), _Failures())
+            failures = self._failures.setdefault((name, direction), Failures())
             failures.count += 1
+            failures.reason = reason
             pause = min(FIRST_PAUSE * 2 ** (failures.count - 1), LONGEST_PAUSE)
             failures.not_before = now + pause
             return failures.count
+
+    def current(self) -> dict[tuple[str, str], Failures]:
+        """Every connector and direction in quarantine now (a copy)."""
+        with self._lock:
+            return {
+                key: Failures(f.count, f.not_before, f.reason) for key, f in self._failures.items()
+            }

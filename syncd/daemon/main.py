@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import structlog
 
+from syncd import __version__
 from syncd.assemble import open_state
 from syncd.config import Config
 from syncd.daemon.cycles import CycleRunner
+from syncd.daemon.health import HealthCheck
 from syncd.daemon.schedule import build_scheduler, record_schedule
 from syncd.daemon.server import HttpServer, build_app
 from syncd.progress_display import ProgressLog
@@ -33,19 +35,20 @@ def run_daemon(config: Config) -> int:
     with stop_on_signals() as stop:
         runner = CycleRunner(config, engine, stop)
         scheduler = build_scheduler(config, runner)
-        server = HttpServer(
-            build_app(engine, lambda: scheduler.running and not stop.is_set()),
-            config.server.host,
-            config.server.port,
+        health = HealthCheck(
+            config, engine, runner.quarantine, lambda: scheduler.running and not stop.is_set()
         )
+        server = HttpServer(build_app(health), config.server.host, config.server.port)
         server.start()
         ticker = ProgressLog().start()  # a long first sync says where it is every minute
         scheduler.start()
         record_schedule(scheduler, config, engine)
+        health.refresh()  # the gauges exist from the first scrape, before any cycle ends
         log.info(
             "daemon_started",
             listen=f"{config.server.host}:{server.port}",
             connectors=[c.name for c in config.connectors],
+            version=__version__,
         )
         try:
             while not stop.wait(1.0):

@@ -1,63 +1,72 @@
-"""The daemon's HTTP side: ``/healthz``, ``/metrics`` and ``/status`` (SPEC §2, §7).
+"""The daemon's HTTP side: ``/healthz``, ``/readyz``, ``/metrics`` and ``/status`` (SPEC §2, §7).
 
 Served by uvicorn in a background thread so the main thread keeps the signals.
 ``/healthz`` answers 200 only while the scheduler runs and the state store answers,
-so an orchestrator restarts a daemon that can no longer do its job.
+so an orchestrator restarts a daemon that can no longer do its job; ``/readyz``
+answers 503 as well while a connector is degraded (``health``), which a restart
+does not mend but a person should see.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 import structlog
 import uvicorn
-from sqlalchemy import Engine, text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from syncd import metrics
+from syncd.daemon.health import Health, HealthCheck
 from syncd.logs import redactor
-from syncd.state.status import status_rows
 
 log = structlog.get_logger(__name__)
 
 
-def build_app(engine: Engine, scheduler_running: Callable[[], bool]) -> Starlette:
+def build_app(health: HealthCheck) -> Starlette:
     def healthz(_request: Request) -> JSONResponse:
-        problems = []
-        if not scheduler_running():
-            problems.append("the scheduler is not running")
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as error:
-            problems.append(f"the state store does not answer: {redactor.redact_text(str(error))}")
+        problems = health.liveness()
         if problems:
             return JSONResponse({"status": "unhealthy", "problems": problems}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    def readyz(_request: Request) -> JSONResponse:
+        found = _read(health)
+        if found.problems:
+            return JSONResponse({"status": "degraded", "problems": found.problems}, 503)
+        return JSONResponse({"status": "ok"})
+
     def metrics_endpoint(_request: Request) -> Response:
+        health.refresh()
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
     def status(_request: Request) -> JSONResponse:
-        try:
-            return JSONResponse(status_rows(engine))
-        except Exception as error:
-            reason = redactor.redact_text(str(error))
-            return JSONResponse({"error": f"cannot read sync_status: {reason}"}, status_code=503)
+        found = _read(health)
+        state = "unhealthy" if found.alive else "degraded" if found.degraded else "ok"
+        body = {"status": state, "problems": found.problems, "connectors": found.rows}
+        return JSONResponse(body, status_code=503 if found.alive else 200)
 
     return Starlette(
         routes=[
             Route("/healthz", healthz),
+            Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
             Route("/status", status),
         ]
     )
+
+
+def _read(health: HealthCheck) -> Health:
+    """The daemon's health; a store that fails while being read is itself the problem."""
+    try:
+        return health.readiness()
+    except Exception as error:
+        reason = redactor.redact_text(str(error))
+        return Health(alive=[f"cannot read the state store: {reason}"])
 
 
 class HttpServer:

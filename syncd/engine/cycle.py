@@ -3,10 +3,13 @@
 A cycle of one connector and direction runs alone (the lease), leaves one
 ``sync_runs`` row and keeps its ``sync_status`` row current: ``running`` while
 it runs, then the outcome's state with the counts a dashboard reads (SPEC §5).
+It ends with one summary line in the log (and, when it failed, an error line
+saying why first), and in the metrics.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -14,10 +17,10 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy import Connection, Engine
 
-from syncd.metrics import record_cycle_metrics
+from syncd.metrics import record_cycle
 from syncd.shutdown import ShuttingDown
 from syncd.state import store
-from syncd.state.lease import connector_lease
+from syncd.state.lease import connector_lease, cycle_lease
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +50,17 @@ EXIT_CODES = {
 }
 
 _STATES = {CycleOutcome.GUARDED: "guarded", CycleOutcome.FAILED: "failed"}  # else idle
-_RAN = (CycleOutcome.SUCCESS, CycleOutcome.PARTIAL)  # outcomes that count as a success
+_RAN = (CycleOutcome.SUCCESS, CycleOutcome.PARTIAL)  # outcomes a shutdown can cut short
+
+METRIC_OUTCOMES = {
+    CycleOutcome.SUCCESS: "success",
+    CycleOutcome.PARTIAL: "partial",
+    CycleOutcome.FAILED: "failed",
+    CycleOutcome.GUARDED: "guarded",
+    CycleOutcome.STOPPED: "stopped",
+}
+"""``syncd_cycles_total``'s outcome label; a dry run is no cycle of the service's, and a
+cycle held back or found busy is counted ``skipped`` by the daemon."""
 
 
 @dataclass(slots=True)
@@ -57,6 +70,7 @@ class CycleResult:
     counts: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     message: str = ""
+    status: int | None = None  # the vendor's HTTP status, when its answer ended the cycle
 
     @property
     def exit_code(self) -> int:
@@ -75,11 +89,16 @@ def exclusively(
     cycle: Callable[[], Result],
     busy: Callable[[str], Result],
 ) -> Result:
-    """Run ``cycle`` holding the connector's lease for ``direction``; else ``busy(message)``."""
-    with connector_lease(engine, f"{connector}:{direction}") as held:
+    """Run ``cycle`` holding the connector's lease for ``direction``; else ``busy(message)``.
+
+    A reconciliation holds the push's lease (``cycle_lease``): both write through one outbox.
+    """
+    lease = cycle_lease(connector, direction)
+    with connector_lease(engine, lease) as held:
         if not held:
-            log.info(f"{direction}_busy", connector=connector)
-            return busy(f"{connector}: another process is running this connector's {direction}")
+            log.info(f"{direction}_busy", connector=connector, direction=direction)
+            holder = lease.rpartition(":")[2]
+            return busy(f"{connector}: another process is running this connector's {holder}")
         return cycle()
 
 
@@ -118,7 +137,7 @@ def finish_run(
         "failed_ops": failed,
         "last_error": result.message or (result.errors[0] if result.errors else None),
     }
-    if result.outcome in _RAN:
+    if result.outcome == CycleOutcome.SUCCESS:  # a partial cycle left failures behind
         values["last_success_at"] = finished
     store.set_status(conn, connector, direction, **values)
     return values
@@ -135,15 +154,29 @@ def log_stopping(direction: str, connector: str, leaves: str, **details: Any) ->
 
 
 def report(
-    connector: str, direction: str, result: CycleResult, status: dict[str, Any], **extra: Any
+    connector: str,
+    direction: str,
+    result: CycleResult,
+    status: dict[str, Any],
+    *,
+    started: float,
+    **extra: Any,
 ) -> None:
-    """The cycle's metrics and its ``<direction>_finished`` log line."""
-    record_cycle_metrics(connector, direction, status)
+    """The cycle's metrics and its one ``<direction>_finished`` summary line (info), after
+    an error line saying why when it failed. ``started`` is its ``time.monotonic()``."""
+    seconds = time.monotonic() - started
+    which = {"connector": connector, "direction": direction, "run_id": result.run_id}
+    if result.outcome == CycleOutcome.FAILED:
+        cause = {"status": result.status} if result.status is not None else {}
+        log.error(f"{direction}_failed", **which, reason=result.message, **cause)
+    if result.outcome in METRIC_OUTCOMES:
+        outcome = METRIC_OUTCOMES[result.outcome]
+        record_cycle(connector, direction, outcome, seconds, status.get("last_success_at"))
     log.info(
         f"{direction}_finished",
-        connector=connector,
-        run_id=result.run_id,
+        **which,
         outcome=result.outcome,
+        duration_s=round(seconds, 3),
         **extra,
         **result.counts,
     )
@@ -167,6 +200,9 @@ def run_steps(
     except guards as error:
         return ended(CycleOutcome.GUARDED, str(error))
     except failures as error:
-        return ended(CycleOutcome.FAILED, str(error))
+        result = ended(CycleOutcome.FAILED, str(error))
+        if isinstance(result, CycleResult):
+            result.status = getattr(error, "status", None)
+        return result
     except ShuttingDown:
         return ended(CycleOutcome.STOPPED, STOPPED_MESSAGE)

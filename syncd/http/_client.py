@@ -75,7 +75,8 @@ class VendorClient:
     ``base_url`` is the vendor root (https, or http on loopback); paths are
     appended to it. ``limiter`` is the credential's ``RateLimiter``; without one,
     429 pauses still apply (in this process). ``sleep`` is used between retries
-    (inject one that raises to abandon a call on shutdown).
+    (inject one that raises to abandon a call on shutdown). ``connector`` labels the
+    metrics, so two portals of one vendor are told apart.
     """
 
     def __init__(
@@ -91,8 +92,10 @@ class VendorClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         portal_refusals: Mapping[int, str] | None = None,
+        connector: str = "",
     ) -> None:
         self.vendor = vendor
+        self.connector = connector
         # Statuses by which this vendor refuses the whole portal, not a record, and what
         # its document says they mean (TalentLMS 403): they end the cycle (exit 4).
         self._portal_refusals = dict(portal_refusals or {})
@@ -101,7 +104,7 @@ class VendorClient:
         self.retry = retry or RetryPolicy()
         self._auth = auth
         self._sleep = sleep
-        self._meter = CallMeter(vendor)
+        self._meter = CallMeter(vendor, connector)
         wire = self._limited(transport or httpx.HTTPTransport())
         self._client = httpx.Client(
             base_url=self.base_url,
@@ -189,7 +192,8 @@ class VendorClient:
         except Transient as failure:
             raise UnreachableError(
                 f"{self.vendor} {method} {path_template}: {failure.reason}, "
-                f"still failing after {self.retry.attempts} attempts"
+                f"still failing after {self.retry.attempts} attempts",
+                status=failure.status,
             ) from failure
 
     def get(self, path_template: str, **options: Any) -> httpx.Response:
@@ -250,7 +254,8 @@ class VendorClient:
                 f"{self.vendor} refused the credentials (HTTP 401: {message}) on "
                 f"{request.method} {context.template}"
                 + (" even with a freshly issued token" if renewed else "")
-                + "; check the credentials and the permissions of the API client"
+                + "; check the credentials and the permissions of the API client",
+                status=status,
             )
         if status in self._portal_refusals:
             message, _ = vendor_message(response, self.secrets())
@@ -258,7 +263,8 @@ class VendorClient:
                 f"{self.vendor} refused the whole portal (HTTP {status}"
                 + (f": {message}" if message else "")
                 + f") on {request.method} {context.template}: "
-                + self._portal_refusals[status]
+                + self._portal_refusals[status],
+                status=status,
             )
         if status in _NOT_PROCESSED or status >= 500:
             if status not in _NOT_PROCESSED and not safe_to_resend:
@@ -267,14 +273,14 @@ class VendorClient:
                     "look the record up before sending it again"
                 )
             wait = retry_after(response) if status == 503 else None
-            raise Transient(f"HTTP {status}", retry_after=wait)
+            raise Transient(f"HTTP {status}", retry_after=wait, status=status)
         message, code = vendor_message(response, self.secrets())
         raise RecordRejected(status, message, vendor=self.vendor, code=code)
 
     def _log_retry(
         self, method: str, template: str, failure: Transient, attempt: int, pause: float
     ) -> None:
-        VENDOR_RETRIES.labels(self.vendor, failure.label).inc()
+        VENDOR_RETRIES.labels(self.vendor, self.connector, failure.label).inc()
         log.warning(
             "vendor_retry",
             vendor=self.vendor,

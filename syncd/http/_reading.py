@@ -137,7 +137,8 @@ def json_payload(response: httpx.Response, call: str, *, empty: Any = None) -> A
         return response.json() if response.content else empty
     except ValueError:
         raise UnreachableError(
-            f"{call}: HTTP {response.status_code} with a body that is not JSON"
+            f"{call}: HTTP {response.status_code} with a body that is not JSON",
+            status=response.status_code,
         ) from None
 
 

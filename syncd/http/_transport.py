@@ -67,10 +67,12 @@ def _int_or_none(value: str | None) -> int | None:
 
 
 class CallMeter:
-    """Calls made under one name (a vendor): counted (thread-safe), logged, in the metrics."""
+    """Calls made under one name (a vendor) for one connector: counted (thread-safe), logged,
+    in the metrics. The connector tells two portals of one vendor apart."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, connector: str = "") -> None:
         self.name = name
+        self.connector = connector
         self._lock = threading.Lock()
         self.calls = 0
         self.last_rate_limit: RateLimitHeaders | None = None
@@ -87,11 +89,14 @@ class CallMeter:
         duration = time.monotonic() - started
         status = response.status_code if response is not None else None
         self._count(response)
-        VENDOR_API_CALLS.labels(self.name, str(status) if status else "error").inc()
-        VENDOR_CALL_SECONDS.labels(self.name).observe(duration)
+        labels = (self.name, self.connector)
+        VENDOR_API_CALLS.labels(*labels, str(status) if status else "error").inc()
+        VENDOR_CALL_SECONDS.labels(*labels).observe(duration)
         if waited > 0:
-            RATE_LIMIT_WAIT_SECONDS.labels(self.name).inc(waited)
-        event = log.warning if status is None or status >= 500 else log.info
+            RATE_LIMIT_WAIT_SECONDS.labels(*labels).inc(waited)
+        # One line per call is for debugging: a cycle's summary counts them. A call that got
+        # no answer or a 5xx stays visible at warning.
+        event = log.warning if status is None or status >= 500 else log.debug
         event(
             "vendor_call",
             vendor=self.name,
@@ -107,7 +112,7 @@ class CallMeter:
     def rate_limited(
         self, request: httpx.Request, context: CallContext, response: httpx.Response, pause: float
     ) -> None:
-        RATE_LIMITED.labels(self.name).inc()
+        RATE_LIMITED.labels(self.name, self.connector).inc()
         log.warning(
             "vendor_rate_limited",
             vendor=self.name,

@@ -12,7 +12,15 @@ from syncd.limits import RateLimitTimeout
 
 
 class VendorError(Exception):
-    """Base of the errors adapters raise for a whole call (not one record)."""
+    """Base of the errors adapters raise for a whole call (not one record).
+
+    ``status`` is the vendor's last HTTP status when one came: a cycle that ends on this
+    error logs it beside the message, so an operator reads "401" without parsing text.
+    """
+
+    def __init__(self, message: str = "", *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class AuthenticationError(VendorError):
@@ -41,9 +49,8 @@ class TokenError(VendorError):
     """
 
     def __init__(self, message: str, *, reason: str, status: int | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, status=status)
         self.reason = reason
-        self.status = status
 
 
 class TokenUnavailable(TokenError):

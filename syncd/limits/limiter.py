@@ -100,7 +100,7 @@ class RateLimiter:
                 if waited >= 1.0:
                     log.info(
                         "rate_limit_wait",
-                        limiter=self.name,
+                        vendor=self.name,
                         priority=priority.name,
                         wait_ms=round(waited * 1000),
                     )
@@ -128,7 +128,7 @@ class RateLimiter:
         if done.paused_for > 0:
             log.warning(
                 "rate_limit_paused",
-                limiter=self.name,
+                vendor=self.name,
                 pause_ms=round(done.paused_for * 1000),
                 retry_after=signal.retry_after is not None,
                 strikes=done.strikes,
@@ -137,7 +137,7 @@ class RateLimiter:
             window, extra = done.learned
             log.info(
                 "rate_limit_learned",
-                limiter=self.name,
+                vendor=self.name,
                 window=window.label,
                 vendor_limit=signal.limit,
                 vendor_remaining=signal.remaining,

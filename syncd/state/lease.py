@@ -24,6 +24,14 @@ from syncd.state.tables import leases
 
 LEASE_TTL = timedelta(hours=6)
 
+SHARED_LEASES = {"reconcile": "push"}
+"""Directions that hold another's lease: a reconciliation writes through the push's outbox."""
+
+
+def cycle_lease(connector: str, direction: str) -> str:
+    """The lease a cycle of ``connector`` and ``direction`` holds while it runs."""
+    return f"{connector}:{SHARED_LEASES.get(direction, direction)}"
+
 
 def _lock_id(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
@@ -55,6 +63,28 @@ def connector_lease(engine: Engine, name: str) -> Iterator[bool]:
         if held:
             with engine.begin() as conn:
                 conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
+
+
+def lease_held(engine: Engine, name: str) -> bool:
+    """Whether a live process holds ``name`` now; reads only, never takes it.
+
+    PostgreSQL: the advisory lock is among the server's granted locks (the server drops
+    it with a dead holder's connection). SQLite: the row's holder is alive and its
+    lease has not expired.
+    """
+    if engine.dialect.name == "postgresql":
+        key = _lock_id(name) & 0xFFFFFFFFFFFFFFFF  # pg_locks shows the key as two unsigned halves
+        query = text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND classid = CAST(:high AS oid) AND objid = CAST(:low AS oid) AND objsubid = 1"
+        )
+        with engine.connect() as conn:
+            found = conn.execute(query, {"high": key >> 32, "low": key & 0xFFFFFFFF}).scalar()
+        return bool(found)
+    with engine.connect() as conn:
+        row = conn.execute(select(leases).where(leases.c.name == name)).first()
+    return row is not None and _alive(row.holder) and not _expired(row.expires_at)
 
 
 def _take_row_lease(engine: Engine, name: str, holder: str) -> bool:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import structlog
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -32,6 +33,8 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: concurrent first starts are not guarded
     fcntl = None  # type: ignore[assignment]
+
+log = structlog.get_logger(__name__)
 
 MIGRATION_LOCK_KEY = 0x73796E6364  # "syncd": the PostgreSQL advisory lock held while migrating
 
@@ -82,7 +85,11 @@ def upgrade(url: str, revision: str = "head") -> None:
 
     with _migration_lock(url):
         check_known(url)
+        before = current_revision(url)
         command.upgrade(alembic_config(url), revision)
+        after = current_revision(url)
+    if after != before:  # Alembic's own lines are silenced (syncd.logs): say it once here
+        log.info("store_migrated", from_revision=before, to_revision=after)
 
 
 _REVISION = re.compile(r"""^(down_)?revision(?::[^=]*)?=\s*['"]([^'"]+)['"]""", re.MULTILINE)

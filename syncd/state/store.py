@@ -232,9 +232,10 @@ def _op_from_row(row: Any) -> Operation:
 
 
 def open_operations(
-    conn: Connection, connector: str
+    conn: Connection, connector: str, due: datetime | None = None
 ) -> list[tuple[Operation, OpState, str | None]]:
-    """Unfinished operations in plan order, with their state and job id."""
+    """Unfinished operations in plan order, with their state and job id; with ``due``,
+    those waiting for a later attempt (``next_attempt_at`` after it) are left out."""
     query = (
         select(operations)
         .where(
@@ -243,6 +244,9 @@ def open_operations(
         )
         .order_by(operations.c.id)
     )
+    if due is not None:
+        waiting = operations.c.next_attempt_at
+        query = query.where(or_(waiting.is_(None), waiting <= due))
     return [(_op_from_row(r), OpState(r.state), r.job_id) for r in conn.execute(query)]
 
 
@@ -255,11 +259,19 @@ def mark_operations(
     job_id: str | None = None,
     remote_id: str | None = None,
     count_attempt: bool = False,
+    attempts: int | None = None,
+    next_attempt_at: datetime | None = None,
 ) -> None:
+    """Set these operations' state, and what is given; ``next_attempt_at`` is always
+    written (None: as soon as a cycle comes), it belongs to the state it comes with."""
     ids = list(ids)
     if not ids:
         return
-    values: dict[str, Any] = {"state": state.value, "updated_at": now()}
+    values: dict[str, Any] = {
+        "state": state.value,
+        "updated_at": now(),
+        "next_attempt_at": next_attempt_at,
+    }
     if error is not None:
         values["error"] = error
     if job_id is not None:
@@ -268,6 +280,8 @@ def mark_operations(
         values["remote_id"] = remote_id
     if count_attempt:
         values["attempts"] = operations.c.attempts + 1
+    if attempts is not None:
+        values["attempts"] = attempts
     for start in range(0, len(ids), CHUNK):
         conn.execute(
             update(operations)
@@ -310,7 +324,13 @@ def requeue_failed(conn: Connection, connector: str) -> int:
     result = conn.execute(
         update(operations)
         .where(operations.c.connector == connector, operations.c.state == OpState.FAILED.value)
-        .values(state=OpState.PENDING.value, attempts=0, error=None, updated_at=now())
+        .values(
+            state=OpState.PENDING.value,
+            attempts=0,
+            error=None,
+            next_attempt_at=None,
+            updated_at=now(),
+        )
     )
     return result.rowcount
 
@@ -456,8 +476,13 @@ def record_error(
     reason: str,
     direction: str = "push",
     operation_id: int | None = None,
+    transient: bool = False,
 ) -> None:
-    """One row per person and operation: repeated failures bump ``attempts``."""
+    """One row per person and operation: repeated failures bump ``attempts``.
+
+    ``transient``: the failure is the vendor's passing fault, tried again by itself
+    (``syncd errors`` says so); else the record or the vendor's refusal must change.
+    """
     stamp = now()
     # What makes the row this failure's, both to find it and to create it.
     identity = {
@@ -475,6 +500,7 @@ def record_error(
             attempts=sync_errors.c.attempts + 1,
             resolved_at=None,
             operation_id=operation_id,
+            transient=transient,
         )
     ).rowcount
     if not updated:
@@ -486,6 +512,7 @@ def record_error(
                 last_seen_at=stamp,
                 attempts=1,
                 operation_id=operation_id,
+                transient=transient,
             )
         )
 

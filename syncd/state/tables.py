@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 NAMING = {
@@ -259,5 +260,8 @@ sync_errors = Table(
     _count("attempts", default=1),
     Column("resolved_at", DateTime(timezone=True)),
     Column("operation_id", Id),  # outbox row, when the failure is an operation
+    # The vendor's passing fault (a 5xx, a timeout, a job that never ended): the operation
+    # is tried again by itself; else a refusal of the record, which must change.
+    Column("transient", Boolean, nullable=False, default=False, server_default=false()),
     UniqueConstraint("connector", "direction", "hr_key", "operation"),
 )

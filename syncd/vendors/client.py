@@ -48,6 +48,7 @@ def vendor_client(
         headers=headers,
         sleep=pausable_sleep,
         portal_refusals=portal_refusals,
+        connector=context.connector,
     )
 
 

@@ -15,6 +15,7 @@ cursor; ``busy`` 0.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from syncd.engine.pull.deliver import Delivery
 from syncd.engine.pull.identify import DIRECTION, Unidentified, identify, resolve_unknown
 from syncd.engine.pull.settings import PullSettings
 from syncd.http.errors import VendorError
+from syncd.logs import log_context
 from syncd.model import LearningResult
 from syncd.shutdown import ShuttingDown
 from syncd.sink_protocol import SinkError
@@ -62,10 +64,19 @@ class _PullCycle:
         self.unidentified = Unidentified()
         self.records_seen = 0
         self.stopped_early = False  # a shutdown ended the cycle before the last page
+        self.began = time.monotonic()
 
     def run(self) -> PullResult:
         s = self.s
         run_id, aborted = cycle.start_run(s.engine, s.connector, DIRECTION)
+        context = log_context(
+            connector=s.connector, direction=DIRECTION, vendor=s.adapter.vendor, run_id=run_id
+        )
+        with context:
+            return self._cycle(run_id, aborted)
+
+    def _cycle(self, run_id: int, aborted: int) -> PullResult:
+        s = self.s
         log.info("pull_started", connector=s.connector, run_id=run_id, sink=s.sink_name)
         if aborted:
             log.warning("pull_previous_run_aborted", connector=s.connector, runs=aborted)
@@ -74,7 +85,9 @@ class _PullCycle:
         except SinkError as error:
             result = PullResult(CycleOutcome.FAILED, run_id, message=str(error))
         except VendorError as error:
-            result = PullResult(CycleOutcome.FAILED, run_id, message=f"{s.connector}: {error}")
+            result = PullResult(
+                CycleOutcome.FAILED, run_id, message=f"{s.connector}: {error}", status=error.status
+            )
         except ShuttingDown:
             result = PullResult(CycleOutcome.STOPPED, run_id, message=STOPPED_MESSAGE)
         except Exception as error:
@@ -191,4 +204,6 @@ class _PullCycle:
                 pending=parked.count_parked(conn, s.connector),
                 failed=store.count_open_errors(conn, s.connector, DIRECTION),
             )
-        cycle.report(s.connector, DIRECTION, result, status, sink=s.sink_name)
+        cycle.report(
+            s.connector, DIRECTION, result, status, started=self.began, sink=s.sink_name
+        )

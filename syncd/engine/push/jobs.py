@@ -4,7 +4,8 @@ HowNow upserts), through the one polling loop of ``syncd.polling``.
 A job that ends has its operations' outcomes recorded. One still running when
 the wait's time limit passes is reported and polled again next cycle; one still
 running ``give_up_after`` it was sent (across cycles and restarts) is given up:
-its operations fail, naming the person, until ``syncd retry``.
+what it carried is in doubt, so its operations are looked up and sent again by later
+cycles (``Escrow``), naming the person, and fail for ``syncd retry`` after the last.
 """
 
 from __future__ import annotations
@@ -67,12 +68,19 @@ class JobPoller:
             # The job has ended: an earlier "has not finished" report no longer holds.
             people = [o.op.hr_key for o in outcomes]
             store.resolve_errors(conn, self.s.connector, people, ["job"])
-            failed = any(o.status is OutcomeStatus.FAILED for o in outcomes)
+            statuses = {o.status for o in outcomes}
+            state = (
+                "failed"
+                if OutcomeStatus.FAILED in statuses
+                else "expired"
+                if OutcomeStatus.UNKNOWN in statuses
+                else "done"
+            )
             store.finish_job(
                 conn,
                 self.s.connector,
                 job_id,
-                "failed" if failed else "done",
+                state,
                 {"outcomes": Counter(o.status.value for o in outcomes)},
             )
 
@@ -83,7 +91,7 @@ class JobPoller:
     def _given_up(
         self, job_id: str, ops: list[Operation], sent: datetime | None
     ) -> list[Outcome] | None:
-        """Failed outcomes for a job running past ``give_up_after``; None while it may run."""
+        """Outcomes in doubt for a job running past ``give_up_after``; None while it may run."""
         limit = self.s.polling.give_up_after
         running = store.now() - sent if sent is not None else timedelta(0)
         if limit is None or running < limit:
@@ -99,13 +107,12 @@ class JobPoller:
         return [
             Outcome(
                 op,
-                OutcomeStatus.FAILED,
+                OutcomeStatus.UNKNOWN,
                 error=(
                     f"{vendor} job {job_id} ({op.describe()}) had not ended "
                     f"{span(running.total_seconds())} after it was sent (target.job_timeout: "
                     f"{format_duration(limit)}); syncd stopped polling it and cannot tell what "
-                    f"{vendor} applied. Check the person in {vendor}, then "
-                    f"`syncd retry {self.s.connector}` sends it again"
+                    f"{vendor} applied: it is looked up and sent again by a later cycle"
                 ),
             )
             for op in ops
@@ -121,7 +128,13 @@ class JobPoller:
                 )
                 for op in ops:
                     store.record_error(
-                        conn, self.s.connector, op.hr_key, "job", reason, operation_id=op.id
+                        conn,
+                        self.s.connector,
+                        op.hr_key,
+                        "job",
+                        reason,
+                        operation_id=op.id,
+                        transient=True,
                     )
                 log.warning(
                     "job_overdue",

@@ -120,8 +120,9 @@ class OpenWork:
 
 
 def open_work(engine: Engine, connector: str) -> OpenWork:
+    """What is due now: operations waiting for a later attempt (``Escrow``) stay out."""
     with engine.connect() as conn:
-        open_ops = store.open_operations(conn, connector)
+        open_ops = store.open_operations(conn, connector, due=store.now())
     work = OpenWork()
     for op, state, job_id in open_ops:
         if state is OpState.WAITING and job_id:

@@ -10,6 +10,7 @@ then report the run (``cycle``).
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,8 @@ from syncd.engine.push.read import Reading, SourceEmpty, read_people
 from syncd.engine.push.send import Sender, Tally
 from syncd.engine.push.settings import DIRECTION, PushSettings
 from syncd.http.errors import AuthenticationError, UnreachableError
+from syncd.logs import log_context
+from syncd.metrics import record_pending
 from syncd.model import Operation, OpState
 from syncd.progress import Progress
 from syncd.sources.base import SourceError
@@ -80,6 +83,7 @@ class OutboxCycle(ABC):
         self.s = settings
         self.calls_before = settings.adapter.api_calls
         self.sender = Sender(settings)
+        self.began = time.monotonic()
 
     def run(self) -> Any:
         shown = Progress(self.s.connector, self.direction, self._calls_made)
@@ -93,18 +97,22 @@ class OutboxCycle(ABC):
     def _run_recorded(self) -> Any:
         s = self.s
         run_id, _aborted = cycle.start_run(s.engine, s.connector, self.direction)
-        log.info(
-            f"{self.direction}_started", connector=s.connector, run_id=run_id, **self.started()
+        context = log_context(
+            connector=s.connector, direction=self.direction, vendor=s.adapter.vendor, run_id=run_id
         )
-        result = cycle.run_steps(
-            lambda: self._run(run_id),
-            lambda outcome, message: self.result_type(outcome, run_id, message=message),
-            guards=ENDS_IN_GUARD,
-            failures=ENDS_IN_FAILURE,
-        )
-        if self.sender.stopped_early:
-            result.stopped_early()
-        self._finish(result)
+        with context:
+            log.info(
+                f"{self.direction}_started", connector=s.connector, run_id=run_id, **self.started()
+            )
+            result = cycle.run_steps(
+                lambda: self._run(run_id),
+                lambda outcome, message: self.result_type(outcome, run_id, message=message),
+                guards=ENDS_IN_GUARD,
+                failures=ENDS_IN_FAILURE,
+            )
+            if self.sender.stopped_early:
+                result.stopped_early()
+            self._finish(result)
         return result
 
     def started(self) -> dict[str, Any]:
@@ -257,7 +265,7 @@ class _PushCycle(OutboxCycle):
             invalid=self.invalid,
             api_calls=s.adapter.api_calls - self.calls_before,
         )
-        close_run(s, DIRECTION, result)
+        close_run(s, DIRECTION, result, started=self.began)
 
 
 def sent_counts(tally: Tally, *, records_seen: int, invalid: int, api_calls: int) -> dict[str, int]:
@@ -276,19 +284,28 @@ def sent_counts(tally: Tally, *, records_seen: int, invalid: int, api_calls: int
     }
 
 
-def close_run(settings: PushSettings, direction: str, result: CycleResult, **extra: Any) -> None:
+def close_run(
+    settings: PushSettings,
+    direction: str,
+    result: CycleResult,
+    *,
+    started: float,
+    **extra: Any,
+) -> None:
     """Close the run row and the status row with the outbox's counts; log and measure it."""
     s = settings
     with s.engine.begin() as conn:
+        pending = store.count_operations(conn, s.connector, _OPEN)
         status = cycle.finish_run(
             conn,
             s.connector,
             direction,
             result,
-            pending=store.count_operations(conn, s.connector, _OPEN),
+            pending=pending,
             failed=store.count_operations(conn, s.connector, [OpState.FAILED]),
         )
-    cycle.report(s.connector, direction, result, status, **extra)
+    record_pending(s.connector, pending)
+    cycle.report(s.connector, direction, result, status, started=started, **extra)
 
 
 def approve(engine: Engine, connector: str) -> None:

@@ -68,8 +68,9 @@ class Sender:
         self.adapter = settings.adapter
         self.policy = settings.policy
         self.match = settings.match
+        self.escrow = settings.escrow
         self.stop = settings.stop
-        self.jobs = JobPoller(settings, record=self.record_job_outcome)
+        self.jobs = JobPoller(settings, record=self.record)
         self.limits = settings.limits
         self.tally = Tally()
         self.stopped_early = False  # a shutdown left operations for the next cycle
@@ -130,7 +131,11 @@ class Sender:
         return waiting
 
     def record(self, conn: Connection, outcome: Outcome) -> None:
-        """Record one operation's outcome: its row, its link, its error, its count."""
+        """Record one operation's outcome: its row, its link, its error, its count.
+
+        An operation the vendor did not confirm for a passing reason (RETRY, UNKNOWN) waits
+        for a later cycle and leaves this one partial (SPEC §9), named in ``syncd errors``.
+        """
         outcome = self._without_write_only(outcome)
         op = outcome.op
         status = outcome.status
@@ -155,13 +160,47 @@ class Sender:
                 conn, self.connector, self.adapter.vendor, outcome.job_id or "", op.kind.value
             )
         elif status is OutcomeStatus.UNKNOWN:
-            store.mark_operations(conn, [op.id], OpState.UNKNOWN, error=outcome.error)
-            self._count(op, "unknown")
-            self._unconfirmed(op, outcome.error)
-        else:  # RETRY: a passing fault that outlasted the client's own retries
-            store.mark_operations(conn, [op.id], OpState.PENDING, error=outcome.error)
+            if self._escrow(conn, op, outcome.error or "no answer", OpState.UNKNOWN):
+                self._count(op, "unknown")
+                self._unconfirmed(op, outcome.error)
+        elif outcome.held:  # RETRY on purpose: waits with no limit, is no failure, costs no send
+            store.mark_operations(
+                conn, [op.id], OpState.PENDING, error=outcome.error, attempts=op.attempts - 1
+            )
             self._count(op, "deferred")
+        elif self._escrow(conn, op, outcome.error or "a passing fault", OpState.PENDING):
+            # RETRY: a passing fault that outlasted the client's own retries
+            self._count(op, "deferred")
+            self._unconfirmed(op, outcome.error)
             self._warn("operation_deferred", op, outcome.error)
+
+    def _escrow(self, conn: Connection, op: Operation, reason: str, waits_as: OpState) -> bool:
+        """An operation that failed for a passing reason waits ``waits_as`` for a later cycle
+        (``Escrow``), its error marked transient; after its last allowed send it fails.
+        True while it still waits."""
+        again = self.escrow.next_attempt(op.attempts, store.now())
+        if again is None:
+            given_up = (
+                f"{reason} (still failing after {op.attempts} sends; "
+                f"`syncd retry {self.connector}` sends it again)"
+            )
+            self._apply_failed(conn, op, given_up, transient=True)
+            return False
+        store.mark_operations(conn, [op.id], waits_as, error=reason, next_attempt_at=again)
+        self._record_error(conn, op, reason, transient=True)
+        return True
+
+    def _record_error(self, conn: Connection, op: Operation, reason: str, transient: bool) -> None:
+        """The operation's row in ``syncd errors``, saying whether syncd retries it itself."""
+        store.record_error(
+            conn,
+            self.connector,
+            op.hr_key,
+            op.kind.value,
+            reason,
+            operation_id=op.id,
+            transient=transient,
+        )
 
     def _without_write_only(self, outcome: Outcome) -> Outcome:
         """The outcome with its operation's write-only values (passwords) masked in its texts.
@@ -182,12 +221,6 @@ class Sender:
             error=masking.redact_text(outcome.error) if outcome.error else outcome.error,
             warnings=[masking.redact_text(text) for text in outcome.warnings],
         )
-
-    def record_job_outcome(self, conn: Connection, outcome: Outcome) -> None:
-        """An ended job's outcome; one it did not confirm leaves the cycle partial (SPEC §9)."""
-        self.record(conn, outcome)
-        if outcome.status is OutcomeStatus.RETRY:
-            self._unconfirmed(outcome.op, outcome.error)
 
     def _unconfirmed(self, op: Operation, reason: str | None) -> None:
         """A write whose effect the vendor did not confirm: it stays pending, and is named."""
@@ -212,11 +245,11 @@ class Sender:
         self.tally.add(_COUNTED.get(op.kind, "memberships"))
         OPERATIONS.labels(self.connector, op.kind.value, "done").inc()
 
-    def _apply_failed(self, conn: Connection, op: Operation, reason: str) -> None:
+    def _apply_failed(
+        self, conn: Connection, op: Operation, reason: str, *, transient: bool = False
+    ) -> None:
         store.mark_operations(conn, [op.id], OpState.FAILED, error=reason)
-        store.record_error(
-            conn, self.connector, op.hr_key, op.kind.value, reason, operation_id=op.id
-        )
+        self._record_error(conn, op, reason, transient)
         if op.kind is OpKind.CREATE:
             link = store.load_links(conn, self.connector, [op.hr_key]).get(op.hr_key)
             if link is not None and link.status is LinkStatus.PENDING:

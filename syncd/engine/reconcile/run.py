@@ -40,8 +40,7 @@ from syncd.vendors.base import AccountLister, ListedAccount
 
 log = structlog.get_logger(__name__)
 
-DIRECTION = "reconcile"
-LEASE = "push"  # corrections go through the push's outbox: never both at once
+DIRECTION = "reconcile"  # holds the push's lease (cycle_lease): never both at once
 
 
 @dataclass(slots=True)
@@ -71,7 +70,7 @@ def run_reconcile(settings: ReconcileSettings) -> ReconcileResult:
     return cycle.exclusively(
         s.engine,
         s.connector,
-        LEASE,
+        DIRECTION,
         lambda: _ReconcileRun(settings).run(),
         lambda message: ReconcileResult(CycleOutcome.BUSY, message=message),
     )
@@ -188,4 +187,4 @@ class _ReconcileRun(OutboxCycle):
             invalid=0,
             api_calls=s.adapter.api_calls - self.calls_before,
         )
-        close_run(s, DIRECTION, result, **result.situations)
+        close_run(s, DIRECTION, result, started=self.began, **result.situations)

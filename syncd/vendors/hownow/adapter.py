@@ -239,7 +239,12 @@ class HowNowAdapter(AdapterSkeleton):
                 return Outcome(
                     op, OutcomeStatus.FAILED, error=f"HowNow has no user {ref} to reactivate"
                 )
-            log.warning("hownow_rehire_recreated", connector=self.context.connector, user=ref)
+            log.warning(
+                "hownow_rehire_recreated",
+                connector=self.context.connector,
+                hr_key=op.hr_key,
+                user=ref,
+            )
         if not op.fields:
             return Outcome(op, OutcomeStatus.DONE, remote_id=external_id)
         return self._submit(op)
@@ -324,7 +329,7 @@ class HowNowAdapter(AdapterSkeleton):
             operation=op.kind.value,
             until=day.isoformat(),
         )
-        return Outcome(op, OutcomeStatus.RETRY, error=reason)
+        return Outcome(op, OutcomeStatus.RETRY, error=reason, held=True)
 
     def _submit(self, op: Operation) -> Outcome:
         body = users.upsert_body(op.fields)
