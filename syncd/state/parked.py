@@ -13,7 +13,7 @@ from sqlalchemy import Connection, delete, func, select
 
 from syncd.model import LearningResult
 from syncd.state.result_rows import decode_result, encode_result
-from syncd.state.store import CHUNK, now, upsert_many
+from syncd.state.store import CHUNK, chunked, now, upsert_many
 from syncd.state.tables import parked_results
 
 
@@ -42,12 +42,10 @@ def parked_copies(
     conn: Connection, connector: str, result_ids: Iterable[str]
 ) -> dict[str, LearningResult]:
     """result_id -> the parked copy, for those of ``result_ids`` that are parked."""
-    ids = list(result_ids)
     found: dict[str, LearningResult] = {}
-    for start in range(0, len(ids), CHUNK):
+    for chunk in chunked(result_ids):
         query = select(parked_results.c.result_id, parked_results.c.result).where(
-            parked_results.c.connector == connector,
-            parked_results.c.result_id.in_(ids[start : start + CHUNK]),
+            parked_results.c.connector == connector, parked_results.c.result_id.in_(chunk)
         )
         for row in conn.execute(query):
             found[row.result_id] = decode_result(row.result, connector)

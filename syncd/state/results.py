@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, select
 from syncd.model import LearningResult
 from syncd.state.parked import parked_copies
 from syncd.state.result_rows import decode_result, encode_result
-from syncd.state.store import CHUNK, now, upsert_many
+from syncd.state.store import chunked, now, upsert_many
 from syncd.state.tables import cursors, delivered_results, links
 
 _NAME_LIMIT = 100  # cursors.name length
@@ -81,13 +81,12 @@ def delivered_hashes(
     conn: Connection, connector: str, sink: str, result_ids: Iterable[str]
 ) -> dict[str, str]:
     """result_id -> content hash the sink last accepted, for those of ``result_ids`` it has."""
-    ids = list(result_ids)
     found: dict[str, str] = {}
-    for start in range(0, len(ids), CHUNK):
+    for chunk in chunked(result_ids):
         query = select(delivered_results.c.result_id, delivered_results.c.content_hash).where(
             delivered_results.c.connector == connector,
             delivered_results.c.sink == sink,
-            delivered_results.c.result_id.in_(ids[start : start + CHUNK]),
+            delivered_results.c.result_id.in_(chunk),
         )
         found.update({row.result_id: row.content_hash for row in conn.execute(query)})
     return found
@@ -126,14 +125,13 @@ def delivered_copies(
 ) -> dict[str, LearningResult]:
     """result_id -> the result as ``sink`` accepted it, for those of ``result_ids`` it has
     (rows delivered before the store kept the result are left out)."""
-    ids = list(result_ids)
     found: dict[str, LearningResult] = {}
     table = delivered_results
-    for start in range(0, len(ids), CHUNK):
+    for chunk in chunked(result_ids):
         query = select(table.c.result_id, table.c.result, table.c.hr_key).where(
             table.c.connector == connector,
             table.c.sink == sink,
-            table.c.result_id.in_(ids[start : start + CHUNK]),
+            table.c.result_id.in_(chunk),
             table.c.result.is_not(None),
         )
         for row in conn.execute(query):
