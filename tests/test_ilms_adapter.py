@@ -25,7 +25,7 @@ from syncd.vendors.context import AdapterContext
 from syncd.vendors.ilms import ILMSAdapter, lookups
 from syncd.vendors.ilms.api import created_id, error_text
 from syncd.vendors.ilms.fields import code_of, pairs, to_codes
-from syncd.vendors.ilms.scan import call_budget
+from syncd.vendors.pulling import call_budget
 from tests.support.adapters import build as build_adapter
 from tests.support.factory import closing_factory
 

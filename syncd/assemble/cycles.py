@@ -25,9 +25,10 @@ from syncd.engine.push.settings import JobPolling, PushSettings
 from syncd.http import RetryPolicy
 from syncd.mapping import compile_connector
 from syncd.sources import open_source
+from syncd.state.results import StoredResults
 from syncd.vendors.base import Adapter
 from syncd.vendors.context import AdapterContext
-from syncd.vendors.pulling import PullOptions
+from syncd.vendors.pulling import NoMemory, PullOptions
 
 
 def creatable_group_kinds(connector: ConnectorConfig) -> frozenset[str]:
@@ -38,14 +39,17 @@ def creatable_group_kinds(connector: ConnectorConfig) -> frozenset[str]:
 def adapter_context(
     connector: ConnectorConfig, engine: Engine, *, retry: RetryPolicy | None = None
 ) -> AdapterContext:
-    """What ``connector``'s adapter is given: its settings and the store's limiter backend."""
+    """What ``connector``'s adapter is given: its settings, the store's limiter backend, and
+    what its pull last handed on to its sink."""
+    pull = connector.pull
     return AdapterContext(
         connector=connector.name,
         match=connector.users.match,
         creatable_group_kinds=creatable_group_kinds(connector),
-        pull=PullOptions.of(connector.pull),
+        pull=PullOptions.of(pull),
         limiter=limiter_backend(engine),
         retry=retry,
+        results=NoMemory() if pull is None else StoredResults(engine, connector.name, pull.sink),
     )
 
 
