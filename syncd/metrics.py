@@ -60,6 +60,12 @@ LAST_SUCCESS = Gauge(
     "Unix time of the last successful cycle of a connector and direction (push or pull)",
     ["connector", "direction"],
 )
+CERTIFICATIONS_EXPIRING = Gauge(
+    "syncd_certifications_expiring",
+    "Certifications among the learning results a connector delivered that expire after now and "
+    "no later than now plus 'within' (set after each pull cycle and when the daemon starts)",
+    ["connector", "within"],
+)
 
 
 def render() -> tuple[bytes, str]:

@@ -18,6 +18,7 @@ from syncd.assemble.vendors import adapter_class
 from syncd.config import Config, ConnectorConfig
 from syncd.engine.diff import DiffPolicy
 from syncd.engine.guard import Threshold
+from syncd.engine.pull.certifications import record_expiring
 from syncd.engine.pull.run import PullResult, run_pull
 from syncd.engine.pull.settings import PullSettings
 from syncd.engine.push.run import PushResult, run_push
@@ -88,7 +89,17 @@ def pull_settings(
         sink=open_sink(sink_name, config.sinks[sink_name], limiter=limiter_backend(engine)),
         sink_name=sink_name,
         stop=stop or threading.Event(),
+        expiring_within=tuple(connector.pull.expiring_within),
     )
+
+
+def record_certifications(config: Config, engine: Engine) -> None:
+    """The certifications-expiring gauge of every connector that pulls (daemon start)."""
+    for connector in config.connectors:
+        if connector.pull is not None:
+            record_expiring(
+                engine, connector.name, connector.pull.sink, connector.pull.expiring_within
+            )
 
 
 def push_settings(
