@@ -33,7 +33,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from common import machine, stamp, write_section
+from common import calls_table, machine, stamp, write_section
 
 from syncd.config.schema.targets import ILMSTarget
 from syncd.logs import configure as configure_logs
@@ -202,7 +202,6 @@ def check_measured(handed: list[LearningResult], moved: dict) -> None:
 
 
 def report(rounds: list[Round], args: argparse.Namespace, changed: int) -> str:
-    endpoints = sorted({e for r in rounds for e in r.calls})
     lines = [
         "## iLMS pull calls",
         "",
@@ -216,14 +215,12 @@ def report(rounds: list[Round], args: argparse.Namespace, changed: int) -> str:
         "finishes a round in one cycle; the measured cycle's results were checked to be "
         "exactly the moved enrollments, with their new status.",
         "",
-        "| endpoint | " + " | ".join(r.title for r in rounds) + " |",
-        "|---|" + "---:|" * len(rounds),
+        *calls_table(
+            [r.title for r in rounds],
+            [r.calls for r in rounds],
+            shown=lambda endpoint: "GET " + endpoint.removeprefix(PREFIX),
+        ),
     ]
-    for endpoint in endpoints:
-        shown = endpoint.removeprefix(PREFIX) or "/"
-        lines.append(
-            f"| `GET {shown}` | " + " | ".join(f"{r.calls[endpoint]:,}" for r in rounds) + " |"
-        )
     lines.append(
         "| **all calls** | " + " | ".join(f"**{sum(r.calls.values()):,}**" for r in rounds) + " |"
     )
