@@ -11,6 +11,8 @@ import os
 import platform
 import resource
 import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,3 +51,19 @@ def write_section(section: str, path: Path = BENCHMARKS) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
+
+
+def calls_table(
+    titles: Sequence[str],
+    calls: Sequence[Counter],
+    order: Callable[[str], object] = str,
+    shown: Callable[[str], str] = str,
+) -> list[str]:
+    """Markdown rows of calls by endpoint: a header, then a row per endpoint (in ``order``,
+    named ``shown(endpoint)``) with a column per run."""
+    endpoints = sorted({endpoint for counted in calls for endpoint in counted}, key=order)
+    lines = ["| endpoint | " + " | ".join(titles) + " |", "|---|" + "---:|" * len(titles)]
+    for endpoint in endpoints:
+        counts = " | ".join(f"{counted[endpoint]:,}" for counted in calls)
+        lines.append(f"| `{shown(endpoint)}` | {counts} |")
+    return lines

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from common import machine, stamp, write_section
+from common import calls_table, machine, stamp, write_section
 
 from syncd.assemble import build_adapter, load_config, open_state, push_settings
 from syncd.engine.cycle import CycleOutcome
@@ -568,7 +568,6 @@ def reconcile_lines(runs: list[ReconcileRun], people: int) -> list[str]:
     """The reconciliation part of the TalentLMS section."""
     report_run = runs[0]
     verdict = "met" if report_run.total <= AIM_RECONCILE else "missed"
-    endpoints = sorted({e for run in runs for e in run.calls}, key=_endpoint_order)
     edits = ", ".join(f"{count} {what}" for what, count in HAND_EDITS.items())
     lines = [
         "### Reconciliation",
@@ -582,13 +581,8 @@ def reconcile_lines(runs: list[ReconcileRun], people: int) -> list[str]:
         "memberships and enrollments are not compared and cost nothing. The portal was "
         "checked after `--apply` to hold every HR person, active and as HR names them.",
         "",
-        "| endpoint | " + " | ".join(run.name for run in runs) + " |",
-        "|---|" + "---:|" * len(runs),
+        *calls_table([run.name for run in runs], [run.calls for run in runs], _endpoint_order),
     ]
-    for endpoint in endpoints:
-        lines.append(
-            f"| `{endpoint}` | " + " | ".join(f"{r.calls[endpoint]:,}" for r in runs) + " |"
-        )
     lines += [
         "| **all calls** | " + " | ".join(f"**{r.total:,}**" for r in runs) + " |",
         "| wall time | " + " | ".join(f"{r.seconds:.1f} s" for r in runs) + " |",

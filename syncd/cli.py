@@ -266,6 +266,118 @@ def trace(name: str, hr_key: str, config_path: str, as_json: bool) -> None:
     _print_trace(found)
 
 
+@cli.command("results")
+@click.argument("name")
+@click.option(
+    "--expiring-within",
+    "within",
+    metavar="DURATION",
+    default=None,
+    help="List only certifications that expire within this time (e.g. 30d). Without it every "
+    "result is listed and this window (the connector's first pull.expiring_within, else 30d) "
+    "marks the ones expiring soon.",
+)
+@config_option
+@json_option
+def results(name: str, within: str | None, config_path: str, as_json: bool) -> None:
+    """Learning results delivered for connector NAME, per person, and which certifications
+    expire soon."""
+    from syncd.config.schema.durations import format_duration, parse_duration
+    from syncd.state.learning import list_results
+
+    config = _load(config_path)
+    pull = _connector_or_exit(config, name).pull
+    if pull is None:
+        click.echo(f"connector {name!r} has no pull section: it delivers no results", err=True)
+        sys.exit(EXIT_CONFIG)
+    try:
+        window = parse_duration(within) if within else _first_window(pull.expiring_within)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--expiring-within") from None
+    with _connector_state(config_path, name) as engine:
+        listing = list_results(engine, name, pull.sink, within=window, expiring_only=bool(within))
+    if as_json:
+        click.echo(json.dumps(_listing_json(listing, format_duration(window)), indent=2))
+        return
+    _print_results(listing, format_duration(window), expiring_only=bool(within))
+
+
+def _first_window(windows: list) -> Any:
+    from datetime import timedelta
+
+    return windows[0] if windows else timedelta(days=30)
+
+
+def _listing_json(listing, window: str) -> dict[str, Any]:
+    return {
+        "connector": listing.connector,
+        "sink": listing.sink,
+        "as_of": listing.as_of.isoformat(),
+        "expiring_within": window,
+        "expiring": len(listing.expiring()),
+        "not_kept": listing.not_kept,
+        "people": [
+            {"hr_key": hr_key, "results": found} for hr_key, found in listing.people.items()
+        ],
+    }
+
+
+def _print_results(listing, window: str, *, expiring_only: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=None if sys.stdout.isatty() else 160)  # a file gets whole rows
+    what = f"certifications expiring within {window}" if expiring_only else "learning results"
+    if not listing.people:
+        console.print(f"No {what} delivered for {listing.connector}.")
+    else:
+        table = Table(title=f"{what} of {listing.connector} (sink {listing.sink})")
+        columns = ("person", "course", "status", "score", "completed", "credits", "hours")
+        for column in (*columns, "certification", "expires"):
+            table.add_column(column)
+        for hr_key, found in listing.people.items():
+            for number, result in enumerate(found):
+                table.add_row(*_result_cells(hr_key if number == 0 else "", result),
+                              end_section=number == len(found) - 1)  # fmt: skip
+        console.print(table)
+    soon = listing.expiring()
+    if not expiring_only:
+        console.print(f"{len(soon)} certification(s) expire within {window}.")
+    if listing.not_kept:
+        console.print(
+            f"{listing.not_kept} result(s) were delivered before syncd kept their content; "
+            "they are listed once they change."
+        )
+
+
+def _result_cells(person: str, result: dict[str, Any]) -> list[str]:
+    def shown(name: str) -> str:
+        value = result.get(name)
+        if isinstance(value, float):
+            return str(int(value)) if value.is_integer() else str(value)
+        return "" if value is None else str(value)
+
+    course = result["course_name"] or result["course_id"]
+    certification = " ".join(
+        part for part in (shown("certification_status"), _mark(result["certification"])) if part
+    )
+    return [
+        person,
+        course,
+        shown("status"),
+        shown("score"),
+        shown("completed_at")[:10],
+        shown("credits"),
+        shown("hours"),
+        certification,
+        shown("certificate_expires_at")[:10],
+    ]
+
+
+def _mark(state: str | None) -> str:
+    return {"expired": "(ran out)", "expiring": "(expires soon)"}.get(state or "", "")
+
+
 def _print_trace(found: dict[str, Any]) -> None:
     link = found["link"]
     who = f"{found['hr_key']} in {found['connector']}"

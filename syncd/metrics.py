@@ -103,6 +103,13 @@ LAST_SUCCESS = Gauge(
 BUILD_INFO = Gauge("syncd_build_info", "Always 1; the running syncd's version", ["version"])
 BUILD_INFO.labels(__version__).set(1)
 
+CERTIFICATIONS_EXPIRING = Gauge(
+    "syncd_certifications_expiring",
+    "Certifications among the learning results a connector delivered that expire after now and "
+    "no later than now plus 'within' (set after each pull cycle and when the daemon starts)",
+    ["connector", "within"],
+)
+
 
 def render() -> tuple[bytes, str]:
     """The ``/metrics`` body and its content type."""

@@ -238,8 +238,18 @@ RESULT_COLUMNS = (
     "certificate_url",
     "certificate_expires_at",
     "updated_at",
+    "credits",
+    "hours",
+    "certification_status",
 )
-"""Column order every sink writes (SPEC §4)."""
+"""Column order every sink writes: SPEC §4's, then ``ADDED_COLUMNS``."""
+
+ADDED_COLUMNS = ("credits", "hours", "certification_status")
+"""Columns added after the first release, at the end so existing sinks keep their order.
+
+A result that leaves them empty hashes as it did before they existed
+(``content_hash``), so an upgrade delivers nothing again by itself.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +275,9 @@ class LearningResult:
     certificate_url: str | None = None
     certificate_expires_at: datetime | None = None
     updated_at: datetime | None = None
+    credits: float | None = None  # earned in the course, as the LMS counts them
+    hours: float | None = None  # credit hours, as the LMS counts them
+    certification_status: str | None = None  # as the LMS words it ("Never Certified")
     attempt: str = "1"
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -278,6 +291,9 @@ class LearningResult:
         """Changes whenever anything a sink writes changes (used to deliver each change once)."""
         row = self.as_row()
         row.pop("updated_at", None)
+        for name in ADDED_COLUMNS:
+            if row[name] is None:
+                del row[name]
         return stable_hash(row)
 
     def as_row(self) -> dict[str, Any]:

@@ -75,7 +75,7 @@ def test_db_upgrade_then_status(tmp_path, db_url):
     config = _minimal_config(tmp_path, db_url)
     result = syncd("db", "upgrade", "--config", str(config))
     assert result.returncode == 0, result.stderr
-    assert "revision 0003" in result.stdout  # the head: errors say whether they are transient
+    assert "revision 0004" in result.stdout  # the head: delivered results keep their content
     assert syncd("db", "upgrade", "--config", str(config)).returncode == 0
     assert json.loads(syncd("status", "--json", "--config", str(config)).stdout) == []
 

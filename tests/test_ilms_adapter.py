@@ -9,6 +9,7 @@ state, matching and paging in the requests it saw, results in the pull's pages.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ from syncd.vendors.context import AdapterContext
 from syncd.vendors.ilms import ILMSAdapter, lookups
 from syncd.vendors.ilms.api import created_id, error_text
 from syncd.vendors.ilms.fields import code_of, pairs, to_codes
-from syncd.vendors.ilms.scan import call_budget
+from syncd.vendors.pulling import call_budget
 from tests.support.adapters import build as build_adapter
 from tests.support.factory import closing_factory
 
@@ -39,6 +40,8 @@ HEADERS = {
 }
 USERS_PATH = f"/organizations/{ORG}/users"
 SECURITY = "p1gyJg4a"
+CERTIFICATION = "x56QjLXI"  # the sandbox's certification course
+TRANSCRIPTS = "/organizations/{org_id}/users/{user_id}/transcripts"
 
 
 @pytest.fixture(scope="module")
@@ -606,13 +609,42 @@ def test_enrollment_records_become_learning_results(make_adapter, sim):
     passed = results[ids[0]]
     assert (passed.course_id, passed.course_name, passed.score) == (SECURITY, "Security", 88.0)
     assert passed.completed_at is not None and passed.completed_at.tzinfo is not None
-    assert passed.progress is None and passed.certificate_url is None
+    assert passed.progress is None and passed.certificate_url is None  # iLMS has neither
+    assert (passed.credits, passed.hours, passed.certification_status) == (10.0, 4.0, None)
     assert passed.raw["RequirementType"] == "Mandatory"
-    assert results[ids[4]].score is None
-    assert pages[-1].cursor == {"course": None, "page": 1, "after": None, "scans": 1}
+    assert results[ids[4]].score is None and results[ids[4]].credits is None  # not read
+    assert results[ids[1]].credits == 0.0  # credits are earned by passing
+    assert pages[-1].cursor["rounds"] == 1 and pages[-1].cursor["queue"] is None
+    requested = sim.counts()
+    assert requested[f"GET {TRANSCRIPTS}"] == {"200": 4}  # not for the one not started
 
 
-def test_the_scan_resumes_where_its_budget_ran_out(sandbox):
+def test_a_certification_and_its_expiry_come_from_the_transcript(make_adapter, sim):
+    adapter = make_adapter()
+    user_id = create(adapter)
+    until = float(int(sim.now()) + 30 * 86400)
+    sim.complete(int(user_id), CERTIFICATION, score=97, certified_until=until)
+    [result] = [r for page in adapter.pull(None) for r in page.results]
+    assert (result.course_id, result.status) == (CERTIFICATION, ResultStatus.PASSED)
+    assert result.certification_status == "Certified"
+    assert result.certificate_expires_at == datetime.fromtimestamp(int(until), UTC)
+
+
+def cycles(adapter, cursor=None, limit: int = 40) -> tuple[list[int], list, dict]:
+    """Pull cycles until a round completes: the calls of each, the results, the cursor."""
+    spent, results = [], []
+    for _ in range(limit):
+        before = adapter.api_calls
+        pages = list(adapter.pull(cursor))
+        spent.append(adapter.api_calls - before)
+        results += [r for page in pages for r in page.results]
+        cursor = pages[-1].cursor
+        if cursor["queue"] is None:
+            return spent, results, cursor
+    raise AssertionError(f"no round completed in {limit} cycles: {cursor}")
+
+
+def test_a_round_resumes_where_its_budget_ran_out(sandbox):
     # Pages of two: 5 courses take 3 listing calls, the 5 learners of one course 3 pages.
     with Sandbox(vendors=["ilms"], ilms={"per_minute": 6000, "max_per_page": 2}) as small:
         sim = small.sim("ilms")
@@ -623,32 +655,34 @@ def test_the_scan_resumes_where_its_budget_ran_out(sandbox):
             ids = [create(adapter, f"E{i}") for i in range(5)]
             for remote_id in ids:
                 sim.complete(int(remote_id), SECURITY, score=70)
-            cursor = None
-            seen: list[str] = []
-            cycles = []
-            for _ in range(4):
-                before = adapter.api_calls
-                pages = list(adapter.pull(cursor))
-                cycles.append(adapter.api_calls - before)
-                cursor = pages[-1].cursor
-                seen += [r.lms_user_id for p in pages for r in p.results]
+            spent, results, cursor = cycles(adapter)
         finally:
             adapter.close()
-    assert adapter.pull_budget() == 5 and cycles == [5, 5, 5, 4]
-    assert sorted(seen) == sorted(ids)  # every enrollment, none twice, across cycles
-    assert cursor == {"course": None, "page": 1, "after": None, "scans": 1}
+    # 3 listing pages, 5 summaries, 5 courses' enrollment pages (3 for Security), 5 transcripts
+    assert adapter.pull_budget() == 5 and sum(spent) == 3 + 5 + 7 + 5
+    assert all(n <= 5 for n in spent)
+    assert sorted(r.lms_user_id for r in results) == sorted(ids)  # each once, across cycles
+    assert cursor["rounds"] == 1 and len(cursor["counts"]) == 5
 
 
-def test_a_scan_always_moves_on_even_when_the_listing_eats_the_budget(sandbox):
+def test_a_round_moves_on_even_when_the_budget_is_the_least_there_is(sandbox):
     with Sandbox(vendors=["ilms"], ilms={"per_minute": 6000, "max_per_page": 2}) as small:
         target = make_target(small.base_url("ilms"))
         options = {"budget_share": 2 / 5400}  # less than the 3-page course listing
         adapter = build_adapter(ILMSAdapter, target, "ilms", match="F004", **options)
         try:
-            pages = list(adapter.pull(None))
+            spent, _, cursor = cycles(adapter)
         finally:
             adapter.close()
-    assert pages[-1].cursor["after"] == "hX7tQ2pL"  # the first course by id was read
+    assert set(spent[:-1]) == {2} and sum(spent) == 3 + 5 + 5
+    assert cursor["rounds"] == 1
+
+
+def test_a_cursor_of_an_older_syncd_or_a_damaged_one_starts_a_round(make_adapter, sim):
+    adapter = make_adapter()
+    for old in ({"course": None, "page": 1, "after": "p1gyJg4a", "scans": 3}, {"counts": 7}):
+        pages = list(adapter.pull(old))
+        assert pages[-1].cursor["rounds"] == 1 and pages[-1].cursor["full_at"] is not None
 
 
 # --- the wire -----------------------------------------------------------------------------------

@@ -10,10 +10,9 @@ saw, the errors ``syncd errors`` lists, and the rows the HR sink holds.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from datetime import UTC, datetime
 
 import pytest
 import structlog
@@ -22,49 +21,27 @@ from sqlalchemy import MetaData, select
 from syncd.assemble import load_config
 from syncd.config import ConfigError
 from syncd.engine.cycle import CycleOutcome
-from syncd.engine.push.run import PushResult, retry
-from syncd.model import LinkStatus, OpKind, OpState
+from syncd.engine.push.run import retry
+from syncd.model import OpKind, OpState
 from syncd.sandbox import Sandbox
-from syncd.state import store
 from syncd.state.tables import operations
 from tests.support.cli import run_syncd
 from tests.support.configs import save_config
-from tests.support.e2e import (
-    Crash,
-    E2EConnector,
-    calls,
-    connector_factory,
-    crashing_after,
-    error_reasons,
-    hr_person,
+from tests.support.e2e import Crash, calls, connector_factory, crashing_after
+from tests.support.ilms import (
+    DATA_SECURITY,
+    KEY,
+    LOGIN,
+    ORG,
+    ROOMY,
+    SECURITY,
+    TREE,
+    Connector,
+    acme,
+    person,
 )
 
-LOGIN, KEY, ORG = "sandbox-ilms-login", "sandbox-ilms-key", "1001"
-HR_COLUMNS = ["employee_id", "first_name", "last_name", "email", "department", "title", "status"]
 USERS_POST = "POST /organizations/{org_id}/users"
-ROOMY = {"per_minute": 6000}
-
-# An organization whose departments are the HR departments (Finance has no iLMS group).
-TREE = {
-    "regions": [
-        {
-            "id": 700,
-            "name": "Acme",
-            "divisions": [
-                {
-                    "id": 710,
-                    "name": "Staff",
-                    "departments": [
-                        {"id": 711, "name": "Engineering"},
-                        {"id": 712, "name": "Sales"},
-                        {"id": 713, "name": "Finance"},
-                    ],
-                }
-            ],
-        }
-    ]
-}
-SECURITY, DATA_SECURITY = "p1gyJg4a", "wqivr6aA"  # courses of the sandbox's default data
 
 
 @pytest.fixture(scope="module")
@@ -75,106 +52,7 @@ def sandbox():
 
 @pytest.fixture
 def portal(sandbox):
-    """The iLMS simulator, back to its start-up data plus the Acme hierarchy."""
-    sim = sandbox.sim("ilms")
-    sim.reset()
-    sim.seed(TREE)
-    return sim
-
-
-def person(key: str, dept: str = "Engineering", **extra: Any) -> dict[str, str]:
-    return {**hr_person(key, dept), "title": "Engineer", **extra}
-
-
-class Connector(E2EConnector):
-    """One iLMS connector configured from YAML, and the HR file it reads."""
-
-    name = "ilms"
-    columns = HR_COLUMNS
-    retry_attempts = 5
-
-    def __init__(
-        self,
-        tmp_path: Path,
-        db_url: str,
-        base_url: str,
-        *,
-        rate_limit: dict | None = None,
-        pull: dict | None = None,
-        target: dict | None = None,
-        **users: Any,
-    ) -> None:
-        super().__init__(
-            tmp_path,
-            db_url,
-            {
-                "name": "ilms",
-                "source": "hr",
-                "scope": "status != 'contractor'",
-                "schedule": {"every": "15m"},
-                "target": {
-                    "type": "ilms",
-                    "base_url": base_url,
-                    "org_id": ORG,
-                    "api_login_id": LOGIN,
-                    "transaction_key": KEY,
-                    "rate_limit": rate_limit or {"per_minute": 6000},
-                    **(target or {}),
-                },
-                "users": {
-                    "match": "F004",
-                    "fields": {
-                        "F001": "{{ first_name }}",
-                        "F003": "{{ last_name }}",
-                        "F004": "{{ employee_id }}",
-                        "email": "{{ email | lower }}",
-                        "job_title": "{{ title }}",
-                        "region": "Acme",
-                        "division": "Staff",
-                        "department": "{{ department }}",
-                    },
-                    "active": "{{ status in ['active', 'leave'] }}",
-                    **users,
-                },
-                "groups": [{"from": "{{ department }}"}],
-                "enrollments": [
-                    {"courses": [SECURITY]},
-                    {"when": "{{ department == 'Sales' }}", "courses": [DATA_SECURITY]},
-                ],
-                "guard": {"max_deactivations": "100%"},
-                "pull": {"sink": "training", **(pull or {})},
-            },
-        )
-
-    def push(
-        self, before_creates: Callable[[], None] | None = None, adapter: Any = None
-    ) -> PushResult:
-        """One push cycle (through ``adapter`` when given); ``before_creates`` runs just
-        before the first account is sent (after validation and matching), to inject a
-        fault into the creates themselves."""
-        adapter = adapter or self.adapter()
-        if before_creates is not None:
-            execute = adapter.execute
-
-            def armed(ops):
-                if ops and ops[0].kind is OpKind.CREATE:
-                    before_creates()
-                    adapter.execute = execute
-                return execute(ops)
-
-            adapter.execute = armed
-        return super().push(adapter)
-
-    def errors(self) -> dict[tuple[str, str], str]:
-        return error_reasons(self.engine, "ilms")
-
-    def remote_ids(self) -> dict[str, str]:
-        with self.engine.connect() as conn:
-            return {
-                link.hr_key: link.remote_id
-                for link in store.iter_links(conn, "ilms", LinkStatus)
-                if link.remote_id
-            }
+    return acme(sandbox)
 
 
 @pytest.fixture
@@ -648,22 +526,118 @@ def test_a_leavers_results_still_arrive(make_connector, portal):
     assert [(r["hr_key"], r["score"]) for r in passed] == [("E2", "95")]
 
 
-def test_the_scan_is_spread_over_cycles_within_its_budget(make_connector, portal):
-    # 6000 calls a minute (5400 after the margin) and a tiny share: two calls a cycle, the
-    # course listing and one course's enrollments; the sandbox has five courses.
+COURSES_GET = "GET /organizations/{org_id}/courses"
+SUMMARY_GET = "GET /organizations/{org_id}/reports/enrollmentssummary"
+ENROLLMENTS_GET = "GET /organizations/{org_id}/courses/{course_id}/enrollments"
+TRANSCRIPTS_GET = "GET /organizations/{org_id}/users/{user_id}/transcripts"
+CERTIFICATION = "x56QjLXI"  # the sandbox's course that certifies
+COURSE_COUNT = 5  # the sandbox's courses, the historical one included
+
+
+def pull_calls(lms: Connector, portal) -> Counter:
+    """One successful pull, and the requests it made by endpoint."""
+    before = calls(portal)
+    result = lms.pull()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    return calls(portal) - before
+
+
+def test_transcripts_are_read_only_for_people_whose_enrollment_moved(make_connector, portal):
+    lms = make_connector()
+    lms.hr = [person("E1"), person("E2"), person("E3", dept="Sales")]
+    lms.push()
+    ids = lms.remote_ids()
+    # The first round reads every course through; people not started need no transcript.
+    listed = {COURSES_GET: 1, SUMMARY_GET: COURSE_COUNT}
+    assert pull_calls(lms, portal) == {**listed, ENROLLMENTS_GET: COURSE_COUNT}
+    assert {r["status"] for r in lms.sink_rows()} == {"not_started"}
+
+    portal.complete(int(ids["E2"]), SECURITY, score=91)
+    assert pull_calls(lms, portal) == {**listed, ENROLLMENTS_GET: 1, TRANSCRIPTS_GET: 1}
+    assert pull_calls(lms, portal) == listed  # nothing moved: the counts say so
+    passed = [r for r in lms.sink_rows() if r["status"] == "passed"]
+    assert [(r["hr_key"], r["course_id"], r["score"], r["credits"]) for r in passed] == [
+        ("E2", SECURITY, "91", "10")
+    ]
+    assert len(lms.sink_rows()) == 4 + 1  # four enrollments, one change
+
+
+def test_certification_credits_and_hours_reach_the_hr_sink(make_connector, portal):
+    lms = make_connector()
+    lms.hr = [person("E1", dept="Sales")]
+    lms.push()
+    user = int(lms.remote_ids()["E1"])
+    until = int(time.time()) + 20 * 86400
+    portal.complete(user, CERTIFICATION, score=97, certified_until=until)
+    portal.complete(user, DATA_SECURITY, score=80)
+    assert lms.pull().outcome == CycleOutcome.SUCCESS
+    rows = {r["course_id"]: r for r in lms.sink_rows()}
+    certified = rows[CERTIFICATION]
+    assert (certified["status"], certified["certification_status"]) == ("passed", "Certified")
+    expiry = datetime.fromtimestamp(until, UTC).isoformat().replace("+00:00", "Z")
+    assert certified["certificate_expires_at"] == expiry
+    data = rows[DATA_SECURITY]
+    assert (data["credits"], data["hours"], data["certification_status"]) == ("2", "1", "")
+    assert rows[SECURITY]["credits"] == ""  # not started: its transcript was never needed
+
+
+def test_a_round_is_spread_over_cycles_within_its_budget(make_connector, portal):
+    # 6000 calls a minute (5400 after the margin) and a tiny share: two calls a cycle.
     lms = make_connector(pull={"budget_share": 0.0004})
     lms.hr = [person("E1")]
     lms.push()
-    portal.complete(int(lms.remote_ids()["E1"]), "x56QjLXI", score=70)  # the last course by id
-    pulls = []
-    for _ in range(5):
+    portal.complete(int(lms.remote_ids()["E1"]), CERTIFICATION, score=70)  # the last course
+    spent = []
+    for _ in range(6):  # listing, 5 x (summary, enrollments), a transcript: 12 calls
         result = lms.pull()
         assert result.outcome == CycleOutcome.SUCCESS, result.errors
-        pulls.append(result.counts["api_calls"])
-    assert pulls == [2, 2, 2, 2, 2]
-    passed = [r for r in lms.sink_rows() if r["status"] == "passed"]
-    assert [(r["hr_key"], r["course_id"]) for r in passed] == [("E1", "x56QjLXI")]
+        spent.append(result.counts["api_calls"])
+    assert spent == [2, 2, 2, 2, 2, 2]
+    assert sorted((r["course_id"], r["status"]) for r in lms.sink_rows()) == [
+        (SECURITY, "not_started"),
+        (CERTIFICATION, "passed"),
+    ]
     before = len(lms.sink_rows())
-    for _ in range(5):  # a second full scan: unchanged results are not delivered again
+    for _ in range(6):  # further rounds: nothing moved, nothing delivered again
         lms.pull()
     assert len(lms.sink_rows()) == before
+
+
+@pytest.mark.parametrize("recheck", [None, "0s"])
+def test_a_retake_the_counts_cannot_show_is_found_by_the_recheck_round(
+    make_connector, portal, recheck
+):
+    lms = make_connector(target={"results_recheck_every": recheck})
+    lms.hr = [person("E1")]
+    lms.push()
+    user = int(lms.remote_ids()["E1"])
+    portal.complete(user, SECURITY, score=70)
+    assert lms.pull().outcome == CycleOutcome.SUCCESS
+    portal.complete(user, SECURITY, score=95)  # passed again: the counts stay as they were
+    assert lms.pull().outcome == CycleOutcome.SUCCESS
+    scores = [r["score"] for r in lms.sink_rows() if r["status"] == "passed"]
+    assert scores == (["70"] if recheck is None else ["70", "95"])
+
+
+@pytest.mark.parametrize("feature", ["reports", "transcripts"])
+def test_an_organization_without_a_feature_still_gets_its_results(tmp_path, db_url, feature):
+    options = {**ROOMY, "disabled_features": [feature]}
+    with Sandbox(vendors=["ilms"], ilms=options) as limited:
+        sim = limited.sim("ilms")
+        sim.seed(TREE)
+        lms = Connector(tmp_path, db_url, limited.base_url("ilms"))
+        try:
+            lms.hr = [person("E1"), person("E2")]
+            lms.push()
+            sim.complete(int(lms.remote_ids()["E1"]), SECURITY, score=77)
+            assert lms.pull().outcome == CycleOutcome.SUCCESS
+            assert lms.pull().outcome == CycleOutcome.SUCCESS
+            requested = calls(sim)
+        finally:
+            lms.close()
+    passed = [r for r in lms.sink_rows() if r["status"] == "passed"]
+    assert [(r["hr_key"], r["score"]) for r in passed] == [("E1", "77")]
+    credits = "" if feature == "transcripts" else "10"  # only transcripts carry credits
+    assert passed[0]["credits"] == credits
+    if feature == "reports":  # without counts, every round reads every course through
+        assert requested[ENROLLMENTS_GET] == 2 * COURSE_COUNT

@@ -9,9 +9,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
+from syncd.model import LearningResult, ResultStatus
 from syncd.state.db import make_engine
 from syncd.state.migrate import alembic_config, current_revision, upgrade
-from syncd.state.tables import cursors, metadata, parked_results, sync_errors
+from syncd.state.results import delivered_copies, mark_delivered
+from syncd.state.tables import cursors, delivered_results, metadata, parked_results, sync_errors
 
 
 def _differences(url: str) -> list:
@@ -168,5 +170,55 @@ def test_errors_gain_their_transient_flag_and_lose_it_again(db_url):
         with engine.connect() as conn:
             reasons = conn.execute(select(sync_errors.c.reason)).scalars().all()
         assert reasons == [row["reason"]]
+    finally:
+        engine.dispose()
+
+
+def test_delivered_results_gain_their_content_and_lose_it_on_downgrade(db_url):
+    upgrade(db_url, "0003")
+    at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    old = {"connector": "lms", "sink": "csv", "result_id": "r1", "content_hash": "h1"}
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(delivered_results.insert(), [{**old, "hr_key": "E1", "delivered_at": at}])
+        upgrade(db_url)
+        assert _differences(db_url) == []
+        certified = LearningResult(
+            vendor="ilms",
+            lms_user_id="7",
+            course_id="c1",
+            status=ResultStatus.PASSED,
+            hr_key="E2",
+            certificate_expires_at=datetime(2027, 1, 1, tzinfo=UTC),
+            certification_status="Certified",
+        )
+        with engine.begin() as conn:
+            mark_delivered(conn, "lms", "csv", [certified])
+        with engine.connect() as conn:
+            rows = {r.result_id: r for r in conn.execute(select(delivered_results))}
+            kept = delivered_copies(conn, "lms", "csv", ["r1", certified.result_id])
+        assert rows["r1"].result is None and rows["r1"].certificate_expires_at is None
+        assert rows[certified.result_id].result["certification_status"] == "Certified"
+        assert list(kept) == [certified.result_id]  # r1 was delivered before 0004 kept results
+        assert kept[certified.result_id].certificate_expires_at == certified.certificate_expires_at
+
+        command.downgrade(alembic_config(db_url), "0003")
+        columns = {c["name"] for c in inspect(engine).get_columns("delivered_results")}
+        assert columns == {
+            "connector",
+            "sink",
+            "result_id",
+            "content_hash",
+            "hr_key",
+            "delivered_at",
+        }
+        with engine.connect() as conn:
+            ids = {
+                r.result_id for r in conn.execute(text("select result_id from delivered_results"))
+            }
+        assert ids == {"r1", certified.result_id}
+        upgrade(db_url)
+        assert _differences(db_url) == []
     finally:
         engine.dispose()

@@ -29,7 +29,7 @@ from syncd.config.schema.sinks import SinkConfig
 from syncd.engine.cycle import CycleOutcome
 from syncd.engine.pull.run import PullResult, PullSettings, run_pull
 from syncd.http import AuthenticationError, RetryPolicy, UnreachableError
-from syncd.model import LinkState, ResultStatus
+from syncd.model import LearningResult, LinkState, ResultStatus, stable_hash
 from syncd.sinks.sql import results_table
 from syncd.state import results as pulled
 from syncd.state import store
@@ -271,6 +271,21 @@ def test_an_updated_at_only_change_is_not_a_new_delivery(sql_world):
         "failed": 0,
         "api_calls": 1,
     }
+
+
+SPEC_COLUMNS = (  # SPEC §4's result columns but updated_at: what syncd hashed before 0003
+    "result_id", "connector", "vendor", "hr_key", "lms_user_id", "course_id", "course_name",
+    "status", "progress", "score", "started_at", "completed_at", "certificate_url",
+    "certificate_expires_at",
+)  # fmt: skip
+
+
+def test_results_delivered_before_the_added_columns_existed_are_not_delivered_again():
+    result = LearningResult("ilms", "7", "c1", ResultStatus.PASSED, connector="lms", score=90.0)
+    row = result.as_row()
+    assert result.content_hash() == stable_hash({name: row[name] for name in SPEC_COLUMNS})
+    for added in ({"credits": 0.0}, {"hours": 2.0}, {"certification_status": "Certified"}):
+        assert replace(result, **added).content_hash() != result.content_hash()
 
 
 def test_a_page_larger_than_the_sink_batch_is_split(migrated_db_url, tmp_path, stack):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
 import json
 import os
 import stat
 import threading
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from pydantic import TypeAdapter
@@ -19,7 +23,7 @@ from support_http import LoopbackServer, Received, Reply, dead_url
 from syncd.assemble import open_sink
 from syncd.config.schema.sinks import SinkConfig
 from syncd.http import RetryPolicy
-from syncd.model import RESULT_COLUMNS, LearningResult, ResultStatus
+from syncd.model import ADDED_COLUMNS, RESULT_COLUMNS, LearningResult, ResultStatus
 from syncd.sink_protocol import SinkError
 from syncd.sinks.sql import results_table, upsert_portable
 from syncd.vendors.hownow.sink import HowNowSink
@@ -75,9 +79,39 @@ def test_csv_row_format_is_exactly_the_contract(tmp_path):
         out.write([done])
     assert path.read_text() == HEADER + (
         f"{done.result_id},talentlms,talentlms,E42,42,101,Fire safety,completed,100,87.5,"
-        "2024-05-01T09:00:00Z,2024-05-02T10:30:00Z,,,2024-05-02T10:30:00Z\n"
+        "2024-05-01T09:00:00Z,2024-05-02T10:30:00Z,,,2024-05-02T10:30:00Z,,,\n"
     )
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+CERTIFIED = {"credits": 2.5, "hours": 1.0, "certification_status": "Certified"}
+OLDER_HEADER = ",".join(RESULT_COLUMNS[: -len(ADDED_COLUMNS)]) + "\n"
+
+
+def test_csv_added_columns_come_last_in_the_contracts_order(tmp_path):
+    path = tmp_path / "training.csv"
+    done = result(certificate_expires_at=datetime(2025, 5, 2, tzinfo=UTC), **CERTIFIED)
+    with sink({"type": "csv", "path": str(path)}) as out:
+        out.write([done])
+    header, row = path.read_text().splitlines()
+    assert header.endswith(",updated_at,credits,hours,certification_status")
+    assert row.endswith(",2025-05-02T00:00:00Z,2024-05-02T10:30:00Z,2.5,1,Certified")
+
+
+@pytest.mark.parametrize("mode", ["append", "rewrite"])
+def test_csv_file_with_the_older_header_is_widened_and_keeps_its_rows(tmp_path, mode):
+    path = tmp_path / "training.csv"
+    old_a, old_b = result("1"), result("2", status=ResultStatus.IN_PROGRESS)
+    old_lines = [line(r).rsplit(",", len(ADDED_COLUMNS))[0] + "\n" for r in (old_a, old_b)]
+    path.write_text(OLDER_HEADER + "".join(old_lines))  # as an earlier syncd wrote it
+    later = result("2", **CERTIFIED)
+    with sink({"type": "csv", "path": str(path), "mode": mode}) as out:
+        out.write([later])
+    kept = [line(old_a)] if mode == "rewrite" else [line(old_a), line(old_b)]
+    assert path.read_text() == HEADER + "".join(kept) + line(later)
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["credits"] == "" and rows[-1]["certification_status"] == "Certified"
 
 
 def test_csv_append_keeps_every_delivery_with_one_header(tmp_path):
@@ -138,9 +172,7 @@ def test_csv_cells_a_spreadsheet_would_run_are_written_behind_a_quote(tmp_path, 
     table = read_back(path)
     assert table[0] == list(RESULT_COLUMNS)
     column = RESULT_COLUMNS.index("course_name")
-    assert [row[column] for row in table[1:]] == [f"'{name}" for name in FORMULAS] + [
-        "Fire safety"
-    ]
+    assert [row[column] for row in table[1:]] == [f"'{name}" for name in FORMULAS] + ["Fire safety"]
     # Numbers syncd writes itself are numbers, not text a spreadsheet would run.
     assert table[-1][RESULT_COLUMNS.index("score")] == "-1.5"
 
@@ -272,6 +304,80 @@ def test_sql_existing_table_without_contract_columns_is_refused(db_url):
         sink({"type": "sql", "url": db_url}).write([result()])
 
 
+OLDER_TABLE = """create table training_records (
+    result_id varchar(64) primary key, connector varchar(200), vendor varchar(50),
+    hr_key varchar(255), lms_user_id varchar(255), course_id varchar(255), course_name text,
+    status varchar(20), progress float, score float, started_at varchar(32),
+    completed_at varchar(32), certificate_url text, certificate_expires_at varchar(32),
+    updated_at varchar(32))"""
+
+
+def older_table(db_url: str) -> None:
+    """The results table as an earlier syncd created it, with one row."""
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text(OLDER_TABLE.replace("varchar(32)", _date_type(db_url))))
+        conn.execute(
+            text("insert into training_records (result_id, status) values ('x1', 'passed')")
+        )
+    engine.dispose()
+
+
+def _date_type(db_url: str) -> str:
+    return "varchar(32)" if db_url.startswith("sqlite") else "timestamp with time zone"
+
+
+def test_sql_table_without_the_added_columns_gets_them(db_url):
+    older_table(db_url)
+    later = result("2", **CERTIFIED)
+    with sink({"type": "sql", "url": db_url}) as out:
+        out.write([later])
+    rows = table_rows(db_url)
+    assert rows["x1"]["credits"] is None
+    assert {name: rows[later.result_id][name] for name in ADDED_COLUMNS} == CERTIFIED
+
+
+@pytest.fixture
+def unalterable(db_url) -> Iterator[str]:
+    """The older table, and a URL of it through which it cannot be altered: a read-only
+    SQLite file, or a PostgreSQL role that may read and write its rows but not alter it."""
+    older_table(db_url)
+    if db_url.startswith("sqlite"):
+        yield f"sqlite:///file:{db_url.removeprefix('sqlite:///')}?mode=ro&uri=true"
+        return
+    role = f"sink_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        schema = conn.execute(text("select current_schema()")).scalar_one()
+        conn.execute(text(f"create role {role} nologin"))
+        conn.execute(text(f'grant usage on schema "{schema}" to {role}'))
+        conn.execute(text(f"grant select, insert, update on training_records to {role}"))
+    try:
+        yield db_url + quote(f" -crole={role}")
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f"drop owned by {role}"))
+            conn.execute(text(f"drop role {role}"))
+        engine.dispose()
+
+
+def test_sql_added_columns_that_cannot_be_added_refuse_the_batch_with_the_statement(
+    db_url, unalterable
+):
+    with pytest.raises(SinkError) as refused:
+        sink({"type": "sql", "url": unalterable}).write([result(**CERTIFIED)])
+    message = str(refused.value)
+    assert "lacks column(s) credits, hours, certification_status" in message
+    assert "run: ALTER TABLE training_records ADD COLUMN credits" in message
+    engine = create_engine(db_url)
+    with engine.connect() as conn:  # nothing written, nothing altered
+        assert conn.execute(text("select * from training_records")).keys() == [
+            name for name in RESULT_COLUMNS if name not in ADDED_COLUMNS
+        ]
+        assert conn.execute(text("select result_id from training_records")).all() == [("x1",)]
+    engine.dispose()
+
+
 def test_sql_portable_upsert_matches(db_url):
     table = results_table("portable")
     engine = create_engine(db_url)
@@ -332,10 +438,12 @@ def test_http_batches_carry_stable_idempotency_keys_and_valid_signatures():
 
 def test_http_rows_keep_column_order_and_nulls():
     with LoopbackServer(accept) as server:
-        sink({"type": "http", "url": server.url}).write([result(score=None)])
-    [row] = json.loads(server.requests[0].body)["results"]
-    assert list(row) == list(RESULT_COLUMNS)
+        sink({"type": "http", "url": server.url}).write([result(score=None), result(**CERTIFIED)])
+    [row, certified] = json.loads(server.requests[0].body)["results"]
+    assert list(row) == list(RESULT_COLUMNS)  # the added keys come after SPEC §4's, in order
     assert row["score"] is None and row["certificate_url"] is None
+    assert {name: row[name] for name in ADDED_COLUMNS} == dict.fromkeys(ADDED_COLUMNS)
+    assert {name: certified[name] for name in ADDED_COLUMNS} == CERTIFIED
 
 
 def test_http_recovers_after_two_server_errors():

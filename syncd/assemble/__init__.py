@@ -18,6 +18,7 @@ from syncd.assemble.cycles import (
     pull_settings,
     push_once,
     push_settings,
+    record_certifications,
 )
 from syncd.assemble.sinks import open_sink
 from syncd.assemble.store import StateNotReady, limiter_backend, open_state
@@ -40,6 +41,7 @@ __all__ = [
     "pull_settings",
     "push_once",
     "push_settings",
+    "record_certifications",
     "vendor_facts",
     "write_only_fields",
 ]

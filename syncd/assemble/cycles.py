@@ -18,6 +18,7 @@ from syncd.assemble.vendors import adapter_class
 from syncd.config import Config, ConnectorConfig
 from syncd.engine.diff import DiffPolicy
 from syncd.engine.guard import Threshold
+from syncd.engine.pull.certifications import record_expiring
 from syncd.engine.pull.run import PullResult, run_pull
 from syncd.engine.pull.settings import PullSettings
 from syncd.engine.push.forecast import next_push_for
@@ -27,10 +28,11 @@ from syncd.http import RetryPolicy
 from syncd.limits.policy import LimitPolicy, as_windows
 from syncd.mapping import compile_connector
 from syncd.sources import open_source
+from syncd.state.results import StoredResults
 from syncd.vendors.base import Adapter, ResultReader
 from syncd.vendors.combined import pulled_from
 from syncd.vendors.context import AdapterContext
-from syncd.vendors.pulling import PullOptions
+from syncd.vendors.pulling import NoMemory, PullOptions
 from syncd.vendors.xapi import LrsSource
 
 
@@ -42,14 +44,17 @@ def creatable_group_kinds(connector: ConnectorConfig) -> frozenset[str]:
 def adapter_context(
     connector: ConnectorConfig, engine: Engine, *, retry: RetryPolicy | None = None
 ) -> AdapterContext:
-    """What ``connector``'s adapter is given: its settings and the store's limiter backend."""
+    """What ``connector``'s adapter is given: its settings, the store's limiter backend, and
+    what its pull last handed on to its sink."""
+    pull = connector.pull
     return AdapterContext(
         connector=connector.name,
         match=connector.users.match,
         creatable_group_kinds=creatable_group_kinds(connector),
-        pull=PullOptions.of(connector.pull),
+        pull=PullOptions.of(pull),
         limiter=limiter_backend(engine),
         retry=retry,
+        results=NoMemory() if pull is None else StoredResults(engine, connector.name, pull.sink),
     )
 
 
@@ -104,7 +109,17 @@ def pull_settings(
         sink=open_sink(sink_name, config.sinks[sink_name], limiter=limiter_backend(engine)),
         sink_name=sink_name,
         stop=stop or threading.Event(),
+        expiring_within=tuple(connector.pull.expiring_within),
     )
+
+
+def record_certifications(config: Config, engine: Engine) -> None:
+    """The certifications-expiring gauge of every connector that pulls (daemon start)."""
+    for connector in config.connectors:
+        if connector.pull is not None:
+            record_expiring(
+                engine, connector.name, connector.pull.sink, connector.pull.expiring_within
+            )
 
 
 def push_settings(

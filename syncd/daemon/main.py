@@ -11,7 +11,7 @@ from __future__ import annotations
 import structlog
 
 from syncd import __version__
-from syncd.assemble import open_state
+from syncd.assemble import open_state, record_certifications
 from syncd.config import Config
 from syncd.daemon.cycles import CycleRunner
 from syncd.daemon.health import HealthCheck
@@ -32,6 +32,7 @@ def run_daemon(config: Config) -> int:
         log.error("daemon_not_started", reason="no connector is configured: nothing to schedule")
         return 2
     engine = open_state(config)
+    record_certifications(config, engine)
     with stop_on_signals() as stop:
         runner = CycleRunner(config, engine, stop)
         scheduler = build_scheduler(config, runner)

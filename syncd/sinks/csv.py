@@ -12,8 +12,10 @@ file (several connectors, several processes) take turns through a lock file.
 
 Columns follow ``RESULT_COLUMNS`` with one header row; unknown values are
 empty cells; whole-number floats are written without ``.0``. UTF-8, ``\\n`` line
-ends. A new file gets mode 0640 (results are personal data); a replaced file
-keeps the mode it had.
+ends. A file written before columns were added at the end (``ADDED_COLUMNS``) is
+widened by its first write: the header gains them and its rows get empty cells, so
+every column keeps its place and nothing already written is lost. A new file gets
+mode 0640 (results are personal data); a replaced file keeps the mode it had.
 
 HR opens these files in spreadsheets, and course names come from the LMS, where
 anyone who can name a course can write ``=HYPERLINK(...)``. Following OWASP's CSV
@@ -32,13 +34,14 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from enum import Enum
 from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
 
 from syncd.config.schema.sinks import CsvSinkConfig
-from syncd.model import RESULT_COLUMNS, LearningResult
+from syncd.model import ADDED_COLUMNS, RESULT_COLUMNS, LearningResult
 from syncd.sink_protocol import SinkBase, SinkError
 from syncd.sinks.base import latest_per_result
 
@@ -53,6 +56,12 @@ NEW_FILE_MODE = 0o640
 _LINE_END = "\n"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """What a spreadsheet takes as the start of a formula (OWASP, CSV injection)."""
+
+
+class _Header(Enum):
+    NONE = "none"
+    CURRENT = "current"
+    OLDER = "older"
 
 
 class CsvSink(SinkBase):
@@ -87,11 +96,15 @@ class CsvSink(SinkBase):
 
     def _append(self, results: Sequence[LearningResult]) -> None:
         rows = [self._cells(result.as_row()) for result in results]
-        has_rows = self._check_existing()
+        existing = self._check_existing()
+        if existing is _Header.OLDER:
+            old_rows = [row for _, row in self._old_rows()]
+            self._replace(lambda handle: self._write_all(handle, [*old_rows, *rows]))
+            return
 
         def body(handle: TextIO) -> None:
             writer = self._writer(handle)
-            if has_rows:
+            if existing is _Header.CURRENT:
                 handle.flush()
                 with self.path.open("rb") as old:
                     shutil.copyfileobj(old, handle.buffer)
@@ -106,25 +119,27 @@ class CsvSink(SinkBase):
         self._replace(body)
 
     def _rewrite(self, results: Sequence[LearningResult]) -> None:
-        table: dict[str, list[str]] = {}
-        if self._check_existing():
-            with self.path.open(encoding="utf-8-sig", newline="") as old:
-                reader = csv.reader(old, delimiter=self.config.delimiter)
-                next(reader)  # the header, checked above
-                for number, row in enumerate(reader, start=2):
-                    if not any(row):
-                        continue
-                    # result_ids are hex, so "#<line>" keeps a row without one as it is.
-                    table[row[0] or f"#{number}"] = row
+        table = dict(self._old_rows()) if self._check_existing() is not _Header.NONE else {}
         for row in latest_per_result(results):
             table[row["result_id"]] = self._cells(row)
+        self._replace(lambda handle: self._write_all(handle, list(table.values())))
 
-        def body(handle: TextIO) -> None:
-            writer = self._writer(handle)
-            writer.writerow(RESULT_COLUMNS)
-            writer.writerows(table.values())
+    def _old_rows(self) -> Iterator[tuple[str, list[str]]]:
+        """The file's rows with their result_id, widened to every column when it is older."""
+        width = len(RESULT_COLUMNS)
+        with self.path.open(encoding="utf-8-sig", newline="") as old:
+            reader = csv.reader(old, delimiter=self.config.delimiter)
+            next(reader)  # the header, checked before
+            for number, row in enumerate(reader, start=2):
+                if not any(row):
+                    continue
+                # result_ids are hex, so "#<line>" keeps a row without one as it is.
+                yield row[0] or f"#{number}", row + [""] * (width - len(row))
 
-        self._replace(body)
+    def _write_all(self, handle: TextIO, rows: list[list[str]]) -> None:
+        writer = self._writer(handle)
+        writer.writerow(RESULT_COLUMNS)
+        writer.writerows(rows)
 
     # -- file handling ------------------------------------------------------------------
 
@@ -140,8 +155,9 @@ class CsvSink(SinkBase):
             for name, cell in zip(RESULT_COLUMNS, cells, strict=True)
         ]
 
-    def _check_existing(self) -> bool:
-        """Whether the file already holds our header (False: absent or empty).
+    def _check_existing(self) -> _Header:
+        """Which of our headers the file holds: none (absent or empty), the current one,
+        or an older one that lacks columns added since (``ADDED_COLUMNS``).
 
         A file with other columns is refused rather than mixed with ours.
         """
@@ -150,18 +166,28 @@ class CsvSink(SinkBase):
                 first_line = existing.readline()
                 rest = existing.read(1)
         except FileNotFoundError:
-            return False
+            return _Header.NONE
         if not first_line.strip() and not rest:
-            return False
+            return _Header.NONE
         text = first_line.decode("utf-8-sig", errors="replace").rstrip("\r\n")
-        header = next(csv.reader([text], delimiter=self.config.delimiter), [])
-        if tuple(name.strip() for name in header) != RESULT_COLUMNS:
-            raise SinkError(
-                self.name,
-                f"{self.path} exists with other columns than the learning result columns; "
-                "move it away or point the sink at another file",
+        header = tuple(
+            name.strip() for name in next(csv.reader([text], delimiter=self.config.delimiter), [])
+        )
+        if header == RESULT_COLUMNS:
+            return _Header.CURRENT
+        if _older_header(header):
+            log.warning(
+                "sink_columns_added",
+                sink=self.name,
+                path=str(self.path),
+                columns=list(RESULT_COLUMNS[len(header) :]),
             )
-        return True
+            return _Header.OLDER
+        raise SinkError(
+            self.name,
+            f"{self.path} exists with other columns than the learning result columns; "
+            "move it away or point the sink at another file",
+        )
 
     def _replace(self, write_body: Callable[[TextIO], None]) -> None:
         """Write a complete new file beside the old one, then rename it over it."""
@@ -220,6 +246,12 @@ class RowWriter:
     def writerows(self, rows: Iterable[Sequence[str]]) -> None:
         for row in rows:
             self.writerow(row)
+
+
+def _older_header(header: tuple[str, ...]) -> bool:
+    """A header written before some of ``ADDED_COLUMNS`` existed: ours, cut short."""
+    shortest = len(RESULT_COLUMNS) - len(ADDED_COLUMNS)
+    return shortest <= len(header) < len(RESULT_COLUMNS) and header == RESULT_COLUMNS[: len(header)]
 
 
 def _cell(value: Any) -> str:

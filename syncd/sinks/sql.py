@@ -9,6 +9,13 @@ on SQLite, which has no date type. An existing table must have the contract
 columns and a primary key or unique constraint on ``result_id``; extra columns
 are left alone.
 
+Columns added to the learning result after a table was created (``ADDED_COLUMNS``:
+``credits``, ``hours``, ``certification_status``) are added to it with ``ALTER TABLE
+... ADD COLUMN`` (nullable, so existing rows keep them empty) the first time the sink
+writes. Where the sink's database user may not alter the table, the write is refused
+with the statement to run: writing without them would drop those values for good,
+since a result is delivered again only when it changes.
+
 Upserts use ``INSERT ... ON CONFLICT (result_id) DO UPDATE`` on PostgreSQL and
 SQLite; other databases get an UPDATE, then INSERT when nothing was updated,
 inside the same transaction.
@@ -32,6 +39,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     inspect,
+    text,
 )
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchTableError, SQLAlchemyError
@@ -39,7 +47,7 @@ from sqlalchemy.types import TypeDecorator
 
 from syncd.config.schema.sinks import SqlSinkConfig
 from syncd.http import mask_secrets
-from syncd.model import RESULT_COLUMNS, LearningResult, iso_utc
+from syncd.model import ADDED_COLUMNS, RESULT_COLUMNS, LearningResult, iso_utc
 from syncd.sink_protocol import SinkBase, SinkError
 
 log = structlog.get_logger(__name__)
@@ -97,6 +105,9 @@ def results_table(name: str, metadata: MetaData | None = None) -> Table:
         Column("certificate_url", Text),
         Column("certificate_expires_at", UtcTimestamp),
         Column("updated_at", UtcTimestamp),
+        Column("credits", Float),
+        Column("hours", Float),
+        Column("certification_status", Text),
     )
 
 
@@ -173,7 +184,7 @@ class SqlSink(SinkBase):
                 self.name, f"cannot create or read table {self.config.table}: {self._clean(cause)}"
             ) from None
         missing = [name for name in RESULT_COLUMNS if name not in columns]
-        if missing:
+        if [name for name in missing if name not in ADDED_COLUMNS]:
             raise SinkError(
                 self.name,
                 f"table {self.config.table} lacks column(s) {', '.join(missing)}; "
@@ -184,6 +195,29 @@ class SqlSink(SinkBase):
                 self.name,
                 f"table {self.config.table} needs a primary key or unique constraint on result_id",
             )
+        if missing:
+            self._add_columns(engine, missing)
+
+    def _add_columns(self, engine: Engine, names: list[str]) -> None:
+        """Add the learning result's newer columns to an older table, nullable."""
+        preparer = engine.dialect.identifier_preparer
+        statements = [
+            f"ALTER TABLE {preparer.format_table(self.table)} ADD COLUMN "
+            f"{preparer.format_column(self.table.c[name])} "
+            f"{self.table.c[name].type.compile(dialect=engine.dialect)}"
+            for name in names
+        ]
+        try:
+            with engine.begin() as conn:
+                for statement in statements:
+                    conn.execute(text(statement))
+        except SQLAlchemyError as exc:
+            raise SinkError(
+                self.name,
+                f"table {self.config.table} lacks column(s) {', '.join(names)} and they could "
+                f"not be added ({self._clean(exc)}); run: {'; '.join(statements)}",
+            ) from None
+        log.warning("sink_columns_added", sink=self.name, table=self.config.table, columns=names)
 
     def _clean(self, exc: Exception) -> str:
         origin = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc

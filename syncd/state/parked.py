@@ -7,26 +7,14 @@ delivered once the person is linked.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, delete, func, select
 
-from syncd.model import LearningResult, ResultStatus
-from syncd.state.store import CHUNK, now, upsert_many
+from syncd.model import LearningResult
+from syncd.state.result_rows import decode_result, encode_result
+from syncd.state.store import CHUNK, chunked, now, upsert_many
 from syncd.state.tables import parked_results
-
-_DATE_FIELDS = ("started_at", "completed_at", "certificate_expires_at", "updated_at")
-_PLAIN_FIELDS = (
-    "vendor",
-    "lms_user_id",
-    "course_id",
-    "course_name",
-    "progress",
-    "score",
-    "certificate_url",
-)
 
 
 def park(conn: Connection, connector: str, results: Sequence[LearningResult]) -> None:
@@ -36,7 +24,7 @@ def park(conn: Connection, connector: str, results: Sequence[LearningResult]) ->
         result.result_id: {
             "connector": connector,
             "result_id": result.result_id,
-            "result": _encode(result),
+            "result": encode_result(result),
             "parked_at": stamp,
         }
         for result in results
@@ -47,7 +35,21 @@ def park(conn: Connection, connector: str, results: Sequence[LearningResult]) ->
 def parked(conn: Connection, connector: str) -> Iterator[LearningResult]:
     query = select(parked_results.c.result).where(parked_results.c.connector == connector)
     for row in conn.execution_options(yield_per=2_000).execute(query):
-        yield _decode(row.result, connector)
+        yield decode_result(row.result, connector)
+
+
+def parked_copies(
+    conn: Connection, connector: str, result_ids: Iterable[str]
+) -> dict[str, LearningResult]:
+    """result_id -> the parked copy, for those of ``result_ids`` that are parked."""
+    found: dict[str, LearningResult] = {}
+    for chunk in chunked(result_ids):
+        query = select(parked_results.c.result_id, parked_results.c.result).where(
+            parked_results.c.connector == connector, parked_results.c.result_id.in_(chunk)
+        )
+        for row in conn.execute(query):
+            found[row.result_id] = decode_result(row.result, connector)
+    return found
 
 
 def unpark(conn: Connection, connector: str, result_ids: Iterable[str]) -> None:
@@ -68,25 +70,3 @@ def count_parked(conn: Connection, connector: str) -> int:
         .where(parked_results.c.connector == connector)
     )
     return int(conn.execute(query).scalar_one())
-
-
-def _encode(result: LearningResult) -> dict[str, Any]:
-    """Everything a sink writes, plus the attempt (``raw`` is left out: sinks never write it)."""
-    row = result.as_row()
-    value = {name: row[name] for name in (*_PLAIN_FIELDS, *_DATE_FIELDS, "status")}
-    value["attempt"] = result.attempt
-    return value
-
-
-def _decode(value: Mapping[str, Any], connector: str) -> LearningResult:
-    dates = {
-        name: datetime.fromisoformat(value[name]) if value.get(name) else None
-        for name in _DATE_FIELDS
-    }
-    return LearningResult(
-        status=ResultStatus(value["status"]),
-        connector=connector,
-        attempt=str(value.get("attempt", "1")),
-        **{name: value.get(name) for name in _PLAIN_FIELDS},
-        **dates,
-    )

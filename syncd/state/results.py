@@ -4,6 +4,8 @@
   connector whose sink is switched reads again from the start for the new sink.
 - ``delivered_results`` holds, per connector, sink and result, the content hash
   the sink accepted: a result is delivered again only when its hash changes.
+  It also keeps the result itself (``result``), which ``syncd results`` lists and which
+  adapters may compare what they read with (``StoredResults``).
 - Results whose LMS user has no link yet are parked apart (``state.parked``).
 """
 
@@ -11,13 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 
 from syncd.model import LearningResult
-from syncd.state.store import CHUNK, now, upsert_many
+from syncd.state.parked import parked_copies
+from syncd.state.result_rows import decode_result, encode_result
+from syncd.state.store import chunked, now, upsert_many
 from syncd.state.tables import cursors, delivered_results, links
 
 _NAME_LIMIT = 100  # cursors.name length
@@ -76,13 +81,12 @@ def delivered_hashes(
     conn: Connection, connector: str, sink: str, result_ids: Iterable[str]
 ) -> dict[str, str]:
     """result_id -> content hash the sink last accepted, for those of ``result_ids`` it has."""
-    ids = list(result_ids)
     found: dict[str, str] = {}
-    for start in range(0, len(ids), CHUNK):
+    for chunk in chunked(result_ids):
         query = select(delivered_results.c.result_id, delivered_results.c.content_hash).where(
             delivered_results.c.connector == connector,
             delivered_results.c.sink == sink,
-            delivered_results.c.result_id.in_(ids[start : start + CHUNK]),
+            delivered_results.c.result_id.in_(chunk),
         )
         found.update({row.result_id: row.content_hash for row in conn.execute(query)})
     return found
@@ -101,7 +105,55 @@ def mark_delivered(
             "content_hash": result.content_hash(),
             "hr_key": result.hr_key,
             "delivered_at": stamp,
+            "result": encode_result(result),
+            "certificate_expires_at": _utc(result.certificate_expires_at),
         }
         for result in results
     }
     upsert_many(conn, delivered_results, list(rows.values()), ("connector", "sink", "result_id"))
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """UTC, so the column compares the same on SQLite (naive text) and PostgreSQL."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def delivered_copies(
+    conn: Connection, connector: str, sink: str, result_ids: Iterable[str]
+) -> dict[str, LearningResult]:
+    """result_id -> the result as ``sink`` accepted it, for those of ``result_ids`` it has
+    (rows delivered before the store kept the result are left out)."""
+    found: dict[str, LearningResult] = {}
+    table = delivered_results
+    for chunk in chunked(result_ids):
+        query = select(table.c.result_id, table.c.result, table.c.hr_key).where(
+            table.c.connector == connector,
+            table.c.sink == sink,
+            table.c.result_id.in_(chunk),
+            table.c.result.is_not(None),
+        )
+        for row in conn.execute(query):
+            found[row.result_id] = decode_result(row.result, connector, row.hr_key)
+    return found
+
+
+class StoredResults:
+    """The results a connector last handed on: what its sink accepted, else the copy parked
+    for a person not yet linked. Adapters without a change feed compare what they read
+    with it (``syncd.vendors.pulling.ResultMemory``) to skip costly reads of what did not
+    change."""
+
+    def __init__(self, engine: Engine, connector: str, sink: str) -> None:
+        self.engine = engine
+        self.connector = connector
+        self.sink = sink
+
+    def last_results(self, result_ids: Collection[str]) -> dict[str, LearningResult]:
+        with self.engine.connect() as conn:
+            found = delivered_copies(conn, self.connector, self.sink, result_ids)
+            missing = [rid for rid in result_ids if rid not in found]
+            if missing:
+                found.update(parked_copies(conn, self.connector, missing))
+        return found

@@ -22,6 +22,13 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def chunked(items: Iterable[str]) -> Iterator[list[str]]:
+    """``items`` in lists of at most ``CHUNK``: an ``IN (...)`` each database takes."""
+    listed = list(items)
+    for start in range(0, len(listed), CHUNK):
+        yield listed[start : start + CHUNK]
+
+
 def upsert(
     conn: Connection,
     table: Table,

@@ -175,6 +175,11 @@ delivered_results = Table(
     Column("content_hash", String(64), nullable=False),
     _hr_key(nullable=True),
     _ts("delivered_at", nullable=False),
+    # What the sink accepted (as ``parked_results.result``), for ``syncd results`` and for
+    # adapters that compare what they read with it; NULL for rows delivered before 0003.
+    Column("result", JSON),
+    _ts("certificate_expires_at"),  # copied out of ``result``: certifications expiring soon
+    Index(None, "connector", "sink", "certificate_expires_at"),
 )
 
 # --- rate limiting shared by every process using one credential ---------------------------

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from syncd.http import RetryPolicy
 from syncd.limits import LimitBackend, MemoryBackend
-from syncd.vendors.pulling import PullOptions
+from syncd.vendors.pulling import NoMemory, PullOptions, ResultMemory
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,7 @@ class AdapterContext:
     ``creatable_group_kinds`` are the group kinds ("group", "branch") whose missing
     groups may be created (``create_missing``); ``match`` is ``users.match``. Without
     a ``limiter`` the adapter's budget is its own (tests); ``retry`` tunes retries (tests).
+    ``results`` is what the connector's pull last handed on (nothing without a store).
     """
 
     connector: str
@@ -29,3 +30,4 @@ class AdapterContext:
     pull: PullOptions = field(default_factory=PullOptions)
     limiter: LimitBackend = field(default_factory=MemoryBackend)
     retry: RetryPolicy | None = None
+    results: ResultMemory = field(default_factory=NoMemory)

@@ -12,18 +12,20 @@ vendor, so they are read here once:
 - ``overlap`` is a duration (``1h``) or a number of seconds.
 
 How each vendor uses them (a scan's cursor, a timeline's window) stays in its module.
+Adapters are also given a ``ResultMemory``: what the connector last handed on.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from syncd.config.schema.durations import parse_duration
 from syncd.config.schema.models import PullConfig
+from syncd.model import LearningResult
 
 DEFAULT_BUDGET_SHARE = 0.5
 DEFAULT_OVERLAP = timedelta(hours=1)
@@ -80,6 +82,21 @@ def overlap_option(value: Any) -> timedelta:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return timedelta(seconds=value)
     return parse_duration(value)
+
+
+class ResultMemory(Protocol):
+    """The results a connector last handed on (its sink accepted them, or they wait for a
+    person to be linked), by ``result_id``. An adapter without a change feed compares
+    what it reads with them, so that it reads further only where something changed."""
+
+    def last_results(self, result_ids: Collection[str]) -> Mapping[str, LearningResult]: ...
+
+
+class NoMemory:
+    """Remembers nothing: every result read looks new (adapters built without a store)."""
+
+    def last_results(self, result_ids: Collection[str]) -> Mapping[str, LearningResult]:
+        return {}
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,6 +123,10 @@ class ILMSTarget(_TargetBase):
     allow_amp_hash: bool = False  # "& #" in names and the hierarchy (refused unless iLMS Connect)
     ldap: bool = False  # LDAP organizations restrict the first character of e-mail addresses
     languages: list[str] | None = None  # the languages enabled (default: all 22 documented)
+    # Pulls read a course's enrollments only when its summary counts moved; this often they
+    # read every course's enrollments anyway (what counts cannot show: a re-take, a swap).
+    # null: never.
+    results_recheck_every: Duration | None = timedelta(days=1)
 
     @field_validator("org_id")
     @classmethod

@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 
 from syncd.engine import cycle
 from syncd.engine.cycle import STOPPED_MESSAGE, CycleOutcome, CycleResult
+from syncd.engine.pull.certifications import record_expiring
 from syncd.engine.pull.deliver import Delivery
 from syncd.engine.pull.identify import DIRECTION, Unidentified, identify, resolve_unknown
 from syncd.engine.pull.settings import PullSettings
@@ -207,3 +208,4 @@ class _PullCycle:
         cycle.report(
             s.connector, DIRECTION, result, status, started=self.began, sink=s.sink_name
         )
+        record_expiring(s.engine, s.connector, s.sink_name, s.expiring_within)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
@@ -27,3 +28,5 @@ class PullSettings:
     sink_name: str  # recorded in delivered_results.sink: a new sink gets everything again
     stop: threading.Event = field(default_factory=threading.Event)
     batch_size: int = DEFAULT_BATCH_SIZE
+    # Windows of the certifications-expiring gauge, set as each cycle ends.
+    expiring_within: tuple[timedelta, ...] = (timedelta(days=30),)

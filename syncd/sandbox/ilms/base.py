@@ -23,7 +23,7 @@ DEFAULT_TRANSACTION_KEY = "sandbox-ilms-key"
 
 ORG = "/organizations/{org_id}"
 
-Feature = Literal["groups", "hierarchy", "courses", "enrollments", "transcripts"]
+Feature = Literal["groups", "hierarchy", "courses", "enrollments", "transcripts", "reports"]
 
 
 class ILMSOptions(SimulatorOptions):
@@ -254,7 +254,11 @@ class ILMSBase(Simulator):
         course = self.store.courses[enrollment.course_id]
         certification: str | None = None
         if course.certification:
-            certification = "Certified" if enrollment.certified_until else "Never Certified"
+            until = enrollment.certified_until
+            certification = "Never Certified"
+            if until is not None:
+                certification = "Expired" if until <= self.now() else "Certified"
+        earned = enrollment.status == "Pass"  # credits and hours are the course's, once passed
         return {
             "CourseName": course.name,
             "CourseID": course.id,
@@ -271,8 +275,8 @@ class ILMSBase(Simulator):
             "TimeSpent": enrollment.time_spent,
             "CertificationStatus": certification,
             "CertificationExpirationDate": ilms_time(enrollment.certified_until),
-            "Credits": _number(course.credits),
-            "Hours": _number(course.hours),
+            "Credits": _number(course.credits) if earned else 0.0,
+            "Hours": _number(course.hours) if earned else 0.0,
         }
 
 

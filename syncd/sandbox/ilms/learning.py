@@ -1,6 +1,7 @@
-"""iLMS courses (seed L3202-L3363) and course enrollments (L4059-L4333): list with
+"""iLMS courses (seed L3202-L3363), course enrollments (L4059-L4333): list with
 ``includeInactiveUsers``, enroll (204; 400 when already enrolled, the document being
-silent) and un-enroll with a JSON body (204; 404 when not enrolled)."""
+silent) and un-enroll with a JSON body (204; 404 when not enrolled), and the enrollment
+summary report of a course (L4869-L5097)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,19 @@ from syncd.sandbox.http import SimRequest, SimResponse, json_response, route
 from syncd.sandbox.ilms.base import ORG, bad_request, no_content, not_found, parse_bool, user_id_of
 from syncd.sandbox.ilms.facts import SORTABLE_ENROLLMENT_FIELDS
 from syncd.sandbox.ilms.groups import GroupsApi
-from syncd.sandbox.ilms.store import ACTIVE, COURSE_TYPES, DELETED, INACTIVE, ILMSUser
+from syncd.sandbox.ilms.store import (
+    ACTIVE,
+    COURSE_TYPES,
+    DELETED,
+    FAIL,
+    IN_PROGRESS,
+    INACTIVE,
+    NOT_STARTED,
+    PASS,
+    WAIVED,
+    Course,
+    ILMSUser,
+)
 from syncd.sandbox.ilms.users import sort_key_for
 
 
@@ -89,3 +102,45 @@ class LearningApi(GroupsApi):
         if self.store.enrollments.pop((user.id, course.id), None) is None:
             raise not_found("The enrollment")
         return no_content()
+
+    # ----- reports ----------------------------------------------------------------------
+
+    @route("GET", f"{ORG}/reports/enrollmentssummary")
+    def enrollments_summary(self, req: SimRequest) -> SimResponse:
+        """Counts per status of one course (L4869-L4960): ``courseid`` required,
+        ``includeinactiveusers`` as the enrollment list's flag; one row, unpaged."""
+        course_id = (req.arg("courseid") or "").strip()
+        if not course_id:
+            raise bad_request("courseid is required.")
+        course = self.store.courses.get(course_id)
+        if course is None:
+            raise not_found("The course")
+        session = req.arg("sessionid")
+        if session is not None:
+            if not session.strip().isdigit():
+                raise bad_request("sessionid must be a whole number.")
+            raise not_found("The session")  # the sandbox holds no ILT sessions
+        statuses = {ACTIVE, INACTIVE} if parse_bool(req, "includeinactiveusers") else {ACTIVE}
+        return json_response(200, [self.summary_row(course, statuses)])
+
+    def summary_row(self, course: Course, user_statuses: set[str]) -> dict[str, object]:
+        counted = [
+            e.status
+            for e in self.store.enrollments.values()
+            if e.course_id == course.id and self.store.users[e.user_id].status in user_statuses
+        ]
+        return {
+            "CourseName": course.name,
+            "CourseType": course.type,
+            "CourseID": course.id,
+            "ParentCurriculumNameOfCourse": "",
+            "ParentCurriculumIDOfCourse": "",
+            "SessionID": 0,
+            "SessionName": "",
+            "Enrolled": len(counted),
+            "NotStarted": counted.count(NOT_STARTED),
+            "InProgress": counted.count(IN_PROGRESS),
+            "Passed": counted.count(PASS),
+            "Failed": counted.count(FAIL),
+            "Waived": counted.count(WAIVED),
+        }

@@ -85,6 +85,7 @@ _FEATURES = {
     "courses": "courses",
     "enrollments": "enrollments",
     "transcripts": "transcripts",
+    "reports": "reports",
 }
 
 
@@ -205,8 +206,8 @@ class ILMSSimulator(LearningApi):
     @control("POST", "/complete")
     def control_complete(self, req: SimRequest) -> SimResponse:
         """``{"user_id", "course_id", "status"?, "score"?, "completed_at"?, "started_at"?,
-        "time_spent"?}``: the learner's result (enrolling first if needed); status "Pass"
-        by default, or "Fail", "Waived", "In Progress", "Not Started"."""
+        "time_spent"?, "certified_until"?}``: the learner's result (enrolling first if
+        needed); status "Pass" by default, or "Fail", "Waived", "In Progress", "Not Started"."""
         body = req.json()
         if not isinstance(body, dict):
             return json_response(400, {"error": "body must be a JSON object"})
@@ -230,6 +231,7 @@ class ILMSSimulator(LearningApi):
         try:
             completed_at = parse_ilms_time(body.get("completed_at"))
             started_at = parse_ilms_time(body.get("started_at"))
+            certified_until = parse_ilms_time(body.get("certified_until"))
         except SeedError as exc:
             return json_response(400, {"error": str(exc)})
         enrollment = self.store.enroll(user, course, self.now())
@@ -241,6 +243,7 @@ class ILMSSimulator(LearningApi):
             completed_at=completed_at,
             started_at=started_at,
             time_spent=spent,
+            certified_until=certified_until,
         )
         return json_response(200, self.transcript_view(enrollment))
 
@@ -255,8 +258,10 @@ class ILMSSimulator(LearningApi):
         status: str = PASS,
         completed_at: float | None = None,
         time_spent: int | None = None,
+        certified_until: float | None = None,
     ) -> dict[str, Any]:
-        """Record a learner's result in a course (enrolling first if needed)."""
+        """Record a learner's result in a course (enrolling first if needed); passing a
+        certification course certifies until ``certified_until`` (a year by default)."""
         with self.lock:
             user, course = self.store.users[user_id], self.store.courses[course_id]
             if status not in COURSE_STATUSES:
@@ -269,5 +274,6 @@ class ILMSSimulator(LearningApi):
                 score=score,
                 completed_at=completed_at,
                 time_spent=time_spent,
+                certified_until=certified_until,
             )
             return self.transcript_view(enrollment)

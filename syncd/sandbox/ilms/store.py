@@ -231,8 +231,10 @@ class Store:
         completed_at: float | None = None,
         started_at: float | None = None,
         time_spent: int | None = None,
+        certified_until: float | None = None,
     ) -> Enrollment:
-        """What a learner (or an admin) does: start, pass, fail or be waived."""
+        """What a learner (or an admin) does: start, pass, fail or be waived. Passing a
+        certification course certifies for a year unless ``certified_until`` says when."""
         enrollment.status = status
         if status == NOT_STARTED:
             enrollment.started_at = enrollment.completed_at = enrollment.score = None
@@ -248,7 +250,9 @@ class Store:
             enrollment.time_spent = time_spent
         course = self.courses.get(enrollment.course_id)
         if course is not None and course.certification and status == PASS:
-            enrollment.certified_until = (enrollment.completed_at or now) + 365 * 86400
+            enrollment.certified_until = certified_until or (
+                (enrollment.completed_at or now) + 365 * 86400
+            )
         return enrollment
 
     # ----- seeds --------------------------------------------------------------------------
@@ -380,6 +384,7 @@ class Store:
             completed_at=parse_ilms_time(entry.get("completed_at")),
             started_at=parse_ilms_time(entry.get("started_at")),
             time_spent=int(entry.get("time_spent", 0)),
+            certified_until=parse_ilms_time(entry.get("certified_until")),
         )
         return enrollment
 

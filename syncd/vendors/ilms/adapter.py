@@ -5,7 +5,8 @@
   applies them (with ``hierarchy``, the organization's region/division/department tree);
 - ``directory``: finding existing accounts by a profile field;
 - ``users``: account writes; ``memberships``: groups; ``enrollments``: courses, curricula;
-- ``scan`` and ``results``: learning results, by a budgeted scan of course enrollments.
+- ``scan``, ``summary`` and ``results``: learning results, read where the enrollment
+  summary counts moved, completed from transcripts, within the pull's budget.
 
 Every request goes through one ``VendorClient`` built by ``vendor_client``: its
 limiter follows ``target.rate_limit`` (60 a minute unless configured, since iLMS
@@ -19,6 +20,7 @@ and ``poll_job`` is never needed.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -35,7 +37,7 @@ from syncd.vendors.ilms.enrollments import Enrollments
 from syncd.vendors.ilms.fields import FIELDS, HIERARCHY, SEARCHABLE, code_of, match_of
 from syncd.vendors.ilms.hierarchy import Hierarchy
 from syncd.vendors.ilms.memberships import Memberships
-from syncd.vendors.ilms.scan import EnrollmentScan
+from syncd.vendors.ilms.scan import ChangeScan
 from syncd.vendors.ilms.users import UserWriter
 from syncd.vendors.ilms.validation import Validator
 from syncd.vendors.skeleton import AdapterSkeleton
@@ -135,11 +137,18 @@ class ILMSAdapter(AdapterSkeleton):
         ]
 
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
-        """A slice of the enrollment scan within ``pull_budget()`` calls. With iLMS's default
-        of 60 a minute (54 after the safety margin) and the default share of 0.5, a cycle
-        reads 27 pages: the course listing and at least one page of enrollments, so a scan
-        always moves on."""
-        yield from EnrollmentScan(self.api, self.pull_budget()).pages(cursor)
+        """A slice of the round (summary counts, then the enrollments of courses whose counts
+        moved, then the transcripts of people whose enrollment moved) within
+        ``pull_budget()`` calls: with iLMS's default of 60 a minute (54 after the safety
+        margin) and the default share of 0.5, 27 calls a cycle."""
+        scan = ChangeScan(
+            self.api,
+            self.pull_budget(),
+            self.context.results,
+            self.target.results_recheck_every,
+            lambda: datetime.now(UTC),
+        )
+        yield from scan.pages(cursor)
 
     # --- operations --------------------------------------------------------------------------
 

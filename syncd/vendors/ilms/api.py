@@ -49,6 +49,8 @@ DIVISIONS = f"{ORG}/regions/{{region_id}}/divisions"
 DEPARTMENTS = f"{ORG}/regions/{{region_id}}/divisions/{{division_id}}/departments"
 COURSES = f"{ORG}/courses"
 COURSE_ENROLLMENTS = f"{ORG}/courses/{{course_id}}/enrollments"
+USER_TRANSCRIPTS = f"{ORG}/users/{{user_id}}/transcripts"
+ENROLLMENTS_SUMMARY = f"{ORG}/reports/enrollmentssummary"  # ?courseid= (L4869-L4960)
 CURRICULUM_ENROLLMENTS = f"{ORG}/curricula/{{course_id}}/enrollments"
 
 PER_PAGE = 100  # the default and the safe size: the maximum is not documented (Q5)
@@ -155,10 +157,40 @@ class ILMSApi(VendorApi):
         accept: frozenset[int] = frozenset(),
     ) -> Page | Answer:
         """Page ``number`` of a listing, or the error ``Answer`` for a status in ``accept``."""
+        paged = {**dict(params or {}), "page": number, "per_page": PER_PAGE}
+        response = self._get(template, paged, path_params, priority, accept)
+        if isinstance(response, Answer):
+            return response
+        items = _array(response, template)
+        return Page(
+            number, items, _total(response), PER_PAGE, _has_next(response), _navigates(response)
+        )
+
+    def read(
+        self,
+        template: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        path_params: Mapping[str, Any] | None = None,
+        accept: frozenset[int] = frozenset(),
+    ) -> list[dict[str, Any]] | Answer:
+        """A bare array the document does not say is paged (transcripts, reports: Q6), in one
+        call; or the error ``Answer`` for a status in ``accept``."""
+        response = self._get(template, params, path_params, None, accept)
+        return response if isinstance(response, Answer) else _array(response, template)
+
+    def _get(
+        self,
+        template: str,
+        params: Mapping[str, Any] | None,
+        path_params: Mapping[str, Any] | None,
+        priority: Priority | None,
+        accept: frozenset[int],
+    ) -> httpx.Response | Answer:
         response = self.client.get(
             template,
             path_params={"org_id": self.org_id, **dict(path_params or {})},
-            params={**dict(params or {}), "page": number, "per_page": PER_PAGE},
+            params=dict(params or {}),
             priority=priority,
             accept=ERRORS_ACCEPTED | accept,
         )
@@ -167,10 +199,7 @@ class ILMSApi(VendorApi):
             return self.answer(response)
         if status >= 400:  # in iLMS's words: the shared client cannot read its error bodies
             raise RecordRejected(status, self.explain(response), vendor=VENDOR)
-        items = _array(response, template)
-        return Page(
-            number, items, _total(response), PER_PAGE, _has_next(response), _navigates(response)
-        )
+        return response
 
     def pages(
         self,

@@ -1,7 +1,11 @@
-"""One iLMS enrollment record as a ``LearningResult`` (digest §6.7, §7).
+"""One iLMS enrollment record or transcript record as a ``LearningResult`` (digest §6.6,
+§6.7, §7).
 
 An enrollment record (E1, L4121-L4153) carries the learner (``User.ID``), the course,
-``CourseStatus``, ``Score``, ``StartDate`` and ``CompletionDate``. Its quirks:
+``CourseStatus``, ``Score``, ``StartDate`` and ``CompletionDate``. A transcript record
+(T1, L2854-L2870) carries the same for one learner, with ``Status`` for the status, and
+what only it holds: ``CertificationStatus``, ``CertificationExpirationDate``, ``Credits``
+and ``Hours`` (numbers there, text in the course listing: Q25). Their quirks:
 
 - statuses are shown only as "Not Started" and "Pass"; writes and the summary report
   add fail, waived and in progress (Q26), so they are read without case or spaces,
@@ -10,12 +14,15 @@ An enrollment record (E1, L4121-L4153) carries the learner (``User.ID``), the co
 - ``Score`` is ``null`` until there is one, and a score of a course not started says
   nothing (Q25);
 - iLMS gives no progress percentage and no certificate document: those stay empty,
-  never invented (SPEC §4).
+  never invented (SPEC §4); ``TimeSpent`` (unit not documented) is kept raw;
+- ``CertificationStatus`` is shown as "Never Certified" or null, other values are not
+  documented: it is passed on as iLMS words it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,7 +48,14 @@ STATUSES = {
     "complete": ResultStatus.COMPLETED,
 }
 
-_RAW_KEYS = ("EnrollmentDate", "DueDate", "RequirementType", "TimeSpent", "SessionID")
+_RAW_KEYS = (
+    "EnrollmentDate",
+    "DueDate",
+    "RequirementType",
+    "TimeSpent",
+    "SessionID",
+    "LicenseExpirationDate",
+)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -76,7 +90,8 @@ def result_status(
     return ResultStatus.IN_PROGRESS if started_at is not None else ResultStatus.NOT_STARTED
 
 
-def _score(value: Any, status: ResultStatus) -> float | None:
+def _number(value: Any) -> float | None:
+    """A number, or numeric text (Q25); None for anything else."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
@@ -84,35 +99,82 @@ def _score(value: Any, status: ResultStatus) -> float | None:
             value = float(value)
         except ValueError:
             return None
-    if not isinstance(value, int | float):
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _score(value: Any, status: ResultStatus) -> float | None:
+    number = _number(value)
+    if number is None or (status is ResultStatus.NOT_STARTED and not number):
         return None
-    if status is ResultStatus.NOT_STARTED and not value:
-        return None
-    return float(min(100, max(0, value)))
+    return min(100.0, max(0.0, number))
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def from_enrollment(row: Mapping[str, Any]) -> LearningResult | None:
     """The result an enrollment record describes; None when it names no user or course."""
     user = row.get("User")
     user_id = user.get("ID") if isinstance(user, Mapping) else None
+    if user_id is None:
+        return None
+    raw = {} if user.get("UserStatus") is None else {"UserStatus": user["UserStatus"]}
+    return _result(str(user_id), row, row.get("CourseStatus", row.get("Status")), raw)
+
+
+def from_transcript(user_id: str, row: Mapping[str, Any]) -> LearningResult | None:
+    """The result a transcript record of ``user_id`` describes, with its certification,
+    credits and hours; None when it names no course or is a session's (``SessionID``
+    other than 0 or null: sessions are not read)."""
+    if row.get("SessionID") not in (None, 0, "0", ""):
+        return None
+    result = _result(user_id, row, row.get("Status", row.get("CourseStatus")))
+    if result is None:
+        return None
+    return replace(
+        result,
+        credits=_number(row.get("Credits")),
+        hours=_number(row.get("Hours")),
+        certification_status=_text(row.get("CertificationStatus")),
+        certificate_expires_at=parse_time(row.get("CertificationExpirationDate")),
+    )
+
+
+def moved(read: LearningResult, last: LearningResult) -> bool:
+    """Whether an enrollment record says more than ``last`` (what was handed on) knew:
+    another status, start or completion (to the second, Q48), or another score where
+    the record has one (enrollments show null where transcripts show 0, Q25)."""
+    if read.status is not last.status:
+        return True
+    if _second(read.started_at) != _second(last.started_at):
+        return True
+    if _second(read.completed_at) != _second(last.completed_at):
+        return True
+    return read.score is not None and read.score != last.score
+
+
+def _second(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC).replace(microsecond=0)
+
+
+def _result(
+    user_id: str, row: Mapping[str, Any], status_text: Any, raw: Mapping[str, Any] | None = None
+) -> LearningResult | None:
     course_id = row.get("CourseID")
-    if user_id is None or not course_id:
+    if not course_id:
         return None
     started_at = parse_time(row.get("StartDate"))
     completed_at = parse_time(row.get("CompletionDate"))
-    status = result_status(row.get("CourseStatus", row.get("Status")), completed_at, started_at)
-    name = row.get("CourseName")
-    raw = {key: row[key] for key in _RAW_KEYS if key in row}
-    if isinstance(user, Mapping) and user.get("UserStatus") is not None:
-        raw["UserStatus"] = user["UserStatus"]
+    status = result_status(status_text, completed_at, started_at)
     return LearningResult(
         vendor=VENDOR,
-        lms_user_id=str(user_id),
+        lms_user_id=user_id,
         course_id=str(course_id),
-        course_name=name.strip() if isinstance(name, str) and name.strip() else None,
+        course_name=_text(row.get("CourseName")),
         status=status,
         score=_score(row.get("Score"), status),
         started_at=started_at,
         completed_at=completed_at,
-        raw=raw,
+        raw={**{key: row[key] for key in _RAW_KEYS if key in row}, **(raw or {})},
     )
