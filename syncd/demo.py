@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from syncd.sandbox import Sandbox
-from syncd.sandbox.learningpool.endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
+from syncd.sandbox.learningpool.endpoints import SANDBOX_TARGET
 
 PEOPLE = [
     # employee_id, first, last, department, status, job title
@@ -44,8 +44,9 @@ SANDBOX_CREDENTIALS: dict[str, dict[str, Any]] = {
         "api_login_id": "sandbox-ilms-login",
         "transaction_key": "sandbox-ilms-key",
     },
-    # The sandbox's own Simple API paths: Learning Pool publishes none (see that package).
-    "learningpool": {**SANDBOX_CLIENT, "endpoints": SANDBOX_ENDPOINTS},
+    # The sandbox's own Simple API paths, paging and deactivation: Learning Pool publishes
+    # none of them (see that package).
+    "learningpool": SANDBOX_TARGET,
 }
 
 MAPPINGS: dict[str, dict[str, Any]] = {
@@ -191,6 +192,8 @@ def _learn_learningpool(sandbox: Sandbox, remote_ids: dict[str, str]) -> None:
     for hr_key, score in (("1002", 90), ("1003", 74)):
         if hr_key in remote_ids:
             sim.complete(int(remote_ids[hr_key]), "LX-SEC-101", score=score)
+    if "1001" in remote_ids:  # half-way through: an in-progress result
+        sim.complete(int(remote_ids["1001"]), "LX-SEC-101", progress=50)
 
 
 LEARNING: dict[str, Callable[[Sandbox, dict[str, str]], None]] = {

@@ -22,7 +22,7 @@ from syncd.engine.pull.identify import identify
 from syncd.http import TOKENS, AuthenticationError, RetryPolicy
 from syncd.model import DesiredUser, Operation, OpKind, OutcomeStatus, ResultStatus
 from syncd.sandbox import Sandbox
-from syncd.sandbox.learningpool.endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
+from syncd.sandbox.learningpool.endpoints import SANDBOX_ENDPOINTS, SANDBOX_TARGET
 from syncd.vendors.base import Adapter
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.learningpool import LearningPoolAdapter
@@ -31,6 +31,8 @@ from tests.support.clock import START, RewindableClock
 from tests.support.factory import closing_factory
 
 ROOMY = {"per_minute": 100_000}  # limits are not what most of these tests test
+CLIENT = {k: SANDBOX_TARGET[k] for k in ("client_id", "client_secret")}
+COMPLETIONS_ONLY = {k: v for k, v in SANDBOX_ENDPOINTS.items() if k != "in_progress_list"}
 USERS = "POST /simple/v1/users"
 TOKEN = "POST /oauth/token"
 
@@ -64,7 +66,7 @@ def target(sandbox: Sandbox, endpoints: dict[str, Any] | None = None, **extra: A
         {
             "type": "learningpool",
             "base_url": sandbox.base_url("learningpool"),
-            **SANDBOX_CLIENT,
+            **SANDBOX_TARGET,
             "rate_limit": ROOMY,
             "endpoints": SANDBOX_ENDPOINTS if endpoints is None else endpoints,
             **extra,
@@ -188,7 +190,7 @@ def test_a_second_401_is_an_authentication_error_without_secrets(real_time_sandb
         lp.close()
     message = str(raised.value)
     assert "refused the credentials" in message and "freshly issued token" in message
-    assert SANDBOX_CLIENT["client_secret"] not in message
+    assert SANDBOX_TARGET["client_secret"] not in message
     assert sim.count(TOKEN) == 2 and sim.count(status=401) == 2
     assert sim.dump()["users"] == []
 
@@ -232,7 +234,7 @@ def test_invalid_fields_are_refused_before_sending_as_the_platform_would(
     # The sandbox refuses the same record with a 422 on the same field.
     token = httpx.post(
         f"{sandbox.base_url('learningpool')}/oauth/token",
-        data={"grant_type": "client_credentials", **SANDBOX_CLIENT},
+        data={"grant_type": "client_credentials", **CLIENT},
     ).json()["access_token"]
     answer = httpx.post(
         f"{sandbox.base_url('learningpool')}/simple/v1/users",
@@ -246,7 +248,7 @@ def test_the_expiry_date_belongs_to_syncd_not_to_the_mapping(make, sim):
     """The platform would take it, but it would fight users.active: refused before sending."""
     lp = make()
     [reason] = lp.validate(DesiredUser("E1", person("E1", expires_at="2030-01-01")))
-    assert reason.startswith("expires_at: syncd deactivates Learning Pool users by their expiry")
+    assert reason.startswith("expires_at: syncd deactivates Learning Pool users by it")
     [outcome] = lp.execute([create("E1", expires_at="2030-01-01")])
     assert outcome.status is OutcomeStatus.FAILED and sim.count(USERS) == 0
 
@@ -568,8 +570,12 @@ def pull_all(lp: LearningPoolAdapter, cursor, links) -> tuple[list, dict | None]
     return results, cursor
 
 
+def completions_cursor(cursor: dict[str, Any]) -> dict[str, Any]:
+    return cursor["feeds"]["completions_list"]
+
+
 def test_completions_come_back_once_mapped_to_hr_keys_and_again_when_they_change(make, sim, clock):
-    lp = make()
+    lp = make(COMPLETIONS_ONLY)
     ids = created(lp, "E1", "E2")
     links = {remote: key for key, remote in ids.items()}
     sim.complete(int(ids["E1"]), "LX-SEC-101", score=88)
@@ -585,8 +591,8 @@ def test_completions_come_back_once_mapped_to_hr_keys_and_again_when_they_change
     first = results[0]
     assert first.course_name == "Information Security Basics"
     assert first.completed_at == datetime.fromtimestamp(START, UTC)
-    assert first.progress is None  # the feed does not say: never invented
-    assert cursor is not None and cursor["since"] == "2026-05-28T20:26:45Z"
+    assert first.progress == 100.0
+    assert cursor is not None and completions_cursor(cursor)["since"] == "2026-05-28T20:26:45Z"
 
     again, cursor = pull_all(lp, cursor, links)
     assert again == []  # the overlap is re-read but nothing is delivered twice
@@ -601,7 +607,8 @@ def test_completions_come_back_once_mapped_to_hr_keys_and_again_when_they_change
 
 
 def test_a_large_backlog_is_read_within_the_budget_over_several_cycles(make, sim, clock):
-    lp = make(budget_share=0.00002)  # 100,000 a minute * 0.9 * share: 1 page a cycle (min 2)
+    # 100,000 a minute * 0.9 * share: 1 page a cycle (min 2)
+    lp = make(COMPLETIONS_ONLY, budget_share=0.00002)
     assert lp.pull_budget() == 2
     ids = created(lp, *[f"E{i}" for i in range(5)])
     links = {remote: key for key, remote in ids.items()}
@@ -663,7 +670,7 @@ def test_many_completions_in_one_second_are_paged_not_lost(make, sim):
 
 def test_without_a_since_filter_the_feed_is_scanned_within_the_budget(make, sim, clock):
     feed = {k: v for k, v in SANDBOX_ENDPOINTS["completions_list"].items() if k != "since_param"}
-    lp = make({**SANDBOX_ENDPOINTS, "completions_list": feed}, budget_share=0.00002)
+    lp = make({**COMPLETIONS_ONLY, "completions_list": feed}, budget_share=0.00002)
     seed_many(sim, clock, 250)
     cursors = []
     counted = 0
@@ -672,7 +679,8 @@ def test_without_a_since_filter_the_feed_is_scanned_within_the_budget(make, sim,
         results, cursor = pull_all(lp, cursor, {})
         counted += len(results)
         cursors.append(cursor)
-    assert [c["page"] for c in cursors] == [3, 1, 3]  # two pages a cycle, then over again
+    pages = [completions_cursor(c)["page"] for c in cursors]
+    assert pages == [3, 1, 3]  # two pages a cycle, then over again
     assert counted == 250 + 200
     reads = [r for r in sim.requests() if r["endpoint"] == "GET /simple/v1/completions"]
     assert not any("since=" in r["query"] for r in reads)

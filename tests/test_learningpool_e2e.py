@@ -26,7 +26,7 @@ from syncd.engine.cycle import CycleOutcome
 from syncd.http import TOKENS
 from syncd.model import OpState
 from syncd.sandbox import Sandbox
-from syncd.sandbox.learningpool.endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
+from syncd.sandbox.learningpool.endpoints import SANDBOX_ENDPOINTS, SANDBOX_TARGET
 from syncd.state.tables import operations
 from tests.support.cli import run_syncd
 from tests.support.e2e import E2EConnector, calls, connector_factory, hr_person
@@ -76,8 +76,7 @@ class Connector(E2EConnector):
                 "target": {
                     "type": "learningpool",
                     "base_url": base_url,
-                    **SANDBOX_CLIENT,
-                    "token_path": "/oauth/token",
+                    **SANDBOX_TARGET,
                     "rate_limit": {"per_minute": 100_000},
                     "endpoints": endpoints,
                 },
@@ -344,11 +343,12 @@ def test_a_completion_reaches_the_hr_sink_exactly_once(make_connector, platform)
     rows = lp.sink_rows()
     assert [(r["hr_key"], r["course_id"], r["status"], r["score"]) for r in rows] == [
         ("E1", "501", "completed", "88"),
+        ("E2", "501", "in_progress", ""),  # from the in-progress feed
         ("E2", "503", "completed", "70"),
     ]
     assert rows[0]["vendor"] == "learningpool" and rows[0]["completed_at"].endswith("Z")
     assert rows[0]["course_name"] == "Information Security Basics"
-    assert rows[0]["progress"] == ""  # the feed does not say: left empty, not invented
+    assert (rows[1]["progress"], rows[1]["completed_at"]) == ("30", "")
 
 
 def test_an_unconfigured_endpoint_is_a_configuration_error_naming_the_key(
@@ -360,7 +360,7 @@ def test_an_unconfigured_endpoint_is_a_configuration_error_naming_the_key(
     assert problem.path == "connectors[lp].target.endpoints"
     assert problem.message == (
         "learningpool cannot deactivate users (target.endpoints lacks user_deactivate); "
-        "configure that endpoint"
+        "configure what it lacks"
     )
     check = syncd_cli("config", "check", "--config", str(tmp_path / "syncd.yaml"))
     assert check.returncode == 2
@@ -388,7 +388,7 @@ def test_credentials_refused_even_when_fresh_stop_the_cycle_with_exit_code_4(
 
 def assert_no_secret_in_database(lp: Connector) -> None:
     """Neither the client secret nor any token the sandbox issued is in the state store."""
-    secret = SANDBOX_CLIENT["client_secret"]
+    secret = SANDBOX_TARGET["client_secret"]
     with lp.engine.connect() as conn:
         tables = [
             row[0]

@@ -43,7 +43,6 @@ WRITABLE = (
 )
 REQUIRED = ("username", "email", "first_name", "last_name")
 READ_ONLY = ("id", "status", "created_at", "updated_at")
-EXPIRY = "expires_at"
 MAX_LENGTH = {
     "external_id": 100,
     "username": 100,
@@ -82,14 +81,17 @@ def known_time_zone(name: str) -> bool:
     return name in zones if zones else bool(_ZONE_SHAPE.fullmatch(name))
 
 
-def problems(fields: Mapping[str, Any]) -> list[str]:
-    """Why Learning Pool would refuse these fields; each reason names the field. Empty if valid."""
+def problems(fields: Mapping[str, Any], owned: str | None = None) -> list[str]:
+    """Why Learning Pool would refuse these fields; each reason names the field. Empty if valid.
+
+    ``owned`` is the field syncd deactivates users by (``target.deactivation.field``).
+    """
     found: list[str] = []
     for name in fields:
-        if name == EXPIRY:
+        if name == owned:
             found.append(
-                f"{EXPIRY}: syncd deactivates Learning Pool users by their expiry date "
-                "(users.active), so the mapping cannot set it too; remove it from users.fields"
+                f"{name}: syncd deactivates Learning Pool users by it (target.deactivation, "
+                "users.active), so the mapping cannot set it too; remove it from users.fields"
             )
         elif name in READ_ONLY:
             found.append(f"{name}: read-only in Learning Pool; remove it from users.fields")
