@@ -261,8 +261,10 @@ class Deactivation(Strict):
         if self.method == "expiry" and (self.inactive or self.active is not None):
             raise ValueError("method expiry takes no inactive or active values (it sets a time)")
         if self.method != "expiry" and not self.inactive:
-            raise ValueError(f"method {self.method} needs inactive: the value(s) of {self.field} "
-                             "that mean deactivated")
+            raise ValueError(
+                f"method {self.method} needs inactive: the value(s) of {self.field} "
+                "that mean deactivated"
+            )
         if self.method == "flag" and self.active is None:
             raise ValueError(f"method flag needs active: the value of {self.field} to reactivate")
         if self.method == "flag" and len(self.inactive) != 1:

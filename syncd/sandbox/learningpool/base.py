@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from pydantic import Field
@@ -39,6 +39,9 @@ class LearningPoolOptions(SimulatorOptions):
     clients: dict[str, str] = {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET}
     read_only_clients: list[str] = []
     token_path: str = Field("/oauth/token", pattern=r"^/[A-Za-z0-9._~/-]*$")
+    token_bodies: list[Literal["form", "json"]] = Field(
+        ["form", "json"], min_length=1, description="token request encodings accepted"
+    )
     token_lifetime: float = Field(3600.0, gt=0, description="1 hour, as the seed says")
     per_minute: int = Field(60, ge=1, description="the sandbox's assumption: none is documented")
     minute_window: float = Field(60.0, gt=0)
