@@ -255,7 +255,9 @@ def _print_status(engine, echo: Callable[[str], None]) -> None:
     from syncd.state.status import status_rows
 
     echo("")
-    echo(f"{'connector':<13}{'direction':<10}{'state':<9}{'pending':>8}{'failed':>8}  last error")
+    echo(f"{'connector':<13}{'direction':<10}{'state':<9}{'pending':>8}{'failed':>8}"
+         f"{'unlinked':>9}  last error")
     for row in status_rows(engine):
         echo(f"{row['connector']:<13}{row['direction']:<10}{row['state']:<9}"
-             f"{row['pending_ops']:>8}{row['failed_ops']:>8}  {row['last_error'] or ''}")
+             f"{row['pending_ops']:>8}{row['failed_ops']:>8}{row['unlinked_results']:>9}  "
+             f"{row['last_error'] or ''}")

@@ -55,6 +55,12 @@ QUEUE_DEPTH = Gauge(
     "Operations of a connector waiting in the outbox",
     ["connector"],
 )
+UNLINKED_RESULTS = Gauge(
+    "syncd_unlinked_results",
+    "Learning results of LMS accounts no HR person is linked to (administrators, external "
+    "learners), kept until linked; 0 with pull.unlinked: ignore. Never a failure",
+    ["connector"],
+)
 LAST_SUCCESS = Gauge(
     "syncd_last_success_timestamp_seconds",
     "Unix time of the last successful cycle of a connector and direction (push or pull)",
@@ -74,6 +80,8 @@ def record_cycle_metrics(connector: str, direction: str, status: dict) -> None:
     """
     if direction == "push":
         QUEUE_DEPTH.labels(connector).set(status.get("pending_ops") or 0)
+    if direction == "pull" and "unlinked_results" in status:
+        UNLINKED_RESULTS.labels(connector).set(status["unlinked_results"] or 0)
     finished = status.get("last_success_at")
     if finished is not None:
         LAST_SUCCESS.labels(connector, direction).set(finished.timestamp())

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
 from syncd.state.db import make_engine
 from syncd.state.migrate import alembic_config, current_revision, upgrade
-from syncd.state.tables import cursors, metadata, parked_results
+from syncd.state.tables import cursors, metadata, parked_results, sync_errors, sync_status
 
 
 def _differences(url: str) -> list:
@@ -114,5 +114,46 @@ def test_parked_results_move_out_of_cursors_and_back(db_url):
             back = {r.name: r.value for r in conn.execute(select(cursors))}
         assert back == {"pull:csv": {"seq": 7}, "parked:" + "a" * 32: parked}
         assert "parked_results" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_not_linked_errors_of_earlier_versions_are_resolved_and_counts_start_at_0(db_url):
+    """Results of unlinked accounts are no failure now: their old errors close on upgrade."""
+    upgrade(db_url, "0002")
+    at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    error = {
+        "connector": "lms",
+        "direction": "pull",
+        "reason": "not linked",
+        "attempts": 3,
+        "first_seen_at": at,
+        "last_seen_at": at,
+    }
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sync_errors.insert().values(hr_key="lms:u9", operation="pull", **error))
+            conn.execute(
+                sync_errors.insert().values(hr_key="lms:u1", operation="validate", **error)
+            )
+            conn.execute(  # the 0002 columns only
+                text(
+                    "INSERT INTO sync_status (connector, direction, state, pending_ops, "
+                    "failed_ops, approved) VALUES ('lms', 'pull', 'idle', 2, 2, :no)"
+                ),
+                {"no": False},
+            )
+        upgrade(db_url)
+        with engine.connect() as conn:
+            still_open = [
+                r.hr_key
+                for r in conn.execute(
+                    select(sync_errors).where(sync_errors.c.resolved_at.is_(None))
+                )
+            ]
+            [status] = conn.execute(select(sync_status)).all()
+        assert still_open == ["lms:u1"]  # a result that cannot be identified stays an error
+        assert status.unlinked_results == 0
     finally:
         engine.dispose()

@@ -84,6 +84,7 @@ def pull_settings(
         sink=open_sink(sink_name, config.sinks[sink_name], limiter=limiter_backend(engine)),
         sink_name=sink_name,
         stop=stop or threading.Event(),
+        unlinked=connector.pull.unlinked,
     )
 
 

@@ -107,8 +107,13 @@ def finish_run(
     *,
     pending: int,
     failed: int,
+    **more: Any,
 ) -> dict[str, Any]:
-    """Close the run row and set the status row; returns the status values for the metrics."""
+    """Close the run row and set the status row; returns the status values for the metrics.
+
+    ``more`` are further ``sync_status`` columns a direction keeps (a pull's
+    ``unlinked_results``).
+    """
     finished = store.now()
     store.finish_run(conn, result.run_id, result.outcome, result.counts, result.message or None)
     values: dict[str, Any] = {
@@ -117,6 +122,7 @@ def finish_run(
         "pending_ops": pending,
         "failed_ops": failed,
         "last_error": result.message or (result.errors[0] if result.errors else None),
+        **more,
     }
     if result.outcome in _RAN:
         values["last_success_at"] = finished

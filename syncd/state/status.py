@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, inspect, select
 
 from syncd.state.tables import sync_errors, sync_status
 
@@ -19,6 +19,7 @@ STATUS_COLUMNS = (
     "next_run_at",
     "pending_ops",
     "failed_ops",
+    "unlinked_results",
     "last_error",
 )
 
@@ -30,12 +31,17 @@ def _plain(value: Any) -> Any:
 
 
 def status_rows(engine: Engine) -> list[dict[str, Any]]:
-    """One dict per connector and direction, ordered; empty on an empty store."""
-    query = select(*(sync_status.c[name] for name in STATUS_COLUMNS)).order_by(
-        sync_status.c.connector, sync_status.c.direction
-    )
+    """One dict per connector and direction, ordered; empty on an empty store.
+
+    A store not yet upgraded (``syncd status`` does not migrate) lacks the newer columns
+    (``unlinked_results``): they read as None instead of failing.
+    """
+    present = {column["name"] for column in inspect(engine).get_columns("sync_status")}
+    query = select(*(sync_status.c[name] for name in STATUS_COLUMNS if name in present))
+    query = query.order_by(sync_status.c.connector, sync_status.c.direction)
     with engine.connect() as conn:
-        return [{k: _plain(v) for k, v in row._mapping.items()} for row in conn.execute(query)]
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+    return [{name: _plain(row.get(name)) for name in STATUS_COLUMNS} for row in rows]
 
 
 def error_rows(engine: Engine, connector: str) -> list[dict[str, Any]]:

@@ -115,6 +115,9 @@ class PullConfig(Strict):
     start_date: date | None = None  # how far back the first pull reaches
     overlap: Duration = timedelta(hours=1)  # re-read this much before the cursor
     budget_share: float = Field(0.5, gt=0, le=1)  # share of the rate limit pull may use
+    # Results of LMS accounts linked to nobody (admins, external learners): counted apart in
+    # ``syncd status`` and /metrics (report) or not at all (ignore); never a failure.
+    unlinked: Literal["report", "ignore"] = "report"
 
 
 class ConnectorConfig(Strict):

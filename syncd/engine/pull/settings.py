@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Literal
 
 from sqlalchemy import Engine
 
@@ -27,3 +28,4 @@ class PullSettings:
     sink_name: str  # recorded in delivered_results.sink: a new sink gets everything again
     stop: threading.Event = field(default_factory=threading.Event)
     batch_size: int = DEFAULT_BATCH_SIZE
+    unlinked: Literal["report", "ignore"] = "report"  # pull.unlinked
