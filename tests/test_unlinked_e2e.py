@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,20 +28,6 @@ from tests.support.e2e import hr_person, read_rows, write_rows
 API_KEY = "sandbox-talentlms-key"
 ADMIN = 1  # the portal's administrator, in the sandbox's start-up data
 COURSE = 101
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    limits = {"hourly_limit": 1_000_000, "burst_limit": 100_000}
-    with Sandbox(vendors=["talentlms"], job_duration=0.05, talentlms=limits) as server:
-        yield server
-
-
-@pytest.fixture
-def portal(sandbox):
-    sim = sandbox.sim("talentlms")
-    sim.reset()
-    return sim
 
 
 def configure(tmp_path: Path, db_url: str, base_url: str, **pull: str) -> Path:
@@ -102,23 +88,24 @@ def learn(portal) -> None:
 
 
 @pytest.fixture
-def connector(tmp_path, db_url, sandbox):
+def connector(tmp_path, db_url):
+    """``make(**pull)``: a TalentLMS portal of its own, and the connector syncing it."""
+    limits = {"hourly_limit": 1_000_000, "burst_limit": 100_000}
     made: list[InProcess] = []
+    with Sandbox(vendors=["talentlms"], job_duration=0.05, talentlms=limits) as sandbox:
 
-    def make(**pull: str) -> tuple[Path, InProcess]:
-        path = configure(tmp_path, db_url, sandbox.base_url("talentlms"), **pull)
-        made.append(InProcess(path))
-        return path, made[-1]
+        def make(**pull: str) -> tuple[Path, InProcess, Any]:
+            path = configure(tmp_path, db_url, sandbox.base_url("talentlms"), **pull)
+            made.append(InProcess(path))
+            return path, made[-1], sandbox.sim("talentlms")
 
-    yield make
-    for lms in made:
-        lms.close()
+        yield make
+        for lms in made:
+            lms.close()
 
 
-def test_an_administrators_completion_fails_no_pull_and_is_counted_apart(
-    tmp_path, connector, portal
-):
-    path, lms = connector()
+def test_an_administrators_completion_fails_no_pull_and_is_counted_apart(tmp_path, connector):
+    path, lms, portal = connector()
     lms.push()
     learn(portal)
 
@@ -134,8 +121,8 @@ def test_an_administrators_completion_fails_no_pull_and_is_counted_apart(
     assert gauge == 'syncd_unlinked_results{connector="lms"} 1.0'  # kept once, counted once
 
 
-def test_with_unlinked_ignore_nothing_is_reported(tmp_path, connector, portal):
-    path, lms = connector(unlinked="ignore")
+def test_with_unlinked_ignore_nothing_is_reported(connector):
+    path, lms, portal = connector(unlinked="ignore")
     lms.push()
     learn(portal)
 
