@@ -81,6 +81,7 @@ class Connector(E2EConnector):
                     **SANDBOX_TARGET,
                     "rate_limit": {"per_minute": 100_000},
                     "endpoints": endpoints,
+                    **changes.get("target", {}),
                 },
                 "users": {
                     "match": "email",
@@ -450,6 +451,28 @@ def test_an_unconfigured_endpoint_is_a_configuration_error_naming_the_key(
     check = syncd_cli("config", "check", "--config", str(tmp_path / "syncd.yaml"))
     assert check.returncode == 2
     assert "target.endpoints lacks user_deactivate" in check.stdout + check.stderr
+
+
+def test_a_listing_that_ignores_its_page_parameter_fails_the_cycle_naming_the_endpoint(
+    make_connector, platform
+):
+    paging = {**SANDBOX_TARGET["paging"], "page_param": "pg", "page_size": 1}  # pg: unknown
+    lp = make_connector(target={"paging": paging})
+    lp.hr = [person("E1"), person("E2")]
+    pushed = lp.push()  # the groups listing (three groups) is read first
+    assert pushed.outcome == CycleOutcome.FAILED and pushed.exit_code == 4
+    assert "GET /simple/v1/groups: page 2 repeats page 1" in pushed.message
+    assert "ignores pg=2; check target.paging" in pushed.message
+    assert platform.count("GET /simple/v1/groups") == 2  # no loop
+
+    for account in accounts(platform).values():
+        platform.complete(account["id"], "LX-SEC-101")
+    pulled = lp.pull()
+    assert pulled.outcome == CycleOutcome.FAILED and pulled.exit_code == 4
+    assert "GET /simple/v1/completions: page 2 repeats page 1" in pulled.message
+    assert len(lp.sink_rows()) <= 1  # page 1 at most, never twice
+    # page 1, page 1 again from the newest time read (keyset), then page 2: the repeat
+    assert platform.count("GET /simple/v1/completions") == 3
 
 
 def test_config_check_names_every_key_the_mapping_needs(tmp_path):

@@ -9,7 +9,8 @@ from ``links.next``, ``meta`` or a short page, whichever the answer carries.
 Two guards keep a listing from running on for ever: a page that repeats the one
 before it (what an API ignoring ``page_param`` answers) and ``paging.max_pages``.
 Either is a ``ListingError`` naming the endpoint and the setting to check, which stops
-the cycle: reading on would cost the whole rate budget and still not be the listing.
+the cycle as a vendor that cannot be read would (exit 4, quarantined by the daemon):
+reading on would cost the whole rate budget and still not be the listing.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from syncd.config.schema.targets import Paging
-from syncd.http import UnreachableError, VendorError, json_payload, whole_number
+from syncd.http import UnreachableError, json_payload, whole_number
 from syncd.limits import Priority
 from syncd.vendors.learningpool.api import VENDOR
 from syncd.vendors.learningpool.endpoints import EndpointMissing, Endpoints
 
 
-class ListingError(VendorError):
+class ListingError(UnreachableError):
     """A listing that does not end the way ``target.paging`` says it should."""
 
 
