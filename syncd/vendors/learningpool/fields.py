@@ -13,8 +13,9 @@ platform's help centre wherever it speaks:
 - lengths: 100 characters for names, usernames and ``external_id``, 255 for ``email``,
   ``function`` and ``organisation_reference`` (the sandbox's limits).
 
-``expires_at`` is how Learning Pool deactivates a user (help centre: "Expiration vs
-Deletion"), so syncd owns it through ``users.active``: a mapping may not set it too.
+The field ``target.deactivation`` sets (an expiry date, as the help centre's "Expiration
+vs Deletion" recommends, or a flag) is syncd's, through ``users.active``: a mapping may
+not set it too.
 
 Checking these before sending costs no call, names the field at fault, and keeps a
 record the platform would refuse from ever being sent.
