@@ -73,7 +73,7 @@ class InProcess:
         """The ``syncd_unlinked_results`` line of /metrics after a pull here."""
         assert pull_once(self.config, "lms", self.engine).exit_code == 0
         text = render()[0].decode()
-        prefix = "syncd_unlinked_results{"
+        prefix = 'syncd_unlinked_results{connector="lms"}'
         return next(line for line in text.splitlines() if line.startswith(prefix))
 
     def close(self) -> None:
