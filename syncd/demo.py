@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from syncd.sandbox import Sandbox
-from syncd.sandbox.learningpool.endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
+from syncd.sandbox.learningpool.endpoints import SANDBOX_TARGET
 
 PEOPLE = [
     # employee_id, first, last, department, status, job title
@@ -44,8 +44,9 @@ SANDBOX_CREDENTIALS: dict[str, dict[str, Any]] = {
         "api_login_id": "sandbox-ilms-login",
         "transaction_key": "sandbox-ilms-key",
     },
-    # The sandbox's own Simple API paths: Learning Pool publishes none (see that package).
-    "learningpool": {**SANDBOX_CLIENT, "endpoints": SANDBOX_ENDPOINTS},
+    # The sandbox's own Simple API paths, paging and deactivation: Learning Pool publishes
+    # none of them (see that package).
+    "learningpool": SANDBOX_TARGET,
 }
 
 MAPPINGS: dict[str, dict[str, Any]] = {
@@ -191,6 +192,8 @@ def _learn_learningpool(sandbox: Sandbox, remote_ids: dict[str, str]) -> None:
     for hr_key, score in (("1002", 90), ("1003", 74)):
         if hr_key in remote_ids:
             sim.complete(int(remote_ids[hr_key]), "LX-SEC-101", score=score)
+    if "1001" in remote_ids:  # half-way through: an in-progress result
+        sim.complete(int(remote_ids["1001"]), "LX-SEC-101", progress=50)
 
 
 LEARNING: dict[str, Callable[[Sandbox, dict[str, str]], None]] = {
@@ -252,7 +255,9 @@ def _print_status(engine, echo: Callable[[str], None]) -> None:
     from syncd.state.status import status_rows
 
     echo("")
-    echo(f"{'connector':<13}{'direction':<10}{'state':<9}{'pending':>8}{'failed':>8}  last error")
+    echo(f"{'connector':<13}{'direction':<10}{'state':<9}{'pending':>8}{'failed':>8}"
+         f"{'unlinked':>9}  last error")
     for row in status_rows(engine):
         echo(f"{row['connector']:<13}{row['direction']:<10}{row['state']:<9}"
-             f"{row['pending_ops']:>8}{row['failed_ops']:>8}  {row['last_error'] or ''}")
+             f"{row['pending_ops']:>8}{row['failed_ops']:>8}{row['unlinked_results']:>9}  "
+             f"{row['last_error'] or ''}")

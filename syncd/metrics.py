@@ -94,6 +94,12 @@ GUARD_TRIPPED = Gauge(
     "else 0",
     ["connector", "direction"],
 )
+UNLINKED_RESULTS = Gauge(
+    "syncd_unlinked_results",
+    "Learning results of LMS accounts no HR person is linked to (administrators, external "
+    "learners), kept until linked; 0 with pull.unlinked: ignore. Never a failure",
+    ["connector"],
+)
 LAST_SUCCESS = Gauge(
     "syncd_last_success_timestamp_seconds",
     "Unix time of the last cycle of a connector and direction that ended in success "
@@ -130,3 +136,8 @@ def record_pending(connector: str, pending: int) -> None:
     """The outbox's count of waiting operations of ``connector``."""
     PENDING_OPERATIONS.labels(connector).set(pending)
     QUEUE_DEPTH.labels(connector).set(pending)
+
+
+def record_unlinked(connector: str, count: int) -> None:
+    """Results of LMS accounts linked to nobody, kept apart (0 with ``pull.unlinked: ignore``)."""
+    UNLINKED_RESULTS.labels(connector).set(count)

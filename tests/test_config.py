@@ -517,6 +517,9 @@ def test_learningpool_capabilities_follow_its_configured_endpoints(tmp_path):
           base_url: https://learning.acme.example
           client_id: id
           client_secret: secret
+          token_path: /oauth2/token
+          token_encoding: json
+          deactivation: {method: flag, field: active, inactive: false, active: true}
           endpoints:
             user_create: {method: POST, path: /users}
             user_update: {method: patch, path: "/users/{user_id}"}
@@ -530,7 +533,8 @@ def test_learningpool_capabilities_follow_its_configured_endpoints(tmp_path):
     assert problem.path == "connectors[lp].groups"
     assert problem.message == (
         "learningpool cannot write group memberships (target.endpoints lacks "
-        "group_member_add, group_member_remove); configure them or remove connectors[lp].groups"
+        "group_member_add, group_member_remove and target lacks paging); "
+        "configure them or remove connectors[lp].groups"
     )
 
     complete = connector.replace(
@@ -538,7 +542,8 @@ def test_learningpool_capabilities_follow_its_configured_endpoints(tmp_path):
         "groups_list: {method: GET, path: /groups}\n"
         '            group_member_add: {method: POST, path: "/groups/{group_id}/members"}\n'
         "            group_member_remove:\n"
-        '              {method: DELETE, path: "/groups/{group_id}/members/{user_id}"}',
+        '              {method: DELETE, path: "/groups/{group_id}/members/{user_id}"}\n'
+        "          paging: {style: offset, page_param: skip, size_param: take, page_size: 50}",
     )
     config = load_config(config_with(tmp_path, complete), {})
     target = config.connectors[0].target
@@ -559,10 +564,16 @@ def test_learningpool_without_user_endpoints_cannot_push(tmp_path):
     """
     problems = problems_of(config_with(tmp_path, connector))
 
-    assert {p.path for p in problems} == {"connectors[lp].target.endpoints"}
+    assert {p.path for p in problems} == {
+        "connectors[lp].target.endpoints",
+        "connectors[lp].target.token_path",
+        "connectors[lp].target.token_encoding",
+    }
     messages = " | ".join(p.message for p in problems)
     for missing in ("user_update", "user_deactivate", "user_reactivate", "users_list"):
         assert f"lacks {missing}" in messages
+    assert "lacks user_deactivate and target lacks deactivation" in messages
+    assert "lacks users_list and target lacks paging" in messages
 
 
 def test_learningpool_endpoint_paths_are_checked(tmp_path):

@@ -33,7 +33,6 @@ KUBERNETES = DEPLOY / "kubernetes" / "syncd.yaml"
 COMPOSE = DEPLOY / "compose" / "compose.yaml"
 
 DEFINED_ON_OTHER_BRANCHES = frozenset({
-    "syncd_unlinked_results",
 })
 """Metrics of the shared metric names that work in progress elsewhere adds to syncd.metrics.
 Once one is defined here, ``test_metrics_defined_elsewhere_are_not_listed_once_defined``

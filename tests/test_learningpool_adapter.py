@@ -11,26 +11,36 @@ holding, which calls were made, and what reason a refusal gives.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from syncd.config.schema.targets import LearningPoolTarget
+from syncd.config.schema.targets import Deactivation, LearningPoolTarget
 from syncd.engine.pull.identify import identify
 from syncd.http import TOKENS, AuthenticationError, RetryPolicy
 from syncd.model import DesiredUser, Operation, OpKind, OutcomeStatus, ResultStatus
 from syncd.sandbox import Sandbox
-from syncd.sandbox.learningpool.endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
+from syncd.sandbox.learningpool.endpoints import (
+    SANDBOX_ENDPOINTS,
+    SANDBOX_PAGING,
+    SANDBOX_TARGET,
+)
 from syncd.vendors.base import Adapter, TargetCheck
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.learningpool import LearningPoolAdapter
+from syncd.vendors.learningpool.activity import Activity
+from syncd.vendors.learningpool.paging import ListingError
 from tests.support.adapters import build as build_adapter
 from tests.support.clock import START, RewindableClock
 from tests.support.factory import closing_factory
 
 ROOMY = {"per_minute": 100_000}  # limits are not what most of these tests test
+CLIENT = {k: SANDBOX_TARGET[k] for k in ("client_id", "client_secret")}
+COMPLETIONS_ONLY = {k: v for k, v in SANDBOX_ENDPOINTS.items() if k != "in_progress_list"}
 USERS = "POST /simple/v1/users"
 TOKEN = "POST /oauth/token"
 
@@ -64,7 +74,7 @@ def target(sandbox: Sandbox, endpoints: dict[str, Any] | None = None, **extra: A
         {
             "type": "learningpool",
             "base_url": sandbox.base_url("learningpool"),
-            **SANDBOX_CLIENT,
+            **SANDBOX_TARGET,
             "rate_limit": ROOMY,
             "endpoints": SANDBOX_ENDPOINTS if endpoints is None else endpoints,
             **extra,
@@ -188,7 +198,7 @@ def test_a_second_401_is_an_authentication_error_without_secrets(real_time_sandb
         lp.close()
     message = str(raised.value)
     assert "refused the credentials" in message and "freshly issued token" in message
-    assert SANDBOX_CLIENT["client_secret"] not in message
+    assert SANDBOX_TARGET["client_secret"] not in message
     assert sim.count(TOKEN) == 2 and sim.count(status=401) == 2
     assert sim.dump()["users"] == []
 
@@ -232,7 +242,7 @@ def test_invalid_fields_are_refused_before_sending_as_the_platform_would(
     # The sandbox refuses the same record with a 422 on the same field.
     token = httpx.post(
         f"{sandbox.base_url('learningpool')}/oauth/token",
-        data={"grant_type": "client_credentials", **SANDBOX_CLIENT},
+        data={"grant_type": "client_credentials", **CLIENT},
     ).json()["access_token"]
     answer = httpx.post(
         f"{sandbox.base_url('learningpool')}/simple/v1/users",
@@ -246,7 +256,7 @@ def test_the_expiry_date_belongs_to_syncd_not_to_the_mapping(make, sim):
     """The platform would take it, but it would fight users.active: refused before sending."""
     lp = make()
     [reason] = lp.validate(DesiredUser("E1", person("E1", expires_at="2030-01-01")))
-    assert reason.startswith("expires_at: syncd deactivates Learning Pool users by their expiry")
+    assert reason.startswith("expires_at: syncd deactivates Learning Pool users by it")
     [outcome] = lp.execute([create("E1", expires_at="2030-01-01")])
     assert outcome.status is OutcomeStatus.FAILED and sim.count(USERS) == 0
 
@@ -580,8 +590,12 @@ def pull_all(lp: LearningPoolAdapter, cursor, links) -> tuple[list, dict | None]
     return results, cursor
 
 
+def completions_cursor(cursor: dict[str, Any]) -> dict[str, Any]:
+    return cursor["feeds"]["completions_list"]
+
+
 def test_completions_come_back_once_mapped_to_hr_keys_and_again_when_they_change(make, sim, clock):
-    lp = make()
+    lp = make(COMPLETIONS_ONLY)
     ids = created(lp, "E1", "E2")
     links = {remote: key for key, remote in ids.items()}
     sim.complete(int(ids["E1"]), "LX-SEC-101", score=88)
@@ -597,8 +611,8 @@ def test_completions_come_back_once_mapped_to_hr_keys_and_again_when_they_change
     first = results[0]
     assert first.course_name == "Information Security Basics"
     assert first.completed_at == datetime.fromtimestamp(START, UTC)
-    assert first.progress is None  # the feed does not say: never invented
-    assert cursor is not None and cursor["since"] == "2026-05-28T20:26:45Z"
+    assert first.progress == 100.0
+    assert cursor is not None and completions_cursor(cursor)["since"] == "2026-05-28T20:26:45Z"
 
     again, cursor = pull_all(lp, cursor, links)
     assert again == []  # the overlap is re-read but nothing is delivered twice
@@ -613,7 +627,8 @@ def test_completions_come_back_once_mapped_to_hr_keys_and_again_when_they_change
 
 
 def test_a_large_backlog_is_read_within_the_budget_over_several_cycles(make, sim, clock):
-    lp = make(budget_share=0.00002)  # 100,000 a minute * 0.9 * share: 1 page a cycle (min 2)
+    # 100,000 a minute * 0.9 * share: 1 page a cycle (min 2)
+    lp = make(COMPLETIONS_ONLY, budget_share=0.00002)
     assert lp.pull_budget() == 2
     ids = created(lp, *[f"E{i}" for i in range(5)])
     links = {remote: key for key, remote in ids.items()}
@@ -675,7 +690,7 @@ def test_many_completions_in_one_second_are_paged_not_lost(make, sim):
 
 def test_without_a_since_filter_the_feed_is_scanned_within_the_budget(make, sim, clock):
     feed = {k: v for k, v in SANDBOX_ENDPOINTS["completions_list"].items() if k != "since_param"}
-    lp = make({**SANDBOX_ENDPOINTS, "completions_list": feed}, budget_share=0.00002)
+    lp = make({**COMPLETIONS_ONLY, "completions_list": feed}, budget_share=0.00002)
     seed_many(sim, clock, 250)
     cursors = []
     counted = 0
@@ -684,7 +699,8 @@ def test_without_a_since_filter_the_feed_is_scanned_within_the_budget(make, sim,
         results, cursor = pull_all(lp, cursor, {})
         counted += len(results)
         cursors.append(cursor)
-    assert [c["page"] for c in cursors] == [3, 1, 3]  # two pages a cycle, then over again
+    pages = [completions_cursor(c)["page"] for c in cursors]
+    assert pages == [3, 1, 3]  # two pages a cycle, then over again
     assert counted == 250 + 200
     reads = [r for r in sim.requests() if r["endpoint"] == "GET /simple/v1/completions"]
     assert not any("since=" in r["query"] for r in reads)
@@ -695,3 +711,278 @@ def test_pull_without_a_completions_endpoint_names_the_key(make):
     lp = make(endpoints)
     with pytest.raises(Exception, match=r"target\.endpoints\.completions_list is not configured"):
         lp.pull(None)
+
+
+def test_in_progress_results_come_back_and_a_completion_then_takes_their_place(make, sim, clock):
+    lp = make()
+    ids = created(lp, "E1", "E2")
+    links = {remote: key for key, remote in ids.items()}
+    sim.complete(int(ids["E1"]), "LX-SEC-101", progress=40)
+    sim.complete(int(ids["E2"]), "LX-COC-201", score=70)
+
+    results, cursor = pull_all(lp, None, links)
+    assert [(r.hr_key, r.course_id, r.status, r.progress) for r in results] == [
+        ("E1", "501", ResultStatus.IN_PROGRESS, 40.0),  # the in-progress feed is read first
+        ("E2", "502", ResultStatus.COMPLETED, 100.0),
+    ]
+    assert results[0].completed_at is None and results[0].score is None
+    assert cursor is not None and set(cursor["feeds"]) == {"in_progress_list", "completions_list"}
+
+    clock.advance(60)
+    sim.complete(int(ids["E1"]), "LX-SEC-101", score=90)
+    changed, cursor = pull_all(lp, cursor, links)
+    assert [(r.hr_key, r.status, r.score) for r in changed] == [
+        ("E1", ResultStatus.COMPLETED, 90.0)  # no longer in progress: only completions show it
+    ]
+    assert changed[0].result_id == results[0].result_id  # the same result, now completed
+    assert sim.count("GET /simple/v1/progress") == 2
+
+
+def test_a_cursor_saved_before_the_in_progress_feed_keeps_its_place(make, sim, clock):
+    old = make(COMPLETIONS_ONLY)
+    ids = created(old, "E1")
+    links = {remote: key for key, remote in ids.items()}
+    sim.complete(int(ids["E1"]), "LX-SEC-101")
+    delivered, cursor = pull_all(old, None, links)
+    assert len(delivered) == 1 and cursor is not None
+    saved = completions_cursor(cursor)  # the shape syncd saved before in-progress results
+
+    clock.advance(60)
+    again, cursor = pull_all(make(), saved, links)
+    assert again == []  # the completion is not delivered a second time
+    assert completions_cursor(cursor)["since"] == saved["since"]
+
+
+# --- configuration, not guesses -----------------------------------------------------------------
+
+
+def test_the_token_is_requested_encoded_as_configured():
+    """A platform that takes only JSON token requests: form is refused, json works."""
+    options = {**ROOMY, "token_bodies": ["json"]}
+    with Sandbox(vendors=["learningpool"], learningpool=options) as sandbox:
+        TOKENS.clear()
+        context = AdapterContext(connector="lp", retry=RetryPolicy(attempts=2))
+        form = LearningPoolAdapter(target(sandbox, token_encoding="form"), context)
+        with closing(form), pytest.raises(AuthenticationError) as raised:
+            form.execute([create("E1")])
+        assert "The token request must be json" in str(raised.value)
+        as_json = LearningPoolAdapter(target(sandbox, token_encoding="json"), context)
+        with closing(as_json):
+            [outcome] = as_json.execute([create("E1")])
+        assert outcome.status is OutcomeStatus.DONE
+        assert sandbox.sim("learningpool").count("POST /oauth/token") == 2
+
+
+def seed_users(sim, count: int) -> None:
+    sim.seed({"users": [person(f"S{i}") for i in range(count)]})
+
+
+def listed(lp: LearningPoolAdapter) -> list[str]:
+    return [a.remote_id for a in lp.listing.list_accounts(frozenset(), frozenset())]
+
+
+def test_listings_page_as_configured_by_page_or_by_offset(make, sim):
+    seed_users(sim, 5)
+    by_offset = {"style": "offset", "page_param": "offset", "size_param": "limit", "page_size": 2}
+    lp = make(target={"paging": by_offset})
+    assert len(set(listed(lp))) == 5
+    queries = [r["query"] for r in sim.requests() if r["endpoint"] == "GET /simple/v1/users"]
+    assert queries == ["offset=0&limit=2", "offset=2&limit=2", "offset=4&limit=2"]
+
+
+def test_a_listing_that_ignores_its_page_parameter_is_an_error_naming_the_endpoint(make, sim):
+    seed_users(sim, 5)
+    ignored = {**SANDBOX_PAGING, "page_param": "pg", "page_size": 2}  # the sandbox knows no pg
+    lp = make(target={"paging": ignored})
+    with pytest.raises(ListingError) as raised:
+        listed(lp)
+    assert str(raised.value) == (
+        "learningpool GET /simple/v1/users: page 2 repeats page 1, so the platform ignores "
+        "pg=2; check target.paging (style, page_param, size_param)"
+    )
+    assert sim.count("GET /simple/v1/users") == 2
+
+
+def test_a_listing_longer_than_max_pages_is_an_error_naming_the_endpoint(make, sim):
+    seed_users(sim, 5)
+    lp = make(target={"paging": {**SANDBOX_PAGING, "page_size": 2, "max_pages": 2}})
+    with pytest.raises(
+        ListingError,
+        match=r"^learningpool GET /simple/v1/users: the listing "
+        r"goes on past 2 pages of 2 \(paging.max_pages\)",
+    ):
+        listed(lp)
+    assert sim.count("GET /simple/v1/users") == 2
+
+
+def test_without_a_filter_for_the_match_field_the_listing_is_read_whole(make, sim):
+    seed_users(sim, 3)
+    unfiltered = {k: v for k, v in SANDBOX_ENDPOINTS["users_list"].items() if k != "filters"}
+    lp = make({**SANDBOX_ENDPOINTS, "users_list": unfiltered})
+    found = lp.match_existing([DesiredUser("S1", person("S1"))], "email")
+    assert found["S1"].remote_id
+    queries = [r["query"] for r in sim.requests() if r["endpoint"] == "GET /simple/v1/users"]
+    assert queries and not any("email" in q for q in queries)  # no parameter guessed
+
+
+def test_deactivation_by_a_dedicated_action_is_read_by_the_field_configured(make, sim):
+    action = {"method": "action", "field": "status", "inactive": "expired"}
+    lp = make(target={"deactivation": action})
+    remote = created(lp, "E1")["E1"]
+    [outcome] = lp.execute([on(OpKind.DEACTIVATE, "E1", remote)])
+    assert outcome.status is OutcomeStatus.DONE and users(sim)["E1"]["status"] == "expired"
+    [outcome] = lp.execute([on(OpKind.DEACTIVATE, "E1", remote, attempts=2)])  # sent again
+    assert outcome.status is OutcomeStatus.DONE
+    assert sim.count("POST /simple/v1/users/{user_id}/deactivate") == 1  # read, not re-sent
+
+
+def test_each_deactivation_method_sends_its_own_body():
+    now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    expiry = Activity(Deactivation(method="expiry", field="expires_at"), lambda: now)
+    flag = Activity(
+        Deactivation(method="flag", field="active", inactive=False, active=True), lambda: now
+    )
+    action = Activity(Deactivation(method="action", field="state", inactive=["gone"]), lambda: now)
+    assert expiry.deactivate_body() == {"expires_at": "2026-05-01T11:59:00Z"}
+    assert (flag.deactivate_body(), flag.reactivate_body()) == ({"active": False}, {"active": True})
+    assert (action.deactivate_body(), action.reactivate_body()) == ({}, {})
+    assert (expiry.owned_field, flag.owned_field, action.owned_field) == (
+        "expires_at",
+        "active",
+        None,
+    )
+    assert expiry.active({"expires_at": "2026-05-01T11:00:00Z"}) is False
+    assert expiry.active({"expires_at": "2027-01-01T00:00:00Z"}) is True
+    assert expiry.holds({"expires_at": "2027-01-01T00:00:00Z"}, active=True) is False  # scheduled
+    assert flag.active({"active": False}) is False and flag.active({"name": "x"}) is None
+    assert action.active({"state": "GONE"}) is False and action.active({"state": "on"}) is True
+    with pytest.raises(ValueError, match="method flag needs active"):
+        Deactivation(method="flag", field="active", inactive=False)
+
+
+# --- "already so" is settled by reading, never by a status code ---------------------------------
+
+POSTED = {
+    **SANDBOX_ENDPOINTS,
+    "group_member_add": {"method": "POST", "path": "/simple/v1/groups/{group_id}/members"},
+    "enrolment_create": {"method": "POST", "path": "/simple/v1/enrolments"},
+}
+"""The sandbox's POST shapes, which refuse a second add or enrolment (422), as a strict
+platform may: the vendor documents neither answer."""
+MEMBERS_READ = "GET /simple/v1/groups/{group_id}/members"
+ENROLMENTS_READ = "GET /simple/v1/users/{user_id}/enrolments"
+
+
+def members(sim, ref: str) -> list[int]:
+    return next(g["members"] for g in sim.dump()["groups"] if g["external_ref"] == ref)
+
+
+def test_an_already_a_member_refusal_is_settled_by_reading_the_members(make, sim):
+    lp = make(POSTED)
+    remote = created(lp, "E1")["E1"]
+    add = on(OpKind.GROUP_ADD, "E1", remote, target="ENG")
+    assert [o.status for o in lp.execute([add])] == [OutcomeStatus.DONE]
+    assert sim.count(MEMBERS_READ) == 0  # a confirmed add costs no read
+
+    [again] = lp.execute([add])  # 422 "The user is already a member of this group."
+    assert again.status is OutcomeStatus.DONE and again.error is None
+    assert (
+        sim.count(MEMBERS_READ) == 1
+        and sim.count("POST /simple/v1/groups/{group_id}/members", status=422) == 1
+    )
+    assert members(sim, "ENG") == [int(remote)]
+
+    [stranger] = lp.execute([on(OpKind.GROUP_ADD, "E9", "99999", target="ENG")])
+    assert stranger.status is OutcomeStatus.FAILED  # read: not a member, so the refusal stands
+    assert stranger.error == "Learning Pool refused to add group 'ENG': User not found. (HTTP 404)"
+
+
+def test_without_a_members_endpoint_a_refusal_fails_naming_the_endpoint_that_would_settle_it(
+    make, sim
+):
+    lp = make({k: v for k, v in POSTED.items() if k != "group_members_list"})
+    remote = created(lp, "E1")["E1"]
+    add = on(OpKind.GROUP_ADD, "E1", remote, target="ENG")
+    lp.execute([add])
+    [again] = lp.execute([add])
+    assert again.status is OutcomeStatus.FAILED
+    assert again.error == (
+        "Learning Pool refused to add group 'ENG': user_id: The user is already a member of "
+        "this group. (HTTP 422); configure target.endpoints.group_members_list so syncd can "
+        "read whether it is already so"
+    )
+
+
+def test_removing_someone_who_is_not_a_member_is_done_once_the_members_show_it(make, sim):
+    lp = make()
+    remote = created(lp, "E1")["E1"]
+    [outcome] = lp.execute([on(OpKind.GROUP_REMOVE, "E1", remote, target="SALES")])
+    assert outcome.status is OutcomeStatus.DONE  # DELETE answered 404, the members agree
+    assert sim.count("DELETE /simple/v1/groups/{group_id}/members/{user_id}", status=404) == 1
+    assert sim.count(MEMBERS_READ) == 1
+
+
+def test_an_already_enrolled_refusal_is_settled_by_reading_the_enrolments(make, sim):
+    lp = make(POSTED)
+    remote = created(lp, "E1")["E1"]
+    enrol = on(OpKind.ENROLL, "E1", remote, target="LX-COC-201")
+    outcomes = lp.execute([enrol, enrol])  # the second: 422 "already enrolled"
+    assert [(o.status, o.error) for o in outcomes] == [(OutcomeStatus.DONE, None)] * 2
+    assert sim.count(ENROLMENTS_READ) == 1
+    assert [(e["user_id"], e["course_id"]) for e in sim.dump()["enrolments"]] == [
+        (int(remote), 502)
+    ]
+
+
+def test_deactivating_or_reactivating_twice_is_settled_by_reading_the_account(make, sim, clock):
+    lp = make()
+    remote = created(lp, "E1")["E1"]
+    twice = [on(OpKind.DEACTIVATE, "E1", remote)] * 2  # the second: 422 "already expired"
+    assert [(o.status, o.error) for o in lp.execute(twice)] == [(OutcomeStatus.DONE, None)] * 2
+    clock.advance(60)
+    back = [on(OpKind.REACTIVATE, "E1", remote, fields=person("E1"))] * 2  # 422 "no expiry"
+    assert [(o.status, o.error) for o in lp.execute(back)] == [(OutcomeStatus.DONE, None)] * 2
+    assert sim.count(status=422) == 2 and sim.count("GET /simple/v1/users/{user_id}") == 2
+    assert users(sim)["E1"]["status"] == "active"
+
+
+def test_a_404_from_a_deactivate_path_that_is_wrong_is_a_failure_not_a_success(make, sim):
+    wrong = {"method": "POST", "path": "/simple/v1/users/{user_id}/expire"}  # not served: 404
+    lp = make({**SANDBOX_ENDPOINTS, "user_deactivate": wrong})
+    remote = created(lp, "E1")["E1"]
+    [outcome] = lp.execute([on(OpKind.DEACTIVATE, "E1", remote)])
+    assert outcome.status is OutcomeStatus.FAILED
+    assert outcome.error == (
+        "Learning Pool refused the deactivation: Not found. (HTTP 404); account "
+        f"{remote} exists, so check target.endpoints.user_deactivate.path"
+    )
+    assert users(sim)["E1"]["status"] == "active"
+
+
+def test_a_write_sent_again_reads_first_and_sends_nothing_already_done(make, sim):
+    """After a lost answer or a crash, the outbox sends again (attempts > 1): read first."""
+    lp = make(POSTED)
+    remote = created(lp, "E1")["E1"]
+    ops = [
+        on(OpKind.GROUP_ADD, "E1", remote, target="ENG"),
+        on(OpKind.ENROLL, "E1", remote, target="LX-COC-201"),
+        on(OpKind.DEACTIVATE, "E1", remote),
+    ]
+    assert [o.status for o in lp.execute(ops)] == [OutcomeStatus.DONE] * 3
+    writes = sum(n for (method, _), n in _by_method(sim).items() if method != "GET")
+
+    resent = [replace(op, attempts=2) for op in ops]
+    outcomes = lp.execute(resent)
+    assert [(o.status, o.error, o.warnings) for o in outcomes] == [
+        (OutcomeStatus.DONE, None, [])
+    ] * 3
+    assert sum(n for (method, _), n in _by_method(sim).items() if method != "GET") == writes
+    assert sim.count(status=422) == 0  # nothing was refused: nothing was sent
+    assert members(sim, "ENG") == [int(remote)] and len(sim.dump()["enrolments"]) == 1
+
+
+def _by_method(sim) -> dict[tuple[str, str], int]:
+    return {
+        tuple(endpoint.split(" ", 1)): sum(by.values())  # type: ignore[misc]
+        for endpoint, by in sim.counts().items()
+    }

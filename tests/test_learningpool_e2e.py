@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import textwrap
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ from syncd.engine.cycle import CycleOutcome
 from syncd.http import TOKENS
 from syncd.model import OpState
 from syncd.sandbox import Sandbox
-from syncd.sandbox.learningpool.endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
+from syncd.sandbox.learningpool.endpoints import SANDBOX_ENDPOINTS, SANDBOX_TARGET
 from syncd.state.tables import operations
 from tests.support.cli import run_syncd
 from tests.support.e2e import E2EConnector, calls, connector_factory, hr_person
@@ -65,6 +66,7 @@ class Connector(E2EConnector):
 
     def __init__(self, tmp_path: Path, db_url: str, base_url: str, **changes: Any) -> None:
         endpoints = {k: v for k, v in SANDBOX_ENDPOINTS.items() if k not in changes.get("drop", ())}
+        endpoints.update(changes.get("endpoints", {}))
         super().__init__(
             tmp_path,
             db_url,
@@ -76,10 +78,10 @@ class Connector(E2EConnector):
                 "target": {
                     "type": "learningpool",
                     "base_url": base_url,
-                    **SANDBOX_CLIENT,
-                    "token_path": "/oauth/token",
+                    **SANDBOX_TARGET,
                     "rate_limit": {"per_minute": 100_000},
                     "endpoints": endpoints,
+                    **changes.get("target", {}),
                 },
                 "users": {
                     "match": "email",
@@ -326,6 +328,89 @@ def test_a_lost_create_answer_is_found_not_sent_twice(make_connector, platform):
     assert calls(platform)[USERS] == 2
 
 
+POSTED = {
+    "group_member_add": {"method": "POST", "path": "/simple/v1/groups/{group_id}/members"},
+    "enrolment_create": {"method": "POST", "path": "/simple/v1/enrolments"},
+}
+"""A platform whose adds are POSTs, which it refuses to repeat (the sandbox's strict shape)."""
+ENG_MEMBERS = "/simple/v1/groups/201/members"
+
+
+def lost_answers(platform, count: int, *paths: str) -> None:
+    """The next ``count`` requests to ``paths`` take effect, then their connection drops."""
+    faults = {"drop_next": count, "drop_after_processing": True, "paths": list(paths)}
+    platform.set_faults(faults)
+
+
+def test_a_membership_and_an_enrolment_sent_again_after_a_lost_answer_leave_one_each(
+    make_connector, platform
+):
+    lp = make_connector(endpoints=POSTED)
+    lp.hr = [person("E1")]
+    lost_answers(platform, 2, ENG_MEMBERS, "/simple/v1/enrolments")
+    first = lp.push()
+    assert first.outcome == CycleOutcome.PARTIAL  # two writes whose answer never came
+    assert platform.count("POST /simple/v1/enrolments", "dropped") == 1
+    assert lp.op_states()[OpState.UNKNOWN.value] == 2
+
+    second = lp.push()
+    assert second.outcome == CycleOutcome.SUCCESS, second.errors
+    found = accounts(platform)["E1"]
+    assert found["groups"] == ["All Staff", "Engineering"] and found["courses"] == [501]
+    assert calls(platform)["POST /simple/v1/groups/{group_id}/members"] == 2  # not re-sent:
+    assert calls(platform)["POST /simple/v1/enrolments"] == 1  # the state was read first
+    assert platform.count(status=422) == 0
+    assert lp.errors() == [] and set(lp.op_states()) == {OpState.DONE.value}
+
+
+def test_a_deactivation_sent_again_after_a_lost_answer_is_read_not_sent(make_connector, platform):
+    lp = make_connector()
+    lp.hr = [person("E1"), person("E2")]
+    lp.push()
+    leaver = accounts(platform)["E2"]["id"]
+    lp.hr.pop()
+    lost_answers(platform, 1, f"/simple/v1/users/{leaver}/deactivate")
+    first = lp.push()
+    assert first.outcome == CycleOutcome.PARTIAL and first.counts["deactivated"] == 0
+    assert accounts(platform)["E2"]["status"] == "expired"  # it took effect all the same
+
+    second = lp.push()
+    assert second.outcome == CycleOutcome.SUCCESS, second.errors
+    assert second.counts["deactivated"] == 1
+    assert platform.count("POST /simple/v1/users/{user_id}/deactivate") == 1  # read, not re-sent
+    assert lp.errors() == [] and set(lp.op_states()) == {OpState.DONE.value}
+
+
+def test_an_add_refused_as_already_done_by_hand_is_settled_by_reading(make_connector, platform):
+    lp = make_connector(endpoints=POSTED)
+    lp.hr = [person("E1")]
+    lp.push()
+    platform.reset()
+    TOKENS.clear()
+    platform.seed(
+        {
+            "users": [
+                {
+                    "id": 10001,
+                    "external_id": "E1",
+                    "username": "e1",
+                    "email": "e1@acme.test",
+                    "first_name": "FirstE1",
+                    "last_name": "LastE1",
+                }
+            ]
+        }
+    )
+    with platform.lock:  # an administrator adds E1 to Sales by hand
+        platform.store.groups[202].members[10001] = platform.now()
+    lp.hr = [person("E1", dept="Sales")]
+    result = lp.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert platform.count("POST /simple/v1/groups/{group_id}/members", 422) == 1
+    assert accounts(platform)["E1"]["groups"] == ["Sales"]
+    assert lp.errors() == []
+
+
 def test_a_completion_reaches_the_hr_sink_exactly_once(make_connector, platform):
     lp = make_connector()
     lp.hr = [person("E1"), person("E2", dept="Sales")]
@@ -344,11 +429,12 @@ def test_a_completion_reaches_the_hr_sink_exactly_once(make_connector, platform)
     rows = lp.sink_rows()
     assert [(r["hr_key"], r["course_id"], r["status"], r["score"]) for r in rows] == [
         ("E1", "501", "completed", "88"),
+        ("E2", "501", "in_progress", ""),  # from the in-progress feed
         ("E2", "503", "completed", "70"),
     ]
     assert rows[0]["vendor"] == "learningpool" and rows[0]["completed_at"].endswith("Z")
     assert rows[0]["course_name"] == "Information Security Basics"
-    assert rows[0]["progress"] == ""  # the feed does not say: left empty, not invented
+    assert (rows[1]["progress"], rows[1]["completed_at"]) == ("30", "")
 
 
 def test_an_unconfigured_endpoint_is_a_configuration_error_naming_the_key(
@@ -360,11 +446,79 @@ def test_an_unconfigured_endpoint_is_a_configuration_error_naming_the_key(
     assert problem.path == "connectors[lp].target.endpoints"
     assert problem.message == (
         "learningpool cannot deactivate users (target.endpoints lacks user_deactivate); "
-        "configure that endpoint"
+        "configure what it lacks"
     )
     check = syncd_cli("config", "check", "--config", str(tmp_path / "syncd.yaml"))
     assert check.returncode == 2
     assert "target.endpoints lacks user_deactivate" in check.stdout + check.stderr
+
+
+def test_a_listing_that_ignores_its_page_parameter_fails_the_cycle_naming_the_endpoint(
+    make_connector, platform
+):
+    paging = {**SANDBOX_TARGET["paging"], "page_param": "pg", "page_size": 1}  # pg: unknown
+    lp = make_connector(target={"paging": paging})
+    lp.hr = [person("E1"), person("E2")]
+    pushed = lp.push()  # the groups listing (three groups) is read first
+    assert pushed.outcome == CycleOutcome.FAILED and pushed.exit_code == 4
+    assert "GET /simple/v1/groups: page 2 repeats page 1" in pushed.message
+    assert "ignores pg=2; check target.paging" in pushed.message
+    assert platform.count("GET /simple/v1/groups") == 2  # no loop
+
+    for account in accounts(platform).values():
+        platform.complete(account["id"], "LX-SEC-101")
+    pulled = lp.pull()
+    assert pulled.outcome == CycleOutcome.FAILED and pulled.exit_code == 4
+    assert "GET /simple/v1/completions: page 2 repeats page 1" in pulled.message
+    assert len(lp.sink_rows()) <= 1  # page 1 at most, never twice
+    # page 1, page 1 again from the newest time read (keyset), then page 2: the repeat
+    assert platform.count("GET /simple/v1/completions") == 3
+
+
+def test_config_check_names_every_key_the_mapping_needs(tmp_path):
+    config = tmp_path / "syncd.yaml"
+    config.write_text(
+        textwrap.dedent(
+            """
+            sources: {hr: {type: csv, path: hr.csv, key: employee_id}}
+            sinks: {training: {type: csv, path: training.csv}}
+            connectors:
+              - name: lp
+                source: hr
+                schedule: {every: 1h}
+                target:
+                  type: learningpool
+                  base_url: https://learning.acme.example
+                  client_id: id
+                  client_secret: not-shown
+                  endpoints:
+                    users_list: {method: GET, path: /api/users}
+                    user_create: {method: POST, path: /api/users}
+                    user_update: {method: PATCH, path: "/api/users/{user_id}"}
+                    user_deactivate: {method: PATCH, path: "/api/users/{user_id}"}
+                    user_reactivate: {method: PATCH, path: "/api/users/{user_id}"}
+                    completions_list: {method: GET, path: /api/completions}
+                users:
+                  match: email
+                  fields: {username: "{{ email }}", email: "{{ email }}",
+                           first_name: "{{ first_name }}", last_name: "{{ last_name }}"}
+                pull: {sink: training}
+            """
+        )
+    )
+    check = syncd_cli("config", "check", "--config", str(config))
+    output = check.stdout + check.stderr
+    assert check.returncode == 2, output
+    for needed in (
+        "connectors[lp].target.token_path: required: Learning Pool documents no token path",
+        "connectors[lp].target.token_encoding: required: Learning Pool documents no token",
+        "cannot read learning results (target lacks paging)",
+        "cannot deactivate users (target lacks deactivation)",
+        "cannot reactivate users (target lacks deactivation)",
+        "cannot find existing accounts by email (target lacks paging)",
+    ):
+        assert needed in output, output
+    assert "not-shown" not in output
 
 
 def test_credentials_refused_even_when_fresh_stop_the_cycle_with_exit_code_4(
@@ -388,7 +542,7 @@ def test_credentials_refused_even_when_fresh_stop_the_cycle_with_exit_code_4(
 
 def assert_no_secret_in_database(lp: Connector) -> None:
     """Neither the client secret nor any token the sandbox issued is in the state store."""
-    secret = SANDBOX_CLIENT["client_secret"]
+    secret = SANDBOX_TARGET["client_secret"]
     with lp.engine.connect() as conn:
         tables = [
             row[0]

@@ -13,7 +13,14 @@ from syncd.model import LearningResult, ResultStatus
 from syncd.state.db import make_engine
 from syncd.state.migrate import alembic_config, current_revision, upgrade
 from syncd.state.results import delivered_copies, mark_delivered
-from syncd.state.tables import cursors, delivered_results, metadata, parked_results, sync_errors
+from syncd.state.tables import (
+    cursors,
+    delivered_results,
+    metadata,
+    parked_results,
+    sync_errors,
+    sync_status,
+)
 
 
 def _differences(url: str) -> list:
@@ -220,5 +227,46 @@ def test_delivered_results_gain_their_content_and_lose_it_on_downgrade(db_url):
         assert ids == {"r1", certified.result_id}
         upgrade(db_url)
         assert _differences(db_url) == []
+    finally:
+        engine.dispose()
+
+
+def test_not_linked_errors_of_earlier_versions_are_resolved_and_counts_start_at_0(db_url):
+    """Results of unlinked accounts are no failure now: their old errors close on upgrade."""
+    upgrade(db_url, "0004")
+    at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    error = {
+        "connector": "lms",
+        "direction": "pull",
+        "reason": "not linked",
+        "attempts": 3,
+        "first_seen_at": at,
+        "last_seen_at": at,
+    }
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sync_errors.insert().values(hr_key="lms:u9", operation="pull", **error))
+            conn.execute(
+                sync_errors.insert().values(hr_key="lms:u1", operation="validate", **error)
+            )
+            conn.execute(  # the 0002 columns only
+                text(
+                    "INSERT INTO sync_status (connector, direction, state, pending_ops, "
+                    "failed_ops, approved) VALUES ('lms', 'pull', 'idle', 2, 2, :no)"
+                ),
+                {"no": False},
+            )
+        upgrade(db_url)
+        with engine.connect() as conn:
+            still_open = [
+                r.hr_key
+                for r in conn.execute(
+                    select(sync_errors).where(sync_errors.c.resolved_at.is_(None))
+                )
+            ]
+            [status] = conn.execute(select(sync_status)).all()
+        assert still_open == ["lms:u1"]  # a result that cannot be identified stays an error
+        assert status.unlinked_results == 0
     finally:
         engine.dispose()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import TypeAdapter
 from sqlalchemy import create_engine, inspect, select
 from support_http import LoopbackServer, Received, Reply
@@ -129,9 +130,7 @@ class World:
     def pull(self, sink=None, sink_name: str = SINK, **options: Any) -> PullResult:
         sink = sink or self.target.open()
         try:
-            return run_pull(
-                PullSettings("lms", self.engine, self.lms, sink, sink_name, **options)
-            )
+            return run_pull(PullSettings("lms", self.engine, self.lms, sink, sink_name, **options))
         finally:
             sink.close()
 
@@ -217,7 +216,13 @@ class CrashAfterWrite:
 def test_results_are_delivered_exactly_once_over_repeated_cycles(world):
     first = world.pull()
     assert first.outcome == CycleOutcome.SUCCESS and first.exit_code == 0
-    assert first.counts == {"records_seen": 8, "delivered": 8, "failed": 0, "api_calls": 3}
+    assert first.counts == {
+        "records_seen": 8,
+        "delivered": 8,
+        "failed": 0,
+        "api_calls": 3,
+        "unlinked": 0,
+    }
     for _ in range(2):
         again = world.pull()
         assert again.outcome == CycleOutcome.SUCCESS
@@ -248,9 +253,7 @@ def test_a_changed_result_is_delivered_again_once(world):
         assert earliest["status"] == "in_progress" and float(earliest["progress"]) == 50
 
 
-def test_a_full_scan_vendor_costs_reads_but_delivers_only_changes(
-    migrated_db_url, tmp_path, stack
-):
+def test_a_full_scan_vendor_costs_reads_but_delivers_only_changes(migrated_db_url, tmp_path, stack):
     w = make_world("sql", tmp_path, migrated_db_url, stack, incremental=False)
     assert w.pull().counts["delivered"] == 8
     again = w.pull()
@@ -270,6 +273,7 @@ def test_an_updated_at_only_change_is_not_a_new_delivery(sql_world):
         "delivered": 0,
         "failed": 0,
         "api_calls": 1,
+        "unlinked": 0,
     }
 
 
@@ -442,25 +446,30 @@ def _pull_when_lease_free(w: World) -> PullResult:
 # --- people syncd does not know ----------------------------------------------------------------
 
 
-def test_an_unknown_user_is_reported_and_delivered_once_linked(world):
+def unlinked_gauge() -> float | None:
+    """``syncd_unlinked_results{connector="lms"}`` as /metrics shows it."""
+    return REGISTRY.get_sample_value("syncd_unlinked_results", {"connector": "lms"})
+
+
+def test_results_of_an_unlinked_account_are_counted_apart_and_delivered_once_linked(world):
+    """An administrator or external learner fails nothing; linked later, nothing is lost."""
     world.lms.set("u9", "c1")
     world.lms.complete("u9", "c7", score=70.0)
     result = world.pull()
-    assert result.outcome == CycleOutcome.PARTIAL and result.exit_code == 1
-    assert result.counts["failed"] == 2 and result.counts["delivered"] == 8
+    assert result.outcome == CycleOutcome.SUCCESS and result.exit_code == 0
+    assert result.counts["failed"] == 0 and result.counts["delivered"] == 8
+    assert result.counts["unlinked"] == 2
     assert {r["lms_user_id"] for r in world.target.rows()} == {"u1", "u2", "u3", "u4"}
-    [error] = error_rows(world.engine, "lms")
-    assert error["direction"] == "pull" and error["hr_key"] == "lms:u9"
-    assert error["operation"] == "pull"
-    assert "LMS user u9" in error["reason"] and "c1" in error["reason"] and "c7" in error["reason"]
-    assert "no HR person is linked" in error["reason"]
+    assert error_rows(world.engine, "lms") == []
     status = world.pull_status()
-    assert status["pending_ops"] == 2 and status["failed_ops"] == 1
+    assert (status["unlinked_results"], status["failed_ops"], status["pending_ops"]) == (2, 0, 0)
+    assert status["state"] == "idle" and status["last_error"] is None
     assert world.cursor() == {"seq": 10}  # the cursor moved on: the results are kept aside
+    assert unlinked_gauge() == 2
 
     still = world.pull()
-    assert still.outcome == CycleOutcome.PARTIAL and still.counts["delivered"] == 0
-    assert error_rows(world.engine, "lms")[0]["attempts"] == 2
+    assert still.outcome == CycleOutcome.SUCCESS and still.counts["delivered"] == 0
+    assert world.pull_status()["unlinked_results"] == 2  # the same two, not counted twice
 
     world.link("E9", "u9")
     linked = world.pull()
@@ -468,11 +477,21 @@ def test_an_unknown_user_is_reported_and_delivered_once_linked(world):
     rows = [r for r in world.target.rows() if r["lms_user_id"] == "u9"]
     assert len(rows) == 2 and {r["hr_key"] for r in rows} == {"E9"}
     assert {r["status"] for r in rows} == {"in_progress", "completed"}
-    assert error_rows(world.engine, "lms") == []
-    status = world.pull_status()
-    assert status["pending_ops"] == 0 and status["failed_ops"] == 0
+    assert world.pull_status()["unlinked_results"] == 0
+    assert unlinked_gauge() == 0
     assert world.pull().counts["delivered"] == 0
     assert set(world.target.copies().values()) == {1}
+
+
+def test_with_unlinked_ignore_nothing_is_reported_and_nothing_is_lost(sql_world):
+    sql_world.lms.set("u9", "c1")
+    result = sql_world.pull(unlinked="ignore")
+    assert result.outcome == CycleOutcome.SUCCESS and result.counts["unlinked"] == 0
+    assert sql_world.pull_status()["unlinked_results"] == 0
+    assert unlinked_gauge() == 0
+    assert error_rows(sql_world.engine, "lms") == []
+    sql_world.link("E9", "u9")  # kept all the same, quietly: delivered once linked
+    assert sql_world.pull(unlinked="ignore").counts["delivered"] == 1
 
 
 def test_a_newer_result_of_an_unknown_user_replaces_the_kept_one(sql_world):
@@ -486,13 +505,12 @@ def test_a_newer_result_of_an_unknown_user_replaces_the_kept_one(sql_world):
     assert row["status"] == "completed" and row["hr_key"] == "E9"
 
 
-def test_users_the_adapter_could_not_map_are_reported(sql_world):
+def test_users_the_adapter_could_not_map_fail_nothing(sql_world):
     sql_world.lms.report_unknown = {"u9"}  # an adapter that skips unlinked u9
     sql_world.lms.set("u9", "c1")
     result = sql_world.pull()
-    assert result.outcome == CycleOutcome.PARTIAL and result.counts["failed"] == 1
-    [error] = error_rows(sql_world.engine, "lms")
-    assert error["hr_key"] == "lms:u9" and "u9" in error["reason"]
+    assert result.outcome == CycleOutcome.SUCCESS and result.counts["failed"] == 0
+    assert error_rows(sql_world.engine, "lms") == []
 
 
 def test_a_result_without_a_course_is_rejected_with_its_reason(sql_world):

@@ -112,6 +112,9 @@ def test_a_vendor_that_cannot_list_its_users_cannot_be_reconciled(tmp_path):
                   base_url: "https://acme.learningpool.com"
                   client_id: id
                   client_secret: secret
+                  token_path: /token
+                  token_encoding: form
+                  deactivation: {method: action, field: status, inactive: expired}
                   endpoints:
                     user_create: {method: POST, path: /users}
                     user_update: {method: PATCH, path: "/users/{user_id}"}
@@ -128,7 +131,8 @@ def test_a_vendor_that_cannot_list_its_users_cannot_be_reconciled(tmp_path):
 
     assert found == {
         "connectors[lp].reconcile": "learningpool cannot list its users (target.endpoints "
-        "lacks users_list); configure them or remove connectors[lp].reconcile"
+        "lacks users_list and target lacks paging); configure them or remove "
+        "connectors[lp].reconcile"
     }
 
 

@@ -27,7 +27,7 @@ from syncd.engine.push.settings import JobPolling
 from syncd.engine.reconcile import ReconcileResult, run_reconcile
 from syncd.model import LinkState, LinkStatus
 from syncd.sandbox import Sandbox
-from syncd.sandbox.learningpool.endpoints import SANDBOX_CLIENT, SANDBOX_ENDPOINTS
+from syncd.sandbox.learningpool.endpoints import SANDBOX_ENDPOINTS, SANDBOX_TARGET
 from syncd.state import store
 from syncd.state.status import status_rows
 from syncd.state.tables import sync_runs
@@ -308,10 +308,8 @@ class LearningPoolPortal(Portal):
         return {
             "type": "learningpool",
             "base_url": base_url,
-            **SANDBOX_CLIENT,
-            "token_path": "/oauth/token",
+            **SANDBOX_TARGET,
             "rate_limit": {"per_minute": 100_000},
-            "endpoints": SANDBOX_ENDPOINTS,
         }
 
     def _user(self, remote_id: str):

@@ -38,12 +38,12 @@ def capability_problems(parts: ConnectorParts, label: str) -> list[tuple[RawPath
     vendor = target.type
     info = vendor_facts(vendor)
     caps = info.capabilities_for(target)
-    found: list[tuple[RawPath, str]] = []
+    found: list[tuple[RawPath, str]] = [(("target", key), why) for key, why in info.unset(target)]
     configurable = isinstance(target, LearningPoolTarget)
 
     def lacks(path: RawPath, what: str, capability: str, remedy: str) -> None:
         reason = info.missing_reason(target, capability)
-        if configurable and reason.startswith("target.endpoints"):
+        if configurable and reason.startswith("target"):
             remedy = f"configure them or {remedy}"
         found.append((path, f"{vendor} cannot {what} ({reason}); {remedy}"))
 
@@ -95,7 +95,7 @@ def _user_operation_problems(
         (
             ("target", "endpoints"),
             f"{target.type} cannot {what} ({missing_reason(target, operation)}); "
-            "configure that endpoint",
+            "configure what it lacks",
         )
         for operation, what in needed.items()
         if operation not in available

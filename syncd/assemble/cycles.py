@@ -110,6 +110,7 @@ def pull_settings(
         sink_name=sink_name,
         stop=stop or threading.Event(),
         expiring_within=tuple(connector.pull.expiring_within),
+        unlinked=connector.pull.unlinked,
     )
 
 

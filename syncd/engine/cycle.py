@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy import Connection, Engine
 
-from syncd.metrics import record_cycle
+from syncd.metrics import record_cycle, record_unlinked
 from syncd.shutdown import ShuttingDown
 from syncd.state import store
 from syncd.state.lease import connector_lease, cycle_lease
@@ -126,8 +126,13 @@ def finish_run(
     *,
     pending: int,
     failed: int,
+    **more: Any,
 ) -> dict[str, Any]:
-    """Close the run row and set the status row; returns the status values for the metrics."""
+    """Close the run row and set the status row; returns the status values for the metrics.
+
+    ``more`` are further ``sync_status`` columns a direction keeps (a pull's
+    ``unlinked_results``).
+    """
     finished = store.now()
     store.finish_run(conn, result.run_id, result.outcome, result.counts, result.message or None)
     values: dict[str, Any] = {
@@ -136,6 +141,7 @@ def finish_run(
         "pending_ops": pending,
         "failed_ops": failed,
         "last_error": result.message or (result.errors[0] if result.errors else None),
+        **more,
     }
     if result.outcome == CycleOutcome.SUCCESS:  # a partial cycle left failures behind
         values["last_success_at"] = finished
@@ -172,6 +178,8 @@ def report(
     if result.outcome in METRIC_OUTCOMES:
         outcome = METRIC_OUTCOMES[result.outcome]
         record_cycle(connector, direction, outcome, seconds, status.get("last_success_at"))
+    if direction == "pull" and "unlinked_results" in status:
+        record_unlinked(connector, status["unlinked_results"] or 0)
     log.info(
         f"{direction}_finished",
         **which,

@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, func, inspect, select
 
 from syncd.model import OpState
 from syncd.state.lease import cycle_lease, lease_held
@@ -29,6 +29,7 @@ STATUS_COLUMNS = (
     "next_run_at",
     "pending_ops",
     "failed_ops",
+    "unlinked_results",
     "last_error",
 )
 
@@ -49,10 +50,14 @@ def _plain(value: Any) -> Any:
 
 
 def status_rows(engine: Engine) -> list[dict[str, Any]]:
-    """One dict per connector and direction, ordered; empty on an empty store."""
-    query = select(*(sync_status.c[name] for name in STATUS_COLUMNS)).order_by(
-        sync_status.c.connector, sync_status.c.direction
-    )
+    """One dict per connector and direction, ordered; empty on an empty store.
+
+    A store not yet upgraded (``syncd status`` does not migrate) lacks the newer columns
+    (``unlinked_results``): they read as None instead of failing.
+    """
+    present = {column["name"] for column in inspect(engine).get_columns("sync_status")}
+    query = select(*(sync_status.c[name] for name in STATUS_COLUMNS if name in present))
+    query = query.order_by(sync_status.c.connector, sync_status.c.direction)
     with engine.connect() as conn:
         rows = [dict(row._mapping) for row in conn.execute(query)]
         outbox = outbox_counts(conn)
@@ -62,7 +67,7 @@ def status_rows(engine: Engine) -> list[dict[str, Any]]:
             row["pending_ops"], row["failed_ops"] = pending, failed
         if row["state"] == "running" and _abandoned(engine, row["connector"], row["direction"]):
             row["state"] = INTERRUPTED
-    return [{k: _plain(v) for k, v in row.items()} for row in rows]
+    return [{name: _plain(row.get(name)) for name in STATUS_COLUMNS} for row in rows]
 
 
 def outbox_counts(conn: Connection) -> dict[str, tuple[int, int]]:

@@ -75,8 +75,9 @@ RUN_COUNTS = (
     "delivered",
     "failed",
     "api_calls",
+    "unlinked",  # results of LMS accounts linked to nobody (a pull's), not failures
 )
-"""The counts a ``sync_runs`` row keeps (SPEC §5), in column order."""
+"""The counts a ``sync_runs`` row keeps (SPEC §5, and more), in column order."""
 
 
 # --- links: one row per connector and HR person ------------------------------------------
@@ -235,6 +236,9 @@ sync_status = Table(
     Column("last_error", Text),
     Column("approved", Boolean, nullable=False, default=False),  # `syncd approve`, used once
     Column("last_run_id", Id),
+    # A pull's results of LMS accounts linked to nobody (``pull.unlinked: report``), kept
+    # apart from failed_ops: they fail nothing.
+    _count("unlinked_results"),
 )
 
 sync_runs = Table(

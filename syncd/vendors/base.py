@@ -107,6 +107,11 @@ class VendorFacts:
         """Which of ``USER_OPERATIONS`` the target can carry out."""
         return frozenset(USER_OPERATIONS)
 
+    def unset(self, target: Any) -> list[tuple[str, str]]:
+        """Keys of ``target`` that must be set but are not, with why (only Learning Pool's
+        can be: it documents so little that its token path and encoding are configuration)."""
+        return []
+
     def missing_reason(self, target: Any, capability: str) -> str:
         """Why ``target`` lacks ``capability``: quoted in configuration errors."""
         if capability == "branches":

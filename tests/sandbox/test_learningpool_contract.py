@@ -13,8 +13,9 @@ import httpx
 import pytest
 import yaml
 
-from syncd.config.schema.targets import LearningPoolEndpoints
+from syncd.config.schema.targets import LearningPoolEndpoints, LearningPoolTarget
 from syncd.sandbox import ManualClock, Sandbox, available_vendors
+from syncd.sandbox.learningpool.endpoints import SANDBOX_TARGET
 from tests.support.clock import START, RewindableClock
 
 CLIENT = {
@@ -238,10 +239,13 @@ def test_deactivation_is_an_expiry_and_reactivation_clears_it(
         user["id"]
     ]
     lp_clock.advance(10)
-    again = api.post(f"/users/{user['id']}/deactivate").json()["data"]
-    assert again["expires_at"] == "2026-05-28T20:26:40Z"  # already expired: unchanged
+    again = api.post(f"/users/{user['id']}/deactivate")  # the vendor is silent: strict
+    assert (again.status_code, again.json()["message"]) == (422, "The user has already expired.")
+    assert api.get(f"/users/{user['id']}").json()["data"]["expires_at"] == "2026-05-28T20:26:40Z"
     back = api.post(f"/users/{user['id']}/reactivate").json()["data"]
     assert (back["status"], back["expires_at"]) == ("active", None)
+    twice = api.post(f"/users/{user['id']}/reactivate")
+    assert (twice.status_code, twice.json()["message"]) == (422, "The user has no expiry date.")
     later = api.post(
         f"/users/{user['id']}/deactivate", json={"expires_at": "2030-01-01T00:00:00Z"}
     ).json()["data"]
@@ -390,9 +394,11 @@ def test_documented_endpoints_block_configures_a_working_connector(lp: Sandbox, 
         b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "type: learningpool" in b
     )
     target = yaml.safe_load(block)["target"]
+    documented = LearningPoolTarget.model_validate(target)
+    served = LearningPoolTarget.model_validate({**target, **SANDBOX_TARGET})
+    assert documented == served  # the docs and SANDBOX_TARGET say the same
     endpoints = LearningPoolEndpoints.model_validate(target["endpoints"])
     assert endpoints.configured() == set(LearningPoolEndpoints.model_fields)
-    assert target["token_path"] == "/oauth/token"
     user = create(api)
     ids = {"user_id": user["id"], "group_id": 201, "course_id": 501, "hr_key": "E1001"}
     bodies = {"user_create": {**ANN, "username": "c2", "external_id": "E9"}, "user_update": {}}

@@ -128,6 +128,9 @@ class PullConfig(Strict):
     start_date: date | None = None  # how far back the first pull reaches
     overlap: Duration = timedelta(hours=1)  # re-read this much before the cursor
     budget_share: float = Field(0.5, gt=0, le=1)  # share of the rate limit pull may use
+    # Results of LMS accounts linked to nobody (admins, external learners): counted apart in
+    # ``syncd status`` and /metrics (report) or not at all (ignore); never a failure.
+    unlinked: Literal["report", "ignore"] = "report"
     # Windows of the syncd_certifications_expiring gauge; the first is `syncd results`' default.
     expiring_within: list[Duration] = Field(default_factory=lambda: [timedelta(days=30)])
     # Where results come from: the vendor's API, a learning record store (``xapi``), or both.

@@ -171,42 +171,145 @@ class Endpoint(Strict):
         return value
 
 
-class CompletionsEndpoint(Endpoint):
-    """The completions feed, and the query parameter (if any) that filters it by last change.
+_PARAMETER = r"^[A-Za-z0-9_.\[\]-]+$"
+"""A query parameter's name: ``since``, ``filter[email]``, ``page.size``."""
+
+Parameter = Annotated[str, Field(min_length=1, pattern=_PARAMETER)]
+
+
+class UsersListEndpoint(Endpoint):
+    """The user listing, and the query parameter (if any) that filters it by each field.
+
+    ``filters`` maps a field of ``users.fields`` (``email``) to the parameter that finds
+    the accounts holding a value (``email`` for ``?email=...``). A field without one is
+    looked up by reading the whole listing, which costs more calls but guesses nothing.
+    """
+
+    filters: dict[str, Parameter] = Field(default_factory=dict)
+
+
+class FeedEndpoint(Endpoint):
+    """A results feed (completions, in-progress), and its "changed since" parameter, if any.
 
     ``since_param`` names a parameter taking an ISO 8601 time and returning records changed
     at or after it; without one syncd reads the feed in a scan within its call budget.
     """
 
-    since_param: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z0-9_.\[\]-]+$")
+    since_param: Parameter | None = None
 
 
 class LearningPoolEndpoints(Strict):
     """Every operation syncd may use; one left out is a capability the connector lacks."""
 
-    users_list: Endpoint | None = None
+    users_list: UsersListEndpoint | None = None
     user_get: Endpoint | None = None
     user_create: Endpoint | None = None
     user_update: Endpoint | None = None
     user_deactivate: Endpoint | None = None
     user_reactivate: Endpoint | None = None
     groups_list: Endpoint | None = None
+    group_members_list: Endpoint | None = None
     group_member_add: Endpoint | None = None
     group_member_remove: Endpoint | None = None
+    user_enrolments_list: Endpoint | None = None
     enrolment_create: Endpoint | None = None
-    completions_list: CompletionsEndpoint | None = None
+    completions_list: FeedEndpoint | None = None
+    in_progress_list: FeedEndpoint | None = None
 
     def configured(self) -> frozenset[str]:
         return frozenset(name for name in type(self).model_fields if getattr(self, name))
 
 
+LIST_ENDPOINTS = frozenset(
+    {
+        "users_list",
+        "groups_list",
+        "group_members_list",
+        "user_enrolments_list",
+        "completions_list",
+        "in_progress_list",
+    }
+)
+"""The endpoints that answer a list, read page by page as ``paging`` says."""
+
+
+class Paging(Strict):
+    """How the platform's listings are paged; Learning Pool documents none of it.
+
+    ``style: page`` sends the page number (1, 2, ...) in ``page_param``; ``style: offset``
+    sends how many records to skip (0, 100, ...). ``size_param`` carries ``page_size``.
+    ``max_pages`` is syncd's own bound on one listing: a listing longer than that, or a
+    page that repeats the one before (an API ignoring ``page_param``), is an error naming
+    the endpoint instead of a loop.
+    """
+
+    style: Literal["page", "offset"]
+    page_param: Parameter
+    size_param: Parameter
+    page_size: int = Field(ge=1, le=10_000)
+    max_pages: int = Field(1000, ge=1)
+
+
+Value = str | int | float | bool
+
+
+class Deactivation(Strict):
+    """How the platform deactivates a user and shows it; Learning Pool's API does not say.
+
+    - ``expiry``: the deactivate call sets ``field`` to a minute ago and the reactivate
+      call clears it (``null``); an account whose ``field`` is a past time is inactive.
+      This is the help centre's "Expires At", which Learning Pool recommends.
+    - ``flag``: the deactivate call sets ``field`` to ``inactive`` and the reactivate
+      call to ``active``.
+    - ``action``: the configured endpoints do it themselves and get no body; an account
+      whose ``field`` holds one of the ``inactive`` values is inactive.
+
+    ``field`` is also what syncd reads back to confirm, and syncd owns it: a mapping may
+    not set it.
+    """
+
+    method: Literal["expiry", "flag", "action"]
+    field: Parameter
+    inactive: list[Value] = Field(default_factory=list)
+    active: Value | None = None
+
+    @field_validator("inactive", mode="before")
+    @classmethod
+    def _listed(cls, value: Any) -> Any:
+        return value if isinstance(value, list) else [value]
+
+    @model_validator(mode="after")
+    def _complete(self) -> Deactivation:
+        if self.method == "expiry" and (self.inactive or self.active is not None):
+            raise ValueError("method expiry takes no inactive or active values (it sets a time)")
+        if self.method != "expiry" and not self.inactive:
+            raise ValueError(
+                f"method {self.method} needs inactive: the value(s) of {self.field} "
+                "that mean deactivated"
+            )
+        if self.method == "flag" and self.active is None:
+            raise ValueError(f"method flag needs active: the value of {self.field} to reactivate")
+        if self.method == "flag" and len(self.inactive) != 1:
+            raise ValueError("method flag needs exactly one inactive value (the one it sends)")
+        return self
+
+
 class LearningPoolTarget(_TargetBase):
+    """Learning Pool's Simple API: its public document gives only the OAuth2 client
+    credentials flow, so the token path and encoding, every endpoint, the paging and the
+    deactivation method are the customer's to configure, with no default of syncd's."""
+
     default_rate_limit: ClassVar[dict[str, Any]] = UNDOCUMENTED_RATE_LIMIT
     type: Literal["learningpool"]
     client_id: Identifier
     client_secret: SecretStr
-    token_path: str = Field("/oauth/token", pattern=r"^/")
+    # Required, but checked with the connector (``LearningPoolFacts.unset``) so that one
+    # ``config check`` names every key still to set, not these two first and the rest after.
+    token_path: str | None = Field(None, pattern=r"^/")
+    token_encoding: Literal["form", "json"] | None = None
     endpoints: LearningPoolEndpoints = Field(default_factory=LearningPoolEndpoints)
+    paging: Paging | None = None
+    deactivation: Deactivation | None = None
 
 
 TargetConfig = Annotated[

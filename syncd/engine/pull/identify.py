@@ -2,10 +2,16 @@
 
 Adapters read results as the LMS names people (``lms_user_id``); the link that
 a push made names the HR person. Without a link, an LMS that itself carries
-the HR key (HowNow's external_user_id) has had it read by its adapter. A result
-of an LMS user no HR person is linked to is never dropped: it is reported in
-``sync_errors`` (``hr_key`` ``lms:<lms user id>``, operation ``pull``), parked,
-and delivered in the first cycle after the person is linked.
+the HR key (HowNow's external_user_id) has had it read by its adapter.
+
+A result of an LMS account no HR person is linked to (an administrator, an external
+learner, a contractor HR does not send, or someone not linked *yet*) is never
+dropped and never a failure of the cycle: it is parked and delivered in the first
+cycle after the person is linked, and counted apart as *unlinked*
+(``pull.unlinked: report``, the default: ``syncd status`` and the
+``syncd_unlinked_results`` gauge) or not at all (``ignore``). Only a result that
+cannot be identified at all (no LMS user, no course) is an error in ``sync_errors``
+(``hr_key`` ``lms:<lms user id>``, operation ``validate``) and makes the cycle partial.
 """
 
 from __future__ import annotations
@@ -20,13 +26,12 @@ from syncd.model import LearningResult
 from syncd.state import store
 
 DIRECTION = "pull"
-OPERATION = "pull"  # sync_errors.operation of results whose LMS user is not linked
+OPERATION = "pull"  # sync_errors.operation of "not linked", recorded by earlier versions
 REJECT_OPERATION = "validate"  # ... and of results that cannot be identified at all
-_COURSES_IN_REASON = 5
 
 
 def unknown_user_key(lms_user_id: str) -> str:
-    """The ``sync_errors.hr_key`` of an LMS user no HR person is linked to."""
+    """The ``sync_errors.hr_key`` of a result of LMS user ``lms_user_id``."""
     return f"lms:{lms_user_id}"
 
 
@@ -47,17 +52,17 @@ def resolve_unknown(conn: Connection, connector: str, results: Iterable[Learning
 
 @dataclass(slots=True)
 class Unidentified:
-    """What a cycle could not deliver, for ``sync_errors`` and the failed count."""
+    """What a cycle could not deliver: unlinked results (counted apart) and rejected ones."""
 
-    # LMS user id -> {result_id: course label}: results kept for a person not yet linked.
-    unknown: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
-    # LMS user ids the adapter reported as unmapped without yielding their results.
+    # LMS user id -> result ids kept for an account no HR person is linked to (yet).
+    unlinked: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # LMS user ids the adapter reported as unlinked without yielding their results.
     unreported: set[str] = field(default_factory=set)
     # error key -> reasons, for results that cannot be delivered at all.
     rejected: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
     def not_linked(self, result: LearningResult) -> None:
-        self.unknown[result.lms_user_id][result.result_id] = _course_label(result)
+        self.unlinked[result.lms_user_id].add(result.result_id)
 
     def rejects(self, result: LearningResult) -> bool:
         """Whether ``result`` names no LMS user or no course (then it is noted as rejected)."""
@@ -73,35 +78,23 @@ class Unidentified:
         return True
 
     @property
+    def unlinked_results(self) -> int:
+        """Results of unlinked accounts this cycle read (or found parked)."""
+        return sum(len(results) for results in self.unlinked.values())
+
+    @property
+    def unlinked_accounts(self) -> int:
+        return len(set(self.unlinked) | self.unreported)
+
+    @property
     def failed(self) -> int:
-        unknown_results = sum(len(found) for found in self.unknown.values())
-        rejected = sum(len(reasons) for reasons in self.rejected.values())
-        return unknown_results + len(self.unreported - set(self.unknown)) + rejected
+        """Results that failed the cycle: only those that cannot be identified."""
+        return sum(len(reasons) for reasons in self.rejected.values())
 
     def error_rows(self) -> dict[tuple[str, str], str]:
-        """(sync_errors hr_key, operation) -> reason for what this cycle could not deliver."""
+        """(sync_errors hr_key, operation) -> reason for what cannot be delivered at all."""
         rows: dict[tuple[str, str], str] = {}
-        for user, courses in sorted(self.unknown.items()):
-            labels = sorted(set(courses.values()))
-            listed = ", ".join(labels[:_COURSES_IN_REASON])
-            if len(labels) > _COURSES_IN_REASON:
-                listed += f" and {len(labels) - _COURSES_IN_REASON} more"
-            rows[unknown_user_key(user), OPERATION] = (
-                f"LMS user {user} has {len(courses)} result(s) (course {listed}) but no HR "
-                "person is linked to that LMS account; they are kept and delivered once "
-                "the person is linked"
-            )
-        for user in sorted(self.unreported - set(self.unknown)):
-            rows[unknown_user_key(user), OPERATION] = (
-                f"LMS user {user} has results but no HR person is linked to that LMS "
-                "account; the adapter skipped them (delivered once the person is linked "
-                "and the results are read again)"
-            )
         for key, reasons in sorted(self.rejected.items()):
             more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
             rows[key, REJECT_OPERATION] = reasons[-1] + more
         return rows
-
-
-def _course_label(result: LearningResult) -> str:
-    return f"{result.course_id} ({result.course_name})" if result.course_name else result.course_id

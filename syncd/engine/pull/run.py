@@ -5,9 +5,10 @@ first; then the adapter's pages since the saved cursor, each page's results
 identified (``identify``) and delivered (``deliver``), and the cursor moved
 past the page only once the sink accepted it.
 
-Outcomes and exit codes are the push cycle's (``cycle``): ``success`` 0;
-``partial`` 1 (results of unknown users or rejected results, listed by
-``syncd errors``); ``failed`` 4 when the vendor could not be reached or
+Outcomes and exit codes are the push cycle's (``cycle``): ``success`` 0, results
+of unlinked LMS accounts included (``identify``: parked and counted apart, never a
+failure); ``partial`` 1 (results that cannot be identified, listed by ``syncd
+errors``); ``failed`` 4 when the vendor could not be reached or
 authenticated *or the sink refused or could not be reached*: nothing of the
 refused batch is marked delivered and the next cycle reads again from the saved
 cursor; ``busy`` 0.
@@ -176,7 +177,7 @@ class _PullCycle:
             read=len(page.results),
             delivered=len(fresh),
             unchanged=len(known) - len(fresh),
-            unknown_user=len(unknown),
+            unlinked=len(unknown),
         )
 
     def _close_page(
@@ -188,11 +189,13 @@ class _PullCycle:
 
     def _finish(self, result: PullResult) -> None:
         s = self.s
+        reported = s.unlinked == "report"
         result.counts = {
             "records_seen": self.records_seen,
             "delivered": self.delivery.delivered,
             "failed": self.unidentified.failed,
             "api_calls": s.adapter.api_calls - self.calls_before,
+            "unlinked": self.unidentified.unlinked_results if reported else 0,
         }
         with s.engine.begin() as conn:
             for (key, operation), reason in self.unidentified.error_rows().items():
@@ -202,8 +205,19 @@ class _PullCycle:
                 s.connector,
                 DIRECTION,
                 result,
-                pending=parked.count_parked(conn, s.connector),
+                pending=0,  # a pull's only backlog is its parked results: unlinked, apart
                 failed=store.count_open_errors(conn, s.connector, DIRECTION),
+                unlinked_results=parked.count_parked(conn, s.connector) if reported else 0,
+            )
+        if reported and self.unidentified.unlinked_accounts:
+            log.info(
+                "pull_unlinked",
+                connector=s.connector,
+                accounts=self.unidentified.unlinked_accounts,
+                results=self.unidentified.unlinked_results,
+                kept=status["unlinked_results"],
+                reason="no HR person is linked to these LMS accounts (pull.unlinked: report); "
+                "their results are kept and delivered once linked",
             )
         cycle.report(
             s.connector, DIRECTION, result, status, started=self.began, sink=s.sink_name

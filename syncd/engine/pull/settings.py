@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Literal
 
 from sqlalchemy import Engine
 
@@ -30,3 +31,4 @@ class PullSettings:
     batch_size: int = DEFAULT_BATCH_SIZE
     # Windows of the certifications-expiring gauge, set as each cycle ends.
     expiring_within: tuple[timedelta, ...] = (timedelta(days=30),)
+    unlinked: Literal["report", "ignore"] = "report"  # pull.unlinked

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from pydantic import Field
@@ -39,6 +39,9 @@ class LearningPoolOptions(SimulatorOptions):
     clients: dict[str, str] = {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET}
     read_only_clients: list[str] = []
     token_path: str = Field("/oauth/token", pattern=r"^/[A-Za-z0-9._~/-]*$")
+    token_bodies: list[Literal["form", "json"]] = Field(
+        ["form", "json"], min_length=1, description="token request encodings accepted"
+    )
     token_lifetime: float = Field(3600.0, gt=0, description="1 hour, as the seed says")
     per_minute: int = Field(60, ge=1, description="the sandbox's assumption: none is documented")
     minute_window: float = Field(60.0, gt=0)
@@ -85,7 +88,14 @@ class LearningPoolBase(Simulator):
         return self.clock.time()
 
     def page(self, req: SimRequest, items: Sequence[Any]) -> SimResponse:
-        """``{"data": [...], "links": {first, last, prev, next}, "meta": {...}}``."""
+        """``{"data": [...], "links": {first, last, prev, next}, "meta": {...}}``.
+
+        Pages are asked for with ``page`` (from 1) and ``per_page``, or with ``offset``
+        (from 0) and ``limit``; an offset between two page starts is refused, so the
+        links stay exact.
+        """
+        if req.arg("offset") is not None or req.arg("limit") is not None:
+            return self._offset_page(req, items)
         try:
             page = int(req.arg("page") or 1)
             per_page = int(req.arg("per_page") or self.options.default_per_page)
@@ -93,9 +103,25 @@ class LearningPoolBase(Simulator):
             raise bad_request("page and per_page must be whole numbers.") from None
         if page < 1 or per_page < 1:
             raise bad_request("page and per_page must be 1 or more.")
+        return self._page(req, items, page, per_page)
+
+    def _offset_page(self, req: SimRequest, items: Sequence[Any]) -> SimResponse:
+        try:
+            offset = int(req.arg("offset") or 0)
+            limit = int(req.arg("limit") or self.options.default_per_page)
+        except ValueError:
+            raise bad_request("offset and limit must be whole numbers.") from None
+        if offset < 0 or limit < 1:
+            raise bad_request("offset must be 0 or more and limit 1 or more.")
+        limit = min(limit, self.options.max_per_page)
+        if offset % limit:
+            raise bad_request("offset must be a multiple of limit.")
+        return self._page(req, items, offset // limit + 1, limit)
+
+    def _page(self, req: SimRequest, items: Sequence[Any], page: int, per_page: int) -> SimResponse:
         per_page = min(per_page, self.options.max_per_page)
         last = max(1, math.ceil(len(items) / per_page))
-        kept = [(k, v) for k, v in req.query if k not in ("page", "per_page")]
+        kept = [(k, v) for k, v in req.query if k not in ("page", "per_page", "offset", "limit")]
 
         def link(number: int) -> str:
             return f"{req.url}?{urlencode([*kept, ('page', number), ('per_page', per_page)])}"
@@ -209,6 +235,7 @@ class LearningPoolBase(Simulator):
             "course_external_id": course.external_id,
             "course_title": course.title,
             "status": enrolment.status,
+            "progress": enrolment.progress,
             "score": enrolment.score,
             "enrolled_at": iso(enrolment.enrolled_at),
             "completed_at": iso(enrolment.completed_at),

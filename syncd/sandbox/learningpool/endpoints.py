@@ -1,9 +1,10 @@
-"""The ``target.endpoints`` block for syncd's own Learning Pool sandbox — not Learning Pool's.
+"""The ``target`` settings for syncd's own Learning Pool sandbox — not Learning Pool's.
 
-Learning Pool's public document names no Simple API path. These are the paths this
-sandbox serves (docs/sandbox-ilms-learningpool.md), for ``syncd demo`` and the tests.
-A real platform needs the paths its Learning Pool account manager gives; the adapter
-never falls back to these.
+Learning Pool's public document names no Simple API path, paging, filter, token
+encoding or deactivation method. These are what this sandbox serves
+(docs/sandbox-ilms-learningpool.md), for ``syncd demo``, the examples and the tests.
+A real platform needs what its Learning Pool account manager gives; the adapter has no
+default of its own and never falls back to these.
 """
 
 from __future__ import annotations
@@ -13,18 +14,24 @@ from typing import Any
 from syncd.sandbox.learningpool.base import API, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 SANDBOX_ENDPOINTS: dict[str, dict[str, Any]] = {
-    "users_list": {"method": "GET", "path": f"{API}/users"},
+    "users_list": {
+        "method": "GET",
+        "path": f"{API}/users",
+        "filters": {"external_id": "external_id", "username": "username", "email": "email"},
+    },
     "user_get": {"method": "GET", "path": f"{API}/users/{{user_id}}"},
     "user_create": {"method": "POST", "path": f"{API}/users"},
     "user_update": {"method": "PATCH", "path": f"{API}/users/{{user_id}}"},
     "user_deactivate": {"method": "POST", "path": f"{API}/users/{{user_id}}/deactivate"},
     "user_reactivate": {"method": "POST", "path": f"{API}/users/{{user_id}}/reactivate"},
     "groups_list": {"method": "GET", "path": f"{API}/groups"},
+    "group_members_list": {"method": "GET", "path": f"{API}/groups/{{group_id}}/members"},
     "group_member_add": {"method": "PUT", "path": f"{API}/groups/{{group_id}}/members/{{user_id}}"},
     "group_member_remove": {
         "method": "DELETE",
         "path": f"{API}/groups/{{group_id}}/members/{{user_id}}",
     },
+    "user_enrolments_list": {"method": "GET", "path": f"{API}/users/{{user_id}}/enrolments"},
     "enrolment_create": {
         "method": "PUT",
         "path": f"{API}/courses/{{course_id}}/enrolments/{{user_id}}",
@@ -34,8 +41,26 @@ SANDBOX_ENDPOINTS: dict[str, dict[str, Any]] = {
         "path": f"{API}/completions",
         "since_param": "since",
     },
+    "in_progress_list": {"method": "GET", "path": f"{API}/progress", "since_param": "since"},
 }
 """Sandbox paths, ready to paste into a configuration that points at the sandbox."""
 
 SANDBOX_CLIENT = {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET}
 """The sandbox's default client credentials (not secret: they only open the simulator)."""
+
+SANDBOX_PAGING: dict[str, Any] = {
+    "style": "page",
+    "page_param": "page",
+    "size_param": "per_page",
+    "page_size": 100,  # the sandbox's largest page
+}
+
+SANDBOX_TARGET: dict[str, Any] = {
+    **SANDBOX_CLIENT,
+    "token_path": "/oauth/token",
+    "token_encoding": "form",  # the sandbox takes JSON too
+    "paging": SANDBOX_PAGING,
+    "deactivation": {"method": "expiry", "field": "expires_at"},
+    "endpoints": SANDBOX_ENDPOINTS,
+}
+"""Everything a ``learningpool`` target needs besides ``base_url``, as this sandbox serves it."""

@@ -1,10 +1,15 @@
 """Sandbox Simple API groups (read-only, keyed by id or External Ref) and their direct
-members: add (idempotent) and remove."""
+members: list, add and remove.
+
+The vendor documents none of it, so the sandbox is strict: ``POST`` of a member already
+in the group is refused (422 "already a member") and removing a non-member answers
+404, and an adapter must settle either by reading the members. ``PUT`` of the member's
+own URL stays idempotent, as HTTP defines PUT."""
 
 from __future__ import annotations
 
 from syncd.sandbox.http import SimRequest, SimResponse, empty_response, json_response, route
-from syncd.sandbox.learningpool.base import API, bad_request, json_object, not_found
+from syncd.sandbox.learningpool.base import API, bad_request, invalid, json_object, not_found
 from syncd.sandbox.learningpool.store import LPGroup, LPUser, iso
 from syncd.sandbox.learningpool.users import UsersApi
 
@@ -58,6 +63,8 @@ class GroupsApi(UsersApi):
         user = self.store.user(raw)
         if user is None:
             raise not_found("User")
+        if user.id in group.members:
+            raise invalid({"user_id": ["The user is already a member of this group."]})
         return self._add(group, user)
 
     @route("DELETE", f"{API}/groups/{{group_id}}/members/{{user_id}}")

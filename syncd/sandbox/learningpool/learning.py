@@ -1,5 +1,10 @@
-"""Sandbox Simple API learning: learning experiences (courses), enrolments and the
-completions feed an HR system pulls with ``since`` (inclusive) and pages."""
+"""Sandbox Simple API learning: learning experiences (courses), enrolments, and the
+completions and in-progress feeds an HR system pulls with ``since`` (inclusive) and pages.
+
+Enrolling someone already enrolled through ``POST /enrolments`` is refused (422): the
+vendor documents nothing, so the sandbox is strict, and an adapter must settle it by
+reading the user's enrolments. ``PUT`` of the enrolment's own URL stays idempotent, as
+HTTP defines PUT."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from syncd.sandbox.clock import parse_iso
 from syncd.sandbox.http import SimRequest, SimResponse, json_response, route
 from syncd.sandbox.learningpool.base import API, bad_request, invalid, json_object, not_found
 from syncd.sandbox.learningpool.groups import GroupsApi
-from syncd.sandbox.learningpool.store import COMPLETED, LPCourse, LPUser
+from syncd.sandbox.learningpool.store import COMPLETED, IN_PROGRESS, LPCourse, LPUser
 from syncd.sandbox.learningpool.validation import parse_expiry
 
 
@@ -25,7 +30,14 @@ class LearningApi(GroupsApi):
 
     # ----- enrolments -------------------------------------------------------------------
 
-    def _enrol(self, user: LPUser, course: LPCourse, body: dict[str, Any]) -> SimResponse:
+    def _enrol(
+        self, user: LPUser, course: LPCourse, body: dict[str, Any], *, again: bool = True
+    ) -> SimResponse:
+        """Enrol (``again``: a repeat is answered 200, else refused 422)."""
+        if not again and (user.id, course.id) in self.store.enrolments:
+            raise invalid(
+                {"course_id": ["The user is already enrolled on this learning experience."]}
+            )
         due = body.get("due_at")
         due_at: float | None = None
         if due is not None:
@@ -59,7 +71,7 @@ class LearningApi(GroupsApi):
             raise not_found("User")
         if course is None:
             raise not_found("Learning experience")
-        return self._enrol(user, course, body)
+        return self._enrol(user, course, body, again=False)
 
     @route("GET", f"{API}/users/{{user_id}}/enrolments")
     def user_enrolments(self, req: SimRequest) -> SimResponse:
@@ -75,6 +87,14 @@ class LearningApi(GroupsApi):
     @route("GET", f"{API}/completions")
     def list_completions(self, req: SimRequest) -> SimResponse:
         """Completed enrolments changed at or after ``since``, oldest change first."""
+        return self._feed(req, COMPLETED)
+
+    @route("GET", f"{API}/progress")
+    def list_in_progress(self, req: SimRequest) -> SimResponse:
+        """Enrolments in progress changed at or after ``since``, oldest change first."""
+        return self._feed(req, IN_PROGRESS)
+
+    def _feed(self, req: SimRequest, status: str) -> SimResponse:
         since: float | None = None
         raw = req.arg("since")
         if raw:
@@ -87,7 +107,7 @@ class LearningApi(GroupsApi):
         rows = [
             e
             for e in self.store.enrolments.values()
-            if e.status == COMPLETED and (since is None or e.updated_at >= since)
+            if e.status == status and (since is None or e.updated_at >= since)
         ]
         rows.sort(key=lambda e: (e.updated_at, e.id))
         return self.page(req, [self.completion_view(e) for e in rows])

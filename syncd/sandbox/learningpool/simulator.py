@@ -115,6 +115,10 @@ class LearningPoolSimulator(LearningApi):
         """Form-encoded or JSON ``grant_type``/``client_id``/``client_secret``, or the
         client in an HTTP Basic header (RFC 6749 section 2.3.1)."""
         media = (req.header("content-type") or "").split(";")[0].strip().lower()
+        encoding = {"application/json": "json", "application/x-www-form-urlencoded": "form"}
+        if encoding.get(media) not in self.options.token_bodies:
+            wanted = " or ".join(self.options.token_bodies)
+            return _oauth_error(400, "invalid_request", f"The token request must be {wanted}.")
         params: dict[str, Any] = {}
         try:
             if media == "application/json":

@@ -1,7 +1,11 @@
 """Sandbox Simple API users: list, get (by id or by the HR id), create, partial update,
 deactivate by expiry and reactivate. None of these paths is Learning Pool's: its
 public documents name no endpoint, so the sandbox serves these for the connector's
-``endpoints:`` configuration to point at."""
+``endpoints:`` configuration to point at.
+
+Being silent, the vendor leaves "already so" open; the sandbox is strict: the
+deactivate action refuses an account already expired and the reactivate action one
+without an expiry date (422), so an adapter must settle them by reading the account."""
 
 from __future__ import annotations
 
@@ -108,22 +112,24 @@ class UsersApi(LearningPoolBase):
         """Expire the account (now, or at ``expires_at``): the login stops, data stays."""
         user = self.user_from_path(req)
         body = json_object(req, required=False)
+        if user.expired(self.now()):
+            raise invalid({"expires_at": ["The user has already expired."]})
         when = self.now()
         if body.get("expires_at") is not None:
             values, errors = check_user({"expires_at": body["expires_at"]}, creating=False)
             if errors:
                 raise invalid(errors)
             when = float(values["expires_at"])
-        if not user.expired(self.now()) or when < (user.expires_at or when):
-            user.expires_at = when
-            user.updated_at = self.now()
+        user.expires_at = when
+        user.updated_at = self.now()
         return json_response(200, {"data": self.user_view(user)})
 
     @route("POST", f"{API}/users/{{user_id}}/reactivate")
     def reactivate_user(self, req: SimRequest) -> SimResponse:
         """Clear the expiry date, so the account can sign in again."""
         user = self.user_from_path(req)
-        if user.expires_at is not None:
-            user.expires_at = None
-            user.updated_at = self.now()
+        if user.expires_at is None:
+            raise invalid({"expires_at": ["The user has no expiry date."]})
+        user.expires_at = None
+        user.updated_at = self.now()
         return json_response(200, {"data": self.user_view(user)})

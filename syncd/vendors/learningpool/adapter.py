@@ -4,18 +4,22 @@ One module per concern:
 
 - ``endpoints``: calling only what ``target.endpoints`` configures, naming the key to
   set when an operation's endpoint is missing;
-- ``api``: the answer envelope, paging and per-field refusal reasons;
+- ``api``: the token request, the record envelope and per-field refusal reasons;
+- ``paging``: listings, paged as ``target.paging`` says, with a page cap;
+- ``activity``: how ``target.deactivation`` deactivates and shows an account;
 - ``fields``: the user field rules, checked before anything is sent;
-- ``directory``: finding existing accounts (first sync, lost answers, conflicts);
-- ``users``: create, update, deactivate (an expiry date) and reactivate;
+- ``directory``: finding and reading back accounts (first sync, lost answers, conflicts);
+- ``users``: create, update, deactivate and reactivate;
 - ``memberships``: group members and enrolments;
-- ``pull``: the completions feed, incremental when a since filter is configured.
+- ``pull``: the in-progress and completions feeds, incremental when a since filter is
+  configured.
 
-Authentication is the shared OAuth2 client-credentials flow (``syncd.http.ClientCredentialsAuth``):
-the token is cached per credential, renewed before it expires and once more on a
-401; a second 401 raises ``AuthenticationError`` (exit code 4). Every call, the
-token request included, goes through one ``VendorClient`` and so counts against
-the credential's rate limit, shared by every process using the state store.
+Authentication is the shared OAuth2 client-credentials flow (``syncd.http.ClientCredentialsAuth``)
+at ``target.token_path``, encoded as ``target.token_encoding`` says: the token is
+cached per credential, renewed before it expires and once more on a 401; a second 401
+raises ``AuthenticationError`` (exit code 4). Every call, the token request included,
+goes through one ``VendorClient`` and so counts against the credential's rate limit,
+shared by every process using the state store.
 """
 
 from __future__ import annotations
@@ -34,12 +38,14 @@ from syncd.vendors.base import PullPage, RemoteAccount, TargetCheck
 from syncd.vendors.client import vendor_client
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.learningpool.accounts import AccountListing
+from syncd.vendors.learningpool.activity import Activity
 from syncd.vendors.learningpool.api import VENDOR, learningpool_auth
 from syncd.vendors.learningpool.directory import Directory
 from syncd.vendors.learningpool.endpoints import EndpointMissing, Endpoints
 from syncd.vendors.learningpool.facts import FACTS
 from syncd.vendors.learningpool.memberships import Memberships
-from syncd.vendors.learningpool.pull import CompletionsPull
+from syncd.vendors.learningpool.paging import Pager
+from syncd.vendors.learningpool.pull import COMPLETIONS, IN_PROGRESS, FeedPull, ResultsPull
 from syncd.vendors.learningpool.users import UserWriter
 from syncd.vendors.skeleton import AdapterSkeleton, StatelessValidator
 
@@ -67,11 +73,16 @@ class LearningPoolAdapter(AdapterSkeleton):
         auth_options: dict[str, Any] = {}
         if token_clock is not None:
             auth_options["clock"] = token_clock
+        token_path, encoding = target.token_path, target.token_encoding
+        if token_path is None or encoding is None:  # ``config check`` reports it first
+            key, why = FACTS.unset(target)[0]
+            raise EndpointMissing(key, f"target.{key}: {why}")
         auth = learningpool_auth(
             target.base_url,
             target.client_id,
             target.client_secret.get_secret_value(),
-            target.token_path,
+            token_path,
+            encoding,
             **auth_options,
         )
         client = vendor_client(
@@ -82,21 +93,18 @@ class LearningPoolAdapter(AdapterSkeleton):
             credential_parts=(target.client_id,),
             headers={"Accept": "application/json"},
         )
-        super().__init__(target, context, client, StatelessValidator(fields.problems))
-        self.endpoints = Endpoints(target.endpoints, self.client)
-        self.directory = Directory(self.endpoints)
-        self.listing = AccountListing(self.endpoints, context.match)
         now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
-        self.users = UserWriter(self.endpoints, self.client, self.directory, now=now)
-        self.memberships = Memberships(self.endpoints, self.client)
-        feed = target.endpoints.completions_list
-        self.completions = CompletionsPull(
-            self.endpoints,
-            since_param=feed.since_param if feed is not None else None,
-            budget=self.pull_budget(),
-            start=context.pull.start_date,
-            overlap=context.pull.overlap,
-        )
+        activity = Activity(target.deactivation, now)
+        owned = activity.owned_field
+        validator = StatelessValidator(lambda values: fields.problems(values, owned))
+        super().__init__(target, context, client, validator)
+        self.endpoints = Endpoints(target.endpoints, self.client)
+        pager = Pager(self.endpoints, target.paging)
+        self.directory = Directory(self.endpoints, pager, activity)
+        self.listing = AccountListing(pager, self.directory, context.match)
+        self.users = UserWriter(self.endpoints, self.client, self.directory, activity)
+        self.memberships = Memberships(self.endpoints, self.client, pager)
+        self.results = self._results(target, context, pager)
 
     # --- the protocol ------------------------------------------------------------------------
 
@@ -132,13 +140,33 @@ class LearningPoolAdapter(AdapterSkeleton):
         return [Outcome(op, OutcomeStatus.RETRY, error=reason) for op in ops]
 
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
-        """At most ``pull_budget()`` pages of the completions feed. With the default 60 a
-        minute (54 after the safety margin) and a share of 0.5, a cycle reads 27 pages of
-        100 completions; a larger backlog takes several cycles."""
-        self.endpoints.get("completions_list")  # EndpointMissing names the key to set
-        return self.completions.pages(cursor)
+        """At most ``pull_budget()`` pages of the feeds, shared between them. With the default
+        60 a minute (54 after the safety margin) and a share of 0.5, a cycle reads 27 pages
+        of completions, or 13 of each with an in-progress feed; a larger backlog takes
+        several cycles."""
+        self.endpoints.get(COMPLETIONS)  # EndpointMissing names the key to set
+        return self.results.pages(cursor)
 
     # --- helpers -----------------------------------------------------------------------------
+
+    def _results(
+        self, target: LearningPoolTarget, context: AdapterContext, pager: Pager
+    ) -> ResultsPull:
+        """The configured feeds, in-progress first, sharing the pull's budget."""
+        names = [n for n in (IN_PROGRESS, COMPLETIONS) if n in target.endpoints.configured()]
+        share = max(1, self.pull_budget() // max(1, len(names)))
+        feeds = [
+            FeedPull(
+                pager,
+                name,
+                since_param=getattr(target.endpoints, name).since_param,
+                budget=share,
+                start=context.pull.start_date,
+                overlap=context.pull.overlap,
+            )
+            for name in names
+        ]
+        return ResultsPull(feeds)
 
     @staticmethod
     def _natural_key(users: Sequence[DesiredUser]) -> str:

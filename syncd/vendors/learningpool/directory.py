@@ -1,13 +1,14 @@
 """Finding existing Learning Pool accounts, at the lowest call cost.
 
 Used on first sync (adopt an account instead of creating a second one), after a
-create whose answer was lost, and when a create is refused because its username
-or HR id is taken. Accounts are found through ``target.endpoints.users_list``,
-filtered by the match field (``?email=...``), one call a person for a few people
-and one paged listing for many. A filtered answer is always re-checked: an API
-that ignored the filter would otherwise hand back the first page of everyone,
-and adopting a stranger's account is the worst mistake a sync can make. When it
-does ignore it, the full listing is read once instead.
+create whose answer was lost, when a create is refused because its username or HR
+id is taken, and to read an account back. Accounts are found through
+``target.endpoints.users_list``: filtered by the field when ``users_list.filters``
+names the parameter that filters by it (one call a person for a few people), else
+by reading the listing whole (once, for many). A filtered answer is always
+re-checked: an API that ignored the filter would otherwise hand back the first page
+of everyone, and adopting a stranger's account is the worst mistake a sync can make.
+When it does ignore it, the full listing is read once instead.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from typing import Any
 import structlog
 
 from syncd.limits import Priority
-from syncd.vendors.learningpool.api import PAGE_SIZE, iter_pages, read_page
+from syncd.vendors.learningpool.activity import Activity
 from syncd.vendors.learningpool.endpoints import Endpoints
 from syncd.vendors.learningpool.fields import text
+from syncd.vendors.learningpool.paging import Pager
 
 log = structlog.get_logger(__name__)
 
 LIST = "users_list"
+GET = "user_get"
 
 
 def norm(value: Any) -> str:
@@ -34,28 +37,29 @@ def norm(value: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """A Learning Pool account as a listing shows it."""
+    """A Learning Pool account as a listing shows it; ``active`` None: it does not say."""
 
     id: str
     record: Mapping[str, Any]
-
-    @property
-    def active(self) -> bool | None:
-        """``status`` says ``active`` or ``expired``; None when the answer does not say."""
-        status = norm(self.record.get("status"))
-        if status in ("active", "expired", "inactive", "deactivated"):
-            return status == "active"
-        return None
+    active: bool | None = None
 
     def value(self, field: str) -> str:
         return norm(self.record.get(field))
 
 
+def record_id(item: Mapping[str, Any]) -> str:
+    """The account id of a listed record; "" when it has none usable."""
+    remote_id = item.get("id")
+    return "" if remote_id is None or isinstance(remote_id, bool) else text(remote_id)
+
+
 class Directory:
     """Accounts read from the user listing, indexed by every field syncd may match on."""
 
-    def __init__(self, endpoints: Endpoints) -> None:
+    def __init__(self, endpoints: Endpoints, pager: Pager, activity: Activity) -> None:
         self._endpoints = endpoints
+        self._pager = pager
+        self._activity = activity
         self._by_id: dict[str, Account] = {}
         self._index: dict[str, dict[str, Account]] = {}  # field -> normalised value -> account
         self._complete = False  # the whole listing has been read
@@ -63,15 +67,26 @@ class Directory:
 
     @property
     def available(self) -> bool:
-        return self._endpoints.has(LIST)
+        return self._pager.available(LIST)
+
+    @property
+    def can_get(self) -> bool:
+        return self._endpoints.has(GET)
+
+    def account(self, item: Mapping[str, Any]) -> Account | None:
+        remote_id = record_id(item)
+        return Account(remote_id, dict(item), self._activity.active(item)) if remote_id else None
+
+    def _filter(self, field: str) -> str | None:
+        endpoint = self._endpoints.get(LIST)
+        return getattr(endpoint, "filters", {}).get(field)
 
     def _absorb(self, items: Iterable[Mapping[str, Any]]) -> list[Account]:
         accounts = []
         for item in items:
-            remote_id = item.get("id")
-            if remote_id is None or isinstance(remote_id, bool) or not text(remote_id):
+            account = self.account(item)
+            if account is None:
                 continue
-            account = Account(text(remote_id), dict(item))
             self._by_id[account.id] = account
             for field, index in self._index.items():
                 if account.value(field):
@@ -88,7 +103,7 @@ class Directory:
         return index.get(value)
 
     def read_all(self, priority: Priority) -> None:
-        for page in iter_pages(self._endpoints, LIST, priority=priority):
+        for page in self._pager.pages(LIST, priority=priority):
             self._absorb(page.items)
         self._complete = True
 
@@ -97,18 +112,51 @@ class Directory:
         wanted = norm(value)
         if not wanted:
             return None
-        if self._complete or self._filters_ignored:
+        parameter = self._filter(field)
+        if self._complete or self._filters_ignored or parameter is None:
             if not self._complete:
                 self.read_all(priority)
             return self._cached(field, wanted)
-        page = read_page(self._endpoints, LIST, 1, params={field: text(value)}, priority=priority)
+        page = self._pager.read(LIST, 1, params={parameter: text(value)}, priority=priority)
         accounts = self._absorb(page.items)
         if any(a.value(field) != wanted for a in accounts):
-            log.warning("learningpool_user_filter_ignored", field=field)
+            log.warning("learningpool_user_filter_ignored", field=field, parameter=parameter)
             self._filters_ignored = True
             self.read_all(priority)
             return self._cached(field, wanted)
         return next((a for a in accounts if a.value(field) == wanted), None)
+
+    def fresh(
+        self, remote_id: str, keys: Mapping[str, Any], priority: Priority = Priority.WRITE
+    ) -> Account | None:
+        """Account ``remote_id`` as the platform holds it now (None: gone), read back.
+
+        ``user_get`` when configured; else a filtered lookup by ``keys`` (field -> value,
+        e.g. the HR id) checked against the id; else the whole listing, read afresh.
+        Raises EndpointMissing naming ``user_get`` when none of these is configured.
+        """
+        if self._endpoints.has(GET):
+            response = self._endpoints.call(
+                GET, ids={"user_id": remote_id}, priority=priority, accept=(404,)
+            )
+            if response.status_code == 404:
+                return None
+            payload = response.json()
+            data = payload.get("data", payload) if isinstance(payload, Mapping) else None
+            return self.account(data) if isinstance(data, Mapping) else None
+        if not self.available:
+            self._endpoints.get(GET)  # raises, naming the key to set
+        self._complete = self._filters_ignored = False
+        self._by_id.clear()
+        self._index.clear()
+        for field, value in keys.items():
+            if self._filter(field) and norm(value):
+                found = self.lookup(field, value, priority)
+                if found is not None and found.id == remote_id:
+                    return found
+        if not self._complete:
+            self.read_all(priority)
+        return self._by_id.get(remote_id)
 
     def match(
         self, field: str, values: Mapping[str, Any], priority: Priority = Priority.READ
@@ -117,11 +165,12 @@ class Directory:
         wanted = {key: norm(value) for key, value in values.items() if norm(value)}
         if not wanted:
             return {}
-        if not self._complete and len(wanted) > 1:
-            first = read_page(self._endpoints, LIST, 1, priority=priority)
-            pages = -(-first.total // PAGE_SIZE) if first.total is not None else None
-            if pages is None or pages <= len(wanted):
-                for page in iter_pages(self._endpoints, LIST, priority=priority, first=first):
+        if not self._complete and (len(wanted) > 1 or self._filter(field) is None):
+            first = self._pager.read(LIST, 1, priority=priority)
+            size = self._pager.page_size(LIST)
+            pages = -(-first.total // size) if first.total is not None else None
+            if pages is None or pages <= len(wanted) or self._filter(field) is None:
+                for page in self._pager.pages(LIST, priority=priority, first=first):
                     self._absorb(page.items)
                 self._complete = True
             else:

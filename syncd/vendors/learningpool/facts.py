@@ -1,9 +1,10 @@
-"""What Learning Pool can do: it follows the endpoints a connector configures.
+"""What Learning Pool can do: it follows what a connector configures.
 
 Learning Pool's public documents leave most operations out, so each connector
-configures the endpoints it has (``target.endpoints``); a capability exists when
-every endpoint it needs is configured, and a configuration error names the keys
-still missing.
+configures the endpoints it has (``target.endpoints``), how its listings page
+(``target.paging``) and how it deactivates (``target.deactivation``); a capability
+exists when every key it needs is configured, and a configuration error names the
+keys still missing.
 """
 
 from __future__ import annotations
@@ -14,14 +15,48 @@ from syncd.config.schema.targets import LearningPoolTarget
 from syncd.vendors.base import USER_OPERATIONS, Capabilities, VendorFacts
 
 NOT_LISTED = "no configurable endpoint lists a group's members or a user's enrolments"
+TOKEN_PATH_UNSET = (
+    "required: Learning Pool documents no token path; set the path its client-credentials "
+    "token is requested at (e.g. /oauth/token)"
+)
+TOKEN_ENCODING_UNSET = (
+    "required: Learning Pool documents no token request encoding; set form or json"
+)
+PAGING = "paging"
+DEACTIVATION = "deactivation"
 
 NEEDS: dict[str, tuple[str, ...]] = {
-    "groups": ("groups_list", "group_member_add", "group_member_remove"),
+    "groups": ("groups_list", "group_member_add", "group_member_remove", PAGING),
     "enrollments": ("enrolment_create",),
-    "pull": ("completions_list",),
-    "list_accounts": ("users_list",),
+    "pull": ("completions_list", PAGING),
+    "list_accounts": ("users_list", PAGING),
+    "users_list": ("users_list", PAGING),
+    "user_create": ("user_create",),
+    "user_update": ("user_update",),
+    "user_deactivate": ("user_deactivate", DEACTIVATION),
+    "user_reactivate": ("user_reactivate", DEACTIVATION),
 }
-"""Which configured endpoints make up each capability."""
+"""Which keys of the target (endpoint names, ``paging``, ``deactivation``) each capability
+and account operation needs."""
+
+
+def configured(target: LearningPoolTarget) -> frozenset[str]:
+    """The endpoint names configured, plus ``paging`` and ``deactivation`` when set."""
+    extra = {PAGING: target.paging, DEACTIVATION: target.deactivation}
+    return target.endpoints.configured() | {key for key, value in extra.items() if value}
+
+
+def lacking(target: LearningPoolTarget, keys: tuple[str, ...]) -> str:
+    """``target.endpoints lacks a, b and target lacks paging``: the keys still to set."""
+    have = configured(target)
+    endpoints = [k for k in keys if k not in have and k not in (PAGING, DEACTIVATION)]
+    others = [k for k in keys if k not in have and k in (PAGING, DEACTIVATION)]
+    parts = []
+    if endpoints:
+        parts.append(f"target.endpoints lacks {', '.join(endpoints)}")
+    if others:
+        parts.append(f"target lacks {', '.join(others)}")
+    return " and ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -29,32 +64,37 @@ class LearningPoolFacts(VendorFacts):
     """Learning Pool's declaration, answered per configured target."""
 
     def capabilities_for(self, target: LearningPoolTarget) -> Capabilities:
-        configured = target.endpoints.configured()
-        have = {cap: all(e in configured for e in needs) for cap, needs in NEEDS.items()}
+        have = configured(target)
+        can = {cap: all(k in have for k in NEEDS[cap]) for cap in NEEDS}
         feed = target.endpoints.completions_list
         return Capabilities(
-            groups=have["groups"],
-            enrollments=have["enrollments"],
-            pull=have["pull"],
-            incremental_pull=feed is not None and feed.since_param is not None,
-            list_accounts=have["list_accounts"],
+            groups=can["groups"],
+            enrollments=can["enrollments"],
+            pull=can["pull"],
+            incremental_pull=can["pull"] and feed is not None and feed.since_param is not None,
+            list_accounts=can["list_accounts"],
         )
 
+    def unset(self, target: LearningPoolTarget) -> list[tuple[str, str]]:
+        found = []
+        if target.token_path is None:
+            found.append(("token_path", TOKEN_PATH_UNSET))
+        if target.token_encoding is None:
+            found.append(("token_encoding", TOKEN_ENCODING_UNSET))
+        return found
+
     def user_operations(self, target: LearningPoolTarget) -> frozenset[str]:
-        return target.endpoints.configured() & frozenset(USER_OPERATIONS)
+        have = configured(target)
+        return frozenset(op for op in USER_OPERATIONS if all(k in have for k in NEEDS[op]))
 
     def missing_reason(self, target: LearningPoolTarget, capability: str) -> str:
         needs = NEEDS.get(capability)
-        if needs:
-            missing = [e for e in needs if e not in target.endpoints.configured()]
-            return f"target.endpoints lacks {', '.join(missing)}"
-        if capability in USER_OPERATIONS:
-            return f"target.endpoints lacks {capability}"
-        return VendorFacts.missing_reason(self, target, capability)
+        reason = lacking(target, needs) if needs else ""
+        return reason or VendorFacts.missing_reason(self, target, capability)
 
 
 FACTS = LearningPoolFacts(
-    capabilities=Capabilities(),  # the real set depends on the configured endpoints
+    capabilities=Capabilities(),  # the real set depends on the configuration
     absent={
         "delete": "syncd deactivates Learning Pool users, as Learning Pool recommends",
         "create_groups": "no group creation endpoint is configurable",

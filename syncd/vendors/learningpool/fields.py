@@ -13,8 +13,9 @@ platform's help centre wherever it speaks:
 - lengths: 100 characters for names, usernames and ``external_id``, 255 for ``email``,
   ``function`` and ``organisation_reference`` (the sandbox's limits).
 
-``expires_at`` is how Learning Pool deactivates a user (help centre: "Expiration vs
-Deletion"), so syncd owns it through ``users.active``: a mapping may not set it too.
+The field ``target.deactivation`` sets (an expiry date, as the help centre's "Expiration
+vs Deletion" recommends, or a flag) is syncd's, through ``users.active``: a mapping may
+not set it too.
 
 Checking these before sending costs no call, names the field at fault, and keeps a
 record the platform would refuse from ever being sent.
@@ -43,7 +44,6 @@ WRITABLE = (
 )
 REQUIRED = ("username", "email", "first_name", "last_name")
 READ_ONLY = ("id", "status", "created_at", "updated_at")
-EXPIRY = "expires_at"
 MAX_LENGTH = {
     "external_id": 100,
     "username": 100,
@@ -82,14 +82,17 @@ def known_time_zone(name: str) -> bool:
     return name in zones if zones else bool(_ZONE_SHAPE.fullmatch(name))
 
 
-def problems(fields: Mapping[str, Any]) -> list[str]:
-    """Why Learning Pool would refuse these fields; each reason names the field. Empty if valid."""
+def problems(fields: Mapping[str, Any], owned: str | None = None) -> list[str]:
+    """Why Learning Pool would refuse these fields; each reason names the field. Empty if valid.
+
+    ``owned`` is the field syncd deactivates users by (``target.deactivation.field``).
+    """
     found: list[str] = []
     for name in fields:
-        if name == EXPIRY:
+        if name == owned:
             found.append(
-                f"{EXPIRY}: syncd deactivates Learning Pool users by their expiry date "
-                "(users.active), so the mapping cannot set it too; remove it from users.fields"
+                f"{name}: syncd deactivates Learning Pool users by it (target.deactivation, "
+                "users.active), so the mapping cannot set it too; remove it from users.fields"
             )
         elif name in READ_ONLY:
             found.append(f"{name}: read-only in Learning Pool; remove it from users.fields")

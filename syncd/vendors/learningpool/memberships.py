@@ -3,36 +3,49 @@
 Groups cannot be created through any configurable endpoint, so a mapping names
 groups that exist: by External Ref (the help centre's "name used if your LXP talks
 to HR systems") or by name. ``groups_list`` is read once per adapter and the
-group's id fills ``{group_id}``. Adding a member twice, or removing one who is
-not a member, is what was asked for, not an error.
+group's id fills ``{group_id}``.
 
-An enrolment's ``{course_id}`` is the learning experience as the mapping writes
-it (its id or External ID), sent as is: syncd has no endpoint to look courses up.
-Enrolling twice is harmless; unenrolling is never done (it would discard progress).
+An enrolment's ``{course_id}`` is the learning experience as the mapping writes it
+(its id or External ID), sent as is: syncd has no endpoint to look courses up.
+Unenrolling is never done (it would discard progress).
+
+What the platform holds decides, never a status code alone (SPEC §9). A write sent
+again (a lost answer, a crash) reads the state first and sends nothing when it is
+already so; a refusal or a 404 ("already a member", "not a member", "already
+enrolled") is settled by reading the group's members (``group_members_list``) or the
+user's enrolments (``user_enrolments_list``). Without that endpoint such an answer
+fails, saying which endpoint would settle it. Each write goes out with its configured
+method's own semantics: a POST is not resent blindly, a PUT or DELETE may be.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 import structlog
 
 from syncd.http import VendorClient
 from syncd.limits import Priority
 from syncd.model import Operation, OpKind, Outcome
-from syncd.vendors.learningpool.api import iter_pages, refusal
+from syncd.vendors.learningpool.api import refusal
 from syncd.vendors.learningpool.endpoints import Endpoints
 from syncd.vendors.learningpool.fields import text
+from syncd.vendors.learningpool.paging import Pager
 from syncd.vendors.learningpool.users import REFUSALS, done, failed
 
 log = structlog.get_logger(__name__)
+
+MEMBERS = "group_members_list"
+ENROLMENTS = "user_enrolments_list"
 
 
 class Groups:
     """Groups by External Ref and by name, read once from ``groups_list``."""
 
-    def __init__(self, endpoints: Endpoints) -> None:
-        self._endpoints = endpoints
+    def __init__(self, pager: Pager) -> None:
+        self._pager = pager
         self._by_ref: dict[str, str] | None = None
         self._by_name: dict[str, str] = {}
 
@@ -40,7 +53,7 @@ class Groups:
         """The id of the group whose External Ref (exactly) or name (any case) is ``label``."""
         if self._by_ref is None:
             self._by_ref = {}
-            for page in iter_pages(self._endpoints, "groups_list", priority=priority):
+            for page in self._pager.pages("groups_list", priority=priority):
                 for group in page.items:
                     group_id = text(group.get("id"))
                     if not group_id:
@@ -66,12 +79,13 @@ class Groups:
 
 
 class Memberships:
-    """GROUP_ADD, GROUP_REMOVE and ENROLL, one call each."""
+    """GROUP_ADD, GROUP_REMOVE and ENROLL, one call each, settled by reading when in doubt."""
 
-    def __init__(self, endpoints: Endpoints, client: VendorClient) -> None:
+    def __init__(self, endpoints: Endpoints, client: VendorClient, pager: Pager) -> None:
         self._endpoints = endpoints
         self._client = client
-        self.groups = Groups(endpoints)
+        self._pager = pager
+        self.groups = Groups(pager)
 
     def execute(self, op: Operation) -> Outcome:
         if op.kind is OpKind.ENROLL:
@@ -89,7 +103,7 @@ class Memberships:
         group_id = self.groups.resolve(label) if label else None
         if group_id is None:
             if removing:
-                return done(op)  # no such group: nobody is in it
+                return done(op)  # no such group (as groups_list shows): nobody is in it
             return failed(
                 op,
                 f"group {label!r} does not exist in Learning Pool (looked up by External Ref "
@@ -97,33 +111,80 @@ class Memberships:
             )
         name = "group_member_remove" if removing else "group_member_add"
         ids: dict[str, Any] = {"group_id": group_id, "user_id": op.remote_id, "hr_key": op.hr_key}
-        response = self._endpoints.call(
-            name, ids=ids, body_ids=("user_id",), idempotent=True, accept=REFUSALS
+        verb = "remove" if removing else "add"
+        return self._settled(
+            op,
+            wanted=not removing,
+            holds=lambda: self._member(group_id, str(op.remote_id)),
+            reader=MEMBERS,
+            send=lambda: self._endpoints.call(
+                name, ids=ids, body_ids=("user_id",), accept=REFUSALS
+            ),
+            refused=f"Learning Pool refused to {verb} group {label!r}",
         )
-        if removing and response.status_code == 404:
-            return done(op)  # not a member (or no longer there): what was asked
-        if response.status_code in REFUSALS:
-            verb = "remove" if removing else "add"
-            reason = refusal(response, self._client.secrets()).reason
-            return failed(op, f"Learning Pool refused to {verb} group {label!r}: {reason}")
-        return done(op)
 
     def _enrol(self, op: Operation) -> Outcome:
         course = text(op.target)
         if not course:
             return failed(op, "the enrolment names no learning experience")
         ids: dict[str, Any] = {"course_id": course, "user_id": op.remote_id, "hr_key": op.hr_key}
-        response = self._endpoints.call(
-            "enrolment_create",
-            ids=ids,
-            body_ids=("user_id", "course_id"),
-            idempotent=True,
-            accept=REFUSALS,
+        return self._settled(
+            op,
+            wanted=True,
+            holds=lambda: self._enrolled(str(op.remote_id), course),
+            reader=ENROLMENTS,
+            send=lambda: self._endpoints.call(
+                "enrolment_create", ids=ids, body_ids=("user_id", "course_id"), accept=REFUSALS
+            ),
+            refused=f"Learning Pool refused the enrolment on learning experience {course!r}",
         )
-        if response.status_code in REFUSALS:
-            reason = refusal(response, self._client.secrets()).reason
+
+    def _settled(
+        self,
+        op: Operation,
+        *,
+        wanted: bool,
+        holds: Callable[[], bool],
+        reader: str,
+        send: Callable[[], httpx.Response],
+        refused: str,
+    ) -> Outcome:
+        """Send unless a resend finds it already so; settle any refusal by reading."""
+        readable = self._pager.available(reader)
+        if op.attempts > 1 and readable and holds() is wanted:
+            log.info("learningpool_already_so", hr_key=op.hr_key, operation=op.kind.value)
+            return done(op)  # the lost answer's write had gone through
+        response = send()
+        if response.status_code not in REFUSALS:
+            return done(op)
+        reason = f"{refused}: {refusal(response, self._client.secrets()).reason}"
+        if not readable:
             return failed(
                 op,
-                f"Learning Pool refused the enrolment on learning experience {course!r}: {reason}",
+                f"{reason}; configure target.endpoints.{reader} so syncd can read whether "
+                "it is already so",
             )
-        return done(op)
+        if holds() is wanted:
+            log.info("learningpool_refusal_settled", hr_key=op.hr_key, operation=op.kind.value)
+            return done(op)
+        return failed(op, reason)
+
+    def _member(self, group_id: str, user_id: str) -> bool:
+        ids = {"group_id": group_id}
+        for page in self._pager.pages(MEMBERS, ids=ids, priority=Priority.WRITE):
+            if any(_user_of(item) == user_id for item in page.items):
+                return True
+        return False
+
+    def _enrolled(self, user_id: str, course: str) -> bool:
+        ids = {"user_id": user_id}
+        for page in self._pager.pages(ENROLMENTS, ids=ids, priority=Priority.WRITE):
+            for item in page.items:
+                if course in (text(item.get("course_id")), text(item.get("course_external_id"))):
+                    return True
+        return False
+
+
+def _user_of(item: dict[str, Any]) -> str:
+    """The user a member record names: its ``user_id`` (a membership) or ``id`` (a user)."""
+    return text(item.get("user_id")) or text(item.get("id"))

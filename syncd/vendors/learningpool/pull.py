@@ -1,6 +1,12 @@
-"""Learning results from Learning Pool's completions feed (``target.endpoints.completions_list``).
+"""Learning results from Learning Pool's feeds: ``target.endpoints.completions_list``, and
+``in_progress_list`` when the platform has one (its API documents neither).
 
-Two ways to read it, chosen by configuration:
+The in-progress feed, when configured, is read first in each cycle and the
+completions feed after it, each with its own cursor (``{"feeds": {name: cursor}}``)
+and half the cycle's budget: a course finished between the two reads then ends the
+cycle as completed, and the in-progress feed no longer lists it afterwards.
+
+Two ways to read a feed, chosen by configuration:
 
 - **Incremental**, when ``completions_list.since_param`` names the feed's
   "changed at or after" filter. The cursor is the newest ``updated_at`` the feed
@@ -32,15 +38,17 @@ import structlog
 
 from syncd.model import LearningResult, ResultStatus, iso_utc
 from syncd.vendors.base import PullPage
-from syncd.vendors.learningpool.api import PAGE_SIZE, VENDOR, Page, read_page
-from syncd.vendors.learningpool.endpoints import Endpoints
+from syncd.vendors.learningpool.api import VENDOR
 from syncd.vendors.learningpool.fields import text
+from syncd.vendors.learningpool.paging import Page, Pager
 from syncd.vendors.pulling import DEFAULT_OVERLAP, parse_time
 
 log = structlog.get_logger(__name__)
 
-FEED = "completions_list"
-CURSOR_VERSION = 1
+COMPLETIONS = "completions_list"
+IN_PROGRESS = "in_progress_list"
+CURSOR_VERSION = 1  # of one feed's cursor
+FEEDS_VERSION = 2  # of the cursor holding each feed's
 
 STATUSES = {
     "completed": ResultStatus.COMPLETED,
@@ -123,19 +131,39 @@ def _cutoff(keys: Iterable[str], room: int) -> datetime | None:
     return times[room - 1] if len(times) > room else None
 
 
-class CompletionsPull:
-    """``Adapter.pull`` for Learning Pool: incremental when a since filter is configured."""
+class ResultsPull:
+    """``Adapter.pull`` for Learning Pool: the in-progress feed (if any), then completions."""
+
+    def __init__(self, feeds: list[FeedPull]) -> None:
+        self._feeds = feeds
+
+    def pages(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
+        saved = dict(cursor or {})
+        if saved and "feeds" not in saved:
+            saved = {"feeds": {COMPLETIONS: saved}}  # a cursor from before in-progress results
+        positions = dict(saved.get("feeds") or {})
+        for feed in self._feeds:
+            for page in feed.pages(positions.get(feed.name)):
+                positions[feed.name] = dict(page.cursor)
+                cursor_now = {"version": FEEDS_VERSION, "feeds": dict(positions)}
+                yield PullPage(page.results, cursor_now, page.unknown_users)
+
+
+class FeedPull:
+    """One feed, incremental when a since filter is configured, else scanned."""
 
     def __init__(
         self,
-        endpoints: Endpoints,
+        pager: Pager,
+        name: str,
         *,
         since_param: str | None,
         budget: int,
         start: datetime | None = None,
         overlap: timedelta | None = None,
     ) -> None:
-        self._endpoints = endpoints
+        self.name = name
+        self._pager = pager
         self._since_param = since_param
         self._budget = max(1, budget)
         self._start = start
@@ -155,8 +183,9 @@ class CompletionsPull:
         asked = self._window_start(saved, cursor) if saved is not None else self._start
         covered = asked  # ``seen`` holds every key from here on
         number = 1
+        previous: Page | None = None  # the page before, of the same ``since``
         for _ in range(self._budget):
-            page = self._read(number, asked)
+            page = self._read(number, asked, previous)
             fresh = [item for item in page.items if record_key(item) not in seen]
             times = [t for t in (parse_time(i.get("updated_at")) for i in page.items) if t]
             newest = max(times, default=None)
@@ -165,7 +194,8 @@ class CompletionsPull:
             results = [r for r in (to_result(item) for item in fresh) if r is not None]
             seen.update(record_key(item) for item in fresh)
             log.info(
-                "learningpool_completions_read",
+                "learningpool_feed_read",
+                feed=self.name,
                 since=iso_utc(asked) if asked else None,
                 page=number,
                 records=len(page.items),
@@ -175,15 +205,15 @@ class CompletionsPull:
             if not page.has_more:
                 return
             if newest is not None and (asked is None or newest > asked):
-                asked, number = newest, 1  # keyset: ask again from the newest time read
+                asked, number, previous = newest, 1, None  # keyset: again from the newest time
             else:
-                number += 1
-        log.info("learningpool_pull_budget_spent", pages=self._budget)
+                number, previous = number + 1, page
+        log.info("learningpool_pull_budget_spent", feed=self.name, pages=self._budget)
 
     @property
     def _room(self) -> int:
         """Records of the overlap window one cycle re-reads: half its budget, at most."""
-        return max(1, self._budget // 2) * PAGE_SIZE
+        return max(1, self._budget // 2) * self._pager.page_size(self.name)
 
     def _window_start(self, saved: datetime, cursor: Mapping[str, Any]) -> datetime:
         """``since`` for the first request: the cursor minus the overlap, or later when the
@@ -227,25 +257,28 @@ class CompletionsPull:
             "seen": sorted(kept),
         }
 
-    def _read(self, number: int, since: datetime | None) -> Page:
+    def _read(self, number: int, since: datetime | None, after: Page | None = None) -> Page:
         params = {self._since_param: iso_utc(since)} if since and self._since_param else {}
-        return read_page(self._endpoints, FEED, number, params=params)
+        return self._pager.read(self.name, number, params=params, after=after)
 
     # --- scan -------------------------------------------------------------------------------
 
     def _scan(self, cursor: Mapping[str, Any]) -> Iterator[PullPage]:
         number = cursor.get("page") if cursor.get("mode") == "scan" else 1
         number = number if isinstance(number, int) and number >= 1 else 1
+        previous: Page | None = None
         for _ in range(self._budget):
-            page = self._read(number, None)
+            page = self._read(number, None, previous)
             if not page.items and number > 1:
                 # The feed shrank since the last cycle: start over from the top.
                 number = 1
                 page = self._read(number, None)
             results = [r for r in (to_result(item) for item in page.items) if r is not None]
             following = number + 1 if page.has_more else 1
-            log.info("learningpool_completions_scanned", page=number, records=len(page.items))
+            log.info(
+                "learningpool_feed_scanned", feed=self.name, page=number, records=len(page.items)
+            )
             yield PullPage(results, {"version": CURSOR_VERSION, "mode": "scan", "page": following})
             if not page.has_more:
                 return
-            number = following
+            number, previous = following, page

@@ -1,24 +1,27 @@
 """Accounts: create, update, deactivate and reactivate, one call each.
 
-Deactivation is an expiry date, as Learning Pool recommends (help centre,
-"Expiration vs Deletion": the account cannot sign in, keeps its data and
-enrolments, stops counting as a seat, and can be reactivated). The deactivate
-call carries ``{"expires_at": <a minute ago>}`` and the reactivate call
-``{"expires_at": null}``, so the same code works whether the configured
-endpoint is a dedicated action or a plain update of the user. A minute ago, not
-now: a platform whose clock runs a little behind ours must already see the
-account expired.
+Deactivation follows ``target.deactivation`` (``activity``): by default of nothing,
+since Learning Pool's API does not say; its help centre recommends an expiry date.
 
-A create refused because its username or HR id is taken is settled, not just
-failed: when the account holding it is this very person (same ``external_id``,
-or same username and email when no HR id is mapped) it is adopted, which is also
-what happens to a create whose first answer was lost.
+What the platform answers is settled against what it holds, never by a status code
+alone (SPEC §9):
+
+- a create refused because its username or HR id is taken is adopted when the
+  account holding it is this very person (same ``external_id``, or same username
+  and email when no HR id is mapped), which is also what happens to a create whose
+  answer was lost;
+- a deactivation or reactivation refused, answered 404, or sent again after a lost
+  answer reads the account back first (``user_get``, else the filtered listing):
+  already so is done, and a 404 for an account that exists is a failure that
+  points at the endpoint's path.
+
+Deactivation and reactivation are sent as their configured method says: a POST is
+not resent blindly by the client, so a lost answer comes back as UNKNOWN and the
+next attempt reads before it writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -26,25 +29,18 @@ import structlog
 
 from syncd.http import OutcomeUnknown, VendorClient
 from syncd.limits import Priority
-from syncd.model import Operation, Outcome, OutcomeStatus, iso_utc
+from syncd.model import Operation, Outcome, OutcomeStatus
+from syncd.vendors.learningpool.activity import Activity
 from syncd.vendors.learningpool.api import Refusal, record_of, refusal
 from syncd.vendors.learningpool.directory import Account, Directory
-from syncd.vendors.learningpool.endpoints import Endpoints
-from syncd.vendors.learningpool.fields import (
-    EXPIRY,
-    create_body,
-    problems,
-    same,
-    text,
-    update_body,
-)
+from syncd.vendors.learningpool.endpoints import EndpointMissing, Endpoints
+from syncd.vendors.learningpool.fields import create_body, problems, same, text, update_body
 
 log = structlog.get_logger(__name__)
 
 REFUSALS = frozenset({400, 403, 404, 409, 422})
 """Answers read here rather than raised: each is a reason for this record."""
 
-EXPIRY_LEAD = timedelta(minutes=1)
 _TAKEN = ("taken", "already", "exists", "in use", "duplicate")
 
 
@@ -68,13 +64,12 @@ class UserWriter:
         endpoints: Endpoints,
         client: VendorClient,
         directory: Directory,
-        *,
-        now: Callable[[], datetime],
+        activity: Activity,
     ) -> None:
         self._endpoints = endpoints
         self._client = client
         self._directory = directory
-        self._now = now
+        self._activity = activity
 
     def _refusal(self, response: httpx.Response) -> Refusal:
         return refusal(response, self._client.secrets())
@@ -82,7 +77,7 @@ class UserWriter:
     # --- create -----------------------------------------------------------------------------
 
     def create(self, op: Operation) -> Outcome:
-        reasons = problems(op.fields)
+        reasons = problems(op.fields, self._activity.owned_field)
         if reasons:
             return failed(op, "; ".join(reasons))
         try:
@@ -154,7 +149,7 @@ class UserWriter:
     # --- update -----------------------------------------------------------------------------
 
     def update(self, op: Operation) -> Outcome:
-        reasons = problems(op.fields)
+        reasons = problems(op.fields, self._activity.owned_field)
         if reasons:
             return failed(op, "; ".join(reasons))
         body = update_body(op.fields, op.changed)
@@ -172,54 +167,76 @@ class UserWriter:
     # --- deactivate and reactivate ----------------------------------------------------------
 
     def deactivate(self, op: Operation) -> Outcome:
-        expires = iso_utc(self._now() - EXPIRY_LEAD)
+        return self._switch(op, active=False)
+
+    def reactivate(self, op: Operation) -> Outcome:
+        return self._switch(op, active=True)
+
+    def _switch(self, op: Operation, *, active: bool) -> Outcome:
+        """Deactivate or reactivate; a resend, a refusal or a 404 is settled by reading back.
+
+        Sent again (a lost answer, a crash), the account is read first and nothing is sent
+        when it is already so. A refusal or a 404 is never taken at its word: the account
+        is read, and "already so" is done, "gone" is done (with a warning) for a
+        deactivation, and anything else fails with the platform's reason.
+        """
+        verb = "reactivation" if active else "deactivation"
+        name = "user_reactivate" if active else "user_deactivate"
+        body = self._activity.reactivate_body() if active else self._activity.deactivate_body()
+        if op.attempts > 1:
+            settled = self._already(op, active=active, reason=None)
+            if settled is not None:
+                return settled
         response = self._endpoints.call(
-            "user_deactivate",
+            name,
             ids=user_ids(op),
-            body={EXPIRY: expires},
-            priority=Priority.DEPROVISION,
-            idempotent=True,
+            body=body,
+            priority=Priority.WRITE if active else Priority.DEPROVISION,
             accept=REFUSALS,
         )
-        if response.status_code == 404:
-            return done(op, warnings=[f"{self._gone(op)}: there was nothing to deactivate"])
         if response.status_code in REFUSALS:
-            reason = self._refusal(response).reason
-            return failed(op, f"Learning Pool refused the deactivation: {reason}")
-        record = record_of(response, "user_deactivate")
-        if record and record.get(EXPIRY) is None and text(record.get("status")) == "active":
+            reason = f"Learning Pool refused the {verb}: {self._refusal(response).reason}"
+            settled = self._already(op, active=active, reason=reason)
+            if settled is None and response.status_code == 404:
+                reason += f"; account {op.remote_id} exists, so check target.endpoints.{name}.path"
+            return settled or failed(op, reason)
+        if self._activity.holds(record_of(response, name), active) is False:
             return failed(
                 op,
-                "Learning Pool accepted the deactivation but the account has no expiry date; "
-                "check that target.endpoints.user_deactivate sets expires_at",
+                f"Learning Pool accepted the {verb} but the account it answered with is still "
+                f"{'inactive' if active else 'active'} by {self._activity.describe()}; check "
+                f"target.endpoints.{name} and target.deactivation",
             )
         return done(op)
 
-    def reactivate(self, op: Operation) -> Outcome:
-        response = self._endpoints.call(
-            "user_reactivate",
-            ids=user_ids(op),
-            body={EXPIRY: None},
-            idempotent=True,
-            accept=REFUSALS,
-        )
-        if response.status_code == 404:
-            return failed(op, f"{self._gone(op)}, so it cannot be reactivated")
-        if response.status_code in REFUSALS:
-            reason = self._refusal(response).reason
-            return failed(op, f"Learning Pool refused the reactivation: {reason}")
-        record = record_of(response, "user_reactivate")
-        if record and text(record.get("status")) == "expired":
-            return failed(
-                op,
-                "Learning Pool accepted the reactivation but the account is still expired; "
-                "check that target.endpoints.user_reactivate clears expires_at",
-            )
-        return done(op)
+    def _already(self, op: Operation, *, active: bool, reason: str | None) -> Outcome | None:
+        """Done when a fresh read shows the account already so; None to send (or fail)."""
+        try:
+            account = self._directory.fresh(str(op.remote_id), _keys(op))
+        except EndpointMissing as missing:
+            if reason is None:
+                return None  # nothing to read with: send, the answer decides
+            detail = f"{reason}; syncd cannot read the account back to settle it: {missing}"
+            return failed(op, detail)
+        if account is None:
+            gone = self._gone(op)
+            if active:
+                return failed(op, f"{gone}, so it cannot be reactivated")
+            return done(op, warnings=[f"{gone}: there was nothing to deactivate"])
+        if self._activity.holds(account.record, active):
+            log.info("learningpool_already_so", hr_key=op.hr_key, active=active, resend=not reason)
+            return done(op)
+        return None
 
     @staticmethod
     def _gone(op: Operation) -> str:
         return f"Learning Pool account {op.remote_id} no longer exists (was it removed there?)"
+
+
+def _keys(op: Operation) -> dict[str, Any]:
+    """What finds the account in a filtered listing: the HR id, the username, the email."""
+    fields = ("external_id", "username", "email")
+    return {name: op.fields[name] for name in fields if op.fields.get(name)}
 
 
 def _id_from_location(response: httpx.Response) -> str:
