@@ -77,3 +77,12 @@ def record_cycle_metrics(connector: str, direction: str, status: dict) -> None:
     finished = status.get("last_success_at")
     if finished is not None:
         LAST_SUCCESS.labels(connector, direction).set(finished.timestamp())
+
+
+RATE_LIMIT_EFFECTIVE = Gauge(
+    "syncd_rate_limit_effective",
+    "Calls syncd allows itself per window of a credential: the configured limit, lowered "
+    "after a 429 its own count did not expect and growing back after (shared through the "
+    "state store); credential is the start of the credential's hash, never the secret",
+    ["vendor", "credential", "window"],
+)

@@ -75,7 +75,7 @@ def test_db_upgrade_then_status(tmp_path, db_url):
     config = _minimal_config(tmp_path, db_url)
     result = syncd("db", "upgrade", "--config", str(config))
     assert result.returncode == 0, result.stderr
-    assert "revision 0002" in result.stdout  # the head: parked results have their table
+    assert "revision 0003" in result.stdout  # the head: rate limits keep a throttle
     assert syncd("db", "upgrade", "--config", str(config)).returncode == 0
     assert json.loads(syncd("status", "--json", "--config", str(config)).stdout) == []
 

@@ -536,7 +536,7 @@ def test_a_leavers_results_still_arrive(make_connector, portal):
 
 
 def test_the_scan_is_spread_over_cycles_within_its_budget(make_connector, portal):
-    # 6000 calls a minute (5400 after the margin) and a tiny share: two calls a cycle, the
+    # 6000 calls a minute and a tiny share: two calls a cycle, the
     # course listing and one course's enrollments; the sandbox has five courses.
     lms = make_connector(pull={"budget_share": 0.0004})
     lms.hr = [person("E1")]

@@ -11,7 +11,7 @@ from sqlalchemy import inspect, select
 
 from syncd.state.db import make_engine
 from syncd.state.migrate import alembic_config, current_revision, upgrade
-from syncd.state.tables import cursors, metadata, parked_results
+from syncd.state.tables import cursors, metadata, parked_results, rate_limits
 
 
 def _differences(url: str) -> list:
@@ -114,5 +114,32 @@ def test_parked_results_move_out_of_cursors_and_back(db_url):
             back = {r.name: r.value for r in conn.execute(select(cursors))}
         assert back == {"pull:csv": {"seq": 7}, "parked:" + "a" * 32: parked}
         assert "parked_results" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_rate_limits_gain_a_throttle_and_lose_it_again(db_url):
+    upgrade(db_url, "0002")
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO rate_limits (credential, paused_until, paused_at, strikes, horizon) "
+                "VALUES ('c0ffee', 0, 0, 2, 3600)"
+            )
+        upgrade(db_url)
+        with engine.begin() as conn:
+            row = conn.execute(select(rate_limits)).one()
+            assert (row.credential, row.strikes, row.scale, row.scaled_at) == (
+                "c0ffee", 2, 1.0, 0.0
+            )  # the credential runs at its full limits until a 429 says otherwise
+            conn.execute(rate_limits.update().values(scale=0.75, scaled_at=1_800_000_000.0))
+
+        command.downgrade(alembic_config(db_url), "0002")
+        columns = {c["name"] for c in inspect(engine).get_columns("rate_limits")}
+        assert columns == {"credential", "paused_until", "paused_at", "strikes", "horizon"}
+        with engine.connect() as conn:
+            kept = conn.exec_driver_sql("SELECT credential, strikes FROM rate_limits").all()
+        assert [tuple(r) for r in kept] == [("c0ffee", 2)]
     finally:
         engine.dispose()

@@ -162,8 +162,8 @@ class HowNowAdapter(AdapterSkeleton):
 
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         """A slice of the assignment scan within ``pull_budget()`` calls. With HowNow's 50 a
-        minute (45 after the safety margin) and the default share of 0.5, a cycle reads 22
-        pages; a larger workspace is scanned over several cycles."""
+        minute (the default margin keeps all of it) and the default share of 0.5, a cycle
+        reads 25 pages; a larger workspace is scanned over several cycles."""
         yield from AssignmentScan(self.api, self.pull_budget()).pages(cursor)
 
     # --- operations --------------------------------------------------------------------------
