@@ -21,7 +21,7 @@ from syncd.model import (
     record_hash,
     stable_hash,
 )
-from syncd.vendors.base import Capabilities, PullPage, RemoteAccount
+from syncd.vendors.base import Capabilities, Confirmed, PullPage, RemoteAccount
 
 
 @dataclass
@@ -113,6 +113,9 @@ class FakeLMS:
             )
             for op in ops
         ]
+
+    def confirm_in_bulk(self, jobs: Mapping[str, Sequence[Operation]]) -> Confirmed:
+        return Confirmed()  # it reads nothing in bulk: every job is polled
 
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         return iter(())

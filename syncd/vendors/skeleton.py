@@ -17,7 +17,7 @@ import structlog
 
 from syncd.http import VendorClient
 from syncd.model import DesiredUser, Operation
-from syncd.vendors.base import Capabilities, RemoteAccount, VendorFacts
+from syncd.vendors.base import Capabilities, Confirmed, RemoteAccount, VendorFacts
 from syncd.vendors.client import VendorApi
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.pulling import call_budget
@@ -83,6 +83,10 @@ class AdapterSkeleton(VendorApi):
 
     def arrange(self, ops: Sequence[Operation]) -> list[Operation]:
         return list(ops)
+
+    def confirm_in_bulk(self, jobs: Mapping[str, Sequence[Operation]]) -> Confirmed:
+        """No read in bulk: every job is polled."""
+        return Confirmed()
 
     def pull_budget(self) -> int:
         """API calls one pull cycle may make: ``pull.budget_share`` of the shortest window's

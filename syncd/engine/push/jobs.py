@@ -1,5 +1,6 @@
 """Push step 5, jobs: waiting for the vendor's asynchronous jobs to end (TalentLMS tasks,
-HowNow upserts), through the one polling loop of ``syncd.polling``.
+HowNow upserts), through the one polling loop of ``syncd.polling``. Each round, the
+adapter may first confirm many jobs with one read in bulk (``confirm_in_bulk``).
 
 A job that ends has its operations' outcomes recorded. One still running when
 the wait's time limit passes is reported and polled again next cycle; one still
@@ -20,7 +21,7 @@ from syncd.config.schema.durations import format_duration
 from syncd.engine.cycle import log_stopping
 from syncd.engine.push.settings import DIRECTION, PushSettings
 from syncd.model import Operation, Outcome, OutcomeStatus
-from syncd.polling import Waited, WaitEnd, wait_for_jobs
+from syncd.polling import BulkRound, Waited, WaitEnd, wait_for_jobs
 from syncd.state import store
 
 log = structlog.get_logger(__name__)
@@ -51,7 +52,13 @@ class JobPoller:
             self._finish(job_id, outcomes)
             return True
 
-        waited = wait_for_jobs(waiting, ended, self.s.polling, stop=self.s.stop)
+        def in_bulk(running: list[str]) -> BulkRound[str]:
+            found = self.s.adapter.confirm_in_bulk({job_id: waiting[job_id] for job_id in running})
+            for job_id, outcomes in found.outcomes.items():
+                self._finish(job_id, outcomes)
+            return BulkRound(frozenset(found.outcomes), found.looked_at)
+
+        waited = wait_for_jobs(waiting, ended, self.s.polling, in_bulk=in_bulk, stop=self.s.stop)
         if waited.end is WaitEnd.STOPPED:
             leaves = "unfinished jobs are polled again next cycle"
             log_stopping(DIRECTION, self.s.connector, leaves, jobs=len(waited.running))
