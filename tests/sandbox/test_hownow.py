@@ -95,44 +95,6 @@ def test_short_token_lifetime_fault_and_expire_control(
     assert hn.get("/users").status_code == 401
 
 
-def test_list_and_get_users_have_the_documented_shapes(hn) -> None:
-    listed = hn.get("/users", params={"page": 1, "per_page": 2}).json()
-    assert set(listed) == {"data", "meta"}
-    assert listed["meta"] == {
-        "page": 1,
-        "per_page": 2,
-        "total_pages": 1,
-        "total_count": 1,
-        "filters": {},
-    }
-    admin = listed["data"][0]
-    assert {
-        "id",
-        "name",
-        "external_user_id",
-        "email",
-        "status",
-        "state",
-        "user_type",
-        "created_at",
-        "joined_organisation_on",
-        "last_signed_at",
-        "last_active_at",
-        "job_role",
-        "manager",
-        "group_count",
-        "image_details",
-    } == set(admin)
-    assert admin["status"] == "Active" and admin["state"] == "enabled"
-    detail = hn.get(f"/users/ID-{admin['id']}").json()["data"]
-    assert detail["external_user_id"] == "svc_admin" and detail["custom_fields"] == []
-    assert hn.get("/users/EXT-svc_admin").json()["data"]["id"] == admin["id"]
-    missing = hn.get("/users/EXT-nobody")
-    assert (missing.status_code, missing.json()) == (404, {"error_message": "Not found"})
-    assert hn.get("/users/ID-99999999999").status_code == 404  # beyond a 4-byte integer
-    assert hn.get("/users/nobody").status_code == 404  # no prefix, no match
-
-
 LISTED_FIELDS = {
     "id",
     "name",
@@ -151,6 +113,28 @@ LISTED_FIELDS = {
     "image_details",
 }
 """The fields of a user in the "Get All Users" example, and no other."""
+
+
+def test_list_and_get_users_have_the_documented_shapes(hn) -> None:
+    listed = hn.get("/users", params={"page": 1, "per_page": 2}).json()
+    assert set(listed) == {"data", "meta"}
+    assert listed["meta"] == {
+        "page": 1,
+        "per_page": 2,
+        "total_pages": 1,
+        "total_count": 1,
+        "filters": {},
+    }
+    admin = listed["data"][0]
+    assert set(admin) == LISTED_FIELDS
+    assert admin["status"] == "Active" and admin["state"] == "enabled"
+    detail = hn.get(f"/users/ID-{admin['id']}").json()["data"]
+    assert detail["external_user_id"] == "svc_admin" and detail["custom_fields"] == []
+    assert hn.get("/users/EXT-svc_admin").json()["data"]["id"] == admin["id"]
+    missing = hn.get("/users/EXT-nobody")
+    assert (missing.status_code, missing.json()) == (404, {"error_message": "Not found"})
+    assert hn.get("/users/ID-99999999999").status_code == 404  # beyond a 4-byte integer
+    assert hn.get("/users/nobody").status_code == 404  # no prefix, no match
 
 
 def test_the_users_listing_shows_what_its_document_shows_and_nothing_more(
