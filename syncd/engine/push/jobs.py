@@ -49,13 +49,13 @@ class JobPoller:
                 outcomes = self._given_up(job_id, ops, sent_at.get(job_id))
             if outcomes is None:
                 return False
-            self._finish(job_id, outcomes)
+            self._finish({job_id: outcomes})
             return True
 
         def in_bulk(running: list[str]) -> BulkRound[str]:
             found = self.s.adapter.confirm_in_bulk({job_id: waiting[job_id] for job_id in running})
-            for job_id, outcomes in found.outcomes.items():
-                self._finish(job_id, outcomes)
+            if found.outcomes:
+                self._finish(found.outcomes)
             return BulkRound(frozenset(found.outcomes), found.looked_at)
 
         waited = wait_for_jobs(waiting, ended, self.s.polling, in_bulk=in_bulk, stop=self.s.stop)
@@ -66,21 +66,23 @@ class JobPoller:
             self._report_overdue({job_id: waiting[job_id] for job_id in waited.running})
         return waited
 
-    def _finish(self, job_id: str, outcomes: list[Outcome]) -> None:
+    def _finish(self, ended: Mapping[str, list[Outcome]]) -> None:
+        """Record the outcomes of jobs that ended, in one transaction."""
         with self.s.engine.begin() as conn:
-            for outcome in outcomes:
-                self.record(conn, outcome)
-            # The job has ended: an earlier "has not finished" report no longer holds.
-            people = [o.op.hr_key for o in outcomes]
-            store.resolve_errors(conn, self.s.connector, people, ["job"])
-            failed = any(o.status is OutcomeStatus.FAILED for o in outcomes)
-            store.finish_job(
-                conn,
-                self.s.connector,
-                job_id,
-                "failed" if failed else "done",
-                {"outcomes": Counter(o.status.value for o in outcomes)},
-            )
+            for job_id, outcomes in ended.items():
+                for outcome in outcomes:
+                    self.record(conn, outcome)
+                # The job has ended: an earlier "has not finished" report no longer holds.
+                people = [o.op.hr_key for o in outcomes]
+                store.resolve_errors(conn, self.s.connector, people, ["job"])
+                failed = any(o.status is OutcomeStatus.FAILED for o in outcomes)
+                store.finish_job(
+                    conn,
+                    self.s.connector,
+                    job_id,
+                    "failed" if failed else "done",
+                    {"outcomes": Counter(o.status.value for o in outcomes)},
+                )
 
     def _sent_times(self, jobs: Mapping[str, object]) -> dict[str, datetime]:
         with self.s.engine.connect() as conn:

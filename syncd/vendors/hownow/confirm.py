@@ -117,8 +117,8 @@ class ListingConfirmer:
         return Confirmation(frozenset(applied), frozenset(not_yet))
 
     def _read(self, wanted: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-        """The listed users among ``wanted``, page by page, while the pages left cost fewer
-        calls than polling those not seen yet would."""
+        """The listed users among ``wanted``, page by page, while the pages left cost no more
+        calls than polling those not seen yet would (a page now beats a poll after a pause)."""
         found: dict[str, dict[str, Any]] = {}
         page = 1
         while True:
@@ -132,6 +132,6 @@ class ListingConfirmer:
             unseen = len(wanted) - len(found)
             if listing.is_last(page) or unseen == 0:
                 return found
-            if listing.total_pages is not None and listing.total_pages - page >= unseen:
+            if listing.total_pages is not None and listing.total_pages - page > unseen:
                 return found
             page += 1
