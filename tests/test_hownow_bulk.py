@@ -18,13 +18,14 @@ from syncd.engine.cycle import CycleOutcome
 from syncd.engine.push.settings import JobPolling
 from syncd.http import TOKENS
 from syncd.model import LinkStatus
-from syncd.sandbox import Sandbox
+from syncd.sandbox import ManualClock, Sandbox
 from syncd.state import store
 from tests.support.e2e import E2EConnector, calls, connector_factory, error_reasons
 
 UPSERT = "POST /external/v1/users/upsert"
 JOB_STATUS = "GET /external/v1/jobs/{job_id}/status"
 LISTING = "GET /external/v1/users"
+ROOMY = {"per_minute": 60_000, "per_hour": 3_600_000}
 CLIENT = {"client_id": "sandbox-hownow-client", "client_secret": "sandbox-hownow-secret"}
 FIELDS = {
     "external_user_id": "{{ employee_id }}",
@@ -93,8 +94,7 @@ def team(people: int) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(vendors=["hownow"], job_duration=0.05, hownow={"per_minute": 60_000,
-                                                                "per_hour": 3_600_000}) as box:
+    with Sandbox(vendors=["hownow"], job_duration=0.05, hownow=ROOMY) as box:
         yield box
 
 
@@ -175,3 +175,30 @@ def test_fields_the_listing_does_not_show_are_confirmed_by_their_jobs(connector,
     assert {u["custom_fields"]["location"] for u in sim.dump()["users"] if u["custom_fields"]} == {
         "NYC"
     }
+
+
+def test_jobs_left_by_an_earlier_cycle_are_confirmed_by_the_listing_when_resumed(
+    tmp_path, db_url
+):
+    clock = ManualClock()  # the sandbox's jobs end only when the test moves its clock
+    TOKENS.clear()
+    rows = [{**row, "manager": "", "user_type": "Manager"} for row in team(30)]
+    with (
+        Sandbox(vendors=["hownow"], clock=clock, job_duration=60, hownow=ROOMY) as box,
+        connector_factory(Connector, tmp_path, db_url, box.base_url("hownow")) as build,
+    ):
+        sim = box.sim("hownow")
+        hownow = build()
+        hownow.hr = rows
+        hownow.polling = JobPolling(first_delay=0.05, max_delay=0.05, timeout=0.2)
+        first = hownow.push()
+        assert first.counts["created"] == 0  # every job still running: they wait
+        assert {status for status, _ in hownow.links().values()} == {LinkStatus.PENDING}
+        clock.advance(61)  # the jobs end while no syncd runs
+        before = calls(sim)
+        hownow.polling = Connector.polling
+        second = hownow.push()  # a new adapter: it knows the jobs only from the outbox
+        assert second.outcome == CycleOutcome.SUCCESS and second.counts["created"] == 30
+        spent = calls(sim) - before
+        assert spent == {LISTING: 1}  # one page confirmed all 30: no poll, nothing re-sent
+        assert {status for status, _ in hownow.links().values()} == {LinkStatus.LINKED}
