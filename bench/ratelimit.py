@@ -130,7 +130,8 @@ def report(results: list[Result], backend: str, threads: int) -> str:
         "The limiter is configured with the server's exact limits here (no configuration "
         "margin) to show it never oversteps them: calls are logged at the latest moment they "
         "can reach the vendor, so network latency cannot push a window over. In production "
-        "the configuration also keeps a 10 % margin (`rate_limit.margin`).",
+        "the configuration's `rate_limit.margin` defaults to 1 as well: the documented limits, "
+        "less the same priority reserves.",
         "",
     ]
     return "\n".join(lines)

@@ -141,3 +141,12 @@ def record_pending(connector: str, pending: int) -> None:
 def record_unlinked(connector: str, count: int) -> None:
     """Results of LMS accounts linked to nobody, kept apart (0 with ``pull.unlinked: ignore``)."""
     UNLINKED_RESULTS.labels(connector).set(count)
+
+
+RATE_LIMIT_EFFECTIVE = Gauge(
+    "syncd_rate_limit_effective",
+    "Calls syncd allows itself per window of a credential: the configured limit, lowered "
+    "after a 429 its own count did not expect and growing back after (shared through the "
+    "state store); credential is the start of the credential's hash, never the secret",
+    ["vendor", "credential", "window"],
+)

@@ -1,10 +1,15 @@
 """The one loop that waits for asynchronous jobs: TalentLMS tasks, HowNow jobs, anyone's.
 
-A round asks about every job not yet finished; between rounds the pause doubles
-up to a ceiling. The wait ends when every job has finished, when the deadline
-has passed, or at once when the stop event is set (the process is stopping):
-the caller learns which of the three it was and which jobs are still running,
-and decides what that means (report, retry next cycle, refuse a batch).
+A round asks about every job not yet finished; rounds start a pause apart, the
+pause doubling up to a ceiling. A round slowed by the rate limit (each poll is a
+call) counts towards that pause, so a busy round is followed at once by the next:
+polls never leave the budget idle while jobs are unfinished. Where a vendor can
+confirm many jobs with one read (a listing), a round may first try that: the jobs it
+settles, and those it looked at in vain, are not polled one by one in that round.
+The wait ends when every job has finished, when the deadline has passed, or at
+once when the stop event is set (the process is stopping): the caller learns which
+of the three it was and which jobs are still running, and decides what that means
+(report, retry next cycle, refuse a batch).
 It depends on nothing else in syncd but the stop signal, so vendors and the
 engine share it without importing each other.
 """
@@ -39,6 +44,15 @@ class WaitEnd(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class BulkRound(Generic[JobId]):
+    """What a read in bulk did for a round: the jobs it found ended, and those it looked at
+    and found still running (neither is polled one by one in that round)."""
+
+    ended: frozenset[JobId] = frozenset()
+    looked_at: frozenset[JobId] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class Waited(Generic[JobId]):
     end: WaitEnd
     running: list[JobId]  # the jobs that had not finished, in the order given
@@ -50,6 +64,7 @@ def wait_for_jobs(
     finished: Callable[[JobId], bool],
     backoff: Backoff,
     *,
+    in_bulk: Callable[[list[JobId]], BulkRound[JobId]] | None = None,
     stop: threading.Event = SHUTDOWN,
     sleep: Callable[[float], object] | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -57,20 +72,29 @@ def wait_for_jobs(
     """Poll ``finished(job_id)`` for each job still running until none is, or the wait ends.
 
     ``finished`` answers True once the job has ended (the caller keeps its answer);
-    it is asked once per job and round. ``sleep`` defaults to waiting on ``stop``,
-    so a pause ends the moment the process is asked to stop.
+    it is asked at most once per job and round. ``in_bulk``, when given, is asked
+    first each round with the jobs still running. ``sleep`` defaults to waiting on
+    ``stop``, so a pause ends the moment the process is asked to stop.
     """
     pause = sleep or stop.wait
     running = list(dict.fromkeys(job_ids))
     delay = backoff.first_delay
     started = clock()
     while True:
-        running = [job_id for job_id in running if not finished(job_id)]
+        round_started = clock()
+        bulk: BulkRound[JobId] = in_bulk(running) if in_bulk and running else BulkRound()
+        running = [
+            job_id
+            for job_id in running
+            if job_id not in bulk.ended and (job_id in bulk.looked_at or not finished(job_id))
+        ]
         if not running:
             return Waited(WaitEnd.FINISHED, [], clock() - started)
         if stop.is_set():
             return Waited(WaitEnd.STOPPED, running, clock() - started)
         if clock() - started > backoff.timeout:
             return Waited(WaitEnd.TIMED_OUT, running, clock() - started)
-        pause(delay)
+        rest = delay - (clock() - round_started)
+        if rest > 0:
+            pause(rest)
         delay = min(delay * 2, backoff.max_delay)

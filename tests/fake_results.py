@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncd.model import DesiredUser, LearningResult, Operation, Outcome, ResultStatus
-from syncd.vendors.base import Capabilities, PullPage, RemoteAccount
+from syncd.vendors.base import Capabilities, Confirmed, PullPage, RemoteAccount
 
 START = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -113,6 +113,9 @@ class FakeResultsLMS:
 
     def poll_job(self, job_id: str, ops: Sequence[Operation]) -> list[Outcome] | None:
         raise AssertionError("a pull never polls jobs")
+
+    def confirm_in_bulk(self, jobs: Mapping[str, Sequence[Operation]]) -> Confirmed:
+        raise AssertionError("a pull never waits for jobs")
 
     def close(self) -> None:
         pass

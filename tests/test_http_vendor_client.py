@@ -34,6 +34,8 @@ from syncd.http import (
     vendor_message,
 )
 from syncd.limits import MemoryBackend, Priority, RateLimiter, RateLimitTimeout, credential_id
+from syncd.state.db import make_engine
+from syncd.state.limiter import SqlBackend
 from syncd.vendors.hownow.api import hownow_auth
 from syncd.vendors.ilms.api import ilms_auth
 from syncd.vendors.learningpool.api import learningpool_auth
@@ -109,6 +111,13 @@ def test_a_thousand_calls_use_the_limit_without_a_single_429():
 
 
 def _run_two_processes(server: LimitServer, state_url: str, windows, calls: int) -> list[dict]:
+    return _run_processes(server, state_url, windows, calls, count=2)
+
+
+def _run_processes(
+    server: LimitServer, state_url: str, windows, calls: int, count: int
+) -> list[dict]:
+    """``count`` processes making ``calls`` calls each through limiters in ``state_url``."""
     argument = json.dumps(
         {
             "url": server.url,
@@ -126,10 +135,10 @@ def _run_two_processes(server: LimitServer, state_url: str, windows, calls: int)
             stderr=subprocess.DEVNULL,
             text=True,
         )
-        for _ in range(2)
+        for _ in range(count)
     ]
     outputs = [child.communicate(timeout=90)[0] for child in children]
-    assert [child.returncode for child in children] == [0, 0]
+    assert [child.returncode for child in children] == [0] * count
     return [json.loads(output.strip().splitlines()[-1]) for output in outputs]
 
 
@@ -143,6 +152,42 @@ def test_two_processes_on_one_state_store_never_exceed_the_limit_together(migrat
         assert server.max_in_window(1.0) <= 20
         assert server.max_in_window(2.0) <= 30
         assert server.max_in_window(2.0) >= 25  # the limit did bind: both pushed hard
+
+
+@pytest.mark.slow
+def test_an_unexpected_429_storm_lowers_the_shared_limit_which_then_grows_back(migrated_db_url):
+    """Someone else spends the key: a 429 our own count did not expect lowers the limit for
+    every process on the store (and in their /metrics), and it grows back by 5 % of the
+    limit every window (2 s here), so 10 s later it is whole again."""
+    windows = [(40, 2.0)]
+    engine = make_engine(migrated_db_url)
+    with LimitServer(windows) as server:
+        limiter = RateLimiter(
+            credential_id("bench", server.url, "shared-key"),  # the children's credential
+            windows,
+            backend=SqlBackend(engine),
+            name="bench",
+            in_flight=10.0,
+            backoff_initial=0.3,
+            backoff_max=1.0,
+        )
+        with VendorClient("bench", server.url, limiter=limiter, timeout=5.0) as client:
+            server.storm(0.1)
+            assert client.get("/items").status_code == 200  # refused once, then sent again
+            lowered_at = time.monotonic()
+        assert server.count(status=429) == 1
+        assert limiter.snapshot().effective[0][1] == 30  # 0.75 of 40
+
+        (other,) = _run_processes(server, migrated_db_url, windows, calls=1, count=1)
+        assert other["failures"] == []
+        assert 30 <= other["effective"][0] < 40  # another process runs at the lowered limit
+        assert other["metrics"] == {"2s": other["effective"][0]}
+
+        time.sleep(max(0.0, lowered_at + 10.5 - time.monotonic()))
+        (later,) = _run_processes(server, migrated_db_url, windows, calls=1, count=1)
+        assert later["effective"] == [40] and later["metrics"] == {"2s": 40.0}
+        assert server.count(status=429) == 1
+    engine.dispose()
 
 
 def test_two_clients_that_do_not_share_the_budget_trip_the_server():

@@ -698,12 +698,12 @@ def test_the_connectors_rate_limit_is_the_clients(make_adapter, sandbox):
             "transaction_key": KEY,
         }
     )
-    assert default.rate_limit.windows() == [(54, 60.0)]  # iLMS documents none: 60 a minute
+    assert default.rate_limit.windows() == [(60, 60.0)]  # iLMS documents none: 60 a minute
     adapter = make_adapter(
         rate_limit={"per_hour": 1000, "burst": 20, "burst_window": "10s", "per_minute": None}
     )
-    assert adapter.api.client.limiter.policy.windows == (Window(900, 3600.0), Window(18, 10.0))
-    assert adapter.pull_budget() == 9  # half of the shortest window
+    assert adapter.api.client.limiter.policy.windows == (Window(1000, 3600.0), Window(20, 10.0))
+    assert adapter.pull_budget() == 10  # half of the shortest window
 
 
 def test_call_budget():

@@ -582,7 +582,7 @@ def test_certification_credits_and_hours_reach_the_hr_sink(make_connector, porta
 
 
 def test_a_round_is_spread_over_cycles_within_its_budget(make_connector, portal):
-    # 6000 calls a minute (5400 after the margin) and a tiny share: two calls a cycle.
+    # 6000 calls a minute and a tiny share: two calls a cycle.
     lms = make_connector(pull={"budget_share": 0.0004})
     lms.hr = [person("E1")]
     lms.push()

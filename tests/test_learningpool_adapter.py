@@ -627,7 +627,7 @@ def test_completions_come_back_once_mapped_to_hr_keys_and_again_when_they_change
 
 
 def test_a_large_backlog_is_read_within_the_budget_over_several_cycles(make, sim, clock):
-    # 100,000 a minute * 0.9 * share: 1 page a cycle (min 2)
+    # 100,000 a minute * share: 1 page a cycle (min 2)
     lp = make(COMPLETIONS_ONLY, budget_share=0.00002)
     assert lp.pull_budget() == 2
     ids = created(lp, *[f"E{i}" for i in range(5)])

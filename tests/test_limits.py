@@ -199,6 +199,72 @@ def test_a_lower_remaining_from_the_vendor_is_followed(store):
     assert limit.snapshot().windows[0].used == 55  # agreeing headers add nothing
 
 
+def effective(limiter_: RateLimiter) -> list[int]:
+    return [limit for _window, limit in limiter_.snapshot().effective]
+
+
+def test_an_unexpected_429_lowers_the_limits_for_every_process_then_they_grow_back(store):
+    clock, backend, _ = store
+    windows = [(40, 10.0), (400, 100.0)]
+    first, second = (limiter(clock, backend(), windows, rng=lambda: 0.0) for _ in range(2))
+    take(first)
+    assert effective(second) == [40, 400]
+    # Our count says 1 of 40: the vendor's 429 means someone else uses the key.
+    done = first.acquire(Priority.WRITE).finish(429)
+    assert done.lowered_to == pytest.approx(0.75)
+    assert effective(second) == [30, 300]  # the other process runs at the lowered limits
+    assert [limit for _w, limit in done.effective] == [30, 300]
+    # Additive increase: 5 % of each limit back every shortest window (10 s).
+    clock.sleep(10.0)
+    assert effective(second) == [32, 320]
+    clock.sleep(20.0)
+    assert effective(first) == [36, 360]
+    clock.sleep(20.0)
+    assert effective(second) == [40, 400]
+    clock.sleep(100.0)
+    assert effective(second) == [40, 400]  # and no further
+
+
+def test_the_lowered_limits_are_the_ones_calls_wait_for(store):
+    clock, backend, _ = store
+    limit = limiter(clock, backend(), [(20, 10.0)], rng=lambda: 0.0)
+    limit.acquire(Priority.DEPROVISION).finish(429)  # lowered to 15 a window, paused 5 s
+    clock.sleep(5.0)
+    start = clock.now
+    for _ in range(14):  # 15 with the refused call, which counts as the vendor saw it
+        take(limit)
+    assert clock.now == start
+    take(limit)  # the 16th waits for the refused call to leave the window
+    assert clock.now - start == pytest.approx(5.0, abs=1e-6)
+
+
+def test_429s_of_one_burst_lower_the_limits_once_and_strikes_in_a_row_again(store):
+    clock, backend, _ = store
+    limit = limiter(clock, backend(), [(100, 60.0)], rng=lambda: 0.0, max_sleep=60.0)
+    in_flight = [limit.acquire(Priority.WRITE) for _ in range(5)]
+    for permit in in_flight:
+        permit.finish(429)
+    assert effective(limit) == [75]
+    limit.acquire(Priority.WRITE).finish(429)  # after the pause, refused again: a new strike
+    assert limit.snapshot().strikes == 2
+    assert effective(limit) == [56]  # 0.75 x 0.75, the 10 s spent paused regained nothing yet
+    for _ in range(20):  # answered at once, with no time to grow back in between
+        limit.acquire(Priority.WRITE).finish(429, {"Retry-After": "0"})
+    assert effective(limit) == [10]  # never below a tenth of the limit
+
+
+def test_a_429_our_own_count_expected_leaves_the_limits_alone(store):
+    clock, backend, _ = store
+    limit = limiter(clock, backend(), [(10, 60.0)], rng=lambda: 0.0)
+    for _ in range(9):
+        take(limit)
+    # The tenth call fills the window by our own count: a vendor counting its windows
+    # a little differently may refuse it, and that says nothing of another client.
+    done = limit.acquire(Priority.DEPROVISION).finish(429)
+    assert done.paused_for > 0 and done.lowered_to is None
+    assert effective(limit) == [10]
+
+
 def test_a_caller_that_cannot_wait_that_long_is_told_so(store):
     clock, backend, _ = store
     limit = limiter(clock, backend(), [(1, 60.0)])

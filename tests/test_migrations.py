@@ -18,6 +18,7 @@ from syncd.state.tables import (
     delivered_results,
     metadata,
     parked_results,
+    rate_limits,
     sync_errors,
     sync_status,
 )
@@ -268,5 +269,32 @@ def test_not_linked_errors_of_earlier_versions_are_resolved_and_counts_start_at_
             [status] = conn.execute(select(sync_status)).all()
         assert still_open == ["lms:u1"]  # a result that cannot be identified stays an error
         assert status.unlinked_results == 0
+    finally:
+        engine.dispose()
+
+
+def test_rate_limits_gain_a_throttle_and_lose_it_again(db_url):
+    upgrade(db_url, "0005")
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO rate_limits (credential, paused_until, paused_at, strikes, horizon) "
+                "VALUES ('c0ffee', 0, 0, 2, 3600)"
+            )
+        upgrade(db_url)
+        with engine.begin() as conn:
+            row = conn.execute(select(rate_limits)).one()
+            assert (row.credential, row.strikes, row.scale, row.scaled_at) == (
+                "c0ffee", 2, 1.0, 0.0
+            )  # the credential runs at its full limits until a 429 says otherwise
+            conn.execute(rate_limits.update().values(scale=0.75, scaled_at=1_800_000_000.0))
+
+        command.downgrade(alembic_config(db_url), "0005")
+        columns = {c["name"] for c in inspect(engine).get_columns("rate_limits")}
+        assert columns == {"credential", "paused_until", "paused_at", "strikes", "horizon"}
+        with engine.connect() as conn:
+            kept = conn.exec_driver_sql("SELECT credential, strikes FROM rate_limits").all()
+        assert [tuple(r) for r in kept] == [("c0ffee", 2)]
     finally:
         engine.dispose()

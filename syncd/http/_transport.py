@@ -21,6 +21,7 @@ from syncd.http._reading import retry_after
 from syncd.http.errors import RateLimitWaitTooLong
 from syncd.limits import Finished, Permit, Priority, RateLimiter, RateLimitTimeout
 from syncd.metrics import (
+    RATE_LIMIT_EFFECTIVE,
     RATE_LIMIT_WAIT_SECONDS,
     RATE_LIMITED,
     VENDOR_API_CALLS,
@@ -122,6 +123,13 @@ class CallMeter:
             pause_ms=round(pause * 1000),
         )
 
+    def limits(self, credential: str, done: Finished) -> None:
+        """The credential's effective limits after a call, as ``/metrics`` shows them."""
+        for window, limit in done.effective:
+            RATE_LIMIT_EFFECTIVE.labels(self.name, credential[:12], f"{window.seconds:g}s").set(
+                limit
+            )
+
     def _count(self, response: httpx.Response | None) -> None:
         with self._lock:
             self.calls += 1
@@ -189,6 +197,7 @@ class LimitedTransport(httpx.BaseTransport):
         context.in_doubt = False
         done = permit.finish(response.status_code, response.headers)
         self._meter.record(request, context, response, started, permit.waited, None)
+        self._meter.limits(self._limiter.credential, done)
         return response, done
 
     def close(self) -> None:

@@ -1,7 +1,8 @@
 """What a rate-limit backend is: where a credential's call log lives, and how waiters wake.
 
 The decisions are the policy's and are taken here, once for every backend; a backend
-(``MemoryBackend``, the store's ``SqlBackend``) only keeps the log and the pause.
+(``MemoryBackend``, the store's ``SqlBackend``) only keeps the log, the pause and the
+throttle, so every process sharing the backend shares all three.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from syncd.limits.policy import (
     Pause,
     Priority,
     Snapshot,
+    Throttle,
     VendorSignal,
     after_answer,
     wait_needed,
@@ -37,10 +39,12 @@ class Access(Enum):
 
 
 class OpenLog(CallLog, Protocol):
-    """A credential's call log and pause, opened by a backend at one moment of its clock."""
+    """A credential's call log, pause and throttle, opened by a backend at one moment of its
+    clock."""
 
     now: float
     pause: Pause
+    throttle: Throttle
 
     def add(self, at: float, weight: int = 1, window_seconds: float | None = None) -> int:
         """Log ``weight`` calls at ``at`` (counted only in that window when it is given)."""
@@ -50,7 +54,7 @@ class OpenLog(CallLog, Protocol):
         """Move an answered call to the moment it was answered."""
         ...
 
-    def save(self, pause: Pause) -> None: ...
+    def save(self, pause: Pause, throttle: Throttle) -> None: ...
 
 
 class LimitBackend(ABC):
@@ -71,7 +75,8 @@ class LimitBackend(ABC):
     def acquire(self, credential: str, policy: LimitPolicy, priority: Priority) -> Grant | float:
         """Log a call and return its grant, or the seconds to wait before asking again."""
         with self._open(credential, policy, Access.ADMIT) as log:
-            wait = wait_needed(log.now, policy, priority, log.pause.until, log)
+            scale = log.throttle.at(log.now, policy)
+            wait = wait_needed(log.now, policy, priority, log.pause.until, log, scale)
             if wait > 0:
                 return wait
             return Grant(log.add(log.now + policy.in_flight), log.now)
@@ -88,9 +93,10 @@ class LimitBackend(ABC):
         """Record a call's end (``elapsed`` seconds after its grant) and what the vendor said."""
         with self._open(credential, policy, Access.FINISH) as log:
             log.settle(grant.id, grant.granted_at + max(0.0, elapsed))
-            pause, result = after_answer(log.now, grant, signal, policy, log.pause, log, rng)
-            if pause != log.pause:
-                log.save(pause)
+            state = (log.pause, log.throttle)
+            pause, throttle, result = after_answer(log.now, grant, signal, policy, state, log, rng)
+            if (pause, throttle) != state:
+                log.save(pause, throttle)
             if result.learned is not None:
                 window, extra = result.learned
                 log.add(log.now, extra, window.seconds)
@@ -100,7 +106,7 @@ class LimitBackend(ABC):
 
     def snapshot(self, credential: str, policy: LimitPolicy) -> Snapshot:
         with self._open(credential, policy, Access.READ) as log:
-            return Snapshot.of(policy, log.used(policy.windows), log.pause, log.now)
+            return Snapshot.of(policy, log.used(policy.windows), log.pause, log.now, log.throttle)
 
     def wait_for_change(self, timeout: float) -> None:
         """Sleep up to ``timeout``, waking early when a call of this process finishes."""

@@ -121,6 +121,7 @@ class RateLimiter:
         return self.backend.snapshot(self.credential, self.policy)
 
     def _finish(self, permit: Permit, signal: VendorSignal) -> Finished:
+        """Settle the call; log a pause, a lowered throttle and calls learned from headers."""
         elapsed = self._monotonic() - permit.started
         done = self.backend.finish(
             self.credential, self.policy, permit.grant, elapsed, signal, self._rng
@@ -132,6 +133,13 @@ class RateLimiter:
                 pause_ms=round(done.paused_for * 1000),
                 retry_after=signal.retry_after is not None,
                 strikes=done.strikes,
+            )
+        if done.lowered_to is not None:
+            log.warning(
+                "rate_limit_lowered",
+                limiter=self.name,
+                share=round(done.lowered_to, 3),
+                limits={w.label: limit for w, limit in done.effective},
             )
         if done.learned is not None:
             window, extra = done.learned

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from syncd.limits.backend import Access, LimitBackend
-from syncd.limits.policy import LimitPolicy, Pause, Window
+from syncd.limits.policy import LimitPolicy, Pause, Throttle, Window
 
 
 @dataclass(slots=True)
@@ -25,6 +25,7 @@ class _Call:
 class _MemoryCredential:
     calls: list[_Call] = field(default_factory=list)
     pause: Pause = field(default_factory=Pause)
+    throttle: Throttle = field(default_factory=Throttle)
 
 
 class _MemoryLog:
@@ -38,6 +39,10 @@ class _MemoryLog:
     @property
     def pause(self) -> Pause:
         return self._state.pause
+
+    @property
+    def throttle(self) -> Throttle:
+        return self._state.throttle
 
     def _counts(self, call: _Call, window: Window) -> bool:
         return call.at > self.now - window.seconds and call.window_seconds in (
@@ -63,8 +68,9 @@ class _MemoryLog:
                 call.at = at
                 return
 
-    def save(self, pause: Pause) -> None:
+    def save(self, pause: Pause, throttle: Throttle) -> None:
         self._state.pause = pause
+        self._state.throttle = throttle
 
 
 class MemoryBackend(LimitBackend):

@@ -19,7 +19,11 @@ Beyond the windows:
 - ``X-RateLimit-Remaining`` lower than our own count (another client shares the
   key) is followed: the difference is logged as calls of that window;
 - priorities: a lower priority leaves a reserve share of every window unused, so
-  leavers' deactivations get through before other writes, and writes before pulls.
+  leavers' deactivations get through before other writes, and writes before pulls;
+- a 429 that our own count did not expect (every window had room: someone else uses
+  the key, or the plan is smaller than configured) lowers the credential's effective
+  limits by a factor (multiplicative decrease), and they grow back by a small share of
+  each limit every shortest window (additive increase): the ``Throttle``.
 
 Every function here is given the time it works with. ``syncd.limits.backend`` applies
 them, once for every backend; the backends own the clocks and the storage
@@ -165,15 +169,26 @@ class LimitPolicy:
     in_flight: float = 120.0  # the longest a request may take to reach the vendor
     backoff_initial: float = 5.0
     backoff_max: float = 300.0
+    decrease: float = 0.75  # an unexpected 429 multiplies the effective limits by this
+    recovery: float = 0.05  # share of each limit regained per shortest window afterwards
+    floor: float = 0.1  # the effective limits never go below this share of the limits
 
     @property
     def longest(self) -> float:
         return max((w.seconds for w in self.windows), default=0.0)
 
-    def room(self, window: Window, priority: Priority) -> int:
+    @property
+    def shortest(self) -> float:
+        return min((w.seconds for w in self.windows), default=0.0)
+
+    def effective(self, window: Window, scale: float = 1.0) -> int:
+        """``window``'s limit as the throttle's ``scale`` leaves it, never below one call."""
+        return max(1, math.floor(window.limit * min(scale, 1.0) + 1e-9))
+
+    def room(self, window: Window, priority: Priority, scale: float = 1.0) -> int:
         """How many calls ``priority`` may have in ``window`` (it leaves its reserve share)."""
         share = min(max(self.reserve.get(priority, 0.0), 0.0), 1.0)
-        return math.ceil(window.limit * (1.0 - share) - 1e-9)
+        return math.ceil(self.effective(window, scale) * (1.0 - share) - 1e-9)
 
     def backoff(self, strikes: int, rng: Callable[[], float] = random.random) -> float:
         """Pause after the ``strikes``-th 429 in a row without Retry-After: 5, 10, 20 ... 300 s."""
@@ -190,14 +205,22 @@ class CallLog(Protocol):
 
 
 def wait_needed(
-    now: float, policy: LimitPolicy, priority: Priority, paused_until: float, calls: CallLog
+    now: float,
+    policy: LimitPolicy,
+    priority: Priority,
+    paused_until: float,
+    calls: CallLog,
+    scale: float = 1.0,
 ) -> float:
-    """0 when a call of ``priority`` may go now, else seconds until it may."""
+    """0 when a call of ``priority`` may go now, else seconds until it may.
+
+    ``scale`` is the throttle's share of each limit at ``now`` (``Throttle.at``).
+    """
     wait = max(0.0, paused_until - now)
     if not policy.windows:
         return wait
     for window, used in zip(policy.windows, calls.used(policy.windows), strict=True):
-        room = policy.room(window, priority)
+        room = policy.room(window, priority, scale)
         if used < room:
             continue
         excess = used - room + 1
@@ -240,11 +263,13 @@ class Grant:
 
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """What a backend did with a call's answer (for logs)."""
+    """What a backend did with a call's answer (for logs and metrics)."""
 
     paused_for: float = 0.0  # seconds the credential is now paused, 0 if not
     strikes: int = 0
     learned: tuple[Window, int] | None = None
+    lowered_to: float | None = None  # the throttle's new scale when this answer lowered it
+    effective: tuple[tuple[Window, int], ...] = ()  # each window's effective limit now
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +288,39 @@ class Pause:
 
 
 @dataclass(frozen=True, slots=True)
+class Throttle:
+    """How far below its limits a credential runs after 429s its own count did not expect.
+
+    Someone else uses the key (or the plan is smaller than configured): each such 429
+    multiplies the share of every limit allowed by ``policy.decrease`` (never below
+    ``policy.floor``), and the share then grows back by ``policy.recovery`` every
+    shortest window (additive increase, multiplicative decrease). Kept as the share
+    right after the last decrease and its moment; the share now is computed (``at``).
+    """
+
+    scale: float = 1.0  # share of each limit allowed right after the last decrease
+    since: float = 0.0  # when that decrease happened
+
+    def at(self, now: float, policy: LimitPolicy) -> float:
+        """The share of each limit allowed at ``now``."""
+        if self.scale >= 1.0 or not policy.windows:
+            return 1.0
+        regained = policy.recovery * max(0.0, now - self.since) / policy.shortest
+        return min(1.0, self.scale + regained)
+
+    def lowered(self, now: float, policy: LimitPolicy) -> Throttle:
+        return Throttle(max(policy.floor, self.at(now, policy) * policy.decrease), now)
+
+
+def effective_limits(
+    policy: LimitPolicy, throttle: Throttle, now: float
+) -> tuple[tuple[Window, int], ...]:
+    """Each window with the limit the throttle allows at ``now``."""
+    scale = throttle.at(now, policy)
+    return tuple((w, policy.effective(w, scale)) for w in policy.windows)
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """How a credential stands now (for ``/status`` and tests)."""
 
@@ -270,16 +328,32 @@ class Snapshot:
     paused_until: float
     strikes: int
     now: float
+    effective: tuple[tuple[Window, int], ...] = ()  # each window's limit after the throttle
 
     @classmethod
-    def of(cls, policy: LimitPolicy, used: Sequence[int], pause: Pause, now: float) -> Snapshot:
+    def of(
+        cls,
+        policy: LimitPolicy,
+        used: Sequence[int],
+        pause: Pause,
+        now: float,
+        throttle: Throttle = Throttle(),
+    ) -> Snapshot:
         """The snapshot of a log whose windows hold ``used`` calls (in ``policy.windows`` order)."""
         usage = tuple(WindowUsage(w, u) for w, u in zip(policy.windows, used, strict=True))
-        return cls(usage, pause.until, pause.strikes, now)
+        return cls(usage, pause.until, pause.strikes, now, effective_limits(policy, throttle, now))
 
     @property
     def paused_for(self) -> float:
         return max(0.0, self.paused_until - self.now)
+
+
+def unexpected(policy: LimitPolicy, calls: CallLog) -> bool:
+    """Whether a 429 now contradicts our own count: every window still had room."""
+    used = calls.used(policy.windows)
+    return bool(policy.windows) and all(
+        u < w.limit for w, u in zip(policy.windows, used, strict=True)
+    )
 
 
 def after_answer(
@@ -287,23 +361,30 @@ def after_answer(
     grant: Grant,
     signal: VendorSignal,
     policy: LimitPolicy,
-    pause: Pause,
+    state: tuple[Pause, Throttle],
     calls: CallLog,
     rng: Callable[[], float],
-) -> tuple[Pause, Finished]:
-    """The credential's pause once ``grant``'s call is answered, and what was decided.
+) -> tuple[Pause, Throttle, Finished]:
+    """The credential's pause and throttle once ``grant``'s call is answered, and what was
+    decided.
 
     A 429 pauses the credential (never for less than it already is); any other answer
-    to a call granted after the pause began ends the strikes. ``Finished.learned``
-    names the calls the backend adds to its log to follow a lower
-    ``X-RateLimit-Remaining``.
+    to a call granted after the pause began ends the strikes. A 429 that starts a new
+    strike while our count had room in every window lowers the throttle (once per
+    burst, like the backoff). ``Finished.learned`` names the calls the backend adds to
+    its log to follow a lower ``X-RateLimit-Remaining``.
     """
+    pause, throttle = state
+    lowered_to = None
     if signal.status == 429:
         strikes = pause.strikes
         # Calls already in flight when a pause began answer 429 too; they belong to the
         # same burst and do not double the backoff again.
         if grant.granted_at > pause.since or pause.until <= now:
             strikes += 1
+            if unexpected(policy, calls):
+                throttle = throttle.lowered(now, policy)
+                lowered_to = throttle.scale
         paused_for = (
             signal.retry_after
             if signal.retry_after is not None
@@ -318,7 +399,13 @@ def after_answer(
         result = Finished(strikes=pause.strikes)
         if signal.status is not None and grant.granted_at > pause.since:
             pause = replace(pause, strikes=0)
-    return pause, replace(result, learned=learned_calls(policy, signal, calls))
+    result = replace(
+        result,
+        learned=learned_calls(policy, signal, calls),
+        lowered_to=lowered_to,
+        effective=effective_limits(policy, throttle, now),
+    )
+    return pause, throttle, result
 
 
 def seconds_for(calls: int, policy: LimitPolicy, priority: Priority = Priority.WRITE) -> float:

@@ -1,7 +1,7 @@
 """The rate-limit backend in the state store: every process on one database shares each budget.
 
 The call log lives in ``rate_limit_calls``, with one ``rate_limits`` row per
-credential locked while a call is admitted (``SELECT ... FOR UPDATE`` on
+credential (its pause and throttle) locked while a call is admitted (``SELECT ... FOR UPDATE`` on
 PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite): processes and replicas on one store
 share the budget. On PostgreSQL the database's clock is used, so replicas on
 different hosts agree. The decisions themselves are ``syncd.limits.policy``'s.
@@ -19,18 +19,21 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from syncd.limits.backend import Access, LimitBackend
-from syncd.limits.policy import LimitPolicy, Pause, Window
+from syncd.limits.policy import LimitPolicy, Pause, Throttle, Window
 from syncd.state.tables import rate_limit_calls, rate_limits
 
 
 class _SqlLog:
-    """One credential's log and pause, inside the backend's transaction."""
+    """One credential's log, pause and throttle, inside the backend's transaction."""
 
-    def __init__(self, conn: Connection, credential: str, now: float, pause: Pause) -> None:
+    def __init__(
+        self, conn: Connection, credential: str, now: float, state: Mapping[str, Any] | None
+    ) -> None:
         self._conn = conn
         self._credential = credential
         self.now = now
-        self.pause = pause
+        self.pause = _pause(state) if state is not None else Pause()
+        self.throttle = _throttle(state) if state is not None else Throttle()
 
     def _in(self, window: Window):
         calls = rate_limit_calls.c
@@ -74,11 +77,17 @@ class _SqlLog:
             update(rate_limit_calls).where(rate_limit_calls.c.id == call_id).values(at=at)
         )
 
-    def save(self, pause: Pause) -> None:
+    def save(self, pause: Pause, throttle: Throttle) -> None:
         self._conn.execute(
             update(rate_limits)
             .where(rate_limits.c.credential == self._credential)
-            .values(paused_until=pause.until, paused_at=pause.since, strikes=pause.strikes)
+            .values(
+                paused_until=pause.until,
+                paused_at=pause.since,
+                strikes=pause.strikes,
+                scale=throttle.scale,
+                scaled_at=throttle.since,
+            )
         )
 
 
@@ -149,13 +158,13 @@ class SqlBackend(LimitBackend):
                 row = conn.execute(
                     select(rate_limits).where(rate_limits.c.credential == credential)
                 ).first()
-                yield _SqlLog(conn, credential, now, _pause(row._mapping) if row else Pause())
+                yield _SqlLog(conn, credential, now, row._mapping if row else None)
             return
         with self._locked(credential) as (conn, state):
             now = self._now(conn)
             if access is Access.ADMIT:
                 self._forget_old_calls(conn, credential, policy, state, now)
-            yield _SqlLog(conn, credential, now, _pause(state))
+            yield _SqlLog(conn, credential, now, state)
 
     def _forget_old_calls(
         self,
@@ -183,3 +192,8 @@ class SqlBackend(LimitBackend):
 def _pause(state: Mapping[str, Any]) -> Pause:
     """A ``rate_limits`` row's pause."""
     return Pause(float(state["paused_until"]), float(state["paused_at"]), int(state["strikes"]))
+
+
+def _throttle(state: Mapping[str, Any]) -> Throttle:
+    """A ``rate_limits`` row's throttle."""
+    return Throttle(float(state["scale"]), float(state["scaled_at"]))

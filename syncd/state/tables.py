@@ -194,6 +194,10 @@ rate_limits = Table(
     Column("paused_at", Float, nullable=False, default=0.0),  # when that pause was set
     _count("strikes"),  # consecutive 429s, for backoff
     Column("horizon", Float, nullable=False, default=0.0),  # longest window seen: log retention
+    # The throttle after 429s our count did not expect: the share of each limit allowed
+    # right after the last decrease, and when that was (it grows back from there).
+    Column("scale", Float, nullable=False, default=1.0, server_default="1"),
+    Column("scaled_at", Float, nullable=False, default=0.0, server_default="0"),
 )
 
 rate_limit_calls = Table(

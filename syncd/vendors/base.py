@@ -204,6 +204,19 @@ class AccountLister(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """What one read in bulk confirmed of the jobs awaited (``Adapter.confirm_in_bulk``).
+
+    ``outcomes``: the jobs it settled, with their operations' outcomes; ``looked_at``:
+    the jobs it looked for and could not settle yet (not polled one by one this round).
+    Jobs in neither are polled as usual.
+    """
+
+    outcomes: Mapping[str, list[Outcome]] = field(default_factory=dict)
+    looked_at: frozenset[str] = frozenset()
+
+
 @runtime_checkable
 class Adapter(Protocol):
     """One LMS, seen through the vocabulary of ``syncd.model``."""
@@ -266,6 +279,17 @@ class Adapter(Protocol):
 
     def poll_job(self, job_id: str, ops: Sequence[Operation]) -> list[Outcome] | None:
         """The outcomes of an asynchronous job's operations, or None while it still runs."""
+        ...
+
+    def confirm_in_bulk(self, jobs: Mapping[str, Sequence[Operation]]) -> Confirmed:
+        """Jobs confirmed by one read of many records, where that is cheaper than polling.
+
+        Asked each round of waiting with the jobs still running. A vendor that can
+        read its records in bulk (HowNow's user listing) reads them when that costs
+        fewer calls than polling the jobs, and settles the jobs whose records show the
+        write applied; the rule of confirmed writes holds (a record that does not show
+        it is polled). Others answer an empty ``Confirmed``: every job is polled.
+        """
         ...
 
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:

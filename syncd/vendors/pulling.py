@@ -37,8 +37,8 @@ def call_budget(windows: Sequence[tuple[int, float]], share: float) -> int:
     """Calls one pull cycle may make: ``share`` of the shortest window's allowance.
 
     ``windows`` are ``(calls, seconds)`` pairs as ``RateLimitConfig.windows`` gives them.
-    With 60 a minute (54 after the safety margin) and the default share of 0.5, a cycle
-    makes 27 calls; a larger backlog is read over several cycles.
+    With 60 a minute (the default margin keeps all of it) and the default share of 0.5, a
+    cycle makes 30 calls; a larger backlog is read over several cycles.
     """
     if not windows:
         return MIN_BUDGET

@@ -17,7 +17,7 @@ import structlog
 
 from syncd.http import VendorClient
 from syncd.model import DesiredUser, Operation
-from syncd.vendors.base import Capabilities, RemoteAccount, TargetCheck, VendorFacts
+from syncd.vendors.base import Capabilities, Confirmed, RemoteAccount, TargetCheck, VendorFacts
 from syncd.vendors.client import VendorApi
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.pulling import call_budget
@@ -87,6 +87,10 @@ class AdapterSkeleton(VendorApi):
     def check_targets(self, groups: frozenset[str], courses: frozenset[str]) -> TargetCheck:
         """Nothing known unless the vendor lists its groups or courses (it overrides this)."""
         return TargetCheck()
+
+    def confirm_in_bulk(self, jobs: Mapping[str, Sequence[Operation]]) -> Confirmed:
+        """No read in bulk: every job is polled."""
+        return Confirmed()
 
     def pull_budget(self) -> int:
         """API calls one pull cycle may make: ``pull.budget_share`` of the shortest window's

@@ -95,6 +95,26 @@ def test_short_token_lifetime_fault_and_expire_control(
     assert hn.get("/users").status_code == 401
 
 
+LISTED_FIELDS = {
+    "id",
+    "name",
+    "external_user_id",
+    "email",
+    "status",
+    "state",
+    "user_type",
+    "created_at",
+    "joined_organisation_on",
+    "last_signed_at",
+    "last_active_at",
+    "job_role",
+    "manager",
+    "group_count",
+    "image_details",
+}
+"""The fields of a user in the "Get All Users" example, and no other."""
+
+
 def test_list_and_get_users_have_the_documented_shapes(hn) -> None:
     listed = hn.get("/users", params={"page": 1, "per_page": 2}).json()
     assert set(listed) == {"data", "meta"}
@@ -106,23 +126,7 @@ def test_list_and_get_users_have_the_documented_shapes(hn) -> None:
         "filters": {},
     }
     admin = listed["data"][0]
-    assert {
-        "id",
-        "name",
-        "external_user_id",
-        "email",
-        "status",
-        "state",
-        "user_type",
-        "created_at",
-        "joined_organisation_on",
-        "last_signed_at",
-        "last_active_at",
-        "job_role",
-        "manager",
-        "group_count",
-        "image_details",
-    } == set(admin)
+    assert set(admin) == LISTED_FIELDS
     assert admin["status"] == "Active" and admin["state"] == "enabled"
     detail = hn.get(f"/users/ID-{admin['id']}").json()["data"]
     assert detail["external_user_id"] == "svc_admin" and detail["custom_fields"] == []
@@ -131,6 +135,35 @@ def test_list_and_get_users_have_the_documented_shapes(hn) -> None:
     assert (missing.status_code, missing.json()) == (404, {"error_message": "Not found"})
     assert hn.get("/users/ID-99999999999").status_code == 404  # beyond a 4-byte integer
     assert hn.get("/users/nobody").status_code == 404  # no prefix, no match
+
+
+def test_the_users_listing_shows_what_its_document_shows_and_nothing_more(
+    hn, clock: ManualClock
+) -> None:
+    assert _upsert(hn, clock, DOCUMENTED_UPSERT)["status"] == "completed"
+    listed = hn.get("/users", params={"per_page": 100}).json()["data"]
+    user = next(u for u in listed if u["external_user_id"] == "user_123")
+    assert set(user) == LISTED_FIELDS  # no custom fields: those are shown one user at a time
+    assert user["status"] == "Invited" and user["state"] == "enabled"  # not deactivated
+    assert user["job_role"] == "Software Engineer"  # a name: the role's id is not shown
+    manager = user["manager"]
+    assert set(manager) == {"id", "name", "image_details"}  # no external id for the manager
+    assert manager["id"] == hn.get("/users/EXT-svc_admin").json()["data"]["id"]
+    # An uploaded avatar is HowNow's own copy, as in the examples, not the URL sent.
+    assert set(user["image_details"]) == {"url", "uploaded", "backdrop_color_code"}
+    assert user["image_details"]["uploaded"] is True
+    assert user["image_details"]["url"] != DOCUMENTED_UPSERT["avatar_url"]
+    assert user["joined_organisation_on"] == "2025-06-12"
+    detail = hn.get("/users/EXT-user_123").json()["data"]
+    assert set(detail) == LISTED_FIELDS | {"custom_fields"}
+    assert detail["custom_fields"] == [
+        {"name": "department", "values": "Engineering"},
+        {"name": "location", "values": "NYC"},
+    ]
+    gone = hn.put("/users/EXT-user_123/deactivate", json={})
+    assert gone.status_code == 200
+    listed = hn.get("/users", params={"per_page": 100}).json()["data"]
+    assert "user_123" not in {u["external_user_id"] for u in listed}  # active users only
 
 
 def test_documented_upsert_creates_the_user_through_a_job(hn, clock: ManualClock) -> None:

@@ -396,7 +396,24 @@ def drive_calls(
             list(pool.map(one, range(calls)))
         sent = client.api_calls
     engine.dispose()
-    return {"sent": sent, "failures": failures}
+    return {
+        "sent": sent,
+        "failures": failures,
+        "effective": [limit for _window, limit in limiter.snapshot().effective],
+        "metrics": _effective_gauges(),
+    }
+
+
+def _effective_gauges() -> dict[str, float]:
+    """This process's ``syncd_rate_limit_effective`` samples, by window (as /metrics shows)."""
+    from prometheus_client import REGISTRY
+
+    return {
+        sample.labels["window"]: sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "syncd_rate_limit_effective"
+        for sample in metric.samples
+    }
 
 
 if __name__ == "__main__":  # python -m tests.support.limit_server '{"url": ..., ...}'

@@ -12,13 +12,20 @@ from syncd.config.schema.strict import Strict
 
 
 class RateLimitConfig(Strict):
-    """The limits one credential must stay under; syncd allows itself ``margin`` of each."""
+    """The limits one credential must stay under; syncd allows itself ``margin`` of each.
+
+    The margin defaults to 1: the documented limit is used to the full, less the
+    priority reserves (``syncd.limits.policy.DEFAULT_RESERVE``: writes leave 5 % of each
+    window to leavers' deactivations, reads 10 %). Another client of the same key is
+    noticed by the 429s it causes, which lower the limits for a while (the limiter's
+    throttle); a lower margin keeps a fixed share back for it instead.
+    """
 
     per_hour: int | None = Field(None, ge=1)
     per_minute: int | None = Field(None, ge=1)
     burst: int | None = Field(None, ge=1)
     burst_window: Duration | None = None
-    margin: float = Field(0.9, gt=0, le=1)
+    margin: float = Field(1.0, gt=0, le=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> RateLimitConfig:

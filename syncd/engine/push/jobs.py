@@ -1,5 +1,6 @@
 """Push step 5, jobs: waiting for the vendor's asynchronous jobs to end (TalentLMS tasks,
-HowNow upserts), through the one polling loop of ``syncd.polling``.
+HowNow upserts), through the one polling loop of ``syncd.polling``. Each round, the
+adapter may first confirm many jobs with one read in bulk (``confirm_in_bulk``).
 
 A job that ends has its operations' outcomes recorded. One still running when
 the wait's time limit passes is reported and polled again next cycle; one still
@@ -21,7 +22,7 @@ from syncd.config.schema.durations import format_duration
 from syncd.engine.cycle import log_stopping
 from syncd.engine.push.settings import DIRECTION, PushSettings
 from syncd.model import Operation, Outcome, OutcomeStatus
-from syncd.polling import Waited, WaitEnd, wait_for_jobs
+from syncd.polling import BulkRound, Waited, WaitEnd, wait_for_jobs
 from syncd.progress import span
 from syncd.state import store
 
@@ -50,10 +51,16 @@ class JobPoller:
                 outcomes = self._given_up(job_id, ops, sent_at.get(job_id))
             if outcomes is None:
                 return False
-            self._finish(job_id, outcomes)
+            self._finish({job_id: outcomes})
             return True
 
-        waited = wait_for_jobs(waiting, ended, self.s.polling, stop=self.s.stop)
+        def in_bulk(running: list[str]) -> BulkRound[str]:
+            found = self.s.adapter.confirm_in_bulk({job_id: waiting[job_id] for job_id in running})
+            if found.outcomes:
+                self._finish(found.outcomes)
+            return BulkRound(frozenset(found.outcomes), found.looked_at)
+
+        waited = wait_for_jobs(waiting, ended, self.s.polling, in_bulk=in_bulk, stop=self.s.stop)
         if waited.end is WaitEnd.STOPPED:
             leaves = "unfinished jobs are polled again next cycle"
             log_stopping(DIRECTION, self.s.connector, leaves, jobs=len(waited.running))
@@ -61,28 +68,30 @@ class JobPoller:
             self._report_overdue({job_id: waiting[job_id] for job_id in waited.running})
         return waited
 
-    def _finish(self, job_id: str, outcomes: list[Outcome]) -> None:
+    def _finish(self, ended: Mapping[str, list[Outcome]]) -> None:
+        """Record the outcomes of jobs that ended, in one transaction."""
         with self.s.engine.begin() as conn:
-            for outcome in outcomes:
-                self.record(conn, outcome)
-            # The job has ended: an earlier "has not finished" report no longer holds.
-            people = [o.op.hr_key for o in outcomes]
-            store.resolve_errors(conn, self.s.connector, people, ["job"])
-            statuses = {o.status for o in outcomes}
-            state = (
-                "failed"
-                if OutcomeStatus.FAILED in statuses
-                else "expired"
-                if OutcomeStatus.UNKNOWN in statuses
-                else "done"
-            )
-            store.finish_job(
-                conn,
-                self.s.connector,
-                job_id,
-                state,
-                {"outcomes": Counter(o.status.value for o in outcomes)},
-            )
+            for job_id, outcomes in ended.items():
+                for outcome in outcomes:
+                    self.record(conn, outcome)
+                # The job has ended: an earlier "has not finished" report no longer holds.
+                people = [o.op.hr_key for o in outcomes]
+                store.resolve_errors(conn, self.s.connector, people, ["job"])
+                statuses = {o.status for o in outcomes}
+                state = (
+                    "failed"
+                    if OutcomeStatus.FAILED in statuses
+                    else "expired"
+                    if OutcomeStatus.UNKNOWN in statuses
+                    else "done"
+                )
+                store.finish_job(
+                    conn,
+                    self.s.connector,
+                    job_id,
+                    state,
+                    {"outcomes": Counter(o.status.value for o in outcomes)},
+                )
 
     def _sent_times(self, jobs: Mapping[str, object]) -> dict[str, datetime]:
         with self.s.engine.connect() as conn:

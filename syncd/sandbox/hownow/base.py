@@ -97,6 +97,18 @@ class HowNowBase(Simulator):
             "backdrop_color_code": "#ffce00",
         }
 
+    @staticmethod
+    def avatar(user: HowNowUser) -> dict[str, Any]:
+        """An uploaded avatar as the documents show one: a copy in HowNow's own file store
+        (``users/avatars/000/065/728/thumbnail/avatar.png``), never the URL the upsert gave."""
+        padded = f"{user.id:09d}"
+        folder = "/".join(padded[i : i + 3] for i in range(0, 9, 3))
+        return {
+            "url": f"https://avatars.sandbox.invalid/users/avatars/{folder}/thumbnail/avatar.png",
+            "uploaded": True,
+            "backdrop_color_code": "",
+        }
+
     def user_view(self, user: HowNowUser, *, detail: bool = False) -> dict[str, Any]:
         manager = self.store.users.get(user.manager_id) if user.manager_id else None
         role = self.store.job_roles.get(user.job_role_id) if user.job_role_id else None
@@ -119,11 +131,7 @@ class HowNowBase(Simulator):
                 else None
             ),
             "group_count": sum(1 for g in self.store.groups.values() if user.id in g.members),
-            "image_details": (
-                {"url": user.avatar_url, "uploaded": True, "backdrop_color_code": ""}
-                if user.avatar_url
-                else self.image(user.id)
-            ),
+            "image_details": self.avatar(user) if user.avatar_url else self.image(user.id),
         }
         if detail:
             view["custom_fields"] = [

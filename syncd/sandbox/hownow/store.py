@@ -388,6 +388,7 @@ class Store:
                     if u.job_role_id in self.job_roles
                     else None,
                     "start_date": u.start_date,
+                    "avatar_url": u.avatar_url,
                     "custom_fields": dict(sorted(u.custom_fields.items())),
                     "deactivated_at": _iso(u.deactivated_at),
                     "responsibilities": self.has_responsibilities(u),

@@ -43,7 +43,7 @@ class AccountListing:
         while True:
             listing = self._api.list_users(page, priority=Priority.READ)
             for item in listing.items:
-                self._remember(item)
+                self.remember(item)
                 yield self._account(item)
             if listing.is_last(page):
                 return
@@ -74,7 +74,8 @@ class AccountListing:
             text = users.text(value)
         return None if name in OPTIONAL and not text else text
 
-    def _remember(self, item: Mapping[str, Any]) -> None:
+    def remember(self, item: Mapping[str, Any]) -> None:
+        """Note who a listed user is, so a manager shown by HowNow id can be named."""
         external = item.get("external_user_id")
         if item.get("id") is not None and isinstance(external, str) and external:
             self._external[str(item["id"])] = external
@@ -103,6 +104,19 @@ class AccountListing:
             if want is not None and want != has and not unresolved:
                 missed.append(f"{name} (sent {sent!r}, HowNow has {shown[name]!r})")
         return missed
+
+    def holds(self, body: Mapping[str, Any], item: Mapping[str, Any]) -> bool:
+        """Whether the listed ``item`` holds every value of the upsert ``body`` it shows.
+
+        A manager shown by a HowNow id this listing never saw cannot be named, so does not
+        hold. The caller sends only bodies whose every field the listing shows.
+        """
+        shown = self._account(item).fields
+        return all(
+            self.comparable(name, sent) == self.comparable(name, shown.get(name))
+            for name, sent in body.items()
+            if name != "external_user_id"
+        )
 
     def _account(self, item: Mapping[str, Any]) -> ListedAccount:
         external = item.get("external_user_id")

@@ -4,7 +4,9 @@ How each operation is carried out (digest §4-§5):
 
 - CREATE and UPDATE: one ``POST /users/upsert`` per person with the full managed
   state (HowNow replaces ``custom_fields`` whole), answered PENDING with HowNow's
-  ``job_id``; ``poll_job`` reads ``/jobs/{id}/status`` until the job ends.
+  ``job_id``; ``poll_job`` reads ``/jobs/{id}/status`` until the job ends. Where the
+  users listing costs fewer calls than the polls, as in a first sync, it confirms
+  the upserts it shows applied instead (``confirm_in_bulk``, see ``confirm``).
   The link's remote id is the person's ``external_user_id``: HowNow's upsert key,
   addressed everywhere as ``EXT-<external_user_id>``.
 - REACTIVATE (a rehire): ``PUT /users/EXT-…/reactivate`` then an upsert of the full
@@ -24,8 +26,9 @@ a held-back newcomer as manager wait with them (HowNow would refuse the manager)
 
 Order within a plan (``arrange``): managers before their reports, reports moved
 before a manager leaves (see ``ordering``). Within one run the adapter also
-waits for a manager's upsert job to finish before submitting a report that
-names them, since HowNow does not document that jobs run in submission order.
+waits for a manager's upsert to be confirmed (by their job, or by the listing when
+many upserts await) before submitting a report that names them, since HowNow does
+not document that jobs run in submission order.
 
 Jobs that never end are given up by the engine after ``target.job_timeout``.
 """
@@ -46,12 +49,13 @@ from syncd.config.schema.targets import HowNowTarget
 from syncd.http import OutcomeUnknown, RecordRejected
 from syncd.limits import Priority
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
-from syncd.polling import Backoff, WaitEnd, wait_for_jobs
+from syncd.polling import Backoff, BulkRound, WaitEnd, wait_for_jobs
 from syncd.shutdown import ShuttingDown
 from syncd.vendors.base import (
     NOT_DOCUMENTED,
     CallCost,
     Capabilities,
+    Confirmed,
     PullPage,
     RemoteAccount,
     VendorFacts,
@@ -59,6 +63,7 @@ from syncd.vendors.base import (
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.hownow.accounts import AccountListing
 from syncd.vendors.hownow.api import HowNowApi, JobStatus, is_deactivated, open_client, user_ref
+from syncd.vendors.hownow.confirm import ListingConfirmer
 from syncd.vendors.hownow.scan import AssignmentScan
 from syncd.vendors.skeleton import AdapterSkeleton, StatelessValidator
 
@@ -87,10 +92,15 @@ FACTS = VendorFacts(
 )
 
 
+LISTED = JobStatus(hownow.COMPLETED)
+"""What a job is taken to have ended with once the listing shows its upsert applied."""
+
+
 @dataclass(slots=True)
 class _Job:
     external_id: str
     creates: bool  # the upsert of a CREATE: if it fails, the person does not exist
+    body: dict[str, Any]  # the upsert sent, to find it applied in the listing
     status: JobStatus | None = None
 
 
@@ -116,6 +126,7 @@ class HowNowAdapter(AdapterSkeleton):
         self.api = HowNowApi(open_client(target, context))
         super().__init__(target, context, self.api.client, StatelessValidator(users.problems))
         self.listing = AccountListing(self.api, target.deactivate_assign_to)
+        self.confirmer = ListingConfirmer(self.api, self.listing)
         self._now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self._sleep: Callable[[float], object] | None = sleep  # None: until a stop
         self._manager_backoff = Backoff(first_delay=0.2, max_delay=5.0, timeout=float(manager_wait))
@@ -144,6 +155,26 @@ class HowNowAdapter(AdapterSkeleton):
             self._note_failed_create(outcome)
         return outcomes
 
+    def confirm_in_bulk(self, jobs: Mapping[str, Sequence[Operation]]) -> Confirmed:
+        """Upserts the users listing shows applied, when reading it costs fewer calls than
+        polling them (see ``confirm``). Jobs already known to have ended are left to
+        ``poll_job``, which answers them without a call."""
+        bodies: dict[str, dict[str, Any]] = {}
+        for job_id, ops in jobs.items():
+            known = self._jobs.get(job_id)
+            if known is not None and known.status is not None:
+                continue
+            if len(ops) == 1 and ops[0].kind in ordering.UPSERTING and ops[0].fields:
+                bodies[job_id] = users.upsert_body(ops[0].fields)
+        found = self.confirmer.confirm(bodies)
+        if found is None:
+            return Confirmed()
+        outcomes = {}
+        for job_id in found.applied:
+            self._forget_job(job_id)
+            outcomes[job_id] = [self._job_outcome(job_id, LISTED, op) for op in jobs[job_id]]
+        return Confirmed(outcomes, found.not_yet)
+
     def match_existing(
         self, users_: Sequence[DesiredUser], match: str | None
     ) -> dict[str, RemoteAccount]:
@@ -163,14 +194,15 @@ class HowNowAdapter(AdapterSkeleton):
             return {}
         if len(wanted) > LOOKUP_LIMIT:
             first = self.api.list_users(1)
+            self.confirmer.saw(first)
             if first.total_pages is not None and first.total_pages < len(wanted):
                 return self._match_by_listing(wanted, first)
         return self._match_one_by_one(wanted)
 
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         """A slice of the assignment scan within ``pull_budget()`` calls. With HowNow's 50 a
-        minute (45 after the safety margin) and the default share of 0.5, a cycle reads 22
-        pages; a larger workspace is scanned over several cycles."""
+        minute (the default margin keeps all of it) and the default share of 0.5, a cycle
+        reads 25 pages; a larger workspace is scanned over several cycles."""
         yield from AssignmentScan(self.api, self.pull_budget()).pages(cursor)
 
     # --- operations --------------------------------------------------------------------------
@@ -346,17 +378,25 @@ class HowNowAdapter(AdapterSkeleton):
             )
         job_id = self.api.upsert_user(body)
         external_id = body["external_user_id"]
-        self._jobs[job_id] = _Job(external_id, creates=op.kind is OpKind.CREATE)
+        self._jobs[job_id] = _Job(external_id, creates=op.kind is OpKind.CREATE, body=body)
         self._job_of_user[external_id] = job_id
+        if op.kind is OpKind.CREATE:
+            self.confirmer.created()
         return Outcome(op, OutcomeStatus.PENDING, remote_id=external_id, job_id=job_id)
 
     def _wait_for_manager(self, hr_key: str, manager: str | None) -> None:
-        """Q9: a report's upsert goes only once their manager's upsert job has ended."""
+        """Q9: a report's upsert goes only once their manager's upsert job has ended, or the
+        listing shows it applied (read when many upserts of this run await, as the
+        managers' own before their reports in a first sync)."""
         job_id = self._job_of_user.get(manager) if manager else None
         if job_id is None:
             return
         waited = wait_for_jobs(
-            [job_id], self._job_finished, self._manager_backoff, sleep=self._sleep
+            [job_id],
+            self._job_finished,
+            self._manager_backoff,
+            in_bulk=self._own_jobs_in_bulk,
+            sleep=self._sleep,
         )
         if waited.end is WaitEnd.STOPPED:
             raise ShuttingDown("stopping: shutdown requested")
@@ -377,6 +417,23 @@ class HowNowAdapter(AdapterSkeleton):
 
     def _job_finished(self, job_id: str) -> bool:
         return self._job_status(job_id).finished
+
+    def _own_jobs_in_bulk(self, running: list[str]) -> BulkRound[str]:
+        """Every upsert of this run still awaited, confirmed by the listing if that is cheaper
+        than polling them; those it shows applied count as ended from now on. Nothing is
+        read while the jobs awaited are known to have ended (their status costs no call)."""
+        if all(self._jobs[job_id].status is not None for job_id in running):
+            return BulkRound()
+        bodies = {job_id: job.body for job_id, job in self._jobs.items() if job.status is None}
+        found = self.confirmer.confirm(bodies)
+        if found is None:
+            return BulkRound()
+        for job_id in found.applied:
+            self._jobs[job_id].status = LISTED
+        return BulkRound(
+            frozenset(found.applied.intersection(running)),
+            frozenset(found.not_yet.intersection(running)),
+        )
 
     def _job_status(self, job_id: str) -> JobStatus:
         """The job's status; a finished one is remembered, so it is read from HowNow once."""

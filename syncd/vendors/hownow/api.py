@@ -87,6 +87,7 @@ class Page:
 
     items: list[dict[str, Any]]
     total_pages: int | None
+    total_count: int | None = None
 
     def is_last(self, page: int) -> bool:
         if not self.items:
@@ -246,9 +247,13 @@ def _page(response: httpx.Response) -> Page:
     payload = json_object(response)
     data = payload.get("data")
     items = [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
-    meta = payload.get("meta")
-    total = meta.get("total_pages") if isinstance(meta, dict) else None
-    return Page(items, total if isinstance(total, int) else None)
+    meta = payload.get("meta") if isinstance(payload.get("meta"), dict) else {}
+    pages, count = meta.get("total_pages"), meta.get("total_count")
+    return Page(
+        items,
+        pages if isinstance(pages, int) else None,
+        count if isinstance(count, int) else None,
+    )
 
 
 def _error_text(value: Any) -> str | None:
