@@ -15,6 +15,7 @@ from syncd.config import Config
 from syncd.daemon.cycles import CycleRunner
 from syncd.daemon.schedule import build_scheduler, record_schedule
 from syncd.daemon.server import HttpServer, build_app
+from syncd.logs import redactor
 from syncd.shutdown import stop_on_signals
 
 log = structlog.get_logger(__name__)
@@ -39,7 +40,10 @@ def run_daemon(config: Config) -> int:
         )
         server.start()
         scheduler.start()
-        record_schedule(scheduler, config, engine)
+        try:
+            record_schedule(scheduler, config, engine)
+        except Exception as error:  # only the status table's next runs are missing: go on
+            log.warning("schedule_not_recorded", reason=redactor.redact_text(str(error)))
         log.info(
             "daemon_started",
             listen=f"{config.server.host}:{server.port}",

@@ -38,6 +38,18 @@ class FaultSettings(BaseModel):
     drop_after_processing: bool = Field(
         False, description="drops happen after the request took effect (a lost answer)"
     )
+    answer_next: int = Field(
+        0, ge=0, description="the next N requests get answer_status and answer_body, unprocessed"
+    )
+    answer_status: int = Field(200, ge=200, le=599)
+    answer_body: Any = Field(
+        None,
+        description="JSON to answer; a string is sent as it is; '{request_body}' in a string "
+        "becomes the request's body (a vendor echoing it)",
+    )
+    trickle: float = Field(
+        0.0, ge=0, description="seconds between the bytes of an answer's body (a slow server)"
+    )
     token_lifetime: float | None = Field(None, gt=0, description="seconds new tokens live")
     job_fail_next: int = Field(0, ge=0, description="the next N jobs/tasks fail")
     job_warn_next: int = Field(0, ge=0, description="the next N jobs finish with warnings")
@@ -55,7 +67,7 @@ class FaultError(ValueError):
     """Fault settings that cannot be applied; the message names the key."""
 
 
-RequestFaultKind = Literal["drop", "storm", "error"]
+RequestFaultKind = Literal["drop", "storm", "error", "answer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +77,8 @@ class RequestFault:
     status: int = 500
     retry_after: int | None = None
     after_processing: bool = False
+    body: Any = None  # the scripted answer's body ("answer")
+    trickle: float = 0.0  # seconds between the bytes of the answer's body
 
 
 JobOutcome = Literal["failed", "warned"]
@@ -125,12 +139,17 @@ class FaultInjector:
         if s.storm_requests or self._clock.time() < self._storm_until:
             if s.storm_requests:
                 self.settings.storm_requests = s.storm_requests - 1
-            return RequestFault("storm", latency, 429, s.storm_retry_after)
+            return RequestFault("storm", latency, 429, s.storm_retry_after, trickle=s.trickle)
+        if s.answer_next:
+            self.settings.answer_next = s.answer_next - 1
+            return RequestFault(
+                "answer", latency, s.answer_status, body=s.answer_body, trickle=s.trickle
+            )
         if s.error_next or self._draw(s.error_rate):
             if s.error_next:
                 self.settings.error_next = s.error_next - 1
-            return RequestFault("error", latency, s.error_status)
-        return RequestFault(None, latency)
+            return RequestFault("error", latency, s.error_status, trickle=s.trickle)
+        return RequestFault(None, latency, trickle=s.trickle)
 
     def job_outcome(self) -> JobOutcome | None:
         """Whether a job created now is forced to fail or to finish with warnings."""
