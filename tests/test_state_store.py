@@ -22,8 +22,9 @@ from syncd.state.tables import sync_status
 from tests.support.cli import run_syncd, syncd_command
 from tests.support.configs import talentlms_connector, write_config
 from tests.support.e2e import write_rows
+from tests.support.store import NEWER_REVISION, set_revision
 
-FUTURE = "9999_from_a_newer_syncd"
+FUTURE = NEWER_REVISION
 
 
 def _config(tmp_path, state_url: str):
@@ -33,21 +34,12 @@ def _config(tmp_path, state_url: str):
     return write_config(tmp_path, state_url, connector)
 
 
-def _set_revision(url: str, revision: str) -> None:
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE alembic_version SET version_num = :rev"), {"rev": revision})
-    finally:
-        engine.dispose()
-
-
 @pytest.mark.parametrize("command", [["status"], ["sync", "lms"], ["db", "upgrade"]])
 def test_a_store_migrated_by_a_newer_syncd_is_refused_naming_both_revisions(
     tmp_path, db_url, command
 ):
     upgrade(db_url)
-    _set_revision(db_url, FUTURE)
+    set_revision(db_url, FUTURE)
     config = _config(tmp_path, db_url)
 
     done = run_syncd(*command, "--config", str(config))

@@ -8,8 +8,10 @@ with its exact line number. Rules a user can rely on:
 - Header names are stripped of surrounding spaces; a repeated name is an error.
 - An empty cell is ``""``; a short row simply lacks the missing columns.
 - Non-empty cells beyond the header, or under a column without a name, make the
-  record carry a ``problem`` (its data may be shifted). Empty ones are ignored,
-  as are blank lines.
+  record carry a ``problem`` (its data may be shifted), as does a NUL character (a
+  binary or corrupted export). Empty cells are ignored, as are blank lines.
+- A file with nothing in it, not even a header, gives no record: the engine stops on
+  an empty source as it does on a header-only one (a failed export deprovisions nobody).
 """
 
 from __future__ import annotations
@@ -38,10 +40,13 @@ class _DecodedLines:
         self._stream = stream
         self._encoding = "utf-8" if encoding == "utf-8-sig" else encoding
         self.number = 0
+        self.last_nul = 0  # the last line holding a NUL character (0: none yet)
 
     def __iter__(self) -> Iterator[str]:
         for raw in self._stream:
             self.number += 1
+            if b"\x00" in raw:
+                self.last_nul = self.number
             if self.number == 1 and raw.startswith(_UTF8_BOM):
                 if self._encoding != "utf-8":
                     raise SourceError(
@@ -86,6 +91,9 @@ class CsvSource:
         lines = _DecodedLines(self.name, stream, self.config.encoding)
         reader = csv.reader(lines, delimiter=self.config.delimiter, strict=True)
         header = self._header(reader)
+        if header is None:
+            log.info("source_read", source=self.name, type="csv", records=0, empty_file=True)
+            return
         count = 0
         while True:
             start = lines.number + 1
@@ -98,14 +106,19 @@ class CsvSource:
             if not any(cell.strip() for cell in row):
                 continue  # blank line, or delimiters only
             count += 1
-            yield _record(f"line {start}", header, row)
+            record = _record(f"line {start}", header, row)
+            if lines.last_nul >= start:
+                record = _with_problem(record, f"line {lines.last_nul} holds a NUL character "
+                                       "(a binary or corrupted export?)")
+            yield record
         log.info("source_read", source=self.name, type="csv", records=count)
 
-    def _header(self, reader: Iterator[list[str]]) -> list[str]:
+    def _header(self, reader: Iterator[list[str]]) -> list[str] | None:
+        """The column names; None for a file with nothing in it."""
         try:
             header = next(reader)
         except StopIteration:
-            raise SourceError(self.name, "the file is empty: a header row is expected") from None
+            return None
         except csv.Error as exc:
             raise SourceError(self.name, f"line 1: malformed CSV header ({exc})") from None
         names = [name.strip() for name in header]
@@ -138,3 +151,8 @@ def _record(position: str, header: list[str], row: list[str]) -> SourceRecord:
         columns = ", ".join(str(n) for n in unnamed)
         problems.append(f"{position} has a value in column(s) {columns}, which have no header name")
     return SourceRecord(position, data, "; ".join(problems) or None)
+
+
+def _with_problem(record: SourceRecord, problem: str) -> SourceRecord:
+    problems = "; ".join(p for p in (record.problem, problem) if p)
+    return SourceRecord(record.position, record.data, problems)

@@ -15,6 +15,9 @@ from syncd.mapping import MappingError
 from syncd.model import DesiredUser, record_hash
 from syncd.sources.base import keyed
 
+MAX_KEY_LENGTH = 255
+"""The longest HR key the state store keeps (its ``hr_key`` columns)."""
+
 
 class SourceEmpty(Exception):
     """The source gave no record: nothing is deprovisioned on an empty source (SPEC §6)."""
@@ -75,12 +78,17 @@ def read_people(
         reading.records_seen += 1
         if not reading.key_column_seen and key in record.data:
             reading.key_column_seen = True
-        if hr_key is None:
+        if hr_key is None or len(hr_key) > MAX_KEY_LENGTH:
             reading.keyless += 1
             where = record.position
-            reading.errors.append(
-                RecordError(f"<{where}>", "source", f"{where}: the record has no {key!r}")
-            )
+            if hr_key is not None:
+                reason = (
+                    f"{where}: its {key!r} is {len(hr_key):,} characters long, longer than "
+                    f"the {MAX_KEY_LENGTH} the state store keeps"
+                )
+            else:  # a record that is no record at all says so, rather than "no key"
+                reason = getattr(record, "problem", None) or f"{where}: the record has no {key!r}"
+            reading.errors.append(RecordError(f"<{where}>", "source", reason))
             continue
         if hr_key in reading.seen:
             duplicates.add(hr_key)
