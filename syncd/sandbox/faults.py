@@ -61,6 +61,9 @@ class FaultSettings(BaseModel):
     paths: list[str] | None = Field(
         None, description="vendor-relative path prefixes request faults apply to (None = all)"
     )
+    methods: list[str] | None = Field(
+        None, description="HTTP methods request faults apply to (None = all)"
+    )
 
 
 class FaultError(ValueError):
@@ -119,17 +122,19 @@ class FaultInjector:
         data["storm_remaining_seconds"] = round(max(0.0, self._storm_until - self._clock.time()), 3)
         return data
 
-    def _applies(self, path: str) -> bool:
-        prefixes = self.settings.paths
+    def _applies(self, method: str, path: str) -> bool:
+        prefixes, methods = self.settings.paths, self.settings.methods
+        if methods is not None and method.upper() not in {m.upper() for m in methods}:
+            return False
         return prefixes is None or any(path.startswith(p) for p in prefixes)
 
     def _draw(self, share: float) -> bool:
         return share > 0 and self._rng.random() < share
 
-    def decide(self, path: str) -> RequestFault:
-        """The fault for one request to ``path`` (consumes counted faults)."""
+    def decide(self, path: str, method: str = "GET") -> RequestFault:
+        """The fault for one ``method`` request to ``path`` (consumes counted faults)."""
         s = self.settings
-        if not self._applies(path):
+        if not self._applies(method, path):
             return RequestFault(None)
         latency = s.latency + (self._rng.uniform(0, s.latency_jitter) if s.latency_jitter else 0.0)
         if s.drop_next or self._draw(s.drop_rate):

@@ -244,7 +244,7 @@ class Simulator:
             self.jobs.advance()
             match = self._api.match(req.method, req.path)
             req.path_params = match.params
-            fault = self.faults.decide(req.path)
+            fault = self.faults.decide(req.path, req.method)
             response = self._answer(req, match.route, match.method_allowed, fault)
             status: int | str = DROPPED if response is None else response.status
             endpoint = match.route.endpoint if match.route else None

@@ -131,6 +131,9 @@ def test_faults_can_target_some_paths(sandbox: Sandbox, tlms) -> None:
     sandbox.sim("talentlms").set_faults({"error_rate": 1.0, "paths": ["/api/v2/batch"]})
     assert tlms.get("/users").status_code == 200
     assert tlms.post("/batch/users", json={"users": [{"login": "x"}]}).status_code == 500
+    sandbox.sim("talentlms").set_faults({"paths": ["/api/v2/users"], "methods": ["post"]})
+    assert tlms.get("/users").status_code == 200
+    assert tlms.post("/users", json={}).status_code == 500
 
 
 def test_invalid_fault_settings_are_refused(control) -> None:
