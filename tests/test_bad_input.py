@@ -20,19 +20,22 @@ secret anywhere. ``case.yaml``:
     sandbox: {faults: {...}, seed: {...}}   # TalentLMS simulator set-up before the run
     hr_api: {...}                           # a scripted HR API (tests/support/hr_api.py)
     env: {NAME: value}                      # extra environment of the run
+    then: [[errors, lms], [trace, lms, G1]]  # commands run after it (their output is
+                                            # searched for the secret too)
     expect:
       exit: 1
       message: fragment (or a list of them) of the output
       sent: nothing | no_writes             # what the vendor may have seen
       lms: {present: [emails], absent: [emails]}   # TalentLMS accounts after the run
       errors: [HR keys]                     # open errors in the store (`syncd errors`)
-      secret: text that must be nowhere: output, store, sink
+      secret: text no 8 characters of which may be anywhere: output, logs, store, sink
       sink: {rows: N, cells: {column: [exact values]}}  # the CSV sink read back with csv
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +128,7 @@ def test_bad_input(case: Case, store: str, request, tmp_path: Path, sandbox: San
         done = run_syncd(*case.spec.get("run", _PUSH), "--config", str(config), env=env)
     sim.set_faults({"clear": True})
     output = done.stdout + done.stderr
+    later = [run_syncd(*command, "--config", str(config), env=env) for command in _then(case)]
     expect = case.expect
 
     assert done.returncode == expect["exit"], output[-3000:]
@@ -136,10 +140,8 @@ def test_bad_input(case: Case, store: str, request, tmp_path: Path, sandbox: San
     if "errors" in expect:
         assert sorted(e["hr_key"] for e in _open_errors(state_url)) == sorted(expect["errors"])
     if "secret" in expect:
-        secret = expect["secret"]
-        assert secret not in output
-        assert secret not in _store_text(state_url)
-        assert secret not in _read(work / "training.csv")
+        texts = [output, *(d.stdout + d.stderr for d in later), _read(work / "training.csv")]
+        _check_no_leak(expect["secret"], [*texts, *_store_values(state_url)])
     if "sink" in expect:
         _check_sink(expect["sink"], work / "training.csv")
 
@@ -222,18 +224,47 @@ def _open_errors(url: str) -> list[dict[str, Any]]:
         engine.dispose()
 
 
-def _store_text(url: str) -> str:
-    """Every row of every table of the store, as text."""
+def _then(case: Case) -> list[list[str]]:
+    return case.spec.get("then", [])
+
+
+def _store_values(url: str) -> list[str]:
+    """Every value of every row of every table of the store, as text."""
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            return " ".join(
-                str(row)
+            return [
+                str(value)
                 for table in inspect(conn).get_table_names()
                 for row in conn.execute(text(f'SELECT * FROM "{table}"'))
-            )
+                for value in _flat(list(row))
+            ]
     finally:
         engine.dispose()
+
+
+def _flat(value: Any) -> list[Any]:
+    """The scalars inside a value: JSON columns, and JSON log lines, opened up."""
+    if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return [scalar for item in value for scalar in _flat(item)]
+    return [value]
+
+
+def _check_no_leak(secret: str, texts: list[str]) -> None:
+    """No 8 characters of ``secret`` in a row anywhere, JSON log lines read as their values
+    (escaping would hide a leaked quote or backslash from a plain search)."""
+    values = [str(v) for t in texts for line in t.splitlines() for v in _flat(line)]
+    width = min(8, len(secret))
+    pieces = {secret[i : i + width] for i in range(len(secret) - width + 1)}
+    leaks = [(piece, v[:200]) for v in values for piece in pieces if piece in v]
+    assert not leaks, leaks[:3]
 
 
 def _read(path: Path) -> str:
