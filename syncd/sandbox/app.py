@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -130,7 +130,12 @@ def build_app(simulators: Mapping[str, Simulator]) -> ASGIApp:
             return JSONResponse(
                 {"error": f"the sandbox does not serve {vendor!r}"}, status_code=404
             )
-        req = await _sim_request(request, request.path_params["rest"], f"{_root(request)}/{vendor}")
+        try:
+            req = await _sim_request(
+                request, request.path_params["rest"], f"{_root(request)}/{vendor}"
+            )
+        except ClientDisconnect:  # the client died mid-request (a kill -9): nobody to answer
+            return Response(b"", status_code=499)
         handled = sim.handle(req)
         if handled.latency > 0:
             await asyncio.sleep(handled.latency)

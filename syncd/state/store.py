@@ -267,6 +267,12 @@ def mark_operations(
         )
 
 
+def set_operation_remote_id(conn: Connection, op_id: int | None, remote_id: str) -> None:
+    """The account an operation acts on, learnt after it was recorded (its create's answer)."""
+    if op_id is not None:
+        conn.execute(update(operations).where(operations.c.id == op_id).values(remote_id=remote_id))
+
+
 def requeue_failed(conn: Connection, connector: str) -> int:
     """``syncd retry``: failed operations go back to pending with fresh attempts.
 
