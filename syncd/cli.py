@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -113,11 +113,20 @@ def _state_engine(config):
         with engine.connect():
             pass
     except SQLAlchemyError as error:
-        from syncd.logs import redactor
-
-        click.echo(f"cannot open the state store: {redactor.redact_text(str(error))}", err=True)
-        sys.exit(EXIT_UNREACHABLE)
+        _store_unreachable(error)
     return engine
+
+
+def _store_unreachable(error: Exception) -> NoReturn:
+    """Exit 4 naming the store and the driver's reason (not SQLAlchemy's help link)."""
+    from syncd.logs import redactor
+
+    reason = " ".join(str(getattr(error, "orig", None) or error).split())
+    click.echo(
+        f"cannot open the state store ({_STORE['where']}): {redactor.redact_text(reason)}",
+        err=True,
+    )
+    sys.exit(EXIT_UNREACHABLE)
 
 
 def _print_table(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...], empty: str):
@@ -435,13 +444,11 @@ def _open_state_or_exit(config):
     from sqlalchemy.exc import SQLAlchemyError
 
     from syncd.assemble import StateNotReady, open_state
-    from syncd.logs import redactor
 
     try:
         return open_state(config)
     except (SQLAlchemyError, StateNotReady) as error:
-        click.echo(f"cannot open the state store: {redactor.redact_text(str(error))}", err=True)
-        sys.exit(EXIT_UNREACHABLE)
+        _store_unreachable(error)
 
 
 def _on_state(config, work: Callable[[Any], Any]) -> Any:
@@ -513,13 +520,22 @@ def _run_pull(config, name: str):
         engine.dispose()
 
 
-def _report(result, direction: str) -> None:
+ERRORS_SHOWN = 20
+"""Record errors a command prints; the rest are in ``syncd errors NAME``."""
+
+
+def _report(result, direction: str, name: str) -> None:
     counts = ", ".join(f"{k}={v}" for k, v in result.counts.items() if v)
     click.echo(f"{direction}: {result.outcome}" + (f" ({counts})" if counts else ""))
     for note in getattr(result, "notes", ()):
         click.echo(note)
     if result.message and result.outcome != "dry_run":
         click.echo(result.message, err=True)
+    for error in result.errors[:ERRORS_SHOWN]:
+        click.echo(error, err=True)
+    if len(result.errors) > ERRORS_SHOWN:
+        more = len(result.errors) - ERRORS_SHOWN
+        click.echo(f"... and {more:,} more: see `syncd errors {name}`", err=True)
 
 
 @cli.command("sync")
@@ -562,13 +578,13 @@ def sync(
             if dry_run:
                 _print_plan(result, as_json)
             else:
-                _report(result, "push")
+                _report(result, "push", name)
             codes.append(result.exit_code)
         pulling = direction in ("pull", "both") and connector.pull is not None and not dry_run
         pulling = pulling and not only
         if pulling and received_signal() is None:
             result = _run_pull(config, name)
-            _report(result, "pull")
+            _report(result, "pull", name)
             codes.append(result.exit_code)
     signum = received_signal()
     sys.exit(128 + signum if signum else max(codes, default=EXIT_OK))
@@ -582,14 +598,12 @@ def run(config_path: str) -> None:
 
     from syncd.assemble import StateNotReady
     from syncd.daemon import run_daemon
-    from syncd.logs import redactor
 
     config = _load(config_path)
     try:
         sys.exit(run_daemon(config))
     except (SQLAlchemyError, StateNotReady) as error:
-        click.echo(f"cannot open the state store: {redactor.redact_text(str(error))}", err=True)
-        sys.exit(EXIT_UNREACHABLE)
+        _store_unreachable(error)
     except OSError as error:
         click.echo(f"cannot serve on {config.server.listen}: {error}", err=True)
         sys.exit(EXIT_CONFIG)

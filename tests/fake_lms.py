@@ -8,7 +8,7 @@ the answer to a create after applying it (as a dropped connection would).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,18 +37,26 @@ class FakeLMS:
     target = None
     listing = None  # it cannot list its accounts: reconciliation refuses it
 
-    def __init__(self, *, batch: int = 3, async_creates: bool = False, polls_to_finish: int = 2):
+    def __init__(
+        self,
+        *,
+        batch: int = 3,
+        async_creates: bool = False,
+        polls_to_finish: int = 2,
+        async_kinds: Collection[OpKind] = (),
+    ) -> None:
+        # Writes of these kinds are answered by a job (creates alone with ``async_creates``).
+        self.async_kinds = set(async_kinds) | ({OpKind.CREATE} if async_creates else set())
         self.capabilities = Capabilities(
             groups=True,
             enrollments=True,
             delete=True,
-            async_jobs=async_creates,
+            async_jobs=bool(self.async_kinds),
             pull=False,
             batch_sizes={OpKind.CREATE: batch, OpKind.UPDATE: batch},
             write_only_fields=frozenset({"password"}),
         )
         self.accounts: dict[str, Account] = {}
-        self.async_creates = async_creates
         self.polls_to_finish = polls_to_finish
         self.jobs: dict[str, dict[str, Any]] = {}
         self.calls = 0
@@ -86,7 +94,7 @@ class FakeLMS:
 
     def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
         self.calls += 1
-        if self.async_creates and ops[0].kind is OpKind.CREATE:
+        if ops[0].kind in self.async_kinds:
             job_id = f"job-{next(self._ids)}"
             self.jobs[job_id] = {"ops": list(ops), "polls": 0}
             return [Outcome(op, OutcomeStatus.PENDING, job_id=job_id) for op in ops]

@@ -45,12 +45,14 @@ class Received:
 
 @dataclass
 class Reply:
-    """What to answer: a JSON-able body (or bytes), a status, headers, an optional delay."""
+    """What to answer: a JSON-able body (or bytes), a status, headers, an optional delay,
+    and an optional pause between the body's bytes."""
 
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    trickle: float = 0.0  # seconds between the bytes of the body (each read on time)
 
 
 Handler = Callable[[Received], Reply]
@@ -92,7 +94,12 @@ class LoopbackServer:
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(payload)
+                    if not reply.trickle:
+                        self.wfile.write(payload)
+                    for byte in payload if reply.trickle else b"":
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(reply.trickle)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
 

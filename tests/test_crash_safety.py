@@ -8,10 +8,7 @@ in the right groups, and every recorded operation must be accounted for.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -22,8 +19,16 @@ from syncd.sandbox import Sandbox
 from syncd.state.db import make_engine
 from syncd.state.migrate import upgrade
 from syncd.state.tables import operations, sync_runs
-from tests.support.cli import syncd_command
 from tests.support.configs import talentlms_connector, write_config
+from tests.support.crash import (
+    kill,
+    open_operations,
+    run_count,
+    start_sync,
+    sync_until_settled,
+    wait_for_recorded_operations,
+    wait_for_run_start,
+)
 from tests.support.e2e import write_rows
 
 pytestmark = pytest.mark.slow
@@ -64,15 +69,6 @@ def _config(tmp_path: Path, state_url: str, base_url: str) -> Path:
     return write_config(tmp_path, state_url, connector, log={"format": "json", "level": "warning"})
 
 
-def _sync(config: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        syncd_command("sync", "talentlms", "--direction", "push", "--config", str(config)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=os.environ.copy(),
-    )
-
-
 def test_random_sigkills_lose_nothing_and_duplicate_nothing(tmp_path, db_url):
     rnd = random.Random(20261123)
     upgrade(db_url)
@@ -80,29 +76,24 @@ def test_random_sigkills_lose_nothing_and_duplicate_nothing(tmp_path, db_url):
     with Sandbox(vendors=["talentlms"], job_duration=0.4, seed=7) as sandbox:
         config = _config(tmp_path, db_url, sandbox.base_url("talentlms"))
         hires = iter(_people(400, rnd)[120:])
-        for kill in range(KILLS):
-            _change_hr(people, hires, rnd, kill)
+        for round_ in range(KILLS):
+            _change_hr(people, hires, rnd, round_)
             _write_hr(tmp_path / "hr.csv", people)
-            runs = _run_count(db_url)
-            process = _sync(config)
-            _wait_for_run_start(db_url, runs, process)
+            runs = run_count(db_url)
+            process = start_sync(config, "talentlms")
+            wait_for_run_start(db_url, runs, process)
             # Two kills in three land after the cycle recorded its plan in the outbox (while
             # it sends and waits for TalentLMS tasks), the rest before: both halves of
             # "durable before remote" are tried, however fast this machine plans.
             if rnd.random() < 2 / 3:
-                _wait_for_recorded_operations(db_url, process)
+                wait_for_recorded_operations(db_url, process)
                 time.sleep(rnd.uniform(0.0, 0.15))  # sending, or waiting for a 0.4 s task
             else:
                 time.sleep(rnd.uniform(0.0, 0.05))  # reading HR, planning, recording
-            process.send_signal(signal.SIGKILL)
-            process.wait(timeout=30)
+            kill(process)
 
-        for _attempt in range(6):
-            finished = _sync(config)
-            _, stderr = finished.communicate(timeout=300)
-            if finished.returncode == 0 and _open_operations(db_url) == 0:
-                break
-        assert finished.returncode == 0, stderr.decode()[-2000:]
+        code, stderr = sync_until_settled(config, "talentlms", db_url)
+        assert code == 0, stderr
 
         dump = sandbox.sim("talentlms").dump()
         users = [u for u in dump["users"] if u["email"].endswith("@crash.test")]
@@ -121,7 +112,7 @@ def test_random_sigkills_lose_nothing_and_duplicate_nothing(tmp_path, db_url):
         assert user is not None and _active(user), key
         groups = {_group_name(g, group_names) for g in user["groups"]}
         assert groups == {GROUPS[person["department"]]}, key
-    assert _open_operations(db_url) == 0
+    assert open_operations(db_url) == 0
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
@@ -169,52 +160,6 @@ def _change_hr(people: list[dict], hires, rnd: random.Random, round_: int) -> No
             person["status"] = "terminated"
 
 
-def _run_count(db_url: str) -> int:
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(sync_runs)).scalar_one()
-    finally:
-        engine.dispose()
-
-
-def _wait_for_recorded_operations(db_url: str, process: subprocess.Popen) -> None:
-    """Until the newest run has written operations to the outbox (or the process ended)."""
-    latest = select(func.max(sync_runs.c.id)).scalar_subquery()
-    query = select(func.count()).select_from(operations).where(operations.c.run_id == latest)
-    deadline = time.monotonic() + 20
-    engine = make_engine(db_url)
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            with engine.connect() as conn:
-                if conn.execute(query).scalar_one():
-                    return
-            time.sleep(0.02)
-    finally:
-        engine.dispose()
-
-
-def _wait_for_run_start(db_url: str, runs_before: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and process.poll() is None:
-        if _run_count(db_url) > runs_before:
-            return
-        time.sleep(0.05)
-
-
 def _active(user: dict) -> bool:
     status = user.get("status")
     return status in ("active", True, 1) or user.get("active") is True
-
-
-def _open_operations(db_url: str) -> int:
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(
-                select(func.count())
-                .select_from(operations)
-                .where(operations.c.state.not_in(["done", "failed", "cancelled"]))
-            ).scalar_one()
-    finally:
-        engine.dispose()

@@ -25,12 +25,14 @@ from prometheus_client import REGISTRY
 from syncd.http import (
     TOKENS,
     AuthenticationError,
+    ClientCredentialsAuth,
     OutcomeUnknown,
     RecordRejected,
     RetryPolicy,
     UnreachableError,
     VendorClient,
     fill_path,
+    json_payload,
     vendor_message,
 )
 from syncd.limits import MemoryBackend, Priority, RateLimiter, RateLimitTimeout, credential_id
@@ -39,6 +41,7 @@ from syncd.state.limiter import SqlBackend
 from syncd.vendors.hownow.api import hownow_auth
 from syncd.vendors.ilms.api import ilms_auth
 from syncd.vendors.learningpool.api import learningpool_auth
+from syncd.vendors.talentlms.api import refused_in_body as talentlms_refused_in_body
 from syncd.vendors.talentlms.api import talentlms_auth
 from tests.support.limit_server import (
     LimitServer,
@@ -69,6 +72,8 @@ def client_for(
     auth: httpx.Auth | None = None,
     retry: RetryPolicy = FAST_RETRIES,
     timeout: float = 5.0,
+    deadline: float = 300.0,
+    refused_in_body=None,
     **limiter_options,
 ) -> VendorClient:
     vendor = vendor or f"v{uuid.uuid4().hex[:8]}"
@@ -81,7 +86,14 @@ def client_for(
         **{"backoff_initial": 0.2, "backoff_max": 1.0, **limiter_options},
     )
     return VendorClient(
-        vendor, server.url, auth=auth, limiter=limiter, retry=retry, timeout=timeout
+        vendor,
+        server.url,
+        auth=auth,
+        limiter=limiter,
+        retry=retry,
+        timeout=timeout,
+        deadline=deadline,
+        refused_in_body=refused_in_body,
     )
 
 
@@ -392,6 +404,73 @@ def test_a_400_is_a_record_rejected_with_the_vendor_message():
         assert (caught.value.status, caught.value.message) == (400, "Email is not valid")
         assert caught.value.code == "bad_request"
         assert server.count() == 1  # never retried
+
+
+def test_a_vendor_trickling_its_answer_is_stopped_at_the_whole_call_deadline():
+    slow = Scripted(200, {"pad": "x" * 400}, trickle=0.02)  # each byte well within the timeout
+    with LimitServer() as server, client_for(server, timeout=5, deadline=0.3) as client:
+        server.script(slow, slow, slow, path="/api/v2/users")
+        with pytest.raises(UnreachableError, match=r"took longer than 0\.3s in all"):
+            client.get("/api/v2/users")
+        assert server.count(path="/api/v2/users") == 3  # retried like a timeout, then given up
+
+
+def test_a_post_whose_answer_trickles_past_the_deadline_is_in_doubt_not_sent_again():
+    with LimitServer() as server, client_for(server, timeout=5, deadline=0.3) as client:
+        server.script(Scripted(200, {"id": 7, "pad": "x" * 400}, trickle=0.02), path="/create")
+        with pytest.raises(OutcomeUnknown, match=r"took longer than 0\.3s in all"):
+            client.post("/create", json={"login": "jdoe"})
+        assert server.count(path="/create") == 1
+
+
+def test_a_token_answer_trickling_past_the_deadline_is_retried():
+    oauth = OAuthSettings()
+    with LimitServer(oauth=oauth) as server:
+        auth = ClientCredentialsAuth(
+            server.url + oauth.token_path, oauth.client_id, oauth.client_secret, client_auth="post"
+        )
+        with client_for(server, auth=auth, timeout=5, deadline=0.3) as client:
+            slow = Scripted(200, {"access_token": "t" * 300, "expires_in": 60}, trickle=0.02)
+            server.script(slow, path=oauth.token_path)
+            assert client.get("/api/users").status_code == 200
+        assert server.count(path=oauth.token_path) == 2
+
+
+def test_a_5xx_quotes_the_vendors_words():
+    down = {"_errors": [{"id": "maintenance", "title": "Down for maintenance until 02:00"}]}
+    with LimitServer() as server, client_for(server) as client:
+        server.script(*[Scripted(503, down)] * 3, path="/api/v2/users")
+        with pytest.raises(UnreachableError, match="HTTP 503: Down for maintenance until 02:00"):
+            client.get("/api/v2/users")
+        server.script(Scripted(500, {"message": "Database timeout"}), path="/create")
+        with pytest.raises(OutcomeUnknown, match="HTTP 500: Database timeout"):
+            client.post("/create", json={})
+
+
+def test_a_200_carrying_errors_is_a_refusal_with_the_vendors_words():
+    said = {"_errors": [{"id": "bad_request", "title": "Email is not valid"}]}
+    with (
+        LimitServer() as server,
+        client_for(server, refused_in_body=talentlms_refused_in_body) as client,
+    ):
+        server.script(Scripted(200, said), path="/api/v2/users")
+        with pytest.raises(RecordRejected) as caught:
+            client.post("/api/v2/users", json={"email": "nope"})
+        assert (caught.value.status, caught.value.message) == (200, "Email is not valid")
+        assert caught.value.code == "bad_request"
+        server.script(Scripted(200, said), path="/api/v2/users")
+        with pytest.raises(UnreachableError, match="HTTP 200 carrying an error: Email is not"):
+            client.get("/api/v2/users")
+        server.script(Scripted(200, {"_data": [], "_errors": []}), path="/api/v2/users")
+        assert client.get("/api/v2/users").status_code == 200  # an empty list says nothing
+        assert server.count() == 3  # never retried
+
+
+def test_a_2xx_nested_past_any_real_answer_is_unreachable_not_a_crash():
+    with LimitServer() as server, client_for(server) as client:
+        server.script(Scripted(200, "[" * 100_000 + "]" * 100_000), path="/deep")
+        with pytest.raises(UnreachableError, match="nested too deeply"):
+            json_payload(client.get("/deep"), "v GET /deep")
 
 
 def test_409_and_accepted_statuses_are_returned_others_raise():

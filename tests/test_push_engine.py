@@ -654,3 +654,34 @@ def test_a_key_read_as_a_float_is_the_same_person_as_its_text(world):
     assert again.outcome == CycleOutcome.SUCCESS
     assert [op for op in again.plan if op.kind.value in ("create", "deactivate")] == []
     assert [a.active for a in world.lms.accounts.values()] == [True]
+
+
+@pytest.mark.parametrize("recorded_by", ["this syncd", "an older syncd"])
+def test_a_membership_resumed_after_a_crash_keeps_the_account_id_its_create_returned(
+    migrated_db_url, recorded_by
+):
+    """The create ends in the cycle, the enrollment's job outlives it (the process dies): the
+    next cycle reads that job back knowing whose it was, not asking about account None, also
+    when an older syncd recorded the row without the id (its link has it)."""
+    w = World(migrated_db_url, lms=FakeLMS(async_kinds={OpKind.ENROLL}, polls_to_finish=10**6))
+    w.settings.polling = JobPolling(first_delay=0.0, max_delay=0.0, timeout=0.0)
+    w.hr = [person(1, dept="Sales")]  # Sales people are enrolled in a course
+    w.push()
+    account = next(iter(w.lms.accounts))
+    with w.engine.connect() as conn:
+        waiting = conn.execute(
+            select(operations.c.kind, operations.c.remote_id).where(operations.c.state == "waiting")
+        ).all()
+    assert [tuple(row) for row in waiting] == [("enroll", account)]
+    if recorded_by == "an older syncd":
+        with w.engine.begin() as conn:
+            conn.execute(update(operations).values(remote_id=None))
+    w.lms.polls_to_finish = 1
+    w.settings.polling = JobPolling(first_delay=0.0, max_delay=0.0, timeout=5)
+    resumed = World(migrated_db_url, lms=w.lms)  # a new process: only the outbox remembers
+    resumed.hr = w.hr
+    assert resumed.push().outcome == CycleOutcome.SUCCESS
+    assert w.lms.accounts[account].courses
+    assert error_rows(w.engine, "fake") == []
+    resumed.engine.dispose()
+    w.engine.dispose()

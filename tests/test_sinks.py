@@ -126,6 +126,20 @@ def test_csv_append_keeps_every_delivery_with_one_header(tmp_path):
     assert first.result_id == changed.result_id  # receivers de-duplicate on result_id
 
 
+def test_csv_append_takes_a_result_delivered_again_unchanged_once(tmp_path):
+    """A pull killed after the sink wrote its batch, before the delivery was recorded,
+    delivers it again: the file must still hold it once, and a change after it again."""
+    path = tmp_path / "training.csv"
+    first, other = result("42"), result("43", status=ResultStatus.IN_PROGRESS, progress=40.0)
+    changed = result("42", score=92.0)
+    out = sink({"type": "csv", "path": str(path)})
+    out.write([first, other])
+    out.write([first, other])  # the same batch again
+    out.write([other, changed])
+    out.write([first])  # back to what it was: a change of its own, so a row of its own
+    assert path.read_text() == HEADER + line(first) + line(other) + line(changed) + line(first)
+
+
 def test_csv_rewrite_keeps_one_latest_row_per_result(tmp_path):
     path = tmp_path / "training.csv"
     a, b, c = result("1"), result("2", progress=10.0), result("3", course="7")

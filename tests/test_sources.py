@@ -157,9 +157,15 @@ def test_csv_duplicate_header_names(tmp_path):
         read({"type": "csv", "path": path, "key": "id"})
 
 
-def test_csv_empty_file(tmp_path):
-    with pytest.raises(SourceError, match="empty"):
-        read({"type": "csv", "path": csv_file(tmp_path, b""), "key": "id"})
+def test_csv_empty_file_gives_no_record_for_the_empty_source_guard(tmp_path):
+    assert read({"type": "csv", "path": csv_file(tmp_path, b""), "key": "id"}) == []
+
+
+def test_csv_line_holding_a_nul_character_is_a_problem_of_its_record(tmp_path):
+    path = csv_file(tmp_path, b"id,name\n1,Ann\n2,B\x00b\n3,Cy\n")
+    first, broken, last = read({"type": "csv", "path": path, "key": "id"})
+    assert first.problem is None and last.problem is None
+    assert broken.problem == "line 3 holds a NUL character (a binary or corrupted export?)"
 
 
 def test_csv_value_under_a_nameless_column_is_a_problem(tmp_path):

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import threading
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, select, text
 
+from syncd.state import store
 from syncd.state.db import make_engine
 from syncd.state.migrate import current_revision, head_revision, upgrade
+from syncd.state.tables import sync_status
 from tests.support.cli import run_syncd, syncd_command
 from tests.support.configs import talentlms_connector, write_config
 from tests.support.e2e import write_rows
+from tests.support.store import NEWER_REVISION, set_revision
 
-FUTURE = "9999_from_a_newer_syncd"
+FUTURE = NEWER_REVISION
 
 
 def _config(tmp_path, state_url: str):
@@ -30,21 +34,12 @@ def _config(tmp_path, state_url: str):
     return write_config(tmp_path, state_url, connector)
 
 
-def _set_revision(url: str, revision: str) -> None:
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE alembic_version SET version_num = :rev"), {"rev": revision})
-    finally:
-        engine.dispose()
-
-
 @pytest.mark.parametrize("command", [["status"], ["sync", "lms"], ["db", "upgrade"]])
 def test_a_store_migrated_by_a_newer_syncd_is_refused_naming_both_revisions(
     tmp_path, db_url, command
 ):
     upgrade(db_url)
-    _set_revision(db_url, FUTURE)
+    set_revision(db_url, FUTURE)
     config = _config(tmp_path, db_url)
 
     done = run_syncd(*command, "--config", str(config))
@@ -110,3 +105,52 @@ def test_processes_starting_together_on_an_empty_store_migrate_it_once(tmp_path,
     finally:
         engine.dispose()
     assert [row[0] for row in versions] == [head_revision()]
+
+
+def test_two_processes_creating_one_status_row_at_once_both_succeed(migrated_db_url):
+    """Replicas started together both create their connector's status row: the second
+    writer must not read "no row", then die on the primary key once the first commits."""
+    engine = make_engine(migrated_db_url)
+    about_to_write = threading.Event()
+    failures: list[BaseException] = []
+
+    def second_replica() -> None:
+        try:
+            with engine.begin() as conn:
+                event.listen(conn, "before_cursor_execute", _signal_writes(about_to_write))
+                store.set_status(conn, "lms", "push", next_run_at=store.now())
+        except BaseException as error:  # reported by the main thread
+            failures.append(error)
+        finally:
+            about_to_write.set()
+
+    try:
+        with engine.connect() as first:
+            transaction = first.begin()
+            store.set_status(first, "lms", "push", state="running")
+            replica = threading.Thread(target=second_replica)
+            replica.start()
+            about_to_write.wait(30)  # its write is on its way (or waiting for our lock)
+            transaction.commit()
+        replica.join(60)
+        rows = store_rows(engine)
+    finally:
+        engine.dispose()
+    assert not failures, failures
+    assert [(r["connector"], r["direction"], r["state"]) for r in rows] == [
+        ("lms", "push", "running")
+    ]
+    assert rows[0]["next_run_at"] is not None
+
+
+def _signal_writes(flag: threading.Event):
+    def before(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
+            flag.set()
+
+    return before
+
+
+def store_rows(engine) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(select(sync_status))]

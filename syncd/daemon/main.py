@@ -17,6 +17,7 @@ from syncd.daemon.cycles import CycleRunner
 from syncd.daemon.health import HealthCheck
 from syncd.daemon.schedule import build_scheduler, record_schedule
 from syncd.daemon.server import HttpServer, build_app
+from syncd.logs import redactor
 from syncd.progress_display import ProgressLog
 from syncd.shutdown import stop_on_signals
 
@@ -43,7 +44,10 @@ def run_daemon(config: Config) -> int:
         server.start()
         ticker = ProgressLog().start()  # a long first sync says where it is every minute
         scheduler.start()
-        record_schedule(scheduler, config, engine)
+        try:
+            record_schedule(scheduler, config, engine)
+        except Exception as error:  # only the status table's next runs are missing: go on
+            log.warning("schedule_not_recorded", reason=redactor.redact_text(str(error)))
         health.refresh()  # the gauges exist from the first scrape, before any cycle ends
         log.info(
             "daemon_started",

@@ -23,6 +23,7 @@ import structlog
 from syncd.config.schema.sources import HttpAuth
 from syncd.http._auth import live_secrets
 from syncd.http._configured import auth_secrets, build_auth
+from syncd.http._deadline import DeadlinePassed, within
 from syncd.http._reading import mask_secrets, retry_after, short_body
 from syncd.http._retry import HR_API_RETRIES, RetryPolicy, Transient, call_with_retries
 from syncd.http._urls import describe_url, refuse_plaintext_credentials
@@ -64,6 +65,8 @@ def send_with_retries(
         tried.append(request)
         try:
             response = _read_within(client, request, limits)
+        except DeadlinePassed as exc:
+            raise Transient(str(exc)) from None
         except httpx.TimeoutException:
             raise Transient(f"timed out after {_timeout_text(client)}") from None
         except httpx.UnsupportedProtocol as exc:
@@ -111,15 +114,13 @@ def _read_within(
     response = client.send(request, stream=True)
     try:
         body = bytearray()
-        for chunk in response.iter_bytes():
+        for chunk in within(response.iter_bytes(), limits.deadline, started, request):
             body += chunk
             if limits.max_bytes is not None and len(body) > limits.max_bytes:
                 raise TransportFailure(
                     f"the answer is larger than {limits.max_bytes:,} bytes; refused unread",
                     status=response.status_code,
                 )
-            if time.monotonic() - started > limits.deadline:
-                raise Transient(f"took longer than {limits.deadline:g}s in all")
     finally:
         response.close()
     # The body is decoded already (a compressed bomb counts at its full size): say so.

@@ -22,6 +22,7 @@ import httpx
 import structlog
 
 from syncd.http._auth import live_secrets
+from syncd.http._deadline import DeadlinePassed
 from syncd.http._proxies import proxy_mounts
 from syncd.http._reading import retry_after, vendor_message
 from syncd.http._retry import RetryPolicy, Transient, call_with_retries
@@ -74,9 +75,10 @@ class VendorClient:
 
     ``base_url`` is the vendor root (https, or http on loopback); paths are
     appended to it. ``limiter`` is the credential's ``RateLimiter``; without one,
-    429 pauses still apply (in this process). ``sleep`` is used between retries
-    (inject one that raises to abandon a call on shutdown). ``connector`` labels the
-    metrics, so two portals of one vendor are told apart.
+    429 pauses still apply (in this process). ``timeout`` bounds each read, ``deadline``
+    a whole call from sending to the last byte of its answer (a server trickling it).
+    ``sleep`` is used between retries (inject one that raises to abandon a call on
+    shutdown). ``connector`` labels the metrics, so two portals of one vendor are told apart.
     """
 
     def __init__(
@@ -87,15 +89,19 @@ class VendorClient:
         auth: httpx.Auth | None = None,
         limiter: RateLimiter | None = None,
         timeout: float | httpx.Timeout = 30.0,
+        deadline: float = 300.0,
         retry: RetryPolicy | None = None,
         headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         portal_refusals: Mapping[int, str] | None = None,
         connector: str = "",
+        refused_in_body: Callable[[httpx.Response], bool] | None = None,
     ) -> None:
         self.vendor = vendor
         self.connector = connector
+        # How this vendor says "refused" in the body of a 2xx answer (TalentLMS ``_errors``).
+        self._refused_in_body = refused_in_body
         # Statuses by which this vendor refuses the whole portal, not a record, and what
         # its document says they mean (TalentLMS 403): they end the cycle (exit 4).
         self._portal_refusals = dict(portal_refusals or {})
@@ -105,6 +111,7 @@ class VendorClient:
         self._auth = auth
         self._sleep = sleep
         self._meter = CallMeter(vendor, connector)
+        self._deadline = deadline
         wire = self._limited(transport or httpx.HTTPTransport())
         self._client = httpx.Client(
             base_url=self.base_url,
@@ -118,7 +125,9 @@ class VendorClient:
 
     def _limited(self, inner: httpx.BaseTransport) -> LimitedTransport:
         """``inner`` behind this credential's limiter and meter (one budget whatever the route)."""
-        return LimitedTransport(inner, self.limiter, self._meter, self.retry.max_rate_limit_wait)
+        return LimitedTransport(
+            inner, self.limiter, self._meter, self.retry.max_rate_limit_wait, self._deadline
+        )
 
     def _through_proxy(self, proxy_url: str) -> LimitedTransport:
         return self._limited(httpx.HTTPTransport(proxy=proxy_url))
@@ -235,16 +244,19 @@ class VendorClient:
         except NOT_SENT as error:
             raise Transient(type(error).__name__) from error
         except httpx.TransportError as error:
+            what = str(error) if isinstance(error, DeadlinePassed) else type(error).__name__
             if context.in_doubt and not safe_to_resend:
                 raise OutcomeUnknown(
-                    f"{call}: {type(error).__name__} after the request was sent; "
+                    f"{call}: {what} after the request was sent; "
                     "look the record up before sending it again"
                 ) from error
-            raise Transient(type(error).__name__) from error
+            raise Transient(what, label=type(error).__name__) from error
         except TokenUnavailable as error:
             raise Transient(str(error), label="token endpoint") from error
 
         status = response.status_code
+        if 200 <= status < 300 and self._refused_in_body and self._refused_in_body(response):
+            self._refuse_answered(request, context, response)
         if status < 400 or status == 409 or status in accept:
             return response
         if status == 401:
@@ -266,15 +278,32 @@ class VendorClient:
                 + self._portal_refusals[status],
                 status=status,
             )
+        message, code = vendor_message(response, self.secrets())
         if status in _NOT_PROCESSED or status >= 500:
+            # The vendor's words are quoted whatever the status: they are what an operator
+            # acts on ("maintenance until 02:00", "quota exceeded").
+            said = f"HTTP {status}: {message}"
             if status not in _NOT_PROCESSED and not safe_to_resend:
                 raise OutcomeUnknown(
-                    f"{call}: HTTP {status}; the vendor may have acted on it, "
+                    f"{call}: {said}; the vendor may have acted on it, "
                     "look the record up before sending it again"
                 )
             wait = retry_after(response) if status == 503 else None
-            raise Transient(f"HTTP {status}", retry_after=wait, status=status)
+            raise Transient(said, retry_after=wait, label=f"HTTP {status}", status=status)
+        raise RecordRejected(status, message, vendor=self.vendor, code=code)
+
+    def _refuse_answered(
+        self, request: httpx.Request, context: CallContext, response: httpx.Response
+    ) -> None:
+        """A 2xx whose body says the call failed, with the vendor's words: a write is
+        refused like a 4xx; a read that cannot be trusted ends the cycle."""
         message, code = vendor_message(response, self.secrets())
+        status = response.status_code
+        if request.method in ("GET", "HEAD"):
+            raise UnreachableError(
+                f"{self.vendor} {request.method} {context.template}: HTTP {status} "
+                f"carrying an error: {message}"
+            )
         raise RecordRejected(status, message, vendor=self.vendor, code=code)
 
     def _log_retry(

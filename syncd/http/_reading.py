@@ -75,7 +75,7 @@ def vendor_message(response: httpx.Response, secrets: Iterable[str] = ()) -> tup
     parts: list[str] = []
     try:
         payload = jsonlib.loads(response.content) if response.content else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past any real answer
         payload = None
     if isinstance(payload, dict):
         # iLMS answers "Message", "ModelState"...: keys are compared without case.
@@ -125,7 +125,7 @@ def json_object(response: httpx.Response) -> dict[str, Any]:
     """The answer's JSON when it is an object, else an empty dict."""
     try:
         payload = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return payload if isinstance(payload, dict) else {}
 
@@ -135,9 +135,12 @@ def json_payload(response: httpx.Response, call: str, *, empty: Any = None) -> A
     (``"talentlms GET /api/v2/users"``)."""
     try:
         return response.json() if response.content else empty
-    except ValueError:
+    except (ValueError, RecursionError) as error:
+        what = "nested too deeply" if isinstance(error, RecursionError) else "not JSON"
+        said = short_body(response)
         raise UnreachableError(
-            f"{call}: HTTP {response.status_code} with a body that is not JSON",
+            f"{call}: HTTP {response.status_code} with a body that is {what}"
+            + (f": {said}" if said else ""),
             status=response.status_code,
         ) from None
 

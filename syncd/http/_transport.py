@@ -2,7 +2,8 @@
 
 Before each request it takes a permit from the credential's rate limiter; it
 rides out 429s (the credential is paused for every process, then the request is
-sent again); and it reports each call to a ``CallMeter``, which counts it, logs one
+sent again); it reads every answer within the call's whole-request deadline
+(``_deadline``); and it reports each call to a ``CallMeter``, which counts it, logs one
 ``vendor_call`` event and records the metrics. Logs carry the path *template*
 (``/api/v2/users/{id}``), never the filled path, query, headers or bodies.
 """
@@ -13,10 +14,12 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import httpx
 import structlog
 
+from syncd.http._deadline import DeadlineStream
 from syncd.http._reading import retry_after
 from syncd.http.errors import RateLimitWaitTooLong
 from syncd.limits import Finished, Permit, Priority, RateLimiter, RateLimitTimeout
@@ -46,7 +49,7 @@ class CallContext:
     template: str
     priority: Priority
     attempt: int = 1
-    in_doubt: bool = False  # handed to the network and no answer received yet
+    in_doubt: bool = False  # handed to the network and no whole answer received yet
 
     def derive(self, template: str) -> CallContext:
         """A context for a request made on this call's behalf (an OAuth token request)."""
@@ -144,7 +147,8 @@ class CallMeter:
 
 
 class LimitedTransport(httpx.BaseTransport):
-    """``inner`` behind a rate limiter: a permit before each request, 429s ridden out."""
+    """``inner`` behind a rate limiter: a permit before each request, 429s ridden out, each
+    answer read within ``deadline`` seconds of sending it (the wait for a permit aside)."""
 
     def __init__(
         self,
@@ -152,11 +156,13 @@ class LimitedTransport(httpx.BaseTransport):
         limiter: RateLimiter,
         meter: CallMeter,
         max_wait: float,
+        deadline: float,
     ) -> None:
         self._inner = inner
         self._limiter = limiter
         self._meter = meter
         self._max_wait = max_wait
+        self._deadline = deadline
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         context = request.extensions.get(CALL_EXTENSION)
@@ -194,11 +200,28 @@ class LimitedTransport(httpx.BaseTransport):
             permit.finish(None)
             self._meter.record(request, context, None, started, permit.waited, error)
             raise
-        context.in_doubt = False
         done = permit.finish(response.status_code, response.headers)
         self._meter.record(request, context, response, started, permit.waited, None)
         self._meter.limits(self._limiter.credential, done)
-        return response, done
+        return self._bounded(response, request, context, started), done
+
+    def _bounded(
+        self, response: httpx.Response, request: httpx.Request, context: CallContext, started: float
+    ) -> httpx.Response:
+        """``response`` whose body is read within the deadline; the call is in doubt until
+        the body has arrived whole (a cut answer to a POST may hide a created record)."""
+
+        def complete() -> None:
+            context.in_doubt = False
+
+        body = cast(httpx.SyncByteStream, response.stream)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=DeadlineStream(body, self._deadline, started, request, complete),
+            extensions=response.extensions,
+            request=request,
+        )
 
     def close(self) -> None:
         self._inner.close()

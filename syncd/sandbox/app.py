@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,6 +36,23 @@ def _to_starlette(response: SimResponse) -> Response:
     body, media_type = response.encode()
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
     return Response(body, status_code=response.status, headers=headers, media_type=media_type)
+
+
+def _trickled(response: SimResponse, pause: float) -> Response:
+    """The answer's body a byte at a time, ``pause`` seconds apart: every read arrives in
+    time, and the whole answer takes as long as the server likes."""
+    body, media_type = response.encode()
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
+    headers["content-length"] = str(len(body))
+
+    async def bytes_one_by_one() -> AsyncIterator[bytes]:
+        for index in range(len(body)):
+            yield body[index : index + 1]
+            await asyncio.sleep(pause)
+
+    return StreamingResponse(
+        bytes_one_by_one(), status_code=response.status, headers=headers, media_type=media_type
+    )
 
 
 async def _sim_request(request: Request, path: str, base_url: str) -> SimRequest:
@@ -113,13 +130,20 @@ def build_app(simulators: Mapping[str, Simulator]) -> ASGIApp:
             return JSONResponse(
                 {"error": f"the sandbox does not serve {vendor!r}"}, status_code=404
             )
-        req = await _sim_request(request, request.path_params["rest"], f"{_root(request)}/{vendor}")
+        try:
+            req = await _sim_request(
+                request, request.path_params["rest"], f"{_root(request)}/{vendor}"
+            )
+        except ClientDisconnect:  # the client died mid-request (a kill -9): nobody to answer
+            return Response(b"", status_code=499)
         handled = sim.handle(req)
         if handled.latency > 0:
             await asyncio.sleep(handled.latency)
         if handled.response is None:
             request.scope[_DROP_KEY]["drop"] = True
             return Response(b"", status_code=500)  # swallowed by ConnectionDropper
+        if handled.trickle > 0:
+            return _trickled(handled.response, handled.trickle)
         return _to_starlette(handled.response)
 
     async def control(request: Request) -> Response:

@@ -44,6 +44,18 @@ class FaultSettings(BaseModel):
     drop_after_processing: bool = Field(
         False, description="drops happen after the request took effect (a lost answer)"
     )
+    answer_next: int = Field(
+        0, ge=0, description="the next N requests get answer_status and answer_body, unprocessed"
+    )
+    answer_status: int = Field(200, ge=200, le=599)
+    answer_body: Any = Field(
+        None,
+        description="JSON to answer; a string is sent as it is; '{request_body}' in a string "
+        "becomes the request's body (a vendor echoing it)",
+    )
+    trickle: float = Field(
+        0.0, ge=0, description="seconds between the bytes of an answer's body (a slow server)"
+    )
     token_lifetime: float | None = Field(None, gt=0, description="seconds new tokens live")
     job_fail_next: int = Field(0, ge=0, description="the next N jobs/tasks fail")
     job_warn_next: int = Field(0, ge=0, description="the next N jobs finish with warnings")
@@ -55,13 +67,16 @@ class FaultSettings(BaseModel):
     paths: list[str] | None = Field(
         None, description="vendor-relative path prefixes request faults apply to (None = all)"
     )
+    methods: list[str] | None = Field(
+        None, description="HTTP methods request faults apply to (None = all)"
+    )
 
 
 class FaultError(ValueError):
     """Fault settings that cannot be applied; the message names the key."""
 
 
-RequestFaultKind = Literal["drop", "storm", "error", "refuse"]
+RequestFaultKind = Literal["drop", "storm", "error", "refuse", "answer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +88,8 @@ class RequestFault:
     after_processing: bool = False
     message: str = ""  # a refusal's words
     code: str | None = None  # a refusal's error id
+    body: Any = None  # the scripted answer's body ("answer")
+    trickle: float = 0.0  # seconds between the bytes of the answer's body
 
 
 JobOutcome = Literal["failed", "warned"]
@@ -113,17 +130,19 @@ class FaultInjector:
         data["storm_remaining_seconds"] = round(max(0.0, self._storm_until - self._clock.time()), 3)
         return data
 
-    def _applies(self, path: str) -> bool:
-        prefixes = self.settings.paths
+    def _applies(self, method: str, path: str) -> bool:
+        prefixes, methods = self.settings.paths, self.settings.methods
+        if methods is not None and method.upper() not in {m.upper() for m in methods}:
+            return False
         return prefixes is None or any(path.startswith(p) for p in prefixes)
 
     def _draw(self, share: float) -> bool:
         return share > 0 and self._rng.random() < share
 
-    def decide(self, path: str) -> RequestFault:
-        """The fault for one request to ``path`` (consumes counted faults)."""
+    def decide(self, path: str, method: str = "GET") -> RequestFault:
+        """The fault for one ``method`` request to ``path`` (consumes counted faults)."""
         s = self.settings
-        if not self._applies(path):
+        if not self._applies(method, path):
             return RequestFault(None)
         latency = s.latency + (self._rng.uniform(0, s.latency_jitter) if s.latency_jitter else 0.0)
         if s.drop_next or self._draw(s.drop_rate):
@@ -133,17 +152,27 @@ class FaultInjector:
         if s.storm_requests or self._clock.time() < self._storm_until:
             if s.storm_requests:
                 self.settings.storm_requests = s.storm_requests - 1
-            return RequestFault("storm", latency, 429, s.storm_retry_after)
+            return RequestFault("storm", latency, 429, s.storm_retry_after, trickle=s.trickle)
+        if s.answer_next:
+            self.settings.answer_next = s.answer_next - 1
+            return RequestFault(
+                "answer", latency, s.answer_status, body=s.answer_body, trickle=s.trickle
+            )
         if s.error_next or self._draw(s.error_rate):
             if s.error_next:
                 self.settings.error_next = s.error_next - 1
-            return RequestFault("error", latency, s.error_status)
+            return RequestFault("error", latency, s.error_status, trickle=s.trickle)
         if s.refuse_next:
             self.settings.refuse_next = s.refuse_next - 1
             return RequestFault(
-                "refuse", latency, s.refuse_status, message=s.refuse_message, code=s.refuse_code
+                "refuse",
+                latency,
+                s.refuse_status,
+                message=s.refuse_message,
+                code=s.refuse_code,
+                trickle=s.trickle,
             )
-        return RequestFault(None, latency)
+        return RequestFault(None, latency, trickle=s.trickle)
 
     def job_outcome(self) -> JobOutcome | None:
         """Whether a job created now is forced to fail or to finish with warnings."""

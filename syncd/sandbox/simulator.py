@@ -61,6 +61,7 @@ class Handled:
 
     response: SimResponse | None
     latency: float = 0.0
+    trickle: float = 0.0  # seconds between the bytes of the body
 
 
 def validate_options(model: type[SimulatorOptions], options: Mapping[str, Any]) -> SimulatorOptions:
@@ -71,6 +72,26 @@ def validate_options(model: type[SimulatorOptions], options: Mapping[str, Any]) 
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise OptionsError(problems) from None
+
+
+def scripted_answer(status: int, body: Any, request_body: bytes) -> SimResponse:
+    """An ``answer`` fault: ``body`` as JSON, a string as it is, ``{request_body}`` in a
+    string replaced by what the client sent (a vendor that echoes the request)."""
+    echoed = request_body.decode("utf-8", "replace")
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace("{request_body}", echoed)
+        if isinstance(value, list):
+            return [fill(item) for item in value]
+        if isinstance(value, dict):
+            return {key: fill(item) for key, item in value.items()}
+        return value
+
+    if isinstance(body, str):
+        raw = fill(body).encode("utf-8")
+        return SimResponse(status, raw, {"content-type": "application/json"})
+    return json_response(status, fill(body))
 
 
 class Simulator:
@@ -227,7 +248,7 @@ class Simulator:
             self.jobs.advance()
             match = self._api.match(req.method, req.path)
             req.path_params = match.params
-            fault = self.faults.decide(req.path)
+            fault = self.faults.decide(req.path, req.method)
             response = self._answer(req, match.route, match.method_allowed, fault)
             status: int | str = DROPPED if response is None else response.status
             endpoint = match.route.endpoint if match.route else None
@@ -250,7 +271,7 @@ class Simulator:
             status=status,
             fault=fault.kind,
         )
-        return Handled(response, fault.latency)
+        return Handled(response, fault.latency, fault.trickle)
 
     def _answer(
         self, req: SimRequest, route: RouteSpec | None, method_allowed: bool, fault: RequestFault
@@ -263,6 +284,8 @@ class Simulator:
             return self.server_error(fault.status)
         if fault.kind == "refuse":
             return self.refusal(fault.status, fault.message, fault.code)
+        if fault.kind == "answer":
+            return scripted_answer(fault.status, fault.body, req.body)
         response = self._serve(req, route, method_allowed)
         return None if fault.kind == "drop" else response
 

@@ -6,7 +6,9 @@ a crash or full disk leaves the previous file as it was. Writers of the same
 file (several connectors, several processes) take turns through a lock file.
 
 - ``append`` keeps every row ever delivered: a result that changes appears once
-  per change, so receivers de-duplicate on ``result_id`` (the latest row wins).
+  per change, so receivers de-duplicate on ``result_id`` (the latest row wins). A
+  result delivered again unchanged (a crash lost the record of its delivery) is not
+  written a second time.
 - ``rewrite`` keeps exactly one row per ``result_id``, the latest, in the order
   results first appeared.
 
@@ -101,6 +103,13 @@ class CsvSink(SinkBase):
             old_rows = [row for _, row in self._old_rows()]
             self._replace(lambda handle: self._write_all(handle, [*old_rows, *rows]))
             return
+        if existing is _Header.CURRENT:
+            # A result delivered again unchanged (a kill between writing it and recording
+            # the delivery) is in the file already: written once.
+            latest = dict(self._old_rows())
+            rows = [row for row in rows if latest.get(row[0]) != row]
+            if not rows:
+                return
 
         def body(handle: TextIO) -> None:
             writer = self._writer(handle)
@@ -142,6 +151,19 @@ class CsvSink(SinkBase):
         writer.writerows(rows)
 
     # -- file handling ------------------------------------------------------------------
+
+    def _existing_rows(self) -> dict[str, list[str]]:
+        """The file's latest row per result_id (its header checked already)."""
+        table: dict[str, list[str]] = {}
+        with self.path.open(encoding="utf-8-sig", newline="") as old:
+            reader = csv.reader(old, delimiter=self.config.delimiter)
+            next(reader)
+            for number, row in enumerate(reader, start=2):
+                if not any(row):
+                    continue
+                # result_ids are hex, so "#<line>" keeps a row without one as it is.
+                table[row[0] or f"#{number}"] = row
+        return table
 
     def _writer(self, handle: TextIO) -> RowWriter:
         return RowWriter(handle, self.config.delimiter)

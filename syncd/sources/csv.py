@@ -8,8 +8,10 @@ with its exact line number. Rules a user can rely on:
 - Header names are stripped of surrounding spaces; a repeated name is an error.
 - An empty cell is ``""``; a short row simply lacks the missing columns.
 - Non-empty cells beyond the header, or under a column without a name, make the
-  record carry a ``problem`` (its data may be shifted). Empty ones are ignored,
-  as are blank lines.
+  record carry a ``problem`` (its data may be shifted), as does a NUL character (a
+  binary or corrupted export). Empty cells are ignored, as are blank lines.
+- A file with nothing in it, not even a header, gives no record: the engine stops on
+  an empty source as it does on a header-only one (a failed export deprovisions nobody).
 """
 
 from __future__ import annotations
@@ -41,10 +43,13 @@ class _DecodedLines:
         self._stream = stream
         self._encoding = "utf-8" if encoding == "utf-8-sig" else encoding
         self.number = 0
+        self.last_nul = 0  # the last line holding a NUL character (0: none yet)
 
     def __iter__(self) -> Iterator[str]:
         for raw in self._stream:
             self.number += 1
+            if b"\x00" in raw:
+                self.last_nul = self.number
             if self.number == 1 and raw.startswith(_UTF8_BOM):
                 if self._encoding != "utf-8":
                     raise SourceError(
@@ -84,9 +89,10 @@ class CsvSource:
             raise SourceError(self.name, f"cannot open {path}: {exc.strerror}") from None
         with stream:
             encoding = self._text_encoding(stream)
+            nul = _holds_nul(stream)
             text = io.TextIOWrapper(stream, encoding=encoding, newline="")
             try:
-                yield from self._read(text)
+                yield from self._read(text, nul)
             except UnicodeDecodeError:
                 pass
             else:
@@ -116,9 +122,13 @@ class CsvSource:
                 pass
         raise SourceError(self.name, f"{path} is not valid {self.config.encoding}")
 
-    def _read(self, text: Iterator[str]) -> Iterator[Record]:
+    def _read(self, text: Iterator[str], nul: bool) -> Iterator[Record]:
+        """The records; ``nul``: the file holds a NUL character, so each row is checked."""
         reader = csv.reader(text, delimiter=self.config.delimiter, strict=True)
         header = self._header(reader)
+        if header is None:
+            log.info("source_read", source=self.name, type="csv", records=0, empty_file=True)
+            return
         count = 0
         end = reader.line_num
         for row in _rows(self.name, reader):
@@ -126,14 +136,15 @@ class CsvSource:
             if not any(map(str.strip, row)):
                 continue  # blank line, or delimiters only
             count += 1
-            yield CsvRecord(start, header, row)
+            yield CsvRecord(start, header, row, _nul_problem(start, row) if nul else None)
         log.info("source_read", source=self.name, type="csv", records=count)
 
-    def _header(self, reader: Iterator[list[str]]) -> _Header:
+    def _header(self, reader: Iterator[list[str]]) -> _Header | None:
+        """The column names; None for a file with nothing in it."""
         try:
             header = next(reader)
         except StopIteration:
-            raise SourceError(self.name, "the file is empty: a header row is expected") from None
+            return None
         except csv.Error as exc:
             raise SourceError(self.name, f"line 1: malformed CSV header ({exc})") from None
         names = [name.strip() for name in header]
@@ -145,6 +156,24 @@ class CsvSource:
         if not any(names):
             raise SourceError(self.name, "the header row has no column names")
         return _Header(names)
+
+
+def _holds_nul(stream: BinaryIO) -> bool:
+    """Whether the file holds a NUL character anywhere: one fast scan, then back to its start,
+    so only a file that does pays for checking each row."""
+    found = False
+    while chunk := stream.read(1 << 20):
+        if b"\x00" in chunk:
+            found = True
+            break
+    stream.seek(0)
+    return found
+
+
+def _nul_problem(line: int, row: list[str]) -> str | None:
+    if not any("\x00" in cell for cell in row):
+        return None
+    return f"line {line} holds a NUL character (a binary or corrupted export?)"
 
 
 def _rows(source: str, reader: Any) -> Iterator[list[str]]:
@@ -185,12 +214,13 @@ _UNIT = "\x1f"
 class CsvRecord:
     """One CSV row. Its dict is built only when asked for: an unchanged person never is."""
 
-    __slots__ = ("_data", "_header", "_line", "_row")
+    __slots__ = ("_data", "_header", "_line", "_nul", "_row")
 
-    def __init__(self, line: int, header: _Header, row: list[str]) -> None:
+    def __init__(self, line: int, header: _Header, row: list[str], nul: str | None = None) -> None:
         self._line = line
         self._header = header
         self._row = row
+        self._nul = nul  # why a NUL character makes the row untrustworthy, if it holds one
         self._data: dict[str, str] | None = None
 
     @property
@@ -224,9 +254,10 @@ class CsvRecord:
     @property
     def problem(self) -> str | None:
         header, row = self._header, self._row
-        if len(row) <= header.width and not header.unnamed:
+        if len(row) <= header.width and not header.unnamed and self._nul is None:
             return None  # the one path a well-formed file takes
-        return _problem(self.position, header, row)
+        found = _problem(self.position, header, row)
+        return "; ".join(p for p in (found, self._nul) if p) or None
 
 
 def _problem(position: str, header: _Header, row: list[str]) -> str | None:

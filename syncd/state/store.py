@@ -297,6 +297,12 @@ def mark_operations(
         )
 
 
+def set_operation_remote_id(conn: Connection, op_id: int | None, remote_id: str) -> None:
+    """The account an operation acts on, learnt after it was recorded (its create's answer)."""
+    if op_id is not None:
+        conn.execute(update(operations).where(operations.c.id == op_id).values(remote_id=remote_id))
+
+
 def requeue_failed(conn: Connection, connector: str) -> int:
     """``syncd retry``: failed operations go back to pending with fresh attempts.
 
@@ -457,22 +463,22 @@ def get_status(conn: Connection, connector: str, direction: str) -> dict[str, An
 
 
 def set_status(conn: Connection, connector: str, direction: str, **values: Any) -> None:
-    row = {"connector": connector, "direction": direction, **values}
-    row.setdefault("state", "idle")
-    existing = get_status(conn, connector, direction)
-    if existing is None:
-        row.setdefault("pending_ops", 0)
-        row.setdefault("failed_ops", 0)
-        row.setdefault("approved", False)
-        conn.execute(insert(sync_status).values(**row))
-    else:
-        if "state" not in values:
-            row.pop("state")
-        conn.execute(
-            update(sync_status)
-            .where(sync_status.c.connector == connector, sync_status.c.direction == direction)
-            .values(**{k: v for k, v in row.items() if k not in ("connector", "direction")})
-        )
+    """Set ``values`` on the status row, creating it (idle, no counts) when missing.
+
+    One INSERT .. ON CONFLICT: two processes creating the row at once (replicas started
+    together) both succeed, where reading first and then inserting let one of them die on
+    the primary key.
+    """
+    row = {
+        "connector": connector,
+        "direction": direction,
+        "state": "idle",
+        "pending_ops": 0,
+        "failed_ops": 0,
+        "approved": False,
+        **values,
+    }
+    upsert(conn, sync_status, row, ("connector", "direction"), update_columns=values)
 
 
 def record_error(

@@ -9,6 +9,7 @@ through that client.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -28,6 +29,7 @@ def vendor_client(
     credential_parts: tuple[str, ...],
     headers: dict[str, str] | None = None,
     portal_refusals: dict[int, str] | None = None,
+    refused_in_body: Callable[[httpx.Response], bool] | None = None,
 ) -> VendorClient:
     """A client for ``target`` whose limiter is keyed by a hash of the credential.
 
@@ -44,11 +46,13 @@ def vendor_client(
         auth=auth,
         limiter=limiter,
         timeout=target.timeout,
+        deadline=target.deadline,
         retry=context.retry,
         headers=headers,
         sleep=pausable_sleep,
         portal_refusals=portal_refusals,
         connector=context.connector,
+        refused_in_body=refused_in_body,
     )
 
 

@@ -4,6 +4,7 @@ added latency, and faults limited to some paths."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -137,10 +138,37 @@ def test_latency_is_added(sandbox: Sandbox, hn) -> None:
     assert time.monotonic() - started >= 0.3
 
 
+def test_a_scripted_answer_replaces_the_vendors_and_can_echo_the_request(
+    sandbox: Sandbox, tlms
+) -> None:
+    said = {"_errors": [{"id": "bad_request", "title": "Refused: {request_body}"}]}
+    sandbox.sim("talentlms").set_faults(
+        {"answer_next": 1, "answer_status": 200, "answer_body": said}
+    )
+    answer = tlms.post("/users", json={"login": "echoed", "password": "pw-123"})
+    assert answer.status_code == 200
+    assert answer.json()["_errors"][0]["title"] == 'Refused: {"login":"echoed","password":"pw-123"}'
+    assert tlms.get("/users", params={"filter[login][eq]": "echoed"}).json()["_data"] == []
+    sandbox.sim("talentlms").set_faults({"answer_next": 1, "answer_body": "[[[not json"})
+    assert tlms.get("/users").content == b"[[[not json"
+
+
+def test_a_trickled_answer_arrives_whole_a_byte_at_a_time(sandbox: Sandbox, hn) -> None:
+    sandbox.sim("hownow").set_faults({"trickle": 0.001})
+    with hn.stream("GET", "/users") as answer:
+        chunks = list(answer.iter_raw())
+    body = b"".join(chunks)
+    assert len(chunks) > len(body) // 2  # bytes arrive one at a time, now and then two
+    assert json.loads(body) is not None
+
+
 def test_faults_can_target_some_paths(sandbox: Sandbox, tlms) -> None:
     sandbox.sim("talentlms").set_faults({"error_rate": 1.0, "paths": ["/api/v2/batch"]})
     assert tlms.get("/users").status_code == 200
     assert tlms.post("/batch/users", json={"users": [{"login": "x"}]}).status_code == 500
+    sandbox.sim("talentlms").set_faults({"paths": ["/api/v2/users"], "methods": ["post"]})
+    assert tlms.get("/users").status_code == 200
+    assert tlms.post("/users", json={}).status_code == 500
 
 
 def test_invalid_fault_settings_are_refused(control) -> None:

@@ -42,6 +42,7 @@ class Scripted:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # read the request, then close the connection without answering
     delay: float = 0.0  # seconds to wait before answering (or dropping)
+    trickle: float = 0.0  # seconds between the bytes of the body (each read well on time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,10 +276,14 @@ class LimitServer:
         else:
             status, payload, more = 200, {"ok": True, "method": handler.command, "path": path}, {}
         self._record(Seen(now, handler.command, path, status, headers, body))
-        _answer(handler, status, {"ok": True} if payload is None else payload, {**extra, **more})
+        trickle = scripted.trickle if scripted is not None else 0.0
+        answer = {"ok": True} if payload is None else payload
+        _answer(handler, status, answer, {**extra, **more}, trickle)
 
 
-def _answer(handler: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict) -> None:
+def _answer(
+    handler: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict, trickle: float = 0.0
+) -> None:
     if isinstance(payload, str):
         content, kind = payload.encode(), "text/plain; charset=utf-8"
     else:
@@ -290,7 +295,12 @@ def _answer(handler: BaseHTTPRequestHandler, status: int, payload: Any, headers:
         for name, value in headers.items():
             handler.send_header(name, value)
         handler.end_headers()
-        handler.wfile.write(content)
+        if not trickle:
+            handler.wfile.write(content)
+        for byte in content if trickle else b"":
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            time.sleep(trickle)
     except OSError:  # the client gave up (a timeout test): nothing to answer
         handler.close_connection = True
 

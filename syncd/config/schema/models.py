@@ -150,8 +150,14 @@ class PullConfig(Strict):
         return self.from_ != "xapi"
 
 
+NAME_LENGTH = 100
+"""The longest connector or sink name the state store keeps (its ``connector`` columns)."""
+
+ShortName = Annotated[str, Field(max_length=NAME_LENGTH)]
+
+
 class ConnectorConfig(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$", max_length=NAME_LENGTH)
     source: str
     scope: str | None = None
     schedule: Schedule
@@ -170,7 +176,7 @@ class Config(Strict):
     log: LogConfig = Field(default_factory=LogConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
-    sinks: dict[str, SinkConfig] = Field(default_factory=dict)
+    sinks: dict[ShortName, SinkConfig] = Field(default_factory=dict)
     connectors: list[ConnectorConfig] = Field(default_factory=list)
 
     def connector(self, name: str) -> ConnectorConfig:

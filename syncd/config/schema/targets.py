@@ -1,7 +1,7 @@
 """Configuration models of the LMS targets (SPEC §3 ``connectors[].target``).
 
 One model per vendor, discriminated by ``type``. What they share: a vendor URL that
-must be https (loopback excepted, so the sandbox works), a timeout, and a rate limit
+must be https (loopback excepted, so the sandbox works), a timeout and a deadline, and a rate limit
 that defaults to what the vendor documents, because tripping a vendor's limit is
 the failure users forgive least.
 """
@@ -39,7 +39,8 @@ class _TargetBase(Strict):
     shapes_people: ClassVar[frozenset[str]] = frozenset()
 
     base_url: VendorUrl
-    timeout: float = Field(30.0, gt=0)
+    timeout: float = Field(30.0, gt=0)  # seconds any one read may wait
+    deadline: float = Field(300.0, gt=0)  # seconds one whole call may take, trickle or not
     rate_limit: RateLimitConfig
     # A vendor job (TalentLMS task, HowNow upsert job) still unfinished this long after it
     # was sent is given up and reported, naming the people in it.

@@ -15,6 +15,9 @@ from syncd.mapping import MappingError
 from syncd.model import DesiredUser
 from syncd.sources.base import Record, key_text, keyed
 
+MAX_KEY_LENGTH = 255
+"""The longest HR key the state store keeps (its ``hr_key`` columns)."""
+
 
 class SourceEmpty(Exception):
     """The source gave no record: nothing is deprovisioned on an empty source (SPEC §6)."""
@@ -87,13 +90,20 @@ def read_people(
     for record in records:  # the loop a no-change cycle spends its time in: kept lean
         records_seen += 1
         hr_key = key_text(record.value(key))
-        if hr_key is None:
-            reading.key_column_seen = reading.key_column_seen or record.has_column(key)
+        if hr_key is None or len(hr_key) > MAX_KEY_LENGTH:
+            reading.key_column_seen = (
+                reading.key_column_seen or hr_key is not None or record.has_column(key)
+            )
             reading.keyless += 1
             where = record.position
-            reading.errors.append(
-                RecordError(f"<{where}>", "source", f"{where}: the record has no {key!r}")
-            )
+            if hr_key is not None:
+                reason = (
+                    f"{where}: its {key!r} is {len(hr_key):,} characters long, longer than "
+                    f"the {MAX_KEY_LENGTH} the state store keeps"
+                )
+            else:  # a record that is no record at all says so, rather than "no key"
+                reason = record.problem or f"{where}: the record has no {key!r}"
+            reading.errors.append(RecordError(f"<{where}>", "source", reason))
             continue
         if hr_key in seen:
             duplicates.add(hr_key)

@@ -103,6 +103,7 @@ class Sender:
 
     def await_jobs(self, waiting: Mapping[str, list[Operation]]) -> None:
         """Wait for these jobs; what a stop or the time limit leaves waits for the next cycle."""
+        self._known_remote_ids([op for ops in waiting.values() for op in ops])
         waited = self.jobs.wait(waiting)
         if waited.end is WaitEnd.STOPPED:
             self.stopped_early = True
@@ -274,6 +275,19 @@ class Sender:
             reason=reason,
         )
 
+    def _known_remote_ids(self, ops: list[Operation]) -> None:
+        """Give resumed operations the account ids their links know: a row recorded before
+        ids were kept with it would have a job read back for account None."""
+        missing = [op for op in ops if op.remote_id is None and op.kind is not OpKind.CREATE]
+        if not missing:
+            return
+        with self.engine.connect() as conn:
+            links = store.load_links(conn, self.connector, {op.hr_key for op in missing})
+        for op in missing:
+            link = links.get(op.hr_key)
+            if link is not None and link.remote_id:
+                op.remote_id = link.remote_id
+
     def _resolve_remote_ids(self, batch: list[Operation]) -> list[Operation]:
         """Fill remote ids that creates earlier in the run produced; hold back what cannot go."""
         missing = [op for op in batch if op.remote_id is None and op.kind is not OpKind.CREATE]
@@ -286,7 +300,10 @@ class Sender:
                 if op.remote_id is None and op.kind is not OpKind.CREATE:
                     link = links.get(op.hr_key)
                     if link is not None and link.remote_id:
+                        # Recorded too: a job that outlives the process is read back later
+                        # knowing whose it is.
                         op.remote_id = link.remote_id
+                        store.set_operation_remote_id(conn, op.id, link.remote_id)
                     elif link is not None and link.status is LinkStatus.PENDING:
                         continue  # its create is still in flight: stays pending for next cycle
                     else:

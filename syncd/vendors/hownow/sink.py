@@ -65,6 +65,7 @@ class SinkTarget:
     client_id: str
     client_secret: SecretStr
     timeout: float = 30.0
+    deadline: float = 300.0
     rate_limit: RateLimitConfig = field(
         default_factory=lambda: RateLimitConfig.model_validate(HOWNOW_RATE_LIMIT)
     )

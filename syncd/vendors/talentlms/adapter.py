@@ -38,6 +38,7 @@ from syncd.vendors.talentlms.api import (
     PORTAL_REFUSALS,
     USER_FIELDS,
     iter_pages,
+    refused_in_body,
     talentlms_auth,
 )
 from syncd.vendors.talentlms.directory import MATCH_FIELDS, Directory
@@ -101,6 +102,7 @@ class TalentLMSAdapter(AdapterSkeleton):
             auth=talentlms_auth(api_key, target.api_version),
             credential_parts=(api_key,),
             portal_refusals=PORTAL_REFUSALS,
+            refused_in_body=refused_in_body,
         )
         super().__init__(target, context, client, Validator(self._custom_field_definitions))
         self.directory = Directory(self.client)

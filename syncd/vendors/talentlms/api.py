@@ -60,6 +60,16 @@ def talentlms_auth(api_key: str, api_version: str) -> StaticHeaderAuth:
     )
 
 
+def refused_in_body(response: httpx.Response) -> bool:
+    """Whether an answer carries the ``_errors`` envelope (digest §2), whatever its status:
+    a 200 holding ``_errors`` did not do what was asked, and says why."""
+    try:
+        payload = response.json() if response.content else None
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(payload, dict) and bool(payload.get("_errors"))
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     """One page of a list answer, with the totals that (unlike ``_links``) can be trusted."""
