@@ -60,7 +60,8 @@ def test_failing_cycles_never_end_the_daemon_and_replicas_start_together(tmp_pat
             write_hr(tmp_path / "hr.csv", 5)
             eventually(lambda: len(lms_users(good)) == 5, 90, "and goes on with new hires")
             time.sleep(2)
-            statuses = {(r["connector"], r["direction"]): r for r in first.get("/status").json()}
+            rows = first.get("/status").json()["connectors"]
+            statuses = {(r["connector"], r["direction"]): r for r in rows}
             alive = [d.process.poll() is None for d in (first, second)]
             health = [d.get("/healthz").status_code for d in (first, second)]
         finally:
