@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import create_engine
 
 from syncd.state import store
+from syncd.state.tables import operations
 from tests.support.cli import run_syncd
 from tests.support.configs import talentlms_connector, write_config
 
@@ -34,6 +35,13 @@ def _seed(url: str) -> None:
             next_run_at=datetime(2026, 12, 4, 14, 35, tzinfo=UTC),
             pending_ops=3220, failed_ops=32, last_error=LONG_ERROR,
         )
+        # `syncd status` counts a push's queue in the outbox, as it is now
+        conn.execute(operations.insert(), [
+            {"connector": "talentlms-emea", "seq": i, "kind": "create", "hr_key": f"E{i}",
+             "payload": {}, "state": "pending" if i < 3220 else "failed",
+             "created_at": success, "updated_at": success}
+            for i in range(3220 + 32)
+        ])
         store.set_status(
             conn, "talentlms-emea", "reconcile", state="idle",
             next_run_at=datetime(2026, 12, 5, 2, 0, tzinfo=UTC),
