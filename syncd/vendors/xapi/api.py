@@ -32,11 +32,12 @@ class QueryRefused(VendorError):
 
 @dataclass(frozen=True, slots=True)
 class _Origin:
-    """What ``vendor_client`` reads of a target: the LRS's origin, limits and timeout."""
+    """What ``vendor_client`` reads of a target: the LRS's origin, limits, timeout, deadline."""
 
     base_url: str
     rate_limit: RateLimitConfig
     timeout: float
+    deadline: float = 300.0  # seconds one whole call may take (as every vendor's default)
 
 
 @dataclass(frozen=True, slots=True)
