@@ -471,6 +471,9 @@ def test_failed_operations_and_a_tripped_guard_make_the_daemon_degraded(tmp_path
         try:
             eventually(lambda: len(lms_users(sandbox)) == 10, 60, "10 people created")
             eventually(lambda: daemon.get("/readyz").status_code == 503, 30, "not ready")
+            eventually(  # the cycle records its failures one by one: wait for the last
+                lambda: "10 failed operations" in str(daemon.get("/readyz").json()), 30, "all 10"
+            )
             failing = daemon.get("/readyz").json()
             found = samples(daemon.get("/metrics").text)
 
