@@ -404,7 +404,7 @@ def report(kills: dict[str, Tally], faults: dict[tuple[str, str], Tally], trials
         "# Reliability",
         "",
         f"Measured {stamp()} on {machine()} by `python bench/reliability.py --trials {trials}`"
-        " against the built-in sandbox, on SQLite. " + note,
+        " against the built-in sandbox, on SQLite." + (f" {note}" if note else ""),
         "",
         "**lost** counts HR people the LMS does not hold as HR says (missing, wrongly active"
         " or inactive, under an old name) and completions the HR sink never received;"
