@@ -525,7 +525,9 @@ def run_reconcile_scenario(args: argparse.Namespace, sandbox: Any, workdir: Path
     name = "talentlms_reconcile"
     hr_path = workdir / f"{name}.csv"
     db_url = args.db or f"sqlite:///{workdir / f'{name}.db'}"
-    document = connector_document(sandbox.base_url("talentlms"), db_url, hr_path, name, False)
+    document = connector_document(
+        sandbox.base_url("talentlms"), db_url, hr_path, name, groups=False, enrollments=False
+    )
     config_path = workdir / f"{name}.yaml"
     config_path.write_text(yaml.safe_dump(document, sort_keys=False))
     config = load_config(config_path)
