@@ -17,6 +17,7 @@ from syncd.state.tables import (
     cursors,
     delivered_results,
     metadata,
+    operations,
     parked_results,
     rate_limits,
     sync_errors,
@@ -286,7 +287,10 @@ def test_rate_limits_gain_a_throttle_and_lose_it_again(db_url):
         with engine.begin() as conn:
             row = conn.execute(select(rate_limits)).one()
             assert (row.credential, row.strikes, row.scale, row.scaled_at) == (
-                "c0ffee", 2, 1.0, 0.0
+                "c0ffee",
+                2,
+                1.0,
+                0.0,
             )  # the credential runs at its full limits until a 429 says otherwise
             conn.execute(rate_limits.update().values(scale=0.75, scaled_at=1_800_000_000.0))
 
@@ -296,5 +300,76 @@ def test_rate_limits_gain_a_throttle_and_lose_it_again(db_url):
         with engine.connect() as conn:
             kept = conn.exec_driver_sql("SELECT credential, strikes FROM rate_limits").all()
         assert [tuple(r) for r in kept] == [("c0ffee", 2)]
+    finally:
+        engine.dispose()
+
+
+def test_errors_gain_their_target_from_their_operation_and_lose_it_again(db_url):
+    upgrade(db_url, "0006")
+    at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                operations.insert().values(
+                    id=7,
+                    connector="lms",
+                    seq=1,
+                    kind="enroll",
+                    hr_key="E1",
+                    target="101",
+                    payload={},
+                    state="failed",
+                    attempts=1,
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
+            for operation, operation_id in (("enroll", 7), ("validate", None)):
+                conn.execute(
+                    sync_errors.insert().values(
+                        connector="lms",
+                        direction="push",
+                        hr_key="E1",
+                        operation=operation,
+                        reason=f"{operation} refused",
+                        first_seen_at=at,
+                        last_seen_at=at,
+                        attempts=1,
+                        operation_id=operation_id,
+                    )
+                )
+        upgrade(db_url)
+        assert _differences(db_url) == []
+        with engine.connect() as conn:
+            rows = conn.execute(select(sync_errors.c.operation, sync_errors.c.target)).all()
+        targets = {operation: target for operation, target in rows}
+        assert targets == {"enroll": "101", "validate": ""}  # the enrollment's course
+        with engine.begin() as conn:  # a second course's refusal is a row of its own now
+            conn.execute(
+                sync_errors.insert().values(
+                    connector="lms",
+                    direction="push",
+                    hr_key="E1",
+                    operation="enroll",
+                    target="102",
+                    reason="course 102 refused",
+                    first_seen_at=at,
+                    last_seen_at=at,
+                    attempts=1,
+                )
+            )
+
+        command.downgrade(alembic_config(db_url), "0006")
+        columns = {c["name"] for c in inspect(engine).get_columns("sync_errors")}
+        assert "target" not in columns
+        with engine.connect() as conn:
+            kept = conn.exec_driver_sql(
+                "SELECT operation, reason FROM sync_errors ORDER BY operation"
+            ).all()
+        assert [tuple(r) for r in kept] == [
+            ("enroll", "course 102 refused"),  # the newest of the person's enroll rows
+            ("validate", "validate refused"),
+        ]
     finally:
         engine.dispose()

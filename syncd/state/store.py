@@ -490,8 +490,11 @@ def record_error(
     direction: str = "push",
     operation_id: int | None = None,
     transient: bool = False,
+    target: str | None = None,
 ) -> None:
-    """One row per person and operation: repeated failures bump ``attempts``.
+    """One row per person, operation and ``target`` (the group, course or learning path of a
+    membership or enrollment): repeated failures bump ``attempts``, and a person refused two
+    courses keeps both reasons.
 
     ``transient``: the failure is the vendor's passing fault, tried again by itself
     (``syncd errors`` says so); else the record or the vendor's refusal must change.
@@ -503,6 +506,7 @@ def record_error(
         "direction": direction,
         "hr_key": hr_key,
         "operation": operation,
+        "target": target or "",
     }
     updated = conn.execute(
         update(sync_errors)
@@ -552,11 +556,11 @@ def resolve_errors(
 
 
 def resolve_operation_error(conn: Connection, connector: str, op: Operation) -> None:
-    """Mark the person's error of this operation's kind solved, now that ``op`` worked.
+    """Mark the person's error of this operation's kind and target solved, now that ``op``
+    worked: their errors about other groups or courses stay open.
 
-    An error row stands for a person and an operation kind, so another operation of
-    that kind may own it (adding someone to one group failed, to another worked): it
-    stays open while that operation is still failed.
+    A row recorded by another operation of that kind and target that is still failed
+    stays open too.
     """
     still_failed = select(operations.c.id).where(
         operations.c.connector == connector, operations.c.state == OpState.FAILED.value
@@ -568,6 +572,7 @@ def resolve_operation_error(conn: Connection, connector: str, op: Operation) -> 
             sync_errors.c.direction == "push",
             sync_errors.c.hr_key == op.hr_key,
             sync_errors.c.operation == op.kind.value,
+            sync_errors.c.target == (op.target or ""),
             sync_errors.c.resolved_at.is_(None),
             or_(
                 sync_errors.c.operation_id.is_(None),

@@ -144,6 +144,7 @@ class JobPoller:
                         reason,
                         operation_id=op.id,
                         transient=True,
+                        target=op.target,
                     )
                 log.warning(
                     "job_overdue",

@@ -152,6 +152,7 @@ class Sender:
                     f"{op.kind.value}_warning",
                     warning,
                     operation_id=op.id,
+                    target=op.target,
                 )
         elif status is OutcomeStatus.FAILED:
             self._apply_failed(conn, op, outcome.error or "refused by the vendor")
@@ -201,6 +202,7 @@ class Sender:
             reason,
             operation_id=op.id,
             transient=transient,
+            target=op.target,
         )
 
     def _without_write_only(self, outcome: Outcome) -> Outcome:

@@ -139,6 +139,11 @@ def open_client(target: Any, context: AdapterContext) -> VendorClient:
     )
 
 
+REFUSALS = frozenset(range(400, 500)) - {401, 408, 429}
+"""Answers to a deactivate, reactivate or delete handed back to be settled by reading the
+user: the wrong state ("already deactivated") has no documented status (Q24)."""
+
+
 class HowNowApi(VendorApi):
     """The calls syncd makes, with HowNow's answers turned into plain values."""
 
@@ -203,9 +208,7 @@ class HowNowApi(VendorApi):
         return self._leave("DELETE", DELETE, ref, heir)
 
     def reactivate(self, ref: str) -> Answer:
-        return self._answer(
-            self.client.put(REACTIVATE, path_params={"ref": ref}, accept={404, 422})
-        )
+        return self._answer(self.client.put(REACTIVATE, path_params={"ref": ref}, accept=REFUSALS))
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -227,7 +230,7 @@ class HowNowApi(VendorApi):
             path_params={"ref": ref},
             json={ASSIGNEE_KEY: heir},
             priority=Priority.DEPROVISION,
-            accept={404, 422},
+            accept=REFUSALS,
         )
         return self._answer(response)
 
