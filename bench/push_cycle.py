@@ -33,7 +33,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote
 
-from common import machine, stamp, write_section
+from common import ROOT, machine, stamp, write_section
 
 DEPARTMENTS = ["Engineering", "Sales", "Finance", "Support", "Marketing", "Legal", "HR"]
 STATUSES = ["active"] * 18 + ["leave", "contractor"]
@@ -219,7 +219,7 @@ def postgres_answers() -> bool:
 
 
 SYNCD = [sys.executable, "-m", "syncd"]
-PACKAGE = Path(__file__).resolve().parent.parent / "syncd"
+PACKAGE = ROOT / "syncd"
 PUSH = ["sync", "bench", "--direction", "push"]
 
 
