@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -40,3 +43,15 @@ def describe_store(url: str) -> str:
     if parsed.get_backend_name() == "sqlite":
         return f"SQLite file {parsed.database or ':memory:'}"
     return f"PostgreSQL database {parsed.database} on {parsed.host or 'localhost'}"
+
+
+def dialect_insert(dialect: str) -> Callable[[Table], Any]:
+    """The INSERT with ``ON CONFLICT`` of ``dialect`` ("postgresql" or "sqlite"); each is
+    imported when first used, so a process loads only its own store's dialect."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert
+    from sqlalchemy.dialects.sqlite import insert
+
+    return insert

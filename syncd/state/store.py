@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from syncd.model import LinkState, LinkStatus, Operation, OpKind, OpState, stable_hash
+from syncd.state.db import dialect_insert
 from syncd.state.tables import jobs, links, operations, sync_errors, sync_runs, sync_status
 
 CHUNK = 500
@@ -37,7 +36,7 @@ def upsert(
     update_columns: Iterable[str] | None = None,
 ) -> None:
     """Insert ``values`` or update the row with the same ``keys`` (both dialects)."""
-    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    maker = dialect_insert(conn.dialect.name)
     statement = maker(table).values(**values)
     columns = [c for c in (update_columns or values) if c not in keys]
     if columns:
@@ -55,7 +54,7 @@ def upsert_many(
     """Insert ``rows`` or update those with the same ``keys``, all columns (both dialects)."""
     if not rows:
         return
-    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    maker = dialect_insert(conn.dialect.name)
     statement = maker(table)
     columns = [name for name in rows[0] if name not in keys]
     statement = statement.on_conflict_do_update(
