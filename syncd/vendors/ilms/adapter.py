@@ -139,8 +139,8 @@ class ILMSAdapter(AdapterSkeleton):
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         """A slice of the round (summary counts, then the enrollments of courses whose counts
         moved, then the transcripts of people whose enrollment moved) within
-        ``pull_budget()`` calls: with iLMS's default of 60 a minute (54 after the safety
-        margin) and the default share of 0.5, 27 calls a cycle."""
+        ``pull_budget()`` calls: with iLMS's default of 60 a minute (the default margin keeps
+        all of it) and the default share of 0.5, 30 calls a cycle."""
         scan = ChangeScan(
             self.api,
             self.pull_budget(),
