@@ -31,7 +31,7 @@ from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.base import Capabilities, PullPage, RemoteAccount, TargetCheck, VendorFacts
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.ilms.accounts import AccountListing
-from syncd.vendors.ilms.api import ILMSApi, open_client
+from syncd.vendors.ilms.api import VENDOR, ILMSApi, open_client
 from syncd.vendors.ilms.directory import LOOKUP_LIMIT, Directory
 from syncd.vendors.ilms.enrollments import Enrollments
 from syncd.vendors.ilms.fields import FIELDS, HIERARCHY, SEARCHABLE, code_of, match_of
@@ -44,7 +44,6 @@ from syncd.vendors.skeleton import AdapterSkeleton
 
 log = structlog.get_logger(__name__)
 
-VENDOR = "ilms"
 DEFAULT_MATCH = ("F004", "F015")
 """Without ``users.match``: Employee ID (the digest's join key, §5 "Rec (identity)"), else
 the e-mail address, whichever the mapping gives a person."""
