@@ -24,10 +24,11 @@ from syncd.assemble.cycles import pull_once
 from syncd.config.schema.sinks import SinkConfig
 from syncd.config.schema.xapi import XapiSourceConfig
 from syncd.engine.cycle import CycleOutcome
-from syncd.model import LinkState, ResultStatus
+from syncd.model import LearningResult, LinkState, ResultStatus
 from syncd.state import results as pulled
 from syncd.state import store
 from syncd.state.db import make_engine
+from syncd.state.learning import listed
 from syncd.state.status import error_rows
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.xapi import LrsSource
@@ -262,20 +263,10 @@ def test_what_the_sink_sends_the_source_reads_back(start_ralph):
         read = [result for page in reader.pull(None) for result in page.results]
     finally:
         reader.close()
-    fields = (
-        "hr_key",
-        "course_id",
-        "course_name",
-        "status",
-        "progress",
-        "score",
-        "completed_at",
-        "certificate_url",
-        "certificate_expires_at",
-    )
-    assert [tuple(getattr(r, f) for f in fields) for r in read] == [
-        tuple(getattr(r, f) for f in fields) for r in results
-    ]
+    def carried(result: LearningResult) -> tuple[Any, ...]:
+        return (result.hr_key, result.certificate_url, listed(result))
+
+    assert [carried(r) for r in read] == [carried(r) for r in results]
     assert read[1].updated_at == START  # the LMS's time came back as the statement's
 
     # A cursor whose more link the LRS no longer honours: the read asks since its time.

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from syncd.config.schema.rate_limits import RateLimitConfig, merge_rate_limit
-from syncd.config.schema.sources import HttpAuth, refuse_clear_credentials
+from syncd.config.schema.sources import HttpAuth, SendsCredentials
 from syncd.config.schema.strict import Strict
 from syncd.config.schema.urls import VendorUrl
 
@@ -84,10 +84,11 @@ class XapiActor(Strict):
         return self
 
 
-class LrsConnection(Strict):
+class LrsConnection(SendsCredentials):
     """An LRS's xAPI endpoint (statements live at ``{endpoint}/statements``) and its limits."""
 
     default_rate_limit: ClassVar[dict[str, Any]] = XAPI_RATE_LIMIT
+    url_field: ClassVar[str] = "endpoint"
 
     endpoint: VendorUrl  # e.g. https://lrs.example.com/data/xAPI
     auth: HttpAuth | None = None  # basic (an LRS key and secret) or oauth2
@@ -98,11 +99,6 @@ class LrsConnection(Strict):
     @classmethod
     def _defaults(cls, data: Any) -> Any:
         return merge_rate_limit(cls.default_rate_limit)(data)
-
-    @model_validator(mode="after")
-    def _credentials_stay_safe(self) -> LrsConnection:
-        refuse_clear_credentials(self.endpoint, self.auth)
-        return self
 
 
 class XapiSinkConfig(LrsConnection):

@@ -141,8 +141,8 @@ class LearningPoolAdapter(AdapterSkeleton):
 
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         """At most ``pull_budget()`` pages of the feeds, shared between them. With the default
-        60 a minute (54 after the safety margin) and a share of 0.5, a cycle reads 27 pages
-        of completions, or 13 of each with an in-progress feed; a larger backlog takes
+        60 a minute (the default margin keeps all of it) and a share of 0.5, a cycle reads 30
+        pages of completions, or 15 of each with an in-progress feed; a larger backlog takes
         several cycles."""
         self.endpoints.get(COMPLETIONS)  # EndpointMissing names the key to set
         return self.results.pages(cursor)

@@ -35,11 +35,11 @@ from syncd.vendors.xapi.vocabulary import (
     PROGRESS_EXTENSION,
     STATUS_OF_VERB,
     TERMINAL,
+    VENDOR,
     extension_iri,
     mbox_pattern,
 )
 
-VENDOR = "xapi"
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 

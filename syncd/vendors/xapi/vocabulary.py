@@ -18,6 +18,7 @@ from urllib.parse import quote
 from syncd.config.schema.xapi import XapiActor, placeholder_of
 from syncd.model import ResultStatus
 
+VENDOR = "xapi"  # the vendor name of what an LRS holds, in results and metrics
 XAPI_VERSION = "1.0.3"
 VERSION_HEADER = "X-Experience-API-Version"
 
