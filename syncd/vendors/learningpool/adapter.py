@@ -101,9 +101,9 @@ class LearningPoolAdapter(AdapterSkeleton):
         self.endpoints = Endpoints(target.endpoints, self.client)
         pager = Pager(self.endpoints, target.paging)
         self.directory = Directory(self.endpoints, pager, activity)
-        self.listing = AccountListing(pager, self.directory, context.match)
         self.users = UserWriter(self.endpoints, self.client, self.directory, activity)
         self.memberships = Memberships(self.endpoints, self.client, pager)
+        self.listing = AccountListing(pager, self.directory, self.memberships.groups, context.match)
         self.results = self._results(target, context, pager)
 
     # --- the protocol ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from syncd.config.schema.targets import LearningPoolTarget
 from syncd.vendors.base import USER_OPERATIONS, Capabilities, VendorFacts
 
-NOT_LISTED = "no configurable endpoint lists a group's members or a user's enrolments"
+NOT_LISTED = "a user's enrolments are read only to settle a write (a call per user)"
 TOKEN_PATH_UNSET = (
     "required: Learning Pool documents no token path; set the path its client-credentials "
     "token is requested at (e.g. /oauth/token)"
@@ -30,6 +30,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "enrollments": ("enrolment_create",),
     "pull": ("completions_list", PAGING),
     "list_accounts": ("users_list", PAGING),
+    "list_groups": ("groups_list", "group_members_list", PAGING),
     "users_list": ("users_list", PAGING),
     "user_create": ("user_create",),
     "user_update": ("user_update",),
@@ -73,6 +74,7 @@ class LearningPoolFacts(VendorFacts):
             pull=can["pull"],
             incremental_pull=can["pull"] and feed is not None and feed.since_param is not None,
             list_accounts=can["list_accounts"],
+            list_groups=can["list_groups"],
         )
 
     def unset(self, target: LearningPoolTarget) -> list[tuple[str, str]]:
@@ -99,7 +101,6 @@ FACTS = LearningPoolFacts(
         "delete": "syncd deactivates Learning Pool users, as Learning Pool recommends",
         "create_groups": "no group creation endpoint is configurable",
         "learning_paths": "no learning path enrolment endpoint is configurable",
-        "list_groups": NOT_LISTED,
         "list_courses": NOT_LISTED,
     },
 )

@@ -20,7 +20,7 @@ method's own semantics: a POST is not resent blindly, a PUT or DELETE may be.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -32,11 +32,12 @@ from syncd.model import Operation, OpKind, Outcome
 from syncd.vendors.learningpool.api import refusal
 from syncd.vendors.learningpool.endpoints import Endpoints
 from syncd.vendors.learningpool.fields import text
-from syncd.vendors.learningpool.paging import Pager
+from syncd.vendors.learningpool.paging import Page, Pager
 from syncd.vendors.learningpool.users import REFUSALS, done, failed
 
 log = structlog.get_logger(__name__)
 
+GROUPS = "groups_list"
 MEMBERS = "group_members_list"
 ENROLMENTS = "user_enrolments_list"
 
@@ -53,7 +54,7 @@ class Groups:
         """The id of the group whose External Ref (exactly) or name (any case) is ``label``."""
         if self._by_ref is None:
             self._by_ref = {}
-            for page in self._pager.pages("groups_list", priority=priority):
+            for page in self._pager.pages(GROUPS, priority=priority):
                 for group in page.items:
                     group_id = text(group.get("id"))
                     if not group_id:
@@ -66,7 +67,6 @@ class Groups:
                         self._by_name.setdefault(name, group_id)
             log.info("learningpool_groups_read", groups=len(self._by_name))
         return self._by_ref.get(label) or self._by_name.get(label.casefold())
-
 
     def unusable(self, labels: frozenset[str]) -> dict[str, str]:
         """Groups among ``labels`` that ``groups_list`` (read priority) does not show, and why."""
@@ -170,11 +170,8 @@ class Memberships:
         return failed(op, reason)
 
     def _member(self, group_id: str, user_id: str) -> bool:
-        ids = {"group_id": group_id}
-        for page in self._pager.pages(MEMBERS, ids=ids, priority=Priority.WRITE):
-            if any(_user_of(item) == user_id for item in page.items):
-                return True
-        return False
+        pages = self._pager.pages(MEMBERS, ids={"group_id": group_id}, priority=Priority.WRITE)
+        return any(member == user_id for member in member_ids(pages))
 
     def _enrolled(self, user_id: str, course: str) -> bool:
         ids = {"user_id": user_id}
@@ -183,6 +180,15 @@ class Memberships:
                 if course in (text(item.get("course_id")), text(item.get("course_external_id"))):
                     return True
         return False
+
+
+def member_ids(pages: Iterable[Page]) -> Iterator[str]:
+    """The user ids of a group's member pages, read lazily (a lookup stops at its user)."""
+    for page in pages:
+        for item in page.items:
+            user_id = _user_of(item)
+            if user_id:
+                yield user_id
 
 
 def _user_of(item: dict[str, Any]) -> str:
