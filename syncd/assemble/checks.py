@@ -17,7 +17,7 @@ from syncd.assemble.vendors import vendor_facts
 from syncd.config import Config, ConnectorCheck, ConnectorParts
 from syncd.config import check as check_configuration
 from syncd.config import load_config as load_configuration
-from syncd.config.checks import match_problems
+from syncd.config.checks import email_field_problems, match_problems
 from syncd.config.problems import RawPath
 from syncd.config.schema.models import UsersConfig
 from syncd.config.schema.targets import LearningPoolTarget
@@ -113,6 +113,7 @@ def _split_relative(path: str) -> RawPath:
 CONNECTOR_CHECKS: tuple[ConnectorCheck, ...] = (
     capability_problems,
     match_problems,
+    email_field_problems,
     template_problems,
 )
 """Every per-connector check, in the order its problems are reported."""
