@@ -38,7 +38,9 @@ def capability_problems(parts: ConnectorParts, label: str) -> list[tuple[RawPath
     vendor = target.type
     info = vendor_facts(vendor)
     caps = info.capabilities_for(target)
-    found: list[tuple[RawPath, str]] = [(("target", key), why) for key, why in info.unset(target)]
+    found: list[tuple[RawPath, str]] = [
+        (("target", *key.split(".")), why) for key, why in info.unset(target)
+    ]
     configurable = isinstance(target, LearningPoolTarget)
 
     def lacks(path: RawPath, what: str, capability: str, remedy: str) -> None:

@@ -4,9 +4,9 @@ The listing is read whole, as ``target.paging`` says, at read priority; it holds
 deactivated users too, so an account it leaves out is gone (``user_get``, when
 configured, is asked first). Whether an account is active is read from the field
 ``target.deactivation`` names. Fields are compared under the API's own names (the
-mapping's), usernames, emails and HR ids without case or surrounding blanks
-(``fields.same``). Accounts are matched by ``users.match``, else by the username
-(required and unique per platform).
+mapping's, among ``target.records.user.writable``), the unique fields and the HR id
+without case or surrounding blanks (``fields.same``). Accounts are matched by
+``users.match``, else by the first of ``target.records.user.unique``.
 
 Group memberships are listed where ``target.endpoints.group_members_list`` (and
 ``groups_list``, to find each group's id) is configured: each managed group's members
@@ -21,27 +21,35 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from syncd.config.schema.targets import LearningPoolRecords
 from syncd.limits import Priority
 from syncd.model import DesiredUser, Membership, MembershipKind
 from syncd.vendors.base import ListedAccount, listed_accounts
 from syncd.vendors.learningpool.directory import LIST, Directory, norm
-from syncd.vendors.learningpool.fields import WRITABLE, text
+from syncd.vendors.learningpool.fields import text
 from syncd.vendors.learningpool.memberships import GROUPS, MEMBERS, Groups, member_ids
 from syncd.vendors.learningpool.paging import Pager
-
-CASELESS = frozenset({"username", "email", "external_id"})
 
 
 class AccountListing:
     """``syncd.vendors.base.AccountLister`` for Learning Pool (``adapter.listing``)."""
 
     def __init__(
-        self, pager: Pager, directory: Directory, groups: Groups, match: str | None
+        self,
+        pager: Pager,
+        directory: Directory,
+        groups: Groups,
+        records: LearningPoolRecords,
+        match: str | None,
     ) -> None:
         self._pager = pager
         self._directory = directory
         self._groups = groups
-        self._match = match or "username"
+        self._member_field = records.member_user_id
+        rules = records.user
+        self._writable = tuple(rules.writable) if rules else ()
+        self._caseless = rules.caseless if rules else frozenset()
+        self._match = match or (rules.unique[0] if rules else "")
         self._members_read: tuple[frozenset[str], dict[str, set[str]]] | None = None
 
     @property
@@ -67,9 +75,8 @@ class AccountListing:
     def match_value(self, user: DesiredUser) -> str | None:
         return norm(user.fields.get(self._match)) or None
 
-    @staticmethod
-    def comparable(name: str, value: Any) -> Any:
-        return norm(value) if name in CASELESS else text(value)
+    def comparable(self, name: str, value: Any) -> Any:
+        return norm(value) if name in self._caseless else text(value)
 
     def _account(
         self, item: Mapping[str, Any], in_groups: Mapping[str, set[str]] | None
@@ -80,7 +87,7 @@ class AccountListing:
         return ListedAccount(
             remote_id=account.id,
             active=account.active is not False,  # a status it does not show: taken as active
-            fields={name: item.get(name) for name in WRITABLE if name in item},
+            fields={name: item.get(name) for name in self._writable if name in item},
             match=account.value(self._match) or None,
             groups=frozenset(in_groups.get(account.id, ())) if in_groups is not None else None,
         )
@@ -104,7 +111,7 @@ class AccountListing:
             if group_id is None:
                 continue
             pages = self._pager.pages(MEMBERS, ids={"group_id": group_id}, priority=Priority.READ)
-            for user_id in member_ids(pages):
+            for user_id in member_ids(pages, self._member_field):
                 found[user_id].add(label)
         self._members_read = (groups, found)
         return found
