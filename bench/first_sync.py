@@ -95,8 +95,11 @@ def run_size(rows: int, kind: str, workdir: Path) -> dict:
         logged_at_info(Path(config))
         figures = first_sync(config)
         figures["outbox"] = outbox_rows(store.url)
-    print(f"  {rows:>9,} {kind:<10} planned+recorded {figures['planned_s']:7.1f} s, "
-          f"peak {figures['peak_mb']:5.0f} MB, outbox {figures['outbox']}", flush=True)
+    print(
+        f"  {rows:>9,} {kind:<10} planned+recorded {figures['planned_s']:7.1f} s, "
+        f"peak {figures['peak_mb']:5.0f} MB, outbox {figures['outbox']}",
+        flush=True,
+    )
     return figures
 
 

@@ -50,14 +50,19 @@ def upsert(
 
 
 def upsert_many(
-    conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]
+    conn: Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    keys: Sequence[str],
+    kept: Sequence[str] = (),
 ) -> None:
-    """Insert ``rows`` or update those with the same ``keys``, all columns (both dialects)."""
+    """Insert ``rows`` or update those with the same ``keys``, all columns but ``kept``
+    (both dialects)."""
     if not rows:
         return
     maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     statement = maker(table)
-    columns = [name for name in rows[0] if name not in keys]
+    columns = [name for name in rows[0] if name not in keys and name not in kept]
     statement = statement.on_conflict_do_update(
         index_elements=list(keys), set_={c: statement.excluded[c] for c in columns}
     )
@@ -126,28 +131,35 @@ def iter_links(
 
 
 def save_link(conn: Connection, connector: str, link: LinkState) -> None:
+    save_links(conn, connector, [link])
+
+
+def save_links(conn: Connection, connector: str, saved: Iterable[LinkState]) -> None:
+    """Insert or update these links, ``CHUNK`` rows a statement."""
     stamp = now()
-    values = {
+    rows = [_link_row(connector, link, stamp) for link in saved]
+    for start in range(0, len(rows), CHUNK):
+        upsert_many(
+            conn, links, rows[start : start + CHUNK], ("connector", "hr_key"), ("created_at",)
+        )
+
+
+def _link_row(connector: str, link: LinkState, stamp: datetime) -> dict[str, Any]:
+    fields = dict(link.fields)
+    return {
         "connector": connector,
         "hr_key": link.hr_key,
         "remote_id": link.remote_id,
         "status": link.status.value,
         "active": link.active,
-        "fields": dict(link.fields),
-        "fields_hash": stable_hash(dict(link.fields)),
+        "fields": fields,
+        "fields_hash": stable_hash(fields),
         "groups": sorted(link.groups),
         "courses": sorted(link.courses),
         "source_hash": link.source_hash,
         "created_at": stamp,
         "updated_at": stamp,
     }
-    upsert(
-        conn,
-        links,
-        values,
-        ("connector", "hr_key"),
-        [c for c in values if c not in ("created_at",)],
-    )
 
 
 def set_source_hashes(conn: Connection, connector: str, hashes: Mapping[str, str]) -> None:
@@ -190,6 +202,10 @@ def count_links(conn: Connection, connector: str, statuses: Iterable[LinkStatus]
 # --- operations (the outbox) ---------------------------------------------------------------
 
 
+OUTBOX_BATCH = 5_000
+"""Operations written to the outbox per statement (one multi-row INSERT, ids returned)."""
+
+
 def record_operations(
     conn: Connection,
     connector: str,
@@ -197,31 +213,37 @@ def record_operations(
     ops: Sequence[Operation],
     source_hashes: Mapping[str, str],
 ) -> None:
-    """Write the plan before anything is sent; ids are set on ``ops``."""
+    """Write the plan before anything is sent, ``OUTBOX_BATCH`` rows a statement (one INSERT
+    an operation took 815 s for a million); ids are set on ``ops``."""
     stamp = now()
-    for seq, op in enumerate(ops):
-        payload = {
-            "fields": dict(op.fields),
-            "changed": list(op.changed),
-            "source_hash": source_hashes.get(op.hr_key),
-        }
-        result = conn.execute(
-            insert(operations).values(
-                connector=connector,
-                run_id=run_id,
-                seq=seq,
-                kind=op.kind.value,
-                hr_key=op.hr_key,
-                target=op.target,
-                remote_id=op.remote_id,
-                payload=payload,
-                state=OpState.PENDING.value,
-                attempts=0,
-                created_at=stamp,
-                updated_at=stamp,
-            )
-        )
-        op.id = int(result.inserted_primary_key[0])
+    statement = insert(operations).returning(operations.c.id, sort_by_parameter_order=True)
+    pending = OpState.PENDING.value
+    for start in range(0, len(ops), OUTBOX_BATCH):
+        batch = ops[start : start + OUTBOX_BATCH]
+        rows = [
+            {
+                "connector": connector,
+                "run_id": run_id,
+                "seq": seq,
+                "kind": op.kind.value,
+                "hr_key": op.hr_key,
+                "target": op.target,
+                "remote_id": op.remote_id,
+                "payload": {
+                    "fields": dict(op.fields),
+                    "changed": list(op.changed),
+                    "source_hash": source_hashes.get(op.hr_key),
+                },
+                "state": pending,
+                "attempts": 0,
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+            for seq, op in enumerate(batch, start)
+        ]
+        ids = conn.execute(statement, rows).scalars().all()
+        for op, op_id in zip(batch, ids, strict=True):
+            op.id = int(op_id)
 
 
 def _op_from_row(row: Any) -> Operation:
