@@ -319,6 +319,26 @@ def mark_operations(
         )
 
 
+def confirm_operations(
+    conn: Connection, confirmed: Sequence[tuple[int | None, str | None]]
+) -> None:
+    """Mark these operations done, each with the account id its answer gave (None keeps the
+    one recorded): one statement for the lot."""
+    if not confirmed:
+        return
+    statement = (
+        update(operations)
+        .where(operations.c.id == _bind("op_id"))
+        .values(
+            state=OpState.DONE.value,
+            updated_at=now(),
+            next_attempt_at=None,
+            remote_id=func.coalesce(_bind("answered_id"), operations.c.remote_id),
+        )
+    )
+    conn.execute(statement, [{"op_id": i, "answered_id": r} for i, r in confirmed])
+
+
 def set_operation_remote_id(conn: Connection, op_id: int | None, remote_id: str) -> None:
     """The account an operation acts on, learnt after it was recorded (its create's answer)."""
     if op_id is not None:
@@ -599,6 +619,23 @@ def resolve_operation_error(conn: Connection, connector: str, op: Operation) -> 
         )
         .values(resolved_at=now())
     )
+
+
+def resolve_operation_errors(conn: Connection, connector: str, ops: Sequence[Operation]) -> None:
+    """``resolve_operation_error`` for each of ``ops``, looking only at people who have an
+    open push error at all (a first sync of a million has none to look at)."""
+    open_errors: set[tuple[str, str]] = set()
+    for keys in chunked({op.hr_key for op in ops}):
+        query = select(sync_errors.c.hr_key, sync_errors.c.operation).where(
+            sync_errors.c.connector == connector,
+            sync_errors.c.direction == "push",
+            sync_errors.c.hr_key.in_(keys),
+            sync_errors.c.resolved_at.is_(None),
+        )
+        open_errors.update((key, operation) for key, operation in conn.execute(query))
+    for op in ops:
+        if (op.hr_key, op.kind.value) in open_errors:
+            resolve_operation_error(conn, connector, op)
 
 
 def count_open_errors(conn: Connection, connector: str, direction: str) -> int:
