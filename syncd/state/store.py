@@ -216,7 +216,6 @@ def record_operations(
     """Write the plan before anything is sent, ``OUTBOX_BATCH`` rows a statement (one INSERT
     an operation took 815 s for a million); ids are set on ``ops``."""
     stamp = now()
-    statement = insert(operations).returning(operations.c.id, sort_by_parameter_order=True)
     pending = OpState.PENDING.value
     for start in range(0, len(ops), OUTBOX_BATCH):
         batch = ops[start : start + OUTBOX_BATCH]
@@ -241,9 +240,31 @@ def record_operations(
             }
             for seq, op in enumerate(batch, start)
         ]
-        ids = conn.execute(statement, rows).scalars().all()
-        for op, op_id in zip(batch, ids, strict=True):
-            op.id = int(op_id)
+        # An executemany without RETURNING (SQLite would return ids a row a statement),
+        # then the ids read back: every row it wrote has an id above the largest before it.
+        floor = conn.execute(select(func.max(operations.c.id))).scalar() or 0
+        conn.execute(insert(operations), rows)
+        ids = _ids_by_seq(conn, connector, run_id, floor, start, start + len(batch))
+        for seq, op in enumerate(batch, start):
+            op.id = ids[seq]
+
+
+def _ids_by_seq(
+    conn: Connection, connector: str, run_id: int, floor: int, start: int, end: int
+) -> dict[int, int]:
+    """The ids above ``floor`` of the run's operations with ``start <= seq < end``, by seq."""
+    query = (
+        select(operations.c.seq, operations.c.id)
+        .where(
+            operations.c.id > floor,
+            operations.c.connector == connector,
+            operations.c.run_id == run_id,
+            operations.c.seq >= start,
+            operations.c.seq < end,
+        )
+        .order_by(operations.c.id)
+    )
+    return {seq: int(op_id) for seq, op_id in conn.execute(query)}
 
 
 def _op_from_row(row: Any) -> Operation:
