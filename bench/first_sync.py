@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 from common import machine, stamp, write_section
-from push_cycle import CONNECTOR, POSTGRES, SYNCD, Store, postgres_answers, prepared, write_csv
+from push_cycle import CONNECTOR, SYNCD, Store, prepared, sizes_and_stores, write_csv
 
 PUSH = ["sync", "bench", "--direction", "push"]
 
@@ -142,15 +142,7 @@ def report(results: dict[tuple[int, str], dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--stores", nargs="+", default=["sqlite", "postgresql"])
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
-    stores = list(args.stores)
-    if "postgresql" in stores and not postgres_answers():
-        print(f"PostgreSQL at {POSTGRES} does not answer: SQLite only")
-        stores.remove("postgresql")
+    args, stores = sizes_and_stores(argparse.ArgumentParser())
     from syncd.sandbox import Sandbox
 
     results = {}
