@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import structlog
 from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 
@@ -29,6 +30,14 @@ REQUIRE_PG_ENV = "SYNCD_REQUIRE_POSTGRES"
 def _with_search_path(url: str, schema: str) -> str:
     separator = "&" if "?" in url else "?"
     return f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture(autouse=True)
+def _default_structlog() -> Iterator[None]:
+    """Each test starts from structlog's defaults: a test that configured logging in this
+    worker (at ``info``) would otherwise hide the debug events another test captures."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture
