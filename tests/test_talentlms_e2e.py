@@ -701,3 +701,41 @@ def test_a_write_sent_just_before_a_crash_is_looked_up_not_sent_again(
     )
     with lms.engine.connect() as conn:
         assert {row.state for row in conn.execute(select(operations.c.state))} == {"done"}
+
+
+def enrollments_sent(portal, user_id: int, course_id: int) -> int:
+    """How many times the portal was asked to enroll ``user_id`` in ``course_id``: batch
+    items plus single ``POST /enrollments`` (one person's only outstanding course)."""
+    with portal.lock:
+        items = [
+            item
+            for job in portal.jobs.all()
+            if job.kind == "batch_enrollments"
+            for item in job.items
+        ]
+    batched = sum(1 for i in items if (i["user_id"], i["course_id"]) == (user_id, course_id))
+    return batched + calls(portal)["POST /api/v2/enrollments"]
+
+
+def test_a_retried_item_refused_again_is_sent_once_and_counted_once(make_connector, portal):
+    """``syncd retry`` requeues the refused enrollment; the next ``syncd sync`` sends it once
+    (the planner sees it covered, though retry made it diff the person again) and, refused
+    again, it is one failed operation, not two."""
+    portal.seed({"courses": [{"id": 103, "name": "Sales Fundamentals", "status": "inactive"}]})
+    lms = make_connector()
+    lms.hr = [person("E1", dept="Sales")]
+    assert lms.push().outcome == CycleOutcome.PARTIAL
+    user_id = next(u["id"] for u in accounts(portal).values())
+    assert enrollments_sent(portal, user_id, 103) == 1 and failed_ops(lms) == 1
+
+    config = str(lms.path)
+    retried = run_syncd("retry", "lms", "--config", config)
+    assert retried.returncode == 0, retried.stderr
+    synced = run_syncd("sync", "lms", "--direction", "push", "--config", config)
+    assert synced.returncode == 1, synced.stdout + synced.stderr  # 103 is still inactive
+
+    assert enrollments_sent(portal, user_id, 103) == 2  # once more, not twice more
+    assert failed_ops(lms) == 1
+    [error] = syncd_errors(lms)
+    assert (error["hr_key"], error["operation"], error["target"]) == ("E1", "enroll", "103")
+    assert operation_states(lms, "enroll")[("E1", "failed")] == 1
