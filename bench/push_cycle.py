@@ -306,11 +306,11 @@ def report(results: dict[tuple[int, str], dict], runs: int) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def sizes_and_stores(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, list[str]]:
+    """The arguments with ``--sizes``, ``--stores`` and ``--no-write``, and the stores to
+    measure: PostgreSQL only when it answers."""
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--stores", nargs="+", default=["sqlite", "postgresql"])
-    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     stores = list(args.stores)
@@ -320,6 +320,13 @@ def main() -> None:
     # As an installed package is: compiled once. An editable checkout run with
     # PYTHONDONTWRITEBYTECODE would otherwise compile every module at every start.
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(PACKAGE)], check=True)
+    return args, stores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    args, stores = sizes_and_stores(parser)
     from syncd.sandbox import Sandbox
 
     results = {}

@@ -79,13 +79,18 @@ def results_reader(
 ) -> ResultReader:
     """Where ``connector``'s pull reads (``pull.from``): its vendor (through ``adapter``
     when given; closed unused when the pull reads the LRS alone), its LRS, or both."""
+    from syncd.assemble.emails import users_by_email
     from syncd.vendors.combined import pulled_from
     from syncd.vendors.xapi import LrsSource
 
     pull = connector.pull
     if pull is None:
         raise ValueError(f"connector {connector.name!r} has no pull section")
-    lrs = LrsSource(pull.xapi, adapter_context(connector, engine)) if pull.xapi else None
+    lrs = None
+    if pull.xapi is not None:
+        field = pull.xapi.actor.email_field
+        by_email = users_by_email(engine, connector.name, field) if field else None
+        lrs = LrsSource(pull.xapi, adapter_context(connector, engine), users_by_email=by_email)
     if not pull.reads_vendor:
         if adapter is not None:
             adapter.close()
@@ -113,7 +118,9 @@ def pull_settings(
         connector=connector.name,
         engine=engine,
         adapter=results_reader(connector, engine, adapter=adapter),
-        sink=open_sink(sink_name, config.sinks[sink_name], limiter=limiter_backend(engine)),
+        sink=open_sink(
+            sink_name, config.sinks[sink_name], limiter=limiter_backend(engine), engine=engine
+        ),
         sink_name=sink_name,
         stop=stop or threading.Event(),
         expiring_within=tuple(connector.pull.expiring_within),

@@ -14,12 +14,14 @@ status and attempt.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import structlog
 
+from syncd import __version__
 from syncd.config.schema.sources import HttpAuth
 from syncd.http._auth import live_secrets
 from syncd.http._configured import auth_secrets, build_auth
@@ -32,6 +34,8 @@ from syncd.http.errors import TokenError, TokenUnavailable, TransportFailure
 log = structlog.get_logger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+USER_AGENT = f"syncd/{__version__}"
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,16 @@ class HrEndpoint:
             auth if auth is not None else build_auth(auth_config),
             retry or HR_API_RETRIES,
             secrets,
+        )
+
+    def client(self, timeout: float, headers: Mapping[str, str], **options: Any) -> httpx.Client:
+        """A client of this endpoint: its credentials, syncd's User-Agent, then ``headers``
+        (the configured ones win)."""
+        return httpx.Client(
+            auth=self.auth,
+            timeout=timeout,
+            headers={"User-Agent": USER_AGENT, **headers},
+            **options,
         )
 
     def send(

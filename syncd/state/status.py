@@ -173,7 +173,11 @@ def grouped_errors(rows: list[dict[str, Any]], shown: int = 5) -> list[dict[str,
         groups[key].append(row)
     grouped = []
     for (direction, operation, kind, retry, reason), members in groups.items():
-        keys = sorted(_whose(m) for m in members)
+        targets = {m.get("target") for m in members}
+        one_target = len(targets) == 1
+        # Many people refused the same item, which the reason names: list just the people.
+        named = len(members) > 1 and one_target and str(next(iter(targets)) or "") in reason
+        keys = sorted(str(m["hr_key"]) if named else _whose(m) for m in members)
         more = len(keys) - shown
         people = ", ".join(keys[:shown]) + (f" (+{more} more)" if more > 0 else "")
         attempts = [m["next_attempt_at"] for m in members if m["next_attempt_at"]]
@@ -185,6 +189,7 @@ def grouped_errors(rows: list[dict[str, Any]], shown: int = 5) -> list[dict[str,
                 "kind": kind,
                 "retry": retry,
                 "reason": reason,
+                "target": next(iter(targets)) if one_target else None,
                 "people": people,
                 "first_seen_at": min(m["first_seen_at"] for m in members),
                 "last_seen_at": max(m["last_seen_at"] for m in members),

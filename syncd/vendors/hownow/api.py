@@ -30,6 +30,7 @@ from syncd.vendors.context import AdapterContext
 
 log = structlog.get_logger(__name__)
 
+VENDOR = "hownow"
 USERS = "/external/v1/users"
 USER = "/external/v1/users/{ref}"
 UPSERT_USER = "/external/v1/users/upsert"
@@ -114,7 +115,7 @@ def hownow_auth(
         f"{base_url.rstrip('/')}/token",
         client_id,
         client_secret,
-        name="hownow",
+        name=VENDOR,
         token_path="/token",
         client_auth="post",
         **options,
@@ -135,7 +136,7 @@ def open_client(target: Any, context: AdapterContext) -> VendorClient:
     if acting:
         headers["X-User-Id"] = acting  # Q5: one admin acting identity on every call
     return vendor_client(
-        "hownow", target, context, auth=auth, credential_parts=(target.client_id,), headers=headers
+        VENDOR, target, context, auth=auth, credential_parts=(target.client_id,), headers=headers
     )
 
 
