@@ -195,8 +195,10 @@ def test_the_daemon_schedules_serves_and_stops_cleanly(tmp_path, db_url):
             assert daemon.get("/healthz").json() == {"status": "ok"}
             eventually(lambda: len(lms_users(sandbox)) == 5, 60, "the first push created 5")
             eventually(
-                lambda: status_of(daemon, "push").get("last_success_at") is not None
-                and status_of(daemon, "pull").get("last_success_at") is not None,
+                lambda: (
+                    status_of(daemon, "push").get("last_success_at") is not None
+                    and status_of(daemon, "pull").get("last_success_at") is not None
+                ),
                 60,
                 "push and pull both succeeded",
             )
@@ -223,8 +225,9 @@ def test_the_daemon_schedules_serves_and_stops_cleanly(tmp_path, db_url):
             assert abs(succeeded - time.time()) < 120
             assert sample(found, "syncd_cycles_total", **push, outcome="success") >= 2
             assert sample(found, "syncd_cycle_duration_seconds_count", **push) >= 2
-            calls = sample(found, "syncd_vendor_api_calls_total", **lms, vendor="talentlms",
-                           status="200")
+            calls = sample(
+                found, "syncd_vendor_api_calls_total", **lms, vendor="talentlms", status="200"
+            )
             assert calls > 0
             assert sample(found, "syncd_pending_operations", **lms) == 0
             assert sample(found, "syncd_queue_depth", **lms) == 0
@@ -403,6 +406,44 @@ def test_a_revoked_key_is_loud_at_once_quarantined_and_shown_degraded(tmp_path, 
     assert held and all(e["connector"] == "talentlms" for e in held)
     assert push["next_run_at"] > push["last_finished_at"]  # about a minute later
     assert "revoked-key" not in daemon.text()
+
+
+def test_a_portal_talentlms_refuses_whole_is_quarantined_with_its_operations_open(tmp_path, db_url):
+    """TalentLMS's 403 ("API is not enabled ... or the domain is currently inactive") ends
+    the daemon's cycle as a 401 does: quarantined, saying why, blaming no person."""
+    from syncd.state.tables import sync_errors
+
+    write_hr(tmp_path / "hr.csv", 3)
+    with Sandbox(vendors=["talentlms"]) as sandbox:
+        writes = ["POST", "PATCH", "PUT", "DELETE"]  # inactive after the cycle read the portal
+        sandbox.sim("talentlms").set_faults({"portal_inactive": True, "methods": writes})
+        config = write_config(tmp_path, db_url, sandbox.base_url("talentlms"))
+        daemon = Daemon(config, tmp_path / "daemon.log")
+        try:
+            failed = daemon.wait_for_event("push_failed", timeout=60)
+            quarantined = daemon.wait_for_event("cycle_quarantined", timeout=30)
+            daemon.wait_for_event("cycle_held_back", timeout=30)
+            ready = daemon.get("/readyz").json()
+        finally:
+            assert daemon.stop() == 0
+        assert lms_users(sandbox) == []
+    assert failed["status"] == 403 and "refused the whole portal" in failed["reason"]
+    assert "domain is currently inactive" in failed["reason"]
+    assert quarantined["failures_in_a_row"] == 1 and "403" in quarantined["reason"]
+    assert any(
+        p.startswith("talentlms push: quarantined after 1 failed cycle") for p in ready["problems"]
+    ), ready
+    started = [e for e in daemon.events() if e.get("event") == "push_started"]
+    assert len(started) == 1, "a refused portal was tried again while quarantined"
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            states = {row.state for row in conn.execute(select(operations.c.state))}
+            errors = conn.execute(select(sync_errors)).all()
+    finally:
+        engine.dispose()
+    assert states and states <= {"pending", "sent"}, states  # open for the next cycle
+    assert errors == []  # no person is blamed for the portal
 
 
 def test_status_counts_the_outbox_while_a_sync_runs_and_calls_a_killed_one_interrupted(

@@ -701,3 +701,90 @@ def test_a_write_sent_just_before_a_crash_is_looked_up_not_sent_again(
     )
     with lms.engine.connect() as conn:
         assert {row.state for row in conn.execute(select(operations.c.state))} == {"done"}
+
+
+def enrollments_sent(portal, user_id: int, course_id: int) -> int:
+    """How many times the portal was asked to enroll ``user_id`` in ``course_id``: batch
+    items plus single ``POST /enrollments`` (one person's only outstanding course)."""
+    with portal.lock:
+        items = [
+            item
+            for job in portal.jobs.all()
+            if job.kind == "batch_enrollments"
+            for item in job.items
+        ]
+    batched = sum(1 for i in items if (i["user_id"], i["course_id"]) == (user_id, course_id))
+    return batched + calls(portal)["POST /api/v2/enrollments"]
+
+
+def test_a_retried_item_refused_again_is_sent_once_and_counted_once(make_connector, portal):
+    """``syncd retry`` requeues the refused enrollment; the next ``syncd sync`` sends it once
+    (the planner sees it covered, though retry made it diff the person again) and, refused
+    again, it is one failed operation, not two."""
+    portal.seed({"courses": [{"id": 103, "name": "Sales Fundamentals", "status": "inactive"}]})
+    lms = make_connector()
+    lms.hr = [person("E1", dept="Sales")]
+    assert lms.push().outcome == CycleOutcome.PARTIAL
+    user_id = next(u["id"] for u in accounts(portal).values())
+    assert enrollments_sent(portal, user_id, 103) == 1 and failed_ops(lms) == 1
+
+    config = str(lms.path)
+    retried = run_syncd("retry", "lms", "--config", config)
+    assert retried.returncode == 0, retried.stderr
+    synced = run_syncd("sync", "lms", "--direction", "push", "--config", config)
+    assert synced.returncode == 1, synced.stdout + synced.stderr  # 103 is still inactive
+
+    assert enrollments_sent(portal, user_id, 103) == 2  # once more, not twice more
+    assert failed_ops(lms) == 1
+    [error] = syncd_errors(lms)
+    assert (error["hr_key"], error["operation"], error["target"]) == ("E1", "enroll", "103")
+    assert operation_states(lms, "enroll")[("E1", "failed")] == 1
+
+
+def creates_sent(portal) -> Counter:
+    """Accounts the portal was asked to create, by login (batch items; single creates under
+    ``POST /api/v2/users``)."""
+    with portal.lock:
+        items = [i for job in portal.jobs.all() if job.kind == "batch_users" for i in job.items]
+    sent = Counter(i["login"] for i in items if "id" not in i)
+    return sent + Counter({"POST /api/v2/users": calls(portal)["POST /api/v2/users"]})
+
+
+def test_a_portal_talentlms_refuses_whole_ends_the_cycle_and_blames_nobody(make_connector, portal):
+    """TalentLMS 403 ("API is not enabled ... or the domain is currently inactive") refuses
+    the portal, not a person: ``syncd sync`` exits 4 naming the refusal, the operations stay
+    pending, and once the portal is back the next run sends each of them once."""
+    lms = make_connector()
+    lms.hr = [person("E1"), person("E2", dept="Sales")]
+    lms.write_hr()
+    config = str(lms.path)
+    # The domain goes inactive after the cycle read the portal: its writes are refused.
+    portal.set_faults({"portal_inactive": True, "methods": ["POST", "PATCH", "PUT", "DELETE"]})
+    refused = run_syncd("sync", "lms", "--direction", "push", "--config", config)
+
+    said = refused.stdout + refused.stderr
+    assert refused.returncode == 4, said
+    assert "talentlms refused the whole portal (HTTP 403: API is not enabled" in said
+    assert "the API is not enabled for this domain, or the domain is inactive" in said
+    assert syncd_errors(lms) == [] and lms.errors() == []  # no person is blamed
+    # Open in the outbox, none failed: the creates whose request met the refusal stay
+    # ``sent`` (looked up before they go again), what never went stays ``pending``.
+    with lms.engine.connect() as conn:
+        rows = conn.execute(select(operations.c.kind, operations.c.state)).all()
+    assert {(row.kind, row.state) for row in rows if row.state != "pending"} == {("create", "sent")}
+    assert operation_states(lms, "create") == {("E1", "sent"): 1, ("E2", "sent"): 1}
+    assert operation_states(lms, "enroll") == {("E1", "pending"): 1, ("E2", "pending"): 2}
+    [row] = [r for r in status_rows(lms.engine) if r["direction"] == "push"]
+    assert (row["pending_ops"], row["failed_ops"]) == (len(rows), 0)
+    assert accounts(portal) == {}
+
+    portal.set_faults({"clear": True})
+    again = run_syncd("sync", "lms", "--direction", "push", "--config", config)
+    assert again.returncode == 0, again.stdout + again.stderr
+    found = accounts(portal)
+    assert found["e1"]["courses"] == [101] and found["e2"]["courses"] == [101, 103]
+    assert creates_sent(portal) == {"e1": 1, "e2": 1}
+    ids = {login: account["id"] for login, account in found.items()}
+    for login, course in (("e1", 101), ("e2", 101), ("e2", 103)):
+        assert enrollments_sent(portal, ids[login], course) == 1, (login, course)
+    assert failed_ops(lms) == 0 and syncd_errors(lms) == []

@@ -57,6 +57,11 @@ class FaultSettings(BaseModel):
         0.0, ge=0, description="seconds between the bytes of an answer's body (a slow server)"
     )
     token_lifetime: float | None = Field(None, gt=0, description="seconds new tokens live")
+    portal_inactive: bool = Field(
+        False,
+        description="TalentLMS: calls with a valid key get the documented 403 (API not enabled "
+        "or domain inactive) until cleared; paths and methods narrow it",
+    )
     job_fail_next: int = Field(0, ge=0, description="the next N jobs/tasks fail")
     job_warn_next: int = Field(0, ge=0, description="the next N jobs finish with warnings")
     job_fail_rate: Share = Field(0.0, ge=0, le=1)
@@ -138,6 +143,10 @@ class FaultInjector:
 
     def _draw(self, share: float) -> bool:
         return share > 0 and self._rng.random() < share
+
+    def portal_refused(self, path: str, method: str) -> bool:
+        """Whether the vendor refuses the whole portal for this request (``portal_inactive``)."""
+        return self.settings.portal_inactive and self._applies(method, path)
 
     def decide(self, path: str, method: str = "GET") -> RequestFault:
         """The fault for one ``method`` request to ``path`` (consumes counted faults)."""

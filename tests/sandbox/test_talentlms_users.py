@@ -245,3 +245,27 @@ def test_disabled_api_answers_403(start_sandbox, clients) -> None:
     response = clients.talentlms(sandbox).get("/users")
     assert response.status_code == 403
     assert response.json()["_errors"][0]["id"] == "forbidden"
+
+
+def test_an_inactive_portal_fault_answers_the_documented_403_until_cleared(
+    sandbox, clients
+) -> None:
+    """``portal_inactive``: the portal refuses every call with a valid key, as the document's
+    403 says ("API is not enabled ... or the domain is currently inactive"); narrowed to
+    writes, the reads still work (a domain that went inactive after the cycle read it)."""
+    sim = sandbox.sim("talentlms")
+    tlms = clients.talentlms(sandbox)
+    sim.set_faults({"portal_inactive": True})
+    refused = tlms.get("/users")
+    assert refused.status_code == 403
+    [problem] = refused.json()["_errors"]
+    assert problem["id"] == "forbidden" and "domain is currently inactive" in problem["title"]
+    assert clients.talentlms(sandbox, **{"X-API-Key": "wrong"}).get("/users").status_code == 401
+
+    sim.set_faults({"methods": ["POST"]})
+    assert tlms.get("/users").status_code == 200
+    assert tlms.post("/users", json=DOCUMENTED_CREATE).status_code == 403
+    assert [u["login"] for u in sim.dump()["users"]] == ["admin"]  # nothing was created
+
+    sim.set_faults({"clear": True})
+    assert tlms.post("/users", json=DOCUMENTED_CREATE).status_code == 200

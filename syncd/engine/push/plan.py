@@ -7,6 +7,7 @@ and the operations are put in order; the guard then says whether the plan may go
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine
@@ -46,8 +47,10 @@ def plan_changes(
     policy: DiffPolicy,
     match: str | None,
     only: frozenset[str] | None = None,
+    sent_this_cycle: Sequence[Operation] = (),
 ) -> Plan:
-    """The operations that bring the LMS in line with ``reading``, in the order they must go."""
+    """The operations that bring the LMS in line with ``reading``, in the order they must go;
+    none that ``sent_this_cycle`` (the outbox's, sent before planning) already covers."""
     plan = Plan(desired=dict(reading.desired))
     existing = (LinkStatus.LINKED.value, LinkStatus.DEACTIVATED.value)
     leavers = [
@@ -77,7 +80,7 @@ def plan_changes(
         ops += diff_user(desired, plan.links.get(hr_key), policy)
     for hr_key in leavers:
         ops += diff_user(None, plan.links.get(hr_key), policy)
-    plan.ops = adapter.arrange(order(ops))
+    plan.ops = adapter.arrange(order(_not_sent_already(ops, sent_this_cycle)))
     return plan
 
 
@@ -88,6 +91,28 @@ def guard(
     linked = store.count_links(conn, connector, [LinkStatus.LINKED])
     approved = bool((store.get_status(conn, connector, "push") or {}).get("approved"))
     return check(plan.ops, linked, threshold), approved
+
+
+def _not_sent_already(ops: list[Operation], sent: Sequence[Operation]) -> list[Operation]:
+    """``ops`` less those an outbox operation sent this cycle already covers.
+
+    ``syncd retry`` forgets its people's hashes, so they are diffed again after their
+    requeued operations went: one the vendor refused again would otherwise be planned
+    and sent a second time, and counted twice. An operation is covered by a sent one of
+    the same kind, person and target that carried every value it would send.
+    """
+    if not sent:
+        return ops
+    earlier = {(op.kind, op.hr_key, op.target): op for op in sent}
+
+    def covered(op: Operation) -> bool:
+        before = earlier.get((op.kind, op.hr_key, op.target))
+        return before is not None and all(
+            name in before.fields and before.fields[name] == op.fields.get(name)
+            for name in op.changed
+        )
+
+    return [op for op in ops if not covered(op)]
 
 
 _NEVER_CREATED = (LinkStatus.FAILED, LinkStatus.DELETED)

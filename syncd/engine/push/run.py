@@ -139,8 +139,7 @@ class _PushCycle(OutboxCycle):
 
     def _run(self, run_id: int) -> PushResult:
         s = self.s
-        if not self.dry_run:
-            self._resume()
+        resumed = [] if self.dry_run else self._resume()
         with s.engine.connect() as conn:
             digests = store.link_digests(conn, s.connector)
         s.adapter.begin_validation()
@@ -158,6 +157,7 @@ class _PushCycle(OutboxCycle):
             policy=s.policy,
             match=s.match,
             only=s.only,
+            sent_this_cycle=resumed,
         )
         with s.engine.connect() as conn:
             verdict, approved = guard(conn, s.connector, plan, s.threshold)
@@ -236,18 +236,19 @@ class _PushCycle(OutboxCycle):
         self.invalid += len(misses)
         return misses
 
-    def _resume(self) -> None:
-        """Finish what an earlier cycle recorded but did not see through."""
+    def _resume(self) -> list[Operation]:
+        """Finish what an earlier cycle recorded but did not see through; what it sent."""
         s = self.s
         work = outbox.open_work(s.engine, s.connector)
         if not len(work):
-            return
+            return []
         log.info("outbox_resume", connector=s.connector, operations=len(work))
         self.sender.await_jobs(work.waiting)
         to_send = work.to_send + self.sender.recover_lost_creates(work.lost_creates)
         to_send = outbox.with_write_only(to_send, s.records, s.key, s.mapper, s.policy)
         to_send.sort(key=lambda op: op.id or 0)  # the recorded plan order
         self.sender.run(to_send)
+        return to_send
 
     def _record_errors(self, reading: Reading) -> None:
         with self.s.engine.begin() as conn:

@@ -77,7 +77,7 @@ class TalentLMSSimulator(BatchApi, MembershipsApi, LearningApi):
         key = req.header("x-api-key")
         if not key or key not in self.options.api_keys:
             return errors(401, ("unauthorized", "Invalid API key provided."))
-        if not self.options.api_enabled:
+        if not self.options.api_enabled or self.faults.portal_refused(req.path, req.method):
             return errors(
                 403,
                 (
