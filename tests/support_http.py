@@ -53,6 +53,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     trickle: float = 0.0  # seconds between the bytes of the body (each read on time)
+    head_trickle: float = 0.0  # seconds between the bytes of the status line and headers
 
 
 Handler = Callable[[Received], Reply]
@@ -93,6 +94,8 @@ class LoopbackServer:
                     self.send_header("Content-Length", str(len(payload)))
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
+                    if reply.head_trickle:
+                        self._trickle_head(reply.head_trickle)
                     self.end_headers()
                     if not reply.trickle:
                         self.wfile.write(payload)
@@ -102,6 +105,14 @@ class LoopbackServer:
                         time.sleep(reply.trickle)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
+
+            def _trickle_head(self, pause: float) -> None:
+                """The head so far, a byte at a time, each well within a read timeout."""
+                head, self._headers_buffer = b"".join(self._headers_buffer), []
+                for byte in head:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(pause)
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 

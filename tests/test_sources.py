@@ -731,6 +731,19 @@ def test_a_server_trickling_its_answer_is_stopped_at_the_deadline():
     assert time.monotonic() - started < 10  # four tries of half a second, not for ever
 
 
+def test_a_server_trickling_its_status_line_and_headers_is_stopped_at_the_deadline():
+    """Each byte of the head comes well within the read timeout; the whole call may not."""
+    slow_head = Reply(200, {"data": [{"id": "E1"}]}, head_trickle=0.1)  # about 10 s a head
+    with LoopbackServer(lambda r: slow_head) as server:
+        started = time.monotonic()
+        with pytest.raises(SourceError, match=r"took longer than 0\.5s in all") as raised:
+            read({"type": "http", "url": server.url + "/people", "key": "id",
+                  "records": "$.data[*]", "timeout": 5, "deadline": 0.5})
+        took = time.monotonic() - started
+    assert raised.value.source_name == "hr" and str(raised.value).startswith("source 'hr': ")
+    assert took < 8, took  # four tries of half a second, not four slow heads
+
+
 def test_invalid_jsonpath_is_a_configuration_error_naming_the_key(tmp_path):
     from syncd.assemble import load_config
     from syncd.config import ConfigError

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import structlog
@@ -23,7 +24,8 @@ import structlog
 from syncd.config.schema.sources import HttpAuth
 from syncd.http._auth import live_secrets
 from syncd.http._configured import auth_secrets, build_auth
-from syncd.http._deadline import DeadlinePassed, within
+from syncd.http._deadline import DeadlinePassed, bounded_routes, within
+from syncd.http._proxies import proxy_mounts
 from syncd.http._reading import mask_secrets, retry_after, short_body
 from syncd.http._retry import HR_API_RETRIES, RetryPolicy, Transient, call_with_retries
 from syncd.http._urls import describe_url, refuse_plaintext_credentials
@@ -183,6 +185,14 @@ class HrEndpoint:
             auth if auth is not None else build_auth(auth_config),
             retry or HR_API_RETRIES,
             secrets,
+        )
+
+    def client(self, *, timeout: float, deadline: float, **options: Any) -> httpx.Client:
+        """A client for this endpoint whose every call, the wait for the answer's head
+        included, ends ``deadline`` seconds after sending; the environment's proxies kept."""
+        direct, mounts = bounded_routes(deadline, proxy_mounts)
+        return httpx.Client(
+            auth=self.auth, timeout=timeout, transport=direct, mounts=mounts, **options
         )
 
     def send(

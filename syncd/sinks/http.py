@@ -77,9 +77,9 @@ class HttpSink(SinkBase):
             auth=auth,
             secrets=(hmac_secret.get_secret_value(),) if hmac_secret is not None else (),
         )
-        self._client = httpx.Client(
-            auth=self._endpoint.auth,
+        self._client = self._endpoint.client(
             timeout=config.timeout,
+            deadline=config.deadline,
             headers={"User-Agent": f"syncd/{syncd.__version__}", **config.headers},
         )
 

@@ -73,10 +73,10 @@ class HttpSource:
 
     def records(self) -> Iterator[SourceRecord]:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **self.config.headers}
-        with httpx.Client(
-            auth=self._endpoint.auth,
-            headers=headers,
+        with self._endpoint.client(
             timeout=self.config.timeout,
+            deadline=self.config.deadline,
+            headers=headers,
             follow_redirects=True,
         ) as client:
             paginate = self.config.paginate
