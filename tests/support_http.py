@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.support.limit_server import trickle_head
+
 
 @dataclass
 class Received:
@@ -95,7 +97,7 @@ class LoopbackServer:
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
                     if reply.head_trickle:
-                        self._trickle_head(reply.head_trickle)
+                        trickle_head(self, reply.head_trickle)
                     self.end_headers()
                     if not reply.trickle:
                         self.wfile.write(payload)
@@ -105,14 +107,6 @@ class LoopbackServer:
                         time.sleep(reply.trickle)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
-
-            def _trickle_head(self, pause: float) -> None:
-                """The head so far, a byte at a time, each well within a read timeout."""
-                head, self._headers_buffer = b"".join(self._headers_buffer), []
-                for byte in head:
-                    self.wfile.write(bytes([byte]))
-                    self.wfile.flush()
-                    time.sleep(pause)
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 

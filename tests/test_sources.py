@@ -125,7 +125,7 @@ def test_csv_digest_changes_with_any_cell_the_header_or_the_mapping(tmp_path):
     assert digests(b"id,team,name\n1,A,Ann\n2,B,Bob\n")[0] != base[0]  # the header
     assert digests(b"id,name,team\n1,Ann,A,\n2,Bob,B\n")[0] != base[0]  # a trailing cell
     # a cell holding the separator the digest joins cells with cannot pass for a shift
-    shifted = digests(b"id,name\n\"1\x1fAnn\",\n1,\"Ann\x1f\"\n")
+    shifted = digests(b'id,name\n"1\x1fAnn",\n1,"Ann\x1f"\n')
     assert shifted[0] != shifted[1]
 
 
@@ -707,8 +707,10 @@ def test_a_server_trickling_its_answer_is_stopped_at_the_deadline():
                 continue
             with conn:
                 conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: 100000\r\n\r\n[")
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 100000\r\n\r\n["
+                )
                 try:
                     while not stop.is_set():
                         conn.sendall(b" ")  # one byte, well within the read timeout
@@ -722,8 +724,9 @@ def test_a_server_trickling_its_answer_is_stopped_at_the_deadline():
     started = time.monotonic()
     try:
         with pytest.raises(SourceError, match=r"took longer than 0\.5s in all"):
-            read({"type": "http", "url": url + "/people", "key": "id", "timeout": 5,
-                  "deadline": 0.5})
+            read(
+                {"type": "http", "url": url + "/people", "key": "id", "timeout": 5, "deadline": 0.5}
+            )
     finally:
         stop.set()
         thread.join(timeout=5)
@@ -737,8 +740,16 @@ def test_a_server_trickling_its_status_line_and_headers_is_stopped_at_the_deadli
     with LoopbackServer(lambda r: slow_head) as server:
         started = time.monotonic()
         with pytest.raises(SourceError, match=r"took longer than 0\.5s in all") as raised:
-            read({"type": "http", "url": server.url + "/people", "key": "id",
-                  "records": "$.data[*]", "timeout": 5, "deadline": 0.5})
+            read(
+                {
+                    "type": "http",
+                    "url": server.url + "/people",
+                    "key": "id",
+                    "records": "$.data[*]",
+                    "timeout": 5,
+                    "deadline": 0.5,
+                }
+            )
         took = time.monotonic() - started
     assert raised.value.source_name == "hr" and str(raised.value).startswith("source 'hr': ")
     assert took < 8, took  # four tries of half a second, not four slow heads
