@@ -15,7 +15,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import httpcore
 import httpx
@@ -72,7 +72,7 @@ _calls = threading.local()
 
 
 class BoundedTransport(httpx.HTTPTransport):
-    """httpx's transport whose connect, send and wait for the answer's head all end
+    """httpx's transport whose connect, send, wait for the answer's head and body all end
     ``deadline`` seconds after the request went in, however slowly the bytes come."""
 
     def __init__(self, deadline: float, **options: Any) -> None:
@@ -82,14 +82,18 @@ class BoundedTransport(httpx.HTTPTransport):
         pool._network_backend = _BoundedBackend(pool._network_backend)  # type: ignore[attr-defined]
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        _calls.until = (time.monotonic() + self._seconds, self._seconds)
+        started = time.monotonic()
+        _calls.until = (started + self._seconds, self._seconds)
         try:
-            return super().handle_request(request)
+            response = super().handle_request(request)
         except DeadlinePassed as passed:
             passed.request = request
             raise
         finally:
             _calls.until = None
+        body = cast(httpx.SyncByteStream, response.stream)
+        response.stream = DeadlineStream(body, self._seconds, started, request, lambda: None)
+        return response
 
 
 def bounded_routes(

@@ -116,7 +116,7 @@ class TalentLMSAdapter(AdapterSkeleton):
         )
         self.memberships = Memberships(self.client, context.creatable_group_kinds)
         self.enrollments = Enrollments(self.client)
-        self.tasks = TaskPoller(self.client, target.timeout)
+        self.tasks = TaskPoller(self.client, target.timeout, target.deadline)
         self.timeline = TimelinePull(
             self.client,
             start=context.pull.start_date,
