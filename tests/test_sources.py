@@ -352,6 +352,22 @@ def test_http_next_link_loop_is_an_error():
     assert len(s.requests) == 2
 
 
+@pytest.mark.parametrize("length", [3, 7])
+def test_http_next_link_loop_of_any_length_is_an_error(length):
+    after = {f"/p{n}": f"/p{(n + 1) % length}" for n in range(length)}  # back to /p0
+    with LoopbackServer(lambda r: Reply(200, {"data": people(1), "next": after[r.path]})) as s:
+        config = {
+            "type": "http",
+            "url": s.url + "/p0",
+            "key": "id",
+            "records": "$.data[*]",
+            "paginate": {"type": "next_link", "path": "$.next"},
+        }
+        with pytest.raises(SourceError, match="pagination loop"):
+            read(config)
+    assert len(s.requests) == length  # each page read once, then the loop is seen
+
+
 def test_http_page_number_pagination_with_basic_auth():
     everyone = people(1, 2, 3, 4, 5)
 
