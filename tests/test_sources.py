@@ -337,22 +337,7 @@ def test_http_next_link_equal_to_current_page_stops():
     assert len(server.requests) == 1
 
 
-def test_http_next_link_loop_is_an_error():
-    links = {"/a": "/b", "/b": "/a"}
-    with LoopbackServer(lambda r: Reply(200, {"data": people(1), "next": links[r.path]})) as s:
-        config = {
-            "type": "http",
-            "url": s.url + "/a",
-            "key": "id",
-            "records": "$.data[*]",
-            "paginate": {"type": "next_link", "path": "$.next"},
-        }
-        with pytest.raises(SourceError, match="pagination loop"):
-            read(config)
-    assert len(s.requests) == 2
-
-
-@pytest.mark.parametrize("length", [3, 7])
+@pytest.mark.parametrize("length", [2, 3, 7])
 def test_http_next_link_loop_of_any_length_is_an_error(length):
     after = {f"/p{n}": f"/p{(n + 1) % length}" for n in range(length)}  # back to /p0
     with LoopbackServer(lambda r: Reply(200, {"data": people(1), "next": after[r.path]})) as s:
