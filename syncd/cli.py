@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -90,12 +91,20 @@ def _load(config_path: str):
 
     level = shifted_level(config.log.level, _quieter())
     configure(config.log.format, level, secrets(config))
-    _STORE["where"] = describe_store(config.state.url.get_secret_value())
+    _invocation().store = describe_store(config.state.url.get_secret_value())
     return config
 
 
-_STORE = {"where": "(not yet opened)"}
-"""Where the configured state store is, for messages that outlive the command's context."""
+@dataclass(slots=True)
+class Invocation:
+    """What one command line learned on its way, for the messages its errors print; the
+    root context's object, handed in by ``main`` so it outlives the command's context."""
+
+    store: str = "(not yet opened)"  # where the configured state store is (no secrets)
+
+
+def _invocation() -> Invocation:
+    return click.get_current_context().ensure_object(Invocation)
 
 
 def _state_engine(config):
@@ -123,7 +132,7 @@ def _store_unreachable(error: Exception) -> NoReturn:
 
     reason = " ".join(str(getattr(error, "orig", None) or error).split())
     click.echo(
-        f"cannot open the state store ({_STORE['where']}): {redactor.redact_text(reason)}",
+        f"cannot open the state store ({_invocation().store}): {redactor.redact_text(reason)}",
         err=True,
     )
     sys.exit(EXIT_UNREACHABLE)
@@ -148,8 +157,10 @@ def _print_table(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...
 @click.group()
 @click.version_option(package_name="syncd")
 @verbosity_options
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """syncd keeps LMS accounts in line with an HR system and carries learning results back."""
+    ctx.ensure_object(Invocation)
 
 
 @cli.group("config")
@@ -737,8 +748,9 @@ def main() -> None:
     from syncd.state.db import LOCK_WAIT_SECONDS, is_locked
     from syncd.state.migrate import StoreUnusable
 
+    invocation = Invocation()
     try:
-        cli(prog_name="syncd")
+        cli(prog_name="syncd", obj=invocation)
     except StoreUnusable as error:
         click.echo(f"cannot use the state store: {error}", err=True)
         sys.exit(EXIT_CONFIG)
@@ -746,7 +758,7 @@ def main() -> None:
         if not is_locked(error):
             raise
         click.echo(
-            f"the state store {_STORE['where']} is locked by another writer: waited "
+            f"the state store {invocation.store} is locked by another writer: waited "
             f"{LOCK_WAIT_SECONDS:g} s for it; nothing was changed by this command, try again "
             "once the other process is done",
             err=True,

@@ -376,6 +376,10 @@ class _EnrollmentRule:
     targets: frozenset[str]
 
 
+SHARED_SETS = 10_000
+"""How many distinct sets of groups or courses a mapper shares (``Mapper._shared``)."""
+
+
 class Mapper:
     """The compiled mapping of one connector: scope, fields, active, groups, enrollments."""
 
@@ -400,6 +404,19 @@ class Mapper:
         self._active = active
         self._groups = groups
         self._enrollments = enrollments
+        self._sets: dict[frozenset[str], frozenset[str]] = {}
+
+    def _shared(self, names: set[str]) -> frozenset[str]:
+        """One frozenset per distinct set of groups or courses, shared by everyone who has
+        it: a first sync holds a million people, most with the same few (or none), and each
+        frozenset of their own would cost over 200 bytes."""
+        found = frozenset(names)
+        shared = self._sets.get(found)
+        if shared is None:
+            if len(self._sets) >= SHARED_SETS:
+                return found
+            shared = self._sets[found] = found
+        return shared
 
     def _context(self, record: Mapping[str, Any]) -> Context:
         self._env.start_record()
@@ -459,8 +476,8 @@ class Mapper:
             hr_key=hr_key,
             fields=fields,
             active=active,
-            groups=frozenset(groups),
-            courses=frozenset(courses),
+            groups=self._shared(groups),
+            courses=self._shared(courses),
             source_hash=source_hash or record_hash(self.fingerprint, record),
         )
 

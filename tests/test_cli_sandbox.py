@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -189,3 +192,71 @@ def test_quiet_and_verbose_move_the_log_level(tmp_path, db_url, sandbox):
     )  # after it
     levels = {json.loads(line)["level"] for line in quiet.stderr.splitlines() if line[:1] == "{"}
     assert "info" not in levels and "debug" not in levels
+
+
+_LOADS_PROBE = """
+import atexit, json, ssl, sys
+
+verify_loads = []
+for name in ("load_verify_locations", "load_default_certs", "set_default_verify_paths"):
+    def counting(self, *args, _original=getattr(ssl.SSLContext, name), **kwargs):
+        verify_loads.append(1)
+        return _original(self, *args, **kwargs)
+    setattr(ssl.SSLContext, name, counting)
+report = sys.argv[1]
+atexit.register(lambda: open(report, "w").write(
+    json.dumps({"modules": sorted(sys.modules), "verify_loads": len(verify_loads)})
+))
+sys.argv = ["syncd", *sys.argv[2:]]
+from syncd.cli import main
+main()
+"""
+"""Runs ``syncd ARGS`` and writes, at exit, the modules it loaded and how many times an SSL
+context loaded CA certificates (what building an HTTPS client costs)."""
+
+_NOT_FOR_A_TALENTLMS_PUSH = (
+    "syncd.vendors.hownow",
+    "syncd.vendors.ilms",
+    "syncd.vendors.learningpool",
+    "syncd.vendors.xapi",
+    "syncd.engine.pull",
+    "syncd.sinks",
+    "syncd.sources.http",
+    "syncd.sources.sql",
+    "alembic",
+)
+
+
+def test_a_push_with_nothing_to_do_loads_only_what_it_uses(tmp_path, db_url, sandbox):
+    """Start-up is most of a small no-change cycle: it builds no HTTPS client (no vendor is
+    called) and loads neither other vendors, the pull side, sinks nor migrations."""
+    config = _config(tmp_path, db_url, sandbox.base_url("talentlms"))
+    (tmp_path / "hr.csv").write_text(
+        "employee_id,first_name,last_name,email,department\n"
+        "C1,Ann,Smith,ann@cli.test,Engineering\n"
+        "C2,Bob,Jones,bob@cli.test,Sales\n"
+    )
+    env = {"LMS_KEY": API_KEY}
+    push = ("sync", "lms", "--direction", "push", "--config", str(config))
+    assert syncd(*push, env=env).returncode == 0  # everyone pushed: the next cycle has nothing
+    calls_before = len(sandbox.sim("talentlms").requests())
+
+    report = tmp_path / "loaded.json"
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADS_PROBE, str(report), *push],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(sandbox.sim("talentlms").requests()) == calls_before  # no vendor call
+    loaded = json.loads(report.read_text())
+    assert "syncd.vendors.talentlms" in loaded["modules"]  # the probe did see the cycle
+    assert loaded["verify_loads"] == 0
+    extra = [
+        name
+        for name in loaded["modules"]
+        if any(name == part or name.startswith(f"{part}.") for part in _NOT_FOR_A_TALENTLMS_PUSH)
+    ]
+    assert extra == []

@@ -33,6 +33,7 @@ def capabilities_for(target: Any) -> Capabilities:
 def user_operations(target: Any) -> frozenset[str]:
     return vendor_facts(target.type).user_operations(target)
 
+
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "example.yaml"
 EXAMPLE_ENV = {
     "TALENTLMS_API_KEY": "tlms-key-0123456789",
@@ -520,6 +521,10 @@ def test_learningpool_capabilities_follow_its_configured_endpoints(tmp_path):
           token_path: /oauth2/token
           token_encoding: json
           deactivation: {method: flag, field: active, inactive: false, active: true}
+          records:
+            envelope: data
+            user: {id: id, unique: [email], writable: [email]}
+            group: {id: id, name: name}
           endpoints:
             user_create: {method: POST, path: /users}
             user_update: {method: patch, path: "/users/{user_id}"}
@@ -568,12 +573,67 @@ def test_learningpool_without_user_endpoints_cannot_push(tmp_path):
         "connectors[lp].target.endpoints",
         "connectors[lp].target.token_path",
         "connectors[lp].target.token_encoding",
+        "connectors[lp].target.records.envelope",  # answers' bodies are undocumented too
+        "connectors[lp].target.records.user",
     }
     messages = " | ".join(p.message for p in problems)
+    assert "the key answers wrap records in (e.g. data), or none" in messages
+    assert "the user record's field names (id, unique, writable, ...)" in messages
     for missing in ("user_update", "user_deactivate", "user_reactivate", "users_list"):
         assert f"lacks {missing}" in messages
     assert "lacks user_deactivate and target lacks deactivation" in messages
     assert "lacks users_list and target lacks paging" in messages
+
+
+def test_learningpool_records_are_configuration_and_each_missing_part_is_named(tmp_path):
+    # Learning Pool documents no response body: the envelope and every field name syncd
+    # reads are the customer's, and each endpoint configured needs its record's names.
+    connector = """
+      - name: lp
+        source: hr
+        schedule: {every: 1h}
+        target:
+          type: learningpool
+          base_url: https://lp.example
+          client_id: id
+          client_secret: secret
+          token_path: /oauth2/token
+          token_encoding: json
+          paging: {style: page, page_param: p, size_param: n, page_size: 50}
+          endpoints:
+            users_list: {method: GET, path: /users}
+            groups_list: {method: GET, path: /groups}
+            group_members_list: {method: GET, path: "/groups/{group_id}/members"}
+            user_enrolments_list: {method: GET, path: "/users/{user_id}/enrolments"}
+            completions_list: {method: GET, path: /completions}
+        users: {fields: {email: "{{ email }}"}}
+    """
+    problems = {p.path: p.message for p in problems_of(config_with(tmp_path, connector))}
+
+    target = "connectors[lp].target.records"
+    assert {path for path in problems if path.startswith(target)} == {
+        f"{target}.{part}"
+        for part in ("envelope", "user", "group", "member_user_id", "enrolment_course", "result")
+    }
+    assert "Learning Pool documents no response body" in problems[f"{target}.result"]
+    assert "user_id, course_id, updated_at" in problems[f"{target}.result"]
+
+    partial = connector.replace(
+        "          endpoints:", "          records: {user: {id: uid}}\n          endpoints:"
+    )
+    named = {p.path for p in problems_of(config_with(tmp_path, partial))}
+    assert {f"{target}.user.unique", f"{target}.user.writable"} <= named
+
+    records = (
+        "records: {envelope: none, user: {id: uid, unique: [login], writable: [email]}, "
+        "group: {id: gid, name: title}, member_user_id: uid, enrolment_course: [lx], "
+        "result: {user_id: learner, course_id: [lx], updated_at: changed}}"
+    )
+    complete = connector.replace(
+        "          endpoints:", f"          {records}\n          endpoints:"
+    )
+    left = {p.path for p in problems_of(config_with(tmp_path, complete))}
+    assert not {path for path in left if path.startswith(target)}  # only the user endpoints
 
 
 def test_learningpool_endpoint_paths_are_checked(tmp_path):
@@ -834,7 +894,9 @@ def test_an_alias_bomb_is_refused_at_once_with_exit_2(tmp_path):
     path = write(tmp_path, ALIAS_BOMB)
     done = subprocess.run(
         [sys.executable, "-m", "syncd", "config", "check", "--config", str(path)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2, done.stderr
     assert "alias bomb" in done.stderr and "Traceback" not in done.stderr

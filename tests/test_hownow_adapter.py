@@ -497,7 +497,10 @@ def test_a_rehire_refused_by_howNow_fails_with_its_reason(sandbox, sim):
     sim.seed({"users": [{"external_user_id": "x", "name": "X", "email": "x@acme.test"}]})
     [failed] = hownow.execute([Operation(OpKind.REACTIVATE, "author", "author", {})])
     assert failed.status is OutcomeStatus.FAILED
-    assert failed.error == "HowNow refused to reactivate EXT-author (HTTP 422: Seat limit reached)"
+    assert failed.error == (
+        "HowNow refused to reactivate EXT-author (HTTP 422: Seat limit reached); "
+        "read back, the user is still deactivated"
+    )
 
 
 def test_delete_hands_content_over_and_a_missing_user_is_already_deleted(sandbox, sim):

@@ -748,3 +748,74 @@ def test_learning_records_from_another_lms_reach_howNow_and_a_failed_job_is_rese
         for r in world.sim.dump()["learning_records"]
     }
     assert stored["E2", "c1"]["completion_percentage"] == 75
+
+
+# --- lost answers and "already so" (issue: look up before resending) ---------------------------
+
+
+@pytest.mark.parametrize("lost", [1, 4], ids=["resent_by_the_client", "resent_by_the_next_run"])
+def test_an_upsert_whose_answer_is_lost_after_it_applied_is_never_doubled(world, lost):
+    """HowNow's upsert is keyed by external_user_id, so sending it again updates the same
+    user: whether the client sends it again at once or the run gives up (4 lost answers,
+    every attempt) and the next run does, there is one user and no open error."""
+    world.write_hr([hr("E1")])
+    assert world.push().outcome == CycleOutcome.SUCCESS
+    world.write_hr([hr("E1", location="LDN"), hr("E2")])
+    upserts = "/external/v1/users/upsert"
+    world.sim.set_faults({"drop_next": lost, "drop_after_processing": True, "paths": [upserts]})
+    first = world.push()
+    if lost > 1:
+        assert first.outcome != CycleOutcome.SUCCESS  # no answer came at all
+        time.sleep(0.3)
+        assert world.push().outcome == CycleOutcome.SUCCESS
+    else:
+        assert first.outcome == CycleOutcome.SUCCESS, first.errors
+    assert world.sim.count(UPSERT, "dropped") == lost
+    ids = [u["external_user_id"] for u in world.sim.dump()["users"]]
+    assert sorted(ids) == ["E1", "E2", "svc_admin"]  # each exactly once
+    assert world.users()["E1"]["custom_fields"]["location"] == "LDN"
+    assert world.errors() == {} and world.open_operations() == []
+    assert {k: v.status for k, v in world.links().items()} == {
+        "E1": LinkStatus.LINKED,
+        "E2": LinkStatus.LINKED,
+    }
+
+
+@pytest.mark.parametrize("action", ["deactivate", "reactivate"])
+def test_a_leave_or_return_whose_answer_is_lost_is_settled_by_reading_the_user(world, action):
+    """The answer is lost after HowNow applied it; the client sends the PUT again and HowNow
+    answers "already so" (422): the user read back settles it, with no error left."""
+    world.write_hr([hr("E1")])
+    world.push()
+    if action == "reactivate":
+        world.write_hr([hr("E1", status="left")])
+        world.push()
+    world.write_hr([hr("E1", status="left" if action == "deactivate" else "active")])
+    path = f"/external/v1/users/EXT-E1/{action}"
+    world.sim.set_faults({"drop_next": 1, "drop_after_processing": True, "paths": [path]})
+    result = world.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert result.counts[f"{action}d"] == 1
+    assert world.sim.count(f"PUT /external/v1/users/{{uid}}/{action}", 422) == 1
+    wanted = "Deactivated" if action == "deactivate" else "Invited"
+    assert world.users()["E1"]["status"] == wanted
+    assert world.errors() == {} and world.open_operations() == []
+
+
+def test_an_already_so_refusal_of_any_status_is_taken_only_when_the_user_bears_it_out(world):
+    """HowNow documents no answer for "already deactivated" (Q24): a 400 saying so is done
+    when the user reads deactivated, and an error naming the person when they do not."""
+    world.write_hr([hr("E1"), hr("E2")])
+    world.push()
+    with world.sim.lock:  # an administrator deactivated E1 by hand
+        world.sim.store.user_by_external("E1").deactivated_at = world.sim.clock.time()
+    world.write_hr([hr("E1", status="left"), hr("E2", status="left")])
+    words = {"refuse_status": 400, "refuse_message": "User is already deactivated"}
+    world.sim.set_faults({"refuse_next": 2, **words, "methods": ["PUT"]})
+    result = world.push()
+    assert result.outcome == CycleOutcome.PARTIAL
+    assert result.counts["deactivated"] == 1 and result.counts["failed"] == 1
+    assert world.users()["E2"]["status"] != "Deactivated"  # the refusal's words were wrong
+    assert set(world.errors()) == {("E2", "deactivate")}
+    assert "HTTP 400: User is already deactivated" in world.errors()["E2", "deactivate"]
+    assert world.links()["E1"].status is LinkStatus.DEACTIVATED

@@ -21,7 +21,7 @@ import pytest
 
 from syncd.config.schema.targets import Deactivation, LearningPoolTarget
 from syncd.engine.pull.identify import identify
-from syncd.http import TOKENS, AuthenticationError, RetryPolicy
+from syncd.http import TOKENS, AuthenticationError, RetryPolicy, UnreachableError
 from syncd.model import DesiredUser, Operation, OpKind, OutcomeStatus, ResultStatus
 from syncd.sandbox import Sandbox
 from syncd.sandbox.learningpool.endpoints import (
@@ -813,6 +813,23 @@ def test_a_listing_longer_than_max_pages_is_an_error_naming_the_endpoint(make, s
     ):
         listed(lp)
     assert sim.count("GET /simple/v1/users") == 2
+
+
+def test_answers_are_read_by_the_configured_envelope_and_field_names(make, sim):
+    seed_users(sim, 3)
+    records = SANDBOX_TARGET["records"]
+    bare = make(target={"records": {**records, "envelope": "none"}})
+    with pytest.raises(UnreachableError, match=r"no list of records \(records.envelope: none\)"):
+        listed(bare)  # the sandbox wraps its lists in data: nothing of syncd's guesses it
+
+    by_username = {**records["user"], "id": "username"}  # another field as the account id
+    accounts = make(target={"records": {**records, "user": by_username}})
+    assert sorted(listed(accounts)) == ["s0", "s1", "s2"]
+
+    no_next = {**records, "listing": {}}  # no end fields: a short page ends the listing
+    paged = make(target={"records": no_next, "paging": {**SANDBOX_PAGING, "page_size": 2}})
+    assert len(listed(paged)) == 3
+    assert sim.count("GET /simple/v1/users") == 1 + 1 + 2  # the short second page ends it
 
 
 def test_without_a_filter_for_the_match_field_the_listing_is_read_whole(make, sim):

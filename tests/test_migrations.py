@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select, text
+from sqlalchemy import Engine, inspect, select, text
 
 from syncd.model import LearningResult, ResultStatus
 from syncd.state.db import make_engine
@@ -17,11 +19,34 @@ from syncd.state.tables import (
     cursors,
     delivered_results,
     metadata,
+    operations,
     parked_results,
     rate_limits,
     sync_errors,
     sync_status,
 )
+
+AT = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+
+
+@contextmanager
+def _store_at(url: str, revision: str) -> Iterator[Engine]:
+    """A store migrated only as far as ``revision``, for rows as that revision knew them."""
+    upgrade(url, revision)
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _error(**fields) -> dict:
+    """A ``sync_errors`` row as every revision knows it: connector lms, seen at ``AT``."""
+    return {"connector": "lms", "first_seen_at": AT, "last_seen_at": AT, **fields}
+
+
+def _downgrade(url: str, revision: str) -> None:
+    command.downgrade(alembic_config(url), revision)
 
 
 def _differences(url: str) -> list:
@@ -101,15 +126,12 @@ def test_contract_columns_of_spec_section_5(migrated_db_url):
 
 
 def test_parked_results_move_out_of_cursors_and_back(db_url):
-    upgrade(db_url, "0001")
     parked = {"vendor": "fakelms", "lms_user_id": "u9", "course_id": "c1", "status": "passed"}
-    at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
     rows = [
-        {"connector": "lms", "name": "pull:csv", "value": {"seq": 7}, "updated_at": at},
-        {"connector": "lms", "name": "parked:" + "a" * 32, "value": parked, "updated_at": at},
+        {"connector": "lms", "name": "pull:csv", "value": {"seq": 7}, "updated_at": AT},
+        {"connector": "lms", "name": "parked:" + "a" * 32, "value": parked, "updated_at": AT},
     ]
-    engine = make_engine(db_url)
-    try:
+    with _store_at(db_url, "0001") as engine:
         with engine.begin() as conn:
             conn.execute(cursors.insert(), rows)
         upgrade(db_url)
@@ -119,13 +141,11 @@ def test_parked_results_move_out_of_cursors_and_back(db_url):
         assert [(c, rid, value) for c, rid, value, _ in moved] == [("lms", "a" * 32, parked)]
         assert left == ["pull:csv"]
 
-        command.downgrade(alembic_config(db_url), "0001")
+        _downgrade(db_url, "0001")
         with engine.connect() as conn:
             back = {r.name: r.value for r in conn.execute(select(cursors))}
         assert back == {"pull:csv": {"seq": 7}, "parked:" + "a" * 32: parked}
         assert "parked_results" not in inspect(engine).get_table_names()
-    finally:
-        engine.dispose()
 
 
 def test_a_store_at_the_newest_revision_is_recognised_without_alembic(migrated_db_url):
@@ -142,26 +162,20 @@ def test_a_store_at_the_newest_revision_is_recognised_without_alembic(migrated_d
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr
-    command.downgrade(alembic_config(migrated_db_url), "0001")
+    _downgrade(migrated_db_url, "0001")
     upgrade(migrated_db_url)  # behind: Alembic brings it to head as before
     assert current_revision(migrated_db_url) == head_revision()
 
 
 def test_errors_gain_their_transient_flag_and_lose_it_again(db_url):
-    upgrade(db_url, "0002")
-    at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
-    row = {
-        "connector": "lms",
-        "direction": "push",
-        "hr_key": "E1",
-        "operation": "create",
-        "reason": "HowNow refused it: email taken",
-        "first_seen_at": at,
-        "last_seen_at": at,
-        "attempts": 1,
-    }
-    engine = make_engine(db_url)
-    try:
+    row = _error(
+        direction="push",
+        hr_key="E1",
+        operation="create",
+        reason="HowNow refused it: email taken",
+        attempts=1,
+    )
+    with _store_at(db_url, "0002") as engine:
         with engine.begin() as conn:
             columns = ", ".join(row)  # as 0002 knows the table: no transient column
             values = ", ".join(f":{name}" for name in row)
@@ -172,24 +186,19 @@ def test_errors_gain_their_transient_flag_and_lose_it_again(db_url):
             [kept] = conn.execute(select(sync_errors)).mappings().all()
         assert kept["reason"] == row["reason"] and kept["transient"] is False  # a refusal
 
-        command.downgrade(alembic_config(db_url), "0002")
+        _downgrade(db_url, "0002")
         columns = {c["name"] for c in inspect(engine).get_columns("sync_errors")}
         assert "transient" not in columns and "reason" in columns
         with engine.connect() as conn:
             reasons = conn.execute(select(sync_errors.c.reason)).scalars().all()
         assert reasons == [row["reason"]]
-    finally:
-        engine.dispose()
 
 
 def test_delivered_results_gain_their_content_and_lose_it_on_downgrade(db_url):
-    upgrade(db_url, "0003")
-    at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
     old = {"connector": "lms", "sink": "csv", "result_id": "r1", "content_hash": "h1"}
-    engine = make_engine(db_url)
-    try:
+    with _store_at(db_url, "0003") as engine:
         with engine.begin() as conn:
-            conn.execute(delivered_results.insert(), [{**old, "hr_key": "E1", "delivered_at": at}])
+            conn.execute(delivered_results.insert(), [{**old, "hr_key": "E1", "delivered_at": AT}])
         upgrade(db_url)
         assert _differences(db_url) == []
         certified = LearningResult(
@@ -211,7 +220,7 @@ def test_delivered_results_gain_their_content_and_lose_it_on_downgrade(db_url):
         assert list(kept) == [certified.result_id]  # r1 was delivered before 0004 kept results
         assert kept[certified.result_id].certificate_expires_at == certified.certificate_expires_at
 
-        command.downgrade(alembic_config(db_url), "0003")
+        _downgrade(db_url, "0003")
         columns = {c["name"] for c in inspect(engine).get_columns("delivered_results")}
         assert columns == {
             "connector",
@@ -228,24 +237,12 @@ def test_delivered_results_gain_their_content_and_lose_it_on_downgrade(db_url):
         assert ids == {"r1", certified.result_id}
         upgrade(db_url)
         assert _differences(db_url) == []
-    finally:
-        engine.dispose()
 
 
 def test_not_linked_errors_of_earlier_versions_are_resolved_and_counts_start_at_0(db_url):
     """Results of unlinked accounts are no failure now: their old errors close on upgrade."""
-    upgrade(db_url, "0004")
-    at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
-    error = {
-        "connector": "lms",
-        "direction": "pull",
-        "reason": "not linked",
-        "attempts": 3,
-        "first_seen_at": at,
-        "last_seen_at": at,
-    }
-    engine = make_engine(db_url)
-    try:
+    error = _error(direction="pull", reason="not linked", attempts=3)
+    with _store_at(db_url, "0004") as engine:
         with engine.begin() as conn:
             conn.execute(sync_errors.insert().values(hr_key="lms:u9", operation="pull", **error))
             conn.execute(
@@ -269,14 +266,10 @@ def test_not_linked_errors_of_earlier_versions_are_resolved_and_counts_start_at_
             [status] = conn.execute(select(sync_status)).all()
         assert still_open == ["lms:u1"]  # a result that cannot be identified stays an error
         assert status.unlinked_results == 0
-    finally:
-        engine.dispose()
 
 
 def test_rate_limits_gain_a_throttle_and_lose_it_again(db_url):
-    upgrade(db_url, "0005")
-    engine = make_engine(db_url)
-    try:
+    with _store_at(db_url, "0005") as engine:
         with engine.begin() as conn:
             conn.exec_driver_sql(
                 "INSERT INTO rate_limits (credential, paused_until, paused_at, strikes, horizon) "
@@ -286,15 +279,80 @@ def test_rate_limits_gain_a_throttle_and_lose_it_again(db_url):
         with engine.begin() as conn:
             row = conn.execute(select(rate_limits)).one()
             assert (row.credential, row.strikes, row.scale, row.scaled_at) == (
-                "c0ffee", 2, 1.0, 0.0
+                "c0ffee",
+                2,
+                1.0,
+                0.0,
             )  # the credential runs at its full limits until a 429 says otherwise
             conn.execute(rate_limits.update().values(scale=0.75, scaled_at=1_800_000_000.0))
 
-        command.downgrade(alembic_config(db_url), "0005")
+        _downgrade(db_url, "0005")
         columns = {c["name"] for c in inspect(engine).get_columns("rate_limits")}
         assert columns == {"credential", "paused_until", "paused_at", "strikes", "horizon"}
         with engine.connect() as conn:
             kept = conn.exec_driver_sql("SELECT credential, strikes FROM rate_limits").all()
         assert [tuple(r) for r in kept] == [("c0ffee", 2)]
-    finally:
-        engine.dispose()
+
+
+def test_errors_gain_their_target_from_their_operation_and_lose_it_again(db_url):
+    with _store_at(db_url, "0006") as engine:
+        with engine.begin() as conn:
+            conn.execute(
+                operations.insert().values(
+                    id=7,
+                    connector="lms",
+                    seq=1,
+                    kind="enroll",
+                    hr_key="E1",
+                    target="101",
+                    payload={},
+                    state="failed",
+                    attempts=1,
+                    created_at=AT,
+                    updated_at=AT,
+                )
+            )
+            for operation, operation_id in (("enroll", 7), ("validate", None)):
+                conn.execute(
+                    sync_errors.insert().values(
+                        **_error(
+                            direction="push",
+                            hr_key="E1",
+                            operation=operation,
+                            reason=f"{operation} refused",
+                            attempts=1,
+                            operation_id=operation_id,
+                        )
+                    )
+                )
+        upgrade(db_url)
+        assert _differences(db_url) == []
+        with engine.connect() as conn:
+            rows = conn.execute(select(sync_errors.c.operation, sync_errors.c.target)).all()
+        targets = {operation: target for operation, target in rows}
+        assert targets == {"enroll": "101", "validate": ""}  # the enrollment's course
+        with engine.begin() as conn:  # a second course's refusal is a row of its own now
+            conn.execute(
+                sync_errors.insert().values(
+                    **_error(
+                        direction="push",
+                        hr_key="E1",
+                        operation="enroll",
+                        target="102",
+                        reason="course 102 refused",
+                        attempts=1,
+                    )
+                )
+            )
+
+        _downgrade(db_url, "0006")
+        columns = {c["name"] for c in inspect(engine).get_columns("sync_errors")}
+        assert "target" not in columns
+        with engine.connect() as conn:
+            kept = conn.exec_driver_sql(
+                "SELECT operation, reason FROM sync_errors ORDER BY operation"
+            ).all()
+        assert [tuple(r) for r in kept] == [
+            ("enroll", "course 102 refused"),  # the newest of the person's enroll rows
+            ("validate", "validate refused"),
+        ]

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from syncd.engine.cycle import CycleOutcome
 from syncd.engine.diff import DiffPolicy
@@ -684,4 +684,48 @@ def test_a_membership_resumed_after_a_crash_keeps_the_account_id_its_create_retu
     assert w.lms.accounts[account].courses
     assert error_rows(w.engine, "fake") == []
     resumed.engine.dispose()
+    w.engine.dispose()
+
+
+def test_a_first_sync_larger_than_one_outbox_batch_records_and_creates_everyone_once(
+    migrated_db_url, monkeypatch
+):
+    """The outbox is written several operations a statement: across batch boundaries every
+    person is recorded once, in plan order, and created once; the guard still stops a
+    later mass deactivation before anything is written."""
+    monkeypatch.setattr(store, "OUTBOX_BATCH", 7)
+    monkeypatch.setattr(store, "CHUNK", 5)
+    w = World(migrated_db_url, lms=FakeLMS(batch=4))
+    w.hr = [person(i, dept="Sales" if i % 3 else "Engineering") for i in range(40)]
+    inserts = []
+
+    @event.listens_for(w.engine, "before_cursor_execute")
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO OPERATIONS"):
+            inserts.append(statement)
+
+    result = w.push()
+    assert result.outcome == CycleOutcome.SUCCESS
+    assert len(w.lms.accounts) == 40
+    assert set(w.lms.by_email()) == {f"p{i}@acme.test" for i in range(40)}
+    with w.engine.connect() as conn:
+        rows = conn.execute(
+            select(operations.c.kind, operations.c.hr_key, operations.c.state).order_by(
+                operations.c.id
+            )
+        ).all()
+    creates = [hr_key for kind, hr_key, _ in rows if kind == "create"]
+    assert sorted(creates) == sorted(str(i) for i in range(40))  # each person once
+    assert {state for _, _, state in rows} == {"done"}
+    assert [kind for kind, _, _ in rows] == [op.kind.value for op in result.plan]
+    assert len(inserts) == -(-len(rows) // 7)  # a statement per batch, not per operation
+    assert result.counts["created"] == 40
+
+    w.hr = w.hr[:20]  # half the people gone: over the guard's 10%
+    writes = len(w.lms.writes)
+    result = w.push()
+    assert result.outcome == CycleOutcome.GUARDED
+    assert len(w.lms.writes) == writes
+    with w.engine.connect() as conn:
+        assert len(conn.execute(select(operations.c.id)).all()) == len(rows)
     w.engine.dispose()

@@ -115,6 +115,9 @@ def test_a_vendor_that_cannot_list_its_users_cannot_be_reconciled(tmp_path):
                   token_path: /token
                   token_encoding: form
                   deactivation: {method: action, field: status, inactive: expired}
+                  records:
+                    envelope: none
+                    user: {id: id, unique: [username], writable: [username, email]}
                   endpoints:
                     user_create: {method: POST, path: /users}
                     user_update: {method: PATCH, path: "/users/{user_id}"}

@@ -303,6 +303,14 @@ class LearningPoolPortal(Portal):
     }
     match = None  # the username
     name_field = "first_name"
+    connector: ClassVar[dict[str, Any]] = {
+        "groups": [{"from": "{{ 'Sales' if employee_id == 'E3' else 'Engineering' }}"}],
+    }
+    lists_groups = True  # through target.endpoints.group_members_list
+
+    def __init__(self, sim: Any) -> None:
+        super().__init__(sim)
+        sim.seed({"groups": [{"name": "Manager", "external_ref": "MGR"}]})
 
     def target(self, base_url: str) -> dict[str, Any]:
         return {
@@ -326,6 +334,8 @@ class LearningPoolPortal(Portal):
     def delete(self, remote_id: str) -> None:
         with self.sim.lock:
             del self.sim.store.users[int(remote_id)]
+            for group in self.sim.store.groups.values():  # a deleted user is in no group
+                group.members.pop(int(remote_id), None)
 
     def create(self, key: str, email: str) -> str:
         user = {"username": key.lower(), "email": email, "first_name": "Hand", "last_name": "Made"}
@@ -339,6 +349,21 @@ class LearningPoolPortal(Portal):
 
     def is_active(self, remote_id: str) -> bool:
         return not self._user(remote_id).expired(self.sim.now())
+
+    def _group(self, name: str):
+        return next(g for g in self.sim.store.groups.values() if g.name == name)
+
+    def groups_of(self, remote_id: str) -> set[str]:
+        user_id = int(remote_id)
+        return {g.name for g in self.sim.store.groups.values() if user_id in g.members}
+
+    def add_to_group(self, remote_id: str, group: str) -> None:
+        with self.sim.lock:
+            self._group(group).members[int(remote_id)] = self.sim.now()
+
+    def remove_from_group(self, remote_id: str, group: str) -> None:
+        with self.sim.lock:
+            self._group(group).members.pop(int(remote_id), None)
 
 
 PORTALS = [TalentLMSPortal, HowNowPortal, ILMSPortal, LearningPoolPortal]

@@ -154,3 +154,32 @@ def _signal_writes(flag: threading.Event):
 def store_rows(engine) -> list[dict]:
     with engine.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(select(sync_status))]
+
+
+@pytest.mark.postgres
+def test_deployments_in_two_schemas_of_one_database_never_block_each_other(postgres_url):
+    """Advisory locks are database-wide: a lease must still belong to its own schema."""
+    from syncd.state.lease import connector_lease, lease_held
+
+    other_url = postgres_url.replace("search_path%3D", "search_path%3Dother_")
+    admin = make_engine(postgres_url)
+    with admin.begin() as conn:
+        schema = conn.execute(text("SELECT current_schema()")).scalar()
+        conn.execute(text(f'CREATE SCHEMA "other_{schema}"'))
+    upgrade(postgres_url)
+    upgrade(other_url)
+    first, second = make_engine(postgres_url), make_engine(other_url)
+    try:
+        with connector_lease(first, "lms:push") as held_here:
+            assert held_here and lease_held(first, "lms:push")
+            assert not lease_held(second, "lms:push")
+            with connector_lease(second, "lms:push") as held_there:
+                assert held_there
+            with connector_lease(first, "lms:push") as held_twice:
+                assert not held_twice
+    finally:
+        first.dispose()
+        second.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "other_{schema}" CASCADE'))
+        admin.dispose()

@@ -8,6 +8,7 @@ engineer would check in the portal, the state store and the HR sink.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,7 +23,9 @@ from syncd.engine.push.settings import JobPolling
 from syncd.model import OpKind, OpState
 from syncd.sandbox import Sandbox
 from syncd.state import store
+from syncd.state.status import status_rows
 from syncd.state.tables import operations, sync_runs
+from tests.support.cli import run_syncd
 from tests.support.e2e import (
     Crash,
     E2EConnector,
@@ -445,6 +448,48 @@ def test_a_refused_batch_enrollment_is_an_error_and_retry_sends_it_again(make_co
         "E2": {"101", "103"},
     }
     assert lms.errors() == []
+
+
+def test_two_refused_enrollments_of_one_person_both_stay_until_each_is_fixed(
+    make_connector, portal
+):
+    """Each course a person was refused keeps its own reason in ``syncd errors`` (and counts
+    in /status's ``failed_ops``), and fixing one closes only that one."""
+    courses = {101: "Onboarding", 103: "Sales Fundamentals"}
+    portal.seed(
+        {"courses": [{"id": n, "name": name, "status": "inactive"} for n, name in courses.items()]}
+    )
+    lms = make_connector()
+    lms.hr = [person("E1", dept="Sales")]
+    assert lms.push().outcome == CycleOutcome.PARTIAL
+    shown = syncd_errors(lms)
+    assert sorted((e["hr_key"], e["operation"], e["target"]) for e in shown) == [
+        ("E1", "enroll", "101"),
+        ("E1", "enroll", "103"),
+    ]
+    for error in shown:
+        assert f"course {error['target']}" in error["reason"], error
+    assert failed_ops(lms) == 2
+    text = run_syncd("errors", "lms", "--config", str(lms.path)).stdout
+    assert "E1 -> 101" in text and "E1 -> 103" in text
+
+    portal.seed({"courses": [{"id": 103, "name": courses[103], "status": "active"}]})
+    assert retry(lms.engine, "lms") == 2
+    assert lms.push().outcome == CycleOutcome.PARTIAL  # 101 is still inactive
+    assert accounts(portal)["e1"]["courses"] == [103]
+    [left] = syncd_errors(lms)
+    assert (left["hr_key"], left["operation"], left["target"]) == ("E1", "enroll", "101")
+
+
+def syncd_errors(lms: Connector) -> list[dict]:
+    """``syncd errors --json``, run as a user runs it."""
+    return json.loads(run_syncd("errors", "lms", "--json", "--config", str(lms.path)).stdout)
+
+
+def failed_ops(lms: Connector) -> int:
+    """The push row's ``failed_ops``, as /status and ``syncd status`` show it."""
+    [row] = [r for r in status_rows(lms.engine) if r["direction"] == "push"]
+    return row["failed_ops"]
 
 
 def test_a_failed_batch_task_leaves_its_people_pending_and_the_cycle_partial(

@@ -203,10 +203,14 @@ def test_oauth2_version_header_and_429_are_honoured():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"actor": {}}, "set account (home_page, name) or mbox"),
+        ({"actor": {}}, "set account (home_page, name), mbox or email_field"),
         (
             {"actor": {"mbox": "mailto:{hr_key}@x.example", "account": {"home_page": HR_HOME}}},
-            "set account or mbox, not both",
+            "set one of account, mbox and email_field",
+        ),
+        (
+            {"actor": {"mbox": "mailto:{hr_key}@x.example", "email_field": "email"}},
+            "set one of account, mbox and email_field",
         ),
         ({"actor": {"mbox": "mailto:someone@x.example"}}, "exactly one placeholder"),
         ({"activity_base": "lms courses"}, "is not an absolute http(s) IRI"),

@@ -20,7 +20,6 @@ from syncd.assemble.cycles import (
     push_settings,
     record_certifications,
 )
-from syncd.assemble.sinks import open_sink
 from syncd.assemble.store import StateNotReady, limiter_backend, open_state
 from syncd.assemble.vendors import ADAPTERS, adapter_class, vendor_facts, write_only_fields
 
@@ -45,3 +44,13 @@ __all__ = [
     "vendor_facts",
     "write_only_fields",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``open_sink`` is imported when first asked for: only a pull writes to a sink, and the
+    sinks bring their clients (HTTP, SQL, LRS) with them."""
+    if name == "open_sink":
+        from syncd.assemble.sinks import open_sink
+
+        return open_sink
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

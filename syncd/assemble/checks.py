@@ -17,7 +17,7 @@ from syncd.assemble.vendors import vendor_facts
 from syncd.config import Config, ConnectorCheck, ConnectorParts
 from syncd.config import check as check_configuration
 from syncd.config import load_config as load_configuration
-from syncd.config.checks import match_problems
+from syncd.config.checks import email_field_problems, match_problems
 from syncd.config.problems import RawPath
 from syncd.config.schema.models import UsersConfig
 from syncd.config.schema.targets import LearningPoolTarget
@@ -38,7 +38,9 @@ def capability_problems(parts: ConnectorParts, label: str) -> list[tuple[RawPath
     vendor = target.type
     info = vendor_facts(vendor)
     caps = info.capabilities_for(target)
-    found: list[tuple[RawPath, str]] = [(("target", key), why) for key, why in info.unset(target)]
+    found: list[tuple[RawPath, str]] = [
+        (("target", *key.split(".")), why) for key, why in info.unset(target)
+    ]
     configurable = isinstance(target, LearningPoolTarget)
 
     def lacks(path: RawPath, what: str, capability: str, remedy: str) -> None:
@@ -113,6 +115,7 @@ def _split_relative(path: str) -> RawPath:
 CONNECTOR_CHECKS: tuple[ConnectorCheck, ...] = (
     capability_problems,
     match_problems,
+    email_field_problems,
     template_problems,
 )
 """Every per-connector check, in the order its problems are reported."""

@@ -8,32 +8,31 @@ rate-limit budget through the state store's engine.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from syncd.assemble.sinks import open_sink
 from syncd.assemble.store import limiter_backend
 from syncd.assemble.vendors import adapter_class
 from syncd.config import Config, ConnectorConfig
 from syncd.engine.diff import DiffPolicy
 from syncd.engine.guard import Threshold
-from syncd.engine.pull.certifications import record_expiring
-from syncd.engine.pull.run import PullResult, run_pull
-from syncd.engine.pull.settings import PullSettings
-from syncd.engine.push.forecast import next_push_for
 from syncd.engine.push.run import PushResult, run_push
 from syncd.engine.push.settings import JobPolling, PushSettings
-from syncd.http import RetryPolicy
 from syncd.limits.policy import LimitPolicy, as_windows
 from syncd.mapping import compile_connector
 from syncd.sources import open_source
-from syncd.state.results import StoredResults
-from syncd.vendors.base import Adapter, ResultReader
-from syncd.vendors.combined import pulled_from
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.pulling import NoMemory, PullOptions
-from syncd.vendors.xapi import LrsSource
+
+if TYPE_CHECKING:
+    from syncd.engine.pull.run import PullResult
+    from syncd.engine.pull.settings import PullSettings
+    from syncd.http import RetryPolicy
+    from syncd.vendors.base import Adapter, ResultReader
+
+# What only a pull, a forecast or certifications need is imported where it is used: a push
+# cycle's start-up then loads neither the sinks, the LRS client nor the pull engine.
 
 
 def creatable_group_kinds(connector: ConnectorConfig) -> frozenset[str]:
@@ -46,6 +45,8 @@ def adapter_context(
 ) -> AdapterContext:
     """What ``connector``'s adapter is given: its settings, the store's limiter backend, and
     what its pull last handed on to its sink."""
+    from syncd.state.results import StoredResults
+
     pull = connector.pull
     return AdapterContext(
         connector=connector.name,
@@ -78,10 +79,18 @@ def results_reader(
 ) -> ResultReader:
     """Where ``connector``'s pull reads (``pull.from``): its vendor (through ``adapter``
     when given; closed unused when the pull reads the LRS alone), its LRS, or both."""
+    from syncd.assemble.emails import users_by_email
+    from syncd.vendors.combined import pulled_from
+    from syncd.vendors.xapi import LrsSource
+
     pull = connector.pull
     if pull is None:
         raise ValueError(f"connector {connector.name!r} has no pull section")
-    lrs = LrsSource(pull.xapi, adapter_context(connector, engine)) if pull.xapi else None
+    lrs = None
+    if pull.xapi is not None:
+        field = pull.xapi.actor.email_field
+        by_email = users_by_email(engine, connector.name, field) if field else None
+        lrs = LrsSource(pull.xapi, adapter_context(connector, engine), users_by_email=by_email)
     if not pull.reads_vendor:
         if adapter is not None:
             adapter.close()
@@ -98,6 +107,9 @@ def pull_settings(
     stop: threading.Event | None = None,
 ) -> PullSettings:
     """One connector's pull; the caller closes ``settings.sink`` and ``settings.adapter``."""
+    from syncd.assemble.sinks import open_sink
+    from syncd.engine.pull.settings import PullSettings
+
     connector = config.connector(name)
     if connector.pull is None:
         raise ValueError(f"connector {name!r} has no pull section")
@@ -106,7 +118,9 @@ def pull_settings(
         connector=connector.name,
         engine=engine,
         adapter=results_reader(connector, engine, adapter=adapter),
-        sink=open_sink(sink_name, config.sinks[sink_name], limiter=limiter_backend(engine)),
+        sink=open_sink(
+            sink_name, config.sinks[sink_name], limiter=limiter_backend(engine), engine=engine
+        ),
         sink_name=sink_name,
         stop=stop or threading.Event(),
         expiring_within=tuple(connector.pull.expiring_within),
@@ -116,6 +130,8 @@ def pull_settings(
 
 def record_certifications(config: Config, engine: Engine) -> None:
     """The certifications-expiring gauge of every connector that pulls (daemon start)."""
+    from syncd.engine.pull.certifications import record_expiring
+
     for connector in config.connectors:
         if connector.pull is not None:
             record_expiring(
@@ -181,6 +197,8 @@ def push_once(
 
 def next_push_of(config: Config, name: str, engine: Engine, hr_key: str) -> str:
     """What the next push of ``name`` does for ``hr_key``, and why when it does nothing."""
+    from syncd.engine.push.forecast import next_push_for
+
     settings = push_settings(config, name, engine)
     try:
         return next_push_for(settings, hr_key)
@@ -197,6 +215,8 @@ def pull_once(
     adapter: Adapter | None = None,
 ) -> PullResult:
     """One pull cycle of ``name``; its adapter (built here unless given) and sink are closed."""
+    from syncd.engine.pull.run import run_pull
+
     settings = pull_settings(config, name, engine, adapter=adapter, stop=stop)
     try:
         return run_pull(settings)

@@ -4,6 +4,9 @@ the LRS's (with the xAPI source, which reads the same statements).
 
 from __future__ import annotations
 
+from sqlalchemy import Engine
+
+from syncd.assemble.emails import emails_of_people
 from syncd.config.schema.sinks import (
     CsvSinkConfig,
     HowNowSinkConfig,
@@ -29,13 +32,15 @@ def open_sink(
     *,
     retry: RetryPolicy | None = None,
     limiter: LimitBackend | None = None,
+    engine: Engine | None = None,
 ) -> Sink:
     """The sink described by ``config``; nothing is written until ``write``.
 
     ``retry`` tunes the http and xapi sinks' retries (tests use short waits). ``limiter`` lets a
     vendor-side sink (hownow, xapi) share its credential's rate limit with every process
     through the state store, as the vendor's connectors do; without it the budget is the
-    sink's own.
+    sink's own. ``engine`` (the state store) lets an xapi sink name people by the e-mail
+    their links hold (``actor.email_field``).
     """
     if isinstance(config, CsvSinkConfig):
         return CsvSink(name, config)
@@ -46,7 +51,10 @@ def open_sink(
     if isinstance(config, HowNowSinkConfig):
         return open_hownow_sink(name, config, context=_sink_context(name, limiter))
     if isinstance(config, XapiSinkConfig):
-        return open_xapi_sink(name, config, context=_sink_context(name, limiter, retry))
+        field = config.actor.email_field
+        emails = emails_of_people(engine, field) if engine is not None and field else None
+        context = _sink_context(name, limiter, retry)
+        return open_xapi_sink(name, config, context=context, emails=emails)
     raise SinkError(name, f"unknown sink type {getattr(config, 'type', type(config))!r}")
 
 

@@ -1,33 +1,62 @@
 """The vendors syncd can drive: each name and its adapter class, imported explicitly.
 
 An adapter class declares what its vendor can do (``facts``); configuration checks
-and the CLI read the declarations from here.
+and the CLI read the declarations from here. A class is imported the first time its
+vendor is asked for, so a command loads only the vendors its configuration names
+(each vendor's modules bring its HTTP stack with them).
 """
 
 from __future__ import annotations
 
-from syncd.vendors.base import Adapter, VendorFacts
-from syncd.vendors.hownow import HowNowAdapter
-from syncd.vendors.ilms import ILMSAdapter
-from syncd.vendors.learningpool import LearningPoolAdapter
-from syncd.vendors.talentlms import TalentLMSAdapter
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-ADAPTERS: dict[str, type[Adapter]] = {
-    "talentlms": TalentLMSAdapter,
-    "hownow": HowNowAdapter,
-    "ilms": ILMSAdapter,
-    "learningpool": LearningPoolAdapter,
+if TYPE_CHECKING:
+    from syncd.vendors.base import Adapter, VendorFacts
+
+
+def _talentlms() -> type[Adapter]:
+    from syncd.vendors.talentlms import TalentLMSAdapter
+
+    return TalentLMSAdapter
+
+
+def _hownow() -> type[Adapter]:
+    from syncd.vendors.hownow import HowNowAdapter
+
+    return HowNowAdapter
+
+
+def _ilms() -> type[Adapter]:
+    from syncd.vendors.ilms import ILMSAdapter
+
+    return ILMSAdapter
+
+
+def _learningpool() -> type[Adapter]:
+    from syncd.vendors.learningpool import LearningPoolAdapter
+
+    return LearningPoolAdapter
+
+
+ADAPTERS: dict[str, Callable[[], type[Adapter]]] = {
+    "talentlms": _talentlms,
+    "hownow": _hownow,
+    "ilms": _ilms,
+    "learningpool": _learningpool,
 }
+"""Vendor name -> what imports and gives its adapter class."""
 
 
 def adapter_class(vendor: str) -> type[Adapter]:
     """The adapter class of ``vendor``; ValueError naming the known vendors otherwise."""
     try:
-        return ADAPTERS[vendor]
+        load = ADAPTERS[vendor]
     except KeyError:
         raise ValueError(
             f"unknown vendor {vendor!r}; known: {', '.join(sorted(ADAPTERS))}"
         ) from None
+    return load()
 
 
 def vendor_facts(vendor: str) -> VendorFacts:
@@ -38,5 +67,5 @@ def vendor_facts(vendor: str) -> VendorFacts:
 def write_only_fields() -> frozenset[str]:
     """Every vendor's write-only fields (passwords), which output never shows."""
     return frozenset().union(
-        *(cls.facts.capabilities.write_only_fields for cls in ADAPTERS.values())
+        *(vendor_facts(vendor).capabilities.write_only_fields for vendor in ADAPTERS)
     )

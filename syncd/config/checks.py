@@ -123,3 +123,14 @@ def match_problems(parts: ConnectorParts, label: str) -> list[tuple[RawPath, str
         fields = ", ".join(users.fields)
         return [(("users", "match"), f"{users.match!r} is not one of users.fields ({fields})")]
     return []
+
+
+def email_field_problems(parts: ConnectorParts, label: str) -> list[tuple[RawPath, str]]:
+    """``pull.xapi.actor.email_field`` names the pushed e-mail: one of the mapping's fields."""
+    users, pull = parts.users, parts.pull
+    field = pull.xapi.actor.email_field if pull is not None and pull.xapi is not None else None
+    if users is None or field is None or field in users.fields:
+        return []
+    fields = ", ".join(users.fields)
+    path: RawPath = ("pull", "xapi", "actor", "email_field")
+    return [(path, f"{field!r} is not one of users.fields ({fields}), so no link holds it")]

@@ -51,20 +51,14 @@ def scheduled(config: Config) -> list[tuple[str, str]]:
     return pairs
 
 
+@dataclass(eq=False)
 class HealthCheck:
     """Reads the daemon's health and refreshes the gauges that come from the state store."""
 
-    def __init__(
-        self,
-        config: Config,
-        engine: Engine,
-        quarantine: Quarantine,
-        scheduler_running: Callable[[], bool],
-    ) -> None:
-        self.config = config
-        self.engine = engine
-        self.quarantine = quarantine
-        self.scheduler_running = scheduler_running
+    config: Config
+    engine: Engine
+    quarantine: Quarantine
+    scheduler_running: Callable[[], bool]
 
     def liveness(self) -> list[str]:
         """What keeps the daemon from doing its job at all; empty when it is alive."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from sqlalchemy import Connection, Engine
@@ -82,23 +82,32 @@ class CycleResult:
             self.outcome, self.message = CycleOutcome.STOPPED, STOPPED_MESSAGE
 
 
+class Leased(Protocol):
+    """What a cycle's settings name for its lease: the store and the connector."""
+
+    engine: Engine
+    connector: str
+
+
 def exclusively(
-    engine: Engine,
-    connector: str,
+    settings: Leased,
     direction: str,
     cycle: Callable[[], Result],
-    busy: Callable[[str], Result],
+    result_type: Callable[..., Result],
 ) -> Result:
-    """Run ``cycle`` holding the connector's lease for ``direction``; else ``busy(message)``.
+    """Run ``cycle`` holding the connector's lease for ``direction``; else a ``result_type``
+    that says it is busy.
 
     A reconciliation holds the push's lease (``cycle_lease``): both write through one outbox.
     """
+    connector = settings.connector
     lease = cycle_lease(connector, direction)
-    with connector_lease(engine, lease) as held:
+    with connector_lease(settings.engine, lease) as held:
         if not held:
             log.info(f"{direction}_busy", connector=connector, direction=direction)
             holder = lease.rpartition(":")[2]
-            return busy(f"{connector}: another process is running this connector's {holder}")
+            message = f"{connector}: another process is running this connector's {holder}"
+            return result_type(CycleOutcome.BUSY, message=message)
         return cycle()
 
 

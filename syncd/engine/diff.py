@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from syncd.model import DesiredUser, LinkState, LinkStatus, Operation, OpKind
@@ -80,10 +81,22 @@ def diff_user(
 
 
 def _provision(desired: DesiredUser) -> list[Operation]:
-    fields = dict(desired.fields)
-    ops = [Operation(OpKind.CREATE, desired.hr_key, None, fields, tuple(sorted(fields)))]
-    ops.extend(_memberships(desired, frozenset(), frozenset(), None, DiffPolicy()))
+    """A create carries the desired fields themselves, not a copy (nothing changes an
+    operation's fields in place): a first sync holds a million of them."""
+    fields = desired.fields
+    ops = [Operation(OpKind.CREATE, desired.hr_key, None, fields, _names(tuple(fields)))]
+    ops.extend(_memberships(desired, _NONE, _NONE, None, _NEW_ACCOUNT))
     return ops
+
+
+_NONE: frozenset[str] = frozenset()
+_NEW_ACCOUNT = DiffPolicy()  # a new account has no memberships to remove or unenroll
+
+
+@lru_cache(maxsize=64)
+def _names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Field names sorted, one tuple shared by every create with the same fields."""
+    return tuple(sorted(names))
 
 
 def _deprovision(link: LinkState | None, policy: DiffPolicy) -> list[Operation]:

@@ -14,13 +14,14 @@ status and attempt.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import structlog
 
+from syncd import __version__
 from syncd.config.schema.sources import HttpAuth
 from syncd.http._auth import live_secrets
 from syncd.http._configured import auth_secrets, build_auth
@@ -34,6 +35,8 @@ from syncd.http.errors import TokenError, TokenUnavailable, TransportFailure
 log = structlog.get_logger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+USER_AGENT = f"syncd/{__version__}"
 
 
 @dataclass(frozen=True)
@@ -187,12 +190,20 @@ class HrEndpoint:
             secrets,
         )
 
-    def client(self, *, timeout: float, deadline: float, **options: Any) -> httpx.Client:
-        """A client for this endpoint whose every call, the wait for the answer's head
-        included, ends ``deadline`` seconds after sending; the environment's proxies kept."""
+    def client(
+        self, timeout: float, deadline: float, headers: Mapping[str, str], **options: Any
+    ) -> httpx.Client:
+        """A client of this endpoint: its credentials, syncd's User-Agent, then ``headers``
+        (the configured ones win). Every call, the wait for the answer's head included,
+        ends ``deadline`` seconds after sending; the environment's proxies are kept."""
         direct, mounts = bounded_routes(deadline, proxy_mounts)
         return httpx.Client(
-            auth=self.auth, timeout=timeout, transport=direct, mounts=mounts, **options
+            auth=self.auth,
+            timeout=timeout,
+            headers={"User-Agent": USER_AGENT, **headers},
+            transport=direct,
+            mounts=mounts,
+            **options,
         )
 
     def send(

@@ -13,6 +13,7 @@ out and its answer was lost.
 from __future__ import annotations
 
 import string
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -112,16 +113,36 @@ class VendorClient:
         self._sleep = sleep
         self._meter = CallMeter(vendor, connector)
         self._deadline = deadline
-        wire = self._limited(transport or BoundedTransport(deadline))
-        self._client = httpx.Client(
+        self._options = (auth, timeout, dict(headers or {}), transport)
+        self._built: httpx.Client | None = None
+        self._building = threading.Lock()
+        self._closed = False
+
+    @property
+    def _client(self) -> httpx.Client:
+        """The httpx client, built on the first call: building it loads the system's CA
+        certificates (an SSL context), which a cycle with nothing to send never needs."""
+        if self._built is None:
+            with self._building:
+                if self._built is None:
+                    self._built = self._build()
+        return self._built
+
+    def _build(self) -> httpx.Client:
+        auth, timeout, headers, transport = self._options
+        wire = self._limited(transport or BoundedTransport(self._deadline))
+        client = httpx.Client(
             base_url=self.base_url,
             auth=auth,
             timeout=timeout,
-            headers=dict(headers or {}),
+            headers=headers,
             transport=wire,
             mounts=None if transport else proxy_mounts(wire, self._through_proxy),
             follow_redirects=False,
         )
+        if self._closed:  # a call after close() fails as httpx's would
+            client.close()
+        return client
 
     def _limited(self, inner: httpx.BaseTransport) -> LimitedTransport:
         """``inner`` behind this credential's limiter and meter (one budget whatever the route)."""
@@ -221,7 +242,9 @@ class VendorClient:
         return self.request("DELETE", path_template, **options)
 
     def close(self) -> None:
-        self._client.close()
+        self._closed = True
+        if self._built is not None:
+            self._built.close()
 
     def __enter__(self) -> VendorClient:
         return self

@@ -15,6 +15,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, cast
 
 import httpcore
@@ -35,30 +36,23 @@ def within(
         yield chunk
 
 
+@dataclass(eq=False)
 class DeadlineStream(httpx.SyncByteStream):
     """A response body read ``within`` the call's deadline; ``on_complete`` runs once the
     last byte has arrived (the answer is then known whole)."""
 
-    def __init__(
-        self,
-        inner: httpx.SyncByteStream,
-        seconds: float,
-        started: float,
-        request: httpx.Request,
-        on_complete: Callable[[], None],
-    ) -> None:
-        self._inner = inner
-        self._seconds = seconds
-        self._started = started
-        self._request = request
-        self._on_complete = on_complete
+    inner: httpx.SyncByteStream
+    seconds: float
+    started: float
+    request: httpx.Request
+    on_complete: Callable[[], None]
 
     def __iter__(self) -> Iterator[bytes]:
-        yield from within(self._inner, self._seconds, self._started, self._request)
-        self._on_complete()
+        yield from within(self.inner, self.seconds, self.started, self.request)
+        self.on_complete()
 
     def close(self) -> None:
-        self._inner.close()
+        self.inner.close()
 
 
 # -- the wait for the answer's head -----------------------------------------------------------

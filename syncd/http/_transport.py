@@ -146,23 +146,16 @@ class CallMeter:
                 )
 
 
+@dataclass(eq=False)
 class LimitedTransport(httpx.BaseTransport):
     """``inner`` behind a rate limiter: a permit before each request, 429s ridden out, each
     answer read within ``deadline`` seconds of sending it (the wait for a permit aside)."""
 
-    def __init__(
-        self,
-        inner: httpx.BaseTransport,
-        limiter: RateLimiter,
-        meter: CallMeter,
-        max_wait: float,
-        deadline: float,
-    ) -> None:
-        self._inner = inner
-        self._limiter = limiter
-        self._meter = meter
-        self._max_wait = max_wait
-        self._deadline = deadline
+    inner: httpx.BaseTransport
+    limiter: RateLimiter
+    meter: CallMeter
+    max_wait: float
+    deadline: float
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         context = request.extensions.get(CALL_EXTENSION)
@@ -177,13 +170,11 @@ class LimitedTransport(httpx.BaseTransport):
                 return response
             response.read()
             response.close()
-            self._meter.rate_limited(request, context, response, done.paused_for)
+            self.meter.rate_limited(request, context, response, done.paused_for)
 
     def _permit(self, context: CallContext, waited: float) -> Permit:
         try:
-            return self._limiter.acquire(
-                context.priority, max_wait=max(0.0, self._max_wait - waited)
-            )
+            return self.limiter.acquire(context.priority, max_wait=max(0.0, self.max_wait - waited))
         except RateLimitTimeout as error:
             raise RateLimitWaitTooLong(str(error)) from error
 
@@ -193,16 +184,16 @@ class LimitedTransport(httpx.BaseTransport):
         context.in_doubt = True
         started = time.monotonic()
         try:
-            response = self._inner.handle_request(request)
+            response = self.inner.handle_request(request)
         except Exception as error:
             if isinstance(error, NOT_SENT):
                 context.in_doubt = False
             permit.finish(None)
-            self._meter.record(request, context, None, started, permit.waited, error)
+            self.meter.record(request, context, None, started, permit.waited, error)
             raise
         done = permit.finish(response.status_code, response.headers)
-        self._meter.record(request, context, response, started, permit.waited, None)
-        self._meter.limits(self._limiter.credential, done)
+        self.meter.record(request, context, response, started, permit.waited, None)
+        self.meter.limits(self.limiter.credential, done)
         return self._bounded(response, request, context, started), done
 
     def _bounded(
@@ -218,10 +209,10 @@ class LimitedTransport(httpx.BaseTransport):
         return httpx.Response(
             response.status_code,
             headers=response.headers,
-            stream=DeadlineStream(body, self._deadline, started, request, complete),
+            stream=DeadlineStream(body, self.deadline, started, request, complete),
             extensions=response.extensions,
             request=request,
         )
 
     def close(self) -> None:
-        self._inner.close()
+        self.inner.close()

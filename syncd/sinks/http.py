@@ -24,7 +24,6 @@ from typing import Any
 import httpx
 import structlog
 
-import syncd
 from syncd.config.schema.sinks import HttpSinkConfig
 from syncd.http import HrEndpoint, ReadLimits, RetryPolicy
 from syncd.model import LearningResult
@@ -77,11 +76,7 @@ class HttpSink(SinkBase):
             auth=auth,
             secrets=(hmac_secret.get_secret_value(),) if hmac_secret is not None else (),
         )
-        self._client = self._endpoint.client(
-            timeout=config.timeout,
-            deadline=config.deadline,
-            headers={"User-Agent": f"syncd/{syncd.__version__}", **config.headers},
-        )
+        self._client = self._endpoint.client(config.timeout, config.deadline, config.headers)
 
     def write(self, results: Sequence[LearningResult]) -> None:
         """POST the results in requests of at most ``batch_size`` rows.

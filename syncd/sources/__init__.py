@@ -8,17 +8,18 @@ HR key so the engine can report missing and repeated keys.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from syncd.config.schema.sources import (
     CsvSourceConfig,
     HttpSourceConfig,
     SourceConfig,
     SqlSourceConfig,
 )
-from syncd.http import RetryPolicy
 from syncd.sources.base import Source, SourceError, SourceRecord, key_text, keyed
-from syncd.sources.csv import CsvSource
-from syncd.sources.http import HttpSource
-from syncd.sources.sql import SqlSource
+
+if TYPE_CHECKING:
+    from syncd.http import RetryPolicy
 
 __all__ = [
     "Source",
@@ -35,10 +36,17 @@ def open_source(name: str, config: SourceConfig, *, retry: RetryPolicy | None = 
 
     ``retry`` tunes the HTTP source's retries (tests use short waits).
     """
+    # Each kind is imported when configured: the HTTP and SQL sources bring their clients.
     if isinstance(config, CsvSourceConfig):
+        from syncd.sources.csv import CsvSource
+
         return CsvSource(name, config)
     if isinstance(config, SqlSourceConfig):
+        from syncd.sources.sql import SqlSource
+
         return SqlSource(name, config)
     if isinstance(config, HttpSourceConfig):
+        from syncd.sources.http import HttpSource
+
         return HttpSource(name, config, retry=retry)
     raise SourceError(name, f"unknown source type {getattr(config, 'type', type(config))!r}")

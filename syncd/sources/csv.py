@@ -23,7 +23,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import structlog
 
@@ -131,12 +131,15 @@ class CsvSource:
             return
         count = 0
         end = reader.line_num
-        for row in _rows(self.name, reader):
-            start, end = end + 1, reader.line_num
-            if not any(map(str.strip, row)):
-                continue  # blank line, or delimiters only
-            count += 1
-            yield CsvRecord(start, header, row, _nul_problem(start, row) if nul else None)
+        try:  # one try around the loop, not one per row: this is a no-change cycle's loop
+            for row in reader:
+                start, end = end + 1, reader.line_num
+                if not (row and row[0].strip()) and not any(map(str.strip, row)):
+                    continue  # blank line, or delimiters only
+                count += 1
+                yield CsvRecord(start, header, row, _nul_problem(start, row) if nul else None)
+        except csv.Error as exc:  # ``end``: the last line of the row before the malformed one
+            raise SourceError(self.name, f"line {end + 1}: malformed CSV ({exc})") from None
         log.info("source_read", source=self.name, type="csv", records=count)
 
     def _header(self, reader: Iterator[list[str]]) -> _Header | None:
@@ -174,18 +177,6 @@ def _nul_problem(line: int, row: list[str]) -> str | None:
     if not any("\x00" in cell for cell in row):
         return None
     return f"line {line} holds a NUL character (a binary or corrupted export?)"
-
-
-def _rows(source: str, reader: Any) -> Iterator[list[str]]:
-    """The rows, a malformed one named by the line it starts on."""
-    while True:
-        start = reader.line_num + 1
-        try:
-            yield next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise SourceError(source, f"line {start}: malformed CSV ({exc})") from None
 
 
 class _Header:

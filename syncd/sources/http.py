@@ -24,7 +24,6 @@ from typing import Any
 import httpx
 import structlog
 
-import syncd
 from syncd.config.schema.sources import (
     CursorPagination,
     HttpSourceConfig,
@@ -37,8 +36,6 @@ from syncd.model import stable_hash
 from syncd.sources.base import SourceError, SourceRecord
 
 log = structlog.get_logger(__name__)
-
-USER_AGENT = f"syncd/{syncd.__version__}"
 
 
 class HttpSource:
@@ -72,12 +69,9 @@ class HttpSource:
             raise SourceError(self.name, f"{what}: {exc}") from None
 
     def records(self) -> Iterator[SourceRecord]:
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **self.config.headers}
+        headers = {"Accept": "application/json", **self.config.headers}
         with self._endpoint.client(
-            timeout=self.config.timeout,
-            deadline=self.config.deadline,
-            headers=headers,
-            follow_redirects=True,
+            self.config.timeout, self.config.deadline, headers, follow_redirects=True
         ) as client:
             paginate = self.config.paginate
             if isinstance(paginate, PageNumberPagination):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -28,6 +32,17 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+@contextmanager
+def connected(url: str) -> Iterator[Connection]:
+    """One connection to the store at ``url`` for a one-off read; its engine is closed after."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
 def is_locked(error: OperationalError) -> bool:
     """Whether SQLite gave up waiting for another writer."""
     return "database is locked" in str(error.orig or error).lower()
@@ -40,3 +55,15 @@ def describe_store(url: str) -> str:
     if parsed.get_backend_name() == "sqlite":
         return f"SQLite file {parsed.database or ':memory:'}"
     return f"PostgreSQL database {parsed.database} on {parsed.host or 'localhost'}"
+
+
+def dialect_insert(dialect: str) -> Callable[[Table], Any]:
+    """The INSERT with ``ON CONFLICT`` of ``dialect`` ("postgresql" or "sqlite"); each is
+    imported when first used, so a process loads only its own store's dialect."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert
+    from sqlalchemy.dialects.sqlite import insert
+
+    return insert

@@ -127,9 +127,15 @@ def _delivered(
         yield row.hr_key or "", None if value is None else decode_result(value, connector)
 
 
+def listed(result: LearningResult) -> dict[str, Any]:
+    """The ``LISTED`` fields of a result, as ``syncd results`` shows them."""
+    row = result.as_row()
+    return {name: row[name] for name in LISTED}
+
+
 def _shown(result: LearningResult, now: datetime, within: timedelta) -> dict[str, Any]:
     row = result.as_row()
-    shown = {name: row[name] for name in LISTED}
+    shown = listed(result)
     shown["vendor"] = row["vendor"]
     shown["lms_user_id"] = row["lms_user_id"]
     shown["certification"] = certification_state(result.certificate_expires_at, now, within)

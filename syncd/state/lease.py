@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import Engine, delete, select, text, update
+from sqlalchemy import Connection, Engine, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from syncd.state import store
@@ -33,8 +33,15 @@ def cycle_lease(connector: str, direction: str) -> str:
     return f"{connector}:{SHARED_LEASES.get(direction, direction)}"
 
 
-def _lock_id(name: str) -> int:
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+def _lock_id(conn: Connection, name: str) -> int:
+    """The advisory lock key of ``name`` in this connection's schema.
+
+    Advisory locks are database-wide, so the schema is part of the key: two syncd
+    deployments sharing one database under different schemas never block each other.
+    """
+    schema = conn.execute(text("SELECT current_schema()")).scalar()
+    scoped = f"{schema}/{name}".encode()
+    return int.from_bytes(hashlib.sha256(scoped).digest()[:8], "big", signed=True)
 
 
 @contextmanager
@@ -42,17 +49,14 @@ def connector_lease(engine: Engine, name: str) -> Iterator[bool]:
     """Yields True when this process holds ``name`` for the duration, False if another does."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            held = bool(
-                conn.execute(
-                    text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_id(name)}
-                ).scalar()
-            )
+            key = _lock_id(conn, name)
+            held = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
             conn.commit()
             try:
                 yield held
             finally:
                 if held:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_id(name)})
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                     conn.commit()
         return
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -73,13 +77,13 @@ def lease_held(engine: Engine, name: str) -> bool:
     lease has not expired.
     """
     if engine.dialect.name == "postgresql":
-        key = _lock_id(name) & 0xFFFFFFFFFFFFFFFF  # pg_locks shows the key as two unsigned halves
         query = text(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
             " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             " AND classid = CAST(:high AS oid) AND objid = CAST(:low AS oid) AND objsubid = 1"
         )
         with engine.connect() as conn:
+            key = _lock_id(conn, name) & 0xFFFFFFFFFFFFFFFF  # pg_locks shows two unsigned halves
             found = conn.execute(query, {"high": key >> 32, "low": key & 0xFFFFFFFF}).scalar()
         return bool(found)
     with engine.connect() as conn:

@@ -15,11 +15,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, case, delete, func, insert, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from syncd.limits.backend import Access, LimitBackend
 from syncd.limits.policy import LimitPolicy, Pause, Throttle, Window
+from syncd.state.db import dialect_insert
 from syncd.state.tables import rate_limit_calls, rate_limits
 
 
@@ -123,7 +122,7 @@ class SqlBackend(LimitBackend):
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
                 try:
                     conn.execute(
-                        sqlite_insert(rate_limits)
+                        dialect_insert("sqlite")(rate_limits)
                         .values(credential=credential)
                         .on_conflict_do_nothing()
                     )
@@ -143,7 +142,9 @@ class SqlBackend(LimitBackend):
             row = conn.execute(query).first()
             if row is None:
                 conn.execute(
-                    pg_insert(rate_limits).values(credential=credential).on_conflict_do_nothing()
+                    dialect_insert("postgresql")(rate_limits)
+                    .values(credential=credential)
+                    .on_conflict_do_nothing()
                 )
                 row = conn.execute(query).one()
             yield conn, dict(row._mapping)

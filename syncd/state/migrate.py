@@ -24,7 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 import syncd
-from syncd.state.db import make_engine
+from syncd.state.db import connected
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -110,26 +110,19 @@ def _at_newest_file_revision(url: str) -> bool:
     newest = _newest_file_revision()
     if newest is None:
         return False
-    engine = make_engine(url)
     try:
-        with engine.connect() as conn:
+        with connected(url) as conn:
             stamped = conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
             return list(stamped) == [newest]
     except Exception:  # no table yet, or anything odd: let Alembic look properly
         return False
-    finally:
-        engine.dispose()
 
 
 def current_revision(url: str) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
-    finally:
-        engine.dispose()
+    with connected(url) as conn:
+        return MigrationContext.configure(conn).get_current_revision()
 
 
 def check_known(url: str) -> None:
@@ -167,18 +160,12 @@ def check_location(url: str) -> None:
 def _migration_lock(url: str) -> Iterator[None]:
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
-        engine = make_engine(url)
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-                try:
-                    yield
-                finally:
-                    conn.execute(
-                        text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
-                    )
-        finally:
-            engine.dispose()
+        with connected(url) as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
         return
     database = parsed.database or ""
     if fcntl is None or parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):

@@ -74,6 +74,28 @@ def remote_links(conn: Connection, connector: str) -> dict[str, str]:
     }
 
 
+def linked_values(
+    conn: Connection, connector: str, field: str, hr_keys: Collection[str] | None = None
+) -> dict[str, tuple[str | None, str]]:
+    """HR key -> (LMS user id, value of ``field`` as last pushed) for links holding it.
+
+    ``hr_keys`` narrows it to those people; None reads every link of ``connector``.
+    """
+    query = select(links.c.hr_key, links.c.remote_id, links.c.fields).where(
+        links.c.connector == connector
+    )
+    chunks = [None] if hr_keys is None else list(chunked(hr_keys))
+    found: dict[str, tuple[str | None, str]] = {}
+    for chunk in chunks:
+        narrowed = query if chunk is None else query.where(links.c.hr_key.in_(chunk))
+        for row in conn.execution_options(yield_per=10_000).execute(narrowed):
+            value = (row.fields or {}).get(field)
+            if isinstance(value, str) and value.strip():
+                remote_id = str(row.remote_id) if row.remote_id is not None else None
+                found[row.hr_key] = (remote_id, value.strip())
+    return found
+
+
 # --- delivered results -----------------------------------------------------------------------
 
 

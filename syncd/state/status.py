@@ -39,7 +39,15 @@ OUTBOX_DIRECTIONS = ("push", "reconcile")
 INTERRUPTED = "interrupted"
 """The state shown for a row left ``running`` by a process that is gone."""
 
-ERROR_COLUMNS = ("hr_key", "operation", "reason", "first_seen_at", "last_seen_at", "attempts")
+ERROR_COLUMNS = (
+    "hr_key",
+    "operation",
+    "target",
+    "reason",
+    "first_seen_at",
+    "last_seen_at",
+    "attempts",
+)
 
 
 def _plain(value: Any) -> Any:
@@ -116,13 +124,15 @@ def error_rows(engine: Engine, connector: str) -> list[dict[str, Any]]:
     ``kind``: ``transient`` (the vendor's passing fault) or ``permanent`` (the record or
     a refusal must change). ``retry``: ``automatic`` (a later cycle tries again, from
     ``next_attempt_at`` when set), ``syncd retry`` (a transient failure that outlasted
-    its attempts) or ``after a fix``.
+    its attempts) or ``after a fix``. ``target``: the group, course or learning path a
+    membership or enrollment error is about ("" for none; also on a store not yet upgraded).
     """
+    present = {column["name"] for column in inspect(engine).get_columns("sync_errors")}
     joined = sync_errors.outerjoin(operations, operations.c.id == sync_errors.c.operation_id)
     query = (
         select(
             sync_errors.c.direction,
-            *(sync_errors.c[name] for name in ERROR_COLUMNS),
+            *(sync_errors.c[name] for name in ERROR_COLUMNS if name in present),
             sync_errors.c.transient,
             operations.c.state.label("operation_state"),
             operations.c.next_attempt_at,
@@ -133,6 +143,8 @@ def error_rows(engine: Engine, connector: str) -> list[dict[str, Any]]:
     )
     with engine.connect() as conn:
         rows = [dict(row._mapping) for row in conn.execute(query)]
+    for row in rows:
+        row.setdefault("target", "")
     return [_with_retry(row) for row in rows]
 
 
@@ -161,7 +173,11 @@ def grouped_errors(rows: list[dict[str, Any]], shown: int = 5) -> list[dict[str,
         groups[key].append(row)
     grouped = []
     for (direction, operation, kind, retry, reason), members in groups.items():
-        keys = sorted(str(m["hr_key"]) for m in members)
+        targets = {m.get("target") for m in members}
+        one_target = len(targets) == 1
+        # Many people refused the same item, which the reason names: list just the people.
+        named = len(members) > 1 and one_target and str(next(iter(targets)) or "") in reason
+        keys = sorted(str(m["hr_key"]) if named else _whose(m) for m in members)
         more = len(keys) - shown
         people = ", ".join(keys[:shown]) + (f" (+{more} more)" if more > 0 else "")
         attempts = [m["next_attempt_at"] for m in members if m["next_attempt_at"]]
@@ -173,6 +189,7 @@ def grouped_errors(rows: list[dict[str, Any]], shown: int = 5) -> list[dict[str,
                 "kind": kind,
                 "retry": retry,
                 "reason": reason,
+                "target": next(iter(targets)) if one_target else None,
                 "people": people,
                 "first_seen_at": min(m["first_seen_at"] for m in members),
                 "last_seen_at": max(m["last_seen_at"] for m in members),
@@ -183,3 +200,7 @@ def grouped_errors(rows: list[dict[str, Any]], shown: int = 5) -> list[dict[str,
     return grouped
 
 
+def _whose(row: dict[str, Any]) -> str:
+    """The person of an error row, with the group or course it is about (``E1 -> 101``)."""
+    target = row.get("target")
+    return f"{row['hr_key']} -> {target}" if target else str(row["hr_key"])

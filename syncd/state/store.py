@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from syncd.model import LinkState, LinkStatus, Operation, OpKind, OpState, stable_hash
+from syncd.state.db import dialect_insert
 from syncd.state.tables import jobs, links, operations, sync_errors, sync_runs, sync_status
 
 CHUNK = 500
@@ -37,7 +36,7 @@ def upsert(
     update_columns: Iterable[str] | None = None,
 ) -> None:
     """Insert ``values`` or update the row with the same ``keys`` (both dialects)."""
-    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    maker = dialect_insert(conn.dialect.name)
     statement = maker(table).values(**values)
     columns = [c for c in (update_columns or values) if c not in keys]
     if columns:
@@ -50,14 +49,19 @@ def upsert(
 
 
 def upsert_many(
-    conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]
+    conn: Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    keys: Sequence[str],
+    kept: Sequence[str] = (),
 ) -> None:
-    """Insert ``rows`` or update those with the same ``keys``, all columns (both dialects)."""
+    """Insert ``rows`` or update those with the same ``keys``, all columns but ``kept``
+    (both dialects)."""
     if not rows:
         return
-    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    maker = dialect_insert(conn.dialect.name)
     statement = maker(table)
-    columns = [name for name in rows[0] if name not in keys]
+    columns = [name for name in rows[0] if name not in keys and name not in kept]
     statement = statement.on_conflict_do_update(
         index_elements=list(keys), set_={c: statement.excluded[c] for c in columns}
     )
@@ -126,28 +130,35 @@ def iter_links(
 
 
 def save_link(conn: Connection, connector: str, link: LinkState) -> None:
+    save_links(conn, connector, [link])
+
+
+def save_links(conn: Connection, connector: str, saved: Iterable[LinkState]) -> None:
+    """Insert or update these links, ``CHUNK`` rows a statement."""
     stamp = now()
-    values = {
+    rows = [_link_row(connector, link, stamp) for link in saved]
+    for start in range(0, len(rows), CHUNK):
+        upsert_many(
+            conn, links, rows[start : start + CHUNK], ("connector", "hr_key"), ("created_at",)
+        )
+
+
+def _link_row(connector: str, link: LinkState, stamp: datetime) -> dict[str, Any]:
+    fields = dict(link.fields)
+    return {
         "connector": connector,
         "hr_key": link.hr_key,
         "remote_id": link.remote_id,
         "status": link.status.value,
         "active": link.active,
-        "fields": dict(link.fields),
-        "fields_hash": stable_hash(dict(link.fields)),
+        "fields": fields,
+        "fields_hash": stable_hash(fields),
         "groups": sorted(link.groups),
         "courses": sorted(link.courses),
         "source_hash": link.source_hash,
         "created_at": stamp,
         "updated_at": stamp,
     }
-    upsert(
-        conn,
-        links,
-        values,
-        ("connector", "hr_key"),
-        [c for c in values if c not in ("created_at",)],
-    )
 
 
 def set_source_hashes(conn: Connection, connector: str, hashes: Mapping[str, str]) -> None:
@@ -190,6 +201,10 @@ def count_links(conn: Connection, connector: str, statuses: Iterable[LinkStatus]
 # --- operations (the outbox) ---------------------------------------------------------------
 
 
+OUTBOX_BATCH = 5_000
+"""Operations written to the outbox per statement (one multi-row INSERT, ids returned)."""
+
+
 def record_operations(
     conn: Connection,
     connector: str,
@@ -197,31 +212,58 @@ def record_operations(
     ops: Sequence[Operation],
     source_hashes: Mapping[str, str],
 ) -> None:
-    """Write the plan before anything is sent; ids are set on ``ops``."""
+    """Write the plan before anything is sent, ``OUTBOX_BATCH`` rows a statement (one INSERT
+    an operation took 815 s for a million); ids are set on ``ops``."""
     stamp = now()
-    for seq, op in enumerate(ops):
-        payload = {
-            "fields": dict(op.fields),
-            "changed": list(op.changed),
-            "source_hash": source_hashes.get(op.hr_key),
-        }
-        result = conn.execute(
-            insert(operations).values(
-                connector=connector,
-                run_id=run_id,
-                seq=seq,
-                kind=op.kind.value,
-                hr_key=op.hr_key,
-                target=op.target,
-                remote_id=op.remote_id,
-                payload=payload,
-                state=OpState.PENDING.value,
-                attempts=0,
-                created_at=stamp,
-                updated_at=stamp,
-            )
+    pending = OpState.PENDING.value
+    for start in range(0, len(ops), OUTBOX_BATCH):
+        batch = ops[start : start + OUTBOX_BATCH]
+        rows = [
+            {
+                "connector": connector,
+                "run_id": run_id,
+                "seq": seq,
+                "kind": op.kind.value,
+                "hr_key": op.hr_key,
+                "target": op.target,
+                "remote_id": op.remote_id,
+                "payload": {
+                    "fields": dict(op.fields),
+                    "changed": list(op.changed),
+                    "source_hash": source_hashes.get(op.hr_key),
+                },
+                "state": pending,
+                "attempts": 0,
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+            for seq, op in enumerate(batch, start)
+        ]
+        # An executemany without RETURNING (SQLite would return ids a row a statement),
+        # then the ids read back: every row it wrote has an id above the largest before it.
+        floor = conn.execute(select(func.max(operations.c.id))).scalar() or 0
+        conn.execute(insert(operations), rows)
+        ids = _ids_by_seq(conn, connector, run_id, floor, start, start + len(batch))
+        for seq, op in enumerate(batch, start):
+            op.id = ids[seq]
+
+
+def _ids_by_seq(
+    conn: Connection, connector: str, run_id: int, floor: int, start: int, end: int
+) -> dict[int, int]:
+    """The ids above ``floor`` of the run's operations with ``start <= seq < end``, by seq."""
+    query = (
+        select(operations.c.seq, operations.c.id)
+        .where(
+            operations.c.id > floor,
+            operations.c.connector == connector,
+            operations.c.run_id == run_id,
+            operations.c.seq >= start,
+            operations.c.seq < end,
         )
-        op.id = int(result.inserted_primary_key[0])
+        .order_by(operations.c.id)
+    )
+    return {seq: int(op_id) for seq, op_id in conn.execute(query)}
 
 
 def _op_from_row(row: Any) -> Operation:
@@ -295,6 +337,26 @@ def mark_operations(
             .where(operations.c.id.in_(ids[start : start + CHUNK]))
             .values(**values)
         )
+
+
+def confirm_operations(
+    conn: Connection, confirmed: Sequence[tuple[int | None, str | None]]
+) -> None:
+    """Mark these operations done, each with the account id its answer gave (None keeps the
+    one recorded): one statement for the lot."""
+    if not confirmed:
+        return
+    statement = (
+        update(operations)
+        .where(operations.c.id == _bind("op_id"))
+        .values(
+            state=OpState.DONE.value,
+            updated_at=now(),
+            next_attempt_at=None,
+            remote_id=func.coalesce(_bind("answered_id"), operations.c.remote_id),
+        )
+    )
+    conn.execute(statement, [{"op_id": i, "answered_id": r} for i, r in confirmed])
 
 
 def set_operation_remote_id(conn: Connection, op_id: int | None, remote_id: str) -> None:
@@ -490,8 +552,11 @@ def record_error(
     direction: str = "push",
     operation_id: int | None = None,
     transient: bool = False,
+    target: str | None = None,
 ) -> None:
-    """One row per person and operation: repeated failures bump ``attempts``.
+    """One row per person, operation and ``target`` (the group, course or learning path of a
+    membership or enrollment): repeated failures bump ``attempts``, and a person refused two
+    courses keeps both reasons.
 
     ``transient``: the failure is the vendor's passing fault, tried again by itself
     (``syncd errors`` says so); else the record or the vendor's refusal must change.
@@ -503,6 +568,7 @@ def record_error(
         "direction": direction,
         "hr_key": hr_key,
         "operation": operation,
+        "target": target or "",
     }
     updated = conn.execute(
         update(sync_errors)
@@ -552,11 +618,11 @@ def resolve_errors(
 
 
 def resolve_operation_error(conn: Connection, connector: str, op: Operation) -> None:
-    """Mark the person's error of this operation's kind solved, now that ``op`` worked.
+    """Mark the person's error of this operation's kind and target solved, now that ``op``
+    worked: their errors about other groups or courses stay open.
 
-    An error row stands for a person and an operation kind, so another operation of
-    that kind may own it (adding someone to one group failed, to another worked): it
-    stays open while that operation is still failed.
+    A row recorded by another operation of that kind and target that is still failed
+    stays open too.
     """
     still_failed = select(operations.c.id).where(
         operations.c.connector == connector, operations.c.state == OpState.FAILED.value
@@ -568,6 +634,7 @@ def resolve_operation_error(conn: Connection, connector: str, op: Operation) -> 
             sync_errors.c.direction == "push",
             sync_errors.c.hr_key == op.hr_key,
             sync_errors.c.operation == op.kind.value,
+            sync_errors.c.target == (op.target or ""),
             sync_errors.c.resolved_at.is_(None),
             or_(
                 sync_errors.c.operation_id.is_(None),
@@ -577,6 +644,23 @@ def resolve_operation_error(conn: Connection, connector: str, op: Operation) -> 
         )
         .values(resolved_at=now())
     )
+
+
+def resolve_operation_errors(conn: Connection, connector: str, ops: Sequence[Operation]) -> None:
+    """``resolve_operation_error`` for each of ``ops``, looking only at people who have an
+    open push error at all (a first sync of a million has none to look at)."""
+    open_errors: set[tuple[str, str]] = set()
+    for keys in chunked({op.hr_key for op in ops}):
+        query = select(sync_errors.c.hr_key, sync_errors.c.operation).where(
+            sync_errors.c.connector == connector,
+            sync_errors.c.direction == "push",
+            sync_errors.c.hr_key.in_(keys),
+            sync_errors.c.resolved_at.is_(None),
+        )
+        open_errors.update((key, operation) for key, operation in conn.execute(query))
+    for op in ops:
+        if (op.hr_key, op.kind.value) in open_errors:
+            resolve_operation_error(conn, connector, op)
 
 
 def count_open_errors(conn: Connection, connector: str, direction: str) -> int:

@@ -267,6 +267,9 @@ sync_errors = Table(
     Column("direction", String(10), nullable=False, default="push"),
     _hr_key(),  # "" when the record had no key
     Column("operation", String(40), nullable=False),  # validate, map, source, create, ...
+    # The operation's group, course or learning path ("" for none): each item a person
+    # failed on keeps its own row and reason, and a success closes only its own.
+    Column("target", String(255), nullable=False, server_default=""),
     Column("reason", Text, nullable=False),
     _ts("first_seen_at", nullable=False),
     _ts("last_seen_at", nullable=False),
@@ -276,5 +279,5 @@ sync_errors = Table(
     # The vendor's passing fault (a 5xx, a timeout, a job that never ended): the operation
     # is tried again by itself; else a refusal of the record, which must change.
     Column("transient", Boolean, nullable=False, default=False, server_default=false()),
-    UniqueConstraint("connector", "direction", "hr_key", "operation"),
+    UniqueConstraint("connector", "direction", "hr_key", "operation", "target"),
 )

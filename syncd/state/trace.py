@@ -48,6 +48,7 @@ LISTED: dict[str, tuple[Table, tuple[str, ...], str]] = {
         (
             "direction",
             "operation",
+            "target",
             "reason",
             "first_seen_at",
             "last_seen_at",

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from syncd.state import store
-from syncd.state.db import make_engine
+from syncd.state.db import connected, make_engine
 from syncd.state.tables import operations, sync_runs
 from tests.support.cli import syncd_command
 
@@ -64,12 +64,8 @@ def sync_until_settled(
 
 def scalar(db_url: str, query: Any) -> int:
     """The one number ``query`` reads from the store at ``db_url``."""
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(query).scalar_one()
-    finally:
-        engine.dispose()
+    with connected(db_url) as conn:
+        return conn.execute(query).scalar_one()
 
 
 def run_count(db_url: str) -> int:

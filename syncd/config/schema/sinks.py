@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 
-from syncd.config.schema.sources import HttpAuth, refuse_clear_credentials
+from syncd.config.schema.sources import HttpAuth, SendsCredentials
 from syncd.config.schema.strict import Strict
 from syncd.config.schema.xapi import XapiSinkConfig
 
@@ -30,7 +30,7 @@ class SqlSinkConfig(Strict):
     table: str = Field("training_records", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class HttpSinkConfig(Strict):
+class HttpSinkConfig(SendsCredentials):
     type: Literal["http"]
     url: str
     auth: HttpAuth | None = None
@@ -39,11 +39,6 @@ class HttpSinkConfig(Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: float = 30.0  # seconds any one read may wait
     deadline: float = Field(300.0, gt=0)  # seconds one whole call may take
-
-    @model_validator(mode="after")
-    def _credentials_stay_safe(self) -> HttpSinkConfig:
-        refuse_clear_credentials(self.url, self.auth)
-        return self
 
 
 class HowNowSinkConfig(Strict):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, SecretStr, model_validator
@@ -99,7 +99,19 @@ def refuse_clear_credentials(url: str, auth: HttpAuth | None) -> None:
         )
 
 
-class HttpSourceConfig(Strict):
+class SendsCredentials(Strict):
+    """A block whose ``auth`` is sent to the URL in its ``url_field``: refused at load time
+    when that would be over plain http to another machine (``refuse_clear_credentials``)."""
+
+    url_field: ClassVar[str] = "url"
+
+    @model_validator(mode="after")
+    def _credentials_stay_safe(self) -> Self:
+        refuse_clear_credentials(getattr(self, self.url_field), self.auth)
+        return self
+
+
+class HttpSourceConfig(SendsCredentials):
     type: Literal["http"]
     url: str
     key: str
@@ -113,11 +125,6 @@ class HttpSourceConfig(Strict):
     max_page_bytes: int = Field(50_000_000, ge=1_000)
     # Next links may lead only to the configured URL's host, or to these (with credentials).
     allowed_hosts: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _credentials_stay_safe(self) -> HttpSourceConfig:
-        refuse_clear_credentials(self.url, self.auth)
-        return self
 
 
 SourceConfig = Annotated[

@@ -295,6 +295,105 @@ class Deactivation(Strict):
         return self
 
 
+FieldName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+"""A field of the platform's JSON records; dots reach into nested objects (``meta.total``)."""
+
+FORMATS = Literal["email", "no_spaces", "time_zone", "country", "language"]
+
+
+class UserRecord(Strict):
+    """A user record as the platform's API names its fields (Learning Pool publishes none).
+
+    ``id`` holds the account id. ``unique`` are fields the platform keeps unique
+    (compared without case; the first is the natural match key). ``hr_id``, when the
+    mapping sends it, proves an account is this person's. ``writable`` are the fields a
+    mapping may set; ``required``, ``read_only``, ``max_length`` and ``formats`` are
+    the rules checked before sending, each reason naming the field.
+    """
+
+    id: FieldName
+    unique: list[FieldName] = Field(min_length=1)
+    hr_id: FieldName | None = None
+    writable: list[FieldName] = Field(min_length=1)
+    required: list[FieldName] = Field(default_factory=list)
+    read_only: list[FieldName] = Field(default_factory=list)
+    max_length: dict[FieldName, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    formats: dict[FieldName, FORMATS] = Field(default_factory=dict)
+
+    @property
+    def keys(self) -> list[str]:
+        """Fields that find one account: the HR id first, then the unique ones."""
+        return [*([self.hr_id] if self.hr_id else []), *self.unique]
+
+    @property
+    def caseless(self) -> frozenset[str]:
+        return frozenset(self.keys)
+
+
+class GroupRecord(Strict):
+    """A group record: its id, its name and (optionally) its External Ref."""
+
+    id: FieldName
+    name: FieldName
+    external_ref: FieldName | None = None
+
+
+class ResultRecord(Strict):
+    """A completions (or in-progress) record: who, which course, what state, and when.
+
+    ``course_id`` lists the fields that may name the course, the first holding a value
+    wins. ``updated_at`` is the feed's own change time (its cursor). ``keep`` are fields
+    kept with the result as the vendor's raw values.
+    """
+
+    user_id: FieldName
+    course_id: list[FieldName] = Field(min_length=1)
+    updated_at: FieldName
+    id: FieldName | None = None
+    status: FieldName | None = None
+    completed_at: FieldName | None = None
+    started_at: FieldName | None = None
+    progress: FieldName | None = None
+    score: FieldName | None = None
+    course_title: FieldName | None = None
+    certificate_url: FieldName | None = None
+    certificate_expires_at: FieldName | None = None
+    keep: list[FieldName] = Field(default_factory=list)
+
+
+class ListingMeta(Strict):
+    """Where a listing's answer says whether more follows; none set: a short page ends it."""
+
+    next_link: FieldName | None = None  # e.g. links.next: empty or null on the last page
+    current_page: FieldName | None = None
+    last_page: FieldName | None = None
+    total: FieldName | None = None
+
+
+class LearningPoolRecords(Strict):
+    """How the platform's answers hold records, and its records' field names.
+
+    ``envelope`` is the key an answer wraps its record or list in (``data``), or
+    ``none`` for bare answers. Each other part is needed by the endpoints that read it:
+    ``user`` by every user operation, ``group`` by ``groups_list``, ``member_user_id``
+    by ``group_members_list``, ``enrolment_course`` by ``user_enrolments_list``,
+    ``result`` by the results feeds. ``config check`` names each one missing.
+    """
+
+    envelope: FieldName | None = None
+    listing: ListingMeta = Field(default_factory=ListingMeta)
+    user: UserRecord | None = None
+    group: GroupRecord | None = None
+    member_user_id: FieldName | None = None
+    enrolment_course: list[FieldName] | None = Field(None, min_length=1)
+    result: ResultRecord | None = None
+
+    @property
+    def wrapper(self) -> str | None:
+        """The envelope's key; None for bare answers."""
+        return None if self.envelope in (None, "none") else self.envelope
+
+
 class LearningPoolTarget(_TargetBase):
     """Learning Pool's Simple API: its public document gives only the OAuth2 client
     credentials flow, so the token path and encoding, every endpoint, the paging and the
@@ -311,6 +410,7 @@ class LearningPoolTarget(_TargetBase):
     endpoints: LearningPoolEndpoints = Field(default_factory=LearningPoolEndpoints)
     paging: Paging | None = None
     deactivation: Deactivation | None = None
+    records: LearningPoolRecords = Field(default_factory=LearningPoolRecords)
 
 
 TargetConfig = Annotated[

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     ConfigDict,
     Field,
-    field_validator,
     model_serializer,
     model_validator,
 )
@@ -82,6 +82,38 @@ class Threshold(Strict):
 _THRESHOLD_FORMS = "write a share of the linked users (e.g. 5%) or an absolute number (e.g. 25)"
 
 
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{value!r} is not a time zone name of the IANA database (e.g. Europe/Berlin, "
+            "America/New_York, UTC)"
+        ) from None
+    return value
+
+
+def _crontab(value: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        trigger = CronTrigger.from_crontab(value, timezone=UTC)
+    except ValueError as error:
+        raise ValueError(
+            f"{value!r} is not a 5-field crontab (minute hour day month weekday): {error}"
+        ) from None
+    if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+        raise ValueError(f"{value!r} never fires (no such day exists): the cycle would never run")
+    return value
+
+
+ZoneName = Annotated[str, AfterValidator(_zone)]
+"""A time zone name of the IANA database (``Europe/Berlin``)."""
+
+Crontab = Annotated[str, AfterValidator(_crontab)]
+"""A 5-field crontab that fires at least once."""
+
+
 class Schedule(Strict):
     """When a cycle runs: ``{every: 15m}`` or ``{cron: "*/15 * * * *"}`` (5-field crontab).
 
@@ -90,41 +122,8 @@ class Schedule(Strict):
     """
 
     every: Duration | None = None
-    cron: str | None = None
-    timezone: str | None = Field(None, examples=["Europe/Berlin", "America/New_York"])
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"{value!r} is not a time zone name of the IANA database (e.g. Europe/Berlin, "
-                "America/New_York, UTC)"
-            ) from None
-        return value
-
-    @field_validator("cron")
-    @classmethod
-    def _crontab(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        from apscheduler.triggers.cron import CronTrigger
-
-        try:
-            trigger = CronTrigger.from_crontab(value, timezone=UTC)
-        except ValueError as error:
-            raise ValueError(
-                f"{value!r} is not a 5-field crontab (minute hour day month weekday): {error}"
-            ) from None
-        if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
-            raise ValueError(
-                f"{value!r} never fires (no such day exists): the cycle would never run"
-            )
-        return value
+    cron: Crontab | None = None
+    timezone: ZoneName | None = Field(None, examples=["Europe/Berlin", "America/New_York"])
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Schedule:

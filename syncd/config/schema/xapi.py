@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from syncd.config.schema.rate_limits import RateLimitConfig, merge_rate_limit
-from syncd.config.schema.sources import HttpAuth, refuse_clear_credentials
+from syncd.config.schema.sources import HttpAuth, SendsCredentials
 from syncd.config.schema.strict import Strict
 from syncd.config.schema.urls import VendorUrl
 
@@ -60,10 +60,14 @@ class XapiAccount(Strict):
 
 
 class XapiActor(Strict):
-    """How a statement names the person: an ``account``, or an ``mbox`` built by a template."""
+    """How a statement names the person: an ``account``, an ``mbox`` built by a template, or
+    an ``mbox`` holding the LMS user's own e-mail (``email_field``)."""
 
     account: XapiAccount | None = None
     mbox: str | None = None  # mailto:{hr_key}@example.com
+    # The users.fields key holding the LMS user's e-mail: the actor is mailto:<that e-mail>
+    # as syncd last pushed it (the link), and is read back through the links.
+    email_field: str | None = Field(None, min_length=1)
 
     @field_validator("mbox")
     @classmethod
@@ -79,15 +83,21 @@ class XapiActor(Strict):
 
     @model_validator(mode="after")
     def _one_at_least(self) -> XapiActor:
-        if self.account is None and self.mbox is None:
-            raise ValueError("set account (home_page, name) or mbox")
+        if self.account is None and self.mbox is None and self.email_field is None:
+            raise ValueError("set account (home_page, name), mbox or email_field")
         return self
 
+    @property
+    def forms(self) -> int:
+        """How many actor forms are set (a statement written by the sink has one)."""
+        return sum(form is not None for form in (self.account, self.mbox, self.email_field))
 
-class LrsConnection(Strict):
+
+class LrsConnection(SendsCredentials):
     """An LRS's xAPI endpoint (statements live at ``{endpoint}/statements``) and its limits."""
 
     default_rate_limit: ClassVar[dict[str, Any]] = XAPI_RATE_LIMIT
+    url_field: ClassVar[str] = "endpoint"
 
     endpoint: VendorUrl  # e.g. https://lrs.example.com/data/xAPI
     auth: HttpAuth | None = None  # basic (an LRS key and secret) or oauth2
@@ -98,11 +108,6 @@ class LrsConnection(Strict):
     @classmethod
     def _defaults(cls, data: Any) -> Any:
         return merge_rate_limit(cls.default_rate_limit)(data)
-
-    @model_validator(mode="after")
-    def _credentials_stay_safe(self) -> LrsConnection:
-        refuse_clear_credentials(self.endpoint, self.auth)
-        return self
 
 
 class XapiSinkConfig(LrsConnection):
@@ -117,8 +122,10 @@ class XapiSinkConfig(LrsConnection):
 
     @model_validator(mode="after")
     def _one_actor_form(self) -> XapiSinkConfig:
-        if self.actor.account is not None and self.actor.mbox is not None:
-            raise ValueError("actor: set account or mbox, not both (a statement has one actor)")
+        if self.actor.forms > 1:
+            raise ValueError(
+                "actor: set one of account, mbox and email_field (a statement has one actor)"
+            )
         return self
 
     @property

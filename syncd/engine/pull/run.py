@@ -48,13 +48,7 @@ class PullResult(CycleResult):
 
 def run_pull(settings: PullSettings) -> PullResult:
     """One cycle; never raises for a vendor, sink or record problem: the result says it."""
-    return cycle.exclusively(
-        settings.engine,
-        settings.connector,
-        DIRECTION,
-        lambda: _PullCycle(settings).run(),
-        lambda message: PullResult(CycleOutcome.BUSY, message=message),
-    )
+    return cycle.exclusively(settings, DIRECTION, lambda: _PullCycle(settings).run(), PullResult)
 
 
 class _PullCycle:

@@ -12,7 +12,7 @@ cycles (``Escrow``), naming the person, and fail for ``syncd retry`` after the l
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import structlog
@@ -29,12 +29,12 @@ from syncd.state import store
 log = structlog.get_logger(__name__)
 
 
-RecordOutcome = Callable[[Connection, Outcome], None]
-"""Records one operation's outcome in the store (the send step's bookkeeping)."""
+RecordOutcomes = Callable[[Connection, Sequence[Outcome]], object]
+"""Records operations' outcomes in the store (the send step's bookkeeping)."""
 
 
 class JobPoller:
-    def __init__(self, settings: PushSettings, record: RecordOutcome) -> None:
+    def __init__(self, settings: PushSettings, record: RecordOutcomes) -> None:
         self.s = settings
         self.record = record
 
@@ -72,8 +72,7 @@ class JobPoller:
         """Record the outcomes of jobs that ended, in one transaction."""
         with self.s.engine.begin() as conn:
             for job_id, outcomes in ended.items():
-                for outcome in outcomes:
-                    self.record(conn, outcome)
+                self.record(conn, outcomes)
                 # The job has ended: an earlier "has not finished" report no longer holds.
                 people = [o.op.hr_key for o in outcomes]
                 store.resolve_errors(conn, self.s.connector, people, ["job"])
@@ -144,6 +143,7 @@ class JobPoller:
                         reason,
                         operation_id=op.id,
                         transient=True,
+                        target=op.target,
                     )
                 log.warning(
                     "job_overdue",

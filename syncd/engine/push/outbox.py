@@ -46,11 +46,11 @@ def record(
         store.record_operations(conn, connector, run_id, recorded, plan.source_hashes)
         for op, copy in zip(plan.ops, recorded, strict=True):
             op.id = copy.id
-        for link in plan.adopted.values():
-            store.save_link(conn, connector, link)
+        store.save_links(conn, connector, plan.adopted.values())
         creating = {op.hr_key for op in plan.ops if op.kind is OpKind.CREATE}
-        for hr_key in creating:
-            store.save_link(conn, connector, link_for_create(plan.desired[hr_key], policy))
+        store.save_links(
+            conn, connector, (link_for_create(plan.desired[k], policy) for k in creating)
+        )
         store.set_source_hashes(
             conn, connector, {k: h for k, h in plan.source_hashes.items() if k not in creating}
         )

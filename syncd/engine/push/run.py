@@ -64,11 +64,7 @@ class PushResult(CycleResult):
 def run_push(settings: PushSettings, *, dry_run: bool = False) -> PushResult:
     """One cycle; never raises for a vendor, source or record problem: the result says it."""
     return cycle.exclusively(
-        settings.engine,
-        settings.connector,
-        DIRECTION,
-        lambda: _PushCycle(settings, dry_run).run(),
-        lambda message: PushResult(CycleOutcome.BUSY, message=message),
+        settings, DIRECTION, lambda: _PushCycle(settings, dry_run).run(), PushResult
     )
 
 

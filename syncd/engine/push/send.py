@@ -29,6 +29,7 @@ from syncd.logs import Redactor
 from syncd.metrics import OPERATIONS
 from syncd.model import (
     DesiredUser,
+    LinkState,
     LinkStatus,
     Operation,
     OpKind,
@@ -71,7 +72,7 @@ class Sender:
         self.match = settings.match
         self.escrow = settings.escrow
         self.stop = settings.stop
-        self.jobs = JobPoller(settings, record=self.record)
+        self.jobs = JobPoller(settings, record=self.record_all)
         self.limits = settings.limits
         self.keeps_results = settings.pulls_vendor
         self.tally = Tally()
@@ -127,12 +128,33 @@ class Sender:
                 f"{self.adapter.vendor} adapter answered {len(outcomes)} outcomes "
                 f"for {len(batch)} operations"
             )
-        waiting: dict[str, list[Operation]] = defaultdict(list)
         with self.engine.begin() as conn:
-            for outcome in outcomes:
-                if outcome.status is OutcomeStatus.PENDING and outcome.job_id:
-                    waiting[outcome.job_id].append(outcome.op)
+            return self.record_all(conn, outcomes)
+
+    def record_all(
+        self, conn: Connection, outcomes: Sequence[Outcome]
+    ) -> dict[str, list[Operation]]:
+        """Record a batch's (or ended jobs') outcomes; the jobs they wait on.
+
+        The common outcomes, confirmed and accepted as a job, are recorded together in a
+        few statements per batch and per job, not several per person; the rest one by one
+        (``record``).
+        """
+        confirmed: list[tuple[Operation, str | None]] = []
+        waiting: dict[str, list[Operation]] = defaultdict(list)
+        for outcome in outcomes:
+            if outcome.status is OutcomeStatus.DONE and not outcome.warnings:
+                confirmed.append((outcome.op, outcome.remote_id))
+            elif outcome.status is OutcomeStatus.PENDING and outcome.job_id:
+                waiting[outcome.job_id].append(outcome.op)
+            else:
                 self.record(conn, outcome)
+        if confirmed:
+            self.progress.advance(len(confirmed))
+            self._apply_done_all(conn, confirmed)
+        for job_id, ops in waiting.items():
+            store.mark_operations(conn, [op.id for op in ops], OpState.WAITING, job_id=job_id)
+            store.record_job(conn, self.connector, self.adapter.vendor, job_id, ops[0].kind.value)
         return waiting
 
     def record(self, conn: Connection, outcome: Outcome) -> None:
@@ -156,6 +178,7 @@ class Sender:
                     f"{op.kind.value}_warning",
                     warning,
                     operation_id=op.id,
+                    target=op.target,
                 )
         elif status is OutcomeStatus.FAILED:
             self._apply_failed(conn, op, outcome.error or "refused by the vendor")
@@ -205,6 +228,7 @@ class Sender:
             reason,
             operation_id=op.id,
             transient=transient,
+            target=op.target,
         )
 
     def _without_write_only(self, outcome: Outcome) -> Outcome:
@@ -233,22 +257,32 @@ class Sender:
         self.tally.failures.append(f"{op.describe()}: {reason or 'not confirmed by the vendor'}")
 
     def _apply_done(self, conn: Connection, op: Operation, remote_id: str | None) -> None:
-        links = store.load_links(conn, self.connector, [op.hr_key])
-        link = links.get(op.hr_key)
-        if op.kind is OpKind.CREATE:
-            op = replace(op, remote_id=remote_id or op.remote_id)
-            previous = link.source_hash if link else None
-            link = apply_ops(None, [op], self.policy)
-            assert link is not None
-            link = replace(link, source_hash=previous)
-        elif link is not None:
-            link = apply_ops(link, [op], self.policy)
-        if link is not None:
-            store.save_link(conn, self.connector, link)
-        store.mark_operations(conn, [op.id], OpState.DONE, remote_id=remote_id)
-        store.resolve_operation_error(conn, self.connector, op)
-        self.tally.add(_COUNTED.get(op.kind, "memberships"))
-        OPERATIONS.labels(self.connector, op.kind.value, "done").inc()
+        self._apply_done_all(conn, [(op, remote_id)])
+
+    def _apply_done_all(
+        self, conn: Connection, confirmed: Sequence[tuple[Operation, str | None]]
+    ) -> None:
+        """Confirmed operations (with the account id each answered): their links, rows,
+        solved errors and counts, in a few statements for all of them."""
+        links = store.load_links(conn, self.connector, {op.hr_key for op, _ in confirmed})
+        changed: dict[str, LinkState] = {}
+        for op, remote_id in confirmed:
+            link = links.get(op.hr_key)
+            if op.kind is OpKind.CREATE:
+                previous = link.source_hash if link else None
+                created = replace(op, remote_id=remote_id or op.remote_id)
+                link = apply_ops(None, [created], self.policy)
+                assert link is not None
+                link = replace(link, source_hash=previous)
+            elif link is not None:
+                link = apply_ops(link, [op], self.policy)
+            if link is not None:
+                links[op.hr_key] = changed[op.hr_key] = link
+            self.tally.add(_COUNTED.get(op.kind, "memberships"))
+            OPERATIONS.labels(self.connector, op.kind.value, "done").inc()
+        store.save_links(conn, self.connector, changed.values())
+        store.confirm_operations(conn, [(op.id, remote_id) for op, remote_id in confirmed])
+        store.resolve_operation_errors(conn, self.connector, [op for op, _ in confirmed])
 
     def _apply_failed(
         self, conn: Connection, op: Operation, reason: str, *, transient: bool = False

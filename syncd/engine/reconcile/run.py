@@ -66,13 +66,8 @@ class ReconcileResult(CycleResult):
 
 def run_reconcile(settings: ReconcileSettings) -> ReconcileResult:
     """One run; never raises for a vendor, source or record problem: the result says it."""
-    s = settings.push
     return cycle.exclusively(
-        s.engine,
-        s.connector,
-        DIRECTION,
-        lambda: _ReconcileRun(settings).run(),
-        lambda message: ReconcileResult(CycleOutcome.BUSY, message=message),
+        settings.push, DIRECTION, lambda: _ReconcileRun(settings).run(), ReconcileResult
     )
 
 

@@ -55,6 +55,67 @@ SANDBOX_PAGING: dict[str, Any] = {
     "page_size": 100,  # the sandbox's largest page
 }
 
+SANDBOX_RECORDS: dict[str, Any] = {
+    "envelope": "data",
+    "listing": {
+        "next_link": "links.next",
+        "current_page": "meta.current_page",
+        "last_page": "meta.last_page",
+        "total": "meta.total",
+    },
+    "user": {
+        "id": "id",
+        "unique": ["username", "email"],
+        "hr_id": "external_id",
+        "writable": [
+            "external_id",
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            "language",
+            "timezone",
+            "country",
+            "function",
+            "organisation_reference",
+        ],
+        "required": ["username", "email", "first_name", "last_name"],
+        "read_only": ["id", "status", "created_at", "updated_at"],
+        "max_length": {
+            "external_id": 100,
+            "username": 100,
+            "email": 255,
+            "first_name": 100,
+            "last_name": 100,
+            "function": 255,
+            "organisation_reference": 255,
+        },
+        "formats": {
+            "username": "no_spaces",
+            "email": "email",
+            "timezone": "time_zone",
+            "country": "country",
+            "language": "language",
+        },
+    },
+    "group": {"id": "id", "name": "name", "external_ref": "external_ref"},
+    "member_user_id": "id",  # a group's members are listed as user records
+    "enrolment_course": ["course_id", "course_external_id"],
+    "result": {
+        "id": "id",
+        "user_id": "user_id",
+        "course_id": ["course_id", "course_external_id"],
+        "updated_at": "updated_at",
+        "status": "status",
+        "completed_at": "completed_at",
+        "progress": "progress",
+        "score": "score",
+        "course_title": "course_title",
+        "keep": ["id", "user_external_id", "course_external_id", "enrolled_at"],
+    },
+}
+"""The sandbox's answers: records wrapped in ``data``, its field names and rules."""
+
 SANDBOX_TARGET: dict[str, Any] = {
     **SANDBOX_CLIENT,
     "token_path": "/oauth/token",
@@ -62,5 +123,6 @@ SANDBOX_TARGET: dict[str, Any] = {
     "paging": SANDBOX_PAGING,
     "deactivation": {"method": "expiry", "field": "expires_at"},
     "endpoints": SANDBOX_ENDPOINTS,
+    "records": SANDBOX_RECORDS,
 }
 """Everything a ``learningpool`` target needs besides ``base_url``, as this sandbox serves it."""

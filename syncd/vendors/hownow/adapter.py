@@ -11,11 +11,19 @@ How each operation is carried out (digest §4-§5):
   addressed everywhere as ``EXT-<external_user_id>``.
 - REACTIVATE (a rehire): ``PUT /users/EXT-…/reactivate`` then an upsert of the full
   state, because deactivation cleared the manager and a deactivated user cannot be
-  upserted. Already active counts as reactivated; a user HowNow no longer has is
-  created again by the upsert.
+  upserted. A refusal of any status is settled by reading the user: already active
+  counts as reactivated; a user HowNow no longer has is created again by the upsert.
 - DEACTIVATE and DELETE: synchronous, with ``target.deactivate_assign_to`` as the
-  heir of the leaver's content, groups and channels. Already deactivated (or gone)
-  counts as done.
+  heir of the leaver's content, groups and channels. A refusal of any status is
+  settled by reading the user: already deactivated (or gone) counts as done.
+
+Lost answers and crashes (SPEC §9): every HowNow write syncd makes is safe to send again.
+The upsert is keyed by ``external_user_id`` ("if user with given external_user_id
+exists, it will be updated", digest §4.3), so the client sends it again by itself
+and a second one updates the same user; a create left unconfirmed by a crash is
+looked up (``match_existing``) before it is sent again. Deactivate, reactivate and
+delete are PUT/DELETE calls settled by reading the user, so sending one again is
+answered by the state. HowNow documents no group or enrollment write (digest §8).
 
 Future start dates: HowNow refuses a ``start_date`` in the future, and a HowNow
 account without it takes the first sign-in date for good. So a person whose
@@ -261,15 +269,18 @@ class HowNowAdapter(AdapterSkeleton):
         ref = user_ref(external_id)
         answer = self.api.reactivate(ref)
         exists = answer.status != 404
-        if answer.status == 422:
-            # Q24: the wrong state has no documented answer; read it.
+        if not answer.ok and exists:
+            # Q24: the wrong state has no documented answer, whatever its status: read it.
             found = self.api.get_user(ref)
             exists = found is not None
             if found is not None and is_deactivated(found):
                 return Outcome(
                     op,
                     OutcomeStatus.FAILED,
-                    error=f"HowNow refused to reactivate {ref} (HTTP 422: {answer.message})",
+                    error=(
+                        f"HowNow refused to reactivate {ref} (HTTP {answer.status}: "
+                        f"{answer.message}); read back, the user is still deactivated"
+                    ),
                 )
         if not exists:
             if not op.fields:
@@ -293,8 +304,10 @@ class HowNowAdapter(AdapterSkeleton):
         answer = self.api.deactivate(ref, heir)
         if answer.ok:
             return Outcome(op, OutcomeStatus.DONE, remote_id=external_id)
-        found = self.api.get_user(ref) if answer.status == 422 else None
-        if answer.status == 404 or found is None:
+        # Q24: "already deactivated" has no documented status: any refusal is settled by
+        # the user as HowNow reads it, not by its code.
+        found = self.api.get_user(ref) if answer.status != 404 else None
+        if found is None:
             return Outcome(
                 op,
                 OutcomeStatus.DONE,
@@ -310,8 +323,8 @@ class HowNowAdapter(AdapterSkeleton):
         external_id = op.remote_id or op.hr_key
         ref = user_ref(external_id)
         answer = self.api.delete(ref, self.target.deactivate_assign_to)
-        if answer.ok or answer.status == 404:
-            return Outcome(op, OutcomeStatus.DONE, remote_id=external_id)
+        if answer.ok or answer.status == 404 or self.api.get_user(ref) is None:
+            return Outcome(op, OutcomeStatus.DONE, remote_id=external_id)  # gone, however said
         return Outcome(op, OutcomeStatus.FAILED, error=self._heir_problem("delete", ref, answer))
 
     def _heir_problem(self, action: str, ref: str, answer: hownow.Answer) -> str:

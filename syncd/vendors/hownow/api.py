@@ -30,6 +30,7 @@ from syncd.vendors.context import AdapterContext
 
 log = structlog.get_logger(__name__)
 
+VENDOR = "hownow"
 USERS = "/external/v1/users"
 USER = "/external/v1/users/{ref}"
 UPSERT_USER = "/external/v1/users/upsert"
@@ -114,7 +115,7 @@ def hownow_auth(
         f"{base_url.rstrip('/')}/token",
         client_id,
         client_secret,
-        name="hownow",
+        name=VENDOR,
         token_path="/token",
         client_auth="post",
         **options,
@@ -135,8 +136,13 @@ def open_client(target: Any, context: AdapterContext) -> VendorClient:
     if acting:
         headers["X-User-Id"] = acting  # Q5: one admin acting identity on every call
     return vendor_client(
-        "hownow", target, context, auth=auth, credential_parts=(target.client_id,), headers=headers
+        VENDOR, target, context, auth=auth, credential_parts=(target.client_id,), headers=headers
     )
+
+
+REFUSALS = frozenset(range(400, 500)) - {401, 408, 429}
+"""Answers to a deactivate, reactivate or delete handed back to be settled by reading the
+user: the wrong state ("already deactivated") has no documented status (Q24)."""
 
 
 class HowNowApi(VendorApi):
@@ -203,9 +209,7 @@ class HowNowApi(VendorApi):
         return self._leave("DELETE", DELETE, ref, heir)
 
     def reactivate(self, ref: str) -> Answer:
-        return self._answer(
-            self.client.put(REACTIVATE, path_params={"ref": ref}, accept={404, 422})
-        )
+        return self._answer(self.client.put(REACTIVATE, path_params={"ref": ref}, accept=REFUSALS))
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -227,7 +231,7 @@ class HowNowApi(VendorApi):
             path_params={"ref": ref},
             json={ASSIGNEE_KEY: heir},
             priority=Priority.DEPROVISION,
-            accept={404, 422},
+            accept=REFUSALS,
         )
         return self._answer(response)
 

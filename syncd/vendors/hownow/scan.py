@@ -33,13 +33,11 @@ import structlog
 
 from syncd.model import LearningResult, ResultStatus
 from syncd.vendors.base import PullPage
-from syncd.vendors.hownow.api import HowNowApi, Page
+from syncd.vendors.hownow.api import VENDOR, HowNowApi, Page
 from syncd.vendors.pulling import parse_time
 from syncd.vendors.scanning import BudgetedScan, ScanPosition
 
 log = structlog.get_logger(__name__)
-
-VENDOR = "hownow"
 
 _STATUSES = {
     "not started": ResultStatus.NOT_STARTED,

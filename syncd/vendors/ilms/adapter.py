@@ -31,7 +31,7 @@ from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.base import Capabilities, PullPage, RemoteAccount, TargetCheck, VendorFacts
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.ilms.accounts import AccountListing
-from syncd.vendors.ilms.api import ILMSApi, open_client
+from syncd.vendors.ilms.api import VENDOR, ILMSApi, open_client
 from syncd.vendors.ilms.directory import LOOKUP_LIMIT, Directory
 from syncd.vendors.ilms.enrollments import Enrollments
 from syncd.vendors.ilms.fields import FIELDS, HIERARCHY, SEARCHABLE, code_of, match_of
@@ -44,7 +44,6 @@ from syncd.vendors.skeleton import AdapterSkeleton
 
 log = structlog.get_logger(__name__)
 
-VENDOR = "ilms"
 DEFAULT_MATCH = ("F004", "F015")
 """Without ``users.match``: Employee ID (the digest's join key, §5 "Rec (identity)"), else
 the e-mail address, whichever the mapping gives a person."""
@@ -139,8 +138,8 @@ class ILMSAdapter(AdapterSkeleton):
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         """A slice of the round (summary counts, then the enrollments of courses whose counts
         moved, then the transcripts of people whose enrollment moved) within
-        ``pull_budget()`` calls: with iLMS's default of 60 a minute (54 after the safety
-        margin) and the default share of 0.5, 27 calls a cycle."""
+        ``pull_budget()`` calls: with iLMS's default of 60 a minute (the default margin keeps
+        all of it) and the default share of 0.5, 30 calls a cycle."""
         scan = ChangeScan(
             self.api,
             self.pull_budget(),

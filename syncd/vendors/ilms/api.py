@@ -32,8 +32,10 @@ from syncd.http import (
     json_payload,
 )
 from syncd.limits import Priority
+from syncd.model import Operation, Outcome
 from syncd.vendors.client import VendorApi, vendor_client
 from syncd.vendors.context import AdapterContext
+from syncd.vendors.settle import Refused, StateWrite, settle
 
 VENDOR = "ilms"
 ORG = "/organizations/{org_id}"
@@ -243,6 +245,36 @@ class ILMSApi(VendorApi):
         return False
 
     # --- writes --------------------------------------------------------------------------------
+
+    def settle_write(
+        self,
+        op: Operation,
+        method: str,
+        template: str,
+        *,
+        path_params: Mapping[str, Any],
+        json_body: Any,
+        holds: Callable[[], bool | None],
+        wanted: bool,
+    ) -> Outcome | Refused[Answer]:
+        """A membership or enrollment write, settled by ``holds`` (what iLMS's listing shows)
+        whenever its answer is not a success or is lost (``syncd.vendors.settle``)."""
+        return settle(
+            op,
+            StateWrite(
+                send=lambda: self.send(
+                    method,
+                    template,
+                    path_params=path_params,
+                    json_body=json_body,
+                    priority=Priority.WRITE,
+                    idempotent=False,  # a lost answer is looked up, not sent blindly again
+                ),
+                holds=holds,
+                wanted=wanted,
+                accepted=lambda answer: answer.ok,
+            ),
+        )
 
     def send(
         self,

@@ -23,7 +23,6 @@ from typing import Any
 from syncd.limits import Priority
 from syncd.model import Membership, MembershipKind, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.ilms.api import COURSE_ENROLLMENTS, COURSES, CURRICULUM_ENROLLMENTS, ILMSApi
-from syncd.vendors.settle import StateWrite, settle
 
 
 def split_target(target: str) -> tuple[str, str, str]:
@@ -60,27 +59,20 @@ class Enrollments:
         if not course_id:
             return Outcome(op, OutcomeStatus.FAILED, error=f"the {kind} id is empty")
         user_id = str(op.remote_id)
-        settled = settle(
+        settled = self._api.settle_write(
             op,
-            StateWrite(
-                send=lambda: self._api.send(
-                    "DELETE" if removing else "POST",
-                    template,
-                    path_params={"course_id": course_id},
-                    json_body={"userid": user_id},
-                    priority=Priority.WRITE,
-                    idempotent=False,  # a lost answer is looked up, not sent blindly again
-                ),
-                holds=lambda: self._api.shows(
-                    template,
-                    user_id,
-                    enrolled_user,
-                    path_params={"course_id": course_id},
-                    params={"includeInactiveUsers": "true"},
-                ),
-                wanted=not removing,
-                accepted=lambda answer: answer.ok,
+            "DELETE" if removing else "POST",
+            template,
+            path_params={"course_id": course_id},
+            json_body={"userid": user_id},
+            holds=lambda: self._api.shows(
+                template,
+                user_id,
+                enrolled_user,
+                path_params={"course_id": course_id},
+                params={"includeInactiveUsers": "true"},
             ),
+            wanted=not removing,
         )
         if isinstance(settled, Outcome):
             return settled

@@ -18,7 +18,6 @@ from __future__ import annotations
 from syncd.limits import Priority
 from syncd.model import Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.ilms.api import GROUP_MEMBER, GROUP_MEMBERS, GROUPS, ILMSApi
-from syncd.vendors.settle import StateWrite, settle
 
 
 class Memberships:
@@ -84,21 +83,14 @@ class Memberships:
         else:
             method, template, params = "POST", GROUP_MEMBERS, {}
             body = {"userid": user_id}
-        settled = settle(
+        settled = self._api.settle_write(
             op,
-            StateWrite(
-                send=lambda: self._api.send(
-                    method,
-                    template,
-                    path_params={"group_id": group_id, **params},
-                    json_body=body,
-                    priority=Priority.WRITE,
-                    idempotent=False,  # a lost answer is looked up, not sent blindly again
-                ),
-                holds=lambda: self._member(group_id, user_id),
-                wanted=not removing,
-                accepted=lambda answer: answer.ok,
-            ),
+            method,
+            template,
+            path_params={"group_id": group_id, **params},
+            json_body=body,
+            holds=lambda: self._member(group_id, user_id),
+            wanted=not removing,
         )
         if isinstance(settled, Outcome):
             return settled

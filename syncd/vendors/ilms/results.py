@@ -29,10 +29,9 @@ from typing import Any
 import structlog
 
 from syncd.model import LearningResult, ResultStatus
+from syncd.vendors.ilms.api import VENDOR
 
 log = structlog.get_logger(__name__)
-
-VENDOR = "ilms"
 
 STATUSES = {
     "notstarted": ResultStatus.NOT_STARTED,

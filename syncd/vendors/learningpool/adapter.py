@@ -45,7 +45,13 @@ from syncd.vendors.learningpool.endpoints import EndpointMissing, Endpoints
 from syncd.vendors.learningpool.facts import FACTS
 from syncd.vendors.learningpool.memberships import Memberships
 from syncd.vendors.learningpool.paging import Pager
-from syncd.vendors.learningpool.pull import COMPLETIONS, IN_PROGRESS, FeedPull, ResultsPull
+from syncd.vendors.learningpool.pull import (
+    COMPLETIONS,
+    IN_PROGRESS,
+    FeedPull,
+    ResultRecords,
+    ResultsPull,
+)
 from syncd.vendors.learningpool.users import UserWriter
 from syncd.vendors.skeleton import AdapterSkeleton, StatelessValidator
 
@@ -74,8 +80,9 @@ class LearningPoolAdapter(AdapterSkeleton):
         if token_clock is not None:
             auth_options["clock"] = token_clock
         token_path, encoding = target.token_path, target.token_encoding
-        if token_path is None or encoding is None:  # ``config check`` reports it first
-            key, why = FACTS.unset(target)[0]
+        unset = FACTS.unset(target)
+        if unset or token_path is None or encoding is None:  # ``config check`` reports it first
+            key, why = unset[0]
             raise EndpointMissing(key, f"target.{key}: {why}")
         auth = learningpool_auth(
             target.base_url,
@@ -96,14 +103,21 @@ class LearningPoolAdapter(AdapterSkeleton):
         now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         activity = Activity(target.deactivation, now)
         owned = activity.owned_field
-        validator = StatelessValidator(lambda values: fields.problems(values, owned))
+        records = target.records
+        user_rules = records.user
+        validator = StatelessValidator(
+            lambda values: fields.problems(values, user_rules, owned) if user_rules else []
+        )
         super().__init__(target, context, client, validator)
         self.endpoints = Endpoints(target.endpoints, self.client)
-        pager = Pager(self.endpoints, target.paging)
-        self.directory = Directory(self.endpoints, pager, activity)
-        self.listing = AccountListing(pager, self.directory, context.match)
-        self.users = UserWriter(self.endpoints, self.client, self.directory, activity)
-        self.memberships = Memberships(self.endpoints, self.client, pager)
+        pager = Pager(self.endpoints, target.paging, records)
+        self.directory = Directory(self.endpoints, pager, activity, records)
+        self.user_rules = user_rules
+        self.users = UserWriter(self.endpoints, self.client, self.directory, activity, records)
+        self.memberships = Memberships(self.endpoints, self.client, pager, records)
+        self.listing = AccountListing(
+            pager, self.directory, self.memberships.groups, records, context.match
+        )
         self.results = self._results(target, context, pager)
 
     # --- the protocol ------------------------------------------------------------------------
@@ -141,8 +155,8 @@ class LearningPoolAdapter(AdapterSkeleton):
 
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         """At most ``pull_budget()`` pages of the feeds, shared between them. With the default
-        60 a minute (54 after the safety margin) and a share of 0.5, a cycle reads 27 pages
-        of completions, or 13 of each with an in-progress feed; a larger backlog takes
+        60 a minute (the default margin keeps all of it) and a share of 0.5, a cycle reads 30
+        pages of completions, or 15 of each with an in-progress feed; a larger backlog takes
         several cycles."""
         self.endpoints.get(COMPLETIONS)  # EndpointMissing names the key to set
         return self.results.pages(cursor)
@@ -154,11 +168,15 @@ class LearningPoolAdapter(AdapterSkeleton):
     ) -> ResultsPull:
         """The configured feeds, in-progress first, sharing the pull's budget."""
         names = [n for n in (IN_PROGRESS, COMPLETIONS) if n in target.endpoints.configured()]
+        named = target.records.result
+        if named is None:  # no feed configured (else the adapter refused to start)
+            return ResultsPull([])
         share = max(1, self.pull_budget() // max(1, len(names)))
         feeds = [
             FeedPull(
                 pager,
                 name,
+                ResultRecords(named),
                 since_param=getattr(target.endpoints, name).since_param,
                 budget=share,
                 start=context.pull.start_date,
@@ -168,12 +186,15 @@ class LearningPoolAdapter(AdapterSkeleton):
         ]
         return ResultsPull(feeds)
 
-    @staticmethod
-    def _natural_key(users: Sequence[DesiredUser]) -> str:
-        """The HR id when the mapping sends one, else the username (unique per platform)."""
-        if any(fields.text(user.fields.get("external_id")) for user in users):
-            return "external_id"
-        return "username"
+    def _natural_key(self, users: Sequence[DesiredUser]) -> str:
+        """The HR id when the mapping sends one, else the first field unique per platform."""
+        rules = self.user_rules
+        if rules is None:  # config check names target.records.user
+            raise EndpointMissing("records.user", "target.records.user is not configured")
+        hr_id = rules.hr_id
+        if hr_id and any(fields.text(user.fields.get(hr_id)) for user in users):
+            return hr_id
+        return rules.unique[0]
 
     def _execute(self, op: Operation) -> Outcome:
         if op.kind is not OpKind.CREATE and not op.remote_id:

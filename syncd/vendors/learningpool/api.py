@@ -2,9 +2,10 @@
 
 The public document gives the OAuth2 client-credentials flow but not the token path
 or how the request is encoded: both come from the target (``token_path``,
-``token_encoding``). It says nothing of bodies, so answers are read tolerantly:
+``token_encoding``). It says nothing of bodies:
 
-- a record comes as ``{"data": {...}}`` or bare;
+- a record comes wrapped in the key ``target.records.envelope`` names, or bare
+  (``none``);
 - a refusal as ``{"message", "errors": {field: [messages]}}`` (read into one reason per
   field so a person can fix the HR record) or as anything else, quoted.
 
@@ -46,12 +47,27 @@ def learningpool_auth(
     )
 
 
-def record_of(response: httpx.Response, call: str) -> dict[str, Any]:
-    """The record of a 2xx answer (``data`` or the bare object); ``{}`` for an empty answer."""
-    payload = json_payload(response, f"{VENDOR} {call}")
-    if isinstance(payload, Mapping) and isinstance(payload.get("data"), Mapping):
-        return dict(payload["data"])
-    return dict(payload) if isinstance(payload, Mapping) else {}
+def unwrapped(payload: Any, envelope: str | None) -> Any:
+    """What ``envelope`` (``target.records.envelope``; None: bare) wraps in ``payload``."""
+    if envelope is None:
+        return payload
+    return payload.get(envelope) if isinstance(payload, Mapping) else None
+
+
+def field_value(record: Mapping[str, Any], name: str) -> Any:
+    """Field ``name`` of a record; dots reach into nested objects (``meta.total``)."""
+    value: Any = record
+    for part in name.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def record_of(response: httpx.Response, call: str, envelope: str | None) -> dict[str, Any]:
+    """The record of a 2xx answer, inside ``envelope``; ``{}`` for an empty answer."""
+    record = unwrapped(json_payload(response, f"{VENDOR} {call}"), envelope)
+    return dict(record) if isinstance(record, Mapping) else {}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,9 +19,11 @@ from typing import Any
 
 import structlog
 
+from syncd.config.schema.targets import LearningPoolRecords
 from syncd.limits import Priority
 from syncd.vendors.learningpool.activity import Activity
-from syncd.vendors.learningpool.endpoints import Endpoints
+from syncd.vendors.learningpool.api import field_value, record_of
+from syncd.vendors.learningpool.endpoints import EndpointMissing, Endpoints
 from syncd.vendors.learningpool.fields import text
 from syncd.vendors.learningpool.paging import Pager
 
@@ -47,19 +49,23 @@ class Account:
         return norm(self.record.get(field))
 
 
-def record_id(item: Mapping[str, Any]) -> str:
-    """The account id of a listed record; "" when it has none usable."""
-    remote_id = item.get("id")
-    return "" if remote_id is None or isinstance(remote_id, bool) else text(remote_id)
+def record_id(item: Mapping[str, Any], field: str) -> str:
+    """The id a record holds in ``field``; "" when it has none usable."""
+    value = field_value(item, field)
+    return "" if value is None or isinstance(value, bool | Mapping | list) else text(value)
 
 
 class Directory:
     """Accounts read from the user listing, indexed by every field syncd may match on."""
 
-    def __init__(self, endpoints: Endpoints, pager: Pager, activity: Activity) -> None:
+    def __init__(
+        self, endpoints: Endpoints, pager: Pager, activity: Activity, records: LearningPoolRecords
+    ) -> None:
         self._endpoints = endpoints
         self._pager = pager
         self._activity = activity
+        self._envelope = records.wrapper
+        self._id_field = records.user.id if records.user is not None else None
         self._by_id: dict[str, Account] = {}
         self._index: dict[str, dict[str, Account]] = {}  # field -> normalised value -> account
         self._complete = False  # the whole listing has been read
@@ -74,7 +80,9 @@ class Directory:
         return self._endpoints.has(GET)
 
     def account(self, item: Mapping[str, Any]) -> Account | None:
-        remote_id = record_id(item)
+        if self._id_field is None:  # target.records.user: config check names it
+            raise EndpointMissing("records.user", "target.records.user is not configured")
+        remote_id = record_id(item, self._id_field)
         return Account(remote_id, dict(item), self._activity.active(item)) if remote_id else None
 
     def _filter(self, field: str) -> str | None:
@@ -141,9 +149,8 @@ class Directory:
             )
             if response.status_code == 404:
                 return None
-            payload = response.json()
-            data = payload.get("data", payload) if isinstance(payload, Mapping) else None
-            return self.account(data) if isinstance(data, Mapping) else None
+            record = record_of(response, f"GET {GET}", self._envelope)
+            return self.account(record) if record else None
         if not self.available:
             self._endpoints.get(GET)  # raises, naming the key to set
         self._complete = self._filters_ignored = False

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from syncd.config.schema.targets import LearningPoolTarget
 from syncd.vendors.base import USER_OPERATIONS, Capabilities, VendorFacts
 
-NOT_LISTED = "no configurable endpoint lists a group's members or a user's enrolments"
+NOT_LISTED = "a user's enrolments are read only to settle a write (a call per user)"
 TOKEN_PATH_UNSET = (
     "required: Learning Pool documents no token path; set the path its client-credentials "
     "token is requested at (e.g. /oauth/token)"
@@ -22,6 +22,42 @@ TOKEN_PATH_UNSET = (
 TOKEN_ENCODING_UNSET = (
     "required: Learning Pool documents no token request encoding; set form or json"
 )
+RECORDS_UNSET = "required: Learning Pool documents no response body; set {what}"
+RECORD_PARTS: tuple[tuple[str, frozenset[str], str], ...] = (
+    ("envelope", frozenset(), "the key answers wrap records in (e.g. data), or none"),
+    (
+        "user",
+        frozenset(
+            {
+                "users_list",
+                "user_get",
+                "user_create",
+                "user_update",
+                "user_deactivate",
+                "user_reactivate",
+                "group_members_list",
+            }
+        ),
+        "the user record's field names (id, unique, writable, ...)",
+    ),
+    ("group", frozenset({"groups_list"}), "the group record's field names (id, name)"),
+    (
+        "member_user_id",
+        frozenset({"group_members_list"}),
+        "the field of a group member record that holds the user's id",
+    ),
+    (
+        "enrolment_course",
+        frozenset({"user_enrolments_list"}),
+        "the field(s) of an enrolment record that name the course",
+    ),
+    (
+        "result",
+        frozenset({"completions_list", "in_progress_list"}),
+        "the results record's field names (user_id, course_id, updated_at, ...)",
+    ),
+)
+"""Each part of ``target.records``, the endpoints whose answers need it, and what it is."""
 PAGING = "paging"
 DEACTIVATION = "deactivation"
 
@@ -30,6 +66,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "enrollments": ("enrolment_create",),
     "pull": ("completions_list", PAGING),
     "list_accounts": ("users_list", PAGING),
+    "list_groups": ("groups_list", "group_members_list", PAGING),
     "users_list": ("users_list", PAGING),
     "user_create": ("user_create",),
     "user_update": ("user_update",),
@@ -73,6 +110,7 @@ class LearningPoolFacts(VendorFacts):
             pull=can["pull"],
             incremental_pull=can["pull"] and feed is not None and feed.since_param is not None,
             list_accounts=can["list_accounts"],
+            list_groups=can["list_groups"],
         )
 
     def unset(self, target: LearningPoolTarget) -> list[tuple[str, str]]:
@@ -81,6 +119,10 @@ class LearningPoolFacts(VendorFacts):
             found.append(("token_path", TOKEN_PATH_UNSET))
         if target.token_encoding is None:
             found.append(("token_encoding", TOKEN_ENCODING_UNSET))
+        have = target.endpoints.configured()
+        for part, readers, what in RECORD_PARTS:
+            if getattr(target.records, part) is None and (not readers or readers & have):
+                found.append((f"records.{part}", RECORDS_UNSET.format(what=what)))
         return found
 
     def user_operations(self, target: LearningPoolTarget) -> frozenset[str]:
@@ -99,7 +141,6 @@ FACTS = LearningPoolFacts(
         "delete": "syncd deactivates Learning Pool users, as Learning Pool recommends",
         "create_groups": "no group creation endpoint is configurable",
         "learning_paths": "no learning path enrolment endpoint is configurable",
-        "list_groups": NOT_LISTED,
         "list_courses": NOT_LISTED,
     },
 )

@@ -20,23 +20,25 @@ method's own semantics: a POST is not resent blindly, a PUT or DELETE may be.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import httpx
 import structlog
 
+from syncd.config.schema.targets import GroupRecord, LearningPoolRecords
 from syncd.http import VendorClient
 from syncd.limits import Priority
 from syncd.model import Operation, OpKind, Outcome
-from syncd.vendors.learningpool.api import refusal
-from syncd.vendors.learningpool.endpoints import Endpoints
+from syncd.vendors.learningpool.api import field_value, refusal
+from syncd.vendors.learningpool.endpoints import EndpointMissing, Endpoints
 from syncd.vendors.learningpool.fields import text
-from syncd.vendors.learningpool.paging import Pager
+from syncd.vendors.learningpool.paging import Page, Pager
 from syncd.vendors.learningpool.users import REFUSALS, done, failed
 
 log = structlog.get_logger(__name__)
 
+GROUPS = "groups_list"
 MEMBERS = "group_members_list"
 ENROLMENTS = "user_enrolments_list"
 
@@ -44,29 +46,32 @@ ENROLMENTS = "user_enrolments_list"
 class Groups:
     """Groups by External Ref and by name, read once from ``groups_list``."""
 
-    def __init__(self, pager: Pager) -> None:
+    def __init__(self, pager: Pager, names: GroupRecord | None) -> None:
         self._pager = pager
+        self._names = names
         self._by_ref: dict[str, str] | None = None
         self._by_name: dict[str, str] = {}
 
     def resolve(self, label: str, priority: Priority = Priority.WRITE) -> str | None:
         """The id of the group whose External Ref (exactly) or name (any case) is ``label``."""
         if self._by_ref is None:
+            names = self._names
+            if names is None:  # config check names target.records.group
+                raise EndpointMissing("records.group", "target.records.group is not configured")
             self._by_ref = {}
-            for page in self._pager.pages("groups_list", priority=priority):
+            for page in self._pager.pages(GROUPS, priority=priority):
                 for group in page.items:
-                    group_id = text(group.get("id"))
+                    group_id = text(field_value(group, names.id))
                     if not group_id:
                         continue
-                    ref = text(group.get("external_ref"))
+                    ref = text(field_value(group, names.external_ref)) if names.external_ref else ""
                     if ref:
                         self._by_ref[ref] = group_id
-                    name = text(group.get("name")).casefold()
+                    name = text(field_value(group, names.name)).casefold()
                     if name:
                         self._by_name.setdefault(name, group_id)
             log.info("learningpool_groups_read", groups=len(self._by_name))
         return self._by_ref.get(label) or self._by_name.get(label.casefold())
-
 
     def unusable(self, labels: frozenset[str]) -> dict[str, str]:
         """Groups among ``labels`` that ``groups_list`` (read priority) does not show, and why."""
@@ -81,11 +86,19 @@ class Groups:
 class Memberships:
     """GROUP_ADD, GROUP_REMOVE and ENROLL, one call each, settled by reading when in doubt."""
 
-    def __init__(self, endpoints: Endpoints, client: VendorClient, pager: Pager) -> None:
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        client: VendorClient,
+        pager: Pager,
+        records: LearningPoolRecords,
+    ) -> None:
         self._endpoints = endpoints
         self._client = client
         self._pager = pager
-        self.groups = Groups(pager)
+        self.groups = Groups(pager, records.group)
+        self.member_field = records.member_user_id
+        self._course_fields = records.enrolment_course or []
 
     def execute(self, op: Operation) -> Outcome:
         if op.kind is OpKind.ENROLL:
@@ -170,21 +183,27 @@ class Memberships:
         return failed(op, reason)
 
     def _member(self, group_id: str, user_id: str) -> bool:
-        ids = {"group_id": group_id}
-        for page in self._pager.pages(MEMBERS, ids=ids, priority=Priority.WRITE):
-            if any(_user_of(item) == user_id for item in page.items):
-                return True
-        return False
+        pages = self._pager.pages(MEMBERS, ids={"group_id": group_id}, priority=Priority.WRITE)
+        return any(member == user_id for member in member_ids(pages, self.member_field))
 
     def _enrolled(self, user_id: str, course: str) -> bool:
         ids = {"user_id": user_id}
         for page in self._pager.pages(ENROLMENTS, ids=ids, priority=Priority.WRITE):
             for item in page.items:
-                if course in (text(item.get("course_id")), text(item.get("course_external_id"))):
+                if any(course == text(field_value(item, f)) for f in self._course_fields):
                     return True
         return False
 
 
-def _user_of(item: dict[str, Any]) -> str:
-    """The user a member record names: its ``user_id`` (a membership) or ``id`` (a user)."""
-    return text(item.get("user_id")) or text(item.get("id"))
+def member_ids(pages: Iterable[Page], field: str | None) -> Iterator[str]:
+    """The user ids (in ``field``: ``target.records.member_user_id``) of a group's member
+    pages, read lazily (a lookup stops at its user)."""
+    if field is None:  # config check names target.records.member_user_id
+        raise EndpointMissing(
+            "records.member_user_id", "target.records.member_user_id is not configured"
+        )
+    for page in pages:
+        for item in page.items:
+            user_id = text(field_value(item, field))
+            if user_id:
+                yield user_id

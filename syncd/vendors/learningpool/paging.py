@@ -2,9 +2,9 @@
 
 Learning Pool documents no paging, so its parameters are the customer's: ``style``
 (a page number from 1, or an offset from 0), ``page_param``, ``size_param`` and
-``page_size``. Answers are read tolerantly: ``{"data": [...], "links": {"next"},
-"meta": {"current_page", "last_page", "total"}}`` or a bare JSON list, the end found
-from ``links.next``, ``meta`` or a short page, whichever the answer carries.
+``page_size``. The list is what ``target.records.envelope`` wraps (or the bare
+answer); the end is found from the fields ``target.records.listing`` names (a next
+link, the current and last page, the total), else from a short page.
 
 Two guards keep a listing from running on for ever: a page that repeats the one
 before it (what an API ignoring ``page_param`` answers) and ``paging.max_pages``.
@@ -21,10 +21,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from syncd.config.schema.targets import Paging
+from syncd.config.schema.targets import LearningPoolRecords, Paging
 from syncd.http import UnreachableError, json_payload, whole_number
 from syncd.limits import Priority
-from syncd.vendors.learningpool.api import VENDOR
+from syncd.vendors.learningpool.api import VENDOR, field_value, unwrapped
 from syncd.vendors.learningpool.endpoints import EndpointMissing, Endpoints
 
 
@@ -44,9 +44,12 @@ class Page:
 class Pager:
     """Pages of the configured list endpoints."""
 
-    def __init__(self, endpoints: Endpoints, paging: Paging | None) -> None:
+    def __init__(
+        self, endpoints: Endpoints, paging: Paging | None, records: LearningPoolRecords
+    ) -> None:
         self._endpoints = endpoints
         self._paging = paging
+        self._records = records
 
     def available(self, name: str) -> bool:
         """Whether list endpoint ``name`` and the paging it needs are both configured."""
@@ -92,7 +95,8 @@ class Pager:
         query = {**dict(params or {}), paging.page_param: position}
         query[paging.size_param] = paging.page_size
         response = self._endpoints.call(name, ids=ids, params=query, priority=priority)
-        page = _page(json_payload(response, f"{VENDOR} {call}"), number, paging, call)
+        payload = json_payload(response, f"{VENDOR} {call}")
+        page = _page(payload, number, paging, self._records, call)
         if after is not None and _repeats(page, after):
             raise ListingError(
                 f"{VENDOR} {call}: page {number} repeats page {number - 1}, so the platform "
@@ -128,29 +132,36 @@ def _repeats(page: Page, before: Page) -> bool:
     return follows and bool(page.items) and page.fingerprint == before.fingerprint
 
 
-def _page(payload: Any, number: int, paging: Paging, call: str) -> Page:
-    if isinstance(payload, list):
-        items, links, meta = payload, {}, {}
-    elif isinstance(payload, Mapping) and isinstance(payload.get("data"), list):
-        items = payload["data"]
-        links = payload.get("links") if isinstance(payload.get("links"), Mapping) else {}
-        meta = payload.get("meta") if isinstance(payload.get("meta"), Mapping) else {}
-    else:
-        raise UnreachableError(f"{VENDOR} {call}: the answer carries no list of records")
-    records = [dict(item) for item in items if isinstance(item, Mapping)]
-    current = whole_number(meta.get("current_page")) or number
-    last = whole_number(meta.get("last_page"))
-    if "next" in links:
-        has_more = bool(links.get("next"))
+def _page(
+    payload: Any, number: int, paging: Paging, records: LearningPoolRecords, call: str
+) -> Page:
+    items = unwrapped(payload, records.wrapper)
+    if not isinstance(items, list):
+        where = f"in {records.wrapper!r}" if records.wrapper else "(records.envelope: none)"
+        raise UnreachableError(
+            f"{VENDOR} {call}: the answer carries no list of records {where}; "
+            "check target.records.envelope"
+        )
+    meta = records.listing
+    top = payload if isinstance(payload, Mapping) else {}
+
+    def read(name: str | None) -> Any:
+        return field_value(top, name) if name else None
+
+    records_read = [dict(item) for item in items if isinstance(item, Mapping)]
+    current = whole_number(read(meta.current_page)) or number
+    last = whole_number(read(meta.last_page))
+    if meta.next_link is not None:
+        has_more = bool(read(meta.next_link))
     elif last is not None:
         has_more = current < last
     else:
-        has_more = len(records) >= paging.page_size
-    encoded = json.dumps(records, sort_keys=True, default=str).encode()
+        has_more = len(records_read) >= paging.page_size
+    encoded = json.dumps(records_read, sort_keys=True, default=str).encode()
     return Page(
         number,
-        records,
-        has_more and bool(records),
-        whole_number(meta.get("total")),
+        records_read,
+        has_more and bool(records_read),
+        whole_number(read(meta.total)),
         hashlib.sha256(encoded).hexdigest(),
     )

@@ -36,9 +36,10 @@ from typing import Any, cast
 
 import structlog
 
+from syncd.config.schema.targets import ResultRecord
 from syncd.model import LearningResult, ResultStatus, iso_utc
 from syncd.vendors.base import PullPage
-from syncd.vendors.learningpool.api import VENDOR
+from syncd.vendors.learningpool.api import VENDOR, field_value
 from syncd.vendors.learningpool.fields import text
 from syncd.vendors.learningpool.paging import Page, Pager
 from syncd.vendors.pulling import DEFAULT_OVERLAP, parse_time
@@ -79,46 +80,66 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def to_result(item: Mapping[str, Any]) -> LearningResult | None:
-    """One completion record as a learning result; None when it names no learner or course."""
-    user_id = text(item.get("user_id"))
-    course_id = text(item.get("course_id")) or text(item.get("course_external_id"))
-    if not user_id or not course_id:
-        log.warning("learningpool_completion_unusable", record_id=text(item.get("id"))[:40])
-        return None
-    completed_at = parse_time(item.get("completed_at"))
-    status = STATUSES.get(text(item.get("status")).casefold())
-    if status is None and completed_at is not None:
-        status = ResultStatus.COMPLETED  # the feed lists completions
-    progress = _number(item.get("progress"))
-    certificate = item.get("certificate_url")
-    title = item.get("course_title")
-    return LearningResult(
-        vendor=VENDOR,
-        lms_user_id=user_id,
-        course_id=course_id,
-        status=cast(ResultStatus, status),  # None: unknown, written empty
-        course_name=title.strip() if isinstance(title, str) and title.strip() else None,
-        progress=min(100.0, max(0.0, progress)) if progress is not None else None,
-        score=_number(item.get("score")),
-        started_at=parse_time(item.get("started_at")),
-        completed_at=completed_at,
-        certificate_url=certificate if isinstance(certificate, str) and certificate else None,
-        certificate_expires_at=parse_time(item.get("certificate_expires_at")),
-        updated_at=parse_time(item.get("updated_at")),
-        raw={
-            name: item[name]
-            for name in ("id", "user_external_id", "course_external_id", "enrolled_at")
-            if name in item
-        },
-    )
+class ResultRecords:
+    """Results records read by the field names ``target.records.result`` gives them."""
 
+    def __init__(self, names: ResultRecord) -> None:
+        self.names = names
 
-def record_key(item: Mapping[str, Any]) -> str:
-    """One change of one record: its id (or learner and course) and when it last changed."""
-    ident = text(item.get("id")) or f"{text(item.get('user_id'))}/{text(item.get('course_id'))}"
-    changed = parse_time(item.get("updated_at"))
-    return f"{ident}|{iso_utc(changed) if changed else text(item.get('updated_at'))}"
+    def _get(self, item: Mapping[str, Any], name: str | None) -> Any:
+        return field_value(item, name) if name else None
+
+    def _course(self, item: Mapping[str, Any]) -> str:
+        """The first of the ``course_id`` fields holding a value (its id, else External ID)."""
+        return next(
+            (t for t in (text(field_value(item, n)) for n in self.names.course_id) if t), ""
+        )
+
+    def updated(self, item: Mapping[str, Any]) -> datetime | None:
+        return parse_time(self._get(item, self.names.updated_at))
+
+    def to_result(self, item: Mapping[str, Any]) -> LearningResult | None:
+        """One record as a learning result; None when it names no learner or course."""
+        f = self.names
+        user_id = text(self._get(item, f.user_id))
+        course_id = self._course(item)
+        if not user_id or not course_id:
+            ident = text(self._get(item, f.id))[:40]
+            log.warning("learningpool_completion_unusable", record_id=ident)
+            return None
+        completed_at = parse_time(self._get(item, f.completed_at))
+        status = STATUSES.get(text(self._get(item, f.status)).casefold())
+        if status is None and completed_at is not None:
+            status = ResultStatus.COMPLETED  # the feed lists completions
+        progress = _number(self._get(item, f.progress))
+        certificate = self._get(item, f.certificate_url)
+        title = self._get(item, f.course_title)
+        return LearningResult(
+            vendor=VENDOR,
+            lms_user_id=user_id,
+            course_id=course_id,
+            status=cast(ResultStatus, status),  # None: unknown, written empty
+            course_name=title.strip() if isinstance(title, str) and title.strip() else None,
+            progress=min(100.0, max(0.0, progress)) if progress is not None else None,
+            score=_number(self._get(item, f.score)),
+            started_at=parse_time(self._get(item, f.started_at)),
+            completed_at=completed_at,
+            certificate_url=certificate if isinstance(certificate, str) and certificate else None,
+            certificate_expires_at=parse_time(self._get(item, f.certificate_expires_at)),
+            updated_at=self.updated(item),
+            raw={name: item[name] for name in f.keep if name in item},
+        )
+
+    def key(self, item: Mapping[str, Any]) -> str:
+        """One change of one record: its id (or learner and course) and when it last changed."""
+        f = self.names
+        ident = (
+            text(self._get(item, f.id))
+            or f"{text(self._get(item, f.user_id))}/{self._course(item)}"
+        )
+        changed = self.updated(item)
+        stamp = iso_utc(changed) if changed else text(self._get(item, f.updated_at))
+        return f"{ident}|{stamp}"
 
 
 def _key_time(key: str) -> datetime | None:
@@ -156,6 +177,7 @@ class FeedPull:
         self,
         pager: Pager,
         name: str,
+        records: ResultRecords,
         *,
         since_param: str | None,
         budget: int,
@@ -164,6 +186,7 @@ class FeedPull:
     ) -> None:
         self.name = name
         self._pager = pager
+        self._records = records
         self._since_param = since_param
         self._budget = max(1, budget)
         self._start = start
@@ -186,13 +209,13 @@ class FeedPull:
         previous: Page | None = None  # the page before, of the same ``since``
         for _ in range(self._budget):
             page = self._read(number, asked, previous)
-            fresh = [item for item in page.items if record_key(item) not in seen]
-            times = [t for t in (parse_time(i.get("updated_at")) for i in page.items) if t]
+            fresh = [item for item in page.items if self._records.key(item) not in seen]
+            times = [t for t in map(self._records.updated, page.items) if t]
             newest = max(times, default=None)
             if newest is not None and (latest is None or newest > latest):
                 latest = newest
-            results = [r for r in (to_result(item) for item in fresh) if r is not None]
-            seen.update(record_key(item) for item in fresh)
+            results = [r for r in map(self._records.to_result, fresh) if r is not None]
+            seen.update(map(self._records.key, fresh))
             log.info(
                 "learningpool_feed_read",
                 feed=self.name,
@@ -273,7 +296,7 @@ class FeedPull:
                 # The feed shrank since the last cycle: start over from the top.
                 number = 1
                 page = self._read(number, None)
-            results = [r for r in (to_result(item) for item in page.items) if r is not None]
+            results = [r for r in map(self._records.to_result, page.items) if r is not None]
             following = number + 1 if page.has_more else 1
             log.info(
                 "learningpool_feed_scanned", feed=self.name, page=number, records=len(page.items)

@@ -6,10 +6,10 @@ since Learning Pool's API does not say; its help centre recommends an expiry dat
 What the platform answers is settled against what it holds, never by a status code
 alone (SPEC §9):
 
-- a create refused because its username or HR id is taken is adopted when the
-  account holding it is this very person (same ``external_id``, or same username
-  and email when no HR id is mapped), which is also what happens to a create whose
-  answer was lost;
+- a create refused because a unique field or the HR id is taken is adopted when the
+  account holding it is this very person (same HR id, ``target.records.user.hr_id``,
+  or the same value in every ``unique`` field when no HR id is mapped), which is also
+  what happens to a create whose answer was lost;
 - a deactivation or reactivation refused, answered 404, or sent again after a lost
   answer reads the account back first (``user_get``, else the filtered listing):
   already so is done, and a 404 for an account that exists is a failure that
@@ -27,12 +27,13 @@ from typing import Any
 import httpx
 import structlog
 
+from syncd.config.schema.targets import LearningPoolRecords
 from syncd.http import OutcomeUnknown, VendorClient
 from syncd.limits import Priority
 from syncd.model import Operation, Outcome, OutcomeStatus
 from syncd.vendors.learningpool.activity import Activity
 from syncd.vendors.learningpool.api import Refusal, record_of, refusal
-from syncd.vendors.learningpool.directory import Account, Directory
+from syncd.vendors.learningpool.directory import Account, Directory, record_id
 from syncd.vendors.learningpool.endpoints import EndpointMissing, Endpoints
 from syncd.vendors.learningpool.fields import create_body, problems, same, text, update_body
 
@@ -65,11 +66,16 @@ class UserWriter:
         client: VendorClient,
         directory: Directory,
         activity: Activity,
+        records: LearningPoolRecords,
     ) -> None:
         self._endpoints = endpoints
         self._client = client
         self._directory = directory
         self._activity = activity
+        self._envelope = records.wrapper
+        if records.user is None:  # config check names it; the adapter refuses to start
+            raise EndpointMissing("records.user", "target.records.user is not configured")
+        self._rules = records.user
 
     def _refusal(self, response: httpx.Response) -> Refusal:
         return refusal(response, self._client.secrets())
@@ -77,14 +83,14 @@ class UserWriter:
     # --- create -----------------------------------------------------------------------------
 
     def create(self, op: Operation) -> Outcome:
-        reasons = problems(op.fields, self._activity.owned_field)
+        reasons = problems(op.fields, self._rules, self._activity.owned_field)
         if reasons:
             return failed(op, "; ".join(reasons))
         try:
             response = self._endpoints.call(
                 "user_create",
                 ids={"hr_key": op.hr_key},
-                body=create_body(op.fields),
+                body=create_body(op.fields, self._rules),
                 idempotent=False,
                 accept=REFUSALS,
             )
@@ -92,10 +98,11 @@ class UserWriter:
             return Outcome(op, OutcomeStatus.UNKNOWN, error=str(error))
         if response.status_code in REFUSALS:
             refused = self._refusal(response)
-            if any(refused.mentions(f, *_TAKEN) for f in ("username", "external_id", "email")):
+            if any(refused.mentions(f, *_TAKEN) for f in self._rules.keys):
                 return self._settle_conflict(op, refused)
             return failed(op, f"Learning Pool refused the account: {refused.reason}")
-        remote_id = text(record_of(response, "POST user_create").get("id"))
+        created = record_of(response, "POST user_create", self._envelope)
+        remote_id = record_id(created, self._rules.id)
         if not remote_id:
             remote_id = _id_from_location(response)
         if not remote_id:
@@ -116,7 +123,7 @@ class UserWriter:
                 "target.endpoints.users_list so syncd can find the account that holds it",
             )
         account = None
-        for field in ("external_id", "username"):
+        for field in self._rules.keys:
             value = text(op.fields.get(field))
             if value:
                 account = self._directory.lookup(field, value, Priority.WRITE)
@@ -130,13 +137,13 @@ class UserWriter:
         held_by = f"; account {account.id} holds it and is not this person" if account else ""
         return failed(op, f"Learning Pool refused the account: {refused.reason}{held_by}")
 
-    @staticmethod
-    def _is_own(account: Account, op: Operation) -> bool:
-        ours = text(op.fields.get("external_id"))
-        if ours:
-            return same(account.record.get("external_id"), ours)
+    def _is_own(self, account: Account, op: Operation) -> bool:
+        hr_id = self._rules.hr_id
+        ours = text(op.fields.get(hr_id)) if hr_id else ""
+        if hr_id and ours:
+            return same(account.record.get(hr_id), ours)
         return all(
-            same(account.record.get(field), op.fields.get(field)) for field in ("username", "email")
+            same(account.record.get(field), op.fields.get(field)) for field in self._rules.unique
         )
 
     def _reactivate_adopted(self, op: Operation, account: Account) -> Outcome:
@@ -149,10 +156,10 @@ class UserWriter:
     # --- update -----------------------------------------------------------------------------
 
     def update(self, op: Operation) -> Outcome:
-        reasons = problems(op.fields, self._activity.owned_field)
+        reasons = problems(op.fields, self._rules, self._activity.owned_field)
         if reasons:
             return failed(op, "; ".join(reasons))
-        body = update_body(op.fields, op.changed)
+        body = update_body(op.fields, op.changed, self._rules)
         if not body:
             return done(op)
         response = self._endpoints.call(
@@ -200,7 +207,7 @@ class UserWriter:
             if settled is None and response.status_code == 404:
                 reason += f"; account {op.remote_id} exists, so check target.endpoints.{name}.path"
             return settled or failed(op, reason)
-        if self._activity.holds(record_of(response, name), active) is False:
+        if self._activity.holds(record_of(response, name, self._envelope), active) is False:
             return failed(
                 op,
                 f"Learning Pool accepted the {verb} but the account it answered with is still "
@@ -212,7 +219,7 @@ class UserWriter:
     def _already(self, op: Operation, *, active: bool, reason: str | None) -> Outcome | None:
         """Done when a fresh read shows the account already so; None to send (or fail)."""
         try:
-            account = self._directory.fresh(str(op.remote_id), _keys(op))
+            account = self._directory.fresh(str(op.remote_id), self._keys(op))
         except EndpointMissing as missing:
             if reason is None:
                 return None  # nothing to read with: send, the answer decides
@@ -228,15 +235,13 @@ class UserWriter:
             return done(op)
         return None
 
+    def _keys(self, op: Operation) -> dict[str, Any]:
+        """What finds the account in a filtered listing: the HR id, then the unique fields."""
+        return {name: op.fields[name] for name in self._rules.keys if op.fields.get(name)}
+
     @staticmethod
     def _gone(op: Operation) -> str:
         return f"Learning Pool account {op.remote_id} no longer exists (was it removed there?)"
-
-
-def _keys(op: Operation) -> dict[str, Any]:
-    """What finds the account in a filtered listing: the HR id, the username, the email."""
-    fields = ("external_id", "username", "email")
-    return {name: op.fields[name] for name in fields if op.fields.get(name)}
 
 
 def _id_from_location(response: httpx.Response) -> str:

@@ -37,6 +37,7 @@ from syncd.vendors.talentlms.accounts import NOT_LISTED, AccountListing
 from syncd.vendors.talentlms.api import (
     PORTAL_REFUSALS,
     USER_FIELDS,
+    VENDOR,
     iter_pages,
     refused_in_body,
     talentlms_auth,
@@ -52,7 +53,6 @@ from syncd.vendors.talentlms.validation import CustomField, Validator, parse_def
 
 log = structlog.get_logger(__name__)
 
-VENDOR = "talentlms"
 DEFAULT_MATCH = "email"
 
 FACTS = VendorFacts(

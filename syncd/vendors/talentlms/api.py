@@ -27,6 +27,7 @@ from syncd.http import (
 )
 from syncd.limits import Priority
 
+VENDOR = "talentlms"
 API = "/api/v2"
 PAGE_SIZE = 100  # the documented maximum; the default (10) would cost ten times the calls
 

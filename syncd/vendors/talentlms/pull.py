@@ -27,12 +27,11 @@ from syncd.http import VendorClient
 from syncd.model import LearningResult, ResultStatus
 from syncd.vendors.base import PullPage
 from syncd.vendors.pulling import overlap_option, parse_time, start_option
-from syncd.vendors.talentlms.api import COURSE_PROGRESS, TIMELINE, data_of, iter_pages
+from syncd.vendors.talentlms.api import COURSE_PROGRESS, TIMELINE, VENDOR, data_of, iter_pages
 from syncd.vendors.talentlms.fields import as_number
 
 log = structlog.get_logger(__name__)
 
-VENDOR = "talentlms"
 EVENT_TYPES = ("course_completion", "course_user_progress_reset")
 DEFAULT_BACKFILL = timedelta(days=30)
 PAIRS_PER_PAGE = 100

@@ -21,9 +21,7 @@ from syncd.config.schema.xapi import LrsConnection
 from syncd.http import RecordRejected, VendorClient, VendorError, build_auth, json_payload
 from syncd.vendors.client import VendorApi, vendor_client
 from syncd.vendors.context import AdapterContext
-from syncd.vendors.xapi.vocabulary import VERSION_HEADER, XAPI_VERSION
-
-VENDOR = "xapi"
+from syncd.vendors.xapi.vocabulary import VENDOR, VERSION_HEADER, XAPI_VERSION
 
 
 class QueryRefused(VendorError):

@@ -8,7 +8,9 @@
   the whole IRI is.
 - The actor: an ``account`` under the configured ``homePage`` names the HR key or the
   LMS user id (which the links then map to an HR key); an ``mbox`` fitting the template
-  gives whichever it holds. Any other actor is kept as the LMS user named by its
+  gives whichever it holds; with ``email_field``, an ``mbox`` holding the e-mail syncd last
+  pushed to an LMS user (compared without case) names that user, whom the links then
+  map to an HR key. Any other actor is kept as the LMS user named by its
   identifier (``mailto:...``, ``name@homePage``), so the pull reports it as not linked.
   Groups are not people: their statements are left out.
 - Score: ``scaled`` as a percentage, else ``raw``; progress from the cmi5 extension;
@@ -35,11 +37,13 @@ from syncd.vendors.xapi.vocabulary import (
     PROGRESS_EXTENSION,
     STATUS_OF_VERB,
     TERMINAL,
+    VENDOR,
+    UsersByEmail,
+    email_of_mbox,
     extension_iri,
     mbox_pattern,
 )
 
-VENDOR = "xapi"
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
@@ -55,14 +59,23 @@ class ReadStatements:
 class StatementReader:
     """Turns statements into learning results, as ``pull.xapi`` configures."""
 
-    def __init__(self, config: XapiSourceConfig) -> None:
+    def __init__(
+        self, config: XapiSourceConfig, users_by_email: UsersByEmail | None = None
+    ) -> None:
         self.config = config
+        self._users_by_email = users_by_email if config.actor.email_field else None
+        self._by_email: Mapping[str, str] = {}
         self.verbs: dict[str, ResultStatus] = {
             **STATUS_OF_VERB,
             **{verb: ResultStatus(status) for verb, status in config.verbs.items()},
         }
         self._mbox = mbox_pattern(config.actor)
         self._extensions = config.extension_base
+
+    def refresh(self) -> None:
+        """Read the links' e-mails again (once per pull: links change between cycles)."""
+        if self._users_by_email is not None:
+            self._by_email = self._users_by_email()
 
     def read(self, statements: Iterable[Mapping[str, Any]]) -> ReadStatements:
         """The page's results, oldest stored first (the last of one result wins)."""
@@ -128,6 +141,8 @@ class StatementReader:
             value = self._mbox.read(mbox)
             if value:
                 return (value, None) if self._mbox.placeholder == "lms_user_id" else (mbox, value)
+        if isinstance(mbox, str) and email_of_mbox(mbox) in self._by_email:
+            return self._by_email[email_of_mbox(mbox)], None
         return agent_label(actor), None
 
     def _course_id(self, activity: Any) -> str | None:

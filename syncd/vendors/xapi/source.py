@@ -35,6 +35,7 @@ from syncd.vendors.context import AdapterContext
 from syncd.vendors.pulling import call_budget, parse_time
 from syncd.vendors.xapi.api import LrsApi, QueryRefused, StatementsPage, open_lrs
 from syncd.vendors.xapi.reading import StatementReader
+from syncd.vendors.xapi.vocabulary import UsersByEmail
 
 log = structlog.get_logger(__name__)
 
@@ -54,12 +55,16 @@ class LrsSource:
     vendor = "xapi"
 
     def __init__(
-        self, config: XapiSourceConfig, context: AdapterContext, api: LrsApi | None = None
+        self,
+        config: XapiSourceConfig,
+        context: AdapterContext,
+        api: LrsApi | None = None,
+        users_by_email: UsersByEmail | None = None,
     ) -> None:
         self.config = config
         self.options = context.pull
         self.api = api or open_lrs(config, context)
-        self.reader = StatementReader(config)
+        self.reader = StatementReader(config, users_by_email)
         self.budget = call_budget(config.rate_limit.windows(), context.pull.budget_share)
 
     @property
@@ -71,6 +76,7 @@ class LrsSource:
         newest = parse_time(saved.get(STORED))
         more = saved.get(MORE) if not saved.get(CAUGHT_UP) else None
         calls_before = self.api.api_calls
+        self.reader.refresh()
         page = self._first_page(more if isinstance(more, str) else None, newest, saved)
         while True:
             read = self.reader.read(page.statements)

@@ -4,7 +4,9 @@
   statement settings: each change of a result is a new statement, and sending one
   change again is sending the same statement (``PUT`` is then idempotent).
 - ``actor``: an ``account`` (``homePage`` configured, ``name`` the HR key or the LMS user
-  id) or an ``mbox`` from the configured template.
+  id), an ``mbox`` from the configured template, or (``email_field``) an ``mbox`` of the
+  LMS user's e-mail as syncd last pushed it, which then takes part in the id too (a new
+  address is a new statement, never a conflict with the old one).
 - ``verb``: the status's (``vocabulary.VERBS``); ``object``: the course's activity IRI,
   its name in ``definition``.
 - ``result``: ``completion`` (true once completed, passed or waived; false before; left
@@ -38,7 +40,9 @@ from syncd.vendors.xapi.vocabulary import (
     TERMINAL,
     VERBS,
     activity_iri,
+    email_of_mbox,
     extension_iri,
+    mbox_of_email,
     mbox_pattern,
     verb_name,
 )
@@ -76,15 +80,18 @@ class StatementBuilder:
             [config.actor.model_dump(), config.activity_base, self._extensions, config.language]
         )
 
-    def statement_id(self, result: LearningResult) -> str:
+    def statement_id(self, result: LearningResult, email: str | None = None) -> str:
         name = f"{result.result_id}|{result.content_hash()}|{self._settings}"
+        if email is not None:
+            name += f"|{email_of_mbox(email)}"
         return str(uuid.uuid5(NAMESPACE, name))
 
-    def statement(self, result: LearningResult) -> dict[str, Any]:
-        """The statement of ``result``; ``StatementProblem`` when it cannot be one."""
+    def statement(self, result: LearningResult, email: str | None = None) -> dict[str, Any]:
+        """The statement of ``result`` (``email``: its person's, for an ``email_field``
+        actor); ``StatementProblem`` when it cannot be one."""
         statement: dict[str, Any] = {
-            "id": self.statement_id(result),
-            "actor": self._actor(result),
+            "id": self.statement_id(result, email if self.config.actor.email_field else None),
+            "actor": self._actor(result, email),
             "verb": {
                 "id": VERBS[result.status],
                 "display": self._text(verb_name(VERBS[result.status])),
@@ -100,8 +107,17 @@ class StatementBuilder:
             statement["timestamp"] = iso_utc(timestamp)
         return statement
 
-    def _actor(self, result: LearningResult) -> dict[str, Any]:
+    def _actor(self, result: LearningResult, email: str | None) -> dict[str, Any]:
         values = {"hr_key": (result.hr_key or "").strip(), "lms_user_id": result.lms_user_id}
+        field = self.config.actor.email_field
+        if field is not None:
+            mbox = mbox_of_email(email) if email else None
+            if mbox is None:
+                held = f"holds {email!r}, not an e-mail address" if email else "holds none"
+                raise StatementProblem(
+                    f"has no e-mail for its mbox: users.fields.{field} of its link {held}"
+                )
+            return {"objectType": "Agent", "mbox": mbox}
         account = self.config.actor.account
         if account is not None:
             name = values[account.name]

@@ -11,13 +11,14 @@ with the course id percent-encoded.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 from urllib.parse import quote
 
 from syncd.config.schema.xapi import XapiActor, placeholder_of
 from syncd.model import ResultStatus
 
+VENDOR = "xapi"  # the vendor name of what an LRS holds, in results and metrics
 XAPI_VERSION = "1.0.3"
 VERSION_HEADER = "X-Experience-API-Version"
 
@@ -83,3 +84,27 @@ class MboxPattern:
 
 def mbox_pattern(actor: XapiActor) -> MboxPattern | None:
     return MboxPattern(actor.mbox) if actor.mbox is not None else None
+
+
+MAILTO = "mailto:"
+_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+def mbox_of_email(email: str) -> str | None:
+    """``mailto:<email>``; None when ``email`` is not one address (no spaces, one @)."""
+    address = email.strip()
+    return MAILTO + address if _ADDRESS.fullmatch(address) else None
+
+
+def email_of_mbox(mbox: str) -> str:
+    """The address of an mbox, folded as e-mails compare (without case)."""
+    text = mbox.strip()
+    if text[: len(MAILTO)].lower() == MAILTO:
+        text = text[len(MAILTO) :]
+    return text.casefold()
+
+
+EmailsOfPeople = Callable[[str, Collection[str]], Mapping[str, str]]
+"""(connector, HR keys) -> HR key -> the LMS user's e-mail as syncd last pushed it."""
+UsersByEmail = Callable[[], Mapping[str, str]]
+"""-> folded e-mail -> LMS user id, from the connector's links."""
