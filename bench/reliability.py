@@ -62,7 +62,6 @@ HR_COLUMNS = ["employee_id", "first_name", "last_name", "email", "department", "
               "job_title"]
 DEPARTMENTS = ["Engineering", "Sales", "Finance"]
 DONE = ("completed", "passed")
-UNLISTED_WHEN_GONE = {"hownow"}  # lists only active users: a leaver's results are unreadable
 ROOMY = {"per_minute": 60_000, "per_hour": 3_600_000}
 
 FAULTS: dict[str, dict[str, Any]] = {
@@ -125,12 +124,10 @@ class Tally:
     duplicated: int = 0
     results: int = 0  # completions made in the LMS, each to reach the sink once
     retried: int = 0  # failed operations an operator's `syncd retry` queued again
-    unreadable: int = 0  # completions of leavers the vendor no longer lists (not lost)
     notes: list[str] = field(default_factory=list)
 
     def add(self, other: Tally) -> None:
-        for name in ("runs", "killed", "operations", "lost", "duplicated", "results", "retried",
-                     "unreadable"):
+        for name in ("runs", "killed", "operations", "lost", "duplicated", "results", "retried"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.notes += other.notes
 
@@ -273,21 +270,11 @@ class World:
         distinct = Counter(key for key, _course in per_course)
         return distinct, sum(n - 1 for n in per_course.values())
 
-    def _missing_results(self, of: set[str] | None = None) -> int:
-        """Completions not in the sink, of everyone (or of the HR keys in ``of``)."""
+    def _missing_results(self) -> int:
+        """Completions not in the sink, leavers' included (a push keeps theirs for the pull
+        where the vendor stops showing them, as HowNow does)."""
         distinct, _ = self._delivered()
-        return sum(
-            max(0, n - distinct[key])
-            for key, n in self.completed.items()
-            if of is None or key in of
-        )
-
-    def _out_of_reach(self) -> set[str]:
-        """People whose completions no pull can read any more: HowNow lists no deactivated
-        user (digest §4.1, Q13), so one who left before a pull read them is out of reach."""
-        if self.vendor not in UNLISTED_WHEN_GONE:
-            return set()
-        return {p["employee_id"] for p in self.people if p["status"] != "active"}
+        return sum(max(0, n - distinct[key]) for key, n in self.completed.items())
 
     def conclude(self, tally: Tally) -> Tally:
         """``tally`` of the runs, with what settling the world took and what it found."""
@@ -310,9 +297,7 @@ class World:
                 tally.lost += 1
                 tally.notes.append(f"{self.vendor} {person['employee_id']}: HR {person}, "
                                    f"LMS {found}")
-        gone = self._out_of_reach()
-        tally.unreadable = self._missing_results(of=gone)
-        tally.lost += self._missing_results() - tally.unreadable
+        tally.lost += self._missing_results()
         tally.duplicated += self._delivered()[1]
         tally.results = sum(self.completed.values())
         return tally
@@ -420,23 +405,22 @@ def report(kills: dict[str, Tally], faults: dict[tuple[str, str], Tally], trials
         " learners finish courses before every pull. Then the cycles run to the end.",
         "",
         "| vendor | trials | killed mid-cycle | operations | completions | retried |"
-        " unreadable | lost | duplicated |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " lost | duplicated |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     total = Tally()
     for vendor, t in [*kills.items(), ("**all**", total)]:
         if vendor != "**all**":
             total.add(t)
         lines.append(f"| {vendor} | {t.runs} | {t.killed} | {t.operations} | {t.results} |"
-                     f" {t.retried} | {t.unreadable} | {t.lost} | {t.duplicated} |")
+                     f" {t.retried} | {t.lost} | {t.duplicated} |")
     lines += ["", "**completions**: courses learners finished in the LMS, each to reach the HR"
               " sink once. **retried**: failed operations (a vendor job that failed or was given"
               " up) that an operator's `syncd retry` queued again, as README says to; they are"
-              " lost only if they still fail after it. **unreadable**: completions of people"
-              " who left before a pull read them, on a vendor that lists no deactivated user"
-              " (HowNow, digest §4.1): no pull can reach them, so they are shown apart from"
-              " lost; reading a leaver's results once more as they are deactivated would close"
-              " that gap.", "", "## Faults", "",
+              " lost only if they still fail after it. Leavers' completions count like anyone's:"
+              " on a vendor that lists no deactivated user (HowNow, digest §4.1) the push reads"
+              " a leaver's results just before closing the account and the pull delivers them.",
+              "", "## Faults", "",
               "Each cell: two rounds of a push and a pull under the fault (set in the sandbox),"
               " HR and learners changing, then the fault cleared and the world run to the end."
               " `hung jobs`: vendor jobs stand still past `job_timeout` (2 s), are given up and"
@@ -451,8 +435,7 @@ def report(kills: dict[str, Tally], faults: dict[tuple[str, str], Tally], trials
             t = faults.get((vendor, fault))
             cells.append("n/a" if t is None else
                          f"{t.operations} ops, {t.retried} retried, lost {t.lost},"
-                         f" dup {t.duplicated}"
-                         + (f", {t.unreadable} unreadable" if t.unreadable else ""))
+                         f" dup {t.duplicated}")
         lines.append(f"| {fault} | " + " | ".join(cells) + " |")
     fault_total = Tally()
     for t in faults.values():
@@ -506,7 +489,7 @@ def main() -> None:
 def _figures(tally: Tally) -> dict[str, Any]:
     return {"runs": tally.runs, "killed": tally.killed, "operations": tally.operations,
             "results": tally.results, "retried": tally.retried,
-            "unreadable": tally.unreadable, "lost": tally.lost,
+            "lost": tally.lost,
             "duplicated": tally.duplicated,
             "notes": tally.notes[:10]}
 

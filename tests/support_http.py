@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.support.limit_server import trickle_head
+
 
 @dataclass
 class Received:
@@ -53,6 +55,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     trickle: float = 0.0  # seconds between the bytes of the body (each read on time)
+    head_trickle: float = 0.0  # seconds between the bytes of the status line and headers
 
 
 Handler = Callable[[Received], Reply]
@@ -93,6 +96,8 @@ class LoopbackServer:
                     self.send_header("Content-Length", str(len(payload)))
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
+                    if reply.head_trickle:
+                        trickle_head(self, reply.head_trickle)
                     self.end_headers()
                     if not reply.trickle:
                         self.wfile.write(payload)

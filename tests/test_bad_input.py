@@ -10,8 +10,9 @@ secret anywhere. ``case.yaml``:
     about: what is wrong with the input (one line)
     run: [sync, lms, --direction, push]     # the command (the default), --config added
     stores: [sqlite]                        # the stores it runs on (the default: both); a
-                                            # case that ends before a record reaches the
-                                            # store (exit 2, 3, 4) runs on SQLite alone
+                                            # case that ends before the store is opened
+                                            # (a configuration refused, a store of its own)
+                                            # runs once, and is checked to leave it unopened
     patch: {connector: {users: ...}}        # deep-merged into config.yaml's first connector
                                             # (or any top-level key); lists, and mappings
                                             # with a `type`, are replaced
@@ -80,10 +81,14 @@ def _cases() -> list[Case]:
 def _params() -> list[Any]:
     params = []
     for case in _cases():
-        for store in case.spec.get("stores", ["sqlite", "postgresql"]):
+        for store in _stores(case):
             marks = [pytest.mark.postgres] if store == "postgresql" else []
             params.append(pytest.param(case, store, id=f"{case.name}-{store}", marks=marks))
     return params
+
+
+def _stores(case: Case) -> list[str]:
+    return case.spec.get("stores", ["sqlite", "postgresql"])
 
 
 def test_the_corpus_covers_every_family_with_forty_cases_or_more():
@@ -128,6 +133,8 @@ def test_bad_input(case: Case, store: str, request, tmp_path: Path, sandbox: San
         done = run_syncd(*case.spec.get("run", _PUSH), "--config", str(config), env=env)
     sim.set_faults({"clear": True})
     output = done.stdout + done.stderr
+    if len(_stores(case)) == 1 and store == "sqlite":  # run once: the store must not matter
+        assert not (tmp_path / "state.db").exists(), f"{case.name} reached the store: run both"
     later = [run_syncd(*command, "--config", str(config), env=env) for command in _then(case)]
     expect = case.expect
 

@@ -667,6 +667,34 @@ def test_pull_delivers_progress_and_completions_once_per_change(world):
     assert delivered(world)[-1]["status"] == ResultStatus.COMPLETED.value
 
 
+@pytest.mark.parametrize("leaving", ["deactivated", "deleted"])
+def test_a_course_finished_just_before_leaving_reaches_hr_once(tmp_path, db_url, sandbox, leaving):
+    """HowNow lists no deactivated user: the push reads a leaver's results first."""
+    on_missing = "delete" if leaving == "deleted" else "deactivate"
+    world = World(tmp_path, db_url, sandbox, on_missing=on_missing)
+    try:
+        world.write_hr(TEAM)
+        world.push()
+        world.sim.set_progress("EXT-R2", "course_2", 100)  # finished, then left before a pull
+        if leaving == "deleted":
+            world.write_hr([TEAM[0], *TEAM[2:]])
+        else:
+            world.write_hr([TEAM[0], hr("R2", manager="M", status="left"), *TEAM[2:]])
+        left = world.push()
+        assert left.counts[leaving] == 1, left.errors
+        assert world.users().get("R2", {}).get("status") in (None, "Deactivated")
+
+        first = world.pull()
+        assert first.outcome == CycleOutcome.SUCCESS, first.errors
+        world.pull()
+        rows = [(r["hr_key"], r["course_id"], r["status"]) for r in delivered(world)]
+        assert rows.count(("R2", "course_184342", "completed")) == 1, rows
+        pulled = [r for r in status_rows(world.engine) if r["direction"] == "pull"]
+        assert [r["unlinked_results"] for r in pulled] == [0]
+    finally:
+        world.engine.dispose()
+
+
 def test_pull_spreads_a_full_scan_over_cycles_within_its_budget(tmp_path, db_url, sandbox):
     world = World(
         tmp_path,

@@ -417,6 +417,17 @@ def test_a_vendor_trickling_its_answer_is_stopped_at_the_whole_call_deadline():
         assert server.count(path="/api/v2/users") == 3  # retried like a timeout, then given up
 
 
+def test_a_vendor_trickling_its_status_line_and_headers_is_stopped_at_the_deadline():
+    slow = Scripted(200, {"ok": True}, head_trickle=0.1)  # a head of about 10 s, byte by byte
+    with LimitServer() as server, client_for(server, timeout=5, deadline=0.3) as client:
+        server.script(slow, slow, slow, path="/api/v2/users")
+        started = time.monotonic()
+        with pytest.raises(UnreachableError, match=r"took longer than 0\.3s in all"):
+            client.get("/api/v2/users")
+        assert time.monotonic() - started < 6  # three tries of 0.3 s, not three slow heads
+        assert server.count(path="/api/v2/users") == 3  # retried like a timeout, then given up
+
+
 def test_a_post_whose_answer_trickles_past_the_deadline_is_in_doubt_not_sent_again():
     with LimitServer() as server, client_for(server, timeout=5, deadline=0.3) as client:
         server.script(Scripted(200, {"id": 7, "pad": "x" * 400}, trickle=0.02), path="/create")

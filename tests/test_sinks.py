@@ -9,6 +9,7 @@ import json
 import os
 import stat
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -509,6 +510,17 @@ def test_http_oauth2_sink_authenticates_through_the_token_endpoint():
             out.write([result("1")])
             out.write([result("2")])
     assert [r.path for r in server.requests] == ["/token", "/training", "/training"]
+
+
+def test_http_sink_trickling_its_head_is_stopped_at_the_deadline_naming_the_sink():
+    slow_head = Reply(202, {"accepted": 1}, head_trickle=0.1)  # about 10 s, a byte at a time
+    config = {"type": "http", "url": "", "timeout": 5, "deadline": 0.5}
+    with LoopbackServer(lambda r: slow_head) as server:
+        started = time.monotonic()
+        with pytest.raises(SinkError, match=r"took longer than 0\.5s in all") as caught:
+            sink({**config, "url": server.url + "/training"}, name="hr_api").write([result()])
+        assert time.monotonic() - started < 8  # four tries of half a second, not slow heads
+    assert str(caught.value).startswith("sink 'hr_api': ")
 
 
 def test_http_dead_endpoint_is_a_sink_error():

@@ -125,7 +125,7 @@ def test_csv_digest_changes_with_any_cell_the_header_or_the_mapping(tmp_path):
     assert digests(b"id,team,name\n1,A,Ann\n2,B,Bob\n")[0] != base[0]  # the header
     assert digests(b"id,name,team\n1,Ann,A,\n2,Bob,B\n")[0] != base[0]  # a trailing cell
     # a cell holding the separator the digest joins cells with cannot pass for a shift
-    shifted = digests(b"id,name\n\"1\x1fAnn\",\n1,\"Ann\x1f\"\n")
+    shifted = digests(b'id,name\n"1\x1fAnn",\n1,"Ann\x1f"\n')
     assert shifted[0] != shifted[1]
 
 
@@ -337,19 +337,20 @@ def test_http_next_link_equal_to_current_page_stops():
     assert len(server.requests) == 1
 
 
-def test_http_next_link_loop_is_an_error():
-    links = {"/a": "/b", "/b": "/a"}
-    with LoopbackServer(lambda r: Reply(200, {"data": people(1), "next": links[r.path]})) as s:
+@pytest.mark.parametrize("length", [2, 3, 7])
+def test_http_next_link_loop_of_any_length_is_an_error(length):
+    after = {f"/p{n}": f"/p{(n + 1) % length}" for n in range(length)}  # back to /p0
+    with LoopbackServer(lambda r: Reply(200, {"data": people(1), "next": after[r.path]})) as s:
         config = {
             "type": "http",
-            "url": s.url + "/a",
+            "url": s.url + "/p0",
             "key": "id",
             "records": "$.data[*]",
             "paginate": {"type": "next_link", "path": "$.next"},
         }
         with pytest.raises(SourceError, match="pagination loop"):
             read(config)
-    assert len(s.requests) == 2
+    assert len(s.requests) == length  # each page read once, then the loop is seen
 
 
 def test_http_page_number_pagination_with_basic_auth():
@@ -707,8 +708,10 @@ def test_a_server_trickling_its_answer_is_stopped_at_the_deadline():
                 continue
             with conn:
                 conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: 100000\r\n\r\n[")
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 100000\r\n\r\n["
+                )
                 try:
                     while not stop.is_set():
                         conn.sendall(b" ")  # one byte, well within the read timeout
@@ -722,13 +725,35 @@ def test_a_server_trickling_its_answer_is_stopped_at_the_deadline():
     started = time.monotonic()
     try:
         with pytest.raises(SourceError, match=r"took longer than 0\.5s in all"):
-            read({"type": "http", "url": url + "/people", "key": "id", "timeout": 5,
-                  "deadline": 0.5})
+            read(
+                {"type": "http", "url": url + "/people", "key": "id", "timeout": 5, "deadline": 0.5}
+            )
     finally:
         stop.set()
         thread.join(timeout=5)
         listener.close()
     assert time.monotonic() - started < 10  # four tries of half a second, not for ever
+
+
+def test_a_server_trickling_its_status_line_and_headers_is_stopped_at_the_deadline():
+    """Each byte of the head comes well within the read timeout; the whole call may not."""
+    slow_head = Reply(200, {"data": [{"id": "E1"}]}, head_trickle=0.1)  # about 10 s a head
+    with LoopbackServer(lambda r: slow_head) as server:
+        started = time.monotonic()
+        with pytest.raises(SourceError, match=r"took longer than 0\.5s in all") as raised:
+            read(
+                {
+                    "type": "http",
+                    "url": server.url + "/people",
+                    "key": "id",
+                    "records": "$.data[*]",
+                    "timeout": 5,
+                    "deadline": 0.5,
+                }
+            )
+        took = time.monotonic() - started
+    assert raised.value.source_name == "hr" and str(raised.value).startswith("source 'hr': ")
+    assert took < 8, took  # four tries of half a second, not four slow heads
 
 
 def test_invalid_jsonpath_is_a_configuration_error_naming_the_key(tmp_path):

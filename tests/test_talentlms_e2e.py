@@ -517,6 +517,28 @@ def test_a_failed_batch_task_leaves_its_people_pending_and_the_cycle_partial(
     assert set(found) == {"e1", "e2", "e3"} and all(a["courses"] == [101] for a in found.values())
 
 
+def test_a_refused_read_back_leaves_the_batch_pending_naming_each_person(make_connector, portal):
+    lms = make_connector()
+    lms.hr = [person("E1"), person("E2")]
+    assert lms.push().outcome == CycleOutcome.SUCCESS
+    for row in lms.hr:
+        row["last_name"] = "Renamed"
+    # The batch is applied, but every read of the accounts after it is refused.
+    refused = {"refuse_status": 400, "refuse_message": "Bad read", "methods": ["GET"]}
+    portal.set_faults({**refused, "refuse_next": 50, "paths": ["/api/v2/users"]})
+    result = lms.push()
+    portal.set_faults({"clear": True})
+    assert result.outcome == CycleOutcome.PARTIAL and result.exit_code == 1
+    assert sorted(e.split(":")[0] for e in result.errors) == ["update E1", "update E2"]
+    assert all("refused to read back batch task" in e and "Bad read" in e for e in result.errors)
+    assert set(operation_states(lms, "update")) == {("E1", "unknown"), ("E2", "unknown")}
+    assert {e["hr_key"] for e in lms.errors()} == {"E1", "E2"}
+    again = lms.push()  # read back now: confirmed, nothing lost
+    assert again.outcome == CycleOutcome.SUCCESS, again.errors
+    assert {a["surname"] for a in accounts(portal).values()} == {"Renamed"}
+    assert lms.errors() == []
+
+
 def test_confirmations_come_from_documented_reads_only(make_connector, portal):
     """No task report is read (the documents show none): every outcome is a read-back."""
     portal.seed({"users": [{"id": 70, "login": "e3", "name": "Other", "surname": "Person"}]})

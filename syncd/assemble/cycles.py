@@ -174,6 +174,7 @@ def push_settings(
         stop=stop or threading.Event(),
         source=f"source {connector.source!r}",
         limits=LimitPolicy(as_windows(connector.target.rate_limit.windows())),
+        pulls_vendor=connector.pull is not None and connector.pull.reads_vendor,
     )
 
 

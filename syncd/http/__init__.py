@@ -27,6 +27,7 @@ from syncd.http._auth import (
 )
 from syncd.http._client import IDEMPOTENT_METHODS, VendorClient, fill_path
 from syncd.http._configured import auth_secrets, build_auth
+from syncd.http._deadline import BoundedTransport
 from syncd.http._reading import (
     MESSAGE_LIMIT,
     excerpt,
@@ -70,6 +71,7 @@ __all__ = [
     "RETRYABLE_STATUS",
     "TOKENS",
     "AuthenticationError",
+    "BoundedTransport",
     "CallContext",
     "ClientCredentialsAuth",
     "HrEndpoint",

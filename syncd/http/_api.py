@@ -25,7 +25,8 @@ from syncd import __version__
 from syncd.config.schema.sources import HttpAuth
 from syncd.http._auth import live_secrets
 from syncd.http._configured import auth_secrets, build_auth
-from syncd.http._deadline import DeadlinePassed, within
+from syncd.http._deadline import DeadlinePassed, bounded_routes, within
+from syncd.http._proxies import proxy_mounts
 from syncd.http._reading import mask_secrets, retry_after, short_body
 from syncd.http._retry import HR_API_RETRIES, RetryPolicy, Transient, call_with_retries
 from syncd.http._urls import describe_url, refuse_plaintext_credentials
@@ -189,13 +190,19 @@ class HrEndpoint:
             secrets,
         )
 
-    def client(self, timeout: float, headers: Mapping[str, str], **options: Any) -> httpx.Client:
+    def client(
+        self, timeout: float, deadline: float, headers: Mapping[str, str], **options: Any
+    ) -> httpx.Client:
         """A client of this endpoint: its credentials, syncd's User-Agent, then ``headers``
-        (the configured ones win)."""
+        (the configured ones win). Every call, the wait for the answer's head included,
+        ends ``deadline`` seconds after sending; the environment's proxies are kept."""
+        direct, mounts = bounded_routes(deadline, proxy_mounts)
         return httpx.Client(
             auth=self.auth,
             timeout=timeout,
             headers={"User-Agent": USER_AGENT, **headers},
+            transport=direct,
+            mounts=mounts,
             **options,
         )
 

@@ -23,7 +23,7 @@ import httpx
 import structlog
 
 from syncd.http._auth import live_secrets
-from syncd.http._deadline import DeadlinePassed
+from syncd.http._deadline import BoundedTransport, DeadlinePassed
 from syncd.http._proxies import proxy_mounts
 from syncd.http._reading import retry_after, vendor_message
 from syncd.http._retry import RetryPolicy, Transient, call_with_retries
@@ -130,7 +130,7 @@ class VendorClient:
 
     def _build(self) -> httpx.Client:
         auth, timeout, headers, transport = self._options
-        wire = self._limited(transport or httpx.HTTPTransport())
+        wire = self._limited(transport or BoundedTransport(self._deadline))
         client = httpx.Client(
             base_url=self.base_url,
             auth=auth,
@@ -151,7 +151,7 @@ class VendorClient:
         )
 
     def _through_proxy(self, proxy_url: str) -> LimitedTransport:
-        return self._limited(httpx.HTTPTransport(proxy=proxy_url))
+        return self._limited(BoundedTransport(self._deadline, proxy=proxy_url))
 
     # -- what the engine and adapters read
 

@@ -76,7 +76,7 @@ class HttpSink(SinkBase):
             auth=auth,
             secrets=(hmac_secret.get_secret_value(),) if hmac_secret is not None else (),
         )
-        self._client = self._endpoint.client(config.timeout, config.headers)
+        self._client = self._endpoint.client(config.timeout, config.deadline, config.headers)
 
     def write(self, results: Sequence[LearningResult]) -> None:
         """POST the results in requests of at most ``batch_size`` rows.

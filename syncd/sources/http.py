@@ -70,7 +70,9 @@ class HttpSource:
 
     def records(self) -> Iterator[SourceRecord]:
         headers = {"Accept": "application/json", **self.config.headers}
-        with self._endpoint.client(self.config.timeout, headers, follow_redirects=True) as client:
+        with self._endpoint.client(
+            self.config.timeout, self.config.deadline, headers, follow_redirects=True
+        ) as client:
             paginate = self.config.paginate
             if isinstance(paginate, PageNumberPagination):
                 pages = self._numbered_pages(client, paginate)

@@ -36,6 +36,10 @@ class Capabilities:
     pull: bool = False  # learning results can be read
     incremental_pull: bool = False  # results can be read "since" a cursor
     learning_records_sink: bool = False  # can receive learning results from elsewhere
+    # A deactivated (or deleted) account's results can no longer be read (HowNow lists no
+    # deactivated user): the push reads them with ``results_before_leaving`` first and
+    # keeps them for the pull.
+    results_vanish_on_deactivation: bool = False
     batch_sizes: Mapping[OpKind, int] = field(default_factory=dict)
     # Sent on create only; never stored in the state store nor compared (e.g. passwords).
     write_only_fields: frozenset[str] = frozenset()
@@ -300,8 +304,12 @@ class Adapter(Protocol):
         """
         ...
 
-    def close(self) -> None: ...
+    def results_before_leaving(self, remote_ids: Sequence[str]) -> list[LearningResult]:
+        """Every result of these accounts, read (as ``pull`` names them) just before they are
+        deactivated or deleted; asked only when ``results_vanish_on_deactivation``."""
+        ...
 
+    def close(self) -> None: ...
 
 
 @runtime_checkable

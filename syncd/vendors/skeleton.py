@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Protocol
 import structlog
 
 from syncd.http import VendorClient
-from syncd.model import DesiredUser, Operation
+from syncd.model import DesiredUser, LearningResult, Operation
 from syncd.vendors.base import Capabilities, Confirmed, RemoteAccount, TargetCheck, VendorFacts
 from syncd.vendors.client import VendorApi
 from syncd.vendors.context import AdapterContext
@@ -91,6 +91,10 @@ class AdapterSkeleton(VendorApi):
     def confirm_in_bulk(self, jobs: Mapping[str, Sequence[Operation]]) -> Confirmed:
         """No read in bulk: every job is polled."""
         return Confirmed()
+
+    def results_before_leaving(self, remote_ids: Sequence[str]) -> list[LearningResult]:
+        """Nothing to read: a leaver's results stay readable by the pull."""
+        return []
 
     def pull_budget(self) -> int:
         """API calls one pull cycle may make: ``pull.budget_share`` of the shortest window's

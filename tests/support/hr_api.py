@@ -6,6 +6,7 @@
         /login: "<html>...</html>"   # a string is sent as it is, not as JSON
       status: {/people: 401}       # answers other than 200
       trickle: 0.05                # seconds between the bytes of every answer
+      head_trickle: 0.1            # ... of every answer's status line and headers
       endless: true                # an unlisted /people?page=N links on to N+1, for ever
 
 In strings, ``{url}`` is this server's URL and ``{other_host}`` the same server under
@@ -48,7 +49,8 @@ class ScriptedHrApi(LoopbackServer):
             body = self._fill(pages[request.target])
             if isinstance(body, str):
                 body = body.encode()
-            return Reply(status, body, trickle=trickle)
+            head_trickle = float(self.script.get("head_trickle", 0.0))
+            return Reply(status, body, trickle=trickle, head_trickle=head_trickle)
         if self.script.get("endless"):
             page = int(parse_qs(urlsplit(request.target).query).get("page", ["1"])[-1])
             return Reply(200, {"data": [], "next": f"{self.url}/people?page={page + 1}"})

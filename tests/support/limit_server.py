@@ -43,6 +43,7 @@ class Scripted:
     drop: bool = False  # read the request, then close the connection without answering
     delay: float = 0.0  # seconds to wait before answering (or dropping)
     trickle: float = 0.0  # seconds between the bytes of the body (each read well on time)
+    head_trickle: float = 0.0  # seconds between the bytes of the status line and headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,12 +278,27 @@ class LimitServer:
             status, payload, more = 200, {"ok": True, "method": handler.command, "path": path}, {}
         self._record(Seen(now, handler.command, path, status, headers, body))
         trickle = scripted.trickle if scripted is not None else 0.0
+        head_trickle = scripted.head_trickle if scripted is not None else 0.0
         answer = {"ok": True} if payload is None else payload
-        _answer(handler, status, answer, {**extra, **more}, trickle)
+        _answer(handler, status, answer, {**extra, **more}, trickle, head_trickle)
+
+
+def trickle_head(handler: BaseHTTPRequestHandler, pause: float) -> None:
+    """The answer's head so far, a byte at a time, each well within a read timeout."""
+    head, handler._headers_buffer = b"".join(handler._headers_buffer), []  # type: ignore[attr-defined]
+    for byte in head:
+        handler.wfile.write(bytes([byte]))
+        handler.wfile.flush()
+        time.sleep(pause)
 
 
 def _answer(
-    handler: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict, trickle: float = 0.0
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    payload: Any,
+    headers: dict,
+    trickle: float = 0.0,
+    head_trickle: float = 0.0,
 ) -> None:
     if isinstance(payload, str):
         content, kind = payload.encode(), "text/plain; charset=utf-8"
@@ -294,6 +310,8 @@ def _answer(
         handler.send_header("Content-Length", str(len(content)))
         for name, value in headers.items():
             handler.send_header(name, value)
+        if head_trickle:
+            trickle_head(handler, head_trickle)
         handler.end_headers()
         if not trickle:
             handler.wfile.write(content)

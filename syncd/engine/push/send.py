@@ -22,6 +22,7 @@ from syncd.engine.cycle import log_stopping
 from syncd.engine.diff import apply_ops
 from syncd.engine.push.forecast import estimate
 from syncd.engine.push.jobs import JobPoller
+from syncd.engine.push.leavers import keep_leavers_results
 from syncd.engine.push.order import batches
 from syncd.engine.push.settings import DIRECTION, PushSettings
 from syncd.logs import Redactor
@@ -73,6 +74,7 @@ class Sender:
         self.stop = settings.stop
         self.jobs = JobPoller(settings, record=self.record_all)
         self.limits = settings.limits
+        self.keeps_results = settings.pulls_vendor
         self.tally = Tally()
         self.stopped_early = False  # a shutdown left operations for the next cycle
         self.progress = Progress(self.connector, DIRECTION)  # the cycle gives the one it shows
@@ -114,6 +116,8 @@ class Sender:
     # --- sending -------------------------------------------------------------------------------
 
     def _send(self, batch: list[Operation]) -> dict[str, list[Operation]]:
+        if self.keeps_results:
+            keep_leavers_results(self.engine, self.connector, self.adapter, batch)
         with self.engine.begin() as conn:
             store.mark_operations(conn, [op.id for op in batch], OpState.SENT, count_attempt=True)
         for op in batch:

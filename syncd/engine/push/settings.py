@@ -84,3 +84,5 @@ class PushSettings:
     only: frozenset[str] | None = None  # HR keys to push on demand; None: everyone
     source: str = "the source"  # its configured name, for messages
     limits: LimitPolicy | None = None  # the credential's rate limits, for a plan's estimate
+    # A pull reads the vendor's results: a leaver's are kept before they can vanish (``leavers``).
+    pulls_vendor: bool = False

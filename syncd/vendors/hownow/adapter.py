@@ -56,7 +56,7 @@ import syncd.vendors.hownow.users as users
 from syncd.config.schema.targets import HowNowTarget
 from syncd.http import OutcomeUnknown, RecordRejected
 from syncd.limits import Priority
-from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
+from syncd.model import DesiredUser, LearningResult, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.polling import Backoff, BulkRound, WaitEnd, wait_for_jobs
 from syncd.shutdown import ShuttingDown
 from syncd.vendors.base import (
@@ -72,7 +72,7 @@ from syncd.vendors.context import AdapterContext
 from syncd.vendors.hownow.accounts import AccountListing
 from syncd.vendors.hownow.api import HowNowApi, JobStatus, is_deactivated, open_client, user_ref
 from syncd.vendors.hownow.confirm import ListingConfirmer
-from syncd.vendors.hownow.scan import AssignmentScan
+from syncd.vendors.hownow.scan import AssignmentScan, leaver_results
 from syncd.vendors.skeleton import AdapterSkeleton, StatelessValidator
 
 log = structlog.get_logger(__name__)
@@ -88,6 +88,7 @@ FACTS = VendorFacts(
         async_jobs=True,
         pull=True,
         learning_records_sink=True,
+        results_vanish_on_deactivation=True,  # GET /users lists active users only
         list_accounts=True,
         # An upsert is a job, polled until it ends (docs/benchmarks.md, "HowNow rate").
         call_costs={OpKind.CREATE: CallCost(per_batch=2), OpKind.UPDATE: CallCost(per_batch=2)},
@@ -212,6 +213,10 @@ class HowNowAdapter(AdapterSkeleton):
         minute (the default margin keeps all of it) and the default share of 0.5, a cycle
         reads 25 pages; a larger workspace is scanned over several cycles."""
         yield from AssignmentScan(self.api, self.pull_budget()).pages(cursor)
+
+    def results_before_leaving(self, remote_ids: Sequence[str]) -> list[LearningResult]:
+        """A leaver's assigned contents, read once more: deactivated, they are listed no more."""
+        return [result for key in remote_ids for result in leaver_results(self.api, key)]
 
     # --- operations --------------------------------------------------------------------------
 

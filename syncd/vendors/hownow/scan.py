@@ -18,7 +18,8 @@ The cursor (saved by the engine only after the sink accepted the page before it)
 - ``scans``: full scans completed so far.
 
 Only active users are listed by HowNow (deactivated ones are not), so a leaver's
-results stop being read once syncd has deactivated them.
+results stop being read once syncd has deactivated them: ``leaver_results`` reads
+them one last time just before (``Capabilities.results_vanish_on_deactivation``).
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class AssignmentScan(BudgetedScan[HowNowApi]):
                         yield self._stopped(at, read_users, resumed_from)
                         return
                     contents = self.api.assigned_contents(path_ref(key), at.content_page)
-                    results = [] if contents is None else self._results(key, contents.items)
+                    results = [] if contents is None else assignment_results(key, contents.items)
                     if contents is not None and not contents.is_last(at.content_page):
                         at.content_page += 1
                         yield PullPage(results, at.as_cursor())
@@ -155,42 +156,62 @@ class AssignmentScan(BudgetedScan[HowNowApi]):
         at.page -= 1
         return previous, (before.index(at.after) + 1 if at.after in before else 0)
 
-    def _results(self, key: str, items: list[dict[str, Any]]) -> list[LearningResult]:
-        # The external_user_id is the HR key as HowNow knows it (a link still wins).
-        hr_key = None if key.startswith("ID-") else key
-        results = []
-        for item in items:
-            course = item.get("hownow_id") or item.get("id")
-            if course is None:
-                continue
-            progress = _progress(item.get("progress"))
-            # Q27: "…Z" with or without milliseconds, or a bare date; humanised text is ignored.
-            completed_at = parse_time(item.get("completed_at"))
-            results.append(
-                LearningResult(
-                    vendor=VENDOR,
-                    lms_user_id=key,
-                    hr_key=hr_key,
-                    course_id=str(course),
-                    course_name=item.get("title") if isinstance(item.get("title"), str) else None,
-                    status=_status(item.get("status"), progress, completed_at),
-                    progress=progress,
-                    completed_at=completed_at,
-                    raw={
-                        name: item.get(name)
-                        for name in (
-                            "id",
-                            "content_type",
-                            "assigned_at",
-                            "deadline_date",
-                            "renewal_due_date",
-                            "is_overdue",
-                        )
-                        if name in item
-                    },
-                )
+
+def assignment_results(key: str, items: list[dict[str, Any]]) -> list[LearningResult]:
+    """The results among one page of user ``key``'s assigned contents."""
+    # The external_user_id is the HR key as HowNow knows it (a link still wins).
+    hr_key = None if key.startswith("ID-") else key
+    results = []
+    for item in items:
+        course = item.get("hownow_id") or item.get("id")
+        if course is None:
+            continue
+        progress = _progress(item.get("progress"))
+        # Q27: "…Z" with or without milliseconds, or a bare date; humanised text is ignored.
+        completed_at = parse_time(item.get("completed_at"))
+        results.append(
+            LearningResult(
+                vendor=VENDOR,
+                lms_user_id=key,
+                hr_key=hr_key,
+                course_id=str(course),
+                course_name=item.get("title") if isinstance(item.get("title"), str) else None,
+                status=_status(item.get("status"), progress, completed_at),
+                progress=progress,
+                completed_at=completed_at,
+                raw={
+                    name: item.get(name)
+                    for name in (
+                        "id",
+                        "content_type",
+                        "assigned_at",
+                        "deadline_date",
+                        "renewal_due_date",
+                        "is_overdue",
+                    )
+                    if name in item
+                },
             )
-        return results
+        )
+    return results
+
+
+LEAVER_PAGES = 20
+"""Pages of assigned contents read of one leaver at most (2,000 contents)."""
+
+
+def leaver_results(api: HowNowApi, key: str) -> list[LearningResult]:
+    """Every result of user ``key``, read just before they are deactivated or deleted: HowNow
+    lists no deactivated user, so no later scan reaches them (digest §4.1)."""
+    results: list[LearningResult] = []
+    for page in range(1, LEAVER_PAGES + 1):
+        contents = api.assigned_contents(path_ref(key), page)
+        if contents is None:
+            break
+        results += assignment_results(key, contents.items)
+        if contents.is_last(page):
+            break
+    return results
 
 
 def _status(value: Any, progress: float | None, completed_at: datetime | None) -> ResultStatus:

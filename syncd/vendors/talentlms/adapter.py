@@ -46,6 +46,7 @@ from syncd.vendors.talentlms.directory import MATCH_FIELDS, Directory
 from syncd.vendors.talentlms.enrollments import Enrollments
 from syncd.vendors.talentlms.memberships import Memberships
 from syncd.vendors.talentlms.pull import TimelinePull
+from syncd.vendors.talentlms.readback import read_back
 from syncd.vendors.talentlms.tasks import TaskPoller
 from syncd.vendors.talentlms.users import UserWriter
 from syncd.vendors.talentlms.validation import CustomField, Validator, parse_definitions
@@ -115,7 +116,7 @@ class TalentLMSAdapter(AdapterSkeleton):
         )
         self.memberships = Memberships(self.client, context.creatable_group_kinds)
         self.enrollments = Enrollments(self.client)
-        self.tasks = TaskPoller(self.client, target.timeout)
+        self.tasks = TaskPoller(self.client, target.timeout, target.deadline)
         self.timeline = TimelinePull(
             self.client,
             start=context.pull.start_date,
@@ -166,8 +167,8 @@ class TalentLMSAdapter(AdapterSkeleton):
             report=task.report is not None,
         )
         if ops and ops[0].kind is OpKind.ENROLL:
-            return self.enrollments.task_outcomes(task, ops)
-        return self.users.task_outcomes(task, ops)
+            return read_back(task, ops, self.enrollments.task_outcomes)
+        return read_back(task, ops, self.users.task_outcomes)
 
     def pull(self, cursor: Mapping[str, Any] | None) -> Iterator[PullPage]:
         return self.timeline.pages(cursor)

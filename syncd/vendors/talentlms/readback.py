@@ -19,16 +19,19 @@ The same reads settle a single membership or enrollment whose answer was lost or
 refused (``holds``): the account's groups, branches or courses.
 
 An item not applied fails naming the fields that differ. Why, where a read can say
-(a course that is inactive or gone, a login another account holds), is added.
+(a course that is inactive or gone, a login another account holds), is added. A read
+back that TalentLMS refuses (a 4xx) leaves the task's items unconfirmed (``unread``):
+each person is named, looked up and sent again by a later cycle.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from syncd.http import RecordRejected, VendorClient, vendor_message
 from syncd.limits import Priority
+from syncd.model import Operation, Outcome, OutcomeStatus
 from syncd.vendors.talentlms.api import API, USER, data_of
 from syncd.vendors.talentlms.compare import Difference
 from syncd.vendors.talentlms.fields import as_int
@@ -60,6 +63,32 @@ def unfinished(task: Task) -> str:
     if task.status == "failed":
         return f"batch task {task.id} failed"
     return f"TalentLMS no longer knows batch task {task.id}"
+
+
+def read_back(
+    task: Task,
+    ops: Sequence[Operation],
+    outcomes: Callable[[Task, Sequence[Operation]], list[Outcome]],
+) -> list[Outcome]:
+    """``outcomes`` of the finished ``task``; if a read back is refused, every item in doubt.
+
+    A refused read says nothing of what the task applied, so nobody is failed nor
+    confirmed: each operation is unconfirmed (looked up, then sent again next cycle).
+    """
+    try:
+        return outcomes(task, ops)
+    except RecordRejected as refused:
+        return unread(task, ops, refused)
+
+
+def unread(task: Task, ops: Sequence[Operation], refused: RecordRejected) -> list[Outcome]:
+    """Every operation of ``task`` unconfirmed: TalentLMS refused to show what it applied."""
+    reason = (
+        f"TalentLMS refused to read back batch task {task.id} (HTTP {refused.status}: "
+        f"{refused.message}); whether it applied this is not known, so it is looked up "
+        "and sent again next cycle"
+    )
+    return [Outcome(op, OutcomeStatus.UNKNOWN, error=reason) for op in ops]
 
 
 def read_account(

@@ -21,7 +21,13 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import httpx
 import structlog
 
-from syncd.http import RecordRejected, VendorClient, VendorError, is_loopback_host
+from syncd.http import (
+    BoundedTransport,
+    RecordRejected,
+    VendorClient,
+    VendorError,
+    is_loopback_host,
+)
 from syncd.limits import Priority
 from syncd.vendors.talentlms.api import TASK, data_of
 
@@ -139,9 +145,10 @@ class TaskPoller:
     once it has finished the next one is polled again.
     """
 
-    def __init__(self, client: VendorClient, timeout: float) -> None:
+    def __init__(self, client: VendorClient, timeout: float, deadline: float = 300.0) -> None:
         self._client = client
         self._timeout = timeout
+        self._deadline = deadline  # the whole-call bound of a report read on another host
         self._submitted: dict[str, int] = {}  # task id -> submission number (this adapter's)
         self._polled: dict[str, int] = {}  # task id -> number of its last poll
         self._running: set[str] = set()  # tasks whose last poll said "still running"
@@ -229,7 +236,8 @@ class TaskPoller:
         host = parts.hostname or ""
         if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(host)):
             raise ValueError("the task report is not on an https:// URL")
-        with httpx.Client(timeout=self._timeout, follow_redirects=True) as plain:
+        bounded = BoundedTransport(self._deadline)
+        with httpx.Client(timeout=self._timeout, follow_redirects=True, transport=bounded) as plain:
             response = plain.get(url)
             response.raise_for_status()
             return response.json()
