@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Select, Table, func, select
 
+from syncd.state.status import ERROR_COLUMNS
 from syncd.state.tables import delivered_results, links, operations, sync_errors
 
 RECENT = 50
@@ -45,16 +46,7 @@ LISTED: dict[str, tuple[Table, tuple[str, ...], str]] = {
     ),
     "errors": (
         sync_errors,
-        (
-            "direction",
-            "operation",
-            "target",
-            "reason",
-            "first_seen_at",
-            "last_seen_at",
-            "attempts",
-            "resolved_at",
-        ),
+        ("direction", *ERROR_COLUMNS[1:], "resolved_at"),  # the person is the trace's
         "last_seen_at",
     ),
     "results": (delivered_results, ("sink", "result_id", "delivered_at"), "delivered_at"),
