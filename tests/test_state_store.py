@@ -81,6 +81,25 @@ def test_a_locked_sqlite_store_is_waited_for_then_named_with_exit_4(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.postgres
+def test_a_locked_postgresql_store_is_waited_for_then_named_with_exit_4(tmp_path, postgres_url):
+    """Another session holding a table syncd writes: bounded wait (lock_timeout), then exit 4."""
+    upgrade(postgres_url)
+    config = _config(tmp_path, postgres_url)
+    holder = make_engine(postgres_url).connect()
+    holder.execute(text("LOCK TABLE sync_runs, sync_status IN ACCESS EXCLUSIVE MODE"))
+    try:
+        done = run_syncd("sync", "lms", "--config", str(config), timeout=120)
+    finally:
+        holder.rollback()
+        holder.close()
+
+    assert done.returncode == 4, done.stderr
+    assert "PostgreSQL database" in done.stderr and "locked by another writer" in done.stderr
+    assert "waited 30 s" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_processes_starting_together_on_an_empty_store_migrate_it_once(tmp_path, db_url):
     config = _config(tmp_path, db_url)
     starts = [

@@ -11,7 +11,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 LOCK_WAIT_SECONDS = 30
-"""How long a SQLite writer waits for another one before giving up (``busy_timeout``)."""
+"""How long a writer waits for another one before giving up (SQLite's ``busy_timeout``,
+PostgreSQL's ``lock_timeout``)."""
 
 
 def make_engine(url: str) -> Engine:
@@ -29,7 +30,18 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+
+    @event.listens_for(engine, "connect")
+    def _postgres_lock_wait(dbapi_conn, _record) -> None:
+        # As SQLite's busy timeout: a lock held by another session is waited for a bounded
+        # time, then named (``is_locked``), never waited on for ever.
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"SET lock_timeout = '{LOCK_WAIT_SECONDS}s'")
+        cursor.close()
+        dbapi_conn.commit()
+
+    return engine
 
 
 @contextmanager
@@ -44,7 +56,10 @@ def connected(url: str) -> Iterator[Connection]:
 
 
 def is_locked(error: OperationalError) -> bool:
-    """Whether SQLite gave up waiting for another writer."""
+    """Whether the store gave up waiting for another writer: SQLite's busy timeout, or
+    PostgreSQL's ``lock_timeout`` (SQLSTATE 55P03, lock not available)."""
+    if getattr(error.orig, "sqlstate", None) == "55P03":
+        return True
     return "database is locked" in str(error.orig or error).lower()
 
 

@@ -161,6 +161,7 @@ def _migration_lock(url: str) -> Iterator[None]:
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
         with connected(url) as conn:
+            conn.execute(text("SET lock_timeout = 0"))  # wait for a migration however long
             conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             try:
                 yield
