@@ -16,50 +16,156 @@ This package depends only on ``syncd.limits``, the configuration schema and the 
 
 from __future__ import annotations
 
-from syncd.http._api import RETRYABLE_STATUS, HrEndpoint, ReadLimits, send_with_retries
-from syncd.http._auth import (
-    TOKENS,
-    ClientCredentialsAuth,
-    StaticHeaderAuth,
-    TokenCache,
-    bearer_auth,
-    live_secrets,
-)
-from syncd.http._client import IDEMPOTENT_METHODS, VendorClient, fill_path
-from syncd.http._configured import auth_secrets, build_auth
-from syncd.http._reading import (
-    MESSAGE_LIMIT,
-    excerpt,
-    json_object,
-    json_payload,
-    mask_secrets,
-    retry_after,
-    short_body,
-    vendor_message,
-    whole_number,
-)
-from syncd.http._retry import HR_API_RETRIES, RetryPolicy
-from syncd.http._transport import CALL_EXTENSION, CallContext, RateLimitHeaders
-from syncd.http._urls import (
-    HTTPS_ONLY_MESSAGE,
-    check_vendor_url,
-    describe_url,
-    is_loopback_host,
-    refuse_plaintext_credentials,
-)
-from syncd.http.errors import (
-    AuthenticationError,
-    OutcomeUnknown,
-    PortalRefused,
-    RateLimitWaitTooLong,
-    RecordRejected,
-    TokenError,
-    TokenRefused,
-    TokenUnavailable,
-    TransportFailure,
-    UnreachableError,
-    VendorError,
-)
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from syncd.http._api import (
+        RETRYABLE_STATUS,
+        HrEndpoint,
+        ReadLimits,
+        send_with_retries,
+    )
+    from syncd.http._auth import (
+        TOKENS,
+        ClientCredentialsAuth,
+        StaticHeaderAuth,
+        TokenCache,
+        bearer_auth,
+        live_secrets,
+    )
+    from syncd.http._client import (
+        IDEMPOTENT_METHODS,
+        VendorClient,
+        fill_path,
+    )
+    from syncd.http._configured import (
+        auth_secrets,
+        build_auth,
+    )
+    from syncd.http._reading import (
+        MESSAGE_LIMIT,
+        excerpt,
+        json_object,
+        json_payload,
+        mask_secrets,
+        retry_after,
+        short_body,
+        vendor_message,
+        whole_number,
+    )
+    from syncd.http._retry import (
+        HR_API_RETRIES,
+        RetryPolicy,
+    )
+    from syncd.http._transport import (
+        CALL_EXTENSION,
+        CallContext,
+        RateLimitHeaders,
+    )
+    from syncd.http._urls import (
+        HTTPS_ONLY_MESSAGE,
+        check_vendor_url,
+        describe_url,
+        is_loopback_host,
+        refuse_plaintext_credentials,
+    )
+    from syncd.http.errors import (
+        AuthenticationError,
+        OutcomeUnknown,
+        PortalRefused,
+        RateLimitWaitTooLong,
+        RecordRejected,
+        TokenError,
+        TokenRefused,
+        TokenUnavailable,
+        TransportFailure,
+        UnreachableError,
+        VendorError,
+    )
+
+_HOMES = {
+    name: f"syncd.http.{module}"
+    for module, names in {
+        "_api": (
+            "RETRYABLE_STATUS",
+            "HrEndpoint",
+            "ReadLimits",
+            "send_with_retries",
+        ),
+        "_auth": (
+            "TOKENS",
+            "ClientCredentialsAuth",
+            "StaticHeaderAuth",
+            "TokenCache",
+            "bearer_auth",
+            "live_secrets",
+        ),
+        "_client": (
+            "IDEMPOTENT_METHODS",
+            "VendorClient",
+            "fill_path",
+        ),
+        "_configured": (
+            "auth_secrets",
+            "build_auth",
+        ),
+        "_reading": (
+            "MESSAGE_LIMIT",
+            "excerpt",
+            "json_object",
+            "json_payload",
+            "mask_secrets",
+            "retry_after",
+            "short_body",
+            "vendor_message",
+            "whole_number",
+        ),
+        "_retry": (
+            "HR_API_RETRIES",
+            "RetryPolicy",
+        ),
+        "_transport": (
+            "CALL_EXTENSION",
+            "CallContext",
+            "RateLimitHeaders",
+        ),
+        "_urls": (
+            "HTTPS_ONLY_MESSAGE",
+            "check_vendor_url",
+            "describe_url",
+            "is_loopback_host",
+            "refuse_plaintext_credentials",
+        ),
+        "errors": (
+            "AuthenticationError",
+            "OutcomeUnknown",
+            "PortalRefused",
+            "RateLimitWaitTooLong",
+            "RecordRejected",
+            "TokenError",
+            "TokenRefused",
+            "TokenUnavailable",
+            "TransportFailure",
+            "UnreachableError",
+            "VendorError",
+        ),
+    }.items()
+    for name in names
+}
+"""Each name and the private module it lives in: a module is imported on first use, so
+importing ``syncd.http.errors`` (as the engine does) does not load httpx."""
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        home = _HOMES[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(import_module(home), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CALL_EXTENSION",
