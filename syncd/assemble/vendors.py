@@ -1,14 +1,16 @@
 """The vendors syncd can drive: each name and its adapter class, imported explicitly.
 
-An adapter class declares what its vendor can do (``facts``); configuration checks
-and the CLI read the declarations from here. A class is imported the first time its
-vendor is asked for, so a command loads only the vendors its configuration names
-(each vendor's modules bring its HTTP stack with them).
+An adapter class declares what its vendor can do (``facts``, kept in the vendor's light
+``facts`` module); configuration checks and the CLI read the declarations from here. A
+class is imported the first time its vendor's adapter is built, so a command loads only
+the vendors its configuration names, and a push with nothing to send none of their
+HTTP stack.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -60,8 +62,11 @@ def adapter_class(vendor: str) -> type[Adapter]:
 
 
 def vendor_facts(vendor: str) -> VendorFacts:
-    """What ``vendor`` declares it can do."""
-    return adapter_class(vendor).facts
+    """What ``vendor`` declares it can do: its ``facts`` module, without its adapter."""
+    if vendor not in ADAPTERS:
+        adapter_class(vendor)  # the error naming the known vendors
+    facts: VendorFacts = import_module(f"syncd.vendors.{vendor}.facts").FACTS
+    return facts
 
 
 def write_only_fields() -> frozenset[str]:

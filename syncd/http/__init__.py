@@ -16,8 +16,9 @@ This package depends only on ``syncd.limits``, the configuration schema and the 
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from syncd.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from syncd.http._api import (
@@ -157,15 +158,7 @@ _HOMES = {
 importing ``syncd.http.errors`` (as the engine does) does not load httpx."""
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        home = _HOMES[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(import_module(home), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = lazy_attributes(__name__, _HOMES)
 
 __all__ = [
     "CALL_EXTENSION",
