@@ -231,7 +231,9 @@ _NOT_FOR_A_TALENTLMS_PUSH = (
     "syncd.http._client",
     "httpx",
     "httpcore",
+    "tenacity",
     "rich",
+    "jsonpath_ng",  # only an HTTP source's paths need it
 )
 
 
