@@ -16,9 +16,7 @@ This package depends only on ``syncd.limits``, the configuration schema and the 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from syncd.lazy import lazy_attributes
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from syncd.http._api import (
@@ -85,80 +83,29 @@ if TYPE_CHECKING:
         VendorError,
     )
 
-_HOMES = {
-    name: f"syncd.http.{module}"
-    for module, names in {
-        "_api": (
-            "RETRYABLE_STATUS",
-            "HrEndpoint",
-            "ReadLimits",
-            "send_with_retries",
-        ),
-        "_auth": (
-            "TOKENS",
-            "ClientCredentialsAuth",
-            "StaticHeaderAuth",
-            "TokenCache",
-            "bearer_auth",
-            "live_secrets",
-        ),
-        "_client": (
-            "IDEMPOTENT_METHODS",
-            "VendorClient",
-            "fill_path",
-        ),
-        "_configured": (
-            "auth_secrets",
-            "build_auth",
-        ),
-        "_reading": (
-            "MESSAGE_LIMIT",
-            "excerpt",
-            "json_object",
-            "json_payload",
-            "mask_secrets",
-            "retry_after",
-            "short_body",
-            "vendor_message",
-            "whole_number",
-        ),
-        "_retry": (
-            "HR_API_RETRIES",
-            "RetryPolicy",
-        ),
-        "_transport": (
-            "CALL_EXTENSION",
-            "CallContext",
-            "RateLimitHeaders",
-        ),
-        "_urls": (
-            "HTTPS_ONLY_MESSAGE",
-            "check_vendor_url",
-            "describe_url",
-            "is_loopback_host",
-            "refuse_plaintext_credentials",
-        ),
-        "errors": (
-            "AuthenticationError",
-            "OutcomeUnknown",
-            "PortalRefused",
-            "RateLimitWaitTooLong",
-            "RecordRejected",
-            "TokenError",
-            "TokenRefused",
-            "TokenUnavailable",
-            "TransportFailure",
-            "UnreachableError",
-            "VendorError",
-        ),
-    }.items()
-    for name in names
-}
-"""Each name and the private module it lives in: a module is imported on first use, so
-importing ``syncd.http.errors`` (as the engine does) does not load httpx."""
 
+def __getattr__(name: str) -> Any:
+    """Every part of the package loads the first time one name is asked for: importing
+    ``syncd.http.errors`` alone (as the engine does) loads neither them nor httpx."""
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from syncd.http import (
+        _api,
+        _auth,
+        _client,
+        _configured,
+        _reading,
+        _retry,
+        _transport,
+        _urls,
+        errors,
+    )
 
-__getattr__ = lazy_attributes(__name__, _HOMES)
+    for part in (_api, _auth, _client, _configured, _reading, _retry, _transport, _urls, errors):
+        if hasattr(part, name):
+            return getattr(part, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CALL_EXTENSION",

@@ -4,15 +4,17 @@
 results from other LMSs into HowNow, is ``syncd.vendors.hownow.sink``.
 """
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-from syncd.lazy import lazy_attributes
 
-if TYPE_CHECKING:
-    from syncd.vendors.hownow.adapter import HowNowAdapter
+def __getattr__(name: str) -> Any:
+    """The adapter (and the HTTP stack under it) loads when first asked for: what the
+    vendor can do (``facts``) does not need it."""
+    if name == "HowNowAdapter":
+        from syncd.vendors.hownow.adapter import HowNowAdapter
 
-# The adapter (and the HTTP stack under it) loads when first asked for: ``facts`` alone
-# does not need it.
-__getattr__ = lazy_attributes(__name__, {"HowNowAdapter": "syncd.vendors.hownow.adapter"})
+        return HowNowAdapter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["HowNowAdapter"]

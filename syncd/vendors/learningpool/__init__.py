@@ -4,17 +4,17 @@ Every path it calls comes from the connector's ``target.endpoints``; see README.
 in this folder for what is Learning Pool's and what is the sandbox's.
 """
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-from syncd.lazy import lazy_attributes
 
-if TYPE_CHECKING:
-    from syncd.vendors.learningpool.adapter import LearningPoolAdapter
+def __getattr__(name: str) -> Any:
+    """The adapter (and the HTTP stack under it) loads when first asked for: what the
+    vendor can do (``facts``) does not need it."""
+    if name == "LearningPoolAdapter":
+        from syncd.vendors.learningpool.adapter import LearningPoolAdapter
 
-# The adapter (and the HTTP stack under it) loads when first asked for: ``facts`` alone
-# does not need it.
-__getattr__ = lazy_attributes(
-    __name__, {"LearningPoolAdapter": "syncd.vendors.learningpool.adapter"}
-)
+        return LearningPoolAdapter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["LearningPoolAdapter"]

@@ -1,14 +1,16 @@
 """TalentLMS (API v2): ``TalentLMSAdapter`` is what ``syncd.assemble`` builds."""
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-from syncd.lazy import lazy_attributes
 
-if TYPE_CHECKING:
-    from syncd.vendors.talentlms.adapter import TalentLMSAdapter
+def __getattr__(name: str) -> Any:
+    """The adapter (and the HTTP stack under it) loads when first asked for: what the
+    vendor can do (``facts``) does not need it."""
+    if name == "TalentLMSAdapter":
+        from syncd.vendors.talentlms.adapter import TalentLMSAdapter
 
-# The adapter (and the HTTP stack under it) loads when first asked for: ``facts`` alone
-# does not need it.
-__getattr__ = lazy_attributes(__name__, {"TalentLMSAdapter": "syncd.vendors.talentlms.adapter"})
+        return TalentLMSAdapter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["TalentLMSAdapter"]
