@@ -9,10 +9,13 @@ apart from "the path found an empty list" (a legitimately empty page).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonpath_ng import JSONPath, parse
-from jsonpath_ng.exceptions import JSONPathError
+if TYPE_CHECKING:
+    from jsonpath_ng import JSONPath
+
+# jsonpath-ng (and the parser generator under it) is imported by the first expression
+# compiled: only a configuration with an HTTP source has one, and only it pays for it.
 
 _ALL_ITEMS = "[*]"
 
@@ -59,6 +62,9 @@ class CompiledPath:
 
 def compile_path(expression: str) -> CompiledPath:
     """Parse ``expression`` once; raise JsonPathSyntaxError saying what is wrong."""
+    from jsonpath_ng import parse
+    from jsonpath_ng.exceptions import JSONPathError
+
     text = expression.strip()
     try:
         path = parse(text)

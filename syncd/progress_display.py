@@ -11,13 +11,14 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import structlog
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
 
 from syncd import progress
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +50,8 @@ class ProgressLog:
 
 
 def _live_lines() -> Text:
+    from rich.text import Text
+
     shown = [p.snapshot() for p in progress.active()]
     return Text("\n".join(s.line() for s in shown if s.planned))
 
@@ -56,10 +59,19 @@ def _live_lines() -> Text:
 @contextmanager
 def showing_progress(interval: float = LOG_EVERY_SECONDS) -> Iterator[None]:
     """Show running cycles' progress while the block runs: live on a terminal, else logged."""
-    if sys.stderr.isatty():
+    if sys.stderr.isatty():  # rich is loaded only for a display it actually shows
+        from rich.console import Console
+        from rich.live import Live
+
         console = Console(stderr=True)
-        with Live(get_renderable=_live_lines, console=console, refresh_per_second=2,
-                  transient=True, redirect_stderr=True, redirect_stdout=False):
+        with Live(
+            get_renderable=_live_lines,
+            console=console,
+            refresh_per_second=2,
+            transient=True,
+            redirect_stderr=True,
+            redirect_stdout=False,
+        ):
             yield
         return
     ticker = ProgressLog(interval).start()

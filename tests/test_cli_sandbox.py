@@ -224,12 +224,23 @@ _NOT_FOR_A_TALENTLMS_PUSH = (
     "syncd.sources.http",
     "syncd.sources.sql",
     "alembic",
+    # Nothing to send: the adapter is never built, so neither the HTTP stack nor rich
+    # (structlog's pretty tracebacks, httpx's command line) is loaded.
+    "syncd.vendors.talentlms.adapter",
+    "syncd.vendors.client",
+    "syncd.http._client",
+    "httpx",
+    "httpcore",
+    "tenacity",
+    "rich",
+    "jsonpath_ng",  # only an HTTP source's paths need it
 )
 
 
 def test_a_push_with_nothing_to_do_loads_only_what_it_uses(tmp_path, db_url, sandbox):
-    """Start-up is most of a small no-change cycle: it builds no HTTPS client (no vendor is
-    called) and loads neither other vendors, the pull side, sinks nor migrations."""
+    """Start-up is most of a small no-change cycle: it builds no adapter (no vendor is
+    called) and loads neither the HTTP stack, other vendors, the pull side, sinks, rich nor
+    migrations."""
     config = _config(tmp_path, db_url, sandbox.base_url("talentlms"))
     (tmp_path / "hr.csv").write_text(
         "employee_id,first_name,last_name,email,department\n"
@@ -252,7 +263,7 @@ def test_a_push_with_nothing_to_do_loads_only_what_it_uses(tmp_path, db_url, san
     assert done.returncode == 0, done.stderr
     assert len(sandbox.sim("talentlms").requests()) == calls_before  # no vendor call
     loaded = json.loads(report.read_text())
-    assert "syncd.vendors.talentlms" in loaded["modules"]  # the probe did see the cycle
+    assert "syncd.vendors.talentlms.facts" in loaded["modules"]  # the probe did see the cycle
     assert loaded["verify_loads"] == 0
     extra = [
         name

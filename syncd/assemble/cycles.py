@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
+from syncd.assemble.deferred import DeferredAdapter
 from syncd.assemble.store import limiter_backend
-from syncd.assemble.vendors import adapter_class
+from syncd.assemble.vendors import adapter_class, vendor_facts
 from syncd.config import Config, ConnectorConfig
 from syncd.engine.diff import DiffPolicy
 from syncd.engine.guard import Threshold
@@ -151,7 +152,15 @@ def push_settings(
     connector = config.connector(name)
     source_config = config.sources[connector.source]
     source = open_source(connector.source, source_config)
-    adapter = adapter or build_adapter(connector, engine)
+    if adapter is None:
+        vendor = connector.target.type
+        adapter = DeferredAdapter(  # type: ignore[assignment]
+            vendor,
+            vendor_facts(vendor),
+            connector.target,
+            connector.users.match,
+            lambda: build_adapter(connector, engine),
+        )
     guard = connector.guard.max_deactivations
     return PushSettings(
         connector=connector.name,

@@ -1,9 +1,10 @@
 """The vendors syncd can drive: each name and its adapter class, imported explicitly.
 
-An adapter class declares what its vendor can do (``facts``); configuration checks
-and the CLI read the declarations from here. A class is imported the first time its
-vendor is asked for, so a command loads only the vendors its configuration names
-(each vendor's modules bring its HTTP stack with them).
+An adapter class declares what its vendor can do (``facts``, kept in the vendor's light
+``facts`` module); configuration checks and the CLI read the declarations from here. A
+class is imported the first time its vendor's adapter is built, so a command loads only
+the vendors its configuration names, and a push with nothing to send none of their
+HTTP stack.
 """
 
 from __future__ import annotations
@@ -60,8 +61,18 @@ def adapter_class(vendor: str) -> type[Adapter]:
 
 
 def vendor_facts(vendor: str) -> VendorFacts:
-    """What ``vendor`` declares it can do."""
-    return adapter_class(vendor).facts
+    """What ``vendor`` declares it can do: its light ``facts`` module, not its adapter."""
+    if vendor == "talentlms":
+        from syncd.vendors.talentlms.facts import FACTS
+    elif vendor == "hownow":
+        from syncd.vendors.hownow.facts import FACTS
+    elif vendor == "ilms":
+        from syncd.vendors.ilms.facts import FACTS
+    elif vendor == "learningpool":
+        from syncd.vendors.learningpool.facts import FACTS
+    else:
+        return adapter_class(vendor).facts  # the error naming the known vendors
+    return FACTS
 
 
 def write_only_fields() -> frozenset[str]:

@@ -16,51 +16,99 @@ This package depends only on ``syncd.limits``, the configuration schema and the 
 
 from __future__ import annotations
 
-from syncd.http._api import RETRYABLE_STATUS, HrEndpoint, ReadLimits, send_with_retries
-from syncd.http._auth import (
-    TOKENS,
-    ClientCredentialsAuth,
-    StaticHeaderAuth,
-    TokenCache,
-    bearer_auth,
-    live_secrets,
-)
-from syncd.http._client import IDEMPOTENT_METHODS, VendorClient, fill_path
-from syncd.http._configured import auth_secrets, build_auth
-from syncd.http._deadline import BoundedTransport
-from syncd.http._reading import (
-    MESSAGE_LIMIT,
-    excerpt,
-    json_object,
-    json_payload,
-    mask_secrets,
-    retry_after,
-    short_body,
-    vendor_message,
-    whole_number,
-)
-from syncd.http._retry import HR_API_RETRIES, RetryPolicy
-from syncd.http._transport import CALL_EXTENSION, CallContext, RateLimitHeaders
-from syncd.http._urls import (
-    HTTPS_ONLY_MESSAGE,
-    check_vendor_url,
-    describe_url,
-    is_loopback_host,
-    refuse_plaintext_credentials,
-)
-from syncd.http.errors import (
-    AuthenticationError,
-    OutcomeUnknown,
-    PortalRefused,
-    RateLimitWaitTooLong,
-    RecordRejected,
-    TokenError,
-    TokenRefused,
-    TokenUnavailable,
-    TransportFailure,
-    UnreachableError,
-    VendorError,
-)
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from syncd.http._api import (
+        RETRYABLE_STATUS,
+        HrEndpoint,
+        ReadLimits,
+        send_with_retries,
+    )
+    from syncd.http._auth import (
+        TOKENS,
+        ClientCredentialsAuth,
+        StaticHeaderAuth,
+        TokenCache,
+        bearer_auth,
+        live_secrets,
+    )
+    from syncd.http._client import (
+        IDEMPOTENT_METHODS,
+        VendorClient,
+        fill_path,
+    )
+    from syncd.http._configured import (
+        auth_secrets,
+        build_auth,
+    )
+    from syncd.http._deadline import BoundedTransport
+    from syncd.http._reading import (
+        MESSAGE_LIMIT,
+        excerpt,
+        json_object,
+        json_payload,
+        mask_secrets,
+        retry_after,
+        short_body,
+        vendor_message,
+        whole_number,
+    )
+    from syncd.http._retry import (
+        HR_API_RETRIES,
+        RetryPolicy,
+    )
+    from syncd.http._transport import (
+        CALL_EXTENSION,
+        CallContext,
+        RateLimitHeaders,
+    )
+    from syncd.http._urls import (
+        HTTPS_ONLY_MESSAGE,
+        check_vendor_url,
+        describe_url,
+        is_loopback_host,
+        refuse_plaintext_credentials,
+    )
+    from syncd.http.errors import (
+        AuthenticationError,
+        OutcomeUnknown,
+        PortalRefused,
+        RateLimitWaitTooLong,
+        RecordRejected,
+        TokenError,
+        TokenRefused,
+        TokenUnavailable,
+        TransportFailure,
+        UnreachableError,
+        VendorError,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """Every part of the package loads the first time one name is asked for: importing
+    ``syncd.http.errors`` alone (as the engine does) loads neither them nor httpx."""
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from syncd.http import (
+        _api,
+        _auth,
+        _client,
+        _configured,
+        _deadline,
+        _reading,
+        _retry,
+        _transport,
+        _urls,
+        errors,
+    )
+
+    parts = (_api, _auth, _client, _configured, _deadline, _reading, _retry, _transport, _urls)
+    for part in (*parts, errors):
+        if hasattr(part, name):
+            return getattr(part, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CALL_EXTENSION",

@@ -23,7 +23,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import structlog
 
@@ -187,16 +187,17 @@ class _Header:
         self.width = len(names)
         self.index = {name: i for i, name in enumerate(names) if name}
         self.unnamed = any(not name for name in names)
-        self._seeds: dict[str, bytes] = {}
+        self._hashers: dict[str, Any] = {}
 
-    def seed(self, fingerprint: str) -> bytes:
-        """A BLAKE2b key made of the mapping and the header: each row is then one call."""
-        seed = self._seeds.get(fingerprint)
-        if seed is None:
+    def hasher(self, fingerprint: str) -> Any:
+        """A BLAKE2b keyed with the mapping and the header, not fed yet: each row hashes a
+        copy of it, which skips hashing the key again for every row."""
+        hasher = self._hashers.get(fingerprint)
+        if hasher is None:
             basis = f"{fingerprint}{_UNIT}{_UNIT.join(self.names)}".encode()
             seed = hashlib.blake2b(basis, digest_size=32).digest()
-            self._seeds[fingerprint] = seed
-        return seed
+            hasher = self._hashers[fingerprint] = hashlib.blake2b(digest_size=16, key=seed)
+        return hasher
 
 
 _UNIT = "\x1f"
@@ -239,8 +240,9 @@ class CsvRecord:
         joined = _UNIT.join(row)
         if joined.count(_UNIT) != len(row) - 1:  # a cell holds the separator itself
             joined = json.dumps(row)
-        key = self._header.seed(fingerprint)
-        return hashlib.blake2b(joined.encode(), digest_size=16, key=key).hexdigest()
+        hasher = self._header.hasher(fingerprint).copy()
+        hasher.update(joined.encode())
+        return hasher.hexdigest()
 
     @property
     def problem(self) -> str | None:

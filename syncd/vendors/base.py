@@ -102,6 +102,9 @@ class VendorFacts:
     creates_groups: bool = False
     learning_paths: bool = False
     absent: Mapping[str, str] = field(default_factory=dict)
+    # Raises ValueError when the vendor cannot find accounts by ``users.match``: checked
+    # before the adapter is built, so a cycle with nothing to send still refuses it.
+    check_match: Callable[[str | None], object] = lambda match: None
 
     def capabilities_for(self, target: Any) -> Capabilities:
         """The capabilities of one configured target."""
@@ -310,7 +313,6 @@ class Adapter(Protocol):
         ...
 
     def close(self) -> None: ...
-
 
 @runtime_checkable
 class ResultReader(Protocol):

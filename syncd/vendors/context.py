@@ -8,10 +8,13 @@ here, as do the connector settings it needs, typed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from syncd.http import RetryPolicy
 from syncd.limits import LimitBackend, MemoryBackend
 from syncd.vendors.pulling import NoMemory, PullOptions, ResultMemory
+
+if TYPE_CHECKING:
+    from syncd.http import RetryPolicy  # tenacity underneath: loaded once a client is built
 
 
 @dataclass(frozen=True, slots=True)

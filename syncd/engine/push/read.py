@@ -89,7 +89,8 @@ def read_people(
     records_seen = unchanged = 0
     for record in records:  # the loop a no-change cycle spends its time in: kept lean
         records_seen += 1
-        hr_key = key_text(record.value(key))
+        value = record.value(key)  # a CSV cell is text: its key is one strip, not a call
+        hr_key = (value.strip() or None) if type(value) is str else key_text(value)
         if hr_key is None or len(hr_key) > MAX_KEY_LENGTH:
             reading.key_column_seen = (
                 reading.key_column_seen or hr_key is not None or record.has_column(key)

@@ -60,18 +60,15 @@ from syncd.model import DesiredUser, LearningResult, Operation, OpKind, Outcome,
 from syncd.polling import Backoff, BulkRound, WaitEnd, wait_for_jobs
 from syncd.shutdown import ShuttingDown
 from syncd.vendors.base import (
-    NOT_DOCUMENTED,
-    CallCost,
-    Capabilities,
     Confirmed,
     PullPage,
     RemoteAccount,
-    VendorFacts,
 )
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.hownow.accounts import AccountListing
 from syncd.vendors.hownow.api import HowNowApi, JobStatus, is_deactivated, open_client, user_ref
 from syncd.vendors.hownow.confirm import ListingConfirmer
+from syncd.vendors.hownow.facts import FACTS
 from syncd.vendors.hownow.scan import AssignmentScan, leaver_results
 from syncd.vendors.skeleton import AdapterSkeleton, StatelessValidator
 
@@ -81,24 +78,6 @@ LOOKUP_LIMIT = 20
 """Up to this many people are looked up one by one; more, and the user listing is cheaper."""
 
 MANAGER_WAIT = 300.0  # seconds a report waits for their manager's upsert job
-
-FACTS = VendorFacts(
-    capabilities=Capabilities(
-        delete=True,
-        async_jobs=True,
-        pull=True,
-        learning_records_sink=True,
-        results_vanish_on_deactivation=True,  # GET /users lists active users only
-        list_accounts=True,
-        # An upsert is a job, polled until it ends (docs/benchmarks.md, "HowNow rate").
-        call_costs={OpKind.CREATE: CallCost(per_batch=2), OpKind.UPDATE: CallCost(per_batch=2)},
-    ),
-    absent={
-        "groups": NOT_DOCUMENTED,
-        "enrollments": NOT_DOCUMENTED,
-        "incremental_pull": "its API offers no changed-since read",
-    },
-)
 
 
 LISTED = JobStatus(hownow.COMPLETED)

@@ -28,13 +28,14 @@ import structlog
 from syncd.config.schema.targets import ILMSTarget
 from syncd.http import OutcomeUnknown, RecordRejected
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
-from syncd.vendors.base import Capabilities, PullPage, RemoteAccount, TargetCheck, VendorFacts
+from syncd.vendors.base import PullPage, RemoteAccount, TargetCheck
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.ilms.accounts import AccountListing
 from syncd.vendors.ilms.api import VENDOR, ILMSApi, open_client
 from syncd.vendors.ilms.directory import LOOKUP_LIMIT, Directory
 from syncd.vendors.ilms.enrollments import Enrollments
-from syncd.vendors.ilms.fields import FIELDS, HIERARCHY, SEARCHABLE, code_of, match_of
+from syncd.vendors.ilms.facts import FACTS, match_codes
+from syncd.vendors.ilms.fields import match_of
 from syncd.vendors.ilms.hierarchy import Hierarchy
 from syncd.vendors.ilms.memberships import Memberships
 from syncd.vendors.ilms.scan import ChangeScan
@@ -44,30 +45,6 @@ from syncd.vendors.skeleton import AdapterSkeleton
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_MATCH = ("F004", "F015")
-"""Without ``users.match``: Employee ID (the digest's join key, §5 "Rec (identity)"), else
-the e-mail address, whichever the mapping gives a person."""
-
-
-FACTS = VendorFacts(
-    capabilities=Capabilities(
-        groups=True,
-        enrollments=True,
-        pull=True,
-        # F016 (password) by code or name: sent on create only, never stored or compared.
-        write_only_fields=frozenset({"F016", "f016", "password"}),
-        list_accounts=True,
-        list_groups=True,
-        list_courses=True,
-    ),
-    creates_groups=False,
-    learning_paths=True,  # iLMS curricula
-    absent={
-        "delete": "its API only deactivates users",
-        "create_groups": "its API documents no group creation; create them in iLMS first",
-        "incremental_pull": "its API offers no changed-since read",
-    },
-)
 
 
 class ILMSAdapter(AdapterSkeleton):
@@ -83,7 +60,7 @@ class ILMSAdapter(AdapterSkeleton):
     def __init__(
         self, target: ILMSTarget, context: AdapterContext, *, lookup_limit: int = LOOKUP_LIMIT
     ) -> None:
-        self.match_codes = _match_codes(context.match)
+        self.match_codes = match_codes(context.match)
         self.api = ILMSApi(open_client(target, context), target.org_id)
         validator = Validator(target, Hierarchy(self.api), self.match_codes)
         super().__init__(target, context, self.api.client, validator)
@@ -106,7 +83,7 @@ class ILMSAdapter(AdapterSkeleton):
     ) -> dict[str, RemoteAccount]:
         """Accounts whose match field (``users.match``, else F004 or F015) has the person's
         value; active and inactive ones, never deleted ones."""
-        codes = _match_codes(match) if match is not None else self.match_codes
+        codes = match_codes(match) if match is not None else self.match_codes
         by_code: dict[str, dict[str, str]] = {}
         for user in users:
             found_value = match_of(user.fields, codes)
@@ -186,20 +163,3 @@ class ILMSAdapter(AdapterSkeleton):
             error="iLMS cannot delete users (its API only deactivates them); "
             "use on_missing: deactivate or ignore",
         )
-
-
-def _match_codes(match: str | None) -> tuple[str, ...]:
-    """The field codes accounts are matched by: ``users.match`` (a code or a name), else
-    ``DEFAULT_MATCH``."""
-    if match is None:
-        return DEFAULT_MATCH
-    code = code_of(match)
-    if code is None or code not in SEARCHABLE:
-        searchable = ", ".join(f"{c} ({FIELDS[c].alias})" for c in ("F004", "F015"))
-        raise ValueError(
-            f"users.match: iLMS cannot find accounts by {match!r}; use a profile field such as "
-            f"{searchable}"
-        )
-    if code in HIERARCHY:
-        raise ValueError(f"users.match: {match!r} is shared by many people; use F004 or F015")
-    return (code,)

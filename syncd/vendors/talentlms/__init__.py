@@ -1,5 +1,16 @@
 """TalentLMS (API v2): ``TalentLMSAdapter`` is what ``syncd.assemble`` builds."""
 
-from syncd.vendors.talentlms.adapter import TalentLMSAdapter
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    """The adapter (and the HTTP stack under it) loads when first asked for: what the
+    vendor can do (``facts``) does not need it."""
+    if name == "TalentLMSAdapter":
+        from syncd.vendors.talentlms.adapter import TalentLMSAdapter
+
+        return TalentLMSAdapter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["TalentLMSAdapter"]

@@ -19,16 +19,12 @@ from syncd.limits import Priority
 from syncd.model import DesiredUser
 from syncd.vendors.base import ListedAccount, listed_accounts
 from syncd.vendors.talentlms.api import USER, USERS, data_of, iter_pages
-from syncd.vendors.talentlms.directory import MATCH_FIELDS, norm
+from syncd.vendors.talentlms.directory import norm
+from syncd.vendors.talentlms.facts import MATCH_FIELDS
 
 LISTED_FIELDS = ("login", "email", "name", "surname")
 PROTECTED_TYPES = frozenset({"superadmin"})
 """The portal owner's user type: never deactivated as an orphan (reported only)."""
-
-NOT_LISTED = (
-    "TalentLMS v2 shows a user's groups, branches and courses only one user at a time "
-    "(GET /users/:id?resources=...)"
-)
 
 
 class AccountListing:

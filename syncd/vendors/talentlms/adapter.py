@@ -10,7 +10,7 @@
 Every request goes through one ``VendorClient`` built by ``vendor_client``, so
 every page read and task poll counts against the credential's shared limits.
 
-What the adapter declares (``FACTS``) is what configuration checks hold a connector to.
+What the adapter declares (``facts.FACTS``) is what configuration checks hold a connector to.
 """
 
 from __future__ import annotations
@@ -23,17 +23,14 @@ import structlog
 from syncd.config.schema.targets import TalentLMSTarget
 from syncd.model import DesiredUser, Operation, OpKind, Outcome, OutcomeStatus
 from syncd.vendors.base import (
-    CallCost,
-    Capabilities,
     PullPage,
     RemoteAccount,
     TargetCheck,
-    VendorFacts,
 )
 from syncd.vendors.client import vendor_client
 from syncd.vendors.context import AdapterContext
 from syncd.vendors.skeleton import AdapterSkeleton
-from syncd.vendors.talentlms.accounts import NOT_LISTED, AccountListing
+from syncd.vendors.talentlms.accounts import AccountListing
 from syncd.vendors.talentlms.api import (
     PORTAL_REFUSALS,
     USER_FIELDS,
@@ -42,8 +39,9 @@ from syncd.vendors.talentlms.api import (
     refused_in_body,
     talentlms_auth,
 )
-from syncd.vendors.talentlms.directory import MATCH_FIELDS, Directory
+from syncd.vendors.talentlms.directory import Directory
 from syncd.vendors.talentlms.enrollments import Enrollments
+from syncd.vendors.talentlms.facts import FACTS, MATCH_FIELDS, match_field
 from syncd.vendors.talentlms.memberships import Memberships
 from syncd.vendors.talentlms.pull import TimelinePull
 from syncd.vendors.talentlms.readback import read_back
@@ -53,32 +51,6 @@ from syncd.vendors.talentlms.validation import CustomField, Validator, parse_def
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_MATCH = "email"
-
-FACTS = VendorFacts(
-    capabilities=Capabilities(
-        groups=True,
-        enrollments=True,
-        delete=True,
-        async_jobs=True,
-        pull=True,
-        incremental_pull=True,
-        batch_sizes={OpKind.CREATE: 100, OpKind.UPDATE: 100, OpKind.ENROLL: 100},
-        # A batch is a task to poll; new accounts are read back 100 a listing page, updated
-        # and enrolled people one GET each (docs/benchmarks.md, "TalentLMS calls").
-        call_costs={
-            OpKind.CREATE: CallCost(per_batch=3),
-            OpKind.UPDATE: CallCost(per_batch=2, per_item=1),
-            OpKind.ENROLL: CallCost(per_batch=2, per_item=1),
-        },
-        write_only_fields=frozenset({"password"}),
-        list_accounts=True,
-    ),
-    group_kinds=frozenset({"group", "branch"}),
-    creates_groups=True,
-    learning_paths=True,
-    absent={"list_groups": NOT_LISTED, "list_courses": NOT_LISTED},
-)
 
 
 class TalentLMSAdapter(AdapterSkeleton):
@@ -88,13 +60,7 @@ class TalentLMSAdapter(AdapterSkeleton):
     vendor = VENDOR
 
     def __init__(self, target: TalentLMSTarget, context: AdapterContext) -> None:
-        match = context.match or DEFAULT_MATCH
-        if match not in MATCH_FIELDS:
-            raise ValueError(
-                f"TalentLMS finds existing accounts by email or login only, not {match!r} "
-                "(users.match)"
-            )
-        self.match = match
+        self.match = match = match_field(context.match)
         api_key = target.api_key.get_secret_value()
         client = vendor_client(
             VENDOR,

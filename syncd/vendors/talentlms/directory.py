@@ -31,10 +31,9 @@ from syncd.http import VendorClient
 from syncd.limits import Priority
 from syncd.vendors.talentlms.api import PAGE_SIZE, USERS, Page, iter_pages, read_page
 from syncd.vendors.talentlms.compare import LISTED, differences, norm
+from syncd.vendors.talentlms.facts import MATCH_FIELDS
 
 log = structlog.get_logger(__name__)
-
-MATCH_FIELDS = ("email", "login")
 
 
 __all__ = ["MATCH_FIELDS", "Account", "Directory", "norm"]
