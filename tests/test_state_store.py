@@ -62,42 +62,40 @@ def test_a_sqlite_store_in_a_missing_folder_is_named(tmp_path):
     assert not folder.exists()
 
 
-def test_a_locked_sqlite_store_is_waited_for_then_named_with_exit_4(tmp_path):
-    db = tmp_path / "state.db"
-    url = f"sqlite:///{db}"
-    upgrade(url)
+def _sync_while_held(tmp_path, url: str, holder) -> subprocess.CompletedProcess:
+    """``syncd sync`` while ``holder`` (an open transaction of another writer) holds the
+    store; the holder lets go afterwards."""
     config = _config(tmp_path, url)
-    holder = sqlite3.connect(db)
-    holder.execute("BEGIN EXCLUSIVE")  # another writer holds the store
     try:
-        done = run_syncd("sync", "lms", "--config", str(config), timeout=120)
+        return run_syncd("sync", "lms", "--config", str(config), timeout=120)
     finally:
         holder.rollback()
         holder.close()
 
+
+def _named_lock(done: subprocess.CompletedProcess, store_named: str) -> None:
     assert done.returncode == 4, done.stderr
-    assert f"SQLite file {db}" in done.stderr and "locked by another writer" in done.stderr
+    assert store_named in done.stderr and "locked by another writer" in done.stderr
     assert "waited 30 s" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_locked_sqlite_store_is_waited_for_then_named_with_exit_4(tmp_path):
+    db = tmp_path / "state.db"
+    url = f"sqlite:///{db}"
+    upgrade(url)
+    holder = sqlite3.connect(db)
+    holder.execute("BEGIN EXCLUSIVE")  # another writer holds the store
+    _named_lock(_sync_while_held(tmp_path, url, holder), f"SQLite file {db}")
 
 
 @pytest.mark.postgres
 def test_a_locked_postgresql_store_is_waited_for_then_named_with_exit_4(tmp_path, postgres_url):
     """Another session holding a table syncd writes: bounded wait (lock_timeout), then exit 4."""
     upgrade(postgres_url)
-    config = _config(tmp_path, postgres_url)
     holder = make_engine(postgres_url).connect()
     holder.execute(text("LOCK TABLE sync_runs, sync_status IN ACCESS EXCLUSIVE MODE"))
-    try:
-        done = run_syncd("sync", "lms", "--config", str(config), timeout=120)
-    finally:
-        holder.rollback()
-        holder.close()
-
-    assert done.returncode == 4, done.stderr
-    assert "PostgreSQL database" in done.stderr and "locked by another writer" in done.stderr
-    assert "waited 30 s" in done.stderr
-    assert "Traceback" not in done.stderr
+    _named_lock(_sync_while_held(tmp_path, postgres_url, holder), "PostgreSQL database")
 
 
 def test_processes_starting_together_on_an_empty_store_migrate_it_once(tmp_path, db_url):
