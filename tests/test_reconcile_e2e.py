@@ -208,7 +208,18 @@ class HowNowPortal(Portal):
         return self._user(remote_id).active
 
 
-class ILMSPortal(Portal):
+class GroupStorePortal(Portal):
+    """A simulator whose store keeps groups by id, each with its members' user ids."""
+
+    def _group(self, name: str):
+        return next(g for g in self.sim.store.groups.values() if g.name == name)
+
+    def groups_of(self, remote_id: str) -> set[str]:
+        user_id = int(remote_id)
+        return {g.name for g in self.sim.store.groups.values() if user_id in g.members}
+
+
+class ILMSPortal(GroupStorePortal):
     vendor = "ilms"
     options: ClassVar[dict[str, Any]] = {"ilms": {"per_minute": 6000}}
     fields: ClassVar[dict[str, str]] = {
@@ -275,13 +286,6 @@ class ILMSPortal(Portal):
     def is_active(self, remote_id: str) -> bool:
         return self._user(remote_id).status == "Active"
 
-    def _group(self, name: str):
-        return next(g for g in self.sim.store.groups.values() if g.name == name)
-
-    def groups_of(self, remote_id: str) -> set[str]:
-        user_id = int(remote_id)
-        return {g.name for g in self.sim.store.groups.values() if user_id in g.members}
-
     def add_to_group(self, remote_id: str, group: str) -> None:
         with self.sim.lock:
             self._group(group).members.add(int(remote_id))
@@ -291,7 +295,7 @@ class ILMSPortal(Portal):
             self._group(group).members.discard(int(remote_id))
 
 
-class LearningPoolPortal(Portal):
+class LearningPoolPortal(GroupStorePortal):
     vendor = "learningpool"
     options: ClassVar[dict[str, Any]] = {"learningpool": {"per_minute": 100_000}}
     fields: ClassVar[dict[str, str]] = {
@@ -349,13 +353,6 @@ class LearningPoolPortal(Portal):
 
     def is_active(self, remote_id: str) -> bool:
         return not self._user(remote_id).expired(self.sim.now())
-
-    def _group(self, name: str):
-        return next(g for g in self.sim.store.groups.values() if g.name == name)
-
-    def groups_of(self, remote_id: str) -> set[str]:
-        user_id = int(remote_id)
-        return {g.name for g in self.sim.store.groups.values() if user_id in g.members}
 
     def add_to_group(self, remote_id: str, group: str) -> None:
         with self.sim.lock:
