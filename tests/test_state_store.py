@@ -15,6 +15,7 @@ import threading
 import pytest
 from sqlalchemy import event, select, text
 
+from syncd.model import LinkState, LinkStatus
 from syncd.state import store
 from syncd.state.db import make_engine
 from syncd.state.migrate import current_revision, head_revision, upgrade
@@ -200,3 +201,33 @@ def test_deployments_in_two_schemas_of_one_database_never_block_each_other(postg
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "other_{schema}" CASCADE'))
         admin.dispose()
+
+
+def test_links_are_saved_as_they_come_never_all_built_first(migrated_db_url):
+    """A first sync saves a million PENDING links: each statement's rows are built when it
+    is sent, so no more than a statement's worth is ever held (memory stays flat)."""
+    total = store.CHUNK * 3
+    taken = 0
+
+    def pending_links():
+        nonlocal taken
+        for i in range(total):
+            taken += 1
+            yield LinkState(f"E{i}", None, {}, False, status=LinkStatus.PENDING)
+
+    engine = make_engine(migrated_db_url)
+    taken_at_insert: list[int] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("INSERT INTO LINKS"):
+            taken_at_insert.append(taken)
+
+    with engine.begin() as conn:
+        store.save_links(conn, "lms", pending_links())
+    with engine.connect() as conn:
+        saved = store.count_links(conn, "lms", [LinkStatus.PENDING])
+    engine.dispose()
+
+    assert saved == total
+    assert taken_at_insert and taken_at_insert[0] <= store.CHUNK

@@ -90,6 +90,9 @@ def _provision(desired: DesiredUser) -> list[Operation]:
 
 
 _NONE: frozenset[str] = frozenset()
+_NO_FIELDS: Mapping[str, Any] = {}
+"""The fields of every membership operation: one shared empty mapping, not a new dict each
+(a first sync has a million of them; nothing changes an operation's fields in place)."""
 _NEW_ACCOUNT = DiffPolicy()  # a new account has no memberships to remove or unenroll
 
 
@@ -126,16 +129,22 @@ def _memberships(
     remote_id: str | None,
     policy: DiffPolicy,
 ) -> list[Operation]:
-    key = desired.hr_key
+    key, none = desired.hr_key, _NO_FIELDS
     ops = [
-        Operation(OpKind.GROUP_REMOVE, key, remote_id, target=g) for g in groups - desired.groups
+        Operation(OpKind.GROUP_REMOVE, key, remote_id, none, target=g)
+        for g in groups - desired.groups
     ]
-    ops += [Operation(OpKind.GROUP_ADD, key, remote_id, target=g) for g in desired.groups - groups]
+    ops += [
+        Operation(OpKind.GROUP_ADD, key, remote_id, none, target=g) for g in desired.groups - groups
+    ]
     if policy.unenroll_removed:
         ops += [
-            Operation(OpKind.UNENROLL, key, remote_id, target=c) for c in courses - desired.courses
+            Operation(OpKind.UNENROLL, key, remote_id, none, target=c)
+            for c in courses - desired.courses
         ]
-    ops += [Operation(OpKind.ENROLL, key, remote_id, target=c) for c in desired.courses - courses]
+    ops += [
+        Operation(OpKind.ENROLL, key, remote_id, none, target=c) for c in desired.courses - courses
+    ]
     return sorted(ops, key=lambda op: op.sort_key)
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from itertools import islice
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table, and_, func, insert, or_, select, update
 
@@ -14,6 +15,7 @@ from syncd.state.db import dialect_insert
 from syncd.state.tables import jobs, links, operations, sync_errors, sync_runs, sync_status
 
 CHUNK = 500
+T = TypeVar("T")
 OPEN_STATES = (OpState.PENDING, OpState.SENT, OpState.UNKNOWN, OpState.WAITING)
 
 
@@ -21,11 +23,12 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def chunked(items: Iterable[str]) -> Iterator[list[str]]:
-    """``items`` in lists of at most ``CHUNK``: an ``IN (...)`` each database takes."""
-    listed = list(items)
-    for start in range(0, len(listed), CHUNK):
-        yield listed[start : start + CHUNK]
+def chunked(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
+    """``items`` in lists of at most ``size`` (``CHUNK``: an ``IN (...)`` each database
+    takes), taken as they come: a million rows are never all built at once."""
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
 
 
 def upsert(
@@ -134,13 +137,12 @@ def save_link(conn: Connection, connector: str, link: LinkState) -> None:
 
 
 def save_links(conn: Connection, connector: str, saved: Iterable[LinkState]) -> None:
-    """Insert or update these links, ``CHUNK`` rows a statement."""
+    """Insert or update these links, ``CHUNK`` rows a statement, built a statement at a time
+    (a first sync's million PENDING links as rows at once was the peak of its memory)."""
     stamp = now()
-    rows = [_link_row(connector, link, stamp) for link in saved]
-    for start in range(0, len(rows), CHUNK):
-        upsert_many(
-            conn, links, rows[start : start + CHUNK], ("connector", "hr_key"), ("created_at",)
-        )
+    for batch in chunked(saved):
+        rows = [_link_row(connector, link, stamp) for link in batch]
+        upsert_many(conn, links, rows, ("connector", "hr_key"), ("created_at",))
 
 
 def _link_row(connector: str, link: LinkState, stamp: datetime) -> dict[str, Any]:
@@ -161,16 +163,15 @@ def _link_row(connector: str, link: LinkState, stamp: datetime) -> dict[str, Any
     }
 
 
-def set_source_hashes(conn: Connection, connector: str, hashes: Mapping[str, str]) -> None:
-    """Remember that these people's current HR records have been planned for."""
-    if not hashes:
-        return
+def set_source_hashes(conn: Connection, connector: str, hashes: Iterable[tuple[str, str]]) -> None:
+    """Remember that these people's current HR records (key, hash) have been planned for."""
     statement = (
         update(links)
         .where(links.c.connector == connector, links.c.hr_key == _bind("k"))
         .values(source_hash=_bind("h"), updated_at=now())
     )
-    conn.execute(statement, [{"k": k, "h": h} for k, h in hashes.items()])
+    for batch in chunked(hashes, OUTBOX_BATCH):
+        conn.execute(statement, [{"k": k, "h": h} for k, h in batch])
 
 
 def _bind(name: str):
@@ -210,7 +211,7 @@ def record_operations(
     connector: str,
     run_id: int,
     ops: Sequence[Operation],
-    source_hashes: Mapping[str, str],
+    source_hash: Callable[[str], str | None],
 ) -> None:
     """Write the plan before anything is sent, ``OUTBOX_BATCH`` rows a statement (one INSERT
     an operation took 815 s for a million); ids are set on ``ops``."""
@@ -230,7 +231,7 @@ def record_operations(
                 "payload": {
                     "fields": dict(op.fields),
                     "changed": list(op.changed),
-                    "source_hash": source_hashes.get(op.hr_key),
+                    "source_hash": source_hash(op.hr_key),
                 },
                 "state": pending,
                 "attempts": 0,

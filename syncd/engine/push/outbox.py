@@ -39,28 +39,37 @@ def record(
     """Write the plan, pending links and hashes in one transaction; the copies recorded.
 
     The plan's own operations get the ids of their rows; they keep write-only
-    fields, which go to the vendor but never to the store.
+    fields, which go to the vendor but never to the store. Rows are built a batch
+    at a time, never the whole plan's at once: a first sync records a million people.
     """
     recorded = [_recorded_copy(op, policy) for op in plan.ops]
+    desired = plan.desired
+
+    def source_hash(hr_key: str) -> str | None:
+        person = desired.get(hr_key)
+        return person.source_hash if person is not None else None
+
     with engine.begin() as conn:
-        store.record_operations(conn, connector, run_id, recorded, plan.source_hashes)
+        store.record_operations(conn, connector, run_id, recorded, source_hash)
         for op, copy in zip(plan.ops, recorded, strict=True):
             op.id = copy.id
         store.save_links(conn, connector, plan.adopted.values())
         creating = {op.hr_key for op in plan.ops if op.kind is OpKind.CREATE}
-        store.save_links(
-            conn, connector, (link_for_create(plan.desired[k], policy) for k in creating)
-        )
+        store.save_links(conn, connector, (link_for_create(desired[k], policy) for k in creating))
         store.set_source_hashes(
-            conn, connector, {k: h for k, h in plan.source_hashes.items() if k not in creating}
+            conn,
+            connector,
+            ((k, d.source_hash) for k, d in desired.items() if k not in creating),
         )
         # A leaver who comes back with the very same HR record must be re-rendered.
         leavers = {
-            op.hr_key for op in plan.ops if op.kind.is_deprovision and op.hr_key not in plan.desired
+            op.hr_key for op in plan.ops if op.kind.is_deprovision and op.hr_key not in desired
         }
         store.forget_source_hashes(conn, connector, leavers)
         record_errors(conn, connector, reading.errors)
-        store.resolve_errors(conn, connector, reading.valid_keys, ("source", "map", "validate"))
+        if store.count_open_errors(conn, connector, "push"):  # none at a first sync
+            resolved = ("source", "map", "validate")
+            store.resolve_errors(conn, connector, reading.valid_keys, resolved)
         if consume_approval:
             store.set_status(conn, connector, "push", approved=False)
     log.info(

@@ -32,9 +32,10 @@ class Plan:
     deferred: int = 0  # people whose create is still in flight
     leavers_deferred: int = 0  # missing people not deactivated: some records had no key
 
-    @property
-    def source_hashes(self) -> dict[str, str]:
-        return {k: d.source_hash for k, d in self.desired.items()}
+    def release(self) -> None:
+        """Forget the people once the operations are recorded (they keep what they send)."""
+        for kept in (self.desired, self.links, self.adopted):
+            kept.clear()
 
 
 def plan_changes(
@@ -51,7 +52,9 @@ def plan_changes(
 ) -> Plan:
     """The operations that bring the LMS in line with ``reading``, in the order they must go;
     none that ``sent_this_cycle`` (the outbox's, sent before planning) already covers."""
-    plan = Plan(desired=dict(reading.desired))
+    # The reading's own people, not a copy (a million at a first sync); ``only`` keeps the
+    # reading's whole, since its people are looked at again afterwards (``forecast``).
+    plan = Plan(desired=reading.desired if only is None else dict(reading.desired))
     existing = (LinkStatus.LINKED.value, LinkStatus.DEACTIVATED.value)
     leavers = [
         k

@@ -61,6 +61,12 @@ class Reading:
     keyless: int = 0  # records without a usable key: one of them may be a person gone missing
     key_column_seen: bool = False
 
+    def release(self) -> None:
+        """Forget the people read once their plan is recorded: sending needs only the
+        operations, and a first sync read a million (counts and errors stay)."""
+        for kept in (self.desired, self.valid_keys, self.seen, self.held, self.out_of_scope):
+            kept.clear()
+
 
 REASONS_KEPT = 20
 """How many out-of-scope people a reading says why for (a plan shows them as examples)."""

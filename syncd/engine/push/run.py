@@ -196,6 +196,8 @@ class _PushCycle(OutboxCycle):
         recorded = outbox.record(
             s.engine, s.connector, run_id, reading, plan, s.policy, consume_approval=verdict.tripped
         )
+        plan.release()
+        reading.release()
         self.sender.run(plan.ops)
         tally = self.sender.tally
         failed = tally.counts["failed"] + self.invalid + tally.counts["unconfirmed"]

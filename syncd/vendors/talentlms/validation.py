@@ -122,9 +122,12 @@ class Validator:
         reasons = []
         claims = []
         for name, seen in (("email", self._emails), ("login", self._logins)):
-            value = text_of(user.fields.get(name)).strip().casefold()
+            given = text_of(user.fields.get(name)).strip()
+            value = given.casefold()
             if not value:
                 continue
+            if value == given:  # kept for the whole pass: the field's own text, not a copy
+                value = given
             other = seen.get(value)
             if other is not None and other != user.hr_key:
                 reasons.append(
