@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from syncd.sandbox.learningpool.base import API, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from syncd.sandbox.learningpool.validation import MAX_LENGTH, READ_ONLY, REQUIRED, WRITABLE
 
 SANDBOX_ENDPOINTS: dict[str, dict[str, Any]] = {
     "users_list": {
@@ -67,29 +68,12 @@ SANDBOX_RECORDS: dict[str, Any] = {
         "id": "id",
         "unique": ["username", "email"],
         "hr_id": "external_id",
-        "writable": [
-            "external_id",
-            "username",
-            "email",
-            "first_name",
-            "last_name",
-            "language",
-            "timezone",
-            "country",
-            "function",
-            "organisation_reference",
-        ],
-        "required": ["username", "email", "first_name", "last_name"],
-        "read_only": ["id", "status", "created_at", "updated_at"],
-        "max_length": {
-            "external_id": 100,
-            "username": 100,
-            "email": 255,
-            "first_name": 100,
-            "last_name": 100,
-            "function": 255,
-            "organisation_reference": 255,
-        },
+        # What the sandbox's users take and check (validation.py), told to syncd as the
+        # customer would: the expiry is written by deactivation only.
+        "writable": [name for name in WRITABLE if name != "expires_at"],
+        "required": list(REQUIRED),
+        "read_only": list(READ_ONLY),
+        "max_length": dict(MAX_LENGTH),
         "formats": {
             "username": "no_spaces",
             "email": "email",
