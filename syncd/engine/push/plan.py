@@ -33,8 +33,11 @@ class Plan:
     leavers_deferred: int = 0  # missing people not deactivated: some records had no key
 
     def release(self) -> None:
-        """Forget the people once the operations are recorded (they keep what they send)."""
-        for kept in (self.desired, self.links, self.adopted):
+        """Forget the people once the operations are recorded (they keep what they send).
+
+        ``desired`` may be the reading's own dict: it is let go, not emptied."""
+        self.desired = {}
+        for kept in (self.links, self.adopted):
             kept.clear()
 
 
@@ -52,9 +55,8 @@ def plan_changes(
 ) -> Plan:
     """The operations that bring the LMS in line with ``reading``, in the order they must go;
     none that ``sent_this_cycle`` (the outbox's, sent before planning) already covers."""
-    # The reading's own people, not a copy (a million at a first sync); ``only`` keeps the
-    # reading's whole, since its people are looked at again afterwards (``forecast``).
-    plan = Plan(desired=reading.desired if only is None else dict(reading.desired))
+    # The reading's own people, never changed here: no copy of a million at a first sync.
+    plan = Plan(desired=reading.desired)
     existing = (LinkStatus.LINKED.value, LinkStatus.DEACTIVATED.value)
     leavers = [
         k
@@ -71,11 +73,14 @@ def plan_changes(
         leavers = [k for k in leavers if k in reading.seen]
     with engine.connect() as conn:
         plan.links = store.load_links(conn, connector, [*plan.desired, *leavers])
-    for hr_key, link in plan.links.items():
-        if link.status is LinkStatus.PENDING and link.remote_id is None and hr_key in plan.desired:
-            # Its create is still in flight (a job not yet finished): decide once it has.
-            del plan.desired[hr_key]
-            plan.deferred += 1
+    in_flight = {  # a create still in flight (a job not yet finished): decide once it has
+        hr_key
+        for hr_key, link in plan.links.items()
+        if link.status is LinkStatus.PENDING and link.remote_id is None and hr_key in plan.desired
+    }
+    if in_flight:
+        plan.desired = {k: v for k, v in plan.desired.items() if k not in in_flight}
+        plan.deferred = len(in_flight)
     _adopt_existing_accounts(plan, adapter, match)
 
     ops: list[Operation] = []
