@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import subprocess
 import sys
 import threading
@@ -221,7 +222,10 @@ def test_retry_after_is_honoured_by_every_client_of_the_credential(form):
     backend = MemoryBackend()
     with LimitServer() as server:
         first, second = (client_for(server, backend=backend) for _ in range(2))
-        retry_after = "1" if form == "seconds" else formatdate(time.time() + 2, usegmt=True)
+        # An HTTP-date has whole seconds only: a date two whole seconds past the
+        # next second stays more than one second ahead however long the 429 takes.
+        at = math.ceil(time.time()) + 2
+        retry_after = "1" if form == "seconds" else formatdate(at, usegmt=True)
         server.script(Scripted(429, headers={"Retry-After": retry_after}), path="/first")
         worker = threading.Thread(target=lambda: first.get("/first"))
         worker.start()
