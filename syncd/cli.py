@@ -7,6 +7,7 @@ the state store could not be reached or refused our credentials.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -74,8 +75,34 @@ def json_option(func: Callable) -> Callable:
     )
 
 
+@contextmanager
+def _starting() -> Iterator[None]:
+    """Start-up without the cyclic garbage collector, its leftovers frozen after.
+
+    Start-up builds a few hundred thousand objects that live as long as the process
+    (modules, SQLAlchemy's and pydantic's machinery, the configuration) and frees almost
+    none in cycles: the collector's passes over them, triggered by the allocations
+    alone, find nothing and were a sixth of a short command's time. Frozen afterwards,
+    they are also left out of every later pass of a long cycle or the daemon. Reference
+    counting frees as usual throughout, and the collector is back once start-up is done.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
+
+
 def _load(config_path: str):
     """The validated configuration, or exit 2 listing every problem."""
+    with _starting():
+        return _load_config(config_path)
+
+
+def _load_config(config_path: str):
     from syncd.assemble import load_config
     from syncd.config import ConfigError
     from syncd.logs import configure
@@ -743,10 +770,11 @@ def sandbox(port: int, vendors: tuple[str, ...]) -> None:
 def main() -> None:
     """The console script: a state store problem ends in a sentence and an exit code, never a
     traceback, whichever command met it."""
-    from sqlalchemy.exc import OperationalError
+    with _starting():
+        from sqlalchemy.exc import OperationalError
 
-    from syncd.state.db import LOCK_WAIT_SECONDS, is_locked
-    from syncd.state.migrate import StoreUnusable
+        from syncd.state.db import LOCK_WAIT_SECONDS, is_locked
+        from syncd.state.migrate import StoreUnusable
 
     invocation = Invocation()
     try:
