@@ -773,8 +773,11 @@ def main() -> None:
     with _starting():
         from sqlalchemy.exc import OperationalError
 
+        from syncd.metrics import set_recording
         from syncd.state.db import LOCK_WAIT_SECONDS, is_locked
         from syncd.state.migrate import StoreUnusable
+
+    set_recording(False)  # a command's metrics end with it, unread; the daemon turns them on
 
     invocation = Invocation()
     try:
