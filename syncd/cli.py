@@ -599,9 +599,10 @@ def sync(
     every minute. SIGTERM or SIGINT stops it between batches; what was not sent stays in
     the outbox for the next cycle, and the exit code is 128 + the signal number.
     """
-    from syncd.config import parse_duration
-    from syncd.progress_display import showing_progress
-    from syncd.shutdown import received_signal, stop_on_signals
+    with _starting():
+        from syncd.config import parse_duration
+        from syncd.progress_display import showing_progress
+        from syncd.shutdown import received_signal, stop_on_signals
 
     try:
         interval = parse_duration(progress_every).total_seconds()
