@@ -99,6 +99,8 @@ links = Table(
     _ts("updated_at", nullable=False),
     UniqueConstraint("connector", "hr_key"),
     Index(None, "connector", "remote_id"),
+    # Covers a no-change cycle's one big read (``store.link_digests``) and the guard's count.
+    Index(None, "connector", "status", "hr_key", "source_hash"),
 )
 
 # --- operations: the outbox -------------------------------------------------------------
