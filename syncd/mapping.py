@@ -434,9 +434,11 @@ class Mapper:
         ``scope`` reads (only those: the rest of the record stays out of the output)."""
         text = (self._scope_text or "").strip()
         try:
-            names = sorted(meta.find_undeclared_variables(
-                self._env.parse(text if "{{" in text else "{{ " + text + " }}")
-            ))
+            names = sorted(
+                meta.find_undeclared_variables(
+                    self._env.parse(text if "{{" in text else "{{ " + text + " }}")
+                )
+            )
         except TemplateSyntaxError:
             names = []
         values = ", ".join(f"{name}={record[name]!r}" for name in names if name in record)
