@@ -73,12 +73,31 @@ def write_csv(path: Path, rows: int) -> None:
     rnd = random.Random(rows)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["employee_id", "first_name", "last_name", "email", "department",
-                         "status", "job_title", "start_date"])
+        writer.writerow(
+            [
+                "employee_id",
+                "first_name",
+                "last_name",
+                "email",
+                "department",
+                "status",
+                "job_title",
+                "start_date",
+            ]
+        )
         for i in range(rows):
-            writer.writerow([f"E{i:07d}", f"First{i}", f"Last{rnd.randint(0, 99999)}",
-                             f"Person.{i}@Example.com", rnd.choice(DEPARTMENTS),
-                             rnd.choice(STATUSES), "Analyst", "2020-01-15"])
+            writer.writerow(
+                [
+                    f"E{i:07d}",
+                    f"First{i}",
+                    f"Last{rnd.randint(0, 99999)}",
+                    f"Person.{i}@Example.com",
+                    rnd.choice(DEPARTMENTS),
+                    rnd.choice(STATUSES),
+                    "Analyst",
+                    "2020-01-15",
+                ]
+            )
 
 
 def write_config(folder: Path, csv_path: Path, state_url: str) -> Path:
@@ -156,18 +175,30 @@ def store_links(state_url: str, csv_path: Path) -> None:
             return {}
 
     reading = read_people(source.records(), "employee_id", mapper, lambda user: [], {})
-    plan = plan_changes(engine, "bench", reading, {}, adapter=Accepting(),
-                        policy=DiffPolicy(), match="email")
+    plan = plan_changes(
+        engine, "bench", reading, {}, adapter=Accepting(), policy=DiffPolicy(), match="email"
+    )
     at, rows = now(), []
     for key, desired in plan.desired.items():
         fields = dict(desired.fields)
-        rows.append({
-            "connector": "bench", "hr_key": key, "remote_id": key,
-            "status": LinkStatus.LINKED.value if desired.active else LinkStatus.DEACTIVATED.value,
-            "active": desired.active, "fields": fields, "fields_hash": stable_hash(fields),
-            "groups": sorted(desired.groups), "courses": sorted(desired.courses),
-            "source_hash": desired.source_hash, "created_at": at, "updated_at": at,
-        })
+        rows.append(
+            {
+                "connector": "bench",
+                "hr_key": key,
+                "remote_id": key,
+                "status": LinkStatus.LINKED.value
+                if desired.active
+                else LinkStatus.DEACTIVATED.value,
+                "active": desired.active,
+                "fields": fields,
+                "fields_hash": stable_hash(fields),
+                "groups": sorted(desired.groups),
+                "courses": sorted(desired.courses),
+                "source_hash": desired.source_hash,
+                "created_at": at,
+                "updated_at": at,
+            }
+        )
         if len(rows) == 20_000:
             with engine.begin() as conn:
                 conn.execute(links.insert(), rows)
@@ -256,14 +287,16 @@ def run_size(rows: int, kind: str, workdir: Path, runs: int, plan: bool = True) 
         store_links(store.url, tiny)
         figures["startup"] = best([*SYNCD, *PUSH, "--config", config], runs)
     f = figures
-    print(f"  {rows:>9,} {kind:<10} floor {f['floor']['seconds']:6.2f} s | "
-          f"no-change {f['nochange']['seconds']:6.2f} s "
-          f"({f['nochange']['seconds'] / f['floor']['seconds']:.2f}x; CPU "
-          f"{f['nochange']['cpu'] / f['floor']['cpu']:.2f}x, "
-          f"{f['nochange']['peak_mb']:.0f} MB) | plan {f['plan']['seconds']:6.2f} s "
-          f"({f['plan']['peak_mb']:.0f} MB) | start-up {f['startup']['seconds']:.2f} s "
-          f"(CPU {f['startup']['cpu']:.2f} s)",
-          flush=True)
+    print(
+        f"  {rows:>9,} {kind:<10} floor {f['floor']['seconds']:6.2f} s | "
+        f"no-change {f['nochange']['seconds']:6.2f} s "
+        f"({f['nochange']['seconds'] / f['floor']['seconds']:.2f}x; CPU "
+        f"{f['nochange']['cpu'] / f['floor']['cpu']:.2f}x, "
+        f"{f['nochange']['peak_mb']:.0f} MB) | plan {f['plan']['seconds']:6.2f} s "
+        f"({f['plan']['peak_mb']:.0f} MB) | start-up {f['startup']['seconds']:.2f} s "
+        f"(CPU {f['startup']['cpu']:.2f} s)",
+        flush=True,
+    )
     return figures
 
 
