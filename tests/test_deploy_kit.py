@@ -21,8 +21,8 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-import syncd.metrics  # noqa: F401  (defines syncd's metrics on the registry)
 from syncd.assemble import load_config
+from syncd.metrics import render
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -50,6 +50,7 @@ def defined_metrics() -> set[str]:
         "summary": ("_sum", "_count"),
     }
     names: set[str] = set()
+    render()  # as a scrape does: every declared metric is registered by then
     for family in REGISTRY.collect():
         if family.name.startswith("syncd_"):
             names.update(family.name + s for s in suffixes.get(family.type, ("",)))
