@@ -773,12 +773,16 @@ def test_a_first_sync_of_more_people_than_a_chunk_creates_everyone_once(
     )
     w.hr = [person(i, dept="Sales" if i % 2 else "Engineering") for i in range(11)]
     w.hr += [person(3, name="Someone else"), person(20, status="contractor")]
+    w.hr += [person(21, email="not-an-address")]
     result = w.push()
-    assert result.outcome == CycleOutcome.PARTIAL  # key 3 repeated: held, named
-    assert result.errors == [
+    assert result.outcome == CycleOutcome.PARTIAL  # key 3 repeated, 21 invalid: held, named
+    assert sorted(result.errors) == [
+        "21: validate: email 'not-an-address' is not a valid address",
         "3: source: employee_id '3' appears more than once in the source; "
-        "none of its records is used until it is unique"
+        "none of its records is used until it is unique",
     ]
+    assert result.counts["failed"] == 2
+    assert {e["hr_key"] for e in error_rows(w.engine, "fake")} == {"3", "21"}
     people = [str(i) for i in range(11) if i != 3]
     accounts = w.lms.by_email()
     assert set(accounts) == {f"p{k}@acme.test" for k in people}

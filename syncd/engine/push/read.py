@@ -94,7 +94,8 @@ def read_people(
     ``only`` limits the changes to these HR keys (provisioning on demand): the rest
     of the source is read, for duplicate keys, but neither rendered nor changed.
     With ``stream_after``, once more than that many people have no link (a first sync),
-    none of them is kept rendered: their keys are (``Reading.new_keys``).
+    none of them is kept rendered: their keys are (``Reading.new_keys``), and the ones
+    after are neither rendered nor validated here (``stream`` does, a chunk at a time).
     """
     reading = Reading()
     duplicates: set[str] = set()
@@ -129,8 +130,11 @@ def read_people(
         if problem:
             _hold(reading, RecordError(hr_key, "source", f"{record.position}: {problem}"))
             continue
-        digest = record.digest(fingerprint)
         last = digests.get(hr_key)
+        if last is None and reading.streams:
+            _count_new(reading, mapper, hr_key, record.data)
+            continue
+        digest = record.digest(fingerprint)
         if last is not None and last[0] == digest:
             unchanged += 1  # the hash covers the scope: it was in scope, and still is
             if only is not None:
@@ -191,6 +195,22 @@ def _streamed(reading: Reading, hr_key: str, stream_after: int) -> bool:
         for kept in new_keys:
             reading.desired.pop(kept, None)
     return True
+
+
+def _count_new(reading: Reading, mapper: MapperLike, hr_key: str, data: dict[str, Any]) -> None:
+    """A new person of a streamed sync: only its scope is read now. It is rendered and
+    validated once, when its chunk is planned (``stream``), which names a bad record."""
+    try:
+        if not mapper.in_scope(data):
+            reading.out_of_scope.add(hr_key)
+            if len(reading.scope_reasons) < REASONS_KEPT:
+                reading.scope_reasons[hr_key] = mapper.scope_reason(data)
+            return
+    except MappingError as error:
+        _hold(reading, RecordError(hr_key, "map", str(error.reason)))
+        return
+    reading.in_scope_count += 1
+    reading.new_keys.add(hr_key)
 
 
 def render_people(

@@ -1,13 +1,15 @@
 """A first sync too large to hold whole: its new people planned, recorded and sent in chunks.
 
 The guard decides before any write, so ``read`` counts first: it reads the whole
-source and validates everyone, and once more than ``CHUNK`` people have no link it
-keeps only their keys (``Reading.new_keys``). Such people can bring no deactivation
-or deletion (only a create and its memberships, or an adopted account's reactivation,
-update and memberships), so the guard's count over the rest of the plan is the count
-of the whole. Once the guard let it go and the rest is recorded, the source is read
-again: each chunk of new people is rendered, validated, adopted where the LMS already
-has them, diffed, and recorded with its links in one transaction, then dropped.
+source, and once more than ``CHUNK`` people have no link it keeps only their keys
+(``Reading.new_keys``) and renders no more of them: a new person's scope is all the
+count needs. Such people can bring no deactivation or deletion (only a create and its
+memberships, or an adopted account's reactivation, update and memberships), so the
+guard's count over the rest of the plan is the count of the whole. Once the guard let
+it go and the rest is recorded, the source is read again: each chunk of new people is
+rendered, validated (a validation pass of their own: uniqueness is checked among the
+new people), adopted where the LMS already has them, diffed, and recorded with its
+links and errors in one transaction, then dropped.
 
 Sending reads the outbox back a recorded chunk at a time. The outbox never keeps
 write-only fields (passwords), so a chunk's creates get theirs rendered afresh from
@@ -43,6 +45,8 @@ from syncd.sources.base import keyed
 from syncd.state import store
 
 log = structlog.get_logger(__name__)
+
+RESOLVED = ("source", "map", "validate")
 
 CHUNK = 10_000
 """People planned, recorded and sent together when a first sync is streamed; a sync
@@ -91,6 +95,8 @@ class NewPeople:
             with s.engine.begin() as conn:
                 outbox.record_people(conn, s.connector, run_id, plan, s.policy, seq)
                 self._record_errors(conn)
+                if store.count_open_errors(conn, s.connector, "push"):  # none at a first sync
+                    store.resolve_errors(conn, s.connector, set(people), RESOLVED)
             seq += len(plan.ops)
             ids = [op.id or 0 for op in plan.ops]
             self.chunks.append((min(ids), max(ids)))
