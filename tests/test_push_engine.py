@@ -906,3 +906,36 @@ def test_a_dry_run_and_only_plan_a_streamed_sync_whole(migrated_db_url, monkeypa
     assert summary(only.plan) == {"create": 1, "group_add": 1}
     assert [a.fields["email"] for a in w.lms.accounts.values()] == ["p4@acme.test"]
     w.engine.dispose()
+
+
+def test_a_shutdown_while_a_first_sync_is_streamed_stops_between_chunks(
+    migrated_db_url, monkeypatch
+):
+    """A shutdown request while chunks are recorded ends the cycle after the current one,
+    sending nothing; the next cycle sends what was recorded and plans the rest, once."""
+    w = _streamed_world(migrated_db_url, monkeypatch)
+    w.hr = [person(i) for i in range(10)]
+    record_people = outbox.record_people
+    calls = []
+
+    def stop_after_the_first_chunk(*args, **kwargs):
+        calls.append(1)
+        recorded = record_people(*args, **kwargs)
+        if len(calls) == 2:
+            w.settings.stop.set()
+        return recorded
+
+    monkeypatch.setattr(outbox, "record_people", stop_after_the_first_chunk)
+    stopped = w.push()
+    assert w.lms.accounts == {} and stopped.counts["created"] == 0
+    assert len([k for kind, k, _ in _recorded(w.engine) if kind == "create"]) == 3
+    w.settings.stop.clear()
+    result = w.push()
+    people = [str(i) for i in range(10)]
+    assert sorted(a.fields["email"] for a in w.lms.accounts.values()) == sorted(
+        f"p{k}@acme.test" for k in people
+    )
+    assert sorted(w.lms.passwords_seen) == _passwords(people)
+    assert sorted(k for kind, k, _ in _recorded(w.engine) if kind == "create") == people
+    assert result.outcome == CycleOutcome.SUCCESS
+    w.engine.dispose()

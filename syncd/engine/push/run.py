@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from syncd import progress
 from syncd.engine import cycle
-from syncd.engine.cycle import EXIT_CODES, CycleOutcome, CycleResult
+from syncd.engine.cycle import EXIT_CODES, CycleOutcome, CycleResult, log_stopping
 from syncd.engine.guard import GuardVerdict
 from syncd.engine.push import forecast, outbox, stream
 from syncd.engine.push.forecast import Forecast
@@ -222,6 +222,9 @@ class _PushCycle(OutboxCycle):
         if new_people.errors:  # records that changed between the two reads
             self.invalid += len(new_people.errors)
             errors += [f"{e.hr_key}: {e.operation}: {e.reason}" for e in new_people.errors]
+        if new_people.stopped:
+            self.sender.stopped_early = True
+            log_stopping(DIRECTION, s.connector, "people not yet planned wait for the next cycle")
         self.sender.run(plan.ops)
         if not self.sender.stopped_early:
             new_people.send(self.sender)

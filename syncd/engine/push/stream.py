@@ -77,6 +77,7 @@ class NewPeople:
     errors: list[RecordError] = field(default_factory=list)  # records that changed since read
     errors_recorded: int = 0
     creates: set[str] = field(default_factory=set)  # whose create needs write-only fields
+    stopped: bool = False  # a shutdown came while recording: the rest waits for the next cycle
 
     def record(self, run_id: int, first_seq: int) -> None:
         """Plan and record every chunk, each in its own transaction."""
@@ -84,6 +85,9 @@ class NewPeople:
         s.adapter.begin_validation()
         seq = first_seq
         for people in _chunks(self._rendered(), CHUNK):
+            if s.stop.is_set():  # safe between chunks: the rest have no link, planned next time
+                self.stopped = True
+                break
             plan = Plan(desired=people)
             adopt_existing_accounts(plan, s.adapter, s.match)
             ops: list[Operation] = []
