@@ -939,3 +939,21 @@ def test_a_shutdown_while_a_first_sync_is_streamed_stops_between_chunks(
     assert sorted(k for kind, k, _ in _recorded(w.engine) if kind == "create") == people
     assert result.outcome == CycleOutcome.SUCCESS
     w.engine.dispose()
+
+
+def test_only_a_streamed_first_sync_reads_the_source_again(migrated_db_url, monkeypatch):
+    """A push with no more new people than a chunk reads its source once, a no-change push
+    too; a streamed one reads it again to plan its chunks, and to render passwords."""
+    w = _streamed_world(migrated_db_url, monkeypatch)
+    reads = []
+    records = w.settings.records
+    w.settings.records = lambda: reads.append(1) or records()
+    w.hr = [person(i) for i in range(3)]
+    w.push()
+    assert len(reads) == 1
+    w.push()
+    assert len(reads) == 2
+    w.hr += [person(i) for i in range(10, 20)]
+    w.push()
+    assert len(reads) == 5 and len(w.lms.accounts) == 13
+    w.engine.dispose()

@@ -82,6 +82,8 @@ class NewPeople:
     def record(self, run_id: int, first_seq: int) -> None:
         """Plan and record every chunk, each in its own transaction."""
         s = self.settings
+        if not self.keys:
+            return  # not streamed: the source is not read again
         s.adapter.begin_validation()
         seq = first_seq
         for people in _chunks(self._rendered(), CHUNK):
