@@ -38,11 +38,11 @@ def record(
     logged: bool = True,
 ) -> list[Operation]:
     """Write the plan, pending links and hashes in one transaction; the copies recorded.
-    ``logged`` False: the caller logs ``push_planned`` once more is recorded (``stream``).
 
     The plan's own operations get the ids of their rows; they keep write-only
     fields, which go to the vendor but never to the store. Rows are built a batch
-    at a time, never the whole plan's at once: a first sync records a million people.
+    at a time, never the whole plan's at once. With ``logged`` False the caller logs
+    ``push_planned`` once the streamed new people are recorded too (``stream``).
     """
     with engine.begin() as conn:
         recorded = record_people(conn, connector, run_id, plan, policy)

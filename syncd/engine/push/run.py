@@ -51,7 +51,8 @@ ENDS_IN_FAILURE = (SourceError, AuthenticationError, UnreachableError)
 
 @dataclass(slots=True)
 class PushResult(CycleResult):
-    plan: list[Operation] = field(default_factory=list)  # as recorded: never a password
+    # As recorded, never a password; a streamed first sync's new people are in the outbox only.
+    plan: list[Operation] = field(default_factory=list)
     forecast: Forecast | None = None  # a dry run's: what the push would meet
     notes: list[str] = field(default_factory=list)  # why ``only``'s people got nothing
 
