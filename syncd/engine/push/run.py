@@ -220,7 +220,7 @@ class _PushCycle(OutboxCycle):
         new_people.record(run_id, first_seq=len(recorded))
         counts = Counter(op.kind for op in recorded) + new_people.counts
         outbox.log_planned(s.connector, run_id, summary_of(counts), reading)
-        if new_people.errors:  # records that changed between the two reads
+        if new_people.errors:  # the new people's records that do not map or validate
             self.invalid += len(new_people.errors)
             errors += [f"{e.hr_key}: {e.operation}: {e.reason}" for e in new_people.errors]
         if new_people.stopped:

@@ -74,7 +74,7 @@ class NewPeople:
     sent_this_cycle: Sequence[Operation] = ()
     chunks: list[tuple[int, int]] = field(default_factory=list)  # ids first..last, recorded
     counts: Counter = field(default_factory=Counter)  # operations recorded, by kind
-    errors: list[RecordError] = field(default_factory=list)  # records that changed since read
+    errors: list[RecordError] = field(default_factory=list)  # records that do not map or validate
     errors_recorded: int = 0
     creates: set[str] = field(default_factory=set)  # whose create needs write-only fields
     stopped: bool = False  # a shutdown came while recording: the rest waits for the next cycle
@@ -134,8 +134,8 @@ class NewPeople:
             sender.run(secrets.given(ops), announced=True)
 
     def _rendered(self) -> Iterator[DesiredUser]:
-        """The new people as the source renders them now, in its order; a record that
-        changed since it was read and no longer renders or validates is left out, named."""
+        """The new people as the source renders them now, in its order; a record that does
+        not render or validate is left out and named, as the counting read would have."""
         s = self.settings
         fingerprint = s.mapper.fingerprint
         for hr_key, record in keyed(s.records(), s.key):
