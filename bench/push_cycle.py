@@ -1,7 +1,7 @@
 """Push-cycle benchmark: whole `syncd` processes against a bare standard-library parse.
 
 Usage: python bench/push_cycle.py [--sizes 100000 1000000] [--stores sqlite postgresql]
-       [--runs 3] [--no-write]
+       [--runs 3] [--no-write] [--no-plan]
 
 Every figure is one whole process, start-up included, as an operator would time it:
 
@@ -10,6 +10,8 @@ Every figure is one whole process, start-up included, as an operator would time 
 - first sync, planned: ``syncd plan`` (everyone is new: render, diff, order, no write);
 - no-change cycle: ``syncd sync --direction push`` after everyone was pushed (the links a
   successful first push leaves are written directly, so no vendor is needed);
+
+(``--no-plan`` leaves this one out, which takes minutes at 1,000,000, while iterating);
 
 each the best of ``--runs`` (the machine is shared: the quietest run is the truest), with
 its peak memory (max RSS of that process). PostgreSQL is used when
@@ -71,12 +73,31 @@ def write_csv(path: Path, rows: int) -> None:
     rnd = random.Random(rows)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["employee_id", "first_name", "last_name", "email", "department",
-                         "status", "job_title", "start_date"])
+        writer.writerow(
+            [
+                "employee_id",
+                "first_name",
+                "last_name",
+                "email",
+                "department",
+                "status",
+                "job_title",
+                "start_date",
+            ]
+        )
         for i in range(rows):
-            writer.writerow([f"E{i:07d}", f"First{i}", f"Last{rnd.randint(0, 99999)}",
-                             f"Person.{i}@Example.com", rnd.choice(DEPARTMENTS),
-                             rnd.choice(STATUSES), "Analyst", "2020-01-15"])
+            writer.writerow(
+                [
+                    f"E{i:07d}",
+                    f"First{i}",
+                    f"Last{rnd.randint(0, 99999)}",
+                    f"Person.{i}@Example.com",
+                    rnd.choice(DEPARTMENTS),
+                    rnd.choice(STATUSES),
+                    "Analyst",
+                    "2020-01-15",
+                ]
+            )
 
 
 def write_config(folder: Path, csv_path: Path, state_url: str) -> Path:
@@ -154,18 +175,30 @@ def store_links(state_url: str, csv_path: Path) -> None:
             return {}
 
     reading = read_people(source.records(), "employee_id", mapper, lambda user: [], {})
-    plan = plan_changes(engine, "bench", reading, {}, adapter=Accepting(),
-                        policy=DiffPolicy(), match="email")
+    plan = plan_changes(
+        engine, "bench", reading, {}, adapter=Accepting(), policy=DiffPolicy(), match="email"
+    )
     at, rows = now(), []
     for key, desired in plan.desired.items():
         fields = dict(desired.fields)
-        rows.append({
-            "connector": "bench", "hr_key": key, "remote_id": key,
-            "status": LinkStatus.LINKED.value if desired.active else LinkStatus.DEACTIVATED.value,
-            "active": desired.active, "fields": fields, "fields_hash": stable_hash(fields),
-            "groups": sorted(desired.groups), "courses": sorted(desired.courses),
-            "source_hash": desired.source_hash, "created_at": at, "updated_at": at,
-        })
+        rows.append(
+            {
+                "connector": "bench",
+                "hr_key": key,
+                "remote_id": key,
+                "status": LinkStatus.LINKED.value
+                if desired.active
+                else LinkStatus.DEACTIVATED.value,
+                "active": desired.active,
+                "fields": fields,
+                "fields_hash": stable_hash(fields),
+                "groups": sorted(desired.groups),
+                "courses": sorted(desired.courses),
+                "source_hash": desired.source_hash,
+                "created_at": at,
+                "updated_at": at,
+            }
+        )
         if len(rows) == 20_000:
             with engine.begin() as conn:
                 conn.execute(links.insert(), rows)
@@ -230,7 +263,10 @@ def prepared(folder: Path, csv_path: Path, state_url: str) -> str:
     return config
 
 
-def run_size(rows: int, kind: str, workdir: Path, runs: int) -> dict:
+NOT_PLANNED = {"seconds": float("nan"), "cpu": float("nan"), "peak_mb": float("nan")}
+
+
+def run_size(rows: int, kind: str, workdir: Path, runs: int, plan: bool = True) -> dict:
     csv_path = workdir / f"hr-{rows}.csv"
     if not csv_path.exists():
         write_csv(csv_path, rows)
@@ -240,7 +276,8 @@ def run_size(rows: int, kind: str, workdir: Path, runs: int) -> dict:
     figures: dict = {"floor": best([sys.executable, "-c", FLOOR, str(csv_path)], runs)}
     with tempfile.TemporaryDirectory(dir=workdir) as tmp, Store(kind, Path(tmp)) as store:
         config = prepared(Path(tmp), csv_path, store.url)
-        figures["plan"] = best([*SYNCD, "plan", "bench", "--config", config], 1)
+        planned = plan and best([*SYNCD, "plan", "bench", "--config", config], 1)
+        figures["plan"] = planned or NOT_PLANNED
         started = time.perf_counter()
         store_links(store.url, csv_path)
         figures["seeded_seconds"] = time.perf_counter() - started
@@ -250,14 +287,16 @@ def run_size(rows: int, kind: str, workdir: Path, runs: int) -> dict:
         store_links(store.url, tiny)
         figures["startup"] = best([*SYNCD, *PUSH, "--config", config], runs)
     f = figures
-    print(f"  {rows:>9,} {kind:<10} floor {f['floor']['seconds']:6.2f} s | "
-          f"no-change {f['nochange']['seconds']:6.2f} s "
-          f"({f['nochange']['seconds'] / f['floor']['seconds']:.2f}x; CPU "
-          f"{f['nochange']['cpu'] / f['floor']['cpu']:.2f}x, "
-          f"{f['nochange']['peak_mb']:.0f} MB) | plan {f['plan']['seconds']:6.2f} s "
-          f"({f['plan']['peak_mb']:.0f} MB) | start-up {f['startup']['seconds']:.2f} s "
-          f"(CPU {f['startup']['cpu']:.2f} s)",
-          flush=True)
+    print(
+        f"  {rows:>9,} {kind:<10} floor {f['floor']['seconds']:6.2f} s | "
+        f"no-change {f['nochange']['seconds']:6.2f} s "
+        f"({f['nochange']['seconds'] / f['floor']['seconds']:.2f}x; CPU "
+        f"{f['nochange']['cpu'] / f['floor']['cpu']:.2f}x, "
+        f"{f['nochange']['peak_mb']:.0f} MB) | plan {f['plan']['seconds']:6.2f} s "
+        f"({f['plan']['peak_mb']:.0f} MB) | start-up {f['startup']['seconds']:.2f} s "
+        f"(CPU {f['startup']['cpu']:.2f} s)",
+        flush=True,
+    )
     return figures
 
 
@@ -326,6 +365,7 @@ def sizes_and_stores(parser: argparse.ArgumentParser) -> tuple[argparse.Namespac
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-plan", action="store_true", help="skip the first sync, planned")
     args, stores = sizes_and_stores(parser)
     from syncd.sandbox import Sandbox
 
@@ -334,7 +374,9 @@ def main() -> None:
         CONNECTOR["target"]["base_url"] = sandbox.base_url("talentlms")
         for rows in args.sizes:
             for kind in stores:
-                results[(rows, kind)] = run_size(rows, kind, Path(tmp), args.runs)
+                results[(rows, kind)] = run_size(
+                    rows, kind, Path(tmp), args.runs, plan=not args.no_plan
+                )
     section = report(results, args.runs)
     print(section)
     if not args.no_write:

@@ -434,16 +434,18 @@ class Mapper:
         ``scope`` reads (only those: the rest of the record stays out of the output)."""
         text = (self._scope_text or "").strip()
         try:
-            names = sorted(meta.find_undeclared_variables(
-                self._env.parse(text if "{{" in text else "{{ " + text + " }}")
-            ))
+            names = sorted(
+                meta.find_undeclared_variables(
+                    self._env.parse(text if "{{" in text else "{{ " + text + " }}")
+                )
+            )
         except TemplateSyntaxError:
             names = []
         values = ", ".join(f"{name}={record[name]!r}" for name in names if name in record)
         return f"scope {text!r} is false" + (f" ({values})" if values else "")
 
     def render(
-        self, hr_key: str, record: Mapping[str, Any], source_hash: str | None = None
+        self, hr_key: str, record: Mapping[str, Any], source_hash: int | None = None
     ) -> DesiredUser:
         """The desired LMS user for one HR record, or MappingError naming the template at fault.
 
@@ -478,7 +480,9 @@ class Mapper:
             active=active,
             groups=self._shared(groups),
             courses=self._shared(courses),
-            source_hash=source_hash or record_hash(self.fingerprint, record),
+            source_hash=(
+                record_hash(self.fingerprint, record) if source_hash is None else source_hash
+            ),
         )
 
 

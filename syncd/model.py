@@ -144,7 +144,7 @@ class DesiredUser:
     active: bool = True
     groups: frozenset[str] = frozenset()  # Membership texts: groups and branches
     courses: frozenset[str] = frozenset()  # Membership texts: courses and learning paths
-    source_hash: str = ""
+    source_hash: int | None = None  # the record's digest under the mapping (``record_hash``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +158,7 @@ class LinkState:
     groups: frozenset[str] = frozenset()
     courses: frozenset[str] = frozenset()
     status: LinkStatus = LinkStatus.LINKED
-    source_hash: str | None = None
+    source_hash: int | None = None
 
 
 @dataclass(slots=True)
@@ -347,10 +347,37 @@ def stable_hash(value: Any) -> str:
     return hashlib.blake2b(_CANONICAL.encode(value).encode(), digest_size=16).hexdigest()
 
 
-def record_hash(fingerprint: str, record: Mapping[str, Any]) -> str:
+def record_hash(fingerprint: str, record: Mapping[str, Any]) -> int:
     """The ``source_hash`` of an HR record under one mapping: record and mapping together.
 
     The mapping stamps it on each DesiredUser and the engine compares it with the
     link's, to skip people whose record and mapping are both unchanged.
     """
-    return stable_hash([fingerprint, record])
+    encoded = _CANONICAL.encode([fingerprint, record]).encode()
+    return digest_number(hashlib.blake2b(encoded, digest_size=DIGEST_SIZE).digest())
+
+
+DIGEST_SIZE = 8
+"""Bytes in a record's digest: stored as one 64-bit integer a link, read a million a cycle."""
+
+
+def digest_number(digest: bytes) -> int:
+    """An 8-byte digest as the signed integer a BIGINT column holds."""
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class LinkDigests(dict[str, int | None]):
+    """HR key -> the digest of the record each link was last planned from (None: re-read).
+
+    A no-change cycle holds one entry a person, so the status is kept only for links
+    that are not ``linked`` (few): ``status`` answers for every key.
+    """
+
+    __slots__ = ("statuses",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: dict[str, LinkStatus] = {}
+
+    def status(self, hr_key: str) -> LinkStatus:
+        return self.statuses.get(hr_key, LinkStatus.LINKED)

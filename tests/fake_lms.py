@@ -189,7 +189,7 @@ class TinyMapper:
         return f"status is {record.get('status')!r}"
 
     def render(
-        self, hr_key: str, record: dict[str, Any], source_hash: str | None = None
+        self, hr_key: str, record: dict[str, Any], source_hash: int | None = None
     ) -> DesiredUser:
         groups = frozenset({record["department"]}) if record.get("department") else frozenset()
         courses = frozenset({"101"}) if record.get("department") == "Sales" else frozenset()
@@ -199,5 +199,7 @@ class TinyMapper:
             active=record.get("status", "active") in ("active", "leave"),
             groups=groups,
             courses=courses,
-            source_hash=source_hash or record_hash(self.fingerprint, record),
+            source_hash=(
+                record_hash(self.fingerprint, record) if source_hash is None else source_hash
+            ),
         )

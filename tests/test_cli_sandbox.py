@@ -234,13 +234,16 @@ _NOT_FOR_A_TALENTLMS_PUSH = (
     "tenacity",
     "rich",
     "jsonpath_ng",  # only an HTTP source's paths need it
+    # A one-shot command records no metrics (nothing could read them): only the daemon and
+    # a process that records one load prometheus-client.
+    "prometheus_client",
 )
 
 
 def test_a_push_with_nothing_to_do_loads_only_what_it_uses(tmp_path, db_url, sandbox):
     """Start-up is most of a small no-change cycle: it builds no adapter (no vendor is
-    called) and loads neither the HTTP stack, other vendors, the pull side, sinks, rich nor
-    migrations."""
+    called) and loads neither the HTTP stack, other vendors, the pull side, sinks, rich,
+    prometheus-client nor migrations."""
     config = _config(tmp_path, db_url, sandbox.base_url("talentlms"))
     (tmp_path / "hr.csv").write_text(
         "employee_id,first_name,last_name,email,department\n"

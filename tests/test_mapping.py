@@ -17,7 +17,7 @@ from syncd.mapping import (
     compile_connector,
     fingerprint,
 )
-from syncd.model import BRANCH_PREFIX, LEARNING_PATH_PREFIX, DesiredUser, stable_hash
+from syncd.model import BRANCH_PREFIX, LEARNING_PATH_PREFIX, DesiredUser, record_hash
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "example.yaml"
 EXAMPLE_ENV = {"TALENTLMS_API_KEY": "k", "HOWNOW_CLIENT_ID": "c", "HOWNOW_CLIENT_SECRET": "s"}
@@ -75,7 +75,7 @@ def test_spec_example_talentlms_mapping():
     assert user.active is True
     assert user.groups == frozenset({"Engineering Team"})
     assert user.courses == frozenset()
-    assert user.source_hash == stable_hash([mapper.fingerprint, ANN])
+    assert user.source_hash == record_hash(mapper.fingerprint, ANN)
 
 
 def test_spec_example_sales_person_on_leave_gets_courses_and_stays_active():

@@ -18,6 +18,7 @@ from syncd.daemon.health import HealthCheck
 from syncd.daemon.schedule import build_scheduler, record_schedule
 from syncd.daemon.server import HttpServer, build_app
 from syncd.logs import redactor
+from syncd.metrics import set_recording
 from syncd.progress_display import ProgressLog
 from syncd.shutdown import stop_on_signals
 
@@ -32,6 +33,7 @@ def run_daemon(config: Config) -> int:
     if not config.connectors:
         log.error("daemon_not_started", reason="no connector is configured: nothing to schedule")
         return 2
+    set_recording(True)  # served at /metrics: every metric, from before the first cycle
     engine = open_state(config)
     record_certifications(config, engine)
     with stop_on_signals() as stop:

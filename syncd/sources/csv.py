@@ -21,18 +21,63 @@ import hashlib
 import io
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import structlog
 
 from syncd.config.schema.sources import CsvSourceConfig
+from syncd.model import DIGEST_SIZE, digest_number
 from syncd.sources.base import Record, SourceError
 
 log = structlog.get_logger(__name__)
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+
+
+class _Skim:
+    """What ``CsvRecords.changed`` was asked to pass over, and how many it did."""
+
+    __slots__ = ("digests", "fingerprint", "key", "seen", "skipped")
+
+    def __init__(
+        self, key: str, fingerprint: str, digests: MutableMapping[str, int | None], seen: set[str]
+    ) -> None:
+        self.key, self.fingerprint, self.digests, self.seen = key, fingerprint, digests, seen
+        self.skipped = 0
+
+
+class CsvRecords:
+    """One read of the file: its records one by one (an iterator, as a generator would be),
+    or through ``changed`` less the unchanged people's (``SkipsUnchanged``)."""
+
+    def __init__(self, source: CsvSource) -> None:
+        self._source = source
+        self._records: Iterator[CsvRecord] | None = None
+        self._skim: _Skim | None = None
+
+    def __iter__(self) -> Iterator[Record]:
+        return self
+
+    def __next__(self) -> Record:
+        if self._records is None:
+            self._records = self._source._records()
+        return next(self._records)
+
+    @property
+    def skipped(self) -> int:
+        return self._skim.skipped if self._skim is not None else 0
+
+    def changed(
+        self,
+        key: str,
+        fingerprint: str,
+        digests: MutableMapping[str, int | None],
+        seen: set[str],
+    ) -> Iterator[Record]:
+        self._skim = _Skim(key, fingerprint, digests, seen)
+        return self._source._records(self._skim)
 
 
 class _DecodedLines:
@@ -77,7 +122,10 @@ class CsvSource:
         self.name = name
         self.config = config
 
-    def records(self) -> Iterator[Record]:
+    def records(self) -> CsvRecords:
+        return CsvRecords(self)
+
+    def _records(self, skim: _Skim | None = None) -> Iterator[CsvRecord]:
         path = Path(self.config.path)
         try:
             stream = path.open("rb")
@@ -92,7 +140,7 @@ class CsvSource:
             nul = _holds_nul(stream)
             text = io.TextIOWrapper(stream, encoding=encoding, newline="")
             try:
-                yield from self._read(text, nul)
+                yield from self._read(text, nul, skim)
             except UnicodeDecodeError:
                 pass
             else:
@@ -122,12 +170,15 @@ class CsvSource:
                 pass
         raise SourceError(self.name, f"{path} is not valid {self.config.encoding}")
 
-    def _read(self, text: Iterator[str], nul: bool) -> Iterator[Record]:
+    def _read(self, text: Iterator[str], nul: bool, skim: _Skim | None) -> Iterator[CsvRecord]:
         """The records; ``nul``: the file holds a NUL character, so each row is checked."""
         reader = csv.reader(text, delimiter=self.config.delimiter, strict=True)
         header = self._header(reader)
         if header is None:
             log.info("source_read", source=self.name, type="csv", records=0, empty_file=True)
+            return
+        if skim is not None and not nul and not header.unnamed and skim.key in header.index:
+            yield from self._skim(reader, header, skim)
             return
         count = 0
         end = reader.line_num
@@ -141,6 +192,45 @@ class CsvSource:
         except csv.Error as exc:  # ``end``: the last line of the row before the malformed one
             raise SourceError(self.name, f"line {end + 1}: malformed CSV ({exc})") from None
         log.info("source_read", source=self.name, type="csv", records=count)
+
+    def _skim(self, reader: Any, header: _Header, skim: _Skim) -> Iterator[CsvRecord]:
+        """``_read`` for a file without NUL or unnamed columns, passing over unchanged people.
+
+        A row with as many cells as the header, whose key ``skim.digests`` holds with this
+        row's digest, is only counted: no record, no dict. Any other row (changed, new,
+        short, long, blank, a repeated key) is given, or skipped, exactly as ``_read`` would.
+        """
+        width, at = header.width, header.index[skim.key]
+        digests, seen_add = skim.digests, skim.seen.add
+        stored_digest, fresh = digests.get, header.hasher(skim.fingerprint).copy
+        unit, separators, number = _UNIT, header.width - 1, int.from_bytes
+        count = skipped = 0
+        end = reader.line_num
+        try:  # the loop of a no-change cycle: every name above is a local for speed
+            for row in reader:
+                start, end = end + 1, reader.line_num
+                if len(row) == width:
+                    hr_key = row[at].strip()
+                    stored = stored_digest(hr_key)
+                    if stored is not None:
+                        joined = unit.join(row)
+                        if joined.count(unit) == separators:  # else CsvRecord.digest decides
+                            hasher = fresh()
+                            hasher.update(joined.encode())
+                            if number(hasher.digest(), "big", signed=True) == stored:
+                                del digests[hr_key]
+                                seen_add(hr_key)
+                                skipped += 1
+                                continue
+                if not (row and row[0].strip()) and not any(map(str.strip, row)):
+                    continue  # blank line, or delimiters only
+                count += 1
+                yield CsvRecord(start, header, row)
+        except csv.Error as exc:  # ``end``: the last line of the row before the malformed one
+            raise SourceError(self.name, f"line {end + 1}: malformed CSV ({exc})") from None
+        finally:
+            skim.skipped = skipped
+        log.info("source_read", source=self.name, type="csv", records=count + skipped)
 
     def _header(self, reader: Iterator[list[str]]) -> _Header | None:
         """The column names; None for a file with nothing in it."""
@@ -196,7 +286,7 @@ class _Header:
         if hasher is None:
             basis = f"{fingerprint}{_UNIT}{_UNIT.join(self.names)}".encode()
             seed = hashlib.blake2b(basis, digest_size=32).digest()
-            hasher = self._hashers[fingerprint] = hashlib.blake2b(digest_size=16, key=seed)
+            hasher = self._hashers[fingerprint] = hashlib.blake2b(digest_size=DIGEST_SIZE, key=seed)
         return hasher
 
 
@@ -234,15 +324,16 @@ class CsvRecord:
         index = self._header.index.get(name)
         return index is not None and index < len(self._row)
 
-    def digest(self, fingerprint: str) -> str:
-        """The raw cells, hashed with the mapping and the header: no dict, no JSON."""
+    def digest(self, fingerprint: str) -> int:
+        """The raw cells, hashed with the mapping and the header: no dict, no JSON (``_skim``
+        computes the same number inline)."""
         row = self._row
         joined = _UNIT.join(row)
         if joined.count(_UNIT) != len(row) - 1:  # a cell holds the separator itself
             joined = json.dumps(row)
         hasher = self._header.hasher(fingerprint).copy()
         hasher.update(joined.encode())
-        return hasher.hexdigest()
+        return digest_number(hasher.digest())
 
     @property
     def problem(self) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import islice
@@ -10,7 +9,15 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table, and_, func, insert, or_, select, update
 
-from syncd.model import LinkState, LinkStatus, Operation, OpKind, OpState, stable_hash
+from syncd.model import (
+    LinkDigests,
+    LinkState,
+    LinkStatus,
+    Operation,
+    OpKind,
+    OpState,
+    stable_hash,
+)
 from syncd.state.db import dialect_insert
 from syncd.state.tables import jobs, links, operations, sync_errors, sync_runs, sync_status
 
@@ -74,24 +81,34 @@ def upsert_many(
 # --- links ---------------------------------------------------------------------------------
 
 
-def link_digests(conn: Connection, connector: str) -> dict[str, tuple[str | None, str]]:
-    """HR key -> (source hash, status) for every link: all a no-change cycle needs in memory.
+def link_digests(conn: Connection, connector: str) -> LinkDigests:
+    """HR key -> source digest of every link, and the few statuses other than ``linked``:
+    all a no-change cycle needs in memory, one small integer a person.
 
-    Read through the driver's own cursor as plain tuples, with interned statuses: it
-    holds one entry per person, and SQLAlchemy's row objects cost more than the rows.
+    Read through the driver's own cursor as plain tuples (SQLAlchemy's row objects cost
+    more than the rows), the ``linked`` ones without their status.
     """
     placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    linked = LinkStatus.LINKED.value
+    digests = LinkDigests()
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(
-            f"SELECT hr_key, source_hash, status FROM {links.name} WHERE connector = {placeholder}",
-            (connector,),
+            f"SELECT hr_key, source_hash FROM {links.name} "
+            f"WHERE connector = {placeholder} AND status = {placeholder}",
+            (connector, linked),
         )
-        intern = sys.intern
-        digests: dict[str, tuple[str | None, str]] = {}
-        while rows := cursor.fetchmany(20_000):
-            for key, digest, status in rows:
-                digests[key] = (digest, intern(status))
+        while rows := cursor.fetchmany(50_000):
+            digests.update(rows)
+        cursor.execute(
+            f"SELECT hr_key, source_hash, status FROM {links.name} "
+            f"WHERE connector = {placeholder} AND status <> {placeholder}",
+            (connector, linked),
+        )
+        statuses = digests.statuses
+        for key, digest, status in cursor.fetchall():
+            digests[key] = digest
+            statuses[key] = LinkStatus(status)
         return digests
     finally:
         cursor.close()
@@ -163,7 +180,9 @@ def _link_row(connector: str, link: LinkState, stamp: datetime) -> dict[str, Any
     }
 
 
-def set_source_hashes(conn: Connection, connector: str, hashes: Iterable[tuple[str, str]]) -> None:
+def set_source_hashes(
+    conn: Connection, connector: str, hashes: Iterable[tuple[str, int | None]]
+) -> None:
     """Remember that these people's current HR records (key, hash) have been planned for."""
     statement = (
         update(links)
@@ -211,7 +230,7 @@ def record_operations(
     connector: str,
     run_id: int,
     ops: Sequence[Operation],
-    source_hash: Callable[[str], str | None],
+    source_hash: Callable[[str], int | None],
     first_seq: int = 0,
 ) -> None:
     """Write the plan before anything is sent, ``OUTBOX_BATCH`` rows a statement (one INSERT

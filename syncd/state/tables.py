@@ -94,11 +94,13 @@ links = Table(
     Column("fields_hash", String(64), nullable=False),
     Column("groups", JSON, nullable=False),
     Column("courses", JSON, nullable=False),
-    Column("source_hash", String(64)),  # hash of HR record + mapping last seen
+    Column("source_hash", BigInteger),  # digest of HR record + mapping last planned
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
     UniqueConstraint("connector", "hr_key"),
     Index(None, "connector", "remote_id"),
+    # Covers a no-change cycle's one big read (``store.link_digests``) and the guard's count.
+    Index(None, "connector", "status", "hr_key", "source_hash"),
 )
 
 # --- operations: the outbox -------------------------------------------------------------

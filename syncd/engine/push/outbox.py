@@ -75,7 +75,7 @@ def record_people(
     recorded = [_recorded_copy(op, policy) for op in plan.ops]
     desired = plan.desired
 
-    def source_hash(hr_key: str) -> str | None:
+    def source_hash(hr_key: str) -> int | None:
         person = desired.get(hr_key)
         return person.source_hash if person is not None else None
 

@@ -57,11 +57,12 @@ def plan_changes(
     none that ``sent_this_cycle`` (the outbox's, sent before planning) already covers."""
     # The reading's own people, never changed here: no copy of a million at a first sync.
     plan = Plan(desired=reading.desired)
-    existing = (LinkStatus.LINKED.value, LinkStatus.DEACTIVATED.value)
+    existing = (LinkStatus.LINKED, LinkStatus.DEACTIVATED)
+    status = getattr(digests, "status", _linked)  # read_people left only gone or out of scope
     leavers = [
         k
-        for k, (_h, status) in digests.items()
-        if status in existing
+        for k in digests
+        if status(k) in existing
         and (k not in reading.seen or k in reading.out_of_scope)
         and k not in reading.held
         and (only is None or k in only)
@@ -121,6 +122,12 @@ def not_sent_already(ops: list[Operation], sent: Sequence[Operation]) -> list[Op
         )
 
     return [op for op in ops if not covered(op)]
+
+
+def _linked(_hr_key: str) -> LinkStatus:
+    """The status of a link in a plain digests mapping: ``store.link_digests`` keeps the
+    others'."""
+    return LinkStatus.LINKED
 
 
 _NEVER_CREATED = (LinkStatus.FAILED, LinkStatus.DELETED)

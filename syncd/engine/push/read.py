@@ -1,19 +1,21 @@
 """Push step 1, read: the HR source into desired users, keyed by HR key (SPEC §4 steps 1-2).
 
 Memory stays bounded by the number of *changed* people: for everyone else only
-the HR key and a hash of (record, mapping) are held, and an unchanged hash
-skips rendering, validation and the diff altogether.
+the HR key and a 64-bit digest of (record, mapping) are held, and an unchanged
+digest skips rendering, validation and the diff altogether. A source that can
+digest its raw rows (``SkipsUnchanged``: the CSV file) passes over unchanged
+people itself, so they cost no record object and no dict either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from syncd.mapping import MappingError
 from syncd.model import DesiredUser
-from syncd.sources.base import Record, key_text, keyed
+from syncd.sources.base import Record, SkipsUnchanged, key_text, keyed
 
 MAX_KEY_LENGTH = 255
 """The longest HR key the state store keeps (its ``hr_key`` columns)."""
@@ -31,7 +33,7 @@ class MapperLike(Protocol):
     def scope_reason(self, record: dict[str, Any]) -> str: ...
 
     def render(
-        self, hr_key: str, record: dict[str, Any], source_hash: str | None = None
+        self, hr_key: str, record: dict[str, Any], source_hash: int | None = None
     ) -> DesiredUser: ...
 
 
@@ -75,8 +77,11 @@ class Reading:
 REASONS_KEPT = 20
 """How many out-of-scope people a reading says why for (a plan shows them as examples)."""
 
-Digests = Mapping[str, tuple[str | None, str]]
-"""HR key -> (source hash, link status) of every linked person (``store.link_digests``)."""
+Digests = MutableMapping[str, int | None]
+"""HR key -> source digest of every linked person (``store.link_digests``); ``read_people``
+removes each key it reads, so what remains are the links of people gone or out of scope."""
+
+_ABSENT = object()
 
 
 def read_people(
@@ -96,12 +101,19 @@ def read_people(
     With ``stream_after``, once more than that many people have no link (a first sync),
     none of them is kept rendered: their keys are (``Reading.new_keys``), and the ones
     after are neither rendered nor validated here (``stream`` does, a chunk at a time).
+
+    ``digests`` is consumed: each HR key read is removed from it, but for people now out
+    of scope, so what remains are the links of the people who left or fell out of scope.
     """
     reading = Reading()
     duplicates: set[str] = set()
     seen, fingerprint = reading.seen, mapper.fingerprint
+    fell_out: dict[str, int | None] = {}  # out of scope now, linked before: back to digests
+    skimmer = records if only is None and isinstance(records, SkipsUnchanged) else None
+    if skimmer is not None:  # the unchanged people never reach the loop below
+        records = skimmer.changed(key, fingerprint, digests, seen)
     records_seen = unchanged = 0
-    for record in records:  # the loop a no-change cycle spends its time in: kept lean
+    for record in records:  # a changed person, or every one when the source cannot skim
         records_seen += 1
         value = record.value(key)  # a CSV cell is text: its key is one strip, not a call
         hr_key = (value.strip() or None) if type(value) is str else key_text(value)
@@ -124,33 +136,43 @@ def read_people(
             duplicates.add(hr_key)
             continue
         seen.add(hr_key)
+        last = digests.pop(hr_key, _ABSENT)
         if only is not None and hr_key not in only:
             continue
         problem = record.problem
         if problem:
             _hold(reading, RecordError(hr_key, "source", f"{record.position}: {problem}"))
             continue
-        last = digests.get(hr_key)
-        if last is None and reading.streams:
+        if last is _ABSENT and reading.streams:
             _count_new(reading, mapper, hr_key, record.data)
             continue
         digest = record.digest(fingerprint)
-        if last is not None and last[0] == digest:
-            unchanged += 1  # the hash covers the scope: it was in scope, and still is
+        if last == digest:
+            unchanged += 1  # the digest covers the scope: it was in scope, and still is
             if only is not None:
                 reading.unchanged_keys.add(hr_key)
             continue
         desired = _render(mapper, hr_key, record.data, digest, reading, explain=only is not None)
         if desired is None:
+            if last is not _ABSENT and hr_key in reading.out_of_scope:
+                fell_out[hr_key] = last  # type: ignore[assignment]
             continue
         reasons = validate(desired)
         if reasons:
             _hold(reading, RecordError(hr_key, "validate", "; ".join(reasons)))
             continue
         reading.valid_keys.add(hr_key)
-        if stream_after is not None and last is None and _streamed(reading, hr_key, stream_after):
+        if (
+            stream_after is not None
+            and last is _ABSENT
+            and _streamed(reading, hr_key, stream_after)
+        ):
             continue
         reading.desired[hr_key] = desired
+    if skimmer is not None:
+        records_seen += skimmer.skipped
+        unchanged += skimmer.skipped
+    digests.update(fell_out)
     reading.records_seen = records_seen
     reading.unchanged = unchanged
     reading.in_scope_count += unchanged
@@ -243,7 +265,7 @@ def _render(
     mapper: MapperLike,
     hr_key: str,
     data: dict[str, Any],
-    digest: str,
+    digest: int,
     reading: Reading,
     explain: bool = False,
 ) -> DesiredUser | None:

@@ -1,0 +1,242 @@
+"""Push cycles over a real CSV file, where unchanged people are passed over before any
+record is built: what a user relies on still holds, on SQLite and PostgreSQL.
+
+A changed cell is noticed, a mapping change re-renders everyone, a bad row still names
+its line, people out of scope, repeated or without a key are handled as before, and a
+store upgraded from the release that kept hex digests re-reads everyone once, then is quiet.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import select, update
+
+from syncd.config.schema.sources import CsvSourceConfig
+from syncd.engine.cycle import CycleOutcome
+from syncd.engine.guard import Threshold
+from syncd.engine.push.run import PushSettings, run_push
+from syncd.engine.push.settings import JobPolling
+from syncd.model import DesiredUser, stable_hash
+from syncd.sources.csv import CsvSource
+from syncd.state.db import make_engine
+from syncd.state.migrate import alembic_config, upgrade
+from syncd.state.tables import links
+from tests.fake_lms import FakeLMS, TinyMapper
+
+COLUMNS = ["employee_id", "name", "department", "status", "email"]
+
+
+def person(i: int, **changes: str) -> dict[str, str]:
+    row = {
+        "employee_id": f"E{i:04d}",
+        "name": f"Person {i}",
+        "department": "Sales" if i % 3 == 0 else "Engineering",
+        "status": "contractor" if i % 10 == 7 else "active",
+        "email": f"p{i}@acme.test",
+    }
+    return {**row, **changes}
+
+
+class CountingMapper(TinyMapper):
+    """TinyMapper that counts the people it renders: an unchanged person is never rendered."""
+
+    def __init__(self) -> None:
+        self.rendered = 0
+
+    def render(self, hr_key: str, record: dict[str, Any], source_hash: int | None = None):
+        self.rendered += 1
+        return super().render(hr_key, record, source_hash)
+
+
+class ShoutingMapper(CountingMapper):
+    """The same people under an edited mapping: names in capitals."""
+
+    fingerprint = stable_hash("tiny-mapper-v2-shouting")
+
+    def render(self, hr_key: str, record: dict[str, Any], source_hash: int | None = None):
+        user = super().render(hr_key, record, source_hash)
+        fields = {**user.fields, "name": user.fields["name"].upper()}
+        return DesiredUser(
+            hr_key=user.hr_key,
+            fields=fields,
+            active=user.active,
+            groups=user.groups,
+            courses=user.courses,
+            source_hash=user.source_hash,
+        )
+
+
+class CsvWorld:
+    """One connector over a CSV file on disk, wired to a FakeLMS."""
+
+    def __init__(self, url: str, folder: Path) -> None:
+        self.url = url
+        self.path = folder / "hr.csv"
+        self.engine = make_engine(url)
+        self.lms = FakeLMS()
+        self.mapper = CountingMapper()
+        config = CsvSourceConfig(type="csv", path=str(self.path), key="employee_id")
+        source = CsvSource("hr", config)
+        self.settings = PushSettings(
+            connector="fake",
+            engine=self.engine,
+            adapter=self.lms,
+            mapper=self.mapper,
+            key="employee_id",
+            records=source.records,
+            match="email",
+            polling=JobPolling(first_delay=0.0, max_delay=0.0, timeout=5),
+            threshold=Threshold.parse("100%"),
+        )
+
+    def write(self, rows: list[dict[str, str]]) -> None:
+        with self.path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def write_text(self, text: str) -> None:
+        self.path.write_text(text)
+
+    def push(self):
+        self.mapper.rendered = 0
+        self.lms.writes.clear()
+        return run_push(self.settings)
+
+    def active(self) -> dict[str, bool]:
+        return {a.fields["email"]: a.active for a in self.lms.accounts.values()}
+
+
+@pytest.fixture
+def world(migrated_db_url, tmp_path):
+    w = CsvWorld(migrated_db_url, tmp_path)
+    yield w
+    w.engine.dispose()
+
+
+PEOPLE = 300
+IN_SCOPE = sum(1 for i in range(PEOPLE) if i % 10 != 7)
+
+
+def test_an_unchanged_file_renders_nobody_and_sends_nothing(world):
+    world.write([person(i) for i in range(PEOPLE)])
+    first = world.push()
+    assert first.outcome == CycleOutcome.SUCCESS and first.counts["created"] == IN_SCOPE
+    calls = world.lms.calls
+    again = world.push()
+    assert again.outcome == CycleOutcome.SUCCESS and again.plan == []
+    assert again.counts["records_seen"] == PEOPLE
+    assert world.mapper.rendered == 0 and world.lms.calls == calls
+
+
+def test_one_changed_cell_among_many_is_sent_and_only_it(world):
+    rows = [person(i) for i in range(PEOPLE)]
+    world.write(rows)
+    world.push()
+    rows[151] = person(151, name="Renamed")
+    world.write(rows)
+    result = world.push()
+    assert world.lms.writes == [("update", "E0151")]
+    assert world.mapper.rendered == 1
+    assert world.lms.by_email()["p151@acme.test"].fields["name"] == "Renamed"
+    assert world.push().plan == []  # and the next cycle is quiet again
+    assert result.exit_code == 0
+
+
+def test_a_mapping_change_re_renders_everyone(world):
+    world.write([person(i) for i in range(PEOPLE)])
+    world.push()
+    world.settings.mapper = world.mapper = ShoutingMapper()
+    result = world.push()
+    assert world.mapper.rendered == IN_SCOPE  # none of the records changed
+    assert result.counts["updated"] == IN_SCOPE
+    assert world.lms.by_email()["p1@acme.test"].fields["name"] == "PERSON 1"
+    assert world.push().plan == [] and world.mapper.rendered == 0
+
+
+def test_a_shifted_row_in_the_middle_names_its_line_and_keeps_its_person(world):
+    rows = [person(i) for i in range(PEOPLE)]
+    world.write(rows)
+    world.push()
+    lines = world.path.read_text().splitlines()
+    lines[101] += ",Oslo"  # person 100 (line 102) gets a cell the header has no column for
+    world.write_text("\n".join(lines) + "\n")
+    result = world.push()
+    assert result.exit_code == 1
+    [error] = result.errors
+    assert error.startswith("E0100: source: line 102: line 102 has 6 cells but the header has 5")
+    assert all(world.active().values()) and world.lms.writes == []
+
+
+def test_a_malformed_row_in_the_middle_stops_the_cycle_naming_its_line(world):
+    world.write([person(i) for i in range(PEOPLE)])
+    world.push()
+    lines = world.path.read_text().splitlines()
+    lines[201] = 'E0200,"Person 200"x,Sales,active,p200@acme.test'  # junk after a quote
+    world.write_text("\n".join(lines) + "\n")
+    result = world.push()
+    assert result.outcome == CycleOutcome.FAILED
+    assert "line 202: malformed CSV" in result.message
+    assert all(world.active().values()) and world.lms.writes == []
+
+
+def test_a_repeated_key_holds_its_person_even_when_both_rows_are_unchanged(world):
+    rows = [person(i) for i in range(20)]
+    world.write(rows)
+    world.push()
+    world.write([*rows, person(4)])
+    result = world.push()
+    assert any("'E0004' appears more than once" in error for error in result.errors)
+    assert world.lms.writes == [] and all(world.active().values())
+
+
+def test_leavers_blank_keys_and_scope_with_unchanged_people_around(world):
+    rows = [person(i) for i in range(20)]
+    world.write(rows)
+    world.push()
+    # Person 5 leaves, person 6 falls out of scope, person 8's key is blanked.
+    changed = [r for r in rows if r["employee_id"] != "E0005"]
+    changed[5] = person(6, status="contractor")
+    changed[7] = person(8, employee_id=" ")
+    world.write(changed)
+    result = world.push()
+    assert ("deactivate", "E0006") in world.lms.writes  # out of scope: in the file, seen
+    assert ("deactivate", "E0005") not in world.lms.writes  # a keyless row may be them
+    assert any("not deactivated this cycle" in error for error in result.errors)
+    world.write([r for r in changed if r["employee_id"].strip()])
+    world.push()
+    assert world.lms.writes == [("deactivate", "E0005"), ("deactivate", "E0008")]
+    assert world.push().plan == []
+
+
+def test_a_store_upgraded_from_hex_digests_re_reads_everyone_once_then_is_quiet(world):
+    world.write([person(i) for i in range(PEOPLE)])
+    world.push()
+    world.engine.dispose()
+    command.downgrade(alembic_config(world.url), "0007")  # the release before 0008
+    old = make_engine(world.url)
+    with old.begin() as conn:  # what it stored: 32-character hex digests
+        conn.exec_driver_sql("UPDATE links SET source_hash = 'a3f1c0de5b7e4d2f9a8b6c4d2e0f1a3b'")
+    old.dispose()
+    upgrade(world.url)
+    with world.engine.connect() as conn:
+        assert set(conn.execute(select(links.c.source_hash)).scalars()) == {None}
+
+    first = world.push()
+    assert world.mapper.rendered == IN_SCOPE and first.plan == []  # read, nothing to send
+    assert first.outcome == CycleOutcome.SUCCESS
+    second = world.push()
+    assert world.mapper.rendered == 0 and second.plan == []
+
+
+def test_a_digest_the_store_lost_re_reads_that_person_only(world):
+    world.write([person(i) for i in range(PEOPLE)])
+    world.push()
+    with world.engine.begin() as conn:
+        conn.execute(update(links).where(links.c.hr_key == "E0042").values(source_hash=None))
+    assert world.push().plan == [] and world.mapper.rendered == 1
