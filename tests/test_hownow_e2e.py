@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from syncd.assemble import adapter_context, load_config, open_state
 from syncd.config import ConfigError
 from syncd.engine.cycle import CycleOutcome
+from syncd.engine.push import stream
 from syncd.engine.push.run import PushResult, retry
 from syncd.engine.push.settings import JobPolling
 from syncd.http import TOKENS
@@ -233,6 +234,17 @@ def test_first_sync_creates_everyone_managers_before_reports(world):
     assert world.sim.count(UPSERT, 201) == 4 and world.errors() == {}
     again = world.push()
     assert again.plan == [] and again.counts["api_calls"] == 0
+
+
+def test_a_first_sync_of_more_people_than_a_chunk_is_still_arranged_whole(world, monkeypatch):
+    """HowNow orders across people (managers first), so its first sync is never streamed in
+    chunks, where a report listed first would go before a manager of a later chunk."""
+    monkeypatch.setattr(stream, "CHUNK", 1)
+    world.write_hr(TEAM)
+    result = world.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert result.counts["created"] == 4 and result.counts["failed"] == 0
+    assert [op.hr_key for op in result.plan] == ["TOP", "M", "R1", "R2"]
 
 
 def test_a_changed_person_sends_the_full_record_with_every_custom_field(world):

@@ -17,10 +17,11 @@ from sqlalchemy import event, select, update
 from syncd.engine.cycle import CycleOutcome
 from syncd.engine.diff import DiffPolicy
 from syncd.engine.guard import Threshold
+from syncd.engine.push import outbox, stream
 from syncd.engine.push.order import summary
 from syncd.engine.push.run import PushSettings, approve, retry, run_push
 from syncd.engine.push.settings import Escrow, JobPolling
-from syncd.model import OpKind, Outcome, OutcomeStatus
+from syncd.model import LinkStatus, OpKind, Outcome, OutcomeStatus
 from syncd.sources.base import SourceRecord
 from syncd.state import store
 from syncd.state.db import make_engine
@@ -433,9 +434,7 @@ class EchoedPasswordMapper(TinyMapper):
         return replace(user, fields={**user.fields, "password": ECHOED_PASSWORD})
 
 
-def test_a_password_echoed_in_a_vendor_refusal_is_stored_and_logged_masked(
-    migrated_db_url, capsys
-):
+def test_a_password_echoed_in_a_vendor_refusal_is_stored_and_logged_masked(migrated_db_url, capsys):
     w = World(migrated_db_url, lms=EchoingLMS())
     w.settings.mapper = EchoedPasswordMapper()
     w.settings.policy = DiffPolicy(write_only_fields=frozenset({"password"}))
@@ -550,9 +549,15 @@ def due_now(engine) -> None:
 
 def next_attempt(engine) -> datetime:
     with engine.connect() as conn:
-        [when] = conn.execute(
-            select(operations.c.next_attempt_at).where(operations.c.next_attempt_at.is_not(None))
-        ).scalars().all()
+        [when] = (
+            conn.execute(
+                select(operations.c.next_attempt_at).where(
+                    operations.c.next_attempt_at.is_not(None)
+                )
+            )
+            .scalars()
+            .all()
+        )
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
@@ -728,4 +733,227 @@ def test_a_first_sync_larger_than_one_outbox_batch_records_and_creates_everyone_
     assert len(w.lms.writes) == writes
     with w.engine.connect() as conn:
         assert len(conn.execute(select(operations.c.id)).all()) == len(rows)
+    w.engine.dispose()
+
+
+# --- a first sync streamed in chunks ----------------------------------------------------------
+
+
+def _streamed_world(url: str, monkeypatch, lms: FakeLMS | None = None) -> World:
+    """A world whose first syncs are streamed three new people a chunk, with passwords."""
+    monkeypatch.setattr(stream, "CHUNK", 3)
+    monkeypatch.setattr(store, "OUTBOX_BATCH", 4)
+    w = World(url, lms=lms or FakeLMS(batch=2))
+    w.settings.mapper = PasswordMapper()
+    w.settings.policy = DiffPolicy(write_only_fields=frozenset({"password"}))
+    return w
+
+
+def _recorded(engine) -> list[tuple[str, str, str]]:
+    """The outbox's (kind, HR key, state) rows in plan order."""
+    with engine.connect() as conn:
+        query = select(operations.c.kind, operations.c.hr_key, operations.c.state)
+        return [tuple(r) for r in conn.execute(query.order_by(operations.c.id))]
+
+
+def _passwords(keys) -> list[str]:
+    return sorted(f"Initial-{k}-Pa55word!" for k in keys)
+
+
+def test_a_first_sync_of_more_people_than_a_chunk_creates_everyone_once(
+    migrated_db_url, monkeypatch
+):
+    """Eleven new people, three a chunk: each is recorded and created exactly once, with the
+    group and the password its record maps (never stored), and nothing is left to send."""
+    w = _streamed_world(migrated_db_url, monkeypatch)
+    chunks = []
+    record_people = outbox.record_people
+    monkeypatch.setattr(
+        outbox, "record_people", lambda *a, **k: chunks.append(a[3].ops) or record_people(*a, **k)
+    )
+    w.hr = [person(i, dept="Sales" if i % 2 else "Engineering") for i in range(11)]
+    w.hr += [person(3, name="Someone else"), person(20, status="contractor")]
+    w.hr += [person(21, email="not-an-address")]
+    result = w.push()
+    assert result.outcome == CycleOutcome.PARTIAL  # key 3 repeated, 21 invalid: held, named
+    assert sorted(result.errors) == [
+        "21: validate: email 'not-an-address' is not a valid address",
+        "3: source: employee_id '3' appears more than once in the source; "
+        "none of its records is used until it is unique",
+    ]
+    assert result.counts["failed"] == 2
+    assert {e["hr_key"] for e in error_rows(w.engine, "fake")} == {"3", "21"}
+    people = [str(i) for i in range(11) if i != 3]
+    accounts = w.lms.by_email()
+    assert set(accounts) == {f"p{k}@acme.test" for k in people}
+    assert accounts["p1@acme.test"].groups == {"Sales"} and accounts["p1@acme.test"].courses
+    assert accounts["p2@acme.test"].groups == {"Engineering"}
+    assert sorted(w.lms.passwords_seen) == _passwords(people)
+    rows = _recorded(w.engine)
+    assert sorted(k for kind, k, _ in rows if kind == "create") == sorted(people)
+    assert {state for *_, state in rows} == {"done"}
+    assert result.counts["created"] == 10
+    assert len([ops for ops in chunks if ops]) == 4  # 10 people, 3 a chunk
+    with w.engine.connect() as conn:
+        dump = " ".join(str(tuple(r)) for r in conn.exec_driver_sql("select * from operations"))
+    assert "Pa55word" not in dump
+    calls = w.lms.calls
+    again = w.push()
+    assert w.lms.calls == calls and again.counts["created"] == 0
+    w.engine.dispose()
+
+
+def test_a_guard_stop_with_new_people_to_stream_writes_nothing(migrated_db_url, monkeypatch):
+    """Most people leave while more new ones than a chunk arrive: the guard stops the push
+    before the first chunk is recorded; approved, everyone goes once."""
+    w = _streamed_world(migrated_db_url, monkeypatch)
+    w.hr = [person(i) for i in range(10)]
+    w.push()
+    rows, writes = _recorded(w.engine), len(w.lms.writes)
+    w.hr = [person(i) for i in range(2)] + [person(i) for i in range(100, 108)]
+    stopped = w.push()
+    assert stopped.outcome == CycleOutcome.GUARDED and stopped.exit_code == 3
+    assert "deactivates or deletes 8 of 10 linked users" in stopped.message
+    assert len(w.lms.writes) == writes and _recorded(w.engine) == rows
+    with w.engine.connect() as conn:
+        assert store.count_links(conn, "fake", list(LinkStatus)) == 10
+    approve(w.engine, "fake")
+    result = w.push()
+    assert result.counts["deactivated"] == 8 and result.counts["created"] == 8
+    created = [k for kind, k, _ in _recorded(w.engine) if kind == "create"]
+    assert sorted(created) == sorted(
+        [str(i) for i in range(10)] + [str(i) for i in range(100, 108)]
+    )
+    w.engine.dispose()
+
+
+def test_a_crash_between_streamed_chunks_resumes_without_duplicates(migrated_db_url, monkeypatch):
+    """Killed after two chunks were recorded, before anything was sent: the next cycle sends
+    the recorded ones (passwords rendered again) and plans the rest, everyone once."""
+    w = _streamed_world(migrated_db_url, monkeypatch)
+    w.hr = [person(i) for i in range(10)]
+    record_people = outbox.record_people
+    calls = []
+
+    def dies_at_the_third_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:  # the rest of the plan (empty), two chunks, then death
+            raise SystemExit("killed while recording")
+        return record_people(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "record_people", dies_at_the_third_chunk)
+    with pytest.raises(SystemExit):
+        w.push()
+    monkeypatch.setattr(outbox, "record_people", record_people)
+    assert w.lms.accounts == {}
+    assert len([k for kind, k, _ in _recorded(w.engine) if kind == "create"]) == 6
+    result = w.push()
+    people = [str(i) for i in range(10)]
+    assert sorted(a.fields["email"] for a in w.lms.accounts.values()) == sorted(
+        f"p{k}@acme.test" for k in people
+    )
+    assert sorted(w.lms.passwords_seen) == _passwords(people)
+    assert sorted(k for kind, k, _ in _recorded(w.engine) if kind == "create") == people
+    assert result.outcome == CycleOutcome.SUCCESS
+    w.engine.dispose()
+
+
+def test_a_crash_while_a_streamed_chunk_is_sent_resumes_without_duplicates(
+    migrated_db_url, monkeypatch
+):
+    """Killed right after the LMS took the second batch of creates, before its answer was
+    recorded: the next cycle finds those accounts instead of creating them again."""
+
+    class DiesAfterSecondCreateBatch(FakeLMS):
+        batches = 0
+
+        def execute(self, ops):
+            outcomes = super().execute(ops)
+            if ops[0].kind is OpKind.CREATE:
+                self.batches += 1
+                if self.batches == 2:
+                    raise SystemExit("killed with the answer in flight")
+            return outcomes
+
+    w = _streamed_world(migrated_db_url, monkeypatch, lms=DiesAfterSecondCreateBatch(batch=2))
+    w.hr = [person(i) for i in range(10)]
+    with pytest.raises(SystemExit):
+        w.push()
+    assert len(w.lms.accounts) == 3  # the first chunk's two batches
+    w.lms.batches = 3  # it dies no more
+    result = w.push()
+    people = [str(i) for i in range(10)]
+    assert sorted(a.fields["email"] for a in w.lms.accounts.values()) == sorted(
+        f"p{k}@acme.test" for k in people
+    )
+    assert sorted(w.lms.passwords_seen) == _passwords(people)  # each sent once
+    assert {state for *_, state in _recorded(w.engine)} == {"done"}
+    assert result.outcome == CycleOutcome.SUCCESS
+    w.engine.dispose()
+
+
+def test_a_dry_run_and_only_plan_a_streamed_sync_whole(migrated_db_url, monkeypatch):
+    """What ``syncd plan`` shows and what ``--only`` sends are as without streaming."""
+    w = _streamed_world(migrated_db_url, monkeypatch)
+    w.hr = [person(i) for i in range(10)]
+    shown = w.push(dry_run=True)
+    assert summary(shown.plan) == {"create": 10, "group_add": 10}
+    assert [op.hr_key for op in shown.plan if op.kind is OpKind.CREATE] == sorted(
+        str(i) for i in range(10)
+    )
+    w.settings.only = frozenset({"4"})
+    only = w.push()
+    assert summary(only.plan) == {"create": 1, "group_add": 1}
+    assert [a.fields["email"] for a in w.lms.accounts.values()] == ["p4@acme.test"]
+    w.engine.dispose()
+
+
+def test_a_shutdown_while_a_first_sync_is_streamed_stops_between_chunks(
+    migrated_db_url, monkeypatch
+):
+    """A shutdown request while chunks are recorded ends the cycle after the current one,
+    sending nothing; the next cycle sends what was recorded and plans the rest, once."""
+    w = _streamed_world(migrated_db_url, monkeypatch)
+    w.hr = [person(i) for i in range(10)]
+    record_people = outbox.record_people
+    calls = []
+
+    def stop_after_the_first_chunk(*args, **kwargs):
+        calls.append(1)
+        recorded = record_people(*args, **kwargs)
+        if len(calls) == 2:
+            w.settings.stop.set()
+        return recorded
+
+    monkeypatch.setattr(outbox, "record_people", stop_after_the_first_chunk)
+    stopped = w.push()
+    assert w.lms.accounts == {} and stopped.counts["created"] == 0
+    assert len([k for kind, k, _ in _recorded(w.engine) if kind == "create"]) == 3
+    w.settings.stop.clear()
+    result = w.push()
+    people = [str(i) for i in range(10)]
+    assert sorted(a.fields["email"] for a in w.lms.accounts.values()) == sorted(
+        f"p{k}@acme.test" for k in people
+    )
+    assert sorted(w.lms.passwords_seen) == _passwords(people)
+    assert sorted(k for kind, k, _ in _recorded(w.engine) if kind == "create") == people
+    assert result.outcome == CycleOutcome.SUCCESS
+    w.engine.dispose()
+
+
+def test_only_a_streamed_first_sync_reads_the_source_again(migrated_db_url, monkeypatch):
+    """A push with no more new people than a chunk reads its source once, a no-change push
+    too; a streamed one reads it again to plan its chunks, and to render passwords."""
+    w = _streamed_world(migrated_db_url, monkeypatch)
+    reads = []
+    records = w.settings.records
+    w.settings.records = lambda: reads.append(1) or records()
+    w.hr = [person(i) for i in range(3)]
+    w.push()
+    assert len(reads) == 1
+    w.push()
+    assert len(reads) == 2
+    w.hr += [person(i) for i in range(10, 20)]
+    w.push()
+    assert len(reads) == 5 and len(w.lms.accounts) == 13
     w.engine.dispose()

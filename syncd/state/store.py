@@ -231,13 +231,16 @@ def record_operations(
     run_id: int,
     ops: Sequence[Operation],
     source_hash: Callable[[str], int | None],
+    first_seq: int = 0,
 ) -> None:
     """Write the plan before anything is sent, ``OUTBOX_BATCH`` rows a statement (one INSERT
-    an operation took 815 s for a million); ids are set on ``ops``."""
+    an operation took 815 s for a million); ids are set on ``ops``. A plan recorded in
+    parts numbers each part's operations on from ``first_seq``."""
     stamp = now()
     pending = OpState.PENDING.value
-    for start in range(0, len(ops), OUTBOX_BATCH):
-        batch = ops[start : start + OUTBOX_BATCH]
+    for offset in range(0, len(ops), OUTBOX_BATCH):
+        batch = ops[offset : offset + OUTBOX_BATCH]
+        start = first_seq + offset
         rows = [
             {
                 "connector": connector,
@@ -317,6 +320,24 @@ def open_operations(
         waiting = operations.c.next_attempt_at
         query = query.where(or_(waiting.is_(None), waiting <= due))
     return [(_op_from_row(r), OpState(r.state), r.job_id) for r in conn.execute(query)]
+
+
+def pending_operations_between(
+    conn: Connection, connector: str, first_id: int, last_id: int
+) -> list[Operation]:
+    """The operations with ids ``first_id``..``last_id`` still to be sent, in plan order: a
+    streamed plan is read back a recorded chunk at a time, never whole."""
+    query = (
+        select(operations)
+        .where(
+            operations.c.connector == connector,
+            operations.c.id >= first_id,
+            operations.c.id <= last_id,
+            operations.c.state == OpState.PENDING.value,
+        )
+        .order_by(operations.c.id)
+    )
+    return [_op_from_row(row) for row in conn.execute(query)]
 
 
 def mark_operations(

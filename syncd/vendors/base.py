@@ -50,6 +50,9 @@ class Capabilities:
     list_courses: bool = False
     # Calls per operation kind, where it is not one call per operation (``CallCost()``).
     call_costs: Mapping[OpKind, CallCost] = field(default_factory=dict)
+    # ``arrange`` orders across people (HowNow: a manager's create before their reports'
+    # upserts), so the plan is arranged whole: a first sync is not streamed in chunks.
+    arranges_across_people: bool = False
 
     def batch_size(self, kind: OpKind) -> int:
         """How many operations of ``kind`` one ``execute`` call may carry (1 = no batching)."""

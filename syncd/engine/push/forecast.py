@@ -10,7 +10,7 @@ out of scope and why. ``why_nothing`` tells for one person (``sync --only``, ``t
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from syncd.engine.guard import GuardVerdict
@@ -61,7 +61,13 @@ def estimate(
 ) -> CallEstimate:
     """The calls ``ops`` take (batches, job polls and read-backs as the vendor declares them)
     and the least time they take under ``limits`` (deactivations first, at their priority)."""
-    counts = Counter(op.kind for op in ops)
+    return estimate_counts(Counter(op.kind for op in ops), capabilities, limits)
+
+
+def estimate_counts(
+    counts: Mapping[OpKind, int], capabilities: Capabilities, limits: LimitPolicy | None
+) -> CallEstimate:
+    """``estimate`` from the number of operations of each kind (a plan not held whole)."""
     calls = {kind: capabilities.calls_for(kind, n) for kind, n in counts.items()}
     total = sum(calls.values())
     if limits is None or not total:

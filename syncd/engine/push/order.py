@@ -9,7 +9,7 @@ always gives the same plan.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import groupby
 
 from syncd.model import Operation, OpKind
@@ -40,7 +40,11 @@ def batches(ops: Sequence[Operation], capabilities: Capabilities) -> Iterator[li
 
 def summary(ops: Iterable[Operation]) -> dict[str, int]:
     """Counts by kind, in execution order, for plan output."""
-    counts = Counter(op.kind for op in ops)
+    return summary_of(Counter(op.kind for op in ops))
+
+
+def summary_of(counts: Mapping[OpKind, int]) -> dict[str, int]:
+    """``summary`` from the number of operations of each kind (a plan not held whole)."""
     return {
         kind.value: counts[kind]
         for kind in sorted(OpKind, key=lambda k: (k.phase, k.value))

@@ -35,35 +35,20 @@ def record(
     policy: DiffPolicy,
     *,
     consume_approval: bool,
+    logged: bool = True,
 ) -> list[Operation]:
     """Write the plan, pending links and hashes in one transaction; the copies recorded.
 
     The plan's own operations get the ids of their rows; they keep write-only
     fields, which go to the vendor but never to the store. Rows are built a batch
-    at a time, never the whole plan's at once: a first sync records a million people.
+    at a time, never the whole plan's at once. With ``logged`` False the caller logs
+    ``push_planned`` once the streamed new people are recorded too (``stream``).
     """
-    recorded = [_recorded_copy(op, policy) for op in plan.ops]
-    desired = plan.desired
-
-    def source_hash(hr_key: str) -> int | None:
-        person = desired.get(hr_key)
-        return person.source_hash if person is not None else None
-
     with engine.begin() as conn:
-        store.record_operations(conn, connector, run_id, recorded, source_hash)
-        for op, copy in zip(plan.ops, recorded, strict=True):
-            op.id = copy.id
-        store.save_links(conn, connector, plan.adopted.values())
-        creating = {op.hr_key for op in plan.ops if op.kind is OpKind.CREATE}
-        store.save_links(conn, connector, (link_for_create(desired[k], policy) for k in creating))
-        store.set_source_hashes(
-            conn,
-            connector,
-            ((k, d.source_hash) for k, d in desired.items() if k not in creating),
-        )
+        recorded = record_people(conn, connector, run_id, plan, policy)
         # A leaver who comes back with the very same HR record must be re-rendered.
         leavers = {
-            op.hr_key for op in plan.ops if op.kind.is_deprovision and op.hr_key not in desired
+            op.hr_key for op in plan.ops if op.kind.is_deprovision and op.hr_key not in plan.desired
         }
         store.forget_source_hashes(conn, connector, leavers)
         record_errors(conn, connector, reading.errors)
@@ -72,15 +57,52 @@ def record(
             store.resolve_errors(conn, connector, reading.valid_keys, resolved)
         if consume_approval:
             store.set_status(conn, connector, "push", approved=False)
+    if logged:
+        log_planned(connector, run_id, summary(plan.ops), reading)
+    return recorded
+
+
+def record_people(
+    conn: Connection,
+    connector: str,
+    run_id: int,
+    plan: Plan,
+    policy: DiffPolicy,
+    first_seq: int = 0,
+) -> list[Operation]:
+    """Record ``plan``'s operations (numbered from ``first_seq`` in the run), the links of the
+    accounts it adopts and creates, and its people's hashes; the copies recorded."""
+    recorded = [_recorded_copy(op, policy) for op in plan.ops]
+    desired = plan.desired
+
+    def source_hash(hr_key: str) -> int | None:
+        person = desired.get(hr_key)
+        return person.source_hash if person is not None else None
+
+    store.record_operations(conn, connector, run_id, recorded, source_hash, first_seq)
+    for op, copy in zip(plan.ops, recorded, strict=True):
+        op.id = copy.id
+    store.save_links(conn, connector, plan.adopted.values())
+    creating = {op.hr_key for op in plan.ops if op.kind is OpKind.CREATE}
+    store.save_links(conn, connector, (link_for_create(desired[k], policy) for k in creating))
+    store.set_source_hashes(
+        conn,
+        connector,
+        ((k, d.source_hash) for k, d in desired.items() if k not in creating),
+    )
+    return recorded
+
+
+def log_planned(connector: str, run_id: int, counts: dict[str, int], reading: Reading) -> None:
+    """The plan is recorded: what it holds, by kind (``summary``)."""
     log.info(
         "push_planned",
         connector=connector,
         run_id=run_id,
-        **summary(plan.ops),
+        **counts,
         unchanged=reading.unchanged,
         invalid=len(reading.errors),
     )
-    return recorded
 
 
 def preview(plan: Plan, policy: DiffPolicy) -> list[Operation]:

@@ -82,14 +82,14 @@ def plan_changes(
     if in_flight:
         plan.desired = {k: v for k, v in plan.desired.items() if k not in in_flight}
         plan.deferred = len(in_flight)
-    _adopt_existing_accounts(plan, adapter, match)
+    adopt_existing_accounts(plan, adapter, match)
 
     ops: list[Operation] = []
     for hr_key, desired in plan.desired.items():
         ops += diff_user(desired, plan.links.get(hr_key), policy)
     for hr_key in leavers:
         ops += diff_user(None, plan.links.get(hr_key), policy)
-    plan.ops = adapter.arrange(order(_not_sent_already(ops, sent_this_cycle)))
+    plan.ops = adapter.arrange(order(not_sent_already(ops, sent_this_cycle)))
     return plan
 
 
@@ -102,7 +102,7 @@ def guard(
     return check(plan.ops, linked, threshold), approved
 
 
-def _not_sent_already(ops: list[Operation], sent: Sequence[Operation]) -> list[Operation]:
+def not_sent_already(ops: list[Operation], sent: Sequence[Operation]) -> list[Operation]:
     """``ops`` less those an outbox operation sent this cycle already covers.
 
     ``syncd retry`` forgets its people's hashes, so they are diffed again after their
@@ -133,7 +133,7 @@ def _linked(_hr_key: str) -> LinkStatus:
 _NEVER_CREATED = (LinkStatus.FAILED, LinkStatus.DELETED)
 
 
-def _adopt_existing_accounts(plan: Plan, adapter: Adapter, match: str | None) -> None:
+def adopt_existing_accounts(plan: Plan, adapter: Adapter, match: str | None) -> None:
     """Link people about to be created to accounts the LMS already has (first sync)."""
     candidates = [
         desired

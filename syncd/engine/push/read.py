@@ -58,6 +58,10 @@ class Reading:
     # Why, for the first ``REASONS_KEPT`` people out of scope (every one asked for by ``only``).
     scope_reasons: dict[str, str] = field(default_factory=dict)
     unchanged_keys: set[str] = field(default_factory=set)  # kept only for ``only``'s people
+    # People with no link yet, once more than ``stream_after`` of them: kept as keys only,
+    # rendered again a chunk at a time when planned (``stream``); empty when not streamed.
+    new_keys: set[str] = field(default_factory=set)
+    streams: bool = False  # new people are planned a chunk at a time (``new_keys``)
     records_seen: int = 0
     unchanged: int = 0
     keyless: int = 0  # records without a usable key: one of them may be a person gone missing
@@ -88,11 +92,15 @@ def read_people(
     digests: Digests,
     only: frozenset[str] | None = None,
     source: str = "the source",
+    stream_after: int | None = None,
 ) -> Reading:
     """Read the whole source; render and validate the people whose record or mapping changed.
 
     ``only`` limits the changes to these HR keys (provisioning on demand): the rest
     of the source is read, for duplicate keys, but neither rendered nor changed.
+    With ``stream_after``, once more than that many people have no link (a first sync),
+    none of them is kept rendered: their keys are (``Reading.new_keys``), and the ones
+    after are neither rendered nor validated here (``stream`` does, a chunk at a time).
 
     ``digests`` is consumed: each HR key read is removed from it, but for people now out
     of scope, so what remains are the links of the people who left or fell out of scope.
@@ -135,6 +143,9 @@ def read_people(
         if problem:
             _hold(reading, RecordError(hr_key, "source", f"{record.position}: {problem}"))
             continue
+        if last is _ABSENT and reading.streams:
+            _count_new(reading, mapper, hr_key, record.data)
+            continue
         digest = record.digest(fingerprint)
         if last == digest:
             unchanged += 1  # the digest covers the scope: it was in scope, and still is
@@ -150,8 +161,14 @@ def read_people(
         if reasons:
             _hold(reading, RecordError(hr_key, "validate", "; ".join(reasons)))
             continue
-        reading.desired[hr_key] = desired
         reading.valid_keys.add(hr_key)
+        if (
+            stream_after is not None
+            and last is _ABSENT
+            and _streamed(reading, hr_key, stream_after)
+        ):
+            continue
+        reading.desired[hr_key] = desired
     if skimmer is not None:
         records_seen += skimmer.skipped
         unchanged += skimmer.skipped
@@ -182,7 +199,40 @@ def read_people(
         _hold(reading, RecordError(hr_key, "source", reason))
         reading.desired.pop(hr_key, None)
         reading.valid_keys.discard(hr_key)
+        reading.new_keys.discard(hr_key)
+    if not reading.streams:
+        reading.new_keys.clear()  # few enough: they were kept rendered, and go with the rest
     return reading
+
+
+def _streamed(reading: Reading, hr_key: str, stream_after: int) -> bool:
+    """Count a person with no link; True once they are too many to keep rendered (the
+    ones kept so far are let go then: their keys stay)."""
+    new_keys = reading.new_keys
+    new_keys.add(hr_key)
+    if len(new_keys) <= stream_after:
+        return False
+    if not reading.streams:
+        reading.streams = True
+        for kept in new_keys:
+            reading.desired.pop(kept, None)
+    return True
+
+
+def _count_new(reading: Reading, mapper: MapperLike, hr_key: str, data: dict[str, Any]) -> None:
+    """A new person of a streamed sync: only its scope is read now. It is rendered and
+    validated once, when its chunk is planned (``stream``), which names a bad record."""
+    try:
+        if not mapper.in_scope(data):
+            reading.out_of_scope.add(hr_key)
+            if len(reading.scope_reasons) < REASONS_KEPT:
+                reading.scope_reasons[hr_key] = mapper.scope_reason(data)
+            return
+    except MappingError as error:
+        _hold(reading, RecordError(hr_key, "map", str(error.reason)))
+        return
+    reading.in_scope_count += 1
+    reading.new_keys.add(hr_key)
 
 
 def render_people(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,10 +21,11 @@ from sqlalchemy import Engine
 
 from syncd import progress
 from syncd.engine import cycle
-from syncd.engine.cycle import EXIT_CODES, CycleOutcome, CycleResult
+from syncd.engine.cycle import EXIT_CODES, CycleOutcome, CycleResult, log_stopping
 from syncd.engine.guard import GuardVerdict
-from syncd.engine.push import forecast, outbox
+from syncd.engine.push import forecast, outbox, stream
 from syncd.engine.push.forecast import Forecast
+from syncd.engine.push.order import summary_of
 from syncd.engine.push.plan import Plan, guard, plan_changes
 from syncd.engine.push.read import Reading, SourceEmpty, read_people
 from syncd.engine.push.send import Sender, Tally
@@ -49,7 +51,8 @@ ENDS_IN_FAILURE = (SourceError, AuthenticationError, UnreachableError)
 
 @dataclass(slots=True)
 class PushResult(CycleResult):
-    plan: list[Operation] = field(default_factory=list)  # as recorded: never a password
+    # As recorded, never a password; a streamed first sync's new people are in the outbox only.
+    plan: list[Operation] = field(default_factory=list)
     forecast: Forecast | None = None  # a dry run's: what the push would meet
     notes: list[str] = field(default_factory=list)  # why ``only``'s people got nothing
 
@@ -144,7 +147,14 @@ class _PushCycle(OutboxCycle):
             digests = store.link_digests(conn, s.connector)
         s.adapter.begin_validation()
         reading = read_people(
-            s.records(), s.key, s.mapper, s.adapter.validate, digests, s.only, source=s.source
+            s.records(),
+            s.key,
+            s.mapper,
+            s.adapter.validate,
+            digests,
+            s.only,
+            source=s.source,
+            stream_after=stream.stream_after(s, self.dry_run),
         )
         self.records_seen = reading.records_seen
         self.invalid = len(reading.errors)
@@ -194,11 +204,31 @@ class _PushCycle(OutboxCycle):
                 CycleOutcome.GUARDED, run_id, errors=errors, message=verdict.reason, plan=shown
             )
         recorded = outbox.record(
-            s.engine, s.connector, run_id, reading, plan, s.policy, consume_approval=verdict.tripped
+            s.engine,
+            s.connector,
+            run_id,
+            reading,
+            plan,
+            s.policy,
+            consume_approval=verdict.tripped,
+            logged=False,
         )
+        new_people = stream.NewPeople(s, reading.new_keys, resumed)
+        reading.new_keys = set()
         plan.release()
         reading.release()
+        new_people.record(run_id, first_seq=len(recorded))
+        counts = Counter(op.kind for op in recorded) + new_people.counts
+        outbox.log_planned(s.connector, run_id, summary_of(counts), reading)
+        if new_people.errors:  # the new people's records that do not map or validate
+            self.invalid += len(new_people.errors)
+            errors += [f"{e.hr_key}: {e.operation}: {e.reason}" for e in new_people.errors]
+        if new_people.stopped:
+            self.sender.stopped_early = True
+            log_stopping(DIRECTION, s.connector, "people not yet planned wait for the next cycle")
         self.sender.run(plan.ops)
+        if not self.sender.stopped_early:
+            new_people.send(self.sender)
         tally = self.sender.tally
         failed = tally.counts["failed"] + self.invalid + tally.counts["unconfirmed"]
         outcome = CycleOutcome.PARTIAL if failed else CycleOutcome.SUCCESS

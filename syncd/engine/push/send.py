@@ -81,14 +81,15 @@ class Sender:
 
     # --- the main entry points ---------------------------------------------------------------
 
-    def run(self, ops: Sequence[Operation]) -> None:
+    def run(self, ops: Sequence[Operation], *, announced: bool = False) -> None:
         """Send ``ops`` (already recorded) in the order given, one phase segment at a time.
 
         Consecutive operations of one phase form a segment; its asynchronous jobs
         are awaited before the next segment, because memberships need the ids
         that creates return and an adapter may have interleaved phases on purpose.
+        ``announced``: the progress shown already counts them (a plan sent in chunks).
         """
-        if ops:
+        if ops and not announced:
             at_limits = estimate(ops, self.adapter.capabilities, self.limits).seconds
             self.progress.plan(len(ops), at_limits)
         for _phase, segment in groupby(ops, key=lambda op: op.kind.phase):

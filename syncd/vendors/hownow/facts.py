@@ -16,6 +16,7 @@ FACTS = VendorFacts(
         learning_records_sink=True,
         results_vanish_on_deactivation=True,  # GET /users lists active users only
         list_accounts=True,
+        arranges_across_people=True,  # managers first (``ordering``)
         # An upsert is a job, polled until it ends (docs/benchmarks.md, "HowNow rate").
         call_costs={OpKind.CREATE: CallCost(per_batch=2), OpKind.UPDATE: CallCost(per_batch=2)},
     ),

@@ -1,0 +1,221 @@
+"""A first sync too large to hold whole: its new people planned, recorded and sent in chunks.
+
+The guard decides before any write, so ``read`` counts first: it reads the whole
+source, and once more than ``CHUNK`` people have no link it keeps only their keys
+(``Reading.new_keys``) and renders no more of them: a new person's scope is all the
+count needs. Such people can bring no deactivation or deletion (only a create and its
+memberships, or an adopted account's reactivation, update and memberships), so the
+guard's count over the rest of the plan is the count of the whole. Once the guard let
+it go and the rest is recorded, the source is read again: each chunk of new people is
+rendered, validated (a validation pass of their own: uniqueness is checked among the
+new people), adopted where the LMS already has them, diffed, and recorded with its
+links and errors in one transaction, then dropped.
+
+Sending reads the outbox back a recorded chunk at a time. The outbox never keeps
+write-only fields (passwords), so a chunk's creates get theirs rendered afresh from
+one more read of the source, in step with the chunks: only one chunk's are ever held.
+
+A crash between chunks leaves the recorded people linked PENDING with their record's
+hash: the next cycle resumes their operations and reads them as unchanged, and
+plans the people still without a link. A vendor whose ``arrange`` orders across
+people (HowNow: managers before their reports) is planned whole, never in chunks.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection
+
+from syncd.engine.diff import diff_user
+from syncd.engine.push import outbox
+from syncd.engine.push.forecast import estimate_counts
+from syncd.engine.push.order import order
+from syncd.engine.push.plan import Plan, adopt_existing_accounts, not_sent_already
+from syncd.engine.push.read import RecordError
+from syncd.engine.push.send import Sender
+from syncd.engine.push.settings import PushSettings
+from syncd.mapping import MappingError
+from syncd.model import DesiredUser, Operation, OpKind
+from syncd.sources.base import keyed
+from syncd.state import store
+
+log = structlog.get_logger(__name__)
+
+RESOLVED = ("source", "map", "validate")
+
+CHUNK = 10_000
+"""People planned, recorded and sent together when a first sync is streamed; a sync
+with no more new people than this is planned whole."""
+
+
+def stream_after(settings: PushSettings, dry_run: bool) -> int | None:
+    """How many new people a push keeps rendered before it streams; None: it never does.
+
+    A dry run and ``--only`` show or send the whole plan as they always have, and a
+    vendor that orders across people needs the whole plan to do it."""
+    if dry_run or settings.only is not None:
+        return None
+    if settings.adapter.capabilities.arranges_across_people:
+        return None
+    return CHUNK
+
+
+@dataclass(slots=True)
+class NewPeople:
+    """The streamed people of one push: recorded chunk by chunk, then sent chunk by chunk."""
+
+    settings: PushSettings
+    keys: set[str]  # still to be planned; emptied as they are
+    sent_this_cycle: Sequence[Operation] = ()
+    chunks: list[tuple[int, int]] = field(default_factory=list)  # ids first..last, recorded
+    counts: Counter = field(default_factory=Counter)  # operations recorded, by kind
+    errors: list[RecordError] = field(default_factory=list)  # records that do not map or validate
+    errors_recorded: int = 0
+    creates: set[str] = field(default_factory=set)  # whose create needs write-only fields
+    stopped: bool = False  # a shutdown came while recording: the rest waits for the next cycle
+
+    def record(self, run_id: int, first_seq: int) -> None:
+        """Plan and record every chunk, each in its own transaction."""
+        s = self.settings
+        if not self.keys:
+            return  # not streamed: the source is not read again
+        s.adapter.begin_validation()
+        seq = first_seq
+        for people in _chunks(self._rendered(), CHUNK):
+            if s.stop.is_set():  # safe between chunks: the rest have no link, planned next time
+                self.stopped = True
+                break
+            plan = Plan(desired=people)
+            adopt_existing_accounts(plan, s.adapter, s.match)
+            ops: list[Operation] = []
+            for hr_key, desired in people.items():
+                ops += diff_user(desired, plan.links.get(hr_key), s.policy)
+            plan.ops = s.adapter.arrange(order(not_sent_already(ops, self.sent_this_cycle)))
+            if not plan.ops:
+                continue
+            with s.engine.begin() as conn:
+                outbox.record_people(conn, s.connector, run_id, plan, s.policy, seq)
+                self._record_errors(conn)
+                if store.count_open_errors(conn, s.connector, "push"):  # none at a first sync
+                    store.resolve_errors(conn, s.connector, set(people), RESOLVED)
+            seq += len(plan.ops)
+            ids = [op.id or 0 for op in plan.ops]
+            self.chunks.append((min(ids), max(ids)))
+            self.counts.update(op.kind for op in plan.ops)
+            if s.policy.write_only_fields:
+                self.creates.update(op.hr_key for op in plan.ops if op.kind is OpKind.CREATE)
+            log.debug("push_chunk_recorded", connector=s.connector, people=len(people))
+        with s.engine.begin() as conn:
+            self._record_errors(conn)
+
+    def _record_errors(self, conn: Connection) -> None:
+        outbox.record_errors(conn, self.settings.connector, self.errors[self.errors_recorded :])
+        self.errors_recorded = len(self.errors)
+
+    def send(self, sender: Sender) -> None:
+        """Send the recorded chunks in order, each read back from the outbox."""
+        s = self.settings
+        if not self.chunks:
+            return
+        at_limits = estimate_counts(self.counts, s.adapter.capabilities, s.limits).seconds
+        sender.progress.plan(sum(self.counts.values()), at_limits)
+        secrets = WriteOnly(s, self.creates)
+        for first_id, last_id in self.chunks:
+            if sender.stopped_early or s.stop.is_set():
+                sender.stopped_early = True
+                return  # the rest stays in the outbox, for the next cycle
+            with s.engine.connect() as conn:
+                ops = store.pending_operations_between(conn, s.connector, first_id, last_id)
+            sender.run(secrets.given(ops), announced=True)
+
+    def _rendered(self) -> Iterator[DesiredUser]:
+        """The new people as the source renders them now, in its order; a record that does
+        not render or validate is left out and named, as the counting read would have."""
+        s = self.settings
+        fingerprint = s.mapper.fingerprint
+        for hr_key, record in keyed(s.records(), s.key):
+            if hr_key is None or hr_key not in self.keys:
+                continue
+            self.keys.discard(hr_key)  # the first record of a key, as the read took
+            try:
+                if record.problem or not s.mapper.in_scope(record.data):
+                    continue  # changed since the read: planned by the next cycle
+                desired = s.mapper.render(hr_key, record.data, record.digest(fingerprint))
+            except MappingError as error:
+                self.errors.append(RecordError(hr_key, "map", str(error.reason)))
+                continue
+            reasons = s.adapter.validate(desired)
+            if reasons:
+                self.errors.append(RecordError(hr_key, "validate", "; ".join(reasons)))
+                continue
+            yield desired
+
+
+def _chunks(people: Iterator[DesiredUser], size: int) -> Iterator[dict[str, DesiredUser]]:
+    chunk: dict[str, DesiredUser] = {}
+    for desired in people:
+        chunk[desired.hr_key] = desired
+        if len(chunk) == size:
+            yield chunk
+            chunk = {}
+    if chunk:
+        yield chunk
+
+
+class WriteOnly:
+    """Creates read back from the outbox, given their write-only fields from the source.
+
+    The source is read once, in step with the chunks (which follow its order): the
+    fields of people read ahead of their chunk wait here, so about one chunk's are
+    held at a time. A record that no longer renders leaves its create without them,
+    as a resumed create is (``outbox.with_write_only``).
+    """
+
+    def __init__(self, settings: PushSettings, wanted: set[str]) -> None:
+        self.hidden = settings.policy.write_only_fields
+        self.found: dict[str, dict[str, Any]] = {}
+        self.people = _write_only_fields(settings, wanted) if wanted else iter(())
+
+    def given(self, ops: list[Operation]) -> list[Operation]:
+        creates = {op.hr_key for op in ops if op.kind is OpKind.CREATE}
+        if not self.hidden or not creates:
+            return ops
+        missing = creates - self.found.keys()
+        for hr_key, fields in self.people:
+            self.found[hr_key] = fields
+            missing.discard(hr_key)
+            if not missing:
+                break
+        return [self._with_fields(op) if op.kind is OpKind.CREATE else op for op in ops]
+
+    def _with_fields(self, op: Operation) -> Operation:
+        fields = self.found.pop(op.hr_key, None)
+        if not fields:
+            return op
+        return replace(
+            op,
+            fields={**op.fields, **fields},
+            changed=tuple(sorted({*op.changed, *fields})),
+        )
+
+
+def _write_only_fields(
+    settings: PushSettings, wanted: set[str]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each wanted person's write-only fields as its first record renders them now."""
+    s, hidden = settings, settings.policy.write_only_fields
+    render: Callable[[str, dict[str, Any]], DesiredUser] = s.mapper.render
+    for hr_key, record in keyed(s.records(), s.key):
+        if hr_key is None or hr_key not in wanted:
+            continue
+        wanted.discard(hr_key)
+        try:
+            desired = render(hr_key, record.data)
+        except MappingError:
+            continue
+        yield hr_key, {k: v for k, v in desired.fields.items() if k in hidden}
