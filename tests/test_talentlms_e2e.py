@@ -11,17 +11,15 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from syncd.assemble import push_settings
 from syncd.engine.cycle import CycleOutcome
 from syncd.engine.push import stream
-from syncd.engine.push.run import retry, run_push
+from syncd.engine.push.run import retry
 from syncd.engine.push.settings import JobPolling
 from syncd.model import DesiredUser, OpKind, OpState
 from syncd.sandbox import Sandbox
@@ -36,7 +34,9 @@ from tests.support.e2e import (
     connector_factory,
     crashing_after,
     hr_person,
+    last_request,
     pull_cycle,
+    reads_before_writing,
 )
 
 API_KEY = "sandbox-talentlms-key"
@@ -818,6 +818,7 @@ def test_a_portal_talentlms_refuses_whole_ends_the_cycle_and_blames_nobody(make_
 # --- a streamed first sync adopts from one listing read -----------------------------------------
 
 LISTING = "GET /api/v2/users"
+BATCH_CREATE = "POST /api/v2/batch/users"
 
 
 def hand_made(user_id: int, key: str) -> dict:
@@ -832,29 +833,6 @@ def hand_made(user_id: int, key: str) -> dict:
     }
 
 
-def adoption_reads(portal, since: int) -> int:
-    """Listing pages read after request ``since`` and before the cycle's first account write:
-    a streamed first sync plans every chunk, adoption included, before it sends one."""
-    reads = 0
-    for request in portal.requests(since):
-        if request["method"] == "POST" and request["path"].endswith("/users"):
-            break
-        reads += request["endpoint"] == LISTING
-    return reads
-
-
-def last_request(portal) -> int:
-    seen = portal.requests(limit=1)
-    return seen[-1]["seq"] if seen else 0
-
-
-def run_cycle(lms: Connector, adapter: Any):
-    """One push cycle through ``adapter``, which the caller keeps open (it outlives the cycle)."""
-    settings = push_settings(lms.config, lms.name, lms.engine, adapter=adapter)
-    settings.polling = replace(lms.polling, give_up_after=settings.polling.give_up_after)
-    return run_push(settings)
-
-
 def test_a_streamed_first_sync_reads_the_listing_once_to_adopt_and_never_past_its_cycle(
     make_connector, portal, monkeypatch
 ):
@@ -867,13 +845,14 @@ def test_a_streamed_first_sync_reads_the_listing_once_to_adopt_and_never_past_it
     pages = 2  # 123 accounts with the admin, 100 a page
     lms = make_connector()
     lms.hr = [person(f"E{n}") for n in range(1, 11)]
-    lms.write_hr()
     adapter = lms.adapter()
     try:
         since = last_request(portal)
-        result = run_cycle(lms, adapter)
+        result = lms.push_keeping(adapter)
         assert result.outcome == CycleOutcome.SUCCESS, result.errors
-        assert adoption_reads(portal, since) == pages  # not once a chunk
+        assert (
+            reads_before_writing(portal, since, LISTING, BATCH_CREATE) == pages
+        )  # not once a chunk
         found = accounts(portal)
         assert found["e2"]["id"] == 50 and found["e9"]["id"] == 51  # adopted, then updated
         assert result.counts["created"] == 8 and len(found) == 120 + 10
@@ -890,13 +869,12 @@ def test_a_streamed_first_sync_reads_the_listing_once_to_adopt_and_never_past_it
             "E20": "61"
         }
         lms.hr += [person(f"E{n}") for n in range(11, 15)]
-        lms.write_hr()
         since = last_request(portal)
-        again = run_cycle(lms, adapter)
+        again = lms.push_keeping(adapter)
         assert again.outcome == CycleOutcome.SUCCESS, again.errors
         assert again.counts["created"] == 3 and lms.errors() == []
         found = accounts(portal)
         assert found["e11"]["id"] == 60 and len(found) == 120 + 10 + 2 + 3  # not created twice
-        assert adoption_reads(portal, since) == pages
+        assert reads_before_writing(portal, since, LISTING, BATCH_CREATE) == pages
     finally:
         adapter.close()
