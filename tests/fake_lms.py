@@ -75,6 +75,12 @@ class FakeLMS:
     def begin_validation(self) -> None:
         pass
 
+    def begin_adoption(self) -> None:
+        pass
+
+    def end_adoption(self) -> None:
+        pass
+
     def validate(self, user: DesiredUser) -> list[str]:
         email = str(user.fields.get("email", ""))
         return [] if "@" in email else [f"email {email!r} is not a valid address"]

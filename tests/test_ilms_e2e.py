@@ -10,6 +10,7 @@ saw, the errors ``syncd errors`` lists, and the rows the HR sink holds.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -21,13 +22,21 @@ from sqlalchemy import MetaData, select
 from syncd.assemble import load_config
 from syncd.config import ConfigError
 from syncd.engine.cycle import CycleOutcome
+from syncd.engine.push import stream
 from syncd.engine.push.run import retry
-from syncd.model import OpKind, OpState
+from syncd.model import DesiredUser, OpKind, OpState
 from syncd.sandbox import Sandbox
 from syncd.state.tables import operations
 from tests.support.cli import run_syncd
 from tests.support.configs import save_config
-from tests.support.e2e import Crash, calls, connector_factory, crashing_after
+from tests.support.e2e import (
+    Crash,
+    calls,
+    connector_factory,
+    crashing_after,
+    last_request,
+    reads_before_writing,
+)
 from tests.support.ilms import (
     DATA_SECURITY,
     KEY,
@@ -641,3 +650,53 @@ def test_an_organization_without_a_feature_still_gets_its_results(tmp_path, db_u
     assert passed[0]["credits"] == credits
     if feature == "reports":  # without counts, every round reads every course through
         assert requested[ENROLLMENTS_GET] == 2 * COURSE_COUNT
+
+
+# --- a streamed first sync adopts from one listing read -----------------------------------------
+
+LISTING = "GET /organizations/{org_id}/users"
+
+
+def hand_made(user_id: int, key: str) -> dict:
+    """An account an admin made in iLMS, for HR person ``key`` (same employee id)."""
+    profile = {"F001": "Hand", "F003": key, "F004": key, "F019": "Acme", "F020": "Staff"}
+    return {"id": user_id, "status": "Active", "profile": {**profile, "F021": "Engineering"}}
+
+
+def test_a_streamed_first_sync_reads_the_listing_once_to_adopt_and_never_past_its_cycle(
+    make_connector, portal, monkeypatch
+):
+    monkeypatch.setattr(stream, "CHUNK", 3)  # ten new people: four chunks, each adopting
+    strangers = [hand_made(700000 + i, f"X{i}") for i in range(120)]
+    portal.seed({"users": [*strangers, hand_made(600002, "E2"), hand_made(600009, "E9")]})
+    pages = math.ceil(len(accounts(portal)) / 100)
+    assert pages == 2
+    lms = make_connector()
+    lms.hr = [person(f"E{n}") for n in range(1, 11)]
+    adapter = lms.adapter(lookup_limit=2)  # three people a chunk are worth a listing
+    try:
+        since = last_request(portal)
+        result = lms.push_keeping(adapter)
+        assert result.outcome == CycleOutcome.SUCCESS, result.errors
+        assert reads_before_writing(portal, since, LISTING, USERS_POST) == pages  # not a chunk's
+        found = accounts(portal)
+        assert found["E2"]["id"] == 600002 and found["E2"]["profile"]["F001"] == "FirstE2"
+        assert found["E9"]["id"] == 600009 and result.counts["created"] == 8
+        assert len(found) == 120 + 10  # no one created twice
+
+        # An admin makes accounts by hand; the adapter lives on into the next cycle.
+        portal.seed({"users": [hand_made(600011, "E11"), hand_made(600020, "E20")]})
+        # A lost create's lookup reads iLMS now, not the first cycle's listing.
+        lost = [DesiredUser(hr_key=k, fields={"F004": k}) for k in ("E20", "E21", "E22")]
+        found_now = adapter.match_existing(lost, None)
+        assert {k: a.remote_id for k, a in found_now.items()} == {"E20": "600020"}
+        lms.hr += [person(f"E{n}") for n in range(11, 15)]
+        since = last_request(portal)
+        again = lms.push_keeping(adapter)
+        assert again.outcome == CycleOutcome.SUCCESS, again.errors
+        assert again.counts["created"] == 3 and lms.errors() == {}
+        found = accounts(portal)
+        assert found["E11"]["id"] == 600011 and len(found) == 120 + 10 + 2 + 3
+        assert reads_before_writing(portal, since, LISTING, USERS_POST) == pages
+    finally:
+        adapter.close()

@@ -24,13 +24,21 @@ from sqlalchemy import select, text
 
 from syncd.config import ConfigError
 from syncd.engine.cycle import CycleOutcome
+from syncd.engine.push import stream
 from syncd.http import TOKENS
-from syncd.model import OpState
+from syncd.model import DesiredUser, OpState
 from syncd.sandbox import Sandbox
 from syncd.sandbox.learningpool.endpoints import SANDBOX_ENDPOINTS, SANDBOX_TARGET
 from syncd.state.tables import operations
 from tests.support.cli import run_syncd
-from tests.support.e2e import E2EConnector, calls, connector_factory, hr_person
+from tests.support.e2e import (
+    E2EConnector,
+    calls,
+    connector_factory,
+    hr_person,
+    last_request,
+    reads_before_writing,
+)
 
 HR_COLUMNS = ["employee_id", "first_name", "last_name", "email", "department", "tz", "status"]
 USERS = "POST /simple/v1/users"
@@ -564,3 +572,60 @@ def assert_no_secret_in_database(lp: Connector) -> None:
 def syncd_cli(*args: str) -> subprocess.CompletedProcess:
     """``syncd ARGS`` without this run's ``SYNCD_`` variables: only the file configures it."""
     return run_syncd(*args, without=[k for k in os.environ if k.startswith("SYNCD_")])
+
+
+# --- a streamed first sync adopts from one listing read -----------------------------------------
+
+LISTING = "GET /simple/v1/users"
+
+
+def hand_made(user_id: int, key: str) -> dict:
+    """An account an admin made on the platform, for HR person ``key`` (same e-mail)."""
+    return {
+        "id": user_id,
+        "username": f"hand.{key.lower()}",
+        "email": f"{key.lower()}@acme.test",
+        "external_id": f"hand-{key}",
+        "first_name": "Hand",
+        "last_name": key,
+    }
+
+
+def test_a_streamed_first_sync_reads_the_listing_once_to_adopt_and_never_past_its_cycle(
+    make_connector, platform, monkeypatch
+):
+    monkeypatch.setattr(stream, "CHUNK", 3)  # ten new people: four chunks, each adopting
+    strangers = [hand_made(20000 + i, f"X{i}") for i in range(120)]
+    platform.seed({"users": [*strangers, hand_made(10052, "E2"), hand_made(10059, "E9")]})
+    pages = 2  # 122 accounts, 100 a page
+    lp = make_connector()
+    lp.hr = [person(f"E{n}") for n in range(1, 11)]
+    adapter = lp.adapter()
+    try:
+        since = last_request(platform)
+        result = lp.push_keeping(adapter)
+        assert result.outcome == CycleOutcome.SUCCESS, result.errors
+        assert reads_before_writing(platform, since, LISTING, USERS) == pages
+        found = accounts(platform)
+        assert found["E2"]["id"] == 10052 and found["E9"]["id"] == 10059  # adopted, updated
+        assert result.counts["created"] == 8 and len(found) == 120 + 10  # none created twice
+
+        # An admin makes accounts by hand; the adapter lives on into the next cycle.
+        platform.seed({"users": [hand_made(10061, "E11"), hand_made(10070, "E20")]})
+        # A lost create's lookup reads the platform now, not the first cycle's listing.
+        lost = [
+            DesiredUser(hr_key=k, fields={"email": f"{k.lower()}@acme.test"})
+            for k in ("E20", "E21", "E22")
+        ]
+        found_now = adapter.match_existing(lost, None)
+        assert {k: a.remote_id for k, a in found_now.items()} == {"E20": "10070"}
+        lp.hr += [person(f"E{n}") for n in range(11, 15)]
+        since = last_request(platform)
+        again = lp.push_keeping(adapter)
+        assert again.outcome == CycleOutcome.SUCCESS, again.errors
+        assert again.counts["created"] == 3 and lp.errors() == []
+        found = accounts(platform)
+        assert found["E11"]["id"] == 10061 and len(found) == 120 + 10 + 2 + 3
+        assert reads_before_writing(platform, since, LISTING, USERS) == pages
+    finally:
+        adapter.close()

@@ -18,9 +18,10 @@ import pytest
 from sqlalchemy import select
 
 from syncd.engine.cycle import CycleOutcome
+from syncd.engine.push import stream
 from syncd.engine.push.run import retry
 from syncd.engine.push.settings import JobPolling
-from syncd.model import OpKind, OpState
+from syncd.model import DesiredUser, OpKind, OpState
 from syncd.sandbox import Sandbox
 from syncd.state import store
 from syncd.state.status import status_rows
@@ -33,7 +34,9 @@ from tests.support.e2e import (
     connector_factory,
     crashing_after,
     hr_person,
+    last_request,
     pull_cycle,
+    reads_before_writing,
 )
 
 API_KEY = "sandbox-talentlms-key"
@@ -810,3 +813,68 @@ def test_a_portal_talentlms_refuses_whole_ends_the_cycle_and_blames_nobody(make_
     for login, course in (("e1", 101), ("e2", 101), ("e2", 103)):
         assert enrollments_sent(portal, ids[login], course) == 1, (login, course)
     assert failed_ops(lms) == 0 and syncd_errors(lms) == []
+
+
+# --- a streamed first sync adopts from one listing read -----------------------------------------
+
+LISTING = "GET /api/v2/users"
+BATCH_CREATE = "POST /api/v2/batch/users"
+
+
+def hand_made(user_id: int, key: str) -> dict:
+    """An account an admin made in the portal, for HR person ``key`` (same e-mail)."""
+    return {
+        "id": user_id,
+        "login": f"hand-{key.lower()}",
+        "name": "Hand",
+        "surname": key,
+        "email": f"{key.lower()}@acme.test",
+        "status": "active",
+    }
+
+
+def test_a_streamed_first_sync_reads_the_listing_once_to_adopt_and_never_past_its_cycle(
+    make_connector, portal, monkeypatch
+):
+    monkeypatch.setattr(stream, "CHUNK", 3)  # ten new people: four chunks, each adopting
+    strangers = [
+        {"id": 1000 + i, "login": f"x{i}", "name": "X", "surname": "Y", "email": f"x{i}@o.test"}
+        for i in range(120)
+    ]
+    portal.seed({"users": [*strangers, hand_made(50, "E2"), hand_made(51, "E9")]})
+    pages = 2  # 123 accounts with the admin, 100 a page
+    lms = make_connector()
+    lms.hr = [person(f"E{n}") for n in range(1, 11)]
+    adapter = lms.adapter()
+    try:
+        since = last_request(portal)
+        result = lms.push_keeping(adapter)
+        assert result.outcome == CycleOutcome.SUCCESS, result.errors
+        assert (
+            reads_before_writing(portal, since, LISTING, BATCH_CREATE) == pages
+        )  # not once a chunk
+        found = accounts(portal)
+        assert found["e2"]["id"] == 50 and found["e9"]["id"] == 51  # adopted, then updated
+        assert result.counts["created"] == 8 and len(found) == 120 + 10
+        with lms.engine.connect() as conn:
+            links = store.load_links(conn, "lms", ["E2", "E9"])
+        assert {k: link.remote_id for k, link in links.items()} == {"E2": "50", "E9": "51"}
+
+        # An admin makes accounts by hand; the adapter lives on into the next cycle.
+        portal.seed({"users": [hand_made(60, "E11"), hand_made(61, "E20")]})
+        # A lost create's lookup reads the portal now, not the first cycle's listing.
+        lost = DesiredUser(hr_key="E20", fields={"email": "e20@acme.test"})
+        other = DesiredUser(hr_key="E21", fields={"email": "e21@acme.test"})
+        assert {k: a.remote_id for k, a in adapter.match_existing([lost, other], None).items()} == {
+            "E20": "61"
+        }
+        lms.hr += [person(f"E{n}") for n in range(11, 15)]
+        since = last_request(portal)
+        again = lms.push_keeping(adapter)
+        assert again.outcome == CycleOutcome.SUCCESS, again.errors
+        assert again.counts["created"] == 3 and lms.errors() == []
+        found = accounts(portal)
+        assert found["e11"]["id"] == 60 and len(found) == 120 + 10 + 2 + 3  # not created twice
+        assert reads_before_writing(portal, since, LISTING, BATCH_CREATE) == pages
+    finally:
+        adapter.close()

@@ -34,6 +34,7 @@ class DeferredAdapter:
         self._build = build
         self._adapter: Adapter | None = None
         self._validating = False  # begin_validation was called before the adapter was built
+        self._adopting = False  # begin_adoption was, and no end_adoption since
 
     @property
     def built(self) -> bool:
@@ -45,6 +46,8 @@ class DeferredAdapter:
             self._adapter = self._build()
             if self._validating:
                 self._adapter.begin_validation()
+            if self._adopting:
+                self._adapter.begin_adoption()
         return self._adapter
 
     @property
@@ -56,6 +59,16 @@ class DeferredAdapter:
             self._validating = True  # a new pass once there is someone to validate
         else:
             self._adapter.begin_validation()
+
+    def begin_adoption(self) -> None:
+        self._adopting = True
+        if self._adapter is not None:
+            self._adapter.begin_adoption()
+
+    def end_adoption(self) -> None:
+        self._adopting = False
+        if self._adapter is not None:
+            self._adapter.end_adoption()
 
     def validate(self, user: DesiredUser) -> list[str]:
         return self.adapter().validate(user)

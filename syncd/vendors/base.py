@@ -266,6 +266,21 @@ class Adapter(Protocol):
         """Requests sent so far (every page read and poll counts), for ``sync_runs``."""
         ...
 
+    def begin_adoption(self) -> None:
+        """A push cycle's adoption starts: its ``match_existing`` calls up to ``end_adoption``
+        are the planning of one cycle (a streamed first sync asks once a chunk).
+
+        Between the two a vendor may answer them all from one read of its listing: an
+        account syncd creates meanwhile belongs to someone already linked. Outside them
+        (a create whose answer was lost) ``match_existing`` reads afresh.
+        """
+        ...
+
+    def end_adoption(self) -> None:
+        """The cycle's adoption is over: a listing remembered for it is forgotten, so the
+        next cycle sees the accounts made since. Called however the cycle ends; idempotent."""
+        ...
+
     def match_existing(
         self, users: Sequence[DesiredUser], match: str | None
     ) -> dict[str, RemoteAccount]:
@@ -273,8 +288,9 @@ class Adapter(Protocol):
 
         Used on first sync (adopt instead of creating twice) and after a create
         whose answer was lost. The adapter picks the cheapest way: a filtered
-        lookup per person for a few, one paged listing for many. ``match`` None
-        means the vendor's natural key (e.g. HowNow's external_user_id).
+        lookup per person for a few, one paged listing for many (read once within
+        an adoption, see ``begin_adoption``). ``match`` None means the vendor's
+        natural key (e.g. HowNow's external_user_id).
         """
         ...
 
@@ -316,6 +332,7 @@ class Adapter(Protocol):
         ...
 
     def close(self) -> None: ...
+
 
 @runtime_checkable
 class ResultReader(Protocol):

@@ -81,6 +81,12 @@ class AdapterSkeleton(VendorApi):
     def validate(self, user: DesiredUser) -> list[str]:
         return self.validator.validate(user)
 
+    def begin_adoption(self) -> None:
+        """Nothing remembered unless the vendor's directory keeps a listing (it overrides)."""
+
+    def end_adoption(self) -> None:
+        """Nothing remembered unless the vendor's directory keeps a listing (it overrides)."""
+
     def arrange(self, ops: Sequence[Operation]) -> list[Operation]:
         return list(ops)
 

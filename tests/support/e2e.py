@@ -77,12 +77,19 @@ def push_cycle(
 ) -> PushResult:
     """One push cycle of connector ``name`` through ``adapter``, which is closed after."""
     try:
-        settings = push_settings(config, name, engine, adapter=adapter)
-        if polling is not None:  # the test's patience; the connector's job_timeout stays
-            settings.polling = replace(polling, give_up_after=settings.polling.give_up_after)
-        return run_push(settings)
+        return push_through(config, name, engine, adapter, polling)
     finally:
         adapter.close()
+
+
+def push_through(
+    config: Config, name: str, engine: Engine, adapter: Any, polling: JobPolling | None = None
+) -> PushResult:
+    """One push cycle through ``adapter``, left open: an adapter may outlive a cycle."""
+    settings = push_settings(config, name, engine, adapter=adapter)
+    if polling is not None:  # the test's patience; the connector's job_timeout stays
+        settings.polling = replace(polling, give_up_after=settings.polling.give_up_after)
+    return run_push(settings)
 
 
 def pull_cycle(config: Config, name: str, engine: Engine, adapter: Any = None) -> PullResult:
@@ -98,6 +105,23 @@ def error_reasons(engine: Engine, connector: str) -> dict[tuple[str, str], str]:
 def calls(sim: Any) -> Counter:
     """Requests a simulator answered, by endpoint (every status)."""
     return Counter({endpoint: sum(by.values()) for endpoint, by in sim.counts().items()})
+
+
+def last_request(sim: Any) -> int:
+    """The number of the last request a simulator saw (0: none since its reset)."""
+    seen = sim.requests(limit=1)
+    return seen[-1]["seq"] if seen else 0
+
+
+def reads_before_writing(sim: Any, since: int, read: str, write: str) -> int:
+    """Requests to endpoint ``read`` after request ``since`` and before the first ``write``
+    (a streamed first sync plans every chunk, adoption included, before it sends one)."""
+    reads = 0
+    for request in sim.requests(since):
+        if request["endpoint"] == write:
+            break
+        reads += request["endpoint"] == read
+    return reads
 
 
 class Crash(Exception):
@@ -168,6 +192,11 @@ class E2EConnector:
         return push_cycle(
             self.config, self.name, self.engine, adapter or self.adapter(), self.polling
         )
+
+    def push_keeping(self, adapter: Any) -> PushResult:
+        """Write the HR file, then one push cycle through ``adapter``, which stays open."""
+        self.write_hr()
+        return push_through(self.config, self.name, self.engine, adapter, self.polling)
 
     def pull(self) -> PullResult:
         return pull_cycle(self.config, self.name, self.engine, self.adapter())

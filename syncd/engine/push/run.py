@@ -141,8 +141,15 @@ class _PushCycle(OutboxCycle):
         return {"dry_run": self.dry_run}
 
     def _run(self, run_id: int) -> PushResult:
+        try:
+            return self._push(run_id)
+        finally:
+            self.s.adapter.end_adoption()  # a listing read to adopt never outlives the cycle
+
+    def _push(self, run_id: int) -> PushResult:
         s = self.s
-        resumed = [] if self.dry_run else self._resume()
+        resumed = [] if self.dry_run else self._resume()  # lost creates are looked up afresh
+        s.adapter.begin_adoption()  # every chunk of a streamed first sync adopts from one read
         with s.engine.connect() as conn:
             digests = store.link_digests(conn, s.connector)
         s.adapter.begin_validation()
@@ -218,6 +225,7 @@ class _PushCycle(OutboxCycle):
         plan.release()
         reading.release()
         new_people.record(run_id, first_seq=len(recorded))
+        s.adapter.end_adoption()
         counts = Counter(op.kind for op in recorded) + new_people.counts
         outbox.log_planned(s.connector, run_id, summary_of(counts), reading)
         if new_people.errors:  # the new people's records that do not map or validate

@@ -46,7 +46,6 @@ from syncd.vendors.skeleton import AdapterSkeleton
 log = structlog.get_logger(__name__)
 
 
-
 class ILMSAdapter(AdapterSkeleton):
     """iLMS behind the Adapter protocol.
 
@@ -93,6 +92,12 @@ class ILMSAdapter(AdapterSkeleton):
         for code, values in by_code.items():
             accounts.update(self._matched(code, len(values), self.directory.find(code, values)))
         return accounts
+
+    def begin_adoption(self) -> None:
+        self.directory.begin_adoption()
+
+    def end_adoption(self) -> None:
+        self.directory.end_adoption()
 
     def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
         return [self._execute(op) for op in ops]

@@ -9,6 +9,9 @@ post-filtered on equality, since the document does not say how it treats case.
 
 A few people are looked up one by one; many are found in one paged listing of all
 users, whichever costs fewer calls (the first listing page tells how many pages).
+Within one cycle's adoption (``begin_adoption``) the listing is read once for all of
+a streamed first sync's chunks, and forgotten when the adoption ends; outside one (a
+create whose answer was lost) every find reads afresh.
 """
 
 from __future__ import annotations
@@ -57,6 +60,17 @@ class Directory:
     def __init__(self, api: ILMSApi, lookup_limit: int = LOOKUP_LIMIT) -> None:
         self._api = api
         self._lookup_limit = lookup_limit
+        self._adopting = False
+        # The adoption's listing, by match code: folded value -> the accounts that hold it.
+        self._listed: dict[str, dict[str, list[Account]]] = {}
+
+    def begin_adoption(self) -> None:
+        self._adopting = True
+        self._listed = {}
+
+    def end_adoption(self) -> None:
+        self._adopting = False
+        self._listed = {}
 
     def find(self, code: str, values: Mapping[str, str]) -> dict[str, Account]:
         """Accounts whose ``code`` equals the value, keyed like ``values`` (HR key -> value)."""
@@ -68,6 +82,9 @@ class Directory:
                 spelled.setdefault(_fold(value), value.strip())
         if not wanted:
             return {}
+        listed = self._listed.get(code)
+        if listed is not None:
+            return _chosen(code, wanted, listed)
         if len(wanted) > self._lookup_limit:
             first = self._api.page(
                 USERS, 1, params={"userstatus": LINKED_STATUSES}, priority=Priority.WRITE
@@ -102,6 +119,8 @@ class Directory:
     def _by_listing(
         self, code: str, wanted: Mapping[str, list[str]], first: Page
     ) -> dict[str, Account]:
+        """Read the whole listing; within an adoption every value is kept for the next finds."""
+        keep_all = self._adopting
         candidates: dict[str, list[Account]] = {}
         page = first
         seen: set[str] = set()
@@ -109,7 +128,9 @@ class Directory:
             for user in page.items:
                 account = account_of(user)
                 value = _fold(profile_value(user, code))
-                if account is None or value not in wanted or account.id in seen:
+                if account is None or account.id in seen or not value:
+                    continue
+                if value not in wanted and not keep_all:
                     continue
                 seen.add(account.id)  # Q3: rows can shift between pages; count each once
                 candidates.setdefault(value, []).append(account)
@@ -123,12 +144,21 @@ class Directory:
             )
             assert isinstance(following, Page)
             page = following
-        result: dict[str, Account] = {}
-        for folded, accounts in candidates.items():
-            account = _best(accounts, code, folded)
-            if account is not None:
-                result.update({hr_key: account for hr_key in wanted[folded]})
-        return result
+        if keep_all:
+            self._listed[code] = candidates
+        return _chosen(code, wanted, candidates)
+
+
+def _chosen(
+    code: str, wanted: Mapping[str, list[str]], candidates: Mapping[str, list[Account]]
+) -> dict[str, Account]:
+    """The account each wanted value's people get (HR key -> account), among those listed."""
+    result: dict[str, Account] = {}
+    for folded, hr_keys in wanted.items():
+        account = _best(list(candidates.get(folded, ())), code, folded)
+        if account is not None:
+            result.update({hr_key: account for hr_key in hr_keys})
+    return result
 
 
 def _best(accounts: list[Account], code: str, value: str) -> Account | None:

@@ -145,6 +145,12 @@ class LearningPoolAdapter(AdapterSkeleton):
         values = {user.hr_key: user.fields.get(field) for user in users}
         return self._matched(field, len(users), self.directory.match(field, values))
 
+    def begin_adoption(self) -> None:
+        self.directory.begin_adoption()
+
+    def end_adoption(self) -> None:
+        self.directory.end_adoption()
+
     def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
         return [self._execute(op) for op in ops]
 

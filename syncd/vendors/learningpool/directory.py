@@ -9,6 +9,11 @@ by reading the listing whole (once, for many). A filtered answer is always
 re-checked: an API that ignored the filter would otherwise hand back the first page
 of everyone, and adopting a stranger's account is the worst mistake a sync can make.
 When it does ignore it, the full listing is read once instead.
+
+What is read is remembered only within one cycle's adoption (``begin_adoption``):
+there the listing is read at most once for all of a streamed first sync's chunks.
+It is forgotten when the adoption ends, and a match outside one (a create whose
+answer was lost) reads afresh, so an account made since is never missed.
 """
 
 from __future__ import annotations
@@ -70,6 +75,21 @@ class Directory:
         self._index: dict[str, dict[str, Account]] = {}  # field -> normalised value -> account
         self._complete = False  # the whole listing has been read
         self._filters_ignored = False
+        self._adopting = False  # within a cycle's adoption: matches share what was read
+
+    def begin_adoption(self) -> None:
+        self._forget()
+        self._adopting = True
+
+    def end_adoption(self) -> None:
+        self._forget()
+        self._adopting = False
+
+    def _forget(self) -> None:
+        """Accounts read so far may be gone or changed: the next need reads them again."""
+        self._complete = False
+        self._by_id.clear()
+        self._index.clear()
 
     @property
     def available(self) -> bool:
@@ -153,9 +173,8 @@ class Directory:
             return self.account(record) if record else None
         if not self.available:
             self._endpoints.get(GET)  # raises, naming the key to set
-        self._complete = self._filters_ignored = False
-        self._by_id.clear()
-        self._index.clear()
+        self._forget()
+        self._filters_ignored = False
         for field, value in keys.items():
             if self._filter(field) and norm(value):
                 found = self.lookup(field, value, priority)
@@ -172,6 +191,8 @@ class Directory:
         wanted = {key: norm(value) for key, value in values.items() if norm(value)}
         if not wanted:
             return {}
+        if not self._adopting:
+            self._forget()  # a lost create's lookup: only a read made now counts
         if not self._complete and (len(wanted) > 1 or self._filter(field) is None):
             first = self._pager.read(LIST, 1, priority=priority)
             size = self._pager.page_size(LIST)

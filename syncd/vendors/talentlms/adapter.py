@@ -52,7 +52,6 @@ from syncd.vendors.talentlms.validation import CustomField, Validator, parse_def
 log = structlog.get_logger(__name__)
 
 
-
 class TalentLMSAdapter(AdapterSkeleton):
     """TalentLMS API v2 behind the Adapter protocol."""
 
@@ -99,6 +98,12 @@ class TalentLMSAdapter(AdapterSkeleton):
             raise ValueError(f"TalentLMS cannot find accounts by {field!r}; use email or login")
         values = {user.hr_key: user.fields.get(field) for user in users}
         return self._matched(field, len(users), self.directory.match(field, values))
+
+    def begin_adoption(self) -> None:
+        self.directory.begin_adoption()
+
+    def end_adoption(self) -> None:
+        self.directory.end_adoption()
 
     def execute(self, ops: Sequence[Operation]) -> list[Outcome]:
         if not ops:

@@ -12,7 +12,10 @@ Three needs, one cache:
 - reading updated accounts back from the listing, when that is the cheaper read.
 
 Every account read is remembered with the (monotonic) time it was read: a task's
-new users are only taken from reads made after the task was submitted. A filtered
+new users are only taken from reads made after the task was submitted, and a match
+answers only from reads it made itself, or, within one cycle's adoption
+(``begin_adoption``), from the listing read once for it: a streamed first sync asks
+once a chunk, and a portal of 100 pages must not be read 100 times. A filtered
 answer is always re-checked, because an ignored filter would return the first
 page of every user, which would be catastrophic for matching (digest §5.1).
 """
@@ -78,6 +81,8 @@ class Directory:
         self._by_id: dict[str, Account] = {}
         self.total: int | None = None  # accounts in the portal, as last listed (and since created)
         self.unresolved_creates = 0  # accounts submitted in batches, ids not yet learned
+        self._adopting = False  # within a cycle's adoption (begin_adoption .. end_adoption)
+        self._adoption_listed: float | None = None  # when the adoption's full listing began
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -152,11 +157,35 @@ class Directory:
 
     # --- matching on first sync -----------------------------------------------------------------
 
+    def begin_adoption(self) -> None:
+        """A cycle's adoption starts: its matches may share one full listing, read afresh."""
+        self._adopting = True
+        self._adoption_listed = None
+
+    def end_adoption(self) -> None:
+        """The listing read for the adoption is not used again (a later match reads anew)."""
+        self._adopting = False
+        self._adoption_listed = None
+
+    def _found(self, field: str, wanted: Mapping[str, str], since: float) -> dict[str, Account]:
+        return {
+            key: account
+            for key, value in wanted.items()
+            if (account := self.cached(field, value, since)) is not None
+        }
+
     def match(self, field: str, values: Mapping[str, Any]) -> dict[str, Account]:
-        """Accounts whose ``field`` equals each value (keyed like ``values``), cheapest way."""
+        """Accounts whose ``field`` equals each value (keyed like ``values``), cheapest way.
+
+        Only accounts read by this call count, or within an adoption by the listing
+        read for it: an account remembered from an older read may be gone or changed.
+        """
         wanted = {key: norm(value) for key, value in values.items() if norm(value)}
         if not wanted:
             return {}
+        if self._adoption_listed is not None:
+            return self._found(field, wanted, self._adoption_listed)
+        began = self._clock()
         if len(wanted) == 1:
             found = {}
             for key in wanted:
@@ -171,15 +200,16 @@ class Directory:
                 self._absorb(page.items)
             if first.total_results is not None:
                 self.total = first.total_results
-            by_value = self._by[field]
-            return {key: by_value[v] for key, v in wanted.items() if v in by_value}
+            if self._adopting:
+                self._adoption_listed = began
+            return self._found(field, wanted, began)
         # A large portal and a handful of people: one lookup each is cheaper than every page.
         self._absorb(first.items)
         if first.total_results is not None:
             self.total = first.total_results
         found = {}
         for key, value in wanted.items():
-            account = self.cached(field, value) or self.lookup(field, values[key])
+            account = self.cached(field, value, began) or self.lookup(field, values[key])
             if account is not None:
                 found[key] = account
         return found
