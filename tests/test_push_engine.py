@@ -760,6 +760,15 @@ def _passwords(keys) -> list[str]:
     return sorted(f"Initial-{k}-Pa55word!" for k in keys)
 
 
+def _everyone_created_once(w, result, people: list[str]) -> None:
+    """Each of ``people`` has one account, was sent one password, and the push succeeded."""
+    assert sorted(a.fields["email"] for a in w.lms.accounts.values()) == sorted(
+        f"p{k}@acme.test" for k in people
+    )
+    assert sorted(w.lms.passwords_seen) == _passwords(people)
+    assert result.outcome == CycleOutcome.SUCCESS
+
+
 def test_a_first_sync_of_more_people_than_a_chunk_creates_everyone_once(
     migrated_db_url, monkeypatch
 ):
@@ -849,12 +858,8 @@ def test_a_crash_between_streamed_chunks_resumes_without_duplicates(migrated_db_
     assert len([k for kind, k, _ in _recorded(w.engine) if kind == "create"]) == 6
     result = w.push()
     people = [str(i) for i in range(10)]
-    assert sorted(a.fields["email"] for a in w.lms.accounts.values()) == sorted(
-        f"p{k}@acme.test" for k in people
-    )
-    assert sorted(w.lms.passwords_seen) == _passwords(people)
+    _everyone_created_once(w, result, people)
     assert sorted(k for kind, k, _ in _recorded(w.engine) if kind == "create") == people
-    assert result.outcome == CycleOutcome.SUCCESS
     w.engine.dispose()
 
 
@@ -882,13 +887,8 @@ def test_a_crash_while_a_streamed_chunk_is_sent_resumes_without_duplicates(
     assert len(w.lms.accounts) == 3  # the first chunk's two batches
     w.lms.batches = 3  # it dies no more
     result = w.push()
-    people = [str(i) for i in range(10)]
-    assert sorted(a.fields["email"] for a in w.lms.accounts.values()) == sorted(
-        f"p{k}@acme.test" for k in people
-    )
-    assert sorted(w.lms.passwords_seen) == _passwords(people)  # each sent once
+    _everyone_created_once(w, result, [str(i) for i in range(10)])  # each password sent once
     assert {state for *_, state in _recorded(w.engine)} == {"done"}
-    assert result.outcome == CycleOutcome.SUCCESS
     w.engine.dispose()
 
 
@@ -932,12 +932,8 @@ def test_a_shutdown_while_a_first_sync_is_streamed_stops_between_chunks(
     w.settings.stop.clear()
     result = w.push()
     people = [str(i) for i in range(10)]
-    assert sorted(a.fields["email"] for a in w.lms.accounts.values()) == sorted(
-        f"p{k}@acme.test" for k in people
-    )
-    assert sorted(w.lms.passwords_seen) == _passwords(people)
+    _everyone_created_once(w, result, people)
     assert sorted(k for kind, k, _ in _recorded(w.engine) if kind == "create") == people
-    assert result.outcome == CycleOutcome.SUCCESS
     w.engine.dispose()
 
 
