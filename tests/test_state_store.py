@@ -17,6 +17,7 @@ from sqlalchemy import event, select, text
 
 from syncd.model import LinkState, LinkStatus
 from syncd.state import store
+from syncd.state.bulk import BulkWriter
 from syncd.state.db import make_engine
 from syncd.state.migrate import current_revision, head_revision, upgrade
 from syncd.state.tables import sync_status
@@ -203,10 +204,11 @@ def test_deployments_in_two_schemas_of_one_database_never_block_each_other(postg
         admin.dispose()
 
 
-def test_links_are_saved_as_they_come_never_all_built_first(migrated_db_url):
-    """A first sync saves a million PENDING links: each statement's rows are built when it
-    is sent, so no more than a statement's worth is ever held (memory stays flat)."""
-    total = store.CHUNK * 3
+def test_links_are_saved_as_they_come_never_all_built_first(migrated_db_url, monkeypatch):
+    """A first sync saves a million PENDING links: each batch's rows are built when it is
+    written, so no more than a batch's worth is ever held (memory stays flat)."""
+    monkeypatch.setattr(store, "OUTBOX_BATCH", 500)
+    total = 500 * 3
     taken = 0
 
     def pending_links():
@@ -217,12 +219,14 @@ def test_links_are_saved_as_they_come_never_all_built_first(migrated_db_url):
 
     engine = make_engine(migrated_db_url)
     taken_at_insert: list[int] = []
+    executemany = BulkWriter.executemany
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def _before(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("INSERT INTO LINKS"):
+    def counted(writer, sql, rows):
+        if sql.upper().startswith("INSERT INTO LINKS"):
             taken_at_insert.append(taken)
+        executemany(writer, sql, rows)
 
+    monkeypatch.setattr(BulkWriter, "executemany", counted)
     with engine.begin() as conn:
         store.save_links(conn, "lms", pending_links())
     with engine.connect() as conn:
@@ -230,4 +234,4 @@ def test_links_are_saved_as_they_come_never_all_built_first(migrated_db_url):
     engine.dispose()
 
     assert saved == total
-    assert taken_at_insert and taken_at_insert[0] <= store.CHUNK
+    assert taken_at_insert == [500, 1000, 1500]
