@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -191,21 +192,34 @@ LINK_COLUMNS = (
 def _link_row(
     connector: str, link: LinkState, stamp: Any, dumps: Callable[[Any], str]
 ) -> tuple[Any, ...]:
-    fields = dict(link.fields)
+    if link.fields:
+        fields = dict(link.fields)
+        fields_json, fields_hash = dumps(fields), stable_hash(fields)
+    else:  # every PENDING link of a first sync: serialised and hashed once, not a million times
+        fields_json, fields_hash = _empty_json(dumps, dict), EMPTY_FIELDS_HASH
     return (
         connector,
         link.hr_key,
         link.remote_id,
         link.status.value,
         link.active,
-        dumps(fields),
-        stable_hash(fields),
-        dumps(sorted(link.groups)),
-        dumps(sorted(link.courses)),
+        fields_json,
+        fields_hash,
+        dumps(sorted(link.groups)) if link.groups else _empty_json(dumps, list),
+        dumps(sorted(link.courses)) if link.courses else _empty_json(dumps, list),
         link.source_hash,
         stamp,
         stamp,
     )
+
+
+EMPTY_FIELDS_HASH = stable_hash({})
+
+
+@lru_cache(maxsize=8)
+def _empty_json(dumps: Callable[[Any], str], kind: type[dict] | type[list]) -> str:
+    """``dumps`` of an empty ``kind``, worked out once per serialiser."""
+    return dumps(kind())
 
 
 def set_source_hashes(
