@@ -162,9 +162,8 @@ def save_links(conn: Connection, connector: str, saved: Iterable[LinkState]) -> 
     the time it took to write them)."""
     stamp = now()
     writer = BulkWriter(conn)
-    columns = tuple(LINK_COLUMNS)
-    updated = [c for c in columns if c not in ("connector", "hr_key", "created_at")]
-    statement = writer.upsert_sql(links, columns, ("connector", "hr_key"), updated)
+    updated = [c for c in LINK_COLUMNS if c not in ("connector", "hr_key", "created_at")]
+    statement = writer.upsert_sql(links, LINK_COLUMNS, ("connector", "hr_key"), updated)
     stamped = writer.timestamp(links.c.updated_at, stamp)
     dumps = writer.dumps
     for batch in chunked(saved, OUTBOX_BATCH):
