@@ -8,18 +8,22 @@ processes.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import threading
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import Text, cast, event, select, text
 
-from syncd.model import LinkState, LinkStatus
+from syncd.model import LinkState, LinkStatus, Operation, OpKind, OpState
 from syncd.state import store
+from syncd.state.bulk import BulkWriter
 from syncd.state.db import make_engine
 from syncd.state.migrate import current_revision, head_revision, upgrade
-from syncd.state.tables import sync_status
+from syncd.state.tables import links, operations, sync_status
 from tests.support.cli import run_syncd, syncd_command
 from tests.support.configs import talentlms_connector, write_config
 from tests.support.e2e import write_rows
@@ -203,10 +207,11 @@ def test_deployments_in_two_schemas_of_one_database_never_block_each_other(postg
         admin.dispose()
 
 
-def test_links_are_saved_as_they_come_never_all_built_first(migrated_db_url):
-    """A first sync saves a million PENDING links: each statement's rows are built when it
-    is sent, so no more than a statement's worth is ever held (memory stays flat)."""
-    total = store.CHUNK * 3
+def test_links_are_saved_as_they_come_never_all_built_first(migrated_db_url, monkeypatch):
+    """A first sync saves a million PENDING links: each batch's rows are built when it is
+    written, so no more than a batch's worth is ever held (memory stays flat)."""
+    monkeypatch.setattr(store, "OUTBOX_BATCH", 500)
+    total = 500 * 3
     taken = 0
 
     def pending_links():
@@ -217,12 +222,14 @@ def test_links_are_saved_as_they_come_never_all_built_first(migrated_db_url):
 
     engine = make_engine(migrated_db_url)
     taken_at_insert: list[int] = []
+    executemany = BulkWriter.executemany
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def _before(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("INSERT INTO LINKS"):
+    def counted(writer, sql, rows):
+        if sql.upper().startswith("INSERT INTO LINKS"):
             taken_at_insert.append(taken)
+        executemany(writer, sql, rows)
 
+    monkeypatch.setattr(BulkWriter, "executemany", counted)
     with engine.begin() as conn:
         store.save_links(conn, "lms", pending_links())
     with engine.connect() as conn:
@@ -230,4 +237,62 @@ def test_links_are_saved_as_they_come_never_all_built_first(migrated_db_url):
     engine.dispose()
 
     assert saved == total
-    assert taken_at_insert and taken_at_insert[0] <= store.CHUNK
+    assert taken_at_insert == [500, 1000, 1500]
+
+
+def test_operations_and_links_written_in_bulk_read_back_exactly_as_recorded(migrated_db_url):
+    """The outbox and the links are written through the driver, not SQLAlchemy: what the
+    engine reads back is what it recorded (unicode, nested values, nulls, the extreme
+    digests, timestamps), and the JSON text is the one SQLAlchemy's JSON columns write."""
+    fields = {
+        "first_name": "Zoë",
+        "last_name": "Ōtsuka 李 ✓",
+        "custom": {"tags": ["a", None, 3, 1.5, True], "nested": {"empty": {}, "quote": 'x"y\\'}},
+        "department": None,
+    }
+    ops = [
+        Operation(OpKind.CREATE, "E1", fields=fields),
+        Operation(OpKind.UPDATE, "E2", "42", {"email": "é@acme.test"}, ("email",)),
+        Operation(OpKind.GROUP_ADD, "E1", target="Ventes & Marketing ✓"),
+    ]
+    digests = {"E1": -(2**63), "E2": 2**63 - 1}
+    saved = [
+        LinkState("E1", None, {}, False, status=LinkStatus.PENDING, source_hash=digests["E1"]),
+        LinkState("E2", "42", fields, True, frozenset({"Zürich", "B"}), frozenset({"7"})),
+    ]
+    engine = make_engine(migrated_db_url)
+    with engine.begin() as conn:
+        store.record_operations(conn, "lms", 3, ops, digests.get)
+        store.save_links(conn, "lms", saved)
+        store.set_source_hashes(conn, "lms", [("E2", None)])
+    with engine.connect() as conn:
+        read = store.open_operations(conn, "lms")
+        payloads = conn.execute(
+            select(operations.c.id, cast(operations.c.payload, Text)).order_by(operations.c.id)
+        ).all()
+        links_read = store.load_links(conn, "lms", ["E1", "E2"])
+        stamps = conn.execute(select(links.c.created_at, links.c.updated_at)).all()
+    engine.dispose()
+
+    assert [(op, state, job) for op, state, job in read] == [
+        (op, OpState.PENDING, None) for op in ops
+    ]  # ids included: those set on the operations when recorded
+    assert [op_id for op_id, _ in payloads] == [op.id for op in ops]
+    assert [json.loads(text) for _, text in payloads] == [
+        {"fields": dict(op.fields), "changed": list(op.changed), "source_hash": digests[op.hr_key]}
+        for op in ops
+    ]
+    assert payloads[0][1] == json.dumps(
+        {"fields": fields, "changed": [], "source_hash": digests["E1"]}
+    )
+    assert links_read == {
+        "E1": saved[0],
+        "E2": replace(saved[1], source_hash=None),
+    }
+    assert all(
+        isinstance(stamp, datetime)
+        and abs(datetime.now(UTC) - (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)))
+        < timedelta(minutes=5)
+        for row in stamps
+        for stamp in row
+    )

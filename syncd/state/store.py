@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from syncd.model import (
     OpState,
     stable_hash,
 )
+from syncd.state.bulk import BulkWriter
 from syncd.state.db import dialect_insert
 from syncd.state.tables import jobs, links, operations, sync_errors, sync_runs, sync_status
 
@@ -154,43 +156,86 @@ def save_link(conn: Connection, connector: str, link: LinkState) -> None:
 
 
 def save_links(conn: Connection, connector: str, saved: Iterable[LinkState]) -> None:
-    """Insert or update these links, ``CHUNK`` rows a statement, built a statement at a time
-    (a first sync's million PENDING links as rows at once was the peak of its memory)."""
+    """Insert or update these links, ``OUTBOX_BATCH`` rows an ``executemany`` through the
+    driver's cursor, built a batch at a time (a first sync's million PENDING links as rows at
+    once was the peak of its memory; SQLAlchemy's per-row parameter processing was most of
+    the time it took to write them)."""
     stamp = now()
-    for batch in chunked(saved):
-        rows = [_link_row(connector, link, stamp) for link in batch]
-        upsert_many(conn, links, rows, ("connector", "hr_key"), ("created_at",))
+    writer = BulkWriter(conn)
+    updated = [c for c in LINK_COLUMNS if c not in ("connector", "hr_key", "created_at")]
+    statement = writer.upsert_sql(links, LINK_COLUMNS, ("connector", "hr_key"), updated)
+    stamped = writer.timestamp(links.c.updated_at, stamp)
+    dumps = writer.dumps
+    for batch in chunked(saved, OUTBOX_BATCH):
+        rows = [_link_row(connector, link, stamped, dumps) for link in batch]
+        writer.executemany(statement, rows)
 
 
-def _link_row(connector: str, link: LinkState, stamp: datetime) -> dict[str, Any]:
-    fields = dict(link.fields)
-    return {
-        "connector": connector,
-        "hr_key": link.hr_key,
-        "remote_id": link.remote_id,
-        "status": link.status.value,
-        "active": link.active,
-        "fields": fields,
-        "fields_hash": stable_hash(fields),
-        "groups": sorted(link.groups),
-        "courses": sorted(link.courses),
-        "source_hash": link.source_hash,
-        "created_at": stamp,
-        "updated_at": stamp,
-    }
+LINK_COLUMNS = (
+    "connector",
+    "hr_key",
+    "remote_id",
+    "status",
+    "active",
+    "fields",
+    "fields_hash",
+    "groups",
+    "courses",
+    "source_hash",
+    "created_at",
+    "updated_at",
+)
+"""The columns ``save_links`` writes, in the order of ``_link_row``'s tuples."""
+
+
+def _link_row(
+    connector: str, link: LinkState, stamp: Any, dumps: Callable[[Any], str]
+) -> tuple[Any, ...]:
+    if link.fields:
+        fields = dict(link.fields)
+        fields_json, fields_hash = dumps(fields), stable_hash(fields)
+    else:  # every PENDING link of a first sync: serialised and hashed once, not a million times
+        fields_json, fields_hash = _empty_json(dumps, dict), EMPTY_FIELDS_HASH
+    return (
+        connector,
+        link.hr_key,
+        link.remote_id,
+        link.status.value,
+        link.active,
+        fields_json,
+        fields_hash,
+        dumps(sorted(link.groups)) if link.groups else _empty_json(dumps, list),
+        dumps(sorted(link.courses)) if link.courses else _empty_json(dumps, list),
+        link.source_hash,
+        stamp,
+        stamp,
+    )
+
+
+EMPTY_FIELDS_HASH = stable_hash({})
+
+
+@lru_cache(maxsize=8)
+def _empty_json(dumps: Callable[[Any], str], kind: type[dict] | type[list]) -> str:
+    """``dumps`` of an empty ``kind``, worked out once per serialiser."""
+    return dumps(kind())
 
 
 def set_source_hashes(
     conn: Connection, connector: str, hashes: Iterable[tuple[str, int | None]]
 ) -> None:
     """Remember that these people's current HR records (key, hash) have been planned for."""
+    writer = BulkWriter(conn)
+    mark = writer.placeholder
+    quote = writer.quote
     statement = (
-        update(links)
-        .where(links.c.connector == connector, links.c.hr_key == _bind("k"))
-        .values(source_hash=_bind("h"), updated_at=now())
+        f"UPDATE {quote(links.name)} SET {quote('source_hash')} = {mark}, "
+        f"{quote('updated_at')} = {mark} "
+        f"WHERE {quote('connector')} = {mark} AND {quote('hr_key')} = {mark}"
     )
+    stamped = writer.timestamp(links.c.updated_at, now())
     for batch in chunked(hashes, OUTBOX_BATCH):
-        conn.execute(statement, [{"k": k, "h": h} for k, h in batch])
+        writer.executemany(statement, [(h, stamped, connector, k) for k, h in batch])
 
 
 def _bind(name: str):
@@ -222,7 +267,24 @@ def count_links(conn: Connection, connector: str, statuses: Iterable[LinkStatus]
 
 
 OUTBOX_BATCH = 5_000
-"""Operations written to the outbox per statement (one multi-row INSERT, ids returned)."""
+"""Rows written per batch: operations to the outbox (their ids read back a batch at a time),
+links, source hashes."""
+
+OPERATION_COLUMNS = (
+    "connector",
+    "run_id",
+    "seq",
+    "kind",
+    "hr_key",
+    "target",
+    "remote_id",
+    "payload",
+    "state",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
+"""The columns ``record_operations`` writes, in the order of its rows."""
 
 
 def record_operations(
@@ -233,60 +295,62 @@ def record_operations(
     source_hash: Callable[[str], int | None],
     first_seq: int = 0,
 ) -> None:
-    """Write the plan before anything is sent, ``OUTBOX_BATCH`` rows a statement (one INSERT
-    an operation took 815 s for a million); ids are set on ``ops``. A plan recorded in
-    parts numbers each part's operations on from ``first_seq``."""
-    stamp = now()
+    """Write the plan before anything is sent, ``OUTBOX_BATCH`` rows at a time (one INSERT
+    an operation took 815 s for a million), through the driver (``BulkWriter``); ids are
+    set on ``ops``. A plan recorded in parts numbers each part's operations on from
+    ``first_seq``."""
+    writer = BulkWriter(conn)
+    stamped = writer.timestamp(operations.c.created_at, now())
+    dumps = writer.dumps
     pending = OpState.PENDING.value
     for offset in range(0, len(ops), OUTBOX_BATCH):
         batch = ops[offset : offset + OUTBOX_BATCH]
         start = first_seq + offset
         rows = [
-            {
-                "connector": connector,
-                "run_id": run_id,
-                "seq": seq,
-                "kind": op.kind.value,
-                "hr_key": op.hr_key,
-                "target": op.target,
-                "remote_id": op.remote_id,
-                "payload": {
-                    "fields": dict(op.fields),
-                    "changed": list(op.changed),
-                    "source_hash": source_hash(op.hr_key),
-                },
-                "state": pending,
-                "attempts": 0,
-                "created_at": stamp,
-                "updated_at": stamp,
-            }
+            (
+                connector,
+                run_id,
+                seq,
+                op.kind.value,
+                op.hr_key,
+                op.target,
+                op.remote_id,
+                dumps(
+                    {
+                        "fields": dict(op.fields),
+                        "changed": list(op.changed),
+                        "source_hash": source_hash(op.hr_key),
+                    }
+                ),
+                pending,
+                0,
+                stamped,
+                stamped,
+            )
             for seq, op in enumerate(batch, start)
         ]
-        # An executemany without RETURNING (SQLite would return ids a row a statement),
-        # then the ids read back: every row it wrote has an id above the largest before it.
+        # Inserted without RETURNING (SQLite would return ids a row a statement), then the
+        # ids read back: every row it wrote has an id above the largest before it.
         floor = conn.execute(select(func.max(operations.c.id))).scalar() or 0
-        conn.execute(insert(operations), rows)
-        ids = _ids_by_seq(conn, connector, run_id, floor, start, start + len(batch))
+        writer.insert(operations, OPERATION_COLUMNS, rows)
+        ids = _ids_by_seq(writer, connector, run_id, floor, start, start + len(batch))
         for seq, op in enumerate(batch, start):
             op.id = ids[seq]
 
 
 def _ids_by_seq(
-    conn: Connection, connector: str, run_id: int, floor: int, start: int, end: int
+    writer: BulkWriter, connector: str, run_id: int, floor: int, start: int, end: int
 ) -> dict[int, int]:
     """The ids above ``floor`` of the run's operations with ``start <= seq < end``, by seq."""
+    mark, quote = writer.placeholder, writer.quote
     query = (
-        select(operations.c.seq, operations.c.id)
-        .where(
-            operations.c.id > floor,
-            operations.c.connector == connector,
-            operations.c.run_id == run_id,
-            operations.c.seq >= start,
-            operations.c.seq < end,
-        )
-        .order_by(operations.c.id)
+        f"SELECT {quote('seq')}, {quote('id')} FROM {quote(operations.name)} "
+        f"WHERE {quote('id')} > {mark} AND {quote('connector')} = {mark} "
+        f"AND {quote('run_id')} = {mark} AND {quote('seq')} >= {mark} "
+        f"AND {quote('seq')} < {mark} ORDER BY {quote('id')}"
     )
-    return {seq: int(op_id) for seq, op_id in conn.execute(query)}
+    rows = writer.fetchall(query, (floor, connector, run_id, start, end))
+    return {seq: int(op_id) for seq, op_id in rows}
 
 
 def _op_from_row(row: Any) -> Operation:
