@@ -180,20 +180,25 @@ def with_write_only(
     if not policy.write_only_fields or not creates:
         return list(ops)
     people = render_people(records(), key, mapper, creates)
-    found = {
-        hr_key: {k: v for k, v in desired.fields.items() if k in policy.write_only_fields}
-        for hr_key, desired in people.items()
-    }
+    found = {hr_key: write_only_of(desired, policy) for hr_key, desired in people.items()}
     return [
-        replace(
-            op,
-            fields={**op.fields, **found[op.hr_key]},
-            changed=tuple(sorted({*op.changed, *found[op.hr_key]})),
-        )
+        given_fields(op, found[op.hr_key])
         if op.kind is OpKind.CREATE and found.get(op.hr_key)
         else op
         for op in ops
     ]
+
+
+def write_only_of(desired: DesiredUser, policy: DiffPolicy) -> dict[str, Any]:
+    """The write-only fields of a person as rendered: what the outbox never keeps."""
+    return {k: v for k, v in desired.fields.items() if k in policy.write_only_fields}
+
+
+def given_fields(op: Operation, fields: dict[str, Any]) -> Operation:
+    """``op`` carrying ``fields`` too, named as changed: a create given back its passwords."""
+    return replace(
+        op, fields={**op.fields, **fields}, changed=tuple(sorted({*op.changed, *fields}))
+    )
 
 
 def _recorded_copy(op: Operation, policy: DiffPolicy) -> Operation:

@@ -9,7 +9,7 @@ people itself, so they cost no record object and no dict either.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -238,21 +238,31 @@ def _count_new(reading: Reading, mapper: MapperLike, hr_key: str, data: dict[str
 def render_people(
     records: Iterable[Record], key: str, mapper: MapperLike, wanted: set[str]
 ) -> dict[str, DesiredUser]:
-    """The people in ``wanted`` as their source records render now (the first record of each).
+    """The people in ``wanted`` as their source records render now (``rendered_people``)."""
+    return {desired.hr_key: desired for desired in rendered_people(records, key, mapper, wanted)}
+
+
+def rendered_people(
+    records: Iterable[Record], key: str, mapper: MapperLike, wanted: set[str]
+) -> Iterator[DesiredUser]:
+    """The people in ``wanted`` as their source records render now, one at a time in the
+    source's order (the first record of each); the source is read no further than the last.
 
     A record that no longer renders is left out.
     """
-    found: dict[str, DesiredUser] = {}
+    left = set(wanted)
     for hr_key, record in keyed(records, key):
-        if hr_key not in wanted or hr_key in found:
+        if hr_key not in left:
             continue
+        left.discard(hr_key)
         try:
-            found[hr_key] = mapper.render(hr_key, record.data)
+            desired: DesiredUser | None = mapper.render(hr_key, record.data)
         except MappingError:
-            continue
-        if len(found) == len(wanted):
-            break
-    return found
+            desired = None
+        if desired is not None:
+            yield desired
+        if not left:
+            return
 
 
 def _hold(reading: Reading, error: RecordError) -> None:

@@ -24,8 +24,8 @@ people (HowNow: managers before their reports) is planned whole, never in chunks
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -36,7 +36,7 @@ from syncd.engine.push import outbox
 from syncd.engine.push.forecast import estimate_counts
 from syncd.engine.push.order import order
 from syncd.engine.push.plan import Plan, adopt_existing_accounts, not_sent_already
-from syncd.engine.push.read import RecordError
+from syncd.engine.push.read import RecordError, rendered_people
 from syncd.engine.push.send import Sender
 from syncd.engine.push.settings import PushSettings
 from syncd.mapping import MappingError
@@ -195,27 +195,13 @@ class WriteOnly:
 
     def _with_fields(self, op: Operation) -> Operation:
         fields = self.found.pop(op.hr_key, None)
-        if not fields:
-            return op
-        return replace(
-            op,
-            fields={**op.fields, **fields},
-            changed=tuple(sorted({*op.changed, *fields})),
-        )
+        return outbox.given_fields(op, fields) if fields else op
 
 
 def _write_only_fields(
     settings: PushSettings, wanted: set[str]
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Each wanted person's write-only fields as its first record renders them now."""
-    s, hidden = settings, settings.policy.write_only_fields
-    render: Callable[[str, dict[str, Any]], DesiredUser] = s.mapper.render
-    for hr_key, record in keyed(s.records(), s.key):
-        if hr_key is None or hr_key not in wanted:
-            continue
-        wanted.discard(hr_key)
-        try:
-            desired = render(hr_key, record.data)
-        except MappingError:
-            continue
-        yield hr_key, {k: v for k, v in desired.fields.items() if k in hidden}
+    s = settings
+    for desired in rendered_people(s.records(), s.key, s.mapper, wanted):
+        yield desired.hr_key, outbox.write_only_of(desired, s.policy)
