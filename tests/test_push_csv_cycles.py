@@ -240,3 +240,39 @@ def test_a_digest_the_store_lost_re_reads_that_person_only(world):
     with world.engine.begin() as conn:
         conn.execute(update(links).where(links.c.hr_key == "E0042").values(source_hash=None))
     assert world.push().plan == [] and world.mapper.rendered == 1
+
+
+def test_a_line_inside_a_record_is_never_taken_for_the_person_it_spells(world):
+    """A skimmed line is a whole record only from a record's start: the same bytes inside
+    another record's quoted value are that value, and the person they spell has left."""
+    rows = [person(i) for i in range(20)]
+    world.write(rows)
+    world.push()
+    lines = world.path.read_text().splitlines(keepends=True)
+    spelled = lines[6]  # person 5's whole line, now only inside person 4's note
+    lines[5] = lines[5].rstrip("\n").replace("p4@acme.test", '"p4@acme.test') + "\n"
+    lines[6] = spelled.rstrip("\n") + '"\n'
+    world.write_text("".join(lines))
+    result = world.push()
+    assert result.outcome == CycleOutcome.SUCCESS
+    assert sorted(world.lms.writes) == [("deactivate", "E0005"), ("update", "E0004")]
+    emails = [account.fields["email"] for account in world.lms.accounts.values()]
+    assert [e for e in emails if "E0005" in e] == [f"p4@acme.test\n{spelled.rstrip()}"]
+
+
+def test_other_line_ends_are_read_again_once_then_quiet(world):
+    world.write([person(i) for i in range(PEOPLE)])
+    world.push()
+    text = world.path.read_text()
+    world.path.write_bytes(text.replace("\r\n", "\n").encode())  # the export's new line ends
+    first = world.push()
+    assert world.mapper.rendered == IN_SCOPE and first.plan == []
+    assert world.push().plan == [] and world.mapper.rendered == 0
+
+
+def test_a_file_of_bare_carriage_returns_is_quiet_when_unchanged(world):
+    world.write([person(i) for i in range(20)])
+    world.path.write_bytes(world.path.read_bytes().replace(b"\r\n", b"\r"))
+    assert world.push().counts["created"] == sum(1 for i in range(20) if i % 10 != 7)
+    again = world.push()
+    assert again.plan == [] and world.mapper.rendered == 0 and world.lms.writes == []

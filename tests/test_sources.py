@@ -112,21 +112,38 @@ def test_csv_multiline_values_keep_line_numbers_right(tmp_path):
     assert second.position == "line 5"  # the blank line 4 is skipped, not a record
 
 
-def test_csv_digest_changes_with_any_cell_the_header_or_the_mapping(tmp_path):
-    def digests(content: bytes, fingerprint: str = "m1") -> list[str]:
+def test_csv_bare_carriage_returns_end_lines_as_in_any_text_file(tmp_path):
+    content = b'id,note\r1,"two\rlines"\r2,plain\r\n3,x\n'
+    one, two, three = read({"type": "csv", "path": csv_file(tmp_path, content), "key": "id"})
+    assert (one.position, one.data["note"]) == ("line 2", "two\rlines")
+    assert (two.position, two.data) == ("line 4", {"id": "2", "note": "plain"})
+    assert three.position == "line 5"
+
+
+def test_csv_digest_is_the_records_bytes_under_the_mapping_the_header_and_the_dialect(tmp_path):
+    def digests(content: bytes, fingerprint: str = "m1", **config: str) -> list[int]:
         path = csv_file(tmp_path, content)
-        return [r.digest(fingerprint) for r in read({"type": "csv", "path": path, "key": "id"})]
+        source = {"type": "csv", "path": path, "key": "id", **config}
+        return [r.digest(fingerprint) for r in read(source)]
 
     base = digests(b"id,name,team\n1,Ann,A\n2,Bob,B\n")
-    assert base == digests(b"id,name,team\r\n1,Ann,A\r\n\r\n2,Bob,B\r\n")  # line ends
+    assert base == digests(b"id,name,team\n\n2,Bob,B\n1,Ann,A\n")[::-1]  # where it stands
+    assert base == digests(b" id , name,team\n1,Ann,A\n2,Bob,B\n")  # the same names
     changed = digests(b"id,name,team\n1,Ann,A\n2,Bob,C\n")
     assert changed[0] == base[0] and changed[1] != base[1]
     assert digests(b"id,name,team\n1,Ann,A\n2,Bob,B\n", "m2")[0] != base[0]  # the mapping
-    assert digests(b"id,team,name\n1,A,Ann\n2,B,Bob\n")[0] != base[0]  # the header
+    assert digests(b"id,team,name\n1,Ann,A\n2,Bob,B\n")[0] != base[0]  # the header
     assert digests(b"id,name,team\n1,Ann,A,\n2,Bob,B\n")[0] != base[0]  # a trailing cell
-    # a cell holding the separator the digest joins cells with cannot pass for a shift
-    shifted = digests(b'id,name\n"1\x1fAnn",\n1,"Ann\x1f"\n')
-    assert shifted[0] != shifted[1]
+    # Other bytes for the same cells are read again once, never taken for unchanged.
+    assert digests(b"id,name,team\r\n1,Ann,A\r\n2,Bob,B\r\n")[0] != base[0]  # line ends
+    assert digests(b'id,name,team\n"1",Ann,A\n')[0] != base[0]  # quoting
+    # The same bytes read with another delimiter or encoding are other cells.
+    semi = b"id;name\n1;Zo\xc3\xab\n"
+    assert digests(semi) != digests(semi, delimiter=";")
+    assert digests(semi, delimiter=";") != digests(semi, delimiter=";", encoding="latin-1")
+    # A record over two lines is digested whole.
+    two = digests(b'id,note\n1,"two\nlines"\n')
+    assert two != digests(b'id,note\n1,"two\nlinez"\n')
 
 
 def test_csv_data_is_built_only_when_asked_and_values_read_without_it(tmp_path):

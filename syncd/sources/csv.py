@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
-import json
+import re
 from collections import Counter
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
@@ -80,39 +79,82 @@ class CsvRecords:
         return self._source._records(self._skim)
 
 
-class _DecodedLines:
-    """Decodes a binary file line by line and counts physical lines for positions."""
+class _Feed:
+    """The file's physical lines for ``csv.reader``, decoded one at a time, with the raw
+    bytes of the record being read.
 
-    def __init__(self, source_name: str, stream: BinaryIO, encoding: str) -> None:
+    A record's digest is taken over its raw bytes, so the skimming loop can digest a line
+    without decoding or parsing it; a line is decoded only when it has to be parsed, which
+    also names the exact line of a byte its encoding refuses. Lines split at ``\\n`` as bytes
+    (every accepted encoding is ASCII-compatible); a bare ``\\r`` ends a line too, as in
+    any text file read with ``newline=""``.
+    """
+
+    __slots__ = (
+        "_encoding",
+        "_name",
+        "_split",
+        "_strip_bom",
+        "lines",
+        "number",
+        "pending",
+        "taken",
+    )
+
+    def __init__(self, source_name: str, stream: BinaryIO, encoding: str, bom: bool) -> None:
         self._name = source_name
-        self._stream = stream
-        self._encoding = "utf-8" if encoding == "utf-8-sig" else encoding
-        self.number = 0
-        self.last_nul = 0  # the last line holding a NUL character (0: none yet)
+        self._encoding = encoding
+        self._strip_bom = bom
+        self._split: list[str] = []  # the rest of a line cut at bare carriage returns, reversed
+        self.lines: Iterator[bytes] = iter(stream)
+        self.number = 0  # physical lines taken so far
+        self.pending: bytes | None = None  # a line the skimming loop took, to be parsed
+        self.taken: list[bytes] = []  # the raw lines of the record being read
 
     def __iter__(self) -> Iterator[str]:
-        for raw in self._stream:
-            self.number += 1
-            if b"\x00" in raw:
-                self.last_nul = self.number
-            if self.number == 1 and raw.startswith(_UTF8_BOM):
-                if self._encoding != "utf-8":
-                    raise SourceError(
-                        self._name,
-                        "the file starts with a UTF-8 byte order mark but encoding is "
-                        f"{self._encoding}: set encoding: utf-8",
-                    )
+        return self
+
+    def __next__(self) -> str:
+        if self._split:
+            text = self._split.pop()
+            raw = text.encode(self._encoding)
+        else:
+            raw = self.pending
+            if raw is None:
+                raw = next(self.lines)  # StopIteration: the end of the file
+            else:
+                self.pending = None
+            if self._strip_bom:
+                self._strip_bom = False
                 raw = raw[len(_UTF8_BOM) :]
-            try:
-                yield raw.decode(self._encoding)
-            except UnicodeDecodeError as exc:
-                byte = raw[exc.start : exc.start + 1].hex()
-                raise SourceError(
-                    self._name,
-                    f"line {self.number} is not valid {self._encoding} "
-                    f"(byte 0x{byte} at column {exc.start + 1}); "
-                    "set encoding: latin-1 if the file is Latin-1",
-                ) from None
+            text = self._decode(raw)
+            if "\r" in text and (text.count("\r") > 1 or not text.endswith("\r\n")):
+                text, *rest = _BARE_CR.split(text)
+                self._split = rest[::-1]
+                raw = text.encode(self._encoding)
+        self.number += 1
+        self.taken.append(raw)
+        return text
+
+    def _decode(self, raw: bytes) -> str:
+        try:
+            return raw.decode(self._encoding)
+        except UnicodeDecodeError as exc:
+            byte = raw[exc.start : exc.start + 1].hex()
+            raise SourceError(
+                self._name,
+                f"line {self.number + 1} is not valid {self._encoding} "
+                f"(byte 0x{byte} at column {exc.start + 1}); "
+                "set encoding: latin-1 if the file is Latin-1",
+            ) from None
+
+    def record(self) -> list[bytes]:
+        """The raw lines of the record just read, and a fresh start for the next one."""
+        taken, self.taken = self.taken, []
+        return taken
+
+
+_BARE_CR = re.compile(r"(?<=\r)(?!\n)")
 
 
 class CsvSource:
@@ -136,103 +178,98 @@ class CsvSource:
         except OSError as exc:
             raise SourceError(self.name, f"cannot open {path}: {exc.strerror}") from None
         with stream:
-            encoding = self._text_encoding(stream)
+            bom = self._starts_with_bom(stream)
             nul = _holds_nul(stream)
-            text = io.TextIOWrapper(stream, encoding=encoding, newline="")
-            try:
-                yield from self._read(text, nul, skim)
-            except UnicodeDecodeError:
-                pass
-            else:
-                return
-        self._name_the_bad_line(path)
+            feed = _Feed(self.name, stream, self._encoding, bom)
+            yield from self._read(feed, nul, skim)
 
-    def _text_encoding(self, stream: BinaryIO) -> str:
-        """The codec to read with; a UTF-8 byte order mark is stripped, or refused."""
-        encoding = "utf-8" if self.config.encoding == "utf-8-sig" else self.config.encoding
+    @property
+    def _encoding(self) -> str:
+        return "utf-8" if self.config.encoding == "utf-8-sig" else self.config.encoding
+
+    def _starts_with_bom(self, stream: BinaryIO) -> bool:
+        """Whether a UTF-8 byte order mark is to be stripped; refused unless reading UTF-8."""
         starts_with_bom = stream.read(len(_UTF8_BOM)) == _UTF8_BOM
         stream.seek(0)
-        if starts_with_bom and encoding != "utf-8":
+        if starts_with_bom and self._encoding != "utf-8":
             raise SourceError(
                 self.name,
                 "the file starts with a UTF-8 byte order mark but encoding is "
-                f"{encoding}: set encoding: utf-8",
+                f"{self._encoding}: set encoding: utf-8",
             )
-        return "utf-8-sig" if encoding == "utf-8" else encoding
+        return starts_with_bom
 
-    def _name_the_bad_line(self, path: Path) -> None:
-        """The file holds a byte its encoding refuses: find the line, line by line, and say so.
-
-        Decoding whole blocks is what makes reading fast, but a block does not know its line.
-        """
-        with path.open("rb") as stream:
-            for _ in _DecodedLines(self.name, stream, self.config.encoding):
-                pass
-        raise SourceError(self.name, f"{path} is not valid {self.config.encoding}")
-
-    def _read(self, text: Iterator[str], nul: bool, skim: _Skim | None) -> Iterator[CsvRecord]:
+    def _read(self, feed: _Feed, nul: bool, skim: _Skim | None) -> Iterator[CsvRecord]:
         """The records; ``nul``: the file holds a NUL character, so each row is checked."""
-        reader = csv.reader(text, delimiter=self.config.delimiter, strict=True)
-        header = self._header(reader)
+        reader = csv.reader(feed, delimiter=self.config.delimiter, strict=True)
+        header = self._header(reader, feed)
         if header is None:
             log.info("source_read", source=self.name, type="csv", records=0, empty_file=True)
             return
         if skim is not None and not nul and not header.unnamed and skim.key in header.index:
-            yield from self._skim(reader, header, skim)
-            return
+            known = _by_digest(skim.digests)
+            if known:
+                yield from self._skim(feed, reader, header, skim, known)
+                return
         count = 0
-        end = reader.line_num
-        try:  # one try around the loop, not one per row: this is a no-change cycle's loop
+        try:  # one try around the loop, not one per row: a first sync's loop
             for row in reader:
-                start, end = end + 1, reader.line_num
+                taken = feed.record()
                 if not (row and row[0].strip()) and not any(map(str.strip, row)):
                     continue  # blank line, or delimiters only
                 count += 1
-                yield CsvRecord(start, header, row, _nul_problem(start, row) if nul else None)
-        except csv.Error as exc:  # ``end``: the last line of the row before the malformed one
-            raise SourceError(self.name, f"line {end + 1}: malformed CSV ({exc})") from None
+                start = feed.number - len(taken) + 1
+                problem = _nul_problem(start, row) if nul else None
+                yield CsvRecord(start, header, row, taken, problem)
+        except csv.Error as exc:
+            start = feed.number - len(feed.taken) + 1
+            raise SourceError(self.name, f"line {start}: malformed CSV ({exc})") from None
         log.info("source_read", source=self.name, type="csv", records=count)
 
-    def _skim(self, reader: Any, header: _Header, skim: _Skim) -> Iterator[CsvRecord]:
+    def _skim(
+        self, feed: _Feed, reader: Any, header: _Header, skim: _Skim, known: dict[int, str]
+    ) -> Iterator[CsvRecord]:
         """``_read`` for a file without NUL or unnamed columns, passing over unchanged people.
 
-        A row with as many cells as the header, whose key ``skim.digests`` holds with this
-        row's digest, is only counted: no record, no dict. Any other row (changed, new,
-        short, long, blank, a repeated key) is given, or skipped, exactly as ``_read`` would.
+        A physical line whose raw bytes digest to the stored digest of a person not read yet
+        is that person's whole record, unchanged: the stored digest was taken over a whole
+        record read from a record's start, so the same bytes from a record's start are the
+        same record. Such a line is only counted: not decoded, not parsed. Any other line
+        (changed, new, blank, a repeated key, a record spanning lines) is parsed and given,
+        or skipped, exactly as ``_read`` would.
         """
-        width, at = header.width, header.index[skim.key]
-        digests, seen_add = skim.digests, skim.seen.add
-        stored_digest, fresh = digests.get, header.hasher(skim.fingerprint).copy
-        unit, separators, number = _UNIT, header.width - 1, int.from_bytes
-        count = skipped = 0
-        end = reader.line_num
+        digests, seen_add, key_of = skim.digests, skim.seen.add, known.get
+        fresh, as_number = header.hasher(skim.fingerprint).copy, int.from_bytes
+        number, count, skipped = feed.number, 0, 0
         try:  # the loop of a no-change cycle: every name above is a local for speed
-            for row in reader:
-                start, end = end + 1, reader.line_num
-                if len(row) == width:
-                    hr_key = row[at].strip()
-                    stored = stored_digest(hr_key)
-                    if stored is not None:
-                        joined = unit.join(row)
-                        if joined.count(unit) == separators:  # else CsvRecord.digest decides
-                            hasher = fresh()
-                            hasher.update(joined.encode())
-                            if number(hasher.digest(), "big", signed=True) == stored:
-                                del digests[hr_key]
-                                seen_add(hr_key)
-                                skipped += 1
-                                continue
+            for raw in feed.lines:
+                hasher = fresh()
+                hasher.update(raw)
+                hr_key = key_of(as_number(hasher.digest(), "big", signed=True))
+                if hr_key is not None and hr_key in digests:
+                    number += 1
+                    del digests[hr_key]
+                    seen_add(hr_key)
+                    skipped += 1
+                    continue
+                feed.number, feed.pending = number, raw
+                try:
+                    row = next(reader)
+                except csv.Error as exc:
+                    raise SourceError(
+                        self.name, f"line {number + 1}: malformed CSV ({exc})"
+                    ) from None
+                taken = feed.record()
+                number = feed.number
                 if not (row and row[0].strip()) and not any(map(str.strip, row)):
                     continue  # blank line, or delimiters only
                 count += 1
-                yield CsvRecord(start, header, row)
-        except csv.Error as exc:  # ``end``: the last line of the row before the malformed one
-            raise SourceError(self.name, f"line {end + 1}: malformed CSV ({exc})") from None
+                yield CsvRecord(number - len(taken) + 1, header, row, taken)
         finally:
             skim.skipped = skipped
         log.info("source_read", source=self.name, type="csv", records=count + skipped)
 
-    def _header(self, reader: Iterator[list[str]]) -> _Header | None:
+    def _header(self, reader: Iterator[list[str]], feed: _Feed) -> _Header | None:
         """The column names; None for a file with nothing in it."""
         try:
             header = next(reader)
@@ -248,7 +285,16 @@ class CsvSource:
             )
         if not any(names):
             raise SourceError(self.name, "the header row has no column names")
-        return _Header(names)
+        feed.record()  # the header's lines: the digests' seed holds its names instead
+        return _Header(names, f"{self.config.delimiter}{_UNIT}{self._encoding}")
+
+
+def _by_digest(digests: MutableMapping[str, int | None]) -> dict[int, str]:
+    """Stored digest -> HR key, for every person that has one (built in C: a million people
+    a cycle; the digests are the same int objects, so only the table is new)."""
+    known = dict(zip(digests.values(), digests.keys(), strict=True))
+    known.pop(None, None)  # a link to read again in full
+    return known
 
 
 def _holds_nul(stream: BinaryIO) -> bool:
@@ -272,19 +318,20 @@ def _nul_problem(line: int, row: list[str]) -> str | None:
 class _Header:
     """The column names, where each stands, and the hash seed they give a mapping."""
 
-    def __init__(self, names: list[str]) -> None:
+    def __init__(self, names: list[str], dialect: str) -> None:
         self.names = names
         self.width = len(names)
         self.index = {name: i for i, name in enumerate(names) if name}
         self.unnamed = any(not name for name in names)
+        self._dialect = dialect  # the same bytes read with another delimiter or encoding differ
         self._hashers: dict[str, Any] = {}
 
     def hasher(self, fingerprint: str) -> Any:
-        """A BLAKE2b keyed with the mapping and the header, not fed yet: each row hashes a
-        copy of it, which skips hashing the key again for every row."""
+        """A BLAKE2b keyed with the mapping, the header and the dialect, not fed yet: each
+        record hashes a copy of it, which skips hashing the key again for every record."""
         hasher = self._hashers.get(fingerprint)
         if hasher is None:
-            basis = f"{fingerprint}{_UNIT}{_UNIT.join(self.names)}".encode()
+            basis = _UNIT.join([fingerprint, self._dialect, *self.names]).encode()
             seed = hashlib.blake2b(basis, digest_size=32).digest()
             hasher = self._hashers[fingerprint] = hashlib.blake2b(digest_size=DIGEST_SIZE, key=seed)
         return hasher
@@ -296,12 +343,15 @@ _UNIT = "\x1f"
 class CsvRecord:
     """One CSV row. Its dict is built only when asked for: an unchanged person never is."""
 
-    __slots__ = ("_data", "_header", "_line", "_nul", "_row")
+    __slots__ = ("_data", "_header", "_line", "_nul", "_raw", "_row")
 
-    def __init__(self, line: int, header: _Header, row: list[str], nul: str | None = None) -> None:
+    def __init__(
+        self, line: int, header: _Header, row: list[str], raw: list[bytes], nul: str | None = None
+    ) -> None:
         self._line = line
         self._header = header
         self._row = row
+        self._raw = raw  # the record's bytes as the file holds them, line by line
         self._nul = nul  # why a NUL character makes the row untrustworthy, if it holds one
         self._data: dict[str, str] | None = None
 
@@ -325,14 +375,13 @@ class CsvRecord:
         return index is not None and index < len(self._row)
 
     def digest(self, fingerprint: str) -> int:
-        """The raw cells, hashed with the mapping and the header: no dict, no JSON (``_skim``
-        computes the same number inline)."""
-        row = self._row
-        joined = _UNIT.join(row)
-        if joined.count(_UNIT) != len(row) - 1:  # a cell holds the separator itself
-            joined = json.dumps(row)
+        """The record's raw bytes, hashed with the mapping, the header and the dialect: no
+        decoding, no dict, no JSON (``_skim`` computes the same number for a one-line record
+        before parsing it). The bytes include the line end: a file whose line ends change is
+        read in full once."""
         hasher = self._header.hasher(fingerprint).copy()
-        hasher.update(joined.encode())
+        for raw in self._raw:
+            hasher.update(raw)
         return digest_number(hasher.digest())
 
     @property
