@@ -276,3 +276,15 @@ def test_a_file_of_bare_carriage_returns_is_quiet_when_unchanged(world):
     assert world.push().counts["created"] == sum(1 for i in range(20) if i % 10 != 7)
     again = world.push()
     assert again.plan == [] and world.mapper.rendered == 0 and world.lms.writes == []
+
+
+def test_a_bad_byte_among_unchanged_lines_names_its_line_and_changes_nobody(world):
+    world.write([person(i) for i in range(PEOPLE)])
+    world.push()
+    lines = world.path.read_bytes().splitlines(keepends=True)
+    lines[250] = lines[250].replace(b"Person 249", "Persön 249".encode("latin-1"))
+    world.path.write_bytes(b"".join(lines))
+    result = world.push()
+    assert result.outcome == CycleOutcome.FAILED
+    assert "line 251 is not valid utf-8 (byte 0xf6 at column 11)" in result.message
+    assert world.lms.writes == [] and all(world.active().values())

@@ -70,7 +70,7 @@ def test_csv_latin1_file_read_as_utf8_names_the_line(tmp_path):
     path = csv_file(tmp_path, "id,name\n1,Ann\n2,Zoë\n".encode("latin-1"))
     records = source({"type": "csv", "path": path, "key": "id"}).records()
     with pytest.raises(SourceError) as caught:
-        list(records)  # the file is decoded in blocks; the error still names the line
+        list(records)
     assert "line 3 is not valid utf-8" in str(caught.value)
     assert "latin-1" in caught.value.reason
 

@@ -90,68 +90,49 @@ class _Feed:
     any text file read with ``newline=""``.
     """
 
-    __slots__ = (
-        "_encoding",
-        "_name",
-        "_split",
-        "_strip_bom",
-        "lines",
-        "number",
-        "pending",
-        "taken",
-    )
+    __slots__ = ("_encoding", "lines", "pending", "taken", "text")
 
-    def __init__(self, source_name: str, stream: BinaryIO, encoding: str, bom: bool) -> None:
-        self._name = source_name
+    def __init__(self, stream: BinaryIO, encoding: str) -> None:
         self._encoding = encoding
-        self._strip_bom = bom
-        self._split: list[str] = []  # the rest of a line cut at bare carriage returns, reversed
         self.lines: Iterator[bytes] = iter(stream)
-        self.number = 0  # physical lines taken so far
         self.pending: bytes | None = None  # a line the skimming loop took, to be parsed
         self.taken: list[bytes] = []  # the raw lines of the record being read
+        self.text = self._decoded()  # what ``csv.reader`` reads
 
-    def __iter__(self) -> Iterator[str]:
-        return self
-
-    def __next__(self) -> str:
-        if self._split:
-            text = self._split.pop()
-            raw = text.encode(self._encoding)
-        else:
+    def _decoded(self) -> Iterator[str]:
+        lines, encoding = self.lines, self._encoding
+        while True:
             raw = self.pending
             if raw is None:
-                raw = next(self.lines)  # StopIteration: the end of the file
+                raw = next(lines, None)
+                if raw is None:
+                    return
             else:
                 self.pending = None
-            if self._strip_bom:
-                self._strip_bom = False
-                raw = raw[len(_UTF8_BOM) :]
-            text = self._decode(raw)
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise _BadBytes(raw, exc.start) from None
             if "\r" in text and (text.count("\r") > 1 or not text.endswith("\r\n")):
-                text, *rest = _BARE_CR.split(text)
-                self._split = rest[::-1]
-                raw = text.encode(self._encoding)
-        self.number += 1
-        self.taken.append(raw)
-        return text
-
-    def _decode(self, raw: bytes) -> str:
-        try:
-            return raw.decode(self._encoding)
-        except UnicodeDecodeError as exc:
-            byte = raw[exc.start : exc.start + 1].hex()
-            raise SourceError(
-                self._name,
-                f"line {self.number + 1} is not valid {self._encoding} "
-                f"(byte 0x{byte} at column {exc.start + 1}); "
-                "set encoding: latin-1 if the file is Latin-1",
-            ) from None
+                for piece in _BARE_CR.split(text):
+                    self.taken.append(piece.encode(encoding))
+                    yield piece
+                continue
+            self.taken.append(raw)
+            yield text
 
     def record(self) -> list[bytes]:
         """The raw lines of the record just read, and a fresh start for the next one."""
         taken, self.taken = self.taken, []
         return taken
+
+
+class _BadBytes(Exception):
+    """A line its encoding refuses: where, so that the reader can name the line."""
+
+    def __init__(self, raw: bytes, start: int) -> None:
+        super().__init__(raw, start)
+        self.byte, self.column = raw[start : start + 1].hex(), start + 1
 
 
 _BARE_CR = re.compile(r"(?<=\r)(?!\n)")
@@ -178,56 +159,63 @@ class CsvSource:
         except OSError as exc:
             raise SourceError(self.name, f"cannot open {path}: {exc.strerror}") from None
         with stream:
-            bom = self._starts_with_bom(stream)
             nul = _holds_nul(stream)
-            feed = _Feed(self.name, stream, self._encoding, bom)
+            self._pass_bom(stream)
+            feed = _Feed(stream, self._encoding)
             yield from self._read(feed, nul, skim)
 
     @property
     def _encoding(self) -> str:
         return "utf-8" if self.config.encoding == "utf-8-sig" else self.config.encoding
 
-    def _starts_with_bom(self, stream: BinaryIO) -> bool:
-        """Whether a UTF-8 byte order mark is to be stripped; refused unless reading UTF-8."""
-        starts_with_bom = stream.read(len(_UTF8_BOM)) == _UTF8_BOM
-        stream.seek(0)
-        if starts_with_bom and self._encoding != "utf-8":
+    def _pass_bom(self, stream: BinaryIO) -> None:
+        """Pass over a UTF-8 byte order mark; refused unless reading UTF-8."""
+        if stream.read(len(_UTF8_BOM)) != _UTF8_BOM:
+            stream.seek(0)
+        elif self._encoding != "utf-8":
             raise SourceError(
                 self.name,
                 "the file starts with a UTF-8 byte order mark but encoding is "
                 f"{self._encoding}: set encoding: utf-8",
             )
-        return starts_with_bom
 
     def _read(self, feed: _Feed, nul: bool, skim: _Skim | None) -> Iterator[CsvRecord]:
         """The records; ``nul``: the file holds a NUL character, so each row is checked."""
-        reader = csv.reader(feed, delimiter=self.config.delimiter, strict=True)
-        header = self._header(reader, feed)
-        if header is None:
-            log.info("source_read", source=self.name, type="csv", records=0, empty_file=True)
-            return
-        if skim is not None and not nul and not header.unnamed and skim.key in header.index:
-            known = _by_digest(skim.digests)
-            if known:
-                yield from self._skim(feed, reader, header, skim, known)
+        reader = csv.reader(feed.text, delimiter=self.config.delimiter, strict=True)
+        number = 0  # the physical lines read so far
+        try:
+            header = self._header(reader)
+            number = len(feed.record())  # the header's: the digests' seed holds its names
+            if header is None:
+                log.info("source_read", source=self.name, type="csv", records=0, empty_file=True)
                 return
-        count = 0
-        try:  # one try around the loop, not one per row: a first sync's loop
-            for row in reader:
+            if skim is not None and not nul and not header.unnamed and skim.key in header.index:
+                known = _by_digest(skim.digests)
+                if known:
+                    yield from self._skim(feed, reader, header, skim, known, number)
+                    return
+            count = 0
+            for row in reader:  # one try around the loop, not one per row: a first sync's
                 taken = feed.record()
+                start = number + 1
+                number += len(taken)
                 if not (row and row[0].strip()) and not any(map(str.strip, row)):
                     continue  # blank line, or delimiters only
                 count += 1
-                start = feed.number - len(taken) + 1
                 problem = _nul_problem(start, row) if nul else None
                 yield CsvRecord(start, header, row, taken, problem)
-        except csv.Error as exc:
-            start = feed.number - len(feed.taken) + 1
-            raise SourceError(self.name, f"line {start}: malformed CSV ({exc})") from None
+        except (csv.Error, _BadBytes) as exc:
+            raise self._failure(exc, number, feed) from None
         log.info("source_read", source=self.name, type="csv", records=count)
 
     def _skim(
-        self, feed: _Feed, reader: Any, header: _Header, skim: _Skim, known: dict[int, str]
+        self,
+        feed: _Feed,
+        reader: Any,
+        header: _Header,
+        skim: _Skim,
+        known: dict[int, str],
+        number: int,
     ) -> Iterator[CsvRecord]:
         """``_read`` for a file without NUL or unnamed columns, passing over unchanged people.
 
@@ -236,47 +224,55 @@ class CsvSource:
         record read from a record's start, so the same bytes from a record's start are the
         same record. Such a line is only counted: not decoded, not parsed. Any other line
         (changed, new, blank, a repeated key, a record spanning lines) is parsed and given,
-        or skipped, exactly as ``_read`` would.
+        or skipped, exactly as ``_read`` would. ``number``: the lines read before.
         """
         digests, seen_add, key_of = skim.digests, skim.seen.add, known.get
         fresh, as_number = header.hasher(skim.fingerprint).copy, int.from_bytes
-        number, count, skipped = feed.number, 0, 0
+        count = skipped = 0
         try:  # the loop of a no-change cycle: every name above is a local for speed
             for raw in feed.lines:
                 hasher = fresh()
                 hasher.update(raw)
                 hr_key = key_of(as_number(hasher.digest(), "big", signed=True))
                 if hr_key is not None and hr_key in digests:
-                    number += 1
                     del digests[hr_key]
                     seen_add(hr_key)
                     skipped += 1
                     continue
-                feed.number, feed.pending = number, raw
+                feed.pending = raw
                 try:
                     row = next(reader)
-                except csv.Error as exc:
-                    raise SourceError(
-                        self.name, f"line {number + 1}: malformed CSV ({exc})"
-                    ) from None
+                except (csv.Error, _BadBytes) as exc:
+                    raise self._failure(exc, number + skipped, feed) from None
                 taken = feed.record()
-                number = feed.number
+                start = number + skipped + 1
+                number += len(taken)
                 if not (row and row[0].strip()) and not any(map(str.strip, row)):
                     continue  # blank line, or delimiters only
                 count += 1
-                yield CsvRecord(number - len(taken) + 1, header, row, taken)
+                yield CsvRecord(start, header, row, taken)
         finally:
             skim.skipped = skipped
         log.info("source_read", source=self.name, type="csv", records=count + skipped)
 
-    def _header(self, reader: Iterator[list[str]], feed: _Feed) -> _Header | None:
+    def _failure(self, exc: Exception, before: int, feed: _Feed) -> SourceError:
+        """The record after line ``before`` cannot be read: say which line, and why."""
+        if isinstance(exc, _BadBytes):
+            return SourceError(
+                self.name,
+                f"line {before + len(feed.taken) + 1} is not valid {self._encoding} "
+                f"(byte 0x{exc.byte} at column {exc.column}); "
+                "set encoding: latin-1 if the file is Latin-1",
+            )
+        what = "malformed CSV header" if before == 0 else "malformed CSV"
+        return SourceError(self.name, f"line {before + 1}: {what} ({exc})")
+
+    def _header(self, reader: Iterator[list[str]]) -> _Header | None:
         """The column names; None for a file with nothing in it."""
         try:
             header = next(reader)
         except StopIteration:
             return None
-        except csv.Error as exc:
-            raise SourceError(self.name, f"line 1: malformed CSV header ({exc})") from None
         names = [name.strip() for name in header]
         repeated = sorted(name for name, n in Counter(names).items() if name and n > 1)
         if repeated:
@@ -285,7 +281,6 @@ class CsvSource:
             )
         if not any(names):
             raise SourceError(self.name, "the header row has no column names")
-        feed.record()  # the header's lines: the digests' seed holds its names instead
         return _Header(names, f"{self.config.delimiter}{_UNIT}{self._encoding}")
 
 
