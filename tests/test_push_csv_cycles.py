@@ -195,6 +195,18 @@ def test_a_repeated_key_holds_its_person_even_when_both_rows_are_unchanged(world
     assert world.lms.writes == [] and all(world.active().values())
 
 
+def test_a_repeated_key_is_held_whichever_of_its_rows_comes_first(world):
+    rows = [person(i) for i in range(20)]
+    world.write(rows)
+    world.push()
+    # A changed row of person 4 before its unchanged one; person 9's unchanged row first.
+    world.write([person(4, name="Changed"), *rows, person(9, name="Changed too")])
+    result = world.push()
+    for key in ("E0004", "E0009"):
+        assert any(f"'{key}' appears more than once" in error for error in result.errors)
+    assert world.lms.writes == [] and all(world.active().values())
+
+
 def test_leavers_blank_keys_and_scope_with_unchanged_people_around(world):
     rows = [person(i) for i in range(20)]
     world.write(rows)

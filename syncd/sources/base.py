@@ -87,9 +87,12 @@ class SkipsUnchanged(Protocol):
         seen: set[str],
     ) -> Iterator[Record]:
         """The records, less those of unchanged people: a row whose key ``digests`` holds
-        with the row's own digest (``Record.digest``, the same number) is removed from
-        ``digests``, its key added to ``seen``, counted in ``skipped``, and not given.
-        Every other row is given as ``__iter__`` gives it, to be read in full."""
+        with the row's own digest (``Record.digest``, the same number) is counted in
+        ``skipped`` and not given, unless its key is in ``seen`` (the keys of the records
+        given, which the reader adds as it reads them). Every other row is given as
+        ``__iter__`` gives it, to be read in full; a key given after its person was passed
+        over is added to ``seen`` first. Once the rows run out, ``digests`` holds only the
+        people not passed over (the passed over are not added to ``seen``)."""
         ...
 
 

@@ -190,9 +190,10 @@ class CsvSource:
                 log.info("source_read", source=self.name, type="csv", records=0, empty_file=True)
                 return
             if skim is not None and not nul and not header.unnamed and skim.key in header.index:
-                known = _by_digest(skim.digests)
+                known, no_digest = _by_digest(skim.digests)
                 if known:
                     yield from self._skim(feed, reader, header, skim, known, number)
+                    _keep_not_passed_over(skim.digests, known, no_digest)
                     return
             count = 0
             for row in reader:  # one try around the loop, not one per row: a first sync's
@@ -222,21 +223,22 @@ class CsvSource:
         A physical line whose raw bytes digest to the stored digest of a person not read yet
         is that person's whole record, unchanged: the stored digest was taken over a whole
         record read from a record's start, so the same bytes from a record's start are the
-        same record. Such a line is only counted: not decoded, not parsed. Any other line
-        (changed, new, blank, a repeated key, a record spanning lines) is parsed and given,
-        or skipped, exactly as ``_read`` would. ``number``: the lines read before.
+        same record. Such a line costs a hash and one lookup in ``known`` (whose entry it
+        takes): not decoded, not parsed, and ``digests`` is left alone until the end, when
+        it keeps only the people not passed over (one random memory access a line, not four,
+        is most of a million people's cost). Any other line (changed, new, blank, a repeated
+        key, a record spanning lines) is parsed and given, or skipped, exactly as ``_read``
+        would. ``number``: the lines read before.
         """
-        digests, seen_add, key_of = skim.digests, skim.seen.add, known.get
+        seen, key_of = skim.seen, known.pop
         fresh, as_number = header.hasher(skim.fingerprint).copy, int.from_bytes
         count = skipped = 0
         try:  # the loop of a no-change cycle: every name above is a local for speed
             for raw in feed.lines:
                 hasher = fresh()
                 hasher.update(raw)
-                hr_key = key_of(as_number(hasher.digest(), "big", signed=True))
-                if hr_key is not None and hr_key in digests:
-                    del digests[hr_key]
-                    seen_add(hr_key)
+                hr_key = key_of(as_number(hasher.digest(), "big", signed=True), None)
+                if hr_key is not None and hr_key not in seen:  # ``seen``: the people given
                     skipped += 1
                     continue
                 feed.pending = raw
@@ -250,7 +252,9 @@ class CsvSource:
                 if not (row and row[0].strip()) and not any(map(str.strip, row)):
                     continue  # blank line, or delimiters only
                 count += 1
-                yield CsvRecord(start, header, row, taken)
+                record = CsvRecord(start, header, row, taken)
+                _mark_if_passed_over(record, skim, known)
+                yield record
         finally:
             skim.skipped = skipped
         log.info("source_read", source=self.name, type="csv", records=count + skipped)
@@ -284,12 +288,37 @@ class CsvSource:
         return _Header(names, f"{self.config.delimiter}{_UNIT}{self._encoding}")
 
 
-def _by_digest(digests: MutableMapping[str, int | None]) -> dict[int, str]:
+def _by_digest(digests: MutableMapping[str, int | None]) -> tuple[dict[int, str], list[str]]:
     """Stored digest -> HR key, for every person that has one (built in C: a million people
-    a cycle; the digests are the same int objects, so only the table is new)."""
-    known = dict(zip(digests.values(), digests.keys(), strict=True))
-    known.pop(None, None)  # a link to read again in full
-    return known
+    a cycle; the digests are the same int objects, so only the table is new); and the
+    people without one (to be read again in full), looked for only if there are any."""
+    known: dict[int | None, str] = dict(zip(digests.values(), digests.keys(), strict=True))
+    no_digest = []
+    if known.pop(None, None) is not None:
+        no_digest = [hr_key for hr_key, digest in digests.items() if digest is None]
+    return known, no_digest  # type: ignore[return-value]
+
+
+def _mark_if_passed_over(record: CsvRecord, skim: _Skim, known: dict[int, str]) -> None:
+    """A record given whose person was passed over earlier in the file: their key goes to
+    ``seen``, so the reader holds the repeated key as it holds any other."""
+    value = record.value(skim.key)
+    hr_key = value.strip() if value else None
+    if hr_key:
+        digest = skim.digests.get(hr_key)
+        if digest is not None and digest not in known:  # its entry was taken: passed over
+            skim.seen.add(hr_key)
+
+
+def _keep_not_passed_over(
+    digests: MutableMapping[str, int | None], known: dict[int, str], no_digest: list[str]
+) -> None:
+    """``digests`` less the people passed over: those whose entry ``known`` still holds, and
+    those with no digest, but for the ones the reader took out itself."""
+    kept = {hr_key: digests[hr_key] for hr_key in known.values() if hr_key in digests}
+    kept.update((hr_key, None) for hr_key in no_digest if hr_key in digests)
+    digests.clear()
+    digests.update(kept)
 
 
 def _holds_nul(stream: BinaryIO) -> bool:

@@ -51,7 +51,8 @@ class Reading:
     desired: dict[str, DesiredUser] = field(default_factory=dict)  # changed people only
     errors: list[RecordError] = field(default_factory=list)
     valid_keys: set[str] = field(default_factory=set)  # rendered and validated this cycle
-    seen: set[str] = field(default_factory=set)  # every HR key the source holds
+    # Every HR key read; a source that skims (``SkipsUnchanged``) leaves out the unchanged.
+    seen: set[str] = field(default_factory=set)
     held: set[str] = field(default_factory=set)  # present but unusable: neither changed nor removed
     out_of_scope: set[str] = field(default_factory=set)
     in_scope_count: int = 0  # rendered or unchanged: people this connector's LMS gets
@@ -176,7 +177,7 @@ def read_people(
     reading.records_seen = records_seen
     reading.unchanged = unchanged
     reading.in_scope_count += unchanged
-    reading.key_column_seen = reading.key_column_seen or len(seen) > 0
+    reading.key_column_seen = reading.key_column_seen or len(seen) > 0 or unchanged > 0
 
     if reading.records_seen == 0:
         raise SourceEmpty(f"{source} gave no record: nothing is changed or deprovisioned")
