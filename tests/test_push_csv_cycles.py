@@ -23,6 +23,7 @@ from syncd.engine.push.run import PushSettings, run_push
 from syncd.engine.push.settings import JobPolling
 from syncd.model import DesiredUser, stable_hash
 from syncd.sources.csv import CsvSource
+from syncd.state import scope
 from syncd.state.db import make_engine
 from syncd.state.migrate import alembic_config, upgrade
 from syncd.state.tables import links
@@ -47,6 +48,11 @@ class CountingMapper(TinyMapper):
 
     def __init__(self) -> None:
         self.rendered = 0
+        self.scoped = 0
+
+    def in_scope(self, record: dict[str, Any], hr_key: str = "") -> bool:
+        self.scoped += 1
+        return super().in_scope(record, hr_key)
 
     def render(self, hr_key: str, record: dict[str, Any], source_hash: int | None = None):
         self.rendered += 1
@@ -103,10 +109,14 @@ class CsvWorld:
     def write_text(self, text: str) -> None:
         self.path.write_text(text)
 
-    def push(self):
-        self.mapper.rendered = 0
+    def push(self, dry_run: bool = False):
+        self.mapper.rendered = self.mapper.scoped = 0
         self.lms.writes.clear()
-        return run_push(self.settings)
+        return run_push(self.settings, dry_run=dry_run)
+
+    def remembered_out_of_scope(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(scope.out_of_scope_digests(conn, "fake"))
 
     def active(self) -> dict[str, bool]:
         return {a.fields["email"]: a.active for a in self.lms.accounts.values()}
@@ -300,3 +310,57 @@ def test_a_bad_byte_among_unchanged_lines_names_its_line_and_changes_nobody(worl
     assert result.outcome == CycleOutcome.FAILED
     assert "line 251 is not valid utf-8 (byte 0xf6 at column 11)" in result.message
     assert world.lms.writes == [] and all(world.active().values())
+
+
+CONTRACTORS = {f"E{i:04d}" for i in range(PEOPLE) if i % 10 == 7}
+
+
+def test_people_out_of_scope_are_evaluated_once_while_their_records_are_unchanged(world):
+    rows = [person(i) for i in range(PEOPLE)]
+    world.write(rows)
+    world.push()
+    assert world.remembered_out_of_scope() == CONTRACTORS
+    quiet = world.push()
+    assert quiet.plan == [] and world.mapper.scoped == 0 and world.mapper.rendered == 0
+    assert quiet.counts["records_seen"] == PEOPLE
+    # A contractor is hired, an employee becomes a contractor, a contractor leaves.
+    rows[7] = person(7, status="active")
+    rows[8] = person(8, status="contractor")
+    del rows[17]
+    world.write(rows)
+    world.push()
+    people = {(kind, key) for kind, key in world.lms.writes if kind != "group_add"}
+    assert people == {("create", "E0007"), ("deactivate", "E0008")}
+    assert world.remembered_out_of_scope() == CONTRACTORS - {"E0007", "E0017"}
+    again = world.push()  # the one linked person out of scope is read again, as before
+    assert again.plan == [] and world.mapper.scoped == 1 and world.lms.writes == []
+
+
+def test_a_mapping_change_evaluates_the_people_out_of_scope_again(world):
+    world.write([person(i) for i in range(PEOPLE)])
+    world.push()
+    world.settings.mapper = world.mapper = ShoutingMapper()
+    world.push()
+    assert world.mapper.scoped == PEOPLE  # every record, the contractors' too
+    world.push()
+    assert world.mapper.scoped == 0 and world.remembered_out_of_scope() == CONTRACTORS
+
+
+def test_a_dry_run_still_names_the_people_out_of_scope(world):
+    world.write([person(i) for i in range(PEOPLE)])
+    world.push()
+    preview = world.push(dry_run=True)
+    assert preview.forecast.out_of_scope == len(CONTRACTORS)
+    assert preview.forecast.scope_reasons["E0007"] == "status is 'contractor'"
+    assert world.remembered_out_of_scope() == CONTRACTORS
+
+
+def test_a_repeated_key_out_of_scope_is_held_whichever_row_comes_first(world):
+    rows = [person(i) for i in range(20)]
+    world.write(rows)
+    world.push()
+    for written in ([*rows, person(17, status="active")], [person(17, status="active"), *rows]):
+        world.write(written)  # a remembered contractor's key, twice: one row now hired
+        result = world.push()
+        assert any("'E0017' appears more than once" in error for error in result.errors)
+        assert world.lms.writes == []

@@ -77,7 +77,10 @@ class SkipsUnchanged(Protocol):
     """
 
     skipped: int
-    """How many rows the last ``changed`` passed over."""
+    """How many rows the last ``changed`` passed over as unchanged (in scope)."""
+
+    skipped_out_of_scope: int
+    """How many it passed over as out of scope, unchanged (``outside``)."""
 
     def changed(
         self,
@@ -85,14 +88,16 @@ class SkipsUnchanged(Protocol):
         fingerprint: str,
         digests: MutableMapping[str, int | None],
         seen: set[str],
+        outside: MutableMapping[str, int] | None = None,
     ) -> Iterator[Record]:
-        """The records, less those of unchanged people: a row whose key ``digests`` holds
-        with the row's own digest (``Record.digest``, the same number) is counted in
-        ``skipped`` and not given, unless its key is in ``seen`` (the keys of the records
-        given, which the reader adds as it reads them). Every other row is given as
-        ``__iter__`` gives it, to be read in full; a key given after its person was passed
-        over is added to ``seen`` first. Once the rows run out, ``digests`` holds only the
-        people not passed over (the passed over are not added to ``seen``)."""
+        """The records, less those of unchanged people: a row whose key ``digests`` (or
+        ``outside``: people out of scope) holds with the row's own digest (``Record.digest``,
+        the same number) is counted in ``skipped`` (``skipped_out_of_scope``) and not given,
+        unless its key is in ``seen`` (the keys of the records given, which the reader adds
+        as it reads them). Every other row is given as ``__iter__`` gives it, to be read in
+        full; a key given after its person was passed over is added to ``seen`` first. Once
+        the rows run out, ``digests`` and ``outside`` hold only the people not passed over
+        (the passed over are not added to ``seen``)."""
         ...
 
 

@@ -38,13 +38,19 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 class _Skim:
     """What ``CsvRecords.changed`` was asked to pass over, and how many it did."""
 
-    __slots__ = ("digests", "fingerprint", "key", "seen", "skipped")
+    __slots__ = ("digests", "fingerprint", "key", "outside", "seen", "skipped", "skipped_outside")
 
     def __init__(
-        self, key: str, fingerprint: str, digests: MutableMapping[str, int | None], seen: set[str]
+        self,
+        key: str,
+        fingerprint: str,
+        digests: MutableMapping[str, int | None],
+        seen: set[str],
+        outside: MutableMapping[str, int] | None,
     ) -> None:
         self.key, self.fingerprint, self.digests, self.seen = key, fingerprint, digests, seen
-        self.skipped = 0
+        self.outside: MutableMapping[str, int] = {} if outside is None else outside
+        self.skipped = self.skipped_outside = 0
 
 
 class CsvRecords:
@@ -68,14 +74,19 @@ class CsvRecords:
     def skipped(self) -> int:
         return self._skim.skipped if self._skim is not None else 0
 
+    @property
+    def skipped_out_of_scope(self) -> int:
+        return self._skim.skipped_outside if self._skim is not None else 0
+
     def changed(
         self,
         key: str,
         fingerprint: str,
         digests: MutableMapping[str, int | None],
         seen: set[str],
+        outside: MutableMapping[str, int] | None = None,
     ) -> Iterator[Record]:
-        self._skim = _Skim(key, fingerprint, digests, seen)
+        self._skim = _Skim(key, fingerprint, digests, seen, outside)
         return self._source._records(self._skim)
 
 
@@ -191,9 +202,13 @@ class CsvSource:
                 return
             if skim is not None and not nul and not header.unnamed and skim.key in header.index:
                 known, no_digest = _by_digest(skim.digests)
-                if known:
-                    yield from self._skim(feed, reader, header, skim, known, number)
+                outside: dict[int, str] = dict(
+                    zip(skim.outside.values(), skim.outside, strict=True)
+                )
+                if known or outside:
+                    yield from self._skim(feed, reader, header, skim, (known, outside), number)
                     _keep_not_passed_over(skim.digests, known, no_digest)
+                    _keep_not_passed_over(skim.outside, outside, [])  # type: ignore[arg-type]
                     return
             count = 0
             for row in reader:  # one try around the loop, not one per row: a first sync's
@@ -215,7 +230,7 @@ class CsvSource:
         reader: Any,
         header: _Header,
         skim: _Skim,
-        known: dict[int, str],
+        known: tuple[dict[int, str], dict[int, str]],
         number: int,
     ) -> Iterator[CsvRecord]:
         """``_read`` for a file without NUL or unnamed columns, passing over unchanged people.
@@ -223,31 +238,41 @@ class CsvSource:
         A physical line whose raw bytes digest to the stored digest of a person not read yet
         is that person's whole record, unchanged: the stored digest was taken over a whole
         record read from a record's start, so the same bytes from a record's start are the
-        same record. Such a line costs a hash and one lookup in ``known`` (whose entry it
-        takes): not decoded, not parsed, and ``digests`` is left alone until the end, when
-        it keeps only the people not passed over (one random memory access a line, not four,
-        is most of a million people's cost). Any other line (changed, new, blank, a repeated
-        key, a record spanning lines) is parsed and given, or skipped, exactly as ``_read``
-        would. ``number``: the lines read before.
+        same record. Such a line costs a hash and one lookup in ``known`` (the linked
+        people's digests, then those out of scope: the entry is taken): not decoded, not
+        parsed, and ``digests`` is left alone until the end, when it keeps only the people
+        not passed over (one random memory access a line, not four, is most of a million
+        people's cost). Any other line (changed, new, blank, a repeated key, a record
+        spanning lines) is parsed and given, or skipped, exactly as ``_read`` would.
+        ``number``: the lines read before.
         """
-        seen, key_of = skim.seen, known.pop
+        seen, linked, key_of, outside_key_of = skim.seen, skim.digests, known[0].pop, known[1].pop
         fresh, as_number = header.hasher(skim.fingerprint).copy, int.from_bytes
-        count = skipped = 0
+        count = skipped = outside = 0
         try:  # the loop of a no-change cycle: every name above is a local for speed
             for raw in feed.lines:
                 hasher = fresh()
                 hasher.update(raw)
-                hr_key = key_of(as_number(hasher.digest(), "big", signed=True), None)
-                if hr_key is not None and hr_key not in seen:  # ``seen``: the people given
-                    skipped += 1
+                digest = as_number(hasher.digest(), "big", signed=True)
+                hr_key = key_of(digest, None)
+                if hr_key is not None:
+                    if hr_key not in seen:  # ``seen``: the people given
+                        skipped += 1
+                        continue
+                elif (
+                    (hr_key := outside_key_of(digest, None)) is not None
+                    and hr_key not in seen
+                    and hr_key not in linked  # a link made since: read it in full
+                ):
+                    outside += 1
                     continue
                 feed.pending = raw
                 try:
                     row = next(reader)
                 except (csv.Error, _BadBytes) as exc:
-                    raise self._failure(exc, number + skipped, feed) from None
+                    raise self._failure(exc, number + skipped + outside, feed) from None
                 taken = feed.record()
-                start = number + skipped + 1
+                start = number + skipped + outside + 1
                 number += len(taken)
                 if not (row and row[0].strip()) and not any(map(str.strip, row)):
                     continue  # blank line, or delimiters only
@@ -256,8 +281,9 @@ class CsvSource:
                 _mark_if_passed_over(record, skim, known)
                 yield record
         finally:
-            skim.skipped = skipped
-        log.info("source_read", source=self.name, type="csv", records=count + skipped)
+            skim.skipped, skim.skipped_outside = skipped, outside
+        records = count + skipped + outside
+        log.info("source_read", source=self.name, type="csv", records=records)
 
     def _failure(self, exc: Exception, before: int, feed: _Feed) -> SourceError:
         """The record after line ``before`` cannot be read: say which line, and why."""
@@ -299,14 +325,18 @@ def _by_digest(digests: MutableMapping[str, int | None]) -> tuple[dict[int, str]
     return known, no_digest  # type: ignore[return-value]
 
 
-def _mark_if_passed_over(record: CsvRecord, skim: _Skim, known: dict[int, str]) -> None:
+def _mark_if_passed_over(
+    record: CsvRecord, skim: _Skim, known: tuple[dict[int, str], dict[int, str]]
+) -> None:
     """A record given whose person was passed over earlier in the file: their key goes to
     ``seen``, so the reader holds the repeated key as it holds any other."""
     value = record.value(skim.key)
     hr_key = value.strip() if value else None
-    if hr_key:
-        digest = skim.digests.get(hr_key)
-        if digest is not None and digest not in known:  # its entry was taken: passed over
+    if not hr_key:
+        return
+    for stored, left in ((skim.digests, known[0]), (skim.outside, known[1])):
+        digest = stored.get(hr_key)
+        if digest is not None and digest not in left:  # its entry was taken: passed over
             skim.seen.add(hr_key)
 
 

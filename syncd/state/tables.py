@@ -103,6 +103,17 @@ links = Table(
     Index(None, "connector", "status", "hr_key", "source_hash"),
 )
 
+# --- out_of_scope: people the scope leaves out who have no link ---------------------------
+# The digest of the record each was last read from (``read.read_people``): while it is the
+# same, the person is still out of scope and the scope is not evaluated again.
+out_of_scope = Table(
+    "out_of_scope",
+    metadata,
+    _connector(primary_key=True),
+    Column("hr_key", String(255), primary_key=True),
+    Column("source_hash", BigInteger, nullable=False),
+)
+
 # --- operations: the outbox -------------------------------------------------------------
 operations = Table(
     "operations",

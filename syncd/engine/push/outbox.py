@@ -21,7 +21,7 @@ from syncd.engine.push.order import summary
 from syncd.engine.push.plan import Plan
 from syncd.engine.push.read import MapperLike, Reading, RecordError, render_people
 from syncd.model import DesiredUser, LinkState, LinkStatus, Operation, OpKind, OpState
-from syncd.state import store
+from syncd.state import scope, store
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +52,8 @@ def record(
         }
         store.forget_source_hashes(conn, connector, leavers)
         record_errors(conn, connector, reading.errors)
+        if reading.outside_found or reading.outside_dropped:
+            scope.save_out_of_scope(conn, connector, reading.outside_found, reading.outside_dropped)
         if store.count_open_errors(conn, connector, "push"):  # none at a first sync
             resolved = ("source", "map", "validate")
             store.resolve_errors(conn, connector, reading.valid_keys, resolved)

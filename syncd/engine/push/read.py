@@ -54,7 +54,12 @@ class Reading:
     # Every HR key read; a source that skims (``SkipsUnchanged``) leaves out the unchanged.
     seen: set[str] = field(default_factory=set)
     held: set[str] = field(default_factory=set)  # present but unusable: neither changed nor removed
-    out_of_scope: set[str] = field(default_factory=set)
+    out_of_scope: set[str] = field(default_factory=set)  # read in full and out of scope
+    out_of_scope_unchanged: int = 0  # passed over: out of scope before, record unchanged
+    # People out of scope with no link (``state.scope``): found out of scope this cycle (key ->
+    # digest), to remember; remembered but no longer out of scope unchanged, to forget.
+    outside_found: dict[str, int] = field(default_factory=dict)
+    outside_dropped: set[str] = field(default_factory=set)
     in_scope_count: int = 0  # rendered or unchanged: people this connector's LMS gets
     # Why, for the first ``REASONS_KEPT`` people out of scope (every one asked for by ``only``).
     scope_reasons: dict[str, str] = field(default_factory=dict)
@@ -73,6 +78,8 @@ class Reading:
         operations, and a first sync read a million (counts and errors stay)."""
         for kept in (self.desired, self.valid_keys, self.seen, self.held, self.out_of_scope):
             kept.clear()
+        self.outside_found.clear()
+        self.outside_dropped.clear()
 
 
 REASONS_KEPT = 20
@@ -94,6 +101,7 @@ def read_people(
     only: frozenset[str] | None = None,
     source: str = "the source",
     stream_after: int | None = None,
+    outside: MutableMapping[str, int] | None = None,
 ) -> Reading:
     """Read the whole source; render and validate the people whose record or mapping changed.
 
@@ -105,6 +113,9 @@ def read_people(
 
     ``digests`` is consumed: each HR key read is removed from it, but for people now out
     of scope, so what remains are the links of the people who left or fell out of scope.
+    ``outside`` (``state.scope``), when given, is consumed too: a person without a link
+    whose record has the digest it holds is still out of scope, and is not evaluated again;
+    ``Reading.outside_found`` and ``outside_dropped`` say what to remember and forget.
     """
     reading = Reading()
     duplicates: set[str] = set()
@@ -112,8 +123,8 @@ def read_people(
     fell_out: dict[str, int | None] = {}  # out of scope now, linked before: back to digests
     skimmer = records if only is None and isinstance(records, SkipsUnchanged) else None
     if skimmer is not None:  # the unchanged people never reach the loop below
-        records = skimmer.changed(key, fingerprint, digests, seen)
-    records_seen = unchanged = 0
+        records = skimmer.changed(key, fingerprint, digests, seen, outside)
+    records_seen = unchanged = outside_unchanged = 0
     for record in records:  # a changed person, or every one when the source cannot skim
         records_seen += 1
         value = record.value(key)  # a CSV cell is text: its key is one strip, not a call
@@ -144,10 +155,19 @@ def read_people(
         if problem:
             _hold(reading, RecordError(hr_key, "source", f"{record.position}: {problem}"))
             continue
+        digest = None
+        if last is _ABSENT and outside and (remembered := outside.pop(hr_key, None)) is not None:
+            digest = record.digest(fingerprint)
+            if remembered == digest:
+                outside_unchanged += 1  # out of scope when last read, and the same record
+                continue
+            reading.outside_dropped.add(hr_key)
         if last is _ABSENT and reading.streams:
             _count_new(reading, mapper, hr_key, record.data)
+            if outside is not None and hr_key in reading.out_of_scope:
+                reading.outside_found[hr_key] = digest or record.digest(fingerprint)
             continue
-        digest = record.digest(fingerprint)
+        digest = record.digest(fingerprint) if digest is None else digest
         if last == digest:
             unchanged += 1  # the digest covers the scope: it was in scope, and still is
             if only is not None:
@@ -155,8 +175,12 @@ def read_people(
             continue
         desired = _render(mapper, hr_key, record.data, digest, reading, explain=only is not None)
         if desired is None:
-            if last is not _ABSENT and hr_key in reading.out_of_scope:
+            if hr_key not in reading.out_of_scope:
+                continue  # held: its record does not map
+            if last is not _ABSENT:
                 fell_out[hr_key] = last  # type: ignore[assignment]
+            elif outside is not None:
+                reading.outside_found[hr_key] = digest
             continue
         reasons = validate(desired)
         if reasons:
@@ -171,13 +195,18 @@ def read_people(
             continue
         reading.desired[hr_key] = desired
     if skimmer is not None:
-        records_seen += skimmer.skipped
+        records_seen += skimmer.skipped + skimmer.skipped_out_of_scope
         unchanged += skimmer.skipped
+        outside_unchanged += skimmer.skipped_out_of_scope
     digests.update(fell_out)
+    if outside is not None:  # never read again, or read with a link: forgotten
+        reading.outside_dropped.update(outside)
     reading.records_seen = records_seen
     reading.unchanged = unchanged
     reading.in_scope_count += unchanged
-    reading.key_column_seen = reading.key_column_seen or len(seen) > 0 or unchanged > 0
+    reading.out_of_scope_unchanged = outside_unchanged
+    passed_over = unchanged + outside_unchanged
+    reading.key_column_seen = reading.key_column_seen or len(seen) > 0 or passed_over > 0
 
     if reading.records_seen == 0:
         raise SourceEmpty(f"{source} gave no record: nothing is changed or deprovisioned")
@@ -187,7 +216,7 @@ def read_people(
             f"{reading.records_seen:,} records: nothing is changed or deprovisioned; "
             "check the source's key setting"
         )
-    if only is None and reading.out_of_scope and not reading.in_scope_count:
+    if only is None and (reading.out_of_scope or outside_unchanged) and not reading.in_scope_count:
         raise SourceEmpty(
             f"the connector's scope leaves none of the {reading.records_seen:,} records of "
             f"{source} in scope: nothing is changed or deprovisioned; check the scope"
@@ -201,6 +230,8 @@ def read_people(
         reading.desired.pop(hr_key, None)
         reading.valid_keys.discard(hr_key)
         reading.new_keys.discard(hr_key)
+        if reading.outside_found.pop(hr_key, None) is not None:
+            reading.outside_dropped.add(hr_key)  # each of its records is read in full again
     if not reading.streams:
         reading.new_keys.clear()  # few enough: they were kept rendered, and go with the rest
     return reading

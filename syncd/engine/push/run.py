@@ -36,7 +36,7 @@ from syncd.metrics import record_pending
 from syncd.model import Operation, OpState
 from syncd.progress import Progress
 from syncd.sources.base import SourceError
-from syncd.state import store
+from syncd.state import scope, store
 
 log = structlog.get_logger(__name__)
 
@@ -150,8 +150,10 @@ class _PushCycle(OutboxCycle):
         s = self.s
         resumed = [] if self.dry_run else self._resume()  # lost creates are looked up afresh
         s.adapter.begin_adoption()  # every chunk of a streamed first sync adopts from one read
+        remembers_scope = not self.dry_run and s.only is None  # a dry run shows the reasons
         with s.engine.connect() as conn:
             digests = store.link_digests(conn, s.connector)
+            outside = scope.out_of_scope_digests(conn, s.connector) if remembers_scope else None
         s.adapter.begin_validation()
         reading = read_people(
             s.records(),
@@ -162,6 +164,7 @@ class _PushCycle(OutboxCycle):
             s.only,
             source=s.source,
             stream_after=stream.stream_after(s, self.dry_run),
+            outside=outside,
         )
         self.records_seen = reading.records_seen
         self.invalid = len(reading.errors)
