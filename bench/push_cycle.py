@@ -140,7 +140,8 @@ def best(argv: list[str], runs: int) -> dict:
 
 
 def store_links(state_url: str, csv_path: Path) -> None:
-    """What a successful first push leaves behind: one link per person with its digest."""
+    """What a successful first push leaves behind: one link per person with its digest, and
+    the digests of the people out of scope."""
     from syncd.config import ConnectorConfig
     from syncd.config.schema.sources import CsvSourceConfig
     from syncd.engine.diff import DiffPolicy
@@ -150,6 +151,7 @@ def store_links(state_url: str, csv_path: Path) -> None:
     from syncd.model import LinkStatus, stable_hash
     from syncd.sources import open_source
     from syncd.state.db import make_engine
+    from syncd.state.scope import save_out_of_scope
     from syncd.state.store import now
     from syncd.state.tables import links
 
@@ -174,7 +176,7 @@ def store_links(state_url: str, csv_path: Path) -> None:
         def match_existing(self, users, match):
             return {}
 
-    reading = read_people(source.records(), "employee_id", mapper, lambda user: [], {})
+    reading = read_people(source.records(), "employee_id", mapper, lambda user: [], {}, outside={})
     plan = plan_changes(
         engine, "bench", reading, {}, adapter=Accepting(), policy=DiffPolicy(), match="email"
     )
@@ -203,9 +205,10 @@ def store_links(state_url: str, csv_path: Path) -> None:
             with engine.begin() as conn:
                 conn.execute(links.insert(), rows)
             rows = []
-    if rows:
-        with engine.begin() as conn:
+    with engine.begin() as conn:
+        if rows:
             conn.execute(links.insert(), rows)
+        save_out_of_scope(conn, "bench", reading.outside_found, ())
     engine.dispose()
 
 
