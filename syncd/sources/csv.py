@@ -202,16 +202,14 @@ class CsvSource:
                 return
             if skim is not None and not nul and not header.unnamed and skim.key in header.index:
                 known, no_digest = _by_digest(skim.digests)
-                outside: dict[int, str] = dict(
-                    zip(skim.outside.values(), skim.outside, strict=True)
-                )
+                outside, _ = _by_digest(skim.outside)  # type: ignore[arg-type]
                 if known or outside:
                     yield from self._skim(feed, reader, header, skim, (known, outside), number)
                     _keep_not_passed_over(skim.digests, known, no_digest)
                     _keep_not_passed_over(skim.outside, outside, [])  # type: ignore[arg-type]
                     return
             count = 0
-            for row in reader:  # one try around the loop, not one per row: a first sync's
+            for row in reader:  # a first sync's loop, inside one try
                 taken = feed.record()
                 start = number + 1
                 number += len(taken)
