@@ -28,10 +28,11 @@ Page = tuple[list[str], list[int | None]]
 
 
 def linked_digests(
-    conn: Connection, connector: str, status: str, page: int = PAGE
+    conn: Connection, connector: str, status: str, page: int | None = None
 ) -> Iterator[Page]:
-    """The HR keys of ``connector``'s links in ``status`` and their digests, a page at a time
-    (two lists of one length, in the same order)."""
+    """The HR keys of ``connector``'s links in ``status`` and their digests, ``page`` (else
+    ``PAGE``) at a time: two lists of one length, in the same order."""
+    page = page or PAGE
     cursor = conn.connection.driver_connection.cursor  # type: ignore[union-attr]
     if conn.dialect.name == "postgresql":
         yield from _pages(cursor(binary=True), _POSTGRESQL, "%s", connector, status, page, _lists)

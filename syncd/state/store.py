@@ -95,7 +95,7 @@ def link_digests(conn: Connection, connector: str) -> LinkDigests:
     linked = LinkStatus.LINKED.value
     digests = LinkDigests()
     for keys, values in linked_digests(conn, connector, linked):
-        digests.update(zip(keys, values))
+        digests.update(zip(keys, values, strict=True))
         digests.linked += len(keys)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
