@@ -247,7 +247,10 @@ def forget_source_hashes(
     """Make the next cycle re-render these people (all when ``keys`` is None)."""
     condition = links.c.connector == connector
     if keys is not None:
-        condition = and_(condition, links.c.hr_key.in_(list(keys)))
+        keys = list(keys)
+        if not keys:  # a cycle with no leaver: no statement
+            return 0
+        condition = and_(condition, links.c.hr_key.in_(keys))
     return conn.execute(update(links).where(condition).values(source_hash=None)).rowcount
 
 
