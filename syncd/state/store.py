@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table, and_, func, insert, or_, select, update
 
+from syncd.collector import make_old
 from syncd.model import (
     LinkDigests,
     LinkState,
@@ -94,6 +95,7 @@ def link_digests(conn: Connection, connector: str) -> LinkDigests:
     placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     linked = LinkStatus.LINKED.value
     digests = LinkDigests()
+    make_old()  # it is about to hold every link (``collector``)
     for keys, values in linked_digests(conn, connector, linked):
         digests.update(zip(keys, values, strict=True))
         digests.linked += len(keys)

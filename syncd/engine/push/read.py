@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from syncd.collector import make_old
 from syncd.mapping import MappingError
 from syncd.model import DesiredUser
 from syncd.sources.base import Record, SkipsUnchanged, key_text, keyed
@@ -106,6 +107,7 @@ def read_people(
     of scope, so what remains are the links of the people who left or fell out of scope.
     """
     reading = Reading()
+    make_old()  # its sets are about to hold every key read (``collector``)
     duplicates: set[str] = set()
     seen, fingerprint = reading.seen, mapper.fingerprint
     fell_out: dict[str, int | None] = {}  # out of scope now, linked before: back to digests
