@@ -148,13 +148,17 @@ def read_people(
         if last is _ABSENT and reading.streams:
             _count_new(reading, mapper, hr_key, record.data)
             continue
-        digest = record.digest(fingerprint)
+        # Someone with no link has no digest to compare with: theirs is made only if they
+        # are in scope (in a no-change cycle, they are the people out of scope, every time).
+        digest = None if last is _ABSENT else record.digest(fingerprint)
         if last == digest:
             unchanged += 1  # the digest covers the scope: it was in scope, and still is
             if only is not None:
                 reading.unchanged_keys.add(hr_key)
             continue
-        desired = _render(mapper, hr_key, record.data, digest, reading, explain=only is not None)
+        desired = _render(
+            mapper, hr_key, record, fingerprint, digest, reading, explain=only is not None
+        )
         if desired is None:
             if last is not _ABSENT and hr_key in reading.out_of_scope:
                 fell_out[hr_key] = last  # type: ignore[assignment]
@@ -276,11 +280,15 @@ def _hold(reading: Reading, error: RecordError) -> None:
 def _render(
     mapper: MapperLike,
     hr_key: str,
-    data: dict[str, Any],
-    digest: int,
+    record: Record,
+    fingerprint: str,
+    digest: int | None,
     reading: Reading,
     explain: bool = False,
 ) -> DesiredUser | None:
+    """``record`` rendered, or None when out of scope or not mappable (held); its digest
+    (``digest``, else made here) is stamped on it."""
+    data = record.data
     try:
         if not mapper.in_scope(data):
             reading.out_of_scope.add(hr_key)
@@ -288,6 +296,8 @@ def _render(
                 reading.scope_reasons[hr_key] = mapper.scope_reason(data)
             return None
         reading.in_scope_count += 1
+        if digest is None:
+            digest = record.digest(fingerprint)
         return mapper.render(hr_key, data, source_hash=digest)
     except MappingError as error:
         _hold(reading, RecordError(hr_key, "map", str(error.reason)))
