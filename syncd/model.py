@@ -370,14 +370,16 @@ class LinkDigests(dict[str, int | None]):
     """HR key -> the digest of the record each link was last planned from (None: re-read).
 
     A no-change cycle holds one entry a person, so the status is kept only for links
-    that are not ``linked`` (few): ``status`` answers for every key.
+    that are not ``linked`` (few): ``status`` answers for every key. ``linked`` is how
+    many were ``linked`` when read (the guard's count), however many are taken out since.
     """
 
-    __slots__ = ("statuses",)
+    __slots__ = ("linked", "statuses")
 
     def __init__(self) -> None:
         super().__init__()
         self.statuses: dict[str, LinkStatus] = {}
+        self.linked = 0
 
     def status(self, hr_key: str) -> LinkStatus:
         return self.statuses.get(hr_key, LinkStatus.LINKED)

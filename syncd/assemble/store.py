@@ -22,12 +22,16 @@ def open_state(config: Config) -> Engine:
     SQLite file in a missing folder), whether or not it migrates.
     """
     url = config.state.url.get_secret_value()
-    if config.state.auto_migrate:
-        upgrade(url)
-    else:
-        check_location(url)
-        check_known(url)
-    engine = make_engine(url)
+    engine = make_engine(url)  # connects only when used: after the location is checked
+    try:
+        if config.state.auto_migrate:
+            upgrade(url, engine=engine)
+        else:
+            check_location(url)
+            check_known(url)
+    except BaseException:
+        engine.dispose()
+        raise
     if not inspect(engine).has_table("links"):
         engine.dispose()
         raise StateNotReady("the state store has no schema: run `syncd db upgrade`")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 import syncd
@@ -73,13 +73,15 @@ def head_revision() -> str:
     return head
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head", engine: Engine | None = None) -> None:
     """Bring the store at ``url`` to ``revision``; harmless when already there.
 
     One process at a time migrates a store; the others wait for it and find it done.
+    ``engine``, the caller's own for ``url``, reads the revision: its connection then
+    serves the caller too, where one of a throwaway engine was opened and closed.
     """
     check_location(url)
-    if revision == "head" and _at_newest_file_revision(url):
+    if revision == "head" and _at_newest_file_revision(url, engine):
         return  # the one path every cycle takes: no Alembic import, no lock
     from alembic import command
 
@@ -105,13 +107,13 @@ def _newest_file_revision() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
-def _at_newest_file_revision(url: str) -> bool:
+def _at_newest_file_revision(url: str, engine: Engine | None = None) -> bool:
     """Whether the store is stamped with the newest revision: then there is nothing to do."""
     newest = _newest_file_revision()
     if newest is None:
         return False
     try:
-        with connected(url) as conn:
+        with connected(url) if engine is None else engine.connect() as conn:
             stamped = conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
             return list(stamped) == [newest]
     except Exception:  # no table yet, or anything odd: let Alembic look properly

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table, and_, func, insert, or_, select, update
 
+from syncd.collector import make_old
 from syncd.model import (
     LinkDigests,
     LinkState,
@@ -21,6 +22,7 @@ from syncd.model import (
 )
 from syncd.state.bulk import BulkWriter
 from syncd.state.db import dialect_insert
+from syncd.state.digests import linked_digests
 from syncd.state.tables import jobs, links, operations, sync_errors, sync_runs, sync_status
 
 CHUNK = 500
@@ -87,21 +89,18 @@ def link_digests(conn: Connection, connector: str) -> LinkDigests:
     """HR key -> source digest of every link, and the few statuses other than ``linked``:
     all a no-change cycle needs in memory, one small integer a person.
 
-    Read through the driver's own cursor as plain tuples (SQLAlchemy's row objects cost
-    more than the rows), the ``linked`` ones without their status.
+    The ``linked`` ones are gathered by the database a page at a time (``digests``), the
+    others read through the driver's own cursor as plain tuples with their status.
     """
     placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     linked = LinkStatus.LINKED.value
     digests = LinkDigests()
+    make_old()  # it is about to hold every link (``collector``)
+    for keys, values in linked_digests(conn, connector, linked):
+        digests.update(zip(keys, values, strict=True))
+        digests.linked += len(keys)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(
-            f"SELECT hr_key, source_hash FROM {links.name} "
-            f"WHERE connector = {placeholder} AND status = {placeholder}",
-            (connector, linked),
-        )
-        while rows := cursor.fetchmany(50_000):
-            digests.update(rows)
         cursor.execute(
             f"SELECT hr_key, source_hash, status FROM {links.name} "
             f"WHERE connector = {placeholder} AND status <> {placeholder}",
@@ -250,7 +249,10 @@ def forget_source_hashes(
     """Make the next cycle re-render these people (all when ``keys`` is None)."""
     condition = links.c.connector == connector
     if keys is not None:
-        condition = and_(condition, links.c.hr_key.in_(list(keys)))
+        keys = list(keys)
+        if not keys:  # a cycle with no leaver: no statement
+            return 0
+        condition = and_(condition, links.c.hr_key.in_(keys))
     return conn.execute(update(links).where(condition).values(source_hash=None)).rowcount
 
 

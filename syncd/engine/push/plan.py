@@ -94,10 +94,18 @@ def plan_changes(
 
 
 def guard(
-    conn: Connection, connector: str, plan: Plan, threshold: Threshold
+    conn: Connection,
+    connector: str,
+    plan: Plan,
+    threshold: Threshold,
+    linked: int | None = None,
 ) -> tuple[GuardVerdict, bool]:
-    """The guard's verdict on ``plan``, and whether ``syncd approve`` let it go once."""
-    linked = store.count_links(conn, connector, [LinkStatus.LINKED])
+    """The guard's verdict on ``plan``, and whether ``syncd approve`` let it go once.
+
+    ``linked`` is the number of linked people when the cycle already counted them (the
+    links it read, ``LinkDigests.linked``), else they are counted here."""
+    if linked is None:
+        linked = store.count_links(conn, connector, [LinkStatus.LINKED])
     approved = bool((store.get_status(conn, connector, "push") or {}).get("approved"))
     return check(plan.ops, linked, threshold), approved
 

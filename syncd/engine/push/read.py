@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from syncd.collector import make_old
 from syncd.mapping import MappingError
 from syncd.model import DesiredUser
 from syncd.sources.base import Record, SkipsUnchanged, key_text, keyed
@@ -118,6 +119,7 @@ def read_people(
     ``Reading.outside_found`` and ``outside_dropped`` say what to remember and forget.
     """
     reading = Reading()
+    make_old()  # its sets are about to hold every key read (``collector``)
     duplicates: set[str] = set()
     seen, fingerprint = reading.seen, mapper.fingerprint
     fell_out: dict[str, int | None] = {}  # out of scope now, linked before: back to digests
@@ -167,20 +169,27 @@ def read_people(
             if outside is not None and hr_key in reading.out_of_scope:
                 reading.outside_found[hr_key] = digest or record.digest(fingerprint)
             continue
-        digest = record.digest(fingerprint) if digest is None else digest
+        if digest is None and last is not _ABSENT:
+            # Someone with no link has no digest to compare with: theirs is made only if they
+            # are in scope, or to remember them out of scope (``outside``).
+            digest = record.digest(fingerprint)
         if last == digest:
             unchanged += 1  # the digest covers the scope: it was in scope, and still is
             if only is not None:
                 reading.unchanged_keys.add(hr_key)
             continue
-        desired = _render(mapper, hr_key, record.data, digest, reading, explain=only is not None)
+        desired = _render(
+            mapper, hr_key, record, fingerprint, digest, reading, explain=only is not None
+        )
         if desired is None:
             if hr_key not in reading.out_of_scope:
                 continue  # held: its record does not map
             if last is not _ABSENT:
                 fell_out[hr_key] = last  # type: ignore[assignment]
             elif outside is not None:
-                reading.outside_found[hr_key] = digest
+                reading.outside_found[hr_key] = (
+                    record.digest(fingerprint) if digest is None else digest
+                )
             continue
         reasons = validate(desired)
         if reasons:
@@ -306,11 +315,15 @@ def _hold(reading: Reading, error: RecordError) -> None:
 def _render(
     mapper: MapperLike,
     hr_key: str,
-    data: dict[str, Any],
-    digest: int,
+    record: Record,
+    fingerprint: str,
+    digest: int | None,
     reading: Reading,
     explain: bool = False,
 ) -> DesiredUser | None:
+    """``record`` rendered, or None when out of scope or not mappable (held); its digest
+    (``digest``, else made here) is stamped on it."""
+    data = record.data
     try:
         if not mapper.in_scope(data):
             reading.out_of_scope.add(hr_key)
@@ -318,6 +331,8 @@ def _render(
                 reading.scope_reasons[hr_key] = mapper.scope_reason(data)
             return None
         reading.in_scope_count += 1
+        if digest is None:
+            digest = record.digest(fingerprint)
         return mapper.render(hr_key, data, source_hash=digest)
     except MappingError as error:
         _hold(reading, RecordError(hr_key, "map", str(error.reason)))

@@ -180,7 +180,7 @@ class _PushCycle(OutboxCycle):
             sent_this_cycle=resumed,
         )
         with s.engine.connect() as conn:
-            verdict, approved = guard(conn, s.connector, plan, s.threshold)
+            verdict, approved = guard(conn, s.connector, plan, s.threshold, digests.linked)
         errors = [f"{e.hr_key}: {e.operation}: {e.reason}" for e in reading.errors]
         errors += self._only_misses(reading, plan)
         if plan.leavers_deferred:

@@ -1,0 +1,110 @@
+"""A no-change cycle's one big read: every link's HR key and source digest, in few values.
+
+A million ``(hr_key, source_hash)`` rows fetched as rows cost the driver a tuple, a string
+and an integer each, made one at a time. Here the database gathers a page of them into
+two arrays (``json_group_array`` on SQLite, ``array_agg`` in binary on PostgreSQL) that
+the driver and ``json`` turn into lists in C, and the page becomes a dict in one call.
+Both arrays of a query are filled from the same rows in the same order (one scan feeds
+each row to every aggregate of the query), and a NULL digest stays in its place as
+``None``. Pages are taken in key order (the covering index's), ``PAGE`` rows each, so no
+array grows past what either database can hold whatever the number of people.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sqlalchemy import Connection
+
+from syncd.state.tables import links
+
+PAGE = 250_000
+"""Links gathered per query: large enough that a page's cost is its rows', small enough
+that its two arrays stay a few megabytes."""
+
+Page = tuple[list[str], list[int | None]]
+
+
+def linked_digests(
+    conn: Connection, connector: str, status: str, page: int | None = None
+) -> Iterator[Page]:
+    """The HR keys of ``connector``'s links in ``status`` and their digests, ``page`` (else
+    ``PAGE``) at a time: two lists of one length, in the same order."""
+    page = page or PAGE
+    cursor = conn.connection.driver_connection.cursor  # type: ignore[union-attr]
+    if conn.dialect.name == "postgresql":
+        yield from _pages(cursor(binary=True), _POSTGRESQL, "%s", connector, status, page, _lists)
+        return
+    import sqlite3
+
+    try:
+        yield from _pages(cursor(), _SQLITE, "?", connector, status, page, _json_lists)
+    except sqlite3.OperationalError as error:  # a SQLite built without its JSON functions
+        if "no such function" not in str(error):
+            raise
+        yield from _rows(cursor(), connector, status)
+
+
+_SQLITE = "SELECT json_group_array(hr_key), json_group_array(source_hash)"
+_POSTGRESQL = "SELECT array_agg(hr_key), array_agg(source_hash)"
+
+
+def _pages(
+    cursor: Any,
+    aggregates: str,
+    mark: str,
+    connector: str,
+    status: str,
+    page: int,
+    lists: Callable[[Any, Any], Page],
+) -> Iterator[Page]:
+    """Pages of about ``page`` links in key order: the index is stepped to each page's last
+    key, then the page is gathered between the keys that bound it (no subquery: SQLite
+    copies every row of one through a co-routine)."""
+    where = f"FROM {links.name} WHERE connector = {mark} AND status = {mark}"
+    lower = None
+    try:
+        while True:
+            after = () if lower is None else (lower,)
+            above = "" if lower is None else f" AND hr_key > {mark}"
+            cursor.execute(
+                f"SELECT hr_key {where}{above} ORDER BY hr_key LIMIT 1 OFFSET {page - 1}",
+                (connector, status, *after),
+            )
+            found = cursor.fetchone()
+            upper = None if found is None else found[0]
+            below = "" if upper is None else f" AND hr_key <= {mark}"
+            cursor.execute(
+                f"{aggregates} {where}{above}{below}",
+                (connector, status, *after, *(() if upper is None else (upper,))),
+            )
+            keys, digests = cursor.fetchone()
+            if keys is not None:
+                yield lists(keys, digests)
+            if upper is None:
+                return
+            lower = upper
+    finally:
+        cursor.close()
+
+
+def _lists(keys: list[str], digests: list[int | None]) -> Page:
+    return keys, digests
+
+
+def _json_lists(keys: str, digests: str) -> Page:
+    return json.loads(keys), json.loads(digests)
+
+
+def _rows(cursor: Any, connector: str, status: str) -> Iterator[Page]:
+    try:
+        cursor.execute(
+            f"SELECT hr_key, source_hash FROM {links.name} WHERE connector = ? AND status = ?",
+            (connector, status),
+        )
+        while rows := cursor.fetchmany(PAGE):
+            yield [key for key, _ in rows], [digest for _, digest in rows]
+    finally:
+        cursor.close()
