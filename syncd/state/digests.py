@@ -1,9 +1,11 @@
 """A no-change cycle's one big read: every link's HR key and source digest, in few values.
 
-A million ``(hr_key, source_hash)`` rows fetched as rows cost the driver a tuple, a string
-and an integer each, made one at a time. Here the database gathers a page of them into
-two arrays (``json_group_array`` on SQLite, ``array_agg`` in binary on PostgreSQL) that
-the driver and ``json`` turn into lists in C, and the page becomes a dict in one call.
+A million ``(hr_key, source_hash)`` rows fetched as rows cost SQLite's driver a tuple, a
+string and an integer each, made one at a time. There the database gathers a page of them
+into two arrays (``json_group_array``) that ``json`` turns into lists in C, and the page
+becomes a dict in one call. PostgreSQL's rows stay rows: gathering them into arrays
+(``array_agg``) took less of syncd's CPU but more of the server's, 1.7 s against 1.0 s of
+both at a million (``bench/push_cycle.py`` counts the server's CPU).
 Both arrays of a query are filled from the same rows in the same order (one scan feeds
 each row to every aggregate of the query), and a NULL digest stays in its place as
 ``None``. Pages are taken in key order (the covering index's), ``PAGE`` rows each, so no
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
@@ -35,7 +38,7 @@ def linked_digests(
     page = page or PAGE
     cursor = conn.connection.driver_connection.cursor  # type: ignore[union-attr]
     if conn.dialect.name == "postgresql":
-        yield from _pages(cursor(binary=True), _POSTGRESQL, "%s", connector, status, page, _lists)
+        yield from _rows(cursor(binary=True), "%s", connector, status)
         return
     import sqlite3
 
@@ -44,11 +47,10 @@ def linked_digests(
     except sqlite3.OperationalError as error:  # a SQLite built without its JSON functions
         if "no such function" not in str(error):
             raise
-        yield from _rows(cursor(), connector, status)
+        yield from _rows(cursor(), "?", connector, status)
 
 
 _SQLITE = "SELECT json_group_array(hr_key), json_group_array(source_hash)"
-_POSTGRESQL = "SELECT array_agg(hr_key), array_agg(source_hash)"
 
 
 def _pages(
@@ -90,21 +92,21 @@ def _pages(
         cursor.close()
 
 
-def _lists(keys: list[str], digests: list[int | None]) -> Page:
-    return keys, digests
-
-
 def _json_lists(keys: str, digests: str) -> Page:
     return json.loads(keys), json.loads(digests)
 
 
-def _rows(cursor: Any, connector: str, status: str) -> Iterator[Page]:
+_first, _second = itemgetter(0), itemgetter(1)
+
+
+def _rows(cursor: Any, mark: str, connector: str, status: str) -> Iterator[Page]:
     try:
         cursor.execute(
-            f"SELECT hr_key, source_hash FROM {links.name} WHERE connector = ? AND status = ?",
+            f"SELECT hr_key, source_hash FROM {links.name} "
+            f"WHERE connector = {mark} AND status = {mark}",
             (connector, status),
         )
         while rows := cursor.fetchmany(PAGE):
-            yield [key for key, _ in rows], [digest for _, digest in rows]
+            yield list(map(_first, rows)), list(map(_second, rows))  # both in C
     finally:
         cursor.close()

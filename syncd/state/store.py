@@ -99,12 +99,14 @@ def link_digests(conn: Connection, connector: str) -> LinkDigests:
     for keys, values in linked_digests(conn, connector, linked):
         digests.update(zip(keys, values, strict=True))
         digests.linked += len(keys)
+    others = [status.value for status in LinkStatus if status is not LinkStatus.LINKED]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(
+        cursor.execute(  # IN, not <>: the index gives each status's range, and skips the linked
             f"SELECT hr_key, source_hash, status FROM {links.name} "
-            f"WHERE connector = {placeholder} AND status <> {placeholder}",
-            (connector, linked),
+            f"WHERE connector = {placeholder} "
+            f"AND status IN ({', '.join([placeholder] * len(others))})",
+            (connector, *others),
         )
         statuses = digests.statuses
         for key, digest, status in cursor.fetchall():
