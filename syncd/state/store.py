@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -301,7 +302,7 @@ def record_operations(
     ``first_seq``."""
     writer = BulkWriter(conn)
     stamped = writer.timestamp(operations.c.created_at, now())
-    dumps = writer.dumps
+    payload = _payload_text(writer.dumps)
     pending = OpState.PENDING.value
     for offset in range(0, len(ops), OUTBOX_BATCH):
         batch = ops[offset : offset + OUTBOX_BATCH]
@@ -311,17 +312,11 @@ def record_operations(
                 connector,
                 run_id,
                 seq,
-                op.kind.value,
+                op.kind._value_,  # ``.value``, without the enum property's call
                 op.hr_key,
                 op.target,
                 op.remote_id,
-                dumps(
-                    {
-                        "fields": dict(op.fields),
-                        "changed": list(op.changed),
-                        "source_hash": source_hash(op.hr_key),
-                    }
-                ),
+                payload(op.fields, op.changed, source_hash(op.hr_key)),
                 pending,
                 0,
                 stamped,
@@ -333,9 +328,71 @@ def record_operations(
         # ids read back: every row it wrote has an id above the largest before it.
         floor = conn.execute(select(func.max(operations.c.id))).scalar() or 0
         writer.insert(operations, OPERATION_COLUMNS, rows)
+        consecutive = _consecutive_ids(conn, writer, floor, len(batch))
+        if consecutive is not None:
+            for op, op_id in zip(batch, consecutive, strict=True):
+                op.id = op_id
+            continue
         ids = _ids_by_seq(writer, connector, run_id, floor, start, start + len(batch))
         for seq, op in enumerate(batch, start):
             op.id = ids[seq]
+
+
+Payload = Callable[[Mapping[str, Any], Sequence[str], int | None], str]
+
+
+def _payload_text(dumps: Callable[[Any], str]) -> Payload:
+    """An operation's payload as ``dumps`` writes ``{"fields": ..., "changed": [...],
+    "source_hash": ...}``.
+
+    With ``json.dumps`` (its default separators) the text of a dict is its items' texts
+    joined, so it is put together from parts: a membership's empty fields, the few
+    distinct ``changed`` lists and the hash are never serialised a million times, and no
+    dict is built for a row. Any other serialiser is given the dict itself.
+    """
+    if dumps is not json.dumps:
+        return lambda fields, changed, digest: dumps(
+            {"fields": dict(fields), "changed": list(changed), "source_hash": digest}
+        )
+    names: dict[Sequence[str], str] = {}
+
+    def payload(fields: Mapping[str, Any], changed: Sequence[str], digest: int | None) -> str:
+        if not fields:
+            fields_text = "{}"
+        else:
+            fields_text = dumps(fields if type(fields) is dict else dict(fields))
+        if type(changed) is not tuple:  # only a tuple is kept as a key
+            changed_text = dumps(list(changed))
+        elif (changed_text := names.get(changed)) is None:
+            changed_text = dumps(list(changed))
+            if len(names) < _PAYLOAD_NAMES:
+                names[changed] = changed_text
+        digest_text = int.__repr__(digest) if type(digest) is int else dumps(digest)
+        return (
+            f'{{"fields": {fields_text}, "changed": {changed_text}, "source_hash": {digest_text}}}'
+        )
+
+    return payload
+
+
+_PAYLOAD_NAMES = 1_000
+"""Distinct ``changed`` lists whose text ``_payload_text`` keeps (a plan has a few)."""
+
+
+def _consecutive_ids(conn: Connection, writer: BulkWriter, floor: int, count: int) -> range | None:
+    """On SQLite, the ids of the ``count`` rows just inserted above ``floor``, in the order
+    they were inserted, when they are ``floor + 1`` on; None elsewhere, or if they are not.
+
+    SQLite gives each new row an id above every one the table holds, and the transaction
+    holds its only write lock: the ``count`` rows it wrote are above ``floor``, so when
+    the largest id is ``floor + count`` they are all the rows there, one after the other.
+    One index read instead of reading every id back. PostgreSQL's ids come from a
+    sequence other writers draw on too: they are read back (``_ids_by_seq``).
+    """
+    if writer.is_postgres:
+        return None
+    high = conn.execute(select(func.max(operations.c.id))).scalar() or 0
+    return range(floor + 1, high + 1) if high - floor == count else None
 
 
 def _ids_by_seq(

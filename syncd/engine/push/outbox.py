@@ -204,7 +204,7 @@ def given_fields(op: Operation, fields: dict[str, Any]) -> Operation:
 def _recorded_copy(op: Operation, policy: DiffPolicy) -> Operation:
     """The copy of an operation the outbox keeps: never a write-only field, by value or name."""
     hidden = policy.write_only_fields
-    if not hidden or not set(op.fields) & hidden:
+    if not hidden or hidden.isdisjoint(op.fields):  # no set built an operation
         return op
     return Operation(
         op.kind,
