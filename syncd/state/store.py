@@ -161,15 +161,50 @@ def save_links(conn: Connection, connector: str, saved: Iterable[LinkState]) -> 
     driver's cursor, built a batch at a time (a first sync's million PENDING links as rows at
     once was the peak of its memory; SQLAlchemy's per-row parameter processing was most of
     the time it took to write them)."""
-    stamp = now()
-    writer = BulkWriter(conn)
-    updated = [c for c in LINK_COLUMNS if c not in ("connector", "hr_key", "created_at")]
-    statement = writer.upsert_sql(links, LINK_COLUMNS, ("connector", "hr_key"), updated)
-    stamped = writer.timestamp(links.c.updated_at, stamp)
+    writer, statement, stamped = _link_upsert(conn)
     dumps = writer.dumps
     for batch in chunked(saved, OUTBOX_BATCH):
         rows = [_link_row(connector, link, stamped, dumps) for link in batch]
         writer.executemany(statement, rows)
+
+
+def save_pending_links(
+    conn: Connection, connector: str, hashes: Iterable[tuple[str, int | None]]
+) -> None:
+    """``save_links`` of the PENDING links of accounts being created (no remote id, fields,
+    groups or courses; inactive), given as (key, source hash): the same rows, without a
+    ``LinkState`` built for each of a first sync's million."""
+    writer, statement, stamped = _link_upsert(conn)
+    dumps = writer.dumps
+    empty_fields, empty_list = _empty_json(dumps, dict), _empty_json(dumps, list)
+    pending = LinkStatus.PENDING.value
+    for batch in chunked(hashes, OUTBOX_BATCH):
+        rows = [
+            (
+                connector,
+                hr_key,
+                None,
+                pending,
+                False,
+                empty_fields,
+                EMPTY_FIELDS_HASH,
+                empty_list,
+                empty_list,
+                source_hash,
+                stamped,
+                stamped,
+            )
+            for hr_key, source_hash in batch
+        ]
+        writer.executemany(statement, rows)
+
+
+def _link_upsert(conn: Connection) -> tuple[BulkWriter, str, Any]:
+    """The writer, the upsert of ``LINK_COLUMNS`` and the stamp of a ``save_links``."""
+    writer = BulkWriter(conn)
+    updated = [c for c in LINK_COLUMNS if c not in ("connector", "hr_key", "created_at")]
+    statement = writer.upsert_sql(links, LINK_COLUMNS, ("connector", "hr_key"), updated)
+    return writer, statement, writer.timestamp(links.c.updated_at, now())
 
 
 LINK_COLUMNS = (

@@ -84,7 +84,8 @@ def record_people(
         op.id = copy.id
     store.save_links(conn, connector, plan.adopted.values())
     creating = {op.hr_key for op in plan.ops if op.kind is OpKind.CREATE}
-    store.save_links(conn, connector, (link_for_create(desired[k], policy) for k in creating))
+    # The links ``link_for_create`` gives, written without building them.
+    store.save_pending_links(conn, connector, ((k, desired[k].source_hash) for k in creating))
     store.set_source_hashes(
         conn,
         connector,

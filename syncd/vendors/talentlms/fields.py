@@ -95,8 +95,14 @@ def _time_zones() -> frozenset[str]:
         return frozenset()
 
 
+_PLAIN_TEXT = TEXT_FIELDS - {"email", "password", "timezone", "locale"}
+"""The text fields whose only rule is ``MAX_LENGTH``."""
+
+
 def field_problems(name: str, value: Any) -> list[str]:
     """What is wrong with one field's value (required-ness is checked by the caller)."""
+    if type(value) is str and name in _PLAIN_TEXT and len(value) <= MAX_LENGTH:
+        return []  # what ``_text_problems`` finds in such text: asked of every person
     if name in NOT_MAPPABLE:
         return [f"users.fields.{name} cannot be mapped: {NOT_MAPPABLE[name]}"]
     if name in TEXT_FIELDS:
@@ -134,13 +140,7 @@ def _too_long(name: str, length: int) -> str:
     return f"{name} is {length} characters long; TalentLMS allows at most {MAX_LENGTH}"
 
 
-_TEXT_RULES = frozenset({"email", "password", "timezone", "locale"})
-"""The text fields with a rule beyond a length."""
-
-
 def _text_problems(name: str, value: Any) -> list[str]:
-    if type(value) is str and len(value) <= MAX_LENGTH and name not in _TEXT_RULES:
-        return []  # what the checks below find for text of a field with no rule of its own
     if value is not None and not isinstance(value, str | int | float):
         return [f"{name} is {preview(value)}; TalentLMS expects text"]
     text = text_of(value)
