@@ -23,8 +23,10 @@ people (HowNow: managers before their reports) is planned whole, never in chunks
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,9 +83,13 @@ class NewPeople:
 
     def record(self, run_id: int, first_seq: int) -> None:
         """Plan and record every chunk, each in its own transaction."""
-        s = self.settings
         if not self.keys:
             return  # not streamed: the source is not read again
+        with _collection_paused():
+            self._record(run_id, first_seq)
+
+    def _record(self, run_id: int, first_seq: int) -> None:
+        s = self.settings
         s.adapter.begin_validation()
         seq = first_seq
         for people in _chunks(self._rendered(), CHUNK):
@@ -159,6 +165,24 @@ class NewPeople:
                 errors.append(RecordError(hr_key, "validate", "; ".join(reasons)))
                 continue
             yield desired
+
+
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector held off while the chunks are planned and recorded.
+
+    A chunk's people, operations and rows (hundreds of thousands of objects) live until it
+    is recorded, and each automatic collection walks them and everything else the process
+    holds, over and over: 8% of a first sync's time. Reference counting frees them (none
+    forms a cycle), so nothing waits for a collection; automatic collection resumes as it
+    was afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 ScopedRender = Callable[[str, dict[str, Any], int], DesiredUser | None]
