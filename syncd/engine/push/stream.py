@@ -174,8 +174,9 @@ def _collection_paused() -> Iterator[None]:
     A chunk's people, operations and rows (hundreds of thousands of objects) live until it
     is recorded, and each automatic collection walks them and everything else the process
     holds, over and over: 8% of a first sync's time. Reference counting frees them (none
-    forms a cycle), so nothing waits for a collection; automatic collection resumes as it
-    was afterwards."""
+    forms a cycle), so nothing waits for a collection. The pause is the whole process's
+    (another connector's cycle meanwhile included): automatic collection resumes as it was
+    afterwards, and collects whatever waited."""
     enabled = gc.isenabled()
     gc.disable()
     try:
