@@ -303,7 +303,7 @@ def count_links(conn: Connection, connector: str, statuses: Iterable[LinkStatus]
 
 
 OUTBOX_BATCH = 5_000
-"""Rows written per batch: operations to the outbox (their ids read back a batch at a time),
+"""Rows written per batch: operations to the outbox (their ids found a batch at a time),
 links, source hashes."""
 
 OPERATION_COLUMNS = (
@@ -339,6 +339,7 @@ def record_operations(
     stamped = writer.timestamp(operations.c.created_at, now())
     payload = _payload_text(writer.dumps)
     pending = OpState.PENDING.value
+    sequence = _id_sequence(writer) if ops else None
     for offset in range(0, len(ops), OUTBOX_BATCH):
         batch = ops[offset : offset + OUTBOX_BATCH]
         start = first_seq + offset
@@ -359,11 +360,20 @@ def record_operations(
             )
             for seq, op in enumerate(batch, start)
         ]
-        # Inserted without RETURNING (SQLite would return ids a row a statement), then the
-        # ids read back: every row it wrote has an id above the largest before it.
+        if sequence is not None:
+            # COPY returns no ids: they are drawn from the table's own sequence first (as
+            # COPY would draw them, in the rows' order) and written with the rows.
+            drawn = _drawn_ids(writer, sequence, len(batch))
+            rows = [(*row, op_id) for row, op_id in zip(rows, drawn, strict=True)]
+            writer.insert(operations, (*OPERATION_COLUMNS, "id"), rows)
+            for op, op_id in zip(batch, drawn, strict=True):
+                op.id = op_id
+            continue
+        # Inserted without RETURNING (SQLite would return ids a row a statement): every row
+        # it wrote has an id above the largest before it.
         floor = conn.execute(select(func.max(operations.c.id))).scalar() or 0
         writer.insert(operations, OPERATION_COLUMNS, rows)
-        consecutive = _consecutive_ids(conn, writer, floor, len(batch))
+        consecutive = None if writer.is_postgres else _consecutive_ids(conn, floor, len(batch))
         if consecutive is not None:
             for op, op_id in zip(batch, consecutive, strict=True):
                 op.id = op_id
@@ -371,6 +381,28 @@ def record_operations(
         ids = _ids_by_seq(writer, connector, run_id, floor, start, start + len(batch))
         for seq, op in enumerate(batch, start):
             op.id = ids[seq]
+
+
+def _id_sequence(writer: BulkWriter) -> str | None:
+    """The sequence the outbox's ids come from, on PostgreSQL (None elsewhere, or if its
+    ids come from none)."""
+    if not writer.is_postgres:
+        return None
+    query = f"SELECT pg_get_serial_sequence({writer.placeholder}, 'id')"
+    ((name,),) = writer.fetchall(query, (writer.quote(operations.name),))
+    return None if name is None else str(name)
+
+
+def _drawn_ids(writer: BulkWriter, sequence: str, count: int) -> list[int]:
+    """``count`` new ids from ``sequence``, smallest first: the ids of the rows about to be
+    written, one query instead of reading them back after (which PostgreSQL, its table
+    not yet analysed, answered by walking every row of the connector's outbox)."""
+    mark = writer.placeholder
+    query = (
+        f"SELECT nextval(CAST({mark} AS regclass)) AS id FROM generate_series(1, {mark}) "
+        "ORDER BY id"
+    )
+    return [int(op_id) for (op_id,) in writer.fetchall(query, (sequence, count))]
 
 
 Payload = Callable[[Mapping[str, Any], Sequence[str], int | None], str]
@@ -414,18 +446,16 @@ _PAYLOAD_NAMES = 1_000
 """Distinct ``changed`` lists whose text ``_payload_text`` keeps (a plan has a few)."""
 
 
-def _consecutive_ids(conn: Connection, writer: BulkWriter, floor: int, count: int) -> range | None:
+def _consecutive_ids(conn: Connection, floor: int, count: int) -> range | None:
     """On SQLite, the ids of the ``count`` rows just inserted above ``floor``, in the order
-    they were inserted, when they are ``floor + 1`` on; None elsewhere, or if they are not.
+    they were inserted, when they are ``floor + 1`` on; None if they are not.
 
     SQLite gives each new row an id above every one the table holds, and the transaction
     holds its only write lock: the ``count`` rows it wrote are above ``floor``, so when
     the largest id is ``floor + count`` they are all the rows there, one after the other.
-    One index read instead of reading every id back. PostgreSQL's ids come from a
-    sequence other writers draw on too: they are read back (``_ids_by_seq``).
+    One index read instead of reading every id back (``_ids_by_seq``, whose query SQLite
+    answers by walking every row of the connector's outbox).
     """
-    if writer.is_postgres:
-        return None
     high = conn.execute(select(func.max(operations.c.id))).scalar() or 0
     return range(floor + 1, high + 1) if high - floor == count else None
 
