@@ -26,7 +26,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import concat, missing
 
 from syncd.config import ConnectorConfig, EnrollmentRule, GroupRule, UsersConfig
-from syncd.jinja_limits import LimitedEnvironment, check_value
+from syncd.jinja_limits import MAX_TEXT, LimitedEnvironment, check_value
 from syncd.model import (
     BRANCH_PREFIX,
     LEARNING_PATH_PREFIX,
@@ -401,6 +401,8 @@ class Mapper:
         self._globals = env.globals
         self._scope = scope
         self._fields = fields
+        # Each field with the key path its errors name: built once, not once a person.
+        self._located = [(name, evaluator, f"users.fields.{name}") for name, evaluator in fields]
         self._active = active
         self._groups = groups
         self._enrollments = enrollments
@@ -452,13 +454,34 @@ class Mapper:
         ``source_hash`` is the record's digest as its source computed it (the engine's);
         without one it is the hash of the record's values.
         """
+        return self._rendered(self._context(record), hr_key, record, source_hash)
+
+    def render_in_scope(
+        self, hr_key: str, record: Mapping[str, Any], source_hash: int | None = None
+    ) -> DesiredUser | None:
+        """``render``, or None when ``record`` is out of scope: ``in_scope`` then ``render``,
+        the same results and errors, with one Jinja context for both (a first sync asks
+        both of a million records). Each gets the whole loop budget, as it would alone."""
         ctx = self._context(record)
+        if self._scope is not None:
+            if not _truth_of(self._scope, ctx, record, "scope", hr_key):
+                return None
+            self._env.start_record()
+        return self._rendered(ctx, hr_key, record, source_hash)
+
+    def _rendered(
+        self, ctx: Context, hr_key: str, record: Mapping[str, Any], source_hash: int | None
+    ) -> DesiredUser:
         path = "users.fields"
         try:
             fields: dict[str, Any] = {}
-            for name, evaluator in self._fields:
-                path = f"users.fields.{name}"
-                fields[name] = check_value(evaluator(ctx, record))
+            for name, evaluator, where in self._located:
+                path = where
+                value = evaluator(ctx, record)
+                # ``check_value`` refuses only text or lists longer than ``MAX_TEXT``.
+                if type(value) is not str or len(value) > MAX_TEXT:
+                    value = check_value(value)
+                fields[name] = value
             path = "users.active"
             active = truth(self._active(ctx, record))
             groups: set[str] = set()

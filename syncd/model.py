@@ -182,7 +182,8 @@ class Operation:
 
     @property
     def sort_key(self) -> tuple[int, str, str, str]:
-        return (self.kind.phase, self.kind.value, self.hr_key, self.target or "")
+        kind = self.kind  # ``kind.phase`` and ``kind.value`` without their property calls
+        return (_PHASE[kind], kind._value_, self.hr_key, self.target or "")
 
     def describe(self) -> str:
         """A one-line description for logs and plans (no field values: they may be personal)."""

@@ -225,6 +225,52 @@ def test_the_loop_budget_is_renewed_for_every_record():
     ] == ["E1", "E2", "E3"]
 
 
+def _scope_then_render(mapper, hr_key: str, record: dict[str, Any]) -> Any:
+    """``in_scope`` then ``render``, each on its own: what ``render_in_scope`` must equal."""
+    try:
+        return mapper.render(hr_key, record, 7) if mapper.in_scope(record, hr_key) else None
+    except MappingError as error:
+        return ("error", error.hr_key, error.reason)
+
+
+def _render_in_scope(mapper, hr_key: str, record: dict[str, Any]) -> Any:
+    try:
+        return mapper.render_in_scope(hr_key, record, 7)
+    except MappingError as error:
+        return ("error", error.hr_key, error.reason)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        ANN,  # in scope, rendered
+        {**ANN, "status": "contractor"},  # out of scope
+        {"employee_id": "E9"},  # the scope itself fails
+        {k: v for k, v in ANN.items() if k != "first_name"},  # in scope, a field fails
+    ],
+    ids=["rendered", "out of scope", "scope fails", "field fails"],
+)
+def test_render_in_scope_answers_as_in_scope_then_render(record):
+    mapper = example_mappers()["talentlms"]
+    key = record["employee_id"]
+
+    assert _render_in_scope(mapper, key, record) == _scope_then_render(mapper, key, record)
+
+
+def test_render_in_scope_gives_scope_and_render_each_the_whole_loop_budget():
+    loop = "{% for i in range(6000) %}{% endfor %}"
+    mapper = compile_connector(
+        connector(
+            scope="range(6000) | length > 0 and status == 'active'",
+            users={"fields": {"login": loop + "{{ employee_id }}"}},
+        )
+    )
+
+    desired = mapper.render_in_scope("E100", ANN)
+
+    assert desired is not None and desired.fields["login"] == "E100"
+
+
 def test_ordinary_arithmetic_and_repetition_still_work():
     desired = render(
         ANN,

@@ -296,3 +296,61 @@ def test_operations_and_links_written_in_bulk_read_back_exactly_as_recorded(migr
         for row in stamps
         for stamp in row
     )
+
+
+def test_every_payload_is_json_dumps_own_text_and_pending_links_are_those_of_creates(
+    migrated_db_url,
+):
+    """The outbox's payloads are put together from parts, and the PENDING links of creates
+    written without building them: each text is still ``json.dumps`` of the payload, and
+    each link the row ``save_links`` writes for ``link_for_create``'s."""
+    from types import MappingProxyType
+
+    from syncd.engine.diff import DiffPolicy
+    from syncd.engine.push.outbox import link_for_create
+    from syncd.model import DesiredUser
+
+    fields = {"login": "E1", "name": "Zoë ✓", "n": 1.5, "flag": True, "none": None}
+    ops = [
+        Operation(OpKind.CREATE, "E1", fields=fields, changed=("flag", "login")),
+        Operation(OpKind.GROUP_ADD, "E1", target="Sales"),
+        Operation(OpKind.ENROLL, "E1", target="101"),
+        Operation(OpKind.UPDATE, "E2", "9", MappingProxyType({"a": [1, {}]}), ("a",)),
+        Operation(OpKind.UPDATE, "E3", "8", {"a": "x"}, ["a"]),  # type: ignore[arg-type]
+        Operation(OpKind.CREATE, "E4", fields={"login": "E4"}, changed=("flag", "login")),
+        Operation(OpKind.GROUP_ADD, "E4", target="Sales"),
+    ]
+    digests = {"E1": -(2**63), "E2": None, "E3": 0, "E4": 2**63 - 1}
+    people = [DesiredUser(k, {}, source_hash=digests[k]) for k in ("E1", "E4")]
+    policy = DiffPolicy(write_only_fields=frozenset({"password"}))
+    engine = make_engine(migrated_db_url)
+    with engine.begin() as conn:
+        store.record_operations(conn, "lms", 1, ops, digests.get)
+        store.save_pending_links(conn, "new", [(p.hr_key, p.source_hash) for p in people])
+        store.save_links(conn, "built", [link_for_create(p, policy) for p in people])
+    with engine.connect() as conn:
+        payloads = conn.execute(
+            select(cast(operations.c.payload, Text)).order_by(operations.c.id)
+        ).scalars()
+        columns = [c for c in links.c if c.name not in ("id", "connector", "created_at")]
+        rows = {
+            connector: conn.execute(
+                select(*columns).where(links.c.connector == connector).order_by(links.c.hr_key)
+            ).all()
+            for connector in ("new", "built")
+        }
+        written = [
+            json.dumps(
+                {
+                    "fields": dict(op.fields),
+                    "changed": list(op.changed),
+                    "source_hash": digests[op.hr_key],
+                }
+            )
+            for op in ops
+        ]
+        assert list(payloads) == written
+    engine.dispose()
+
+    assert [row[:-1] for row in rows["new"]] == [row[:-1] for row in rows["built"]]
+    assert len(rows["new"]) == 2

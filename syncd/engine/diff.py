@@ -83,17 +83,18 @@ def diff_user(
 def _provision(desired: DesiredUser) -> list[Operation]:
     """A create carries the desired fields themselves, not a copy (nothing changes an
     operation's fields in place): a first sync holds a million of them."""
-    fields = desired.fields
-    ops = [Operation(OpKind.CREATE, desired.hr_key, None, fields, _names(tuple(fields)))]
-    ops.extend(_memberships(desired, _NONE, _NONE, None, _NEW_ACCOUNT))
+    fields, key, none = desired.fields, desired.hr_key, _NO_FIELDS
+    ops = [Operation(OpKind.CREATE, key, None, fields, _names(tuple(fields)))]
+    # ``_memberships`` of an account with none: every group added, then every course
+    # enrolled, each by name (its order, without a sort key an operation).
+    ops += [Operation(OpKind.GROUP_ADD, key, None, none, target=g) for g in sorted(desired.groups)]
+    ops += [Operation(OpKind.ENROLL, key, None, none, target=c) for c in sorted(desired.courses)]
     return ops
 
 
-_NONE: frozenset[str] = frozenset()
 _NO_FIELDS: Mapping[str, Any] = {}
 """The fields of every membership operation: one shared empty mapping, not a new dict each
 (a first sync has a million of them; nothing changes an operation's fields in place)."""
-_NEW_ACCOUNT = DiffPolicy()  # a new account has no memberships to remove or unenroll
 
 
 @lru_cache(maxsize=64)

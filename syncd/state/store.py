@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -161,15 +162,50 @@ def save_links(conn: Connection, connector: str, saved: Iterable[LinkState]) -> 
     driver's cursor, built a batch at a time (a first sync's million PENDING links as rows at
     once was the peak of its memory; SQLAlchemy's per-row parameter processing was most of
     the time it took to write them)."""
-    stamp = now()
-    writer = BulkWriter(conn)
-    updated = [c for c in LINK_COLUMNS if c not in ("connector", "hr_key", "created_at")]
-    statement = writer.upsert_sql(links, LINK_COLUMNS, ("connector", "hr_key"), updated)
-    stamped = writer.timestamp(links.c.updated_at, stamp)
+    writer, statement, stamped = _link_upsert(conn)
     dumps = writer.dumps
     for batch in chunked(saved, OUTBOX_BATCH):
         rows = [_link_row(connector, link, stamped, dumps) for link in batch]
         writer.executemany(statement, rows)
+
+
+def save_pending_links(
+    conn: Connection, connector: str, hashes: Iterable[tuple[str, int | None]]
+) -> None:
+    """``save_links`` of the PENDING links of accounts being created (no remote id, fields,
+    groups or courses; inactive), given as (key, source hash): the same rows, without a
+    ``LinkState`` built for each of a first sync's million."""
+    writer, statement, stamped = _link_upsert(conn)
+    dumps = writer.dumps
+    empty_fields, empty_list = _empty_json(dumps, dict), _empty_json(dumps, list)
+    pending = LinkStatus.PENDING.value
+    for batch in chunked(hashes, OUTBOX_BATCH):
+        rows = [
+            (
+                connector,
+                hr_key,
+                None,
+                pending,
+                False,
+                empty_fields,
+                EMPTY_FIELDS_HASH,
+                empty_list,
+                empty_list,
+                source_hash,
+                stamped,
+                stamped,
+            )
+            for hr_key, source_hash in batch
+        ]
+        writer.executemany(statement, rows)
+
+
+def _link_upsert(conn: Connection) -> tuple[BulkWriter, str, Any]:
+    """The writer, the upsert of ``LINK_COLUMNS`` and the stamp of a ``save_links``."""
+    writer = BulkWriter(conn)
+    updated = [c for c in LINK_COLUMNS if c not in ("connector", "hr_key", "created_at")]
+    statement = writer.upsert_sql(links, LINK_COLUMNS, ("connector", "hr_key"), updated)
+    return writer, statement, writer.timestamp(links.c.updated_at, now())
 
 
 LINK_COLUMNS = (
@@ -271,7 +307,7 @@ def count_links(conn: Connection, connector: str, statuses: Iterable[LinkStatus]
 
 
 OUTBOX_BATCH = 5_000
-"""Rows written per batch: operations to the outbox (their ids read back a batch at a time),
+"""Rows written per batch: operations to the outbox (their ids found a batch at a time),
 links, source hashes."""
 
 OPERATION_COLUMNS = (
@@ -305,8 +341,9 @@ def record_operations(
     ``first_seq``."""
     writer = BulkWriter(conn)
     stamped = writer.timestamp(operations.c.created_at, now())
-    dumps = writer.dumps
+    payload = _payload_text(writer.dumps)
     pending = OpState.PENDING.value
+    sequence = _id_sequence(writer) if ops else None
     for offset in range(0, len(ops), OUTBOX_BATCH):
         batch = ops[offset : offset + OUTBOX_BATCH]
         start = first_seq + offset
@@ -315,17 +352,11 @@ def record_operations(
                 connector,
                 run_id,
                 seq,
-                op.kind.value,
+                op.kind._value_,  # ``.value``, without the enum property's call
                 op.hr_key,
                 op.target,
                 op.remote_id,
-                dumps(
-                    {
-                        "fields": dict(op.fields),
-                        "changed": list(op.changed),
-                        "source_hash": source_hash(op.hr_key),
-                    }
-                ),
+                payload(op.fields, op.changed, source_hash(op.hr_key)),
                 pending,
                 0,
                 stamped,
@@ -333,13 +364,104 @@ def record_operations(
             )
             for seq, op in enumerate(batch, start)
         ]
-        # Inserted without RETURNING (SQLite would return ids a row a statement), then the
-        # ids read back: every row it wrote has an id above the largest before it.
+        if sequence is not None:
+            # COPY returns no ids: they are drawn from the table's own sequence first (as
+            # COPY would draw them, in the rows' order) and written with the rows.
+            drawn = _drawn_ids(writer, sequence, len(batch))
+            rows = [(*row, op_id) for row, op_id in zip(rows, drawn, strict=True)]
+            writer.insert(operations, (*OPERATION_COLUMNS, "id"), rows)
+            for op, op_id in zip(batch, drawn, strict=True):
+                op.id = op_id
+            continue
+        # Inserted without RETURNING (SQLite would return ids a row a statement): every row
+        # it wrote has an id above the largest before it.
         floor = conn.execute(select(func.max(operations.c.id))).scalar() or 0
         writer.insert(operations, OPERATION_COLUMNS, rows)
+        consecutive = None if writer.is_postgres else _consecutive_ids(conn, floor, len(batch))
+        if consecutive is not None:
+            for op, op_id in zip(batch, consecutive, strict=True):
+                op.id = op_id
+            continue
         ids = _ids_by_seq(writer, connector, run_id, floor, start, start + len(batch))
         for seq, op in enumerate(batch, start):
             op.id = ids[seq]
+
+
+def _id_sequence(writer: BulkWriter) -> str | None:
+    """The sequence the outbox's ids come from, on PostgreSQL (None elsewhere, or if its
+    ids come from none)."""
+    if not writer.is_postgres:
+        return None
+    query = f"SELECT pg_get_serial_sequence({writer.placeholder}, 'id')"
+    ((name,),) = writer.fetchall(query, (writer.quote(operations.name),))
+    return None if name is None else str(name)
+
+
+def _drawn_ids(writer: BulkWriter, sequence: str, count: int) -> list[int]:
+    """``count`` new ids from ``sequence``, smallest first: the ids of the rows about to be
+    written, one query instead of reading them back after (which PostgreSQL, its table
+    not yet analysed, answered by walking every row of the connector's outbox)."""
+    mark = writer.placeholder
+    query = (
+        f"SELECT nextval(CAST({mark} AS regclass)) AS id FROM generate_series(1, {mark}) "
+        "ORDER BY id"
+    )
+    return [int(op_id) for (op_id,) in writer.fetchall(query, (sequence, count))]
+
+
+Payload = Callable[[Mapping[str, Any], Sequence[str], int | None], str]
+
+
+def _payload_text(dumps: Callable[[Any], str]) -> Payload:
+    """An operation's payload as ``dumps`` writes ``{"fields": ..., "changed": [...],
+    "source_hash": ...}``.
+
+    With ``json.dumps`` (its default separators) the text of a dict is its items' texts
+    joined, so it is put together from parts: a membership's empty fields, the few
+    distinct ``changed`` lists and the hash are never serialised a million times, and no
+    dict is built for a row. Any other serialiser is given the dict itself.
+    """
+    if dumps is not json.dumps:
+        return lambda fields, changed, digest: dumps(
+            {"fields": dict(fields), "changed": list(changed), "source_hash": digest}
+        )
+    names: dict[Sequence[str], str] = {}
+
+    def payload(fields: Mapping[str, Any], changed: Sequence[str], digest: int | None) -> str:
+        if not fields:
+            fields_text = "{}"
+        else:
+            fields_text = dumps(fields if type(fields) is dict else dict(fields))
+        if type(changed) is not tuple:  # only a tuple is kept as a key
+            changed_text = dumps(list(changed))
+        elif (changed_text := names.get(changed)) is None:
+            changed_text = dumps(list(changed))
+            if len(names) < _PAYLOAD_NAMES:
+                names[changed] = changed_text
+        digest_text = int.__repr__(digest) if type(digest) is int else dumps(digest)
+        return (
+            f'{{"fields": {fields_text}, "changed": {changed_text}, "source_hash": {digest_text}}}'
+        )
+
+    return payload
+
+
+_PAYLOAD_NAMES = 1_000
+"""Distinct ``changed`` lists whose text ``_payload_text`` keeps (a plan has a few)."""
+
+
+def _consecutive_ids(conn: Connection, floor: int, count: int) -> range | None:
+    """On SQLite, the ids of the ``count`` rows just inserted above ``floor``, in the order
+    they were inserted, when they are ``floor + 1`` on; None if they are not.
+
+    SQLite gives each new row an id above every one the table holds, and the transaction
+    holds its only write lock: the ``count`` rows it wrote are above ``floor``, so when
+    the largest id is ``floor + count`` they are all the rows there, one after the other.
+    One index read instead of reading every id back (``_ids_by_seq``, whose query SQLite
+    answers by walking every row of the connector's outbox).
+    """
+    high = conn.execute(select(func.max(operations.c.id))).scalar() or 0
+    return range(floor + 1, high + 1) if high - floor == count else None
 
 
 def _ids_by_seq(

@@ -11,13 +11,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import groupby
+from operator import attrgetter
 
 from syncd.model import Operation, OpKind
 from syncd.vendors.base import Capabilities
 
 
 def order(ops: Iterable[Operation]) -> list[Operation]:
-    return sorted(ops, key=lambda op: op.sort_key)
+    return sorted(ops, key=_SORT_KEY)
+
+
+_SORT_KEY = attrgetter("sort_key")
+"""``op.sort_key``, without a Python call of its own for each of a first sync's millions."""
 
 
 def batches(ops: Sequence[Operation], capabilities: Capabilities) -> Iterator[list[Operation]]:

@@ -86,7 +86,8 @@ def record_people(
         op.id = copy.id
     store.save_links(conn, connector, plan.adopted.values())
     creating = {op.hr_key for op in plan.ops if op.kind is OpKind.CREATE}
-    store.save_links(conn, connector, (link_for_create(desired[k], policy) for k in creating))
+    # The links ``link_for_create`` gives, written without building them.
+    store.save_pending_links(conn, connector, ((k, desired[k].source_hash) for k in creating))
     store.set_source_hashes(
         conn,
         connector,
@@ -206,7 +207,7 @@ def given_fields(op: Operation, fields: dict[str, Any]) -> Operation:
 def _recorded_copy(op: Operation, policy: DiffPolicy) -> Operation:
     """The copy of an operation the outbox keeps: never a write-only field, by value or name."""
     hidden = policy.write_only_fields
-    if not hidden or not set(op.fields) & hidden:
+    if not hidden or hidden.isdisjoint(op.fields):  # no set built an operation
         return op
     return Operation(
         op.kind,

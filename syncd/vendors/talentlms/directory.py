@@ -180,7 +180,7 @@ class Directory:
         Only accounts read by this call count, or within an adoption by the listing
         read for it: an account remembered from an older read may be gone or changed.
         """
-        wanted = {key: norm(value) for key, value in values.items() if norm(value)}
+        wanted = {key: text for key, value in values.items() if (text := norm(value))}
         if not wanted:
             return {}
         if self._adoption_listed is not None:

@@ -41,7 +41,9 @@ _FALSE = frozenset({"false", "0", "no"})
 _PREVIEW = 60
 
 
+@lru_cache(maxsize=1024)
 def is_custom(name: str) -> bool:
+    """Asked of every field of every person validated: a mapping has a few names."""
     return CUSTOM_FIELD.match(name) is not None
 
 
@@ -93,8 +95,14 @@ def _time_zones() -> frozenset[str]:
         return frozenset()
 
 
+_PLAIN_TEXT = TEXT_FIELDS - {"email", "password", "timezone", "locale"}
+"""The text fields whose only rule is ``MAX_LENGTH``."""
+
+
 def field_problems(name: str, value: Any) -> list[str]:
     """What is wrong with one field's value (required-ness is checked by the caller)."""
+    if type(value) is str and name in _PLAIN_TEXT and len(value) <= MAX_LENGTH:
+        return []  # what ``_text_problems`` finds in such text: asked of every person
     if name in NOT_MAPPABLE:
         return [f"users.fields.{name} cannot be mapped: {NOT_MAPPABLE[name]}"]
     if name in TEXT_FIELDS:
