@@ -30,7 +30,15 @@ import tempfile
 from pathlib import Path
 
 from common import machine, stamp, write_section
-from push_cycle import CONNECTOR, SYNCD, Store, prepared, sizes_and_stores, write_csv
+from push_cycle import (
+    CONNECTOR,
+    SYNCD,
+    Store,
+    postgres_cpu,
+    prepared,
+    sizes_and_stores,
+    write_csv,
+)
 
 PUSH = ["sync", "bench", "--direction", "push"]
 
@@ -57,8 +65,9 @@ print(json.dumps({"planned_s": planned, "total_s": time.perf_counter() - started
 def first_sync(config: str) -> dict:
     """One ``syncd sync`` of everyone, stopped once its outbox is written."""
     argv = [*SYNCD, *PUSH, "--config", config]
+    server = postgres_cpu()
     out = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True)
-    figures = json.loads(out.stdout)
+    figures = {**json.loads(out.stdout), "server_cpu_s": postgres_cpu() - server}
     if figures["planned_s"] is None:
         raise SystemExit(f"{' '.join(argv)} never logged push_planned: {figures['tail']}")
     return figures
@@ -123,18 +132,21 @@ def report(results: dict[tuple[int, str], dict]) -> str:
         "written to the outbox (committed). The process is then sent SIGTERM, so it stops as "
         "a shutdown does, before the first batch goes to the vendor: sending is not timed. "
         "Peak = that process's max RSS over its whole life; process CPU = its user + system "
-        "time over its whole life (the few operations sent before SIGTERM lands included).",
+        "time over its whole life (the few operations sent before SIGTERM lands included); "
+        "on PostgreSQL, the server's processes' CPU over the same run is given beside it "
+        "(the database's share of the work; other clients' too, if any).",
         "",
-        "| people | store | planned + recorded | process CPU | peak | operations recorded "
-        "| people in outbox |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| people | store | planned + recorded | process CPU | server CPU | peak "
+        "| operations recorded | people in outbox |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for (rows, kind), f in results.items():
         outbox = dict(f["outbox"])
         people = outbox.pop("people")
+        server = f"{f['server_cpu_s']:.1f} s" if kind == "postgresql" else "-"
         lines.append(
             f"| {rows:,} | {kind} | {f['planned_s']:.1f} s | {f['cpu_s']:.1f} s "
-            f"| {f['peak_mb']:.0f} MB "
+            f"| {server} | {f['peak_mb']:.0f} MB "
             f"| {sum(outbox.values()):,} | {people:,} |"
         )
     lines += [
