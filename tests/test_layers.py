@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "syncd"
 VOCABULARY = frozenset(
     {
         "model", "logs", "metrics", "shutdown", "polling", "progress", "jsonpath",
-        "sink_protocol", "syncd",
+        "sink_protocol", "collector", "syncd",
     }
 )
 """Plain modules every layer may use; they import nothing but each other."""
