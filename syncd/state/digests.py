@@ -9,13 +9,13 @@ both at a million (``bench/push_cycle.py`` counts the server's CPU).
 Both arrays of a query are filled from the same rows in the same order (one scan feeds
 each row to every aggregate of the query), and a NULL digest stays in its place as
 ``None``. Pages are taken in key order (the covering index's), ``PAGE`` rows each, so no
-array grows past what either database can hold whatever the number of people.
+array grows past what SQLite can hold whatever the number of people.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from operator import itemgetter
 from typing import Any
 
@@ -43,7 +43,7 @@ def linked_digests(
     import sqlite3
 
     try:
-        yield from _pages(cursor(), _SQLITE, "?", connector, status, page, _json_lists)
+        yield from _pages(cursor(), connector, status, page)
     except sqlite3.OperationalError as error:  # a SQLite built without its JSON functions
         if "no such function" not in str(error):
             raise
@@ -53,47 +53,35 @@ def linked_digests(
 _SQLITE = "SELECT json_group_array(hr_key), json_group_array(source_hash)"
 
 
-def _pages(
-    cursor: Any,
-    aggregates: str,
-    mark: str,
-    connector: str,
-    status: str,
-    page: int,
-    lists: Callable[[Any, Any], Page],
-) -> Iterator[Page]:
+def _pages(cursor: Any, connector: str, status: str, page: int) -> Iterator[Page]:
     """Pages of about ``page`` links in key order: the index is stepped to each page's last
     key, then the page is gathered between the keys that bound it (no subquery: SQLite
     copies every row of one through a co-routine)."""
-    where = f"FROM {links.name} WHERE connector = {mark} AND status = {mark}"
+    where = f"FROM {links.name} WHERE connector = ? AND status = ?"
     lower = None
     try:
         while True:
             after = () if lower is None else (lower,)
-            above = "" if lower is None else f" AND hr_key > {mark}"
+            above = "" if lower is None else " AND hr_key > ?"
             cursor.execute(
                 f"SELECT hr_key {where}{above} ORDER BY hr_key LIMIT 1 OFFSET {page - 1}",
                 (connector, status, *after),
             )
             found = cursor.fetchone()
             upper = None if found is None else found[0]
-            below = "" if upper is None else f" AND hr_key <= {mark}"
+            below = "" if upper is None else " AND hr_key <= ?"
             cursor.execute(
-                f"{aggregates} {where}{above}{below}",
+                f"{_SQLITE} {where}{above}{below}",
                 (connector, status, *after, *(() if upper is None else (upper,))),
             )
             keys, digests = cursor.fetchone()
             if keys is not None:
-                yield lists(keys, digests)
+                yield json.loads(keys), json.loads(digests)
             if upper is None:
                 return
             lower = upper
     finally:
         cursor.close()
-
-
-def _json_lists(keys: str, digests: str) -> Page:
-    return json.loads(keys), json.loads(digests)
 
 
 _first, _second = itemgetter(0), itemgetter(1)

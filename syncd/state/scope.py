@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from sqlalchemy import Connection
 
 from syncd.state.bulk import BulkWriter
+from syncd.state.store import chunked
 from syncd.state.tables import out_of_scope
 
 BATCH = 10_000
@@ -39,11 +40,11 @@ def save_out_of_scope(
     table = quote(out_of_scope.name)
     where = f"{quote('connector')} = {mark} AND {quote('hr_key')} = {mark}"
     delete = f"DELETE FROM {table} WHERE {where}"
-    gone = [(connector, hr_key) for hr_key in dropped if hr_key not in found]
-    for start in range(0, len(gone), BATCH):
-        writer.executemany(delete, gone[start : start + BATCH])
+    gone = ((connector, hr_key) for hr_key in dropped if hr_key not in found)
+    for batch in chunked(gone, BATCH):
+        writer.executemany(delete, batch)
     columns, keys = ("connector", "hr_key", "source_hash"), ("connector", "hr_key")
     upsert = writer.upsert_sql(out_of_scope, columns, keys, ("source_hash",))
-    rows = [(connector, hr_key, digest) for hr_key, digest in found.items()]
-    for start in range(0, len(rows), BATCH):
-        writer.executemany(upsert, rows[start : start + BATCH])
+    rows = ((connector, hr_key, digest) for hr_key, digest in found.items())
+    for batch in chunked(rows, BATCH):
+        writer.executemany(upsert, batch)

@@ -167,7 +167,9 @@ def read_people(
         if last is _ABSENT and reading.streams:
             _count_new(reading, mapper, hr_key, record.data)
             if outside is not None and hr_key in reading.out_of_scope:
-                reading.outside_found[hr_key] = digest or record.digest(fingerprint)
+                reading.outside_found[hr_key] = (
+                    record.digest(fingerprint) if digest is None else digest
+                )
             continue
         if digest is None and last is not _ABSENT:
             # Someone with no link has no digest to compare with: theirs is made only if they
