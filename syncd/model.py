@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -373,14 +373,23 @@ class LinkDigests(dict[str, int | None]):
     A no-change cycle holds one entry a person, so the status is kept only for links
     that are not ``linked`` (few): ``status`` answers for every key. ``linked`` is how
     many were ``linked`` when read (the guard's count), however many are taken out since.
+    ``read_at`` is when the read began; ``snapshot_due`` says the linked ones should be
+    kept as a new snapshot (``state.snapshots``) before any is taken out.
     """
 
-    __slots__ = ("linked", "statuses")
+    __slots__ = ("linked", "read_at", "snapshot_due", "statuses")
 
     def __init__(self) -> None:
         super().__init__()
         self.statuses: dict[str, LinkStatus] = {}
         self.linked = 0
+        self.read_at: datetime | None = None
+        self.snapshot_due = False
 
     def status(self, hr_key: str) -> LinkStatus:
         return self.statuses.get(hr_key, LinkStatus.LINKED)
+
+    def linked_items(self) -> Iterator[tuple[str, int | None]]:
+        """(key, digest) of the ``linked`` links."""
+        statuses = self.statuses
+        return ((key, digest) for key, digest in self.items() if key not in statuses)

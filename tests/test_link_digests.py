@@ -1,13 +1,18 @@
 """A no-change cycle reads every link's digest in one go (``store.link_digests``): what it
-reads is exactly what the links hold, whatever the keys, the digests and the paging."""
+reads is exactly what the links hold, whatever the keys, the digests and the paging, and
+whether it came from the connector's snapshot or not."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+from sqlalchemy import select, text
 
 from syncd.model import LinkState, LinkStatus
-from syncd.state import digests, store
+from syncd.state import digests, snapshots, store
 from syncd.state.db import make_engine
+from syncd.state.tables import links
 
 # Keys a page boundary or the arrays' encoding could mangle: separators, quotes, escapes,
 # control characters, accents and scripts that sort apart in one collation and together
@@ -111,3 +116,145 @@ def test_a_sqlite_without_json_functions_reads_the_rows_instead(sqlite_url, monk
 
     assert dict(read) == {link.hr_key: link.source_hash for link in saved}
     assert read.linked == sum(link.status is LinkStatus.LINKED for link in saved)
+
+
+# --- the snapshot: one row a connector, checked against the links before use -------------
+
+
+def _kept(url: str) -> None:
+    """A push's first step: the links read whole, and kept as the connector's snapshot."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        read = store.link_digests(conn, "lms")
+    assert read.snapshot_due
+    with engine.begin() as conn:
+        snapshots.keep(conn, "lms", read.linked_items(), read.read_at)
+    engine.dispose()
+
+
+def _truth(url: str) -> dict[str, int | None]:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        columns = select(links.c.hr_key, links.c.source_hash, links.c.status)
+        rows = conn.execute(columns.where(links.c.connector == "lms")).all()
+    engine.dispose()
+    return {key: digest for key, digest, status in rows if status == "linked"}
+
+
+def _recalled(url: str) -> tuple[int | None, dict[str, int | None]]:
+    engine = make_engine(url)
+    into: dict[str, int | None] = {}
+    with engine.connect() as conn:
+        changed = snapshots.recall(conn, "lms", into)
+    engine.dispose()
+    return changed, into
+
+
+def test_a_kept_snapshot_is_recalled_as_exactly_what_the_links_hold(migrated_db_url):
+    saved = _saved(migrated_db_url)
+    _kept(migrated_db_url)
+
+    changed, recalled = _recalled(migrated_db_url)
+    read = _read(migrated_db_url)
+
+    assert changed == 0 and recalled == _truth(migrated_db_url)
+    assert dict(read) == {link.hr_key: link.source_hash for link in saved}
+    assert read.statuses == {
+        link.hr_key: link.status for link in saved if link.status is not LinkStatus.LINKED
+    }
+    assert read.linked == len(recalled) and not read.snapshot_due
+
+
+def test_links_changed_since_the_snapshot_are_applied_to_it(migrated_db_url):
+    saved = _saved(migrated_db_url)
+    _kept(migrated_db_url)
+    linked = [link for link in saved if link.status is LinkStatus.LINKED]
+    off = next(link for link in saved if link.status is LinkStatus.DEACTIVATED)
+    changes = [
+        LinkState("new person", "r-new", {}, True, source_hash=99),  # hired
+        replace(linked[0], source_hash=12345),  # record changed
+        replace(linked[1], source_hash=None),  # to be read again
+        replace(linked[2], status=LinkStatus.DEACTIVATED, active=False),  # left
+        replace(off, status=LinkStatus.LINKED, active=True, source_hash=7),  # rehired
+    ]
+    engine = make_engine(migrated_db_url)
+    with engine.begin() as conn:
+        store.save_links(conn, "lms", changes)
+        store.set_source_hashes(conn, "lms", [(linked[3].hr_key, -5)])  # planned afresh
+    engine.dispose()
+
+    changed, recalled = _recalled(migrated_db_url)
+
+    assert changed == len(changes) + 1
+    assert recalled == _truth(migrated_db_url)
+    assert recalled["new person"] == 99 and linked[2].hr_key not in recalled
+    assert not _read(migrated_db_url).snapshot_due
+
+
+HAND_EDITS = {
+    "a digest changed": "UPDATE links SET source_hash = 42 WHERE hr_key = 'E1'",
+    "a digest lost": "UPDATE links SET source_hash = NULL WHERE hr_key = 'E1'",
+    "a link deleted": "DELETE FROM links WHERE hr_key = 'E1'",
+    "a status changed": "UPDATE links SET status = 'failed' WHERE hr_key = 'E1'",
+}
+
+
+@pytest.mark.parametrize("edit", HAND_EDITS)
+def test_a_change_that_left_updated_at_alone_has_the_links_read_whole(migrated_db_url, edit):
+    """Nothing but the figures says the snapshot may be used: a write that does not move
+    ``updated_at`` (by hand here; ``forget_source_hashes`` in the code) is still seen."""
+    _saved(migrated_db_url)
+    _kept(migrated_db_url)
+    engine = make_engine(migrated_db_url)
+    with engine.begin() as conn:
+        conn.execute(text(HAND_EDITS[edit]))
+    engine.dispose()
+
+    changed, recalled = _recalled(migrated_db_url)
+    read = _read(migrated_db_url)
+
+    assert changed is None and recalled == {}
+    assert {k: v for k, v in read.items() if k not in read.statuses} == _truth(migrated_db_url)
+    assert read.snapshot_due
+
+
+def test_digests_forgotten_by_the_code_have_the_links_read_whole(migrated_db_url):
+    _saved(migrated_db_url)
+    _kept(migrated_db_url)
+    engine = make_engine(migrated_db_url)
+    with engine.begin() as conn:
+        store.forget_source_hashes(conn, "lms", ["E1"])
+    engine.dispose()
+
+    changed, _ = _recalled(migrated_db_url)
+
+    assert changed is None and _read(migrated_db_url)["E1"] is None
+
+
+def test_too_many_changes_since_have_the_links_read_whole(migrated_db_url, monkeypatch):
+    saved = _saved(migrated_db_url)
+    _kept(migrated_db_url)
+    engine = make_engine(migrated_db_url)
+    with engine.begin() as conn:
+        store.save_links(conn, "lms", [replace(saved[0], source_hash=3)])
+    engine.dispose()
+    assert _recalled(migrated_db_url)[0] == 1
+    monkeypatch.setattr(snapshots, "read_whole_after", lambda linked: 0)
+
+    assert _recalled(migrated_db_url) == (None, {})
+    assert _read(migrated_db_url)[saved[0].hr_key] == 3
+
+
+def test_a_key_the_snapshot_cannot_separate_is_never_kept(sqlite_url):
+    """SQLite text may hold NUL, the snapshot's separator: such links are read whole."""
+    from syncd.state.migrate import upgrade
+
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    with engine.begin() as conn:
+        store.save_links(conn, "lms", [LinkState("a\0b", "r", {}, True, source_hash=1)])
+    engine.dispose()
+    _kept(sqlite_url)
+
+    assert _recalled(sqlite_url) == (None, {})
+    assert dict(_read(sqlite_url)) == {"a\0b": 1}

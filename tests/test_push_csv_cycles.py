@@ -23,7 +23,7 @@ from syncd.engine.push.run import PushSettings, run_push
 from syncd.engine.push.settings import JobPolling
 from syncd.model import DesiredUser, stable_hash
 from syncd.sources.csv import CsvSource
-from syncd.state import scope
+from syncd.state import scope, snapshots, store
 from syncd.state.db import make_engine
 from syncd.state.migrate import alembic_config, upgrade
 from syncd.state.tables import links
@@ -364,3 +364,42 @@ def test_a_repeated_key_out_of_scope_is_held_whichever_row_comes_first(world):
         result = world.push()
         assert any("'E0017' appears more than once" in error for error in result.errors)
         assert world.lms.writes == []
+
+
+def test_quiet_cycles_recall_the_snapshot_instead_of_reading_every_link(world, monkeypatch):
+    monkeypatch.setattr(snapshots, "rewrite_after", lambda linked: 0)  # not 1,000 at least
+    world.write([person(i) for i in range(PEOPLE)])
+    world.push()
+    world.push()  # reads the links made by the first push whole, and keeps them
+    whole_reads = []
+    original = store.linked_digests
+    monkeypatch.setattr(
+        store, "linked_digests", lambda *a, **k: whole_reads.append(a) or original(*a, **k)
+    )
+
+    assert world.push().plan == [] and world.push().plan == []
+    assert whole_reads == [] and world.mapper.rendered == 0
+
+
+def test_a_link_changed_behind_the_snapshot_is_still_put_right(world, monkeypatch):
+    """A write that leaves ``updated_at`` alone (by hand here) must not let the snapshot
+    pass over the person: the link no longer says what was pushed, so they are read again."""
+    monkeypatch.setattr(snapshots, "rewrite_after", lambda linked: 0)
+    rows = [person(i) for i in range(PEOPLE)]
+    world.write(rows)
+    world.push()
+    world.push()  # the snapshot now holds everyone
+    account = world.lms.by_email()["p42@acme.test"]
+    account.fields["name"] = "Edited in the LMS"
+    with world.engine.begin() as conn:  # as if that edit had been pushed, under a new digest
+        stale = {"login": "E0042", "name": "Edited in the LMS", "email": "p42@acme.test"}
+        conn.execute(
+            update(links)
+            .where(links.c.hr_key == "E0042")
+            .values(source_hash=7, fields={**account.fields, **stale})
+        )
+
+    result = world.push()
+
+    assert world.lms.writes == [("update", "E0042")] and result.exit_code == 0
+    assert world.lms.by_email()["p42@acme.test"].fields["name"] == "Person 42"

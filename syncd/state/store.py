@@ -21,6 +21,7 @@ from syncd.model import (
     OpState,
     stable_hash,
 )
+from syncd.state import snapshots
 from syncd.state.bulk import BulkWriter
 from syncd.state.db import dialect_insert
 from syncd.state.digests import linked_digests
@@ -90,16 +91,22 @@ def link_digests(conn: Connection, connector: str) -> LinkDigests:
     """HR key -> source digest of every link, and the few statuses other than ``linked``:
     all a no-change cycle needs in memory, one small integer a person.
 
-    The ``linked`` ones are gathered by the database a page at a time (``digests``), the
-    others read through the driver's own cursor as plain tuples with their status.
+    The ``linked`` ones come from the connector's snapshot when it matches the links
+    (``snapshots``), else are gathered by the database a page at a time (``digests``) and
+    ``snapshot_due`` is set; the others are read through the driver's own cursor as plain
+    tuples with their status.
     """
     placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     linked = LinkStatus.LINKED.value
     digests = LinkDigests()
+    digests.read_at = now()
     make_old()  # it is about to hold every link (``collector``)
-    for keys, values in linked_digests(conn, connector, linked):
-        digests.update(zip(keys, values, strict=True))
-        digests.linked += len(keys)
+    changed = snapshots.recall(conn, connector, digests)
+    if changed is None:
+        for keys, values in linked_digests(conn, connector, linked):
+            digests.update(zip(keys, values, strict=True))
+    digests.linked = len(digests)
+    digests.snapshot_due = changed is None or changed > snapshots.rewrite_after(len(digests))
     others = [status.value for status in LinkStatus if status is not LinkStatus.LINKED]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:

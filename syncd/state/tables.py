@@ -17,6 +17,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -101,6 +102,26 @@ links = Table(
     Index(None, "connector", "remote_id"),
     # Covers a no-change cycle's one big read (``store.link_digests``) and the guard's count.
     Index(None, "connector", "status", "hr_key", "source_hash"),
+    # The links changed since a connector's snapshot was taken (``snapshots.recall``).
+    Index(None, "connector", "updated_at"),
+)
+
+# --- link_snapshots: the linked people's digests as one row a connector -----------------
+# ``snapshots``: checked against the links before use, so it is never the truth, only a
+# faster way to read it. Keys joined by NUL (UTF-8); digests as little-endian 64-bit
+# integers; ``low_sum``/``high_sum`` the sums of the digests' 32-bit halves.
+link_snapshots = Table(
+    "link_snapshots",
+    metadata,
+    _connector(primary_key=True),
+    _ts("taken_at", nullable=False),
+    Column("linked", BigInteger, nullable=False),
+    Column("hashed", BigInteger, nullable=False),
+    Column("low_sum", BigInteger, nullable=False),
+    Column("high_sum", BigInteger, nullable=False),
+    Column("keys", LargeBinary, nullable=False),
+    Column("digests", LargeBinary, nullable=False),
+    Column("unhashed", LargeBinary, nullable=False),
 )
 
 # --- out_of_scope: people the scope leaves out who have no link ---------------------------

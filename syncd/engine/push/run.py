@@ -36,7 +36,7 @@ from syncd.metrics import record_pending
 from syncd.model import Operation, OpState
 from syncd.progress import Progress
 from syncd.sources.base import SourceError
-from syncd.state import scope, store
+from syncd.state import scope, snapshots, store
 
 log = structlog.get_logger(__name__)
 
@@ -154,6 +154,9 @@ class _PushCycle(OutboxCycle):
         with s.engine.connect() as conn:
             digests = store.link_digests(conn, s.connector)
             outside = scope.out_of_scope_digests(conn, s.connector) if remembers_scope else None
+        if digests.snapshot_due and not self.dry_run:  # before the reading takes any out
+            with s.engine.begin() as conn:
+                snapshots.keep(conn, s.connector, digests.linked_items(), digests.read_at)
         s.adapter.begin_validation()
         reading = read_people(
             s.records(),
