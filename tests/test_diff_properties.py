@@ -8,7 +8,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncd.engine.diff import DiffPolicy, apply_ops, diff_user
+from syncd.engine.diff import DiffPolicy, apply_ops, diff_user, may_deprovision
 from syncd.engine.push.order import batches, order
 from syncd.model import DesiredUser, LinkState, LinkStatus, OpKind
 from syncd.vendors.base import Capabilities
@@ -139,3 +139,13 @@ def _confirmed(op):
     if op.kind is OpKind.CREATE:
         op.remote_id = "new-id"
     return op
+
+
+@settings(max_examples=300, deadline=None)
+@given(links(), policies)
+def test_a_leaver_whose_link_a_cycle_does_not_load_would_get_nothing(link, policy):
+    """``may_deprovision`` lets a cycle leave out the links of people who left long ago:
+    only ever those for whom the diff has nothing to do."""
+    considered = link.status in (LinkStatus.LINKED, LinkStatus.DEACTIVATED)
+    if considered and not may_deprovision(link.status, policy):
+        assert diff_user(None, link, policy) == []

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from syncd.config.schema.sources import CsvSourceConfig
 from syncd.engine.cycle import CycleOutcome
+from syncd.engine.diff import DiffPolicy
 from syncd.engine.guard import Threshold
 from syncd.engine.push.run import PushSettings, run_push
 from syncd.engine.push.settings import JobPolling
@@ -403,3 +404,25 @@ def test_a_link_changed_behind_the_snapshot_is_still_put_right(world, monkeypatc
 
     assert world.lms.writes == [("update", "E0042")] and result.exit_code == 0
     assert world.lms.by_email()["p42@acme.test"].fields["name"] == "Person 42"
+
+
+def test_people_deactivated_long_ago_are_not_loaded_again_until_the_policy_deletes(
+    world, monkeypatch
+):
+    rows = [person(i) for i in range(PEOPLE)]
+    world.write(rows)
+    world.push()
+    world.write(rows[:250])  # 50 people leave (45 of them linked: the rest are contractors)
+    assert world.push().counts["deactivated"] == 45
+    loaded: list[str] = []
+    original = store.load_links
+    monkeypatch.setattr(
+        store, "load_links", lambda conn, c, keys: original(conn, c, loaded.extend(keys) or keys)
+    )
+
+    assert world.push().plan == [] and loaded == []
+
+    world.settings.policy = DiffPolicy(on_missing="delete")
+    result = world.push()
+    assert result.counts["deleted"] == 45 and len(set(loaded)) == 45
+    assert world.push().plan == []

@@ -103,6 +103,16 @@ def _names(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+def may_deprovision(status: LinkStatus, policy: DiffPolicy) -> bool:
+    """Whether a person gone from the source or the scope can still get an operation while
+    their link is in ``status``: an account syncd deactivated is only ever deleted after
+    (``on_missing: delete``). So a cycle loads no link of the people who left long ago and
+    are already deactivated: they accumulate for years, and would be loaded every cycle."""
+    if status is LinkStatus.DEACTIVATED:
+        return policy.on_missing == "delete"
+    return status is LinkStatus.LINKED
+
+
 def _deprovision(link: LinkState | None, policy: DiffPolicy) -> list[Operation]:
     assert link is not None
     if policy.on_missing == "delete":

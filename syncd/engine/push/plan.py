@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine
 
-from syncd.engine.diff import DiffPolicy, diff_user
+from syncd.engine.diff import DiffPolicy, diff_user, may_deprovision
 from syncd.engine.guard import GuardVerdict, Threshold, check
 from syncd.engine.push.order import order
 from syncd.engine.push.read import Digests, Reading
@@ -57,12 +57,11 @@ def plan_changes(
     none that ``sent_this_cycle`` (the outbox's, sent before planning) already covers."""
     # The reading's own people, never changed here: no copy of a million at a first sync.
     plan = Plan(desired=reading.desired)
-    existing = (LinkStatus.LINKED, LinkStatus.DEACTIVATED)
     status = getattr(digests, "status", _linked)  # read_people left only gone or out of scope
     leavers = [
         k
         for k in digests
-        if status(k) in existing
+        if may_deprovision(status(k), policy)
         and (k not in reading.seen or k in reading.out_of_scope)
         and k not in reading.held
         and (only is None or k in only)
