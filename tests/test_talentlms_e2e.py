@@ -878,3 +878,45 @@ def test_a_streamed_first_sync_reads_the_listing_once_to_adopt_and_never_past_it
         assert reads_before_writing(portal, since, LISTING, BATCH_CREATE) == pages
     finally:
         adapter.close()
+
+
+def test_a_streamed_first_sync_chooses_lookups_or_the_listing_once_for_all_its_new_people(
+    make_connector, portal, monkeypatch
+):
+    """Four chunks of three new people each, on a portal of five pages: three people a
+    chunk would be three lookups a chunk (a page read besides), but twelve people in all
+    cost more in lookups than the five pages of one listing, read once for every chunk."""
+    monkeypatch.setattr(stream, "CHUNK", 3)
+    strangers = [
+        {"id": 1000 + i, "login": f"x{i}", "name": "X", "surname": "Y", "email": f"x{i}@o.test"}
+        for i in range(440)
+    ]
+    # Accounts an admin made for two of the people, past the listing's first page.
+    portal.seed({"users": [*strangers, hand_made(1700, "E5"), hand_made(1701, "E11")]})
+    pages = 5  # 443 accounts with the admin, 100 a page
+    lms = make_connector()
+    lms.hr = [person(f"E{n}") for n in range(1, 13)]
+    adapter = lms.adapter()
+    try:
+        since, calls_before = last_request(portal), adapter.api_calls
+        result = lms.push_keeping(adapter)
+        assert result.outcome == CycleOutcome.SUCCESS, result.errors
+        # Before the first create: the listing's pages, once, and no lookup (same endpoint).
+        assert reads_before_writing(portal, since, LISTING, BATCH_CREATE) == pages
+        assert result.counts["api_calls"] == adapter.api_calls - calls_before
+        found = accounts(portal)
+        assert found["e5"]["id"] == 1700 and found["e11"]["id"] == 1701  # adopted
+        assert "hand-e5" not in found and "hand-e11" not in found  # their logins updated
+        assert result.counts["created"] == 10 and len(found) == 440 + 12
+        sent = creates_sent(portal)
+        assert sent == Counter({f"e{n}": 1 for n in range(1, 13) if n not in (5, 11)})
+        with lms.engine.connect() as conn:
+            links = store.load_links(conn, "lms", [f"E{n}" for n in range(1, 13)])
+        assert {k: link.remote_id for k, link in links.items() if k in ("E5", "E11")} == {
+            "E5": "1700",
+            "E11": "1701",
+        }
+        assert len({link.remote_id for link in links.values()}) == 12
+        assert lms.errors() == []
+    finally:
+        adapter.close()

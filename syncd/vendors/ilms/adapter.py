@@ -93,8 +93,8 @@ class ILMSAdapter(AdapterSkeleton):
             accounts.update(self._matched(code, len(values), self.directory.find(code, values)))
         return accounts
 
-    def begin_adoption(self) -> None:
-        self.directory.begin_adoption()
+    def begin_adoption(self, expected: int = 0) -> None:
+        self.directory.begin_adoption(expected)
 
     def end_adoption(self) -> None:
         self.directory.end_adoption()
