@@ -729,3 +729,38 @@ def test_a_streamed_first_sync_chooses_lookups_or_the_listing_once_for_all_its_n
         assert len(found) == 440 + 12 and lms.errors() == {}  # no one created twice
     finally:
         adapter.close()
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "whole"])
+def test_an_adopted_account_is_updated_alike_streamed_or_whole_with_a_password_mapped(
+    make_connector, portal, monkeypatch, streamed
+):
+    """The organization makes the password (F016) mandatory and the mapping sets one: a
+    create sends it, an adopted account's update does not (never re-sent, digest Q39) but
+    is checked with it before sending, as planned; streamed in chunks or planned whole.
+    An inactive one is reactivated, then updated: both its operations carry it."""
+    if streamed:
+        monkeypatch.setattr(stream, "CHUNK", 3)  # six new people: two chunks
+    inactive = {**hand_made(600005, "E5"), "status": "Inactive"}
+    portal.seed({"users": [hand_made(600002, "E2"), inactive]})
+    fields = {
+        "F001": "{{ first_name }}",
+        "F003": "{{ last_name }}",
+        "F004": "{{ employee_id }}",
+        "F016": "Initial-{{ employee_id }}-pass",
+        "region": "Acme",
+        "division": "Staff",
+        "department": "{{ department }}",
+    }
+    lms = make_connector(fields=fields, target={"required_fields": ["F016"]})
+    lms.hr = [person(f"E{n}") for n in range(1, 7)]
+    result = lms.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert lms.errors() == {} and result.counts["created"] == 4
+    found = accounts(portal)
+    assert found["E2"]["id"] == 600002 and found["E2"]["profile"]["F001"] == "FirstE2"
+    assert found["E5"]["id"] == 600005 and found["E5"]["profile"]["F001"] == "FirstE5"
+    assert found["E5"]["status"] == "Active" and result.counts["reactivated"] == 1
+    assert {k: a["has_password"] for k, a in found.items()} == {
+        f"E{n}": n not in (2, 5) for n in range(1, 7)
+    }

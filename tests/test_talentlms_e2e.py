@@ -920,3 +920,34 @@ def test_a_streamed_first_sync_chooses_lookups_or_the_listing_once_for_all_its_n
         assert lms.errors() == []
     finally:
         adapter.close()
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "whole"])
+def test_a_mapped_password_goes_with_creates_never_with_an_adopted_accounts_update(
+    make_connector, portal, monkeypatch, streamed
+):
+    """The mapping sets a password: new accounts are created with it; an adopted account
+    is updated without it, its own password kept, streamed in chunks or planned whole."""
+    if streamed:
+        monkeypatch.setattr(stream, "CHUNK", 3)  # six new people: two chunks
+    no_password = {"has_password": False}  # an admin's accounts, e.g. for single sign-on
+    portal.seed(
+        {"users": [{**hand_made(n, k), **no_password} for n, k in ((50, "E2"), (51, "E5"))]}
+    )
+    fields = {
+        "login": "{{ employee_id | lower }}",
+        "name": "{{ first_name }}",
+        "surname": "{{ last_name }}",
+        "email": "{{ email | lower }}",
+        "password": "Initial-{{ employee_id }}-pass1!",
+    }
+    lms = make_connector(fields=fields)
+    lms.hr = [person(f"E{n}") for n in range(1, 7)]
+    result = lms.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert lms.errors() == [] and result.counts["created"] == 4
+    found = accounts(portal)
+    assert found["e2"]["id"] == 50 and found["e5"]["id"] == 51  # adopted, login updated
+    assert {login: a["has_password"] for login, a in found.items()} == {
+        f"e{n}": n not in (2, 5) for n in range(1, 7)
+    }
