@@ -951,3 +951,37 @@ def test_a_mapped_password_goes_with_creates_never_with_an_adopted_accounts_upda
     assert {login: a["has_password"] for login, a in found.items()} == {
         f"e{n}": n not in (2, 5) for n in range(1, 7)
     }
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "whole"])
+def test_a_new_person_claiming_a_changed_linked_persons_email_is_held_before_any_call(
+    make_connector, portal, monkeypatch, streamed
+):
+    """E1 takes a new e-mail in the cycle that brings five new people, the last of whom
+    has that same e-mail: held with the reason before anything is sent, never refused
+    by TalentLMS; streamed in chunks (the last new person is planned in the second) or
+    planned whole."""
+    if streamed:
+        monkeypatch.setattr(stream, "CHUNK", 3)  # five new people: two chunks
+    lms = make_connector()
+    lms.hr = [person("E1"), person("E2")]
+    assert lms.push().outcome == CycleOutcome.SUCCESS
+    lms.hr[0]["email"] = "shared@acme.test"
+    lms.hr += [person(f"E{n}") for n in range(3, 7)]
+    lms.hr.append(person("E7", email="Shared@acme.test"))
+    since = last_request(portal)
+    result = lms.push()
+    reason = (
+        "email 'shared@acme.test' is also the email of HR record E1; "
+        "TalentLMS requires every email to be unique"
+    )
+    assert result.outcome == CycleOutcome.PARTIAL
+    assert result.errors == [f"E7: validate: {reason}"]
+    assert [(e["hr_key"], e["operation"], e["reason"]) for e in lms.errors()] == [
+        ("E7", "validate", reason)
+    ]
+    found = accounts(portal)
+    assert found["e1"]["email"] == "shared@acme.test" and "e7" not in found
+    assert creates_sent(portal) == Counter({f"e{n}": 1 for n in range(1, 7)})
+    refused = [r for r in portal.requests(since) if str(r["status"]).startswith("4")]
+    assert refused == []  # nothing was sent for E7 for TalentLMS to refuse

@@ -7,9 +7,12 @@ count needs. Such people can bring no deactivation or deletion (only a create an
 memberships, or an adopted account's reactivation, update and memberships), so the
 guard's count over the rest of the plan is the count of the whole. Once the guard let
 it go and the rest is recorded, the source is read again: each chunk of new people is
-rendered, validated (a validation pass of their own: uniqueness is checked among the
-new people), adopted where the LMS already has them, diffed, and recorded with its
-links and errors in one transaction, then dropped.
+rendered, validated, adopted where the LMS already has them, diffed, and recorded with
+its links and errors in one transaction, then dropped. The chunks' validation goes on
+with the counting read's pass, as a whole plan's would: a new person claiming a value
+a changed, linked person claimed there (an e-mail) is held before any call, with the
+same reason. The pass keeps only the values claimed (the vendor's validator), never
+the people, and the linked ones' are those of the people who changed.
 
 Sending reads the outbox back a recorded chunk at a time. The outbox never keeps
 write-only fields (passwords), so a chunk's creates, and its adopted accounts' updates
@@ -92,8 +95,7 @@ class NewPeople:
 
     def _record(self, run_id: int, first_seq: int) -> None:
         s = self.settings
-        s.adapter.begin_validation()
-        seq = first_seq
+        seq = first_seq  # no new validation pass: the read's goes on (uniqueness)
         for people in _chunks(self._rendered(), CHUNK):
             if s.stop.is_set():  # safe between chunks: the rest have no link, planned next time
                 self.stopped = True
