@@ -75,7 +75,7 @@ class FakeLMS:
     def begin_validation(self) -> None:
         pass
 
-    def begin_adoption(self) -> None:
+    def begin_adoption(self, expected: int = 0) -> None:
         pass
 
     def end_adoption(self) -> None:

@@ -700,3 +700,67 @@ def test_a_streamed_first_sync_reads_the_listing_once_to_adopt_and_never_past_it
         assert reads_before_writing(portal, since, LISTING, USERS_POST) == pages
     finally:
         adapter.close()
+
+
+def test_a_streamed_first_sync_chooses_lookups_or_the_listing_once_for_all_its_new_people(
+    make_connector, portal, monkeypatch
+):
+    """Four chunks of three new people each, on a portal of five pages: three people a
+    chunk would be three searches a chunk (a page read besides), but twelve people in all
+    cost more in searches than the five pages of one listing, read once for all."""
+    monkeypatch.setattr(stream, "CHUNK", 3)
+    strangers = [hand_made(700000 + i, f"X{i}") for i in range(440)]
+    # Accounts an admin made for two of the people, past the listing's first page.
+    portal.seed({"users": [*strangers, hand_made(600005, "E5"), hand_made(600011, "E11")]})
+    pages = math.ceil(len(accounts(portal)) / 100)
+    assert pages == 5
+    lms = make_connector()
+    lms.hr = [person(f"E{n}") for n in range(1, 13)]
+    adapter = lms.adapter(lookup_limit=2)  # more than two people: a listing may be cheaper
+    try:
+        since = last_request(portal)
+        result = lms.push_keeping(adapter)
+        assert result.outcome == CycleOutcome.SUCCESS, result.errors
+        # Before the first create: the listing's pages, once, and no search (same endpoint).
+        assert reads_before_writing(portal, since, LISTING, USERS_POST) == pages
+        found = accounts(portal)
+        assert found["E5"]["id"] == 600005 and found["E5"]["profile"]["F001"] == "FirstE5"
+        assert found["E11"]["id"] == 600011 and result.counts["created"] == 10
+        assert len(found) == 440 + 12 and lms.errors() == {}  # no one created twice
+    finally:
+        adapter.close()
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "whole"])
+def test_an_adopted_account_is_updated_alike_streamed_or_whole_with_a_password_mapped(
+    make_connector, portal, monkeypatch, streamed
+):
+    """The organization makes the password (F016) mandatory and the mapping sets one: a
+    create sends it, an adopted account's update does not (never re-sent, digest Q39) but
+    is checked with it before sending, as planned; streamed in chunks or planned whole.
+    An inactive one is reactivated, then updated: both its operations carry it."""
+    if streamed:
+        monkeypatch.setattr(stream, "CHUNK", 3)  # six new people: two chunks
+    inactive = {**hand_made(600005, "E5"), "status": "Inactive"}
+    portal.seed({"users": [hand_made(600002, "E2"), inactive]})
+    fields = {
+        "F001": "{{ first_name }}",
+        "F003": "{{ last_name }}",
+        "F004": "{{ employee_id }}",
+        "F016": "Initial-{{ employee_id }}-pass",
+        "region": "Acme",
+        "division": "Staff",
+        "department": "{{ department }}",
+    }
+    lms = make_connector(fields=fields, target={"required_fields": ["F016"]})
+    lms.hr = [person(f"E{n}") for n in range(1, 7)]
+    result = lms.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert lms.errors() == {} and result.counts["created"] == 4
+    found = accounts(portal)
+    assert found["E2"]["id"] == 600002 and found["E2"]["profile"]["F001"] == "FirstE2"
+    assert found["E5"]["id"] == 600005 and found["E5"]["profile"]["F001"] == "FirstE5"
+    assert found["E5"]["status"] == "Active" and result.counts["reactivated"] == 1
+    assert {k: a["has_password"] for k, a in found.items()} == {
+        f"E{n}": n not in (2, 5) for n in range(1, 7)
+    }

@@ -629,3 +629,32 @@ def test_a_streamed_first_sync_reads_the_listing_once_to_adopt_and_never_past_it
         assert reads_before_writing(platform, since, LISTING, USERS) == pages
     finally:
         adapter.close()
+
+
+def test_a_streamed_first_sync_chooses_lookups_or_the_listing_once_for_all_its_new_people(
+    make_connector, platform, monkeypatch
+):
+    """Four chunks of three new people each, on a platform of five pages: three people a
+    chunk would be three filtered lookups a chunk (a page read besides), but twelve people
+    in all cost more in lookups than the five pages of one listing, read once for all."""
+    monkeypatch.setattr(stream, "CHUNK", 3)
+    strangers = [hand_made(20000 + i, f"X{i}") for i in range(440)]
+    # Accounts an admin made for two of the people, past the listing's first page.
+    platform.seed({"users": [*strangers, hand_made(10055, "E5"), hand_made(10061, "E11")]})
+    pages = 5  # 442 accounts, 100 a page
+    lp = make_connector()
+    lp.hr = [person(f"E{n}") for n in range(1, 13)]
+    adapter = lp.adapter()
+    try:
+        since = last_request(platform)
+        result = lp.push_keeping(adapter)
+        assert result.outcome == CycleOutcome.SUCCESS, result.errors
+        # Before the first create: the listing's pages, once, and no lookup (same endpoint).
+        assert reads_before_writing(platform, since, LISTING, USERS) == pages
+        found = accounts(platform)
+        assert found["E5"]["id"] == 10055 and found["E11"]["id"] == 10061  # adopted, updated
+        assert "hand-E5" not in found and "hand-E11" not in found
+        assert result.counts["created"] == 10 and len(found) == 440 + 12  # none created twice
+        assert lp.errors() == []
+    finally:
+        adapter.close()

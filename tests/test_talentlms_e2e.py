@@ -878,3 +878,110 @@ def test_a_streamed_first_sync_reads_the_listing_once_to_adopt_and_never_past_it
         assert reads_before_writing(portal, since, LISTING, BATCH_CREATE) == pages
     finally:
         adapter.close()
+
+
+def test_a_streamed_first_sync_chooses_lookups_or_the_listing_once_for_all_its_new_people(
+    make_connector, portal, monkeypatch
+):
+    """Four chunks of three new people each, on a portal of five pages: three people a
+    chunk would be three lookups a chunk (a page read besides), but twelve people in all
+    cost more in lookups than the five pages of one listing, read once for every chunk."""
+    monkeypatch.setattr(stream, "CHUNK", 3)
+    strangers = [
+        {"id": 1000 + i, "login": f"x{i}", "name": "X", "surname": "Y", "email": f"x{i}@o.test"}
+        for i in range(440)
+    ]
+    # Accounts an admin made for two of the people, past the listing's first page.
+    portal.seed({"users": [*strangers, hand_made(1700, "E5"), hand_made(1701, "E11")]})
+    pages = 5  # 443 accounts with the admin, 100 a page
+    lms = make_connector()
+    lms.hr = [person(f"E{n}") for n in range(1, 13)]
+    adapter = lms.adapter()
+    try:
+        since, calls_before = last_request(portal), adapter.api_calls
+        result = lms.push_keeping(adapter)
+        assert result.outcome == CycleOutcome.SUCCESS, result.errors
+        # Before the first create: the listing's pages, once, and no lookup (same endpoint).
+        assert reads_before_writing(portal, since, LISTING, BATCH_CREATE) == pages
+        assert result.counts["api_calls"] == adapter.api_calls - calls_before
+        found = accounts(portal)
+        assert found["e5"]["id"] == 1700 and found["e11"]["id"] == 1701  # adopted
+        assert "hand-e5" not in found and "hand-e11" not in found  # their logins updated
+        assert result.counts["created"] == 10 and len(found) == 440 + 12
+        sent = creates_sent(portal)
+        assert sent == Counter({f"e{n}": 1 for n in range(1, 13) if n not in (5, 11)})
+        with lms.engine.connect() as conn:
+            links = store.load_links(conn, "lms", [f"E{n}" for n in range(1, 13)])
+        assert {k: link.remote_id for k, link in links.items() if k in ("E5", "E11")} == {
+            "E5": "1700",
+            "E11": "1701",
+        }
+        assert len({link.remote_id for link in links.values()}) == 12
+        assert lms.errors() == []
+    finally:
+        adapter.close()
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "whole"])
+def test_a_mapped_password_goes_with_creates_never_with_an_adopted_accounts_update(
+    make_connector, portal, monkeypatch, streamed
+):
+    """The mapping sets a password: new accounts are created with it; an adopted account
+    is updated without it, its own password kept, streamed in chunks or planned whole."""
+    if streamed:
+        monkeypatch.setattr(stream, "CHUNK", 3)  # six new people: two chunks
+    no_password = {"has_password": False}  # an admin's accounts, e.g. for single sign-on
+    portal.seed(
+        {"users": [{**hand_made(n, k), **no_password} for n, k in ((50, "E2"), (51, "E5"))]}
+    )
+    fields = {
+        "login": "{{ employee_id | lower }}",
+        "name": "{{ first_name }}",
+        "surname": "{{ last_name }}",
+        "email": "{{ email | lower }}",
+        "password": "Initial-{{ employee_id }}-pass1!",
+    }
+    lms = make_connector(fields=fields)
+    lms.hr = [person(f"E{n}") for n in range(1, 7)]
+    result = lms.push()
+    assert result.outcome == CycleOutcome.SUCCESS, result.errors
+    assert lms.errors() == [] and result.counts["created"] == 4
+    found = accounts(portal)
+    assert found["e2"]["id"] == 50 and found["e5"]["id"] == 51  # adopted, login updated
+    assert {login: a["has_password"] for login, a in found.items()} == {
+        f"e{n}": n not in (2, 5) for n in range(1, 7)
+    }
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "whole"])
+def test_a_new_person_claiming_a_changed_linked_persons_email_is_held_before_any_call(
+    make_connector, portal, monkeypatch, streamed
+):
+    """E1 takes a new e-mail in the cycle that brings five new people, the last of whom
+    has that same e-mail: held with the reason before anything is sent, never refused
+    by TalentLMS; streamed in chunks (the last new person is planned in the second) or
+    planned whole."""
+    if streamed:
+        monkeypatch.setattr(stream, "CHUNK", 3)  # five new people: two chunks
+    lms = make_connector()
+    lms.hr = [person("E1"), person("E2")]
+    assert lms.push().outcome == CycleOutcome.SUCCESS
+    lms.hr[0]["email"] = "shared@acme.test"
+    lms.hr += [person(f"E{n}") for n in range(3, 7)]
+    lms.hr.append(person("E7", email="Shared@acme.test"))
+    since = last_request(portal)
+    result = lms.push()
+    reason = (
+        "email 'shared@acme.test' is also the email of HR record E1; "
+        "TalentLMS requires every email to be unique"
+    )
+    assert result.outcome == CycleOutcome.PARTIAL
+    assert result.errors == [f"E7: validate: {reason}"]
+    assert [(e["hr_key"], e["operation"], e["reason"]) for e in lms.errors()] == [
+        ("E7", "validate", reason)
+    ]
+    found = accounts(portal)
+    assert found["e1"]["email"] == "shared@acme.test" and "e7" not in found
+    assert creates_sent(portal) == Counter({f"e{n}": 1 for n in range(1, 7)})
+    refused = [r for r in portal.requests(since) if str(r["status"]).startswith("4")]
+    assert refused == []  # nothing was sent for E7 for TalentLMS to refuse

@@ -34,7 +34,7 @@ class DeferredAdapter:
         self._build = build
         self._adapter: Adapter | None = None
         self._validating = False  # begin_validation was called before the adapter was built
-        self._adopting = False  # begin_adoption was, and no end_adoption since
+        self._adopting: int | None = None  # begin_adoption's expected; None: no adoption
 
     @property
     def built(self) -> bool:
@@ -46,8 +46,8 @@ class DeferredAdapter:
             self._adapter = self._build()
             if self._validating:
                 self._adapter.begin_validation()
-            if self._adopting:
-                self._adapter.begin_adoption()
+            if self._adopting is not None:
+                self._adapter.begin_adoption(self._adopting)
         return self._adapter
 
     @property
@@ -60,13 +60,13 @@ class DeferredAdapter:
         else:
             self._adapter.begin_validation()
 
-    def begin_adoption(self) -> None:
-        self._adopting = True
+    def begin_adoption(self, expected: int = 0) -> None:
+        self._adopting = expected
         if self._adapter is not None:
-            self._adapter.begin_adoption()
+            self._adapter.begin_adoption(expected)
 
     def end_adoption(self) -> None:
-        self._adopting = False
+        self._adopting = None
         if self._adapter is not None:
             self._adapter.end_adoption()
 

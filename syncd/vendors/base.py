@@ -266,13 +266,15 @@ class Adapter(Protocol):
         """Requests sent so far (every page read and poll counts), for ``sync_runs``."""
         ...
 
-    def begin_adoption(self) -> None:
+    def begin_adoption(self, expected: int = 0) -> None:
         """A push cycle's adoption starts: its ``match_existing`` calls up to ``end_adoption``
         are the planning of one cycle (a streamed first sync asks once a chunk).
 
         Between the two a vendor may answer them all from one read of its listing: an
         account syncd creates meanwhile belongs to someone already linked. Outside them
-        (a create whose answer was lost) ``match_existing`` reads afresh.
+        (a create whose answer was lost) ``match_existing`` reads afresh. ``expected`` is
+        how many people the cycle's matches ask about in all (a streamed first sync's new
+        people): lookups or one listing is chosen once, for all of them, not per chunk.
         """
         ...
 

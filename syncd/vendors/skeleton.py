@@ -81,7 +81,7 @@ class AdapterSkeleton(VendorApi):
     def validate(self, user: DesiredUser) -> list[str]:
         return self.validator.validate(user)
 
-    def begin_adoption(self) -> None:
+    def begin_adoption(self, expected: int = 0) -> None:
         """Nothing remembered unless the vendor's directory keeps a listing (it overrides)."""
 
     def end_adoption(self) -> None:

@@ -204,6 +204,21 @@ def given_fields(op: Operation, fields: dict[str, Any]) -> Operation:
     )
 
 
+CARRYING = frozenset({OpKind.CREATE, OpKind.UPDATE, OpKind.REACTIVATE})
+"""The kinds the diff plans with a person's whole rendered fields, write-only ones too."""
+
+
+def as_planned(op: Operation, fields: dict[str, Any]) -> Operation:
+    """``op`` given back the write-only ``fields`` it was planned with (``CARRYING``).
+
+    A create sends them (named as changed); an update or a reactivation only carries
+    them, never naming them changed (they are never re-sent), as the diff planned it:
+    a vendor that checks an operation's fields before sending sees them all."""
+    if op.kind is OpKind.CREATE:
+        return given_fields(op, fields)
+    return replace(op, fields={**op.fields, **fields})
+
+
 def _recorded_copy(op: Operation, policy: DiffPolicy) -> Operation:
     """The copy of an operation the outbox keeps: never a write-only field, by value or name."""
     hidden = policy.write_only_fields

@@ -149,7 +149,6 @@ class _PushCycle(OutboxCycle):
     def _push(self, run_id: int) -> PushResult:
         s = self.s
         resumed = [] if self.dry_run else self._resume()  # lost creates are looked up afresh
-        s.adapter.begin_adoption()  # every chunk of a streamed first sync adopts from one read
         remembers_scope = not self.dry_run and s.only is None  # a dry run shows the reasons
         with s.engine.connect() as conn:
             digests = store.link_digests(conn, s.connector)
@@ -171,6 +170,8 @@ class _PushCycle(OutboxCycle):
         )
         self.records_seen = reading.records_seen
         self.invalid = len(reading.errors)
+        # Every chunk of a streamed first sync adopts as its whole new people would, at once.
+        s.adapter.begin_adoption(expected=len(reading.new_keys))
         plan = plan_changes(
             s.engine,
             s.connector,

@@ -7,13 +7,18 @@ count needs. Such people can bring no deactivation or deletion (only a create an
 memberships, or an adopted account's reactivation, update and memberships), so the
 guard's count over the rest of the plan is the count of the whole. Once the guard let
 it go and the rest is recorded, the source is read again: each chunk of new people is
-rendered, validated (a validation pass of their own: uniqueness is checked among the
-new people), adopted where the LMS already has them, diffed, and recorded with its
-links and errors in one transaction, then dropped.
+rendered, validated, adopted where the LMS already has them, diffed, and recorded with
+its links and errors in one transaction, then dropped. The chunks' validation goes on
+with the counting read's pass, as a whole plan's would: a new person claiming a value
+a changed, linked person claimed there (an e-mail) is held before any call, with the
+same reason. The pass keeps only the values claimed (the vendor's validator), never
+the people, and the linked ones' are those of the people who changed.
 
 Sending reads the outbox back a recorded chunk at a time. The outbox never keeps
-write-only fields (passwords), so a chunk's creates get theirs rendered afresh from
-one more read of the source, in step with the chunks: only one chunk's are ever held.
+write-only fields (passwords), so a chunk's creates, and its adopted accounts' updates
+and reactivations, get theirs rendered afresh from one more read of the source, in
+step with the chunks (only one chunk's are ever held): each operation goes as the
+whole plan would have sent it (``outbox.as_planned``).
 
 A crash between chunks leaves the recorded people linked PENDING with their record's
 hash: the next cycle resumes their operations and reads them as unchanged, and
@@ -42,7 +47,7 @@ from syncd.engine.push.read import MapperLike, RecordError, rendered_people
 from syncd.engine.push.send import Sender
 from syncd.engine.push.settings import PushSettings
 from syncd.mapping import MappingError
-from syncd.model import DesiredUser, Operation, OpKind
+from syncd.model import DesiredUser, Operation
 from syncd.sources.base import key_text
 from syncd.state import store
 
@@ -78,7 +83,7 @@ class NewPeople:
     counts: Counter = field(default_factory=Counter)  # operations recorded, by kind
     errors: list[RecordError] = field(default_factory=list)  # records that do not map or validate
     errors_recorded: int = 0
-    creates: set[str] = field(default_factory=set)  # whose create needs write-only fields
+    carrying: set[str] = field(default_factory=set)  # whose operations need write-only fields
     stopped: bool = False  # a shutdown came while recording: the rest waits for the next cycle
 
     def record(self, run_id: int, first_seq: int) -> None:
@@ -90,8 +95,7 @@ class NewPeople:
 
     def _record(self, run_id: int, first_seq: int) -> None:
         s = self.settings
-        s.adapter.begin_validation()
-        seq = first_seq
+        seq = first_seq  # no new validation pass: the read's goes on (uniqueness)
         for people in _chunks(self._rendered(), CHUNK):
             if s.stop.is_set():  # safe between chunks: the rest have no link, planned next time
                 self.stopped = True
@@ -114,7 +118,7 @@ class NewPeople:
             self.chunks.append((min(ids), max(ids)))
             self.counts.update(op.kind for op in plan.ops)
             if s.policy.write_only_fields:
-                self.creates.update(op.hr_key for op in plan.ops if op.kind is OpKind.CREATE)
+                self.carrying.update(op.hr_key for op in plan.ops if op.kind in outbox.CARRYING)
             log.debug("push_chunk_recorded", connector=s.connector, people=len(people))
         with s.engine.begin() as conn:
             self._record_errors(conn)
@@ -130,7 +134,7 @@ class NewPeople:
             return
         at_limits = estimate_counts(self.counts, s.adapter.capabilities, s.limits).seconds
         sender.progress.plan(sum(self.counts.values()), at_limits)
-        secrets = WriteOnly(s, self.creates)
+        secrets = WriteOnly(s, self.carrying)
         for first_id, last_id in self.chunks:
             if sender.stopped_early or s.stop.is_set():
                 sender.stopped_early = True
@@ -216,11 +220,12 @@ def _chunks(people: Iterator[DesiredUser], size: int) -> Iterator[dict[str, Desi
 
 
 class WriteOnly:
-    """Creates read back from the outbox, given their write-only fields from the source.
+    """Operations read back from the outbox, given their write-only fields from the source
+    as the whole plan had them: creates, and adopted accounts' updates and reactivations.
 
     The source is read once, in step with the chunks (which follow its order): the
     fields of people read ahead of their chunk wait here, so about one chunk's are
-    held at a time. A record that no longer renders leaves its create without them,
+    held at a time. A record that no longer renders leaves its operations without them,
     as a resumed create is (``outbox.with_write_only``).
     """
 
@@ -230,20 +235,23 @@ class WriteOnly:
         self.people = _write_only_fields(settings, wanted) if wanted else iter(())
 
     def given(self, ops: list[Operation]) -> list[Operation]:
-        creates = {op.hr_key for op in ops if op.kind is OpKind.CREATE}
-        if not self.hidden or not creates:
+        carrying = {op.hr_key for op in ops if op.kind in outbox.CARRYING}
+        if not self.hidden or not carrying:
             return ops
-        missing = creates - self.found.keys()
+        missing = carrying - self.found.keys()
         for hr_key, fields in self.people:
             self.found[hr_key] = fields
             missing.discard(hr_key)
             if not missing:
                 break
-        return [self._with_fields(op) if op.kind is OpKind.CREATE else op for op in ops]
-
-    def _with_fields(self, op: Operation) -> Operation:
-        fields = self.found.pop(op.hr_key, None)
-        return outbox.given_fields(op, fields) if fields else op
+        # A person's operations are all in one chunk: theirs are let go once given.
+        given = {k: fields for k in carrying if (fields := self.found.pop(k, None))}
+        return [
+            outbox.as_planned(op, given[op.hr_key])
+            if op.kind in outbox.CARRYING and op.hr_key in given
+            else op
+            for op in ops
+        ]
 
 
 def _write_only_fields(

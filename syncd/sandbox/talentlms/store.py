@@ -414,7 +414,7 @@ class Store:
             timezone=str(entry.get("timezone", "UTC")),
             locale=str(entry.get("locale", "en-US")),
             last_login=_ts(entry["last_login"], now) if entry.get("last_login") else None,
-            has_password=True,
+            has_password=bool(entry.get("has_password", True)),  # False: a single sign-on user
             custom_fields={str(k): str(v) for k, v in entry.get("custom_fields", {}).items()},
             groups={int(g) for g in entry.get("groups", [])},
             branches={int(b) for b in entry.get("branches", [])},

@@ -90,11 +90,12 @@ class ILMSAdapter(AdapterSkeleton):
                 by_code.setdefault(found_value[0], {})[user.hr_key] = found_value[1]
         accounts: dict[str, RemoteAccount] = {}
         for code, values in by_code.items():
-            accounts.update(self._matched(code, len(values), self.directory.find(code, values)))
+            found = self.directory.find(code, values, share=len(values) / len(users))
+            accounts.update(self._matched(code, len(values), found))
         return accounts
 
-    def begin_adoption(self) -> None:
-        self.directory.begin_adoption()
+    def begin_adoption(self, expected: int = 0) -> None:
+        self.directory.begin_adoption(expected)
 
     def end_adoption(self) -> None:
         self.directory.end_adoption()

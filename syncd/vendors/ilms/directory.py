@@ -11,11 +11,14 @@ A few people are looked up one by one; many are found in one paged listing of al
 users, whichever costs fewer calls (the first listing page tells how many pages).
 Within one cycle's adoption (``begin_adoption``) the listing is read once for all of
 a streamed first sync's chunks, and forgotten when the adoption ends; outside one (a
-create whose answer was lost) every find reads afresh.
+create whose answer was lost) every find reads afresh. Within one, lookups or the
+listing is chosen once for each field, for every person the adoption expects to find
+by it, never for one chunk alone.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -61,19 +64,28 @@ class Directory:
         self._api = api
         self._lookup_limit = lookup_limit
         self._adopting = False
+        self._expected = 0  # people the adoption's finds ask about, in all
         # The adoption's listing, by match code: folded value -> the accounts that hold it.
         self._listed: dict[str, dict[str, list[Account]]] = {}
+        self._looked_up: set[str] = set()  # codes the adoption finds one person at a time
 
-    def begin_adoption(self) -> None:
+    def begin_adoption(self, expected: int = 0) -> None:
         self._adopting = True
+        self._expected = expected
         self._listed = {}
+        self._looked_up = set()
 
     def end_adoption(self) -> None:
         self._adopting = False
+        self._expected = 0
         self._listed = {}
+        self._looked_up = set()
 
-    def find(self, code: str, values: Mapping[str, str]) -> dict[str, Account]:
-        """Accounts whose ``code`` equals the value, keyed like ``values`` (HR key -> value)."""
+    def find(self, code: str, values: Mapping[str, str], share: float = 1.0) -> dict[str, Account]:
+        """Accounts whose ``code`` equals the value, keyed like ``values`` (HR key -> value).
+
+        Within an adoption, ``share`` (the part of the people matched that go by ``code``)
+        of the people it expects in all decide, once, between searches and the listing."""
         wanted: dict[str, list[str]] = {}
         spelled: dict[str, str] = {}  # folded -> the value as HR spells it, for the search
         for hr_key, value in values.items():
@@ -85,14 +97,19 @@ class Directory:
         listed = self._listed.get(code)
         if listed is not None:
             return _chosen(code, wanted, listed)
-        if len(wanted) > self._lookup_limit:
+        people = len(wanted)
+        if self._adopting:
+            people = max(people, math.ceil(self._expected * share))
+        if people > self._lookup_limit and code not in self._looked_up:
             first = self._api.page(
                 USERS, 1, params={"userstatus": LINKED_STATUSES}, priority=Priority.WRITE
             )
             assert isinstance(first, Page)
             pages = first.pages
-            if first.is_last or (pages is not None and pages < len(wanted)):
+            if first.is_last or (pages is not None and pages < people):
                 return self._by_listing(code, wanted, first)
+        if self._adopting:
+            self._looked_up.add(code)
         return self._one_by_one(code, wanted, spelled)
 
     def search(self, code: str, value: str) -> Account | None:

@@ -145,8 +145,8 @@ class LearningPoolAdapter(AdapterSkeleton):
         values = {user.hr_key: user.fields.get(field) for user in users}
         return self._matched(field, len(users), self.directory.match(field, values))
 
-    def begin_adoption(self) -> None:
-        self.directory.begin_adoption()
+    def begin_adoption(self, expected: int = 0) -> None:
+        self.directory.begin_adoption(expected)
 
     def end_adoption(self) -> None:
         self.directory.end_adoption()

@@ -11,7 +11,9 @@ of everyone, and adopting a stranger's account is the worst mistake a sync can m
 When it does ignore it, the full listing is read once instead.
 
 What is read is remembered only within one cycle's adoption (``begin_adoption``):
-there the listing is read at most once for all of a streamed first sync's chunks.
+there the listing is read at most once for all of a streamed first sync's chunks, and
+lookups or the listing is chosen once, for every person the adoption expects, so a
+large platform never gets a lookup a person from a first sync whose chunks are small.
 It is forgotten when the adoption ends, and a match outside one (a create whose
 answer was lost) reads afresh, so an account made since is never missed.
 """
@@ -76,14 +78,20 @@ class Directory:
         self._complete = False  # the whole listing has been read
         self._filters_ignored = False
         self._adopting = False  # within a cycle's adoption: matches share what was read
+        self._adoption_expected = 0  # people the adoption's matches ask about, in all
+        self._adoption_looks_up = False  # the adoption chose a lookup a person
 
-    def begin_adoption(self) -> None:
+    def begin_adoption(self, expected: int = 0) -> None:
         self._forget()
         self._adopting = True
+        self._adoption_expected = expected
+        self._adoption_looks_up = False
 
     def end_adoption(self) -> None:
         self._forget()
         self._adopting = False
+        self._adoption_expected = 0
+        self._adoption_looks_up = False
 
     def _forget(self) -> None:
         """Accounts read so far may be gone or changed: the next need reads them again."""
@@ -187,21 +195,27 @@ class Directory:
     def match(
         self, field: str, values: Mapping[str, Any], priority: Priority = Priority.READ
     ) -> dict[str, Account]:
-        """Accounts whose ``field`` equals each value (keyed like ``values``), cheapest way."""
+        """Accounts whose ``field`` equals each value (keyed like ``values``), cheapest way.
+
+        Within an adoption the people it expects in all, not these alone, decide between
+        a lookup each and the listing, and the choice holds for its later matches."""
         wanted = {key: norm(value) for key, value in values.items() if norm(value)}
         if not wanted:
             return {}
         if not self._adopting:
             self._forget()  # a lost create's lookup: only a read made now counts
-        if not self._complete and (len(wanted) > 1 or self._filter(field) is None):
+        people = max(len(wanted), self._adoption_expected) if self._adopting else len(wanted)
+        filtered = self._filter(field) is not None
+        if not self._complete and (people > 1 or not filtered) and not self._adoption_looks_up:
             first = self._pager.read(LIST, 1, priority=priority)
             size = self._pager.page_size(LIST)
             pages = -(-first.total // size) if first.total is not None else None
-            if pages is None or pages <= len(wanted) or self._filter(field) is None:
+            if pages is None or pages <= people or not filtered:
                 for page in self._pager.pages(LIST, priority=priority, first=first):
                     self._absorb(page.items)
                 self._complete = True
             else:
+                self._adoption_looks_up = self._adopting
                 self._absorb(first.items)
         found: dict[str, Account] = {}
         for key, value in wanted.items():

@@ -15,7 +15,9 @@ Every account read is remembered with the (monotonic) time it was read: a task's
 new users are only taken from reads made after the task was submitted, and a match
 answers only from reads it made itself, or, within one cycle's adoption
 (``begin_adoption``), from the listing read once for it: a streamed first sync asks
-once a chunk, and a portal of 100 pages must not be read 100 times. A filtered
+once a chunk, and a portal of 100 pages must not be read 100 times. Lookups or the
+listing is chosen once an adoption, for the people it expects in all: per chunk, a
+portal of 20,000 pages would get a million lookups from a million new people. A filtered
 answer is always re-checked, because an ignored filter would return the first
 page of every user, which would be catastrophic for matching (digest §5.1).
 """
@@ -83,6 +85,8 @@ class Directory:
         self.unresolved_creates = 0  # accounts submitted in batches, ids not yet learned
         self._adopting = False  # within a cycle's adoption (begin_adoption .. end_adoption)
         self._adoption_listed: float | None = None  # when the adoption's full listing began
+        self._adoption_expected = 0  # people the adoption's matches ask about, in all
+        self._adoption_looks_up = False  # the adoption chose a lookup a person
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -157,15 +161,20 @@ class Directory:
 
     # --- matching on first sync -----------------------------------------------------------------
 
-    def begin_adoption(self) -> None:
-        """A cycle's adoption starts: its matches may share one full listing, read afresh."""
+    def begin_adoption(self, expected: int = 0) -> None:
+        """A cycle's adoption starts: its matches may share one full listing, read afresh;
+        ``expected`` people in all are to be matched (the choice is made for them all)."""
         self._adopting = True
         self._adoption_listed = None
+        self._adoption_expected = expected
+        self._adoption_looks_up = False
 
     def end_adoption(self) -> None:
         """The listing read for the adoption is not used again (a later match reads anew)."""
         self._adopting = False
         self._adoption_listed = None
+        self._adoption_expected = 0
+        self._adoption_looks_up = False
 
     def _found(self, field: str, wanted: Mapping[str, str], since: float) -> dict[str, Account]:
         return {
@@ -179,23 +188,21 @@ class Directory:
 
         Only accounts read by this call count, or within an adoption by the listing
         read for it: an account remembered from an older read may be gone or changed.
+        Within an adoption the people it expects in all, not these alone, decide between
+        a lookup each and the listing, and the choice holds for its later matches.
         """
         wanted = {key: text for key, value in values.items() if (text := norm(value))}
         if not wanted:
             return {}
         if self._adoption_listed is not None:
             return self._found(field, wanted, self._adoption_listed)
+        people = max(len(wanted), self._adoption_expected) if self._adopting else len(wanted)
+        if people == 1 or self._adoption_looks_up:
+            return self._looked_up(field, values, wanted)
         began = self._clock()
-        if len(wanted) == 1:
-            found = {}
-            for key in wanted:
-                account = self.lookup(field, values[key])
-                if account is not None:
-                    found[key] = account
-            return found
         first = read_page(self._client, USERS, 1, priority=Priority.READ)
         pages = first.total_pages or 1
-        if pages <= len(wanted):
+        if pages <= people:
             for page in iter_pages(self._client, USERS, priority=Priority.READ, first=first):
                 self._absorb(page.items)
             if first.total_results is not None:
@@ -204,12 +211,24 @@ class Directory:
                 self._adoption_listed = began
             return self._found(field, wanted, began)
         # A large portal and a handful of people: one lookup each is cheaper than every page.
+        self._adoption_looks_up = self._adopting
         self._absorb(first.items)
         if first.total_results is not None:
             self.total = first.total_results
         found = {}
         for key, value in wanted.items():
             account = self.cached(field, value, began) or self.lookup(field, values[key])
+            if account is not None:
+                found[key] = account
+        return found
+
+    def _looked_up(
+        self, field: str, values: Mapping[str, Any], wanted: Mapping[str, str]
+    ) -> dict[str, Account]:
+        """One filtered lookup a person."""
+        found = {}
+        for key in wanted:
+            account = self.lookup(field, values[key])
             if account is not None:
                 found[key] = account
         return found
