@@ -332,9 +332,64 @@ def test_people_out_of_scope_are_evaluated_once_while_their_records_are_unchange
     world.push()
     people = {(kind, key) for kind, key in world.lms.writes if kind != "group_add"}
     assert people == {("create", "E0007"), ("deactivate", "E0008")}
-    assert world.remembered_out_of_scope() == CONTRACTORS - {"E0007", "E0017"}
-    again = world.push()  # the one linked person out of scope is read again, as before
-    assert again.plan == [] and world.mapper.scoped == 1 and world.lms.writes == []
+    assert world.remembered_out_of_scope() == CONTRACTORS - {"E0007", "E0017"} | {"E0008"}
+    again = world.push()  # the one linked person out of scope too: deactivated, remembered
+    assert again.plan == [] and world.mapper.scoped == 0 and world.lms.writes == []
+
+
+def _plain_records(world):
+    """The world's file read as a source that cannot skim (an API, a database): every record
+    reaches ``read_people``, which passes over the unchanged ones itself."""
+    config = CsvSourceConfig(type="csv", path=str(world.path), key="employee_id")
+    world.settings.records = lambda: iter(list(CsvSource("hr", config).records()))
+
+
+@pytest.mark.parametrize("skims", [True, False], ids=["csv", "plain source"])
+def test_a_leaver_the_file_keeps_out_of_scope_is_evaluated_once_then_rehired(world, skims):
+    """Files keep leavers for years; a scope that leaves them out deactivates them once, and
+    then passes them over while their record is unchanged, until they come back."""
+    if not skims:
+        _plain_records(world)
+    rows = [person(i) for i in range(PEOPLE)]
+    world.write(rows)
+    world.push()
+    leavers = range(100, 140)
+    for i in leavers:
+        rows[i] = person(i, status="contractor")  # out of scope now, still in the file
+    world.write(rows)
+    assert world.push().counts["deactivated"] == sum(1 for i in leavers if i % 10 != 7)
+
+    quiet = world.push()
+
+    assert quiet.plan == [] and world.mapper.scoped == 0 and quiet.counts["records_seen"] == PEOPLE
+    rows[101] = person(101, status="active")
+    world.write(rows)
+    back = world.push()
+    assert back.counts["reactivated"] == 1 and world.lms.writes[0] == ("reactivate", "E0101")
+    assert "E0101" not in world.remembered_out_of_scope() and world.mapper.scoped == 1
+    assert world.active()["p101@acme.test"] and not world.active()["p102@acme.test"]
+
+
+@pytest.mark.parametrize("skims", [True, False], ids=["csv", "plain source"])
+def test_a_remembered_leaver_is_present_to_the_leaver_rules(world, skims):
+    """Passed over, a linked person out of scope is still in the file: a record without a
+    key (which defers the deactivation of people missing) does not hold back their delete."""
+    if not skims:
+        _plain_records(world)
+    rows = [person(i) for i in range(PEOPLE)]
+    world.write(rows)
+    world.push()
+    rows[100] = person(100, status="contractor")
+    world.write(rows)
+    world.push()
+    world.push()  # remembered now
+    world.write([*rows, person(999, employee_id="")])
+    world.settings.policy = DiffPolicy(on_missing="delete")
+
+    result = world.push()
+
+    assert ("delete", "E0100") in world.lms.writes and world.mapper.scoped == 0
+    assert any("no 'employee_id'" in error for error in result.errors)
 
 
 def test_a_mapping_change_evaluates_the_people_out_of_scope_again(world):

@@ -82,6 +82,10 @@ class SkipsUnchanged(Protocol):
     skipped_out_of_scope: int
     """How many it passed over as out of scope, unchanged (``outside``)."""
 
+    skipped_linked_out_of_scope: list[str]
+    """The keys of those that have a link (in ``digests``): added to ``seen``, as the
+    reader must know them present, and still in ``digests``, as they are out of scope."""
+
     def changed(
         self,
         key: str,
@@ -97,7 +101,8 @@ class SkipsUnchanged(Protocol):
         as it reads them). Every other row is given as ``__iter__`` gives it, to be read in
         full; a key given after its person was passed over is added to ``seen`` first. Once
         the rows run out, ``digests`` and ``outside`` hold only the people not passed over
-        (the passed over are not added to ``seen``)."""
+        (the passed over are not added to ``seen``), and people with a link passed over as
+        out of scope (``skipped_linked_out_of_scope``)."""
         ...
 
 

@@ -38,7 +38,16 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 class _Skim:
     """What ``CsvRecords.changed`` was asked to pass over, and how many it did."""
 
-    __slots__ = ("digests", "fingerprint", "key", "outside", "seen", "skipped", "skipped_outside")
+    __slots__ = (
+        "digests",
+        "fingerprint",
+        "key",
+        "outside",
+        "outside_linked",
+        "seen",
+        "skipped",
+        "skipped_outside",
+    )
 
     def __init__(
         self,
@@ -51,6 +60,7 @@ class _Skim:
         self.key, self.fingerprint, self.digests, self.seen = key, fingerprint, digests, seen
         self.outside: MutableMapping[str, int] = {} if outside is None else outside
         self.skipped = self.skipped_outside = 0
+        self.outside_linked: list[str] = []  # passed over out of scope, with a link
 
 
 class CsvRecords:
@@ -77,6 +87,10 @@ class CsvRecords:
     @property
     def skipped_out_of_scope(self) -> int:
         return self._skim.skipped_outside if self._skim is not None else 0
+
+    @property
+    def skipped_linked_out_of_scope(self) -> list[str]:
+        return self._skim.outside_linked if self._skim is not None else []
 
     def changed(
         self,
@@ -245,6 +259,7 @@ class CsvSource:
         ``number``: the lines read before.
         """
         seen, linked, key_of, outside_key_of = skim.seen, skim.digests, known[0].pop, known[1].pop
+        outside_linked = skim.outside_linked.append
         fresh, as_number = header.hasher(skim.fingerprint).copy, int.from_bytes
         count = skipped = outside = 0
         try:  # the loop of a no-change cycle: every name above is a local for speed
@@ -257,12 +272,11 @@ class CsvSource:
                     if hr_key not in seen:  # ``seen``: the people given
                         skipped += 1
                         continue
-                elif (
-                    (hr_key := outside_key_of(digest, None)) is not None
-                    and hr_key not in seen
-                    and hr_key not in linked  # a link made since: read it in full
-                ):
+                elif (hr_key := outside_key_of(digest, None)) is not None and hr_key not in seen:
                     outside += 1
+                    if hr_key in linked:  # present, out of scope: left in ``digests``
+                        seen.add(hr_key)
+                        outside_linked(hr_key)
                     continue
                 feed.pending = raw
                 try:

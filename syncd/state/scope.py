@@ -1,9 +1,12 @@
-"""The digests of the people a connector's scope leaves out and who have no link.
+"""The digests of the records of the people a connector's scope leaves out.
 
 A push reads everyone in the source; the people out of scope (contractors, another
-country) are most of what a no-change cycle would otherwise evaluate again. Kept here, an
-unchanged one is passed over like an unchanged linked person. The rows hold no LMS state:
-losing them only costs one evaluation of the scope per person.
+country, leavers a file keeps for years) are most of what a no-change cycle would
+otherwise evaluate again. Kept here, an unchanged one is passed over like an unchanged
+linked person; one with a link (deactivated when they fell out of scope) stays a leaver
+of the cycle, as if read in full. The rows hold no LMS state: losing them only costs one
+evaluation of the scope per person. A template is a function of its record alone (no
+clock), so the same record under the same mapping is out of scope again.
 """
 
 from __future__ import annotations

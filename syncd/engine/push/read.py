@@ -57,8 +57,8 @@ class Reading:
     held: set[str] = field(default_factory=set)  # present but unusable: neither changed nor removed
     out_of_scope: set[str] = field(default_factory=set)  # read in full and out of scope
     out_of_scope_unchanged: int = 0  # passed over: out of scope before, record unchanged
-    # People out of scope with no link (``state.scope``): found out of scope this cycle (key ->
-    # digest), to remember; remembered but no longer out of scope unchanged, to forget.
+    # People out of scope (``state.scope``): found out of scope this cycle (key -> digest), to
+    # remember; remembered but no longer out of scope unchanged, to forget.
     outside_found: dict[str, int] = field(default_factory=dict)
     outside_dropped: set[str] = field(default_factory=set)
     in_scope_count: int = 0  # rendered or unchanged: people this connector's LMS gets
@@ -114,8 +114,9 @@ def read_people(
 
     ``digests`` is consumed: each HR key read is removed from it, but for people now out
     of scope, so what remains are the links of the people who left or fell out of scope.
-    ``outside`` (``state.scope``), when given, is consumed too: a person without a link
-    whose record has the digest it holds is still out of scope, and is not evaluated again;
+    ``outside`` (``state.scope``), when given, is consumed too: a person whose record has
+    the digest it holds is still out of scope, and is not evaluated again (one with a link
+    stays in ``digests`` and in ``Reading.out_of_scope``, as if read in full);
     ``Reading.outside_found`` and ``outside_dropped`` say what to remember and forget.
     """
     reading = Reading()
@@ -158,10 +159,13 @@ def read_people(
             _hold(reading, RecordError(hr_key, "source", f"{record.position}: {problem}"))
             continue
         digest = None
-        if last is _ABSENT and outside and (remembered := outside.pop(hr_key, None)) is not None:
+        if outside and (remembered := outside.pop(hr_key, None)) is not None:
             digest = record.digest(fingerprint)
             if remembered == digest:
                 outside_unchanged += 1  # out of scope when last read, and the same record
+                if last is not _ABSENT:  # with a link: still out of scope, as if read in full
+                    reading.out_of_scope.add(hr_key)
+                    fell_out[hr_key] = last  # type: ignore[assignment]
                 continue
             reading.outside_dropped.add(hr_key)
         if last is _ABSENT and reading.streams:
@@ -188,7 +192,7 @@ def read_people(
                 continue  # held: its record does not map
             if last is not _ABSENT:
                 fell_out[hr_key] = last  # type: ignore[assignment]
-            elif outside is not None:
+            if outside is not None:
                 reading.outside_found[hr_key] = (
                     record.digest(fingerprint) if digest is None else digest
                 )
@@ -206,6 +210,7 @@ def read_people(
             continue
         reading.desired[hr_key] = desired
     if skimmer is not None:
+        reading.out_of_scope.update(skimmer.skipped_linked_out_of_scope)
         records_seen += skimmer.skipped + skimmer.skipped_out_of_scope
         unchanged += skimmer.skipped
         outside_unchanged += skimmer.skipped_out_of_scope
