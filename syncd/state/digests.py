@@ -1,4 +1,5 @@
-"""A no-change cycle's one big read: every link's HR key and source digest, in few values.
+"""A no-change cycle's big reads: the HR keys and source digests of a connector's links in
+one status, in few values.
 
 A million ``(hr_key, source_hash)`` rows fetched as rows cost SQLite's driver a tuple, a
 string and an integer each, made one at a time. There the database gathers a page of them
@@ -30,7 +31,7 @@ that its two arrays stay a few megabytes."""
 Page = tuple[list[str], list[int | None]]
 
 
-def linked_digests(
+def paged_digests(
     conn: Connection, connector: str, status: str, page: int | None = None
 ) -> Iterator[Page]:
     """The HR keys of ``connector``'s links in ``status`` and their digests, ``page`` (else

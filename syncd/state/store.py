@@ -24,7 +24,7 @@ from syncd.model import (
 from syncd.state import snapshots
 from syncd.state.bulk import BulkWriter
 from syncd.state.db import dialect_insert
-from syncd.state.digests import linked_digests
+from syncd.state.digests import paged_digests
 from syncd.state.tables import jobs, links, operations, sync_errors, sync_runs, sync_status
 
 CHUNK = 500
@@ -88,41 +88,31 @@ def upsert_many(
 
 
 def link_digests(conn: Connection, connector: str) -> LinkDigests:
-    """HR key -> source digest of every link, and the few statuses other than ``linked``:
-    all a no-change cycle needs in memory, one small integer a person.
+    """HR key -> source digest of every link, and the statuses other than ``linked``: all a
+    no-change cycle needs in memory, one small integer a person.
 
     The ``linked`` ones come from the connector's snapshot when it matches the links
     (``snapshots``), else are gathered by the database a page at a time (``digests``) and
-    ``snapshot_due`` is set; the others are read through the driver's own cursor as plain
-    tuples with their status.
+    ``snapshot_due`` is set; those in each other status are gathered the same way (the
+    deactivated are every leaver a store ever had).
     """
-    placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    linked = LinkStatus.LINKED.value
     digests = LinkDigests()
     digests.read_at = now()
     make_old()  # it is about to hold every link (``collector``)
     changed = snapshots.recall(conn, connector, digests)
     if changed is None:
-        for keys, values in linked_digests(conn, connector, linked):
+        for keys, values in paged_digests(conn, connector, LinkStatus.LINKED.value):
             digests.update(zip(keys, values, strict=True))
     digests.linked = len(digests)
     digests.snapshot_due = changed is None or changed > snapshots.rewrite_after(len(digests))
-    others = [status.value for status in LinkStatus if status is not LinkStatus.LINKED]
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(  # IN, not <>: the index gives each status's range, and skips the linked
-            f"SELECT hr_key, source_hash, status FROM {links.name} "
-            f"WHERE connector = {placeholder} "
-            f"AND status IN ({', '.join([placeholder] * len(others))})",
-            (connector, *others),
-        )
-        statuses = digests.statuses
-        for key, digest, status in cursor.fetchall():
-            digests[key] = digest
-            statuses[key] = LinkStatus(status)
-        return digests
-    finally:
-        cursor.close()
+    statuses = digests.statuses
+    for status in LinkStatus:
+        if status is LinkStatus.LINKED:
+            continue
+        for keys, values in paged_digests(conn, connector, status.value):
+            digests.update(zip(keys, values, strict=True))
+            statuses.update(dict.fromkeys(keys, status))
+    return digests
 
 
 def _link_from_row(row: Any) -> LinkState:
