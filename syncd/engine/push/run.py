@@ -280,7 +280,7 @@ class _PushCycle(OutboxCycle):
 
         shown(plan)
         out_of_scope, scope_reasons = len(reading.out_of_scope), dict(reading.scope_reasons)
-        named = len(reading.errors)  # the new people's go after the read's, as they would
+        named = reading.errors_in_order  # the new people's go before the repeated keys'
         new_people = stream.NewPeople(s, reading.new_keys)
         reading.new_keys = set()
         plan.ops = []
