@@ -101,16 +101,9 @@ class PlanCounts:
                     enrolls[op.target] += 1
 
 
-def check_targets(ops: Sequence[Operation], adapter: Adapter) -> tuple[list[str], list[str]]:
+def check_targets(counts: PlanCounts, adapter: Adapter) -> tuple[list[str], list[str]]:
     """Groups and courses the plan uses that the LMS lacks (with how many operations would fail
     for each), and what the vendor cannot list to tell."""
-    counts = PlanCounts()
-    counts.add(ops)
-    return check_counted_targets(counts, adapter)
-
-
-def check_counted_targets(counts: PlanCounts, adapter: Adapter) -> tuple[list[str], list[str]]:
-    """``check_targets`` from a plan's counts (a plan not held whole)."""
     adds, enrolls = counts.adds, counts.enrolls
     if not adds and not enrolls:
         return [], []

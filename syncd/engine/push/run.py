@@ -299,7 +299,7 @@ class _PushCycle(OutboxCycle):
                 CycleOutcome.STOPPED,
                 "stopped by a shutdown request: the plan shown is not whole",
             )
-        unusable, unlisted = forecast.check_counted_targets(counts, s.adapter)
+        unusable, unlisted = forecast.check_targets(counts, s.adapter)
         return PushResult(
             outcome,
             run_id,
