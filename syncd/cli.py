@@ -498,19 +498,24 @@ def _on_state(config, work: Callable[[Any], Any]) -> Any:
         engine.dispose()
 
 
+def _plan_shown(as_json: bool) -> Callable[[Any], None]:
+    """Where a dry run's operations go as they are planned: one JSON line each with
+    ``--json``, else nowhere (the table counts them: ``PushResult.planned``)."""
+    if as_json:
+        return lambda op: click.echo(json.dumps(_operation_json(op)))
+    return lambda op: None
+
+
 def _print_plan(result, as_json: bool) -> None:
-    from syncd.engine.push.order import summary
+    """What a dry run prints once it is over (its --json operations went as planned)."""
     from syncd.forecast_text import forecast_lines
 
     if as_json:
-        for op in result.plan:
-            click.echo(json.dumps(_operation_json(op)))
         if result.forecast is not None:  # the prediction goes beside the operations
             for line in forecast_lines(result.forecast):
                 click.echo(line, err=True)
         return
-    counts = summary(result.plan)
-    rows = [{"operation": kind, "count": n} for kind, n in counts.items()]
+    rows = [{"operation": kind, "count": n} for kind, n in result.planned.items()]
     _print_table("planned operations", rows, ("operation", "count"), "Nothing to do.")
     if result.forecast is not None:
         for line in forecast_lines(result.forecast):
@@ -534,14 +539,17 @@ def _operation_json(op) -> dict[str, Any]:
     }
 
 
-def _run_push(config, name: str, dry_run: bool, only: tuple[str, ...] = ()):
+def _run_push(
+    config, name: str, dry_run: bool, only: tuple[str, ...] = (), as_json: bool = False
+):
     from syncd.assemble import push_once
     from syncd.shutdown import SHUTDOWN
 
     engine = _open_state_or_exit(config)
+    show = _plan_shown(as_json) if dry_run else None
     try:
         return push_once(
-            config, name, engine, stop=SHUTDOWN, dry_run=dry_run, only=frozenset(only)
+            config, name, engine, stop=SHUTDOWN, dry_run=dry_run, only=frozenset(only), show=show
         )
     finally:
         engine.dispose()
@@ -613,7 +621,7 @@ def sync(
     codes = []
     with stop_on_signals(), showing_progress(interval):
         if direction in ("push", "both"):
-            result = _run_push(config, name, dry_run, only)
+            result = _run_push(config, name, dry_run, only, as_json)
             if dry_run:
                 _print_plan(result, as_json)
             else:
@@ -676,7 +684,7 @@ def plan(name: str, as_json: bool, only: tuple[str, ...], config_path: str) -> N
     """Print the operations the next push of NAME would send (sends no write)."""
     config = _load(config_path)
     _connector_or_exit(config, name)
-    result = _run_push(config, name, dry_run=True, only=only)
+    result = _run_push(config, name, dry_run=True, only=only, as_json=as_json)
     _print_plan(result, as_json)
     sys.exit(result.exit_code)
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from syncd.engine.cycle import CycleOutcome
 from syncd.engine.diff import DiffPolicy
@@ -27,8 +27,8 @@ from syncd.state import store
 from syncd.state.bulk import BulkWriter
 from syncd.state.db import make_engine
 from syncd.state.status import error_rows, status_rows
-from syncd.state.tables import jobs, operations, sync_runs
-from tests.fake_lms import FakeLMS, TinyMapper
+from syncd.state.tables import jobs, links, operations, sync_errors, sync_runs
+from tests.fake_lms import Account, FakeLMS, TinyMapper
 
 
 def person(key, name=None, dept="Engineering", status="active", email=None):
@@ -897,15 +897,63 @@ def test_a_crash_while_a_streamed_chunk_is_sent_resumes_without_duplicates(
     w.engine.dispose()
 
 
-def test_a_dry_run_and_only_plan_a_streamed_sync_whole(migrated_db_url, monkeypatch):
-    """What ``syncd plan`` shows and what ``--only`` sends are as without streaming."""
+def _stored_rows(engine) -> dict[str, int]:
+    """Rows a push may write besides its run row: none of them is a dry run's."""
+    tables = (operations, links, sync_errors, jobs)
+    with engine.connect() as conn:
+        return {
+            t.name: conn.execute(select(func.count()).select_from(t)).scalar_one() for t in tables
+        }
+
+
+def test_a_dry_run_of_a_streamed_sync_shows_each_chunk_before_planning_the_next(
+    migrated_db_url, monkeypatch
+):
+    """Nine new people, three a chunk: each chunk is matched with the LMS's accounts (read
+    only), shown, then let go; the whole is what a plan of all at once shows, and nothing is
+    recorded. An invalid record past the first chunk is still named."""
+    w = _streamed_world(migrated_db_url, monkeypatch)
+    w.hr = [person(i, dept="Sales" if i % 2 else "Engineering") for i in range(10)]
+    w.hr += [person(21, email="not-an-address"), person(22, status="contractor")]
+    w.hr += [person(3, name="Someone else")]  # named after 21, as a whole plan names them
+    w.lms.accounts["old"] = Account(fields={"email": "p7@acme.test", "name": "Old"}, active=True)
+    shown: list = []
+    asked: list[tuple[int, int]] = []  # (people matched, operations shown by then)
+    match = w.lms.match_existing
+    monkeypatch.setattr(
+        w.lms,
+        "match_existing",
+        lambda users, by: asked.append((len(users), len(shown))) or match(users, by),
+    )
+    streamed = w.push(dry_run=True, show=shown.append)
+    assert [people for people, _ in asked] == [3, 3, 3]  # never more than a chunk rendered
+    assert [before for _, before in asked] == [0, 7, 14]  # each shown before the next
+    assert streamed.plan == [] and streamed.outcome == CycleOutcome.DRY_RUN
+    assert streamed.planned == {"create": 8, "update": 1, "group_add": 9, "enroll": 4}
+    assert "21: validate: email 'not-an-address' is not a valid address" in streamed.errors
+    assert "Pa55word" not in str(shown)  # as the outbox would record them
+    assert _stored_rows(w.engine) == {"operations": 0, "links": 0, "sync_errors": 0, "jobs": 0}
+    assert w.lms.writes == []
+
+    monkeypatch.setattr(stream, "CHUNK", 100)  # the same people, planned whole
+    whole = w.push(dry_run=True)
+    assert summary(whole.plan) == streamed.planned
+    assert sorted(map(repr, whole.plan)) == sorted(map(repr, shown))
+    assert whole.forecast == streamed.forecast and whole.forecast is not None
+    assert whole.forecast.out_of_scope == 1
+    assert whole.errors == streamed.errors
+    del whole.counts["api_calls"], streamed.counts["api_calls"]  # the fake matches per call
+    assert whole.counts == streamed.counts  # the run rows say alike: records seen, failed
+    with w.engine.connect() as conn:
+        runs = conn.execute(select(sync_runs.c.outcome)).scalars().all()
+    assert runs == ["dry_run", "dry_run"]  # a dry run's one write, as before
+    w.engine.dispose()
+
+
+def test_only_plans_a_streamed_sync_whole(migrated_db_url, monkeypatch):
+    """What ``--only`` sends is as without streaming."""
     w = _streamed_world(migrated_db_url, monkeypatch)
     w.hr = [person(i) for i in range(10)]
-    shown = w.push(dry_run=True)
-    assert summary(shown.plan) == {"create": 10, "group_add": 10}
-    assert [op.hr_key for op in shown.plan if op.kind is OpKind.CREATE] == sorted(
-        str(i) for i in range(10)
-    )
     w.settings.only = frozenset({"4"})
     only = w.push()
     assert summary(only.plan) == {"create": 1, "group_add": 1}

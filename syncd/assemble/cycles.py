@@ -18,7 +18,7 @@ from syncd.assemble.vendors import adapter_class, vendor_facts
 from syncd.config import Config, ConnectorConfig
 from syncd.engine.diff import DiffPolicy
 from syncd.engine.guard import Threshold
-from syncd.engine.push.run import PushResult, run_push
+from syncd.engine.push.run import PushResult, Show, run_push
 from syncd.engine.push.settings import JobPolling, PushSettings
 from syncd.limits.policy import LimitPolicy, as_windows
 from syncd.mapping import compile_connector
@@ -195,11 +195,13 @@ def push_once(
     stop: threading.Event | None = None,
     dry_run: bool = False,
     only: frozenset[str] | None = None,
+    show: Show | None = None,
 ) -> PushResult:
-    """One push cycle of ``name`` with an adapter built for it and closed after."""
+    """One push cycle of ``name`` with an adapter built for it and closed after; a dry run
+    hands its operations to ``show`` as they are planned (``run_push``)."""
     settings = push_settings(config, name, engine, stop=stop, only=only)
     try:
-        return run_push(settings, dry_run=dry_run)
+        return run_push(settings, dry_run=dry_run, show=show)
     finally:
         settings.adapter.close()
 

@@ -80,11 +80,31 @@ def estimate_counts(
     return CallEstimate(total, seconds)
 
 
-def check_targets(ops: Sequence[Operation], adapter: Adapter) -> tuple[list[str], list[str]]:
+@dataclass(slots=True)
+class PlanCounts:
+    """A plan reduced to what ``syncd plan`` prints of it: its operations by kind, and the
+    groups and courses they use. A dry run adds each chunk as it is planned, holding none."""
+
+    kinds: Counter[OpKind] = field(default_factory=Counter)
+    adds: Counter[str] = field(default_factory=Counter)  # group adds, by group
+    enrolls: Counter[str] = field(default_factory=Counter)  # enrollments, by course
+
+    def add(self, ops: Iterable[Operation]) -> None:
+        kinds, adds, enrolls = self.kinds, self.adds, self.enrolls
+        for op in ops:
+            kind = op.kind
+            kinds[kind] += 1
+            if op.target:
+                if kind is OpKind.GROUP_ADD:
+                    adds[op.target] += 1
+                elif kind is OpKind.ENROLL:
+                    enrolls[op.target] += 1
+
+
+def check_targets(counts: PlanCounts, adapter: Adapter) -> tuple[list[str], list[str]]:
     """Groups and courses the plan uses that the LMS lacks (with how many operations would fail
     for each), and what the vendor cannot list to tell."""
-    adds = Counter(op.target for op in ops if op.kind is OpKind.GROUP_ADD and op.target)
-    enrolls = Counter(op.target for op in ops if op.kind is OpKind.ENROLL and op.target)
+    adds, enrolls = counts.adds, counts.enrolls
     if not adds and not enrolls:
         return [], []
     found = adapter.check_targets(frozenset(adds), frozenset(enrolls))

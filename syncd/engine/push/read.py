@@ -51,6 +51,7 @@ class Reading:
 
     desired: dict[str, DesiredUser] = field(default_factory=dict)  # changed people only
     errors: list[RecordError] = field(default_factory=list)
+    errors_in_order: int = 0  # the first errors, in the source's order; repeated keys' follow
     valid_keys: set[str] = field(default_factory=set)  # rendered and validated this cycle
     # Every HR key read; a source that skims (``SkipsUnchanged``) leaves out the unchanged.
     seen: set[str] = field(default_factory=set)
@@ -237,6 +238,7 @@ def read_people(
             f"the connector's scope leaves none of the {reading.records_seen:,} records of "
             f"{source} in scope: nothing is changed or deprovisioned; check the scope"
         )
+    reading.errors_in_order = len(reading.errors)
     for hr_key in duplicates if only is None else duplicates & only:
         reason = (
             f"{key} {hr_key!r} appears more than once in the source; "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,8 +52,10 @@ ENDS_IN_FAILURE = (SourceError, AuthenticationError, UnreachableError)
 
 @dataclass(slots=True)
 class PushResult(CycleResult):
-    # As recorded, never a password; a streamed first sync's new people are in the outbox only.
+    # As recorded, never a password; a streamed first sync's new people are in the outbox only,
+    # and a dry run's operations are those it did not hand to ``show`` (``run_push``).
     plan: list[Operation] = field(default_factory=list)
+    planned: dict[str, int] = field(default_factory=dict)  # a dry run's operations, by kind
     forecast: Forecast | None = None  # a dry run's: what the push would meet
     notes: list[str] = field(default_factory=list)  # why ``only``'s people got nothing
 
@@ -64,10 +67,19 @@ class PushResult(CycleResult):
         return EXIT_CODES[self.outcome]
 
 
-def run_push(settings: PushSettings, *, dry_run: bool = False) -> PushResult:
-    """One cycle; never raises for a vendor, source or record problem: the result says it."""
+Show = Callable[[Operation], None]
+"""Where a dry run hands each planned operation, as it is planned (``syncd plan --json``)."""
+
+
+def run_push(
+    settings: PushSettings, *, dry_run: bool = False, show: Show | None = None
+) -> PushResult:
+    """One cycle; never raises for a vendor, source or record problem: the result says it.
+
+    A dry run hands each operation to ``show`` as it is planned, a streamed first sync's a
+    chunk at a time, and keeps none; without ``show`` they are kept in ``PushResult.plan``."""
     return cycle.exclusively(
-        settings, DIRECTION, lambda: _PushCycle(settings, dry_run).run(), PushResult
+        settings, DIRECTION, lambda: _PushCycle(settings, dry_run, show).run(), PushResult
     )
 
 
@@ -130,9 +142,10 @@ class OutboxCycle(ABC):
 class _PushCycle(OutboxCycle):
     result_type = PushResult
 
-    def __init__(self, settings: PushSettings, dry_run: bool) -> None:
+    def __init__(self, settings: PushSettings, dry_run: bool, show: Show | None = None) -> None:
         super().__init__(settings)
         self.dry_run = dry_run
+        self.show = show
         self.records_seen = 0
         self.invalid = 0
         self.notes: list[str] = []
@@ -165,7 +178,7 @@ class _PushCycle(OutboxCycle):
             digests,
             s.only,
             source=s.source,
-            stream_after=stream.stream_after(s, self.dry_run),
+            stream_after=stream.stream_after(s),
             outside=outside,
         )
         self.records_seen = reading.records_seen
@@ -194,16 +207,7 @@ class _PushCycle(OutboxCycle):
                 "one of them may be such a person"
             )
         if self.dry_run:
-            shown = outbox.preview(plan, s.policy)
-            return PushResult(
-                CycleOutcome.DRY_RUN,
-                run_id,
-                errors=errors,
-                message=verdict.reason,
-                plan=shown,
-                forecast=self._forecast(plan, reading, verdict, approved),
-                notes=self.notes,
-            )
+            return self._preview(run_id, reading, plan, verdict, approved, errors)
         if verdict.tripped and not approved:
             log.warning(
                 "guard_tripped",
@@ -251,20 +255,68 @@ class _PushCycle(OutboxCycle):
             outcome, run_id, errors=errors + tally.failures, plan=recorded, notes=self.notes
         )
 
-    def _forecast(
-        self, plan: Plan, reading: Reading, verdict: GuardVerdict, approved: bool
-    ) -> Forecast:
-        """What the push of this plan would meet (a dry run's only reads: read priority)."""
+    def _preview(
+        self,
+        run_id: int,
+        reading: Reading,
+        plan: Plan,
+        verdict: GuardVerdict,
+        approved: bool,
+        errors: list[str],
+    ) -> PushResult:
+        """A dry run: each operation shown as the outbox would record it (no password), a
+        streamed first sync's new people a chunk at a time, and only what the table and the
+        forecast need kept; nothing is recorded."""
         s = self.s
-        unusable, unlisted = forecast.check_targets(plan.ops, s.adapter)
-        return Forecast(
-            estimate=forecast.estimate(plan.ops, s.adapter.capabilities, s.limits),
-            guard=verdict,
-            approved=approved,
-            unusable=unusable,
-            unlisted=unlisted,
-            out_of_scope=len(reading.out_of_scope),
-            scope_reasons=dict(reading.scope_reasons),
+        kept: list[Operation] = []
+        show = self.show or kept.append
+        counts = forecast.PlanCounts()
+
+        def shown(part: Plan) -> None:
+            ops = outbox.preview(part, s.policy)
+            counts.add(ops)
+            for op in ops:
+                show(op)
+
+        shown(plan)
+        out_of_scope, scope_reasons = len(reading.out_of_scope), dict(reading.scope_reasons)
+        named = reading.errors_in_order  # the new people's go before the repeated keys'
+        new_people = stream.NewPeople(s, reading.new_keys)
+        reading.new_keys = set()
+        plan.ops = []
+        plan.release()
+        reading.release()
+        new_people.preview(shown)
+        if new_people.errors:  # the new people's records that do not map or validate
+            self.invalid += len(new_people.errors)
+            errors[named:named] = [
+                f"{e.hr_key}: {e.operation}: {e.reason}" for e in new_people.errors
+            ]
+        outcome, message = CycleOutcome.DRY_RUN, verdict.reason
+        if new_people.stopped:
+            log_stopping(DIRECTION, s.connector, "the plan shown is not whole")
+            outcome, message = (
+                CycleOutcome.STOPPED,
+                "stopped by a shutdown request: the plan shown is not whole",
+            )
+        unusable, unlisted = forecast.check_targets(counts, s.adapter)
+        return PushResult(
+            outcome,
+            run_id,
+            errors=errors,
+            message=message,
+            plan=kept,
+            planned=summary_of(counts.kinds),
+            forecast=Forecast(  # what the push would meet (a dry run's only reads)
+                estimate=forecast.estimate_counts(counts.kinds, s.adapter.capabilities, s.limits),
+                guard=verdict,  # new people bring no deactivation: the rest's is the whole's
+                approved=approved,
+                unusable=unusable,
+                unlisted=unlisted,
+                out_of_scope=out_of_scope,
+                scope_reasons=scope_reasons,
+            ),
+            notes=self.notes,
         )
 
     def _only_misses(self, reading: Reading, plan: Plan) -> list[str]:

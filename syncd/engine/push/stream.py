@@ -24,6 +24,10 @@ A crash between chunks leaves the recorded people linked PENDING with their reco
 hash: the next cycle resumes their operations and reads them as unchanged, and
 plans the people still without a link. A vendor whose ``arrange`` orders across
 people (HowNow: managers before their reports) is planned whole, never in chunks.
+
+A dry run (``syncd plan``) plans its chunks the same way (``NewPeople.preview``), with
+the same read-only calls to adopt, and records none of them: each chunk is shown and
+counted, then dropped, so a plan of a million new people is never held whole.
 """
 
 from __future__ import annotations
@@ -60,12 +64,13 @@ CHUNK = 10_000
 with no more new people than this is planned whole."""
 
 
-def stream_after(settings: PushSettings, dry_run: bool) -> int | None:
+def stream_after(settings: PushSettings) -> int | None:
     """How many new people a push keeps rendered before it streams; None: it never does.
 
-    A dry run and ``--only`` show or send the whole plan as they always have, and a
-    vendor that orders across people needs the whole plan to do it."""
-    if dry_run or settings.only is not None:
+    ``--only`` shows or sends the whole plan as it always has (a few people), and a
+    vendor that orders across people needs the whole plan to do it. A dry run streams as
+    the push would, and shows each chunk as it is planned (``NewPeople.preview``)."""
+    if settings.only is not None:
         return None
     if settings.adapter.capabilities.arranges_across_people:
         return None
@@ -96,32 +101,47 @@ class NewPeople:
     def _record(self, run_id: int, first_seq: int) -> None:
         s = self.settings
         seq = first_seq  # no new validation pass: the read's goes on (uniqueness)
-        for people in _chunks(self._rendered(), CHUNK):
-            if s.stop.is_set():  # safe between chunks: the rest have no link, planned next time
-                self.stopped = True
-                break
-            plan = Plan(desired=people)
-            adopt_existing_accounts(plan, s.adapter, s.match)
-            ops: list[Operation] = []
-            for hr_key, desired in people.items():
-                ops += diff_user(desired, plan.links.get(hr_key), s.policy)
-            plan.ops = s.adapter.arrange(order(not_sent_already(ops, self.sent_this_cycle)))
-            if not plan.ops:
-                continue
+        for plan in self._planned():
             with s.engine.begin() as conn:
                 outbox.record_people(conn, s.connector, run_id, plan, s.policy, seq)
                 self._record_errors(conn)
                 if store.count_open_errors(conn, s.connector, "push"):  # none at a first sync
-                    store.resolve_errors(conn, s.connector, set(people), RESOLVED)
+                    store.resolve_errors(conn, s.connector, set(plan.desired), RESOLVED)
             seq += len(plan.ops)
             ids = [op.id or 0 for op in plan.ops]
             self.chunks.append((min(ids), max(ids)))
             self.counts.update(op.kind for op in plan.ops)
             if s.policy.write_only_fields:
                 self.carrying.update(op.hr_key for op in plan.ops if op.kind in outbox.CARRYING)
-            log.debug("push_chunk_recorded", connector=s.connector, people=len(people))
+            log.debug("push_chunk_recorded", connector=s.connector, people=len(plan.desired))
         with s.engine.begin() as conn:
             self._record_errors(conn)
+
+    def preview(self, shown: Callable[[Plan], None]) -> None:
+        """A dry run's: plan every chunk as ``record`` would and hand it to ``shown``, then
+        let it go; nothing is recorded (the records that fail are in ``errors``)."""
+        if not self.keys:
+            return
+        with _collection_paused():
+            for plan in self._planned():
+                shown(plan)
+
+    def _planned(self) -> Iterator[Plan]:
+        """Each chunk's plan in turn: rendered, validated, adopted where the LMS has its
+        people (read-only calls), diffed and ordered; a chunk with nothing to do is skipped."""
+        s = self.settings
+        for people in _chunks(self._rendered(), CHUNK):
+            if s.stop.is_set():  # safe between chunks: the rest have no link, planned next time
+                self.stopped = True
+                return
+            plan = Plan(desired=people)
+            adopt_existing_accounts(plan, s.adapter, s.match)
+            ops: list[Operation] = []
+            for hr_key, desired in people.items():
+                ops += diff_user(desired, plan.links.get(hr_key), s.policy)
+            plan.ops = s.adapter.arrange(order(not_sent_already(ops, self.sent_this_cycle)))
+            if plan.ops:
+                yield plan
 
     def _record_errors(self, conn: Connection) -> None:
         outbox.record_errors(conn, self.settings.connector, self.errors[self.errors_recorded :])
