@@ -38,7 +38,11 @@ from urllib.parse import quote
 from common import ROOT, machine, stamp, write_section
 
 DEPARTMENTS = ["Engineering", "Sales", "Finance", "Support", "Marketing", "Legal", "HR"]
-STATUSES = ["active"] * 18 + ["leave", "contractor"]
+STATUSES = ["active"] * 16 + ["leave", "terminated", "terminated", "contractor"]
+"""10% terminated (in scope, deactivated), 5% contractors (out of scope)."""
+PAST_LEAVERS = 0.10
+"""Deactivated people the file no longer holds, per person in it: every leaver a store has
+kept a link for since it started."""
 POSTGRES = os.environ.get(
     "SYNCD_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -160,8 +164,10 @@ def best(argv: list[str], runs: int) -> dict:
 
 
 def store_links(state_url: str, csv_path: Path) -> None:
-    """What a successful first push leaves behind: one link per person with its digest, and
-    the digests of the people out of scope."""
+    """What years of successful pushes leave behind: one link per person with its digest
+    (deactivated for the terminated); the digests of the people out of scope, half of whom
+    were employees once (deactivated when they became contractors); and the deactivated
+    links of past leavers, ``PAST_LEAVERS`` a person, no longer in the file."""
     from syncd.config import ConnectorConfig
     from syncd.config.schema.sources import CsvSourceConfig
     from syncd.engine.diff import DiffPolicy
@@ -225,9 +231,30 @@ def store_links(state_url: str, csv_path: Path) -> None:
             with engine.begin() as conn:
                 conn.execute(links.insert(), rows)
             rows = []
+
+    def gone(key: str, digest: int) -> dict:
+        fields = {"login": key, "name": "Former", "surname": "Employee", "email": f"{key}@x.com"}
+        return {
+            "connector": "bench",
+            "hr_key": key,
+            "remote_id": key,
+            "status": LinkStatus.DEACTIVATED.value,
+            "active": False,
+            "fields": fields,
+            "fields_hash": stable_hash(fields),
+            "groups": [],
+            "courses": [],
+            "source_hash": digest,  # the record they were last in scope with
+            "created_at": at,
+            "updated_at": at,
+        }
+
+    leavers = int(len(reading.seen) * PAST_LEAVERS)
+    rows += [gone(f"L{i:07d}", i) for i in range(leavers)]
+    rows += [gone(key, i) for i, key in enumerate(sorted(reading.outside_found)[::2])]
     with engine.begin() as conn:
-        if rows:
-            conn.execute(links.insert(), rows)
+        for start in range(0, len(rows), 20_000):
+            conn.execute(links.insert(), rows[start : start + 20_000])
         save_out_of_scope(conn, "bench", reading.outside_found, ())
     if engine.dialect.name == "postgresql":  # as autovacuum leaves tables that have settled:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -333,8 +360,10 @@ def report(results: dict[tuple[int, str], dict], runs: int) -> str:
         "## Push cycle",
         "",
         f"`bench/push_cycle.py`, {stamp()}, {machine()}, load average {load:.1f} at the end. "
-        "Synthetic HR CSV (8 columns; 5% contractors out of scope), the SPEC's TalentLMS "
-        "mapping (4 fields, a mapped group, a conditional enrollment). Every figure is a whole "
+        "Synthetic HR CSV (8 columns; 10% terminated, 5% contractors out of scope, half of "
+        "them linked and deactivated) and 10% more past leavers linked and deactivated, the "
+        "SPEC's TalentLMS mapping (4 fields, a mapped group, a conditional enrollment). "
+        "Every figure is a whole "
         f"process, start-up included, the best of {runs} runs; peak = that process's max RSS.",
         "",
         "- **floor**: `python -c` over `csv.DictReader`, the bare standard-library parse.",
