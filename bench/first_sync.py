@@ -124,7 +124,8 @@ def report(results: dict[tuple[int, str], dict]) -> str:
         f"(15 min: {load[2]:.1f}) at the end. The machine was shared with other busy "
         "processes while this ran, so times are upper bounds; peak memory does not depend on "
         "load. Synthetic HR CSV and the TalentLMS mapping of `bench/push_cycle.py` "
-        "(4 fields, a mapped group, a conditional enrollment; 10% terminated, not created; 5% out of scope).",
+        "(4 fields, a mapped group, a conditional enrollment; 10% terminated, not created; "
+        "5% out of scope).",
         "",
         "What a figure covers: one whole `syncd sync bench --direction push` process over an "
         "empty state store, from the command to the `push_planned` log line, that is start-up, "

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from syncd.model import LinkState, LinkStatus
 from syncd.state import digests, snapshots, store
 from syncd.state.db import make_engine
-from syncd.state.tables import links
+from syncd.state.tables import link_snapshots, links
 
 # Keys a page boundary or the arrays' encoding could mangle: separators, quotes, escapes,
 # control characters, accents and scripts that sort apart in one collation and together
@@ -258,3 +258,15 @@ def test_a_key_the_snapshot_cannot_separate_is_never_kept(sqlite_url):
 
     assert _recalled(sqlite_url) == (None, {})
     assert dict(_read(sqlite_url)) == {"a\0b": 1}
+
+
+def test_a_snapshot_that_is_not_what_keep_wrote_has_the_links_read_whole(migrated_db_url):
+    saved = _saved(migrated_db_url)
+    _kept(migrated_db_url)
+    engine = make_engine(migrated_db_url)
+    with engine.begin() as conn:  # a byte that is no UTF-8, and a digest cut short
+        conn.execute(link_snapshots.update().values(keys=b"\xff\xfe", digests=b"\x01\x02"))
+    engine.dispose()
+
+    assert _recalled(migrated_db_url) == (None, {})
+    assert dict(_read(migrated_db_url)) == {link.hr_key: link.source_hash for link in saved}

@@ -95,11 +95,14 @@ def recall(conn: Connection, connector: str, into: MutableMapping[str, int | Non
     ((changes,),) = writer.fetchall(f"SELECT count(*) {since}", (connector, taken_at))
     if changes > read_whole_after(counted[0]):
         return None
-    keys, digests = _keys(keys), _digests(digests)
+    try:
+        keys, digests, unhashed = _keys(keys), _digests(digests), _keys(unhashed)
+    except ValueError:  # not what ``keep`` writes: read the links whole, and keep anew
+        return None
     if len(keys) != len(digests):
         return None
     into.update(zip(keys, digests, strict=True))
-    into.update(dict.fromkeys(_keys(unhashed)))
+    into.update(dict.fromkeys(unhashed))
     figures = Figures(*counted)
     changed = writer.fetchall(f"SELECT hr_key, source_hash, status {since}", (connector, taken_at))
     for hr_key, digest, status in changed:
@@ -162,10 +165,14 @@ def keep(
 
 
 def _joined(keys: list[str]) -> bytes | None:
+    """The keys as stored; None when they cannot be told apart again."""
     text = SEPARATOR.join(keys)
     if keys and text.count(SEPARATOR) != len(keys) - 1:
         return None
-    return text.encode()
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return None
 
 
 def _keys(stored: Any) -> list[str]:
