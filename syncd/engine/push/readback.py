@@ -1,0 +1,97 @@
+"""Recorded operations read back from the outbox a batch at a time, and sent batch by batch.
+
+A streamed first sync sends its recorded chunks this way (``stream``), and a cycle resumes
+an outbox left unsent this way (``resume``): only one batch's operations are ever held.
+The outbox never keeps write-only fields (passwords), so a batch's creates get theirs
+rendered afresh from the source (``WriteOnly``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from syncd.engine.push import outbox
+from syncd.engine.push.read import rendered_people
+from syncd.engine.push.send import Sender
+from syncd.engine.push.settings import PushSettings
+from syncd.model import Operation, OpKind
+
+READ_AHEAD = 20_000
+"""People whose write-only fields the read in step holds for later batches; past that, a
+batch's creates still missing are looked for by a read of their own."""
+
+
+def send_batches(
+    sender: Sender,
+    settings: PushSettings,
+    batches: Iterator[list[Operation]],
+    creates: set[str],
+    *,
+    announced: bool = False,
+    noted: Callable[[list[Operation]], None] | None = None,
+) -> None:
+    """Send each batch read back, in order, before the next is read; ``creates`` are the HR
+    keys of their creates (emptied as they are read from the source). ``noted`` is given
+    each batch as it goes (write-only fields included). A shutdown or a stop of the sender
+    leaves the batches not yet read in ``batches``, and in the outbox for the next cycle.
+    ``announced``: the progress shown already counts them."""
+    secrets = WriteOnly(settings, creates)
+    while not (sender.stopped_early or settings.stop.is_set()):
+        ops = next(batches, None)
+        if ops is None:
+            return
+        ops = secrets.given(ops)
+        if noted is not None:
+            noted(ops)
+        sender.run(ops, announced=announced)
+    sender.stopped_early = True
+
+
+class WriteOnly:
+    """Creates read back from the outbox, given their write-only fields from the source.
+
+    The source is read once, in step with the batches (a streamed plan follows its order):
+    the fields of people read ahead of their batch wait here, at most ``READ_AHEAD`` of
+    them. A batch's creates not found by then (their people later in the source than that,
+    or gone from it) are looked for by a read of the source of their own. A record that no
+    longer renders leaves its create without them, as it would have gone when recorded.
+    """
+
+    def __init__(self, settings: PushSettings, wanted: set[str]) -> None:
+        self.settings = settings
+        self.hidden = settings.policy.write_only_fields
+        self.wanted = wanted if self.hidden else set()  # not yet read in step; emptied as read
+        self.found: dict[str, dict[str, Any]] = {}
+        self.people = _write_only_fields(settings, self.wanted) if self.wanted else iter(())
+
+    def given(self, ops: list[Operation]) -> list[Operation]:
+        creates = {op.hr_key for op in ops if op.kind is OpKind.CREATE}
+        if not self.hidden or not creates:
+            return ops
+        missing = creates - self.found.keys()
+        while missing and self.wanted and len(self.found) < READ_AHEAD:
+            person = next(self.people, None)
+            if person is None:
+                break
+            hr_key, fields = person
+            self.found[hr_key] = fields
+            missing.discard(hr_key)
+        if missing:
+            self.wanted.difference_update(missing)  # the read in step no longer looks for them
+            self.found.update(_write_only_fields(self.settings, missing))
+        return [self._with_fields(op) if op.kind is OpKind.CREATE else op for op in ops]
+
+    def _with_fields(self, op: Operation) -> Operation:
+        fields = self.found.pop(op.hr_key, None)
+        return outbox.given_fields(op, fields) if fields else op
+
+
+def _write_only_fields(
+    settings: PushSettings, wanted: set[str]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each wanted person's write-only fields as its first record renders them now;
+    ``wanted`` loses each key as its record is read."""
+    s = settings
+    for desired in rendered_people(s.records(), s.key, s.mapper, wanted, consume=True):
+        yield desired.hr_key, outbox.write_only_of(desired, s.policy)
