@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from syncd.engine.cycle import CycleOutcome
 from syncd.engine.diff import DiffPolicy
 from syncd.engine.guard import Threshold
-from syncd.engine.push import outbox, stream
+from syncd.engine.push import outbox, readback, resume, stream
 from syncd.engine.push.order import summary
 from syncd.engine.push.run import PushSettings, approve, retry, run_push
 from syncd.engine.push.settings import Escrow, JobPolling
@@ -894,6 +894,100 @@ def test_a_crash_while_a_streamed_chunk_is_sent_resumes_without_duplicates(
     result = w.push()
     _everyone_created_once(w, result, [str(i) for i in range(10)])  # each password sent once
     assert {state for *_, state in _recorded(w.engine)} == {"done"}
+    w.engine.dispose()
+
+
+def _killed_before_sending(w: World, monkeypatch) -> list[tuple[str, str, str]]:
+    """Push ``w`` once, killed once every chunk is recorded and before any is sent; the
+    outbox it leaves."""
+    send = stream.NewPeople.send
+
+    def killed(_new_people, _sender):
+        raise SystemExit("killed before sending")
+
+    monkeypatch.setattr(stream.NewPeople, "send", killed)
+    with pytest.raises(SystemExit):
+        w.push()
+    monkeypatch.setattr(stream.NewPeople, "send", send)
+    assert w.lms.accounts == {}
+    return _recorded(w.engine)
+
+
+def test_a_first_sync_killed_before_sending_is_resumed_a_batch_at_a_time(
+    migrated_db_url, monkeypatch
+):
+    """Ten new people recorded in four chunks, nothing sent, then the process dies: the next
+    cycle reads the outbox back four operations at a time, sends each batch before reading
+    the next, and creates everyone once, with the groups and the password their record maps."""
+    w = _streamed_world(migrated_db_url, monkeypatch)
+    monkeypatch.setattr(resume, "BATCH", 4)
+    w.hr = [person(i, dept="Sales" if i % 2 else "Engineering") for i in range(10)]
+    recorded = _killed_before_sending(w, monkeypatch)
+    assert len(recorded) > 3 * 4 and {state for *_, state in recorded} == {"pending"}
+    events: list[tuple[str, int]] = []
+    open_operations, execute = store.open_operations, w.lms.execute
+
+    def read(*args, **kwargs):
+        rows = open_operations(*args, **kwargs)
+        events.append(("read", len(rows)))
+        return rows
+
+    monkeypatch.setattr(store, "open_operations", read)
+    monkeypatch.setattr(w.lms, "execute", lambda ops: events.append(("send", 0)) or execute(ops))
+
+    result = w.push()
+    people = [str(i) for i in range(10)]
+    _everyone_created_once(w, result, people)
+    accounts = w.lms.by_email()
+    assert accounts["p1@acme.test"].groups == {"Sales"} and accounts["p1@acme.test"].courses
+    assert accounts["p2@acme.test"].groups == {"Engineering"}
+    rows = _recorded(w.engine)
+    assert rows == [(kind, key, "done") for kind, key, _ in recorded]  # nothing planned twice
+    reads = [n for event, n in events if event == "read"]
+    assert max(reads) == 4 and sum(reads) >= len(recorded)  # never the whole outbox at once
+    last_read = max(i for i, (event, n) in enumerate(events) if event == "read" and n)
+    assert ("send", 0) in events[:last_read]  # the first batches went before the last was read
+    calls = w.lms.calls
+    assert w.push().counts["created"] == 0 and w.lms.calls == calls
+    w.engine.dispose()
+
+
+def test_a_resume_whose_source_order_differs_from_the_outbox_sends_every_password(
+    migrated_db_url, monkeypatch
+):
+    """The source lists people in the reverse of the recorded order when the outbox is
+    resumed: the passwords read ahead of their batch are held only so far, the rest are
+    looked for apart, and each create still goes once with its own password."""
+    w = _streamed_world(migrated_db_url, monkeypatch)
+    monkeypatch.setattr(resume, "BATCH", 4)
+    monkeypatch.setattr(readback, "READ_AHEAD", 2)
+    w.hr = [person(i) for i in range(10)]
+    _killed_before_sending(w, monkeypatch)
+    w.hr.reverse()
+    result = w.push()
+    _everyone_created_once(w, result, [str(i) for i in range(10)])
+    assert {state for *_, state in _recorded(w.engine)} == {"done"}
+    w.engine.dispose()
+
+
+def test_creates_retried_and_refused_again_in_a_batched_resume_are_sent_once(
+    migrated_db_url, monkeypatch
+):
+    """``syncd retry`` requeues two refused creates (with passwords) and their memberships; the
+    next cycle resumes them two operations a batch and the LMS refuses them again: the planner
+    sees them covered though retry made it diff those people again, so each goes once."""
+    w = _streamed_world(migrated_db_url, monkeypatch)
+    monkeypatch.setattr(resume, "BATCH", 2)
+    w.hr = [person(i) for i in range(6)]
+    w.lms.refuse_emails = {"p1@acme.test", "p4@acme.test"}
+    assert w.push().counts["failed"] == 2
+    assert retry(w.engine, "fake") == 4  # two creates and the group adds that needed them
+    writes = len(w.lms.writes)
+    result = w.push()
+    assert result.outcome == CycleOutcome.PARTIAL and result.counts["failed"] == 2
+    assert sorted(w.lms.writes[writes:]) == [("create", "1"), ("create", "4")]
+    assert sorted(w.lms.passwords_seen) == _passwords(["0", "2", "3", "5"])
+    assert [op for op in result.plan if op.hr_key in ("1", "4")] == []
     w.engine.dispose()
 
 
