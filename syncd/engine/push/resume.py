@@ -32,7 +32,7 @@ BATCH = 10_000
 def resume(settings: PushSettings, sender: Sender) -> SentOps:
     """Send what the outbox holds open and is due now; what was handed to the sender."""
     s = settings
-    sent = SentOps(s.engine, s.connector, s.policy.write_only_fields)
+    sent = SentOps(s.engine, s.policy.write_only_fields)
     due = store.now()  # one instant: what a batch sent and escrowed is not read again
     with s.engine.connect() as conn:
         first = store.open_operations(conn, s.connector, due=due, limit=BATCH)

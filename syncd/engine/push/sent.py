@@ -10,9 +10,8 @@ repeat are read back from the outbox by id when the planner asks.
 
 from __future__ import annotations
 
-import heapq
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -28,11 +27,10 @@ Covers = Callable[[Operation], bool]
 class SentOps:
     """The operations a resume handed to the sender, noted batch by batch (``add``)."""
 
-    def __init__(self, engine: Engine, connector: str, hidden: frozenset[str]) -> None:
+    def __init__(self, engine: Engine, hidden: frozenset[str]) -> None:
         self._engine = engine
-        self._connector = connector
         self._hidden = hidden  # the write-only fields
-        self._runs: list[tuple[array, array, array]] = []  # each sorted by key hash
+        self._runs: list[tuple[array, array, array]] = []  # a batch's each, sorted by key hash
         self._count = 0
 
     def __len__(self) -> int:
@@ -49,7 +47,7 @@ class SentOps:
     def covers(self, ops: Sequence[Operation]) -> Covers:
         """Whether an operation of ``ops`` is covered by one noted here: one of the same kind,
         person and target (the last such) that carried every value it would send."""
-        earlier = self._earlier(ops)
+        earlier = self._earlier(ops) if ops else {}
         if not earlier:
             return _nothing
         hidden = self._hidden
@@ -73,30 +71,20 @@ class SentOps:
     def _earlier(self, ops: Sequence[Operation]) -> dict[Key, tuple[Operation, int]]:
         """The noted operations with the key of one of ``ops``, read back from the outbox by id
         with the digest of their write-only values; the last of a key wins."""
-        hashes, ids, secrets = self._merged()
-        count = len(hashes)
-        wanted: dict[int, int] = {}
-        for op in ops:
-            digest = _key_hash(op)
-            at = bisect_left(hashes, digest)
-            while at < count and hashes[at] == digest:
-                wanted[ids[at]] = secrets[at]
-                at += 1
+        planned = {_key_hash(op) for op in ops}
+        wanted: dict[int, int] = {}  # id -> secret
+        scan = len(planned) * len(self._runs) > self._count  # cheaper than a search a run
+        for hashes, ids, secrets in self._runs:
+            if scan:
+                found = [at for at, digest in enumerate(hashes) if digest in planned]
+            else:
+                found = [at for digest in planned for at in _positions(hashes, digest)]
+            wanted.update((ids[at], secrets[at]) for at in found)
         if not wanted:
             return {}
         with self._engine.connect() as conn:
             read = store.operations_by_id(conn, wanted)
         return {(op.kind, op.hr_key, op.target): (op, wanted[op.id or 0]) for op in read}
-
-    def _merged(self) -> tuple[array, array, array]:
-        """The runs noted so far merged into one, sorted by key hash (no list of them all)."""
-        if len(self._runs) > 1:
-            merged = (array("q"), array("q"), array("q"))
-            for row in heapq.merge(*(zip(*run, strict=True) for run in self._runs)):
-                for column, value in zip(merged, row, strict=True):
-                    column.append(value)
-            self._runs = [merged]
-        return self._runs[0] if self._runs else (array("q"), array("q"), array("q"))
 
     def _secret(self, op: Operation) -> int:
         """A digest of the write-only values ``op`` carries; 0 when it carries none."""
@@ -104,6 +92,12 @@ class SentOps:
             return 0
         carried = {name: value for name, value in op.fields.items() if name in self._hidden}
         return _digest(carried) if carried else 0
+
+
+def _positions(hashes: array, digest: int) -> range:
+    """Where ``digest`` is in the sorted ``hashes``."""
+    first = bisect_left(hashes, digest)
+    return range(first, bisect_right(hashes, digest, lo=first))
 
 
 def _key_hash(op: Operation) -> int:
