@@ -991,6 +991,41 @@ def test_creates_retried_and_refused_again_in_a_batched_resume_are_sent_once(
     w.engine.dispose()
 
 
+def test_a_shutdown_during_a_batched_resume_plans_nothing_again(migrated_db_url, monkeypatch):
+    """Two refused updates are requeued by ``syncd retry``; the next cycle resumes them one a
+    batch and a shutdown comes after the first: the one not reached stays in the outbox and
+    is not planned a second time beside it, though retry made the planner diff its person
+    again; the cycle after sends it once."""
+    monkeypatch.setattr(resume, "BATCH", 1)
+    w = World(migrated_db_url)
+    w.hr = [person(i) for i in range(4)]
+    w.push()
+    w.hr = [person(i, name=f"Renamed {i}") for i in range(4)]
+    for key in ("2", "3"):  # deleted in the LMS behind syncd's back: their updates are refused
+        [gone] = [r for r, a in w.lms.accounts.items() if a.fields["email"] == f"p{key}@acme.test"]
+        del w.lms.accounts[gone]
+    assert w.push().counts["failed"] == 2
+    assert retry(w.engine, "fake") == 2
+    execute = w.lms.execute
+
+    def shut_down_after_one(ops):
+        w.settings.stop.set()
+        return execute(ops)
+
+    monkeypatch.setattr(w.lms, "execute", shut_down_after_one)
+    writes = len(w.lms.writes)
+    stopped = w.push()
+    assert w.lms.writes[writes:] == [("update", "2")]
+    assert [op for op in stopped.plan if op.hr_key in ("2", "3")] == []
+    open_rows = [r for r in _recorded(w.engine) if r[2] in ("pending", "sent")]
+    assert open_rows == [("update", "3", "pending")]  # once, not twice
+    monkeypatch.setattr(w.lms, "execute", execute)
+    w.settings.stop.clear()
+    w.push()
+    assert w.lms.writes[writes + 1 :] == [("update", "3")]
+    w.engine.dispose()
+
+
 def test_a_dry_run_and_only_plan_a_streamed_sync_whole(migrated_db_url, monkeypatch):
     """What ``syncd plan`` shows and what ``--only`` sends are as without streaming."""
     w = _streamed_world(migrated_db_url, monkeypatch)

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from syncd.engine.cycle import log_stopping
 from syncd.engine.push import outbox
 from syncd.engine.push.read import rendered_people
 from syncd.engine.push.send import Sender
-from syncd.engine.push.settings import PushSettings
+from syncd.engine.push.settings import DIRECTION, PushSettings
 from syncd.model import Operation, OpKind
 
 READ_AHEAD = 20_000
@@ -45,7 +46,9 @@ def send_batches(
         if noted is not None:
             noted(ops)
         sender.run(ops, announced=announced)
-    sender.stopped_early = True
+    if not sender.stopped_early:
+        sender.stopped_early = True
+        log_stopping(DIRECTION, settings.connector, "the rest stays in the outbox")
 
 
 class WriteOnly:
