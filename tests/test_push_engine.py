@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from syncd.engine.cycle import CycleOutcome
 from syncd.engine.diff import DiffPolicy
 from syncd.engine.guard import Threshold
-from syncd.engine.push import outbox, readback, resume, stream
+from syncd.engine.push import outbox, readback, resume, sent, stream
 from syncd.engine.push.order import summary
 from syncd.engine.push.run import PushSettings, approve, retry, run_push
 from syncd.engine.push.settings import Escrow, JobPolling
@@ -1024,6 +1024,42 @@ def test_a_shutdown_during_a_batched_resume_plans_nothing_again(migrated_db_url,
     w.push()
     assert w.lms.writes[writes + 1 :] == [("update", "3")]
     w.engine.dispose()
+
+
+@pytest.mark.parametrize("others", [0, 3, 20], ids=["searched", "scanned", "indexed"])
+def test_what_a_resume_sent_covers_the_same_operations_however_it_is_searched(world, others):
+    """``SentOps`` answers as the operations themselves would, whichever way it searches (a
+    few planned, many of both, few noted): the same kind, person and target with every value
+    it would send, the password included; another value or another target is not covered."""
+    world.settings.mapper = PasswordMapper()
+    world.settings.policy = DiffPolicy(write_only_fields=frozenset({"password"}))
+    world.hr = [person(i, dept="Sales") for i in range(3)]
+    world.push()
+    with world.engine.connect() as conn:
+        ids = [row.id for row in conn.execute(select(operations.c.id))]
+        recorded = store.operations_by_id(conn, ids)
+    password = {"password": "Initial-1-Pa55word!"}
+    as_sent = [
+        outbox.given_fields(op, password) if op.kind is OpKind.CREATE else op for op in recorded
+    ]
+    noted = sent.SentOps(world.engine, frozenset({"password"}))
+    for at in range(0, len(as_sent), 2):
+        noted.add(as_sent[at : at + 2])
+    create = next(op for op in as_sent if op.kind is OpKind.CREATE and op.hr_key == "1")
+    enroll = next(op for op in as_sent if op.kind is OpKind.ENROLL and op.hr_key == "1")
+    planned = [
+        replace(create, id=None),  # the same create, password and all: covered
+        replace(create, hr_key="1", fields={**create.fields, "password": "other"}, id=None),
+        replace(enroll, id=None),  # covered
+        replace(enroll, target="999", id=None),
+        replace(create, fields={**create.fields, "name": "Someone"}, id=None),
+    ]
+    planned = planned[:2] if others == 0 else planned
+    planned += [replace(enroll, hr_key=f"x{i}", id=None) for i in range(others)]
+    covered = noted.covers(planned)
+    expected = [True, False] if others == 0 else [True, False, True, False, False]
+    assert [covered(op) for op in planned] == expected + [False] * others
+    world.engine.dispose()
 
 
 def test_a_dry_run_and_only_plan_a_streamed_sync_whole(migrated_db_url, monkeypatch):

@@ -71,15 +71,25 @@ class SentOps:
     def _earlier(self, ops: Sequence[Operation]) -> dict[Key, tuple[Operation, int]]:
         """The noted operations with the key of one of ``ops``, read back from the outbox by id
         with the digest of their write-only values; the last of a key wins."""
-        planned = {_key_hash(op) for op in ops}
         wanted: dict[int, int] = {}  # id -> secret
-        scan = len(planned) * len(self._runs) > self._count  # cheaper than a search a run
-        for hashes, ids, secrets in self._runs:
-            if scan:
-                found = [at for at, digest in enumerate(hashes) if digest in planned]
-            else:
-                found = [at for digest in planned for at in _positions(hashes, digest)]
-            wanted.update((ids[at], secrets[at]) for at in found)
+        if self._count <= len(ops):  # few noted (a retry's few): index them, not the plan
+            noted: dict[int, list[tuple[int, int]]] = {}
+            for hashes, ids, secrets in self._runs:
+                for digest, op_id, secret in zip(hashes, ids, secrets, strict=True):
+                    noted.setdefault(digest, []).append((op_id, secret))
+            for op in ops:
+                wanted.update(noted.get(_key_hash(op), ()))
+        elif len(ops) * len(self._runs) <= self._count:  # a few planned: searched for a run
+            for hashes, ids, secrets in self._runs:
+                for op in ops:
+                    for at in _positions(hashes, _key_hash(op)):
+                        wanted[ids[at]] = secrets[at]
+        else:  # many of both: every run scanned once
+            planned = {_key_hash(op) for op in ops}
+            for hashes, ids, secrets in self._runs:
+                for at, digest in enumerate(hashes):
+                    if digest in planned:
+                        wanted[ids[at]] = secrets[at]
         if not wanted:
             return {}
         with self._engine.connect() as conn:
