@@ -16,8 +16,8 @@ times compare on a shared machine. The outbox is then counted, to show every ope
 With ``--resume``, each size measures instead the cycle that resumes such an outbox: a
 first sync (its mapping given a password, a write-only field) is stopped as above once
 recorded, then a second ``syncd sync`` process resumes it against the sandbox and is sent
-SIGTERM once ``--resume-until`` operations of the outbox are finished (polled in the
-store every 0.2 s). The peak is that second process's max RSS over its whole life.
+SIGTERM once ``--resume-until`` operations of the outbox are no longer pending (polled in
+the store every 0.2 s). The peak is that second process's max RSS over its whole life.
 
 PostgreSQL is used when ``SYNCD_BENCH_POSTGRES_URL`` answers (see ``push_cycle``).
 Figures go to docs/benchmarks.md, "## First sync" (printed only with ``--resume``).
@@ -78,7 +78,8 @@ child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
 marks = {"resume_logged_s": None, "first_finished_s": None, "cut_s": None, "finished": 0}
 tail = []
 
-COUNT = text("SELECT count(*) FROM operations WHERE state <> 'pending'")
+FINISHED = "('done', 'failed', 'sent', 'unknown', 'waiting')"  # through the state index
+COUNT = text(f"SELECT count(*) FROM operations WHERE state IN {FINISHED}")
 
 def finished():
     with engine.connect() as conn:

@@ -499,12 +499,12 @@ def open_operations(
     due: datetime | None = None,
     *,
     after: int = 0,
-    limit: int | None = None,
+    upto: int | None = None,
 ) -> list[tuple[Operation, OpState, str | None]]:
     """Unfinished operations in plan order, with their state and job id; with ``due``,
-    those waiting for a later attempt (``next_attempt_at`` after it) are left out. With
-    ``limit``, the first ``limit`` of those with an id above ``after``: a large outbox is
-    read back a batch at a time."""
+    those waiting for a later attempt (``next_attempt_at`` after it) are left out. Only
+    those with ids above ``after`` and up to ``upto``: a large outbox is read back a window
+    of ids at a time (``id_window_end``)."""
     query = (
         select(operations)
         .where(
@@ -513,9 +513,26 @@ def open_operations(
             operations.c.id > after,
         )
         .order_by(operations.c.id)
-        .limit(limit)
     )
+    if upto is not None:
+        query = query.where(operations.c.id <= upto)
     return [(_op_from_row(r), OpState(r.state), r.job_id) for r in conn.execute(_due(query, due))]
+
+
+def id_window_end(conn: Connection, after: int, size: int) -> int | None:
+    """The id of the outbox's ``size``-th row after id ``after`` (any connector's, any
+    state's), walked on the primary key; None when fewer rows follow. A window's open rows
+    are then read through their own index: with ``ORDER BY id LIMIT`` instead, SQLite read
+    and sorted every open row above ``after`` for each batch."""
+    query = (
+        select(operations.c.id)
+        .where(operations.c.id > after)
+        .order_by(operations.c.id)
+        .offset(size - 1)
+        .limit(1)
+    )
+    found = conn.execute(query).scalar()
+    return None if found is None else int(found)
 
 
 def unfinished_sends(

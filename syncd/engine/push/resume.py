@@ -35,16 +35,14 @@ def resume(settings: PushSettings, sender: Sender) -> SentOps:
     sent = SentOps(s.engine, s.policy.write_only_fields)
     due = store.now()  # one instant: what a batch sent and escrowed is not read again
     with s.engine.connect() as conn:
-        first = store.open_operations(conn, s.connector, due=due, limit=BATCH)
-        whole = len(first) < BATCH
+        count = store.count_open_operations(conn, s.connector, due=due)
+        if not count:
+            return sent
+        whole = count < BATCH
         if whole:
-            count, work = len(first), outbox.open_work(first)
+            work = outbox.open_work(store.open_operations(conn, s.connector, due=due))
         else:
-            count = store.count_open_operations(conn, s.connector, due=due)
             work = outbox.open_work(store.unfinished_sends(conn, s.connector, due=due))
-    if not count:
-        return sent
-    del first
     log.info("outbox_resume", connector=s.connector, operations=count)
     sender.await_jobs(work.waiting)
     resend = sender.recover_lost_creates(work.lost_creates)  # made pending in the outbox
@@ -66,19 +64,21 @@ def resume(settings: PushSettings, sender: Sender) -> SentOps:
 def _read_back(
     settings: PushSettings, due: datetime, awaited: set[int | None]
 ) -> Iterator[list[Operation]]:
-    """The open operations to send again, ``BATCH`` at a time in plan order: those of the
-    jobs just awaited stay out (one held back again waits for the next cycle)."""
+    """The open operations to send again in plan order, those of ``BATCH`` outbox rows at a
+    time: those of the jobs just awaited stay out (one held back again waits for the next
+    cycle)."""
     s, after = settings, 0
     while True:
         with s.engine.connect() as conn:
-            rows = store.open_operations(conn, s.connector, due=due, after=after, limit=BATCH)
-        if not rows:
-            return
-        after = rows[-1][0].id or after
+            upto = store.id_window_end(conn, after, BATCH)
+            rows = store.open_operations(conn, s.connector, due=due, after=after, upto=upto)
         ops = [op for op in outbox.open_work(rows).to_send if op.id not in awaited]
         del rows
         if ops:
             yield ops
+        if upto is None:
+            return
+        after = upto
 
 
 def _creates(settings: PushSettings, due: datetime) -> set[str]:
