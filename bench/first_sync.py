@@ -1,7 +1,7 @@
 """First-sync benchmark: a whole ``syncd sync`` process planning and recording everyone.
 
 Usage: python bench/first_sync.py [--sizes 100000 1000000] [--stores sqlite postgresql]
-       [--no-write]
+       [--no-write] [--resume [--resume-until 20001]]
 
 Each figure is one whole ``syncd sync bench --direction push`` process over an empty
 state store and an empty TalentLMS sandbox: start-up, reading the CSV, rendering,
@@ -13,8 +13,14 @@ from the command to that log line; the peak is the process's max RSS over its wh
 life, and its CPU time (user + system) is given beside the time, since only CPU
 times compare on a shared machine. The outbox is then counted, to show every operation was recorded.
 
+With ``--resume``, each size measures instead the cycle that resumes such an outbox: a
+first sync (its mapping given a password, a write-only field) is stopped as above once
+recorded, then a second ``syncd sync`` process resumes it against the sandbox and is sent
+SIGTERM once ``--resume-until`` operations of the outbox are no longer pending (polled in
+the store every 0.2 s). The peak is that second process's max RSS over its whole life.
+
 PostgreSQL is used when ``SYNCD_BENCH_POSTGRES_URL`` answers (see ``push_cycle``).
-Figures go to docs/benchmarks.md, "## First sync".
+Figures go to docs/benchmarks.md, "## First sync" (printed only with ``--resume``).
 """
 
 from __future__ import annotations
@@ -62,6 +68,54 @@ print(json.dumps({"planned_s": planned, "total_s": time.perf_counter() - started
 """
 
 
+RESUME_PROBE = """
+import json, resource, signal, subprocess, sys, threading, time
+from sqlalchemy import create_engine, text
+url, until, argv = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+engine = create_engine(url)
+started = time.perf_counter()
+child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+marks = {"resume_logged_s": None, "first_finished_s": None, "cut_s": None, "finished": 0,
+         "peak_at_cut_mb": None}
+tail = []
+
+FINISHED = "('done', 'failed', 'sent', 'unknown', 'waiting')"  # through the state index
+COUNT = text(f"SELECT count(*) FROM operations WHERE state IN {FINISHED}")
+
+def finished():
+    with engine.connect() as conn:
+        return conn.execute(COUNT).scalar()
+
+def high_water():  # the child's peak RSS so far (VmHWM), in MB
+    with open(f"/proc/{child.pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+def watch():
+    while child.poll() is None:
+        done = finished()
+        if done and marks["first_finished_s"] is None:
+            marks["first_finished_s"] = time.perf_counter() - started
+        if done >= until and marks["cut_s"] is None:
+            marks["cut_s"] = time.perf_counter() - started
+            marks["peak_at_cut_mb"] = high_water()
+            child.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+
+threading.Thread(target=watch, daemon=True).start()
+for line in child.stderr:
+    tail = (tail + [line])[-5:]
+    if marks["resume_logged_s"] is None and '"outbox_resume"' in line:
+        marks["resume_logged_s"] = time.perf_counter() - started
+rc = child.wait()
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+marks["finished"] = finished()
+print(json.dumps({**marks, "total_s": time.perf_counter() - started,
+                  "cpu_s": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024,
+                  "rc": rc, "tail": "".join(tail)[-800:]}))
+"""
+
+
 def first_sync(config: str) -> dict:
     """One ``syncd sync`` of everyone, stopped once its outbox is written."""
     argv = [*SYNCD, *PUSH, "--config", config]
@@ -70,6 +124,23 @@ def first_sync(config: str) -> dict:
     figures = {**json.loads(out.stdout), "server_cpu_s": postgres_cpu() - server}
     if figures["planned_s"] is None:
         raise SystemExit(f"{' '.join(argv)} never logged push_planned: {figures['tail']}")
+    return figures
+
+
+def resumed(config: str, state_url: str, until: int) -> dict:
+    """A second ``syncd sync`` resuming the outbox ``first_sync`` left, cut short once
+    ``until`` of its operations are finished."""
+    argv = [*SYNCD, *PUSH, "--config", config]
+    out = subprocess.run(
+        [sys.executable, "-c", RESUME_PROBE, state_url, str(until), *argv],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode:
+        raise SystemExit(f"the resume probe failed: {out.stderr[-2000:]}")
+    figures = json.loads(out.stdout)
+    if figures["resume_logged_s"] is None:
+        raise SystemExit(f"{' '.join(argv)} never logged outbox_resume: {figures['tail']}")
     return figures
 
 
@@ -113,6 +184,56 @@ def run_size(rows: int, kind: str, workdir: Path) -> dict:
         flush=True,
     )
     return figures
+
+
+def run_resume(rows: int, kind: str, workdir: Path, until: int) -> dict:
+    csv_path = workdir / f"hr-{rows}.csv"
+    if not csv_path.exists():
+        write_csv(csv_path, rows)
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp, Store(kind, Path(tmp)) as store:
+        config = prepared(Path(tmp), csv_path, store.url)
+        logged_at_info(Path(config))
+        recorded = first_sync(config)
+        outbox = outbox_rows(store.url)
+        figures = resumed(config, store.url, until)
+    figures["outbox"] = outbox
+    figures["recorded_peak_mb"] = recorded["peak_mb"]
+    print(
+        f"  {rows:>9,} {kind:<10} outbox {sum(outbox.values()) - outbox['people']:,} ops | "
+        f"resume logged {figures['resume_logged_s']:.1f} s, first op finished "
+        f"{figures['first_finished_s'] or float('nan'):.1f} s, cut at "
+        f"{figures['cut_s'] or float('nan'):.1f} s with {figures['finished']:,} finished "
+        f"(CPU {figures['cpu_s']:.1f} s), peak until the cut "
+        f"{figures['peak_at_cut_mb'] or float('nan'):.0f} MB, "
+        f"whole life {figures['peak_mb']:.0f} MB",
+        flush=True,
+    )
+    return figures
+
+
+def resume_report(results: dict[tuple[int, str], dict], until: int) -> str:
+    lines = [
+        f"Resume (`bench/first_sync.py --resume --resume-until {until}`), {stamp()}, "
+        f"{machine()}; the mapping above plus a password (write-only). A first sync is "
+        "recorded and stopped before sending, as above; a second `syncd sync` process then "
+        "resumes its outbox against the TalentLMS sandbox and is sent SIGTERM once "
+        f"{until:,} operations of the outbox are finished (polled in the store every 0.2 s).",
+        "",
+        "| people | store | open operations | `outbox_resume` logged | first operation "
+        "finished | cut at (finished) | peak until the cut | process CPU | peak, whole life |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (rows, kind), f in results.items():
+        outbox = dict(f["outbox"])
+        outbox.pop("people")
+        lines.append(
+            f"| {rows:,} | {kind} | {sum(outbox.values()):,} | {f['resume_logged_s']:.1f} s "
+            f"| {f['first_finished_s'] or float('nan'):.1f} s "
+            f"| {f['cut_s'] or float('nan'):.1f} s ({f['finished']:,}) "
+            f"| {f['peak_at_cut_mb'] or float('nan'):.0f} MB "
+            f"| {f['cpu_s']:.1f} s | {f['peak_mb']:.0f} MB |"
+        )
+    return "\n".join([*lines, ""])
 
 
 def report(results: dict[tuple[int, str], dict]) -> str:
@@ -161,16 +282,30 @@ def report(results: dict[tuple[int, str], dict]) -> str:
 
 
 def main() -> None:
-    args, stores = sizes_and_stores(argparse.ArgumentParser())
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--resume", action="store_true", help="measure the resuming cycle")
+    parser.add_argument("--resume-until", type=int, default=20_001)
+    args, stores = sizes_and_stores(parser)
     from syncd.sandbox import Sandbox
 
     results = {}
     CONNECTOR["guard"] = {"max_deactivations": "100%"}
-    with tempfile.TemporaryDirectory() as tmp, Sandbox(vendors=["talentlms"]) as sandbox:
-        CONNECTOR["target"]["base_url"] = sandbox.base_url("talentlms")
+    if args.resume:
+        CONNECTOR["users"]["fields"]["password"] = "Initial-{{ employee_id }}-Pa55word!"
+    with tempfile.TemporaryDirectory() as tmp:
         for rows in args.sizes:
             for kind in stores:
-                results[(rows, kind)] = run_size(rows, kind, Path(tmp))
+                # A sandbox each: a run's calls must not spend the next one's rate limit.
+                with Sandbox(vendors=["talentlms"]) as sandbox:
+                    CONNECTOR["target"]["base_url"] = sandbox.base_url("talentlms")
+                    if args.resume:
+                        figures = run_resume(rows, kind, Path(tmp), args.resume_until)
+                    else:
+                        figures = run_size(rows, kind, Path(tmp))
+                results[(rows, kind)] = figures
+    if args.resume:
+        print(resume_report(results, args.resume_until))
+        return
     section = report(results)
     print(section)
     if not args.no_write:

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from syncd.engine.cycle import CycleOutcome
 from syncd.engine.diff import DiffPolicy
 from syncd.engine.guard import Threshold
-from syncd.engine.push import outbox, stream
+from syncd.engine.push import outbox, readback, resume, sent, stream
 from syncd.engine.push.order import summary
 from syncd.engine.push.run import PushSettings, approve, retry, run_push
 from syncd.engine.push.settings import Escrow, JobPolling
@@ -948,6 +948,172 @@ def test_a_dry_run_of_a_streamed_sync_shows_each_chunk_before_planning_the_next(
         runs = conn.execute(select(sync_runs.c.outcome)).scalars().all()
     assert runs == ["dry_run", "dry_run"]  # a dry run's one write, as before
     w.engine.dispose()
+
+
+def _killed_before_sending(w: World, monkeypatch) -> list[tuple[str, str, str]]:
+    """Push ``w`` once, killed once every chunk is recorded and before any is sent; the
+    outbox it leaves."""
+    send = stream.NewPeople.send
+
+    def killed(_new_people, _sender):
+        raise SystemExit("killed before sending")
+
+    monkeypatch.setattr(stream.NewPeople, "send", killed)
+    with pytest.raises(SystemExit):
+        w.push()
+    monkeypatch.setattr(stream.NewPeople, "send", send)
+    assert w.lms.accounts == {}
+    return _recorded(w.engine)
+
+
+def test_a_first_sync_killed_before_sending_is_resumed_a_batch_at_a_time(
+    migrated_db_url, monkeypatch
+):
+    """Ten new people recorded in four chunks, nothing sent, then the process dies: the next
+    cycle reads the outbox back four operations at a time, sends each batch before reading
+    the next, and creates everyone once, with the groups and the password their record maps."""
+    w = _streamed_world(migrated_db_url, monkeypatch)
+    monkeypatch.setattr(resume, "BATCH", 4)
+    w.hr = [person(i, dept="Sales" if i % 2 else "Engineering") for i in range(10)]
+    recorded = _killed_before_sending(w, monkeypatch)
+    assert len(recorded) > 3 * 4 and {state for *_, state in recorded} == {"pending"}
+    events: list[tuple[str, int]] = []
+    open_operations, execute = store.open_operations, w.lms.execute
+
+    def read(*args, **kwargs):
+        rows = open_operations(*args, **kwargs)
+        events.append(("read", len(rows)))
+        return rows
+
+    monkeypatch.setattr(store, "open_operations", read)
+    monkeypatch.setattr(w.lms, "execute", lambda ops: events.append(("send", 0)) or execute(ops))
+
+    result = w.push()
+    people = [str(i) for i in range(10)]
+    _everyone_created_once(w, result, people)
+    accounts = w.lms.by_email()
+    assert accounts["p1@acme.test"].groups == {"Sales"} and accounts["p1@acme.test"].courses
+    assert accounts["p2@acme.test"].groups == {"Engineering"}
+    rows = _recorded(w.engine)
+    assert rows == [(kind, key, "done") for kind, key, _ in recorded]  # nothing planned twice
+    reads = [n for event, n in events if event == "read"]
+    assert max(reads) == 4 and sum(reads) >= len(recorded)  # never the whole outbox at once
+    last_read = max(i for i, (event, n) in enumerate(events) if event == "read" and n)
+    assert ("send", 0) in events[:last_read]  # the first batches went before the last was read
+    calls = w.lms.calls
+    assert w.push().counts["created"] == 0 and w.lms.calls == calls
+    w.engine.dispose()
+
+
+def test_a_resume_whose_source_order_differs_from_the_outbox_sends_every_password(
+    migrated_db_url, monkeypatch
+):
+    """The source lists people in the reverse of the recorded order when the outbox is
+    resumed: the passwords read ahead of their batch are held only so far, the rest are
+    looked for apart, and each create still goes once with its own password."""
+    w = _streamed_world(migrated_db_url, monkeypatch)
+    monkeypatch.setattr(resume, "BATCH", 4)
+    monkeypatch.setattr(readback, "READ_AHEAD", 2)
+    w.hr = [person(i) for i in range(10)]
+    _killed_before_sending(w, monkeypatch)
+    w.hr.reverse()
+    result = w.push()
+    _everyone_created_once(w, result, [str(i) for i in range(10)])
+    assert {state for *_, state in _recorded(w.engine)} == {"done"}
+    w.engine.dispose()
+
+
+def test_creates_retried_and_refused_again_in_a_batched_resume_are_sent_once(
+    migrated_db_url, monkeypatch
+):
+    """``syncd retry`` requeues two refused creates (with passwords) and their memberships; the
+    next cycle resumes them two operations a batch and the LMS refuses them again: the planner
+    sees them covered though retry made it diff those people again, so each goes once."""
+    w = _streamed_world(migrated_db_url, monkeypatch)
+    monkeypatch.setattr(resume, "BATCH", 2)
+    w.hr = [person(i) for i in range(6)]
+    w.lms.refuse_emails = {"p1@acme.test", "p4@acme.test"}
+    assert w.push().counts["failed"] == 2
+    assert retry(w.engine, "fake") == 4  # two creates and the group adds that needed them
+    writes = len(w.lms.writes)
+    result = w.push()
+    assert result.outcome == CycleOutcome.PARTIAL and result.counts["failed"] == 2
+    assert sorted(w.lms.writes[writes:]) == [("create", "1"), ("create", "4")]
+    assert sorted(w.lms.passwords_seen) == _passwords(["0", "2", "3", "5"])
+    assert [op for op in result.plan if op.hr_key in ("1", "4")] == []
+    w.engine.dispose()
+
+
+def test_a_shutdown_during_a_batched_resume_plans_nothing_again(migrated_db_url, monkeypatch):
+    """Two refused updates are requeued by ``syncd retry``; the next cycle resumes them one a
+    batch and a shutdown comes after the first: the one not reached stays in the outbox and
+    is not planned a second time beside it, though retry made the planner diff its person
+    again; the cycle after sends it once."""
+    monkeypatch.setattr(resume, "BATCH", 1)
+    w = World(migrated_db_url)
+    w.hr = [person(i) for i in range(4)]
+    w.push()
+    w.hr = [person(i, name=f"Renamed {i}") for i in range(4)]
+    for key in ("2", "3"):  # deleted in the LMS behind syncd's back: their updates are refused
+        [gone] = [r for r, a in w.lms.accounts.items() if a.fields["email"] == f"p{key}@acme.test"]
+        del w.lms.accounts[gone]
+    assert w.push().counts["failed"] == 2
+    assert retry(w.engine, "fake") == 2
+    execute = w.lms.execute
+
+    def shut_down_after_one(ops):
+        w.settings.stop.set()
+        return execute(ops)
+
+    monkeypatch.setattr(w.lms, "execute", shut_down_after_one)
+    writes = len(w.lms.writes)
+    stopped = w.push()
+    assert w.lms.writes[writes:] == [("update", "2")]
+    assert [op for op in stopped.plan if op.hr_key in ("2", "3")] == []
+    open_rows = [r for r in _recorded(w.engine) if r[2] in ("pending", "sent")]
+    assert open_rows == [("update", "3", "pending")]  # once, not twice
+    monkeypatch.setattr(w.lms, "execute", execute)
+    w.settings.stop.clear()
+    w.push()
+    assert w.lms.writes[writes + 1 :] == [("update", "3")]
+    w.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("asked", "others"),
+    [([0], 0), ([1], 0), ([0, 1, 2, 3, 4], 0), ([0, 1, 2, 3, 4], 20)],
+    ids=["searched", "searched-not-covered", "scanned", "indexed"],
+)
+def test_what_a_resume_sent_covers_the_same_operations_however_it_is_searched(world, asked, others):
+    """``SentOps`` answers as the operations themselves would, whichever way it searches (a
+    few planned, many of both, few noted): the same kind, person and target with every value
+    it would send, the password included; another value or another target is not covered."""
+    world.settings.mapper = PasswordMapper()
+    world.settings.policy = DiffPolicy(write_only_fields=frozenset({"password"}))
+    world.hr = [person(i, dept="Sales") for i in range(3)]
+    world.push()
+    with world.engine.connect() as conn:
+        ids = [row.id for row in conn.execute(select(operations.c.id))]
+        recorded = store.operations_by_id(conn, ids)
+    password = {"password": "Initial-1-Pa55word!"}
+    noted = sent.SentOps(world.engine, frozenset({"password"}))
+    for op in recorded:  # a batch each: as many runs as operations
+        noted.add([outbox.given_fields(op, password) if op.kind is OpKind.CREATE else op])
+    create = next(op for op in recorded if op.kind is OpKind.CREATE and op.hr_key == "1")
+    enroll = next(op for op in recorded if op.kind is OpKind.ENROLL and op.hr_key == "1")
+    create = replace(outbox.given_fields(create, password), id=None)
+    choices = [
+        (create, True),  # the same create, password and all
+        (replace(create, fields={**create.fields, "password": "other"}), False),
+        (replace(enroll, id=None), True),
+        (replace(enroll, target="999", id=None), False),
+        (replace(create, fields={**create.fields, "name": "Someone"}), False),
+    ]
+    planned = [choices[at][0] for at in asked]
+    planned += [replace(enroll, hr_key=f"x{i}", id=None) for i in range(others)]
+    covered = noted.covers(planned)
+    assert [covered(op) for op in planned] == [choices[at][1] for at in asked] + [False] * others
+    world.engine.dispose()
 
 
 def test_only_plans_a_streamed_sync_whole(migrated_db_url, monkeypatch):

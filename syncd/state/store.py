@@ -491,22 +491,113 @@ def _op_from_row(row: Any) -> Operation:
 
 
 def open_operations(
-    conn: Connection, connector: str, due: datetime | None = None
+    conn: Connection,
+    connector: str,
+    due: datetime | None = None,
+    *,
+    after: int = 0,
+    upto: int | None = None,
 ) -> list[tuple[Operation, OpState, str | None]]:
     """Unfinished operations in plan order, with their state and job id; with ``due``,
-    those waiting for a later attempt (``next_attempt_at`` after it) are left out."""
+    those waiting for a later attempt (``next_attempt_at`` after it) are left out. Only
+    those with ids above ``after`` and up to ``upto``: a large outbox is read back a window
+    of ids at a time (``id_window_end``)."""
     query = (
         select(operations)
         .where(
             operations.c.connector == connector,
             operations.c.state.in_([s.value for s in OPEN_STATES]),
+            operations.c.id > after,
         )
         .order_by(operations.c.id)
     )
-    if due is not None:
-        waiting = operations.c.next_attempt_at
-        query = query.where(or_(waiting.is_(None), waiting <= due))
-    return [(_op_from_row(r), OpState(r.state), r.job_id) for r in conn.execute(query)]
+    if upto is not None:
+        query = query.where(operations.c.id <= upto)
+    return [(_op_from_row(r), OpState(r.state), r.job_id) for r in conn.execute(_due(query, due))]
+
+
+def id_window_end(conn: Connection, after: int, size: int) -> int | None:
+    """The id of the outbox's ``size``-th row after id ``after`` (any connector's, any
+    state's), walked on the primary key; None when fewer rows follow. A window's open rows
+    are then read through their own index: with ``ORDER BY id LIMIT`` instead, SQLite read
+    and sorted every open row above ``after`` for each batch."""
+    query = (
+        select(operations.c.id)
+        .where(operations.c.id > after)
+        .order_by(operations.c.id)
+        .offset(size - 1)
+        .limit(1)
+    )
+    found = conn.execute(query).scalar()
+    return None if found is None else int(found)
+
+
+def unfinished_sends(
+    conn: Connection, connector: str, due: datetime | None = None
+) -> list[tuple[Operation, OpState, str | None]]:
+    """The open operations an earlier send left in the air, in plan order: those waiting on
+    a job, and creates whose answer was lost (``open_operations``' other rows are sent
+    again as they are)."""
+    states = operations.c.state
+    query = (
+        select(operations)
+        .where(
+            operations.c.connector == connector,
+            or_(
+                and_(states == OpState.WAITING.value, operations.c.job_id.is_not(None)),
+                and_(
+                    states.in_([OpState.SENT.value, OpState.UNKNOWN.value]),
+                    operations.c.kind == OpKind.CREATE.value,
+                ),
+            ),
+        )
+        .order_by(operations.c.id)
+    )
+    return [(_op_from_row(r), OpState(r.state), r.job_id) for r in conn.execute(_due(query, due))]
+
+
+def count_open_operations(conn: Connection, connector: str, due: datetime | None = None) -> int:
+    """How many rows ``open_operations`` would read."""
+    query = (
+        select(func.count())
+        .select_from(operations)
+        .where(
+            operations.c.connector == connector,
+            operations.c.state.in_([s.value for s in OPEN_STATES]),
+        )
+    )
+    return int(conn.execute(_due(query, due)).scalar_one())
+
+
+def open_keys(
+    conn: Connection, connector: str, kinds: Iterable[OpKind], due: datetime | None = None
+) -> set[str]:
+    """The HR keys of the open operations of ``kinds`` that are sent again as they are (none
+    waiting on a job): whose write-only fields a resumed outbox renders."""
+    query = select(operations.c.hr_key).where(
+        operations.c.connector == connector,
+        operations.c.kind.in_([kind.value for kind in kinds]),
+        operations.c.state.in_([s.value for s in OPEN_STATES]),
+        or_(operations.c.state != OpState.WAITING.value, operations.c.job_id.is_(None)),
+    )
+    return {row[0] for row in conn.execute(_due(query, due))}
+
+
+def _due(query: Any, due: datetime | None) -> Any:
+    """``query`` less the operations waiting for a later attempt than ``due``."""
+    if due is None:
+        return query
+    waiting = operations.c.next_attempt_at
+    return query.where(or_(waiting.is_(None), waiting <= due))
+
+
+def operations_by_id(conn: Connection, ids: Iterable[int]) -> list[Operation]:
+    """The recorded operations with these ids, in plan order, whatever their state."""
+    found: list[Operation] = []
+    for batch in chunked(sorted(set(ids))):
+        query = select(operations).where(operations.c.id.in_(batch))
+        found += [_op_from_row(row) for row in conn.execute(query)]
+    return sorted(found, key=lambda op: op.id or 0)
 
 
 def pending_operations_between(

@@ -2,14 +2,15 @@
 
 The outbox is the only place write-only fields (passwords) are handled: the
 recorded copy of an operation never holds one (nor names one as changed), and
-a create read back to be sent again has them rendered afresh from the source.
+a create read back to be sent again has them rendered afresh from the source
+(``readback``).
 The diff itself never compares them, and links never keep them (``diff``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,7 +20,7 @@ from sqlalchemy import Connection, Engine
 from syncd.engine.diff import DiffPolicy, stored_fields
 from syncd.engine.push.order import summary
 from syncd.engine.push.plan import Plan
-from syncd.engine.push.read import MapperLike, Reading, RecordError, render_people
+from syncd.engine.push.read import Reading, RecordError
 from syncd.model import DesiredUser, LinkState, LinkStatus, Operation, OpKind, OpState
 from syncd.state import scope, store
 
@@ -153,10 +154,8 @@ class OpenWork:
         return waiting + len(self.lost_creates) + len(self.to_send)
 
 
-def open_work(engine: Engine, connector: str) -> OpenWork:
-    """What is due now: operations waiting for a later attempt (``Escrow``) stay out."""
-    with engine.connect() as conn:
-        open_ops = store.open_operations(conn, connector, due=store.now())
+def open_work(open_ops: Iterable[tuple[Operation, OpState, str | None]]) -> OpenWork:
+    """Open operations (``store.open_operations``, ``unfinished_sends``) by what they need."""
     work = OpenWork()
     for op, state, job_id in open_ops:
         if state is OpState.WAITING and job_id:
@@ -166,30 +165,6 @@ def open_work(engine: Engine, connector: str) -> OpenWork:
         else:
             work.to_send.append(op)
     return work
-
-
-def with_write_only(
-    ops: Sequence[Operation],
-    records: Callable[[], Iterable[Any]],
-    key: str,
-    mapper: MapperLike,
-    policy: DiffPolicy,
-) -> list[Operation]:
-    """Creates read back from the outbox, given their write-only fields again from the source.
-
-    A record that no longer renders leaves its create without them.
-    """
-    creates = {op.hr_key for op in ops if op.kind is OpKind.CREATE}
-    if not policy.write_only_fields or not creates:
-        return list(ops)
-    people = render_people(records(), key, mapper, creates)
-    found = {hr_key: write_only_of(desired, policy) for hr_key, desired in people.items()}
-    return [
-        given_fields(op, found[op.hr_key])
-        if op.kind is OpKind.CREATE and found.get(op.hr_key)
-        else op
-        for op in ops
-    ]
 
 
 def write_only_of(desired: DesiredUser, policy: DiffPolicy) -> dict[str, Any]:

@@ -7,7 +7,6 @@ and the operations are put in order; the guard then says whether the plan may go
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine
@@ -16,6 +15,7 @@ from syncd.engine.diff import DiffPolicy, diff_user, may_deprovision
 from syncd.engine.guard import GuardVerdict, Threshold, check
 from syncd.engine.push.order import order
 from syncd.engine.push.read import Digests, Reading
+from syncd.engine.push.sent import SentOps
 from syncd.model import DesiredUser, LinkState, LinkStatus, Operation
 from syncd.state import store
 from syncd.vendors.base import Adapter
@@ -51,7 +51,7 @@ def plan_changes(
     policy: DiffPolicy,
     match: str | None,
     only: frozenset[str] | None = None,
-    sent_this_cycle: Sequence[Operation] = (),
+    sent_this_cycle: SentOps | None = None,
 ) -> Plan:
     """The operations that bring the LMS in line with ``reading``, in the order they must go;
     none that ``sent_this_cycle`` (the outbox's, sent before planning) already covers."""
@@ -109,25 +109,17 @@ def guard(
     return check(plan.ops, linked, threshold), approved
 
 
-def not_sent_already(ops: list[Operation], sent: Sequence[Operation]) -> list[Operation]:
+def not_sent_already(ops: list[Operation], sent: SentOps | None) -> list[Operation]:
     """``ops`` less those an outbox operation sent this cycle already covers.
 
     ``syncd retry`` forgets its people's hashes, so they are diffed again after their
     requeued operations went: one the vendor refused again would otherwise be planned
     and sent a second time, and counted twice. An operation is covered by a sent one of
-    the same kind, person and target that carried every value it would send.
+    the same kind, person and target that carried every value it would send (``SentOps``).
     """
     if not sent:
         return ops
-    earlier = {(op.kind, op.hr_key, op.target): op for op in sent}
-
-    def covered(op: Operation) -> bool:
-        before = earlier.get((op.kind, op.hr_key, op.target))
-        return before is not None and all(
-            name in before.fields and before.fields[name] == op.fields.get(name)
-            for name in op.changed
-        )
-
+    covered = sent.covers(ops)
     return [op for op in ops if not covered(op)]
 
 

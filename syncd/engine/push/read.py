@@ -293,14 +293,20 @@ def render_people(
 
 
 def rendered_people(
-    records: Iterable[Record], key: str, mapper: MapperLike, wanted: set[str]
+    records: Iterable[Record],
+    key: str,
+    mapper: MapperLike,
+    wanted: set[str],
+    *,
+    consume: bool = False,
 ) -> Iterator[DesiredUser]:
     """The people in ``wanted`` as their source records render now, one at a time in the
     source's order (the first record of each); the source is read no further than the last.
 
-    A record that no longer renders is left out.
+    A record that no longer renders is left out. With ``consume``, ``wanted`` itself loses
+    each key as its record is read, and a key its owner takes out meanwhile is not looked for.
     """
-    left = set(wanted)
+    left = wanted if consume else set(wanted)
     for hr_key, record in keyed(records, key):
         if hr_key not in left:
             continue

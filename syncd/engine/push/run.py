@@ -1,6 +1,6 @@
 """One push cycle of one connector (SPEC §4), as its steps in order.
 
-0. finish what an earlier cycle recorded but did not see through (``outbox``, ``send``);
+0. finish what an earlier cycle recorded but did not see through (``resume``);
 1. read the HR source into desired users (``read``);
 2. plan the operations, and let the guard judge them (``plan``);
 3. record them in the outbox (``outbox``);
@@ -29,6 +29,7 @@ from syncd.engine.push.forecast import Forecast
 from syncd.engine.push.order import summary_of
 from syncd.engine.push.plan import Plan, guard, plan_changes
 from syncd.engine.push.read import Reading, SourceEmpty, read_people
+from syncd.engine.push.resume import resume
 from syncd.engine.push.send import Sender, Tally
 from syncd.engine.push.settings import DIRECTION, PushSettings
 from syncd.http.errors import AuthenticationError, UnreachableError
@@ -161,7 +162,7 @@ class _PushCycle(OutboxCycle):
 
     def _push(self, run_id: int) -> PushResult:
         s = self.s
-        resumed = [] if self.dry_run else self._resume()  # lost creates are looked up afresh
+        resumed = None if self.dry_run else resume(s, self.sender)  # lost creates looked up afresh
         remembers_scope = not self.dry_run and s.only is None  # a dry run shows the reasons
         with s.engine.connect() as conn:
             digests = store.link_digests(conn, s.connector)
@@ -334,20 +335,6 @@ class _PushCycle(OutboxCycle):
                 self.notes.append(f"{hr_key}: {idle.reason}")
         self.invalid += len(misses)
         return misses
-
-    def _resume(self) -> list[Operation]:
-        """Finish what an earlier cycle recorded but did not see through; what it sent."""
-        s = self.s
-        work = outbox.open_work(s.engine, s.connector)
-        if not len(work):
-            return []
-        log.info("outbox_resume", connector=s.connector, operations=len(work))
-        self.sender.await_jobs(work.waiting)
-        to_send = work.to_send + self.sender.recover_lost_creates(work.lost_creates)
-        to_send = outbox.with_write_only(to_send, s.records, s.key, s.mapper, s.policy)
-        to_send.sort(key=lambda op: op.id or 0)  # the recorded plan order
-        self.sender.run(to_send)
-        return to_send
 
     def _record_errors(self, reading: Reading) -> None:
         with self.s.engine.begin() as conn:

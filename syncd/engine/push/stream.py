@@ -14,10 +14,10 @@ a changed, linked person claimed there (an e-mail) is held before any call, with
 same reason. The pass keeps only the values claimed (the vendor's validator), never
 the people, and the linked ones' are those of the people who changed.
 
-Sending reads the outbox back a recorded chunk at a time. The outbox never keeps
-write-only fields (passwords), so a chunk's creates, and its adopted accounts' updates
-and reactivations, get theirs rendered afresh from one more read of the source, in
-step with the chunks (only one chunk's are ever held): each operation goes as the
+Sending reads the outbox back a recorded chunk at a time (``readback``). The outbox never
+keeps write-only fields (passwords), so a chunk's creates, and its adopted accounts'
+updates and reactivations, get theirs rendered afresh from one more read of the source, in
+step with the chunks (only about one chunk's are ever held): each operation goes as the
 whole plan would have sent it (``outbox.as_planned``).
 
 A crash between chunks leaves the recorded people linked PENDING with their record's
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,8 +47,10 @@ from syncd.engine.push import outbox
 from syncd.engine.push.forecast import estimate_counts
 from syncd.engine.push.order import order
 from syncd.engine.push.plan import Plan, adopt_existing_accounts, not_sent_already
-from syncd.engine.push.read import MapperLike, RecordError, rendered_people
+from syncd.engine.push.read import MapperLike, RecordError
+from syncd.engine.push.readback import send_batches
 from syncd.engine.push.send import Sender
+from syncd.engine.push.sent import SentOps
 from syncd.engine.push.settings import PushSettings
 from syncd.mapping import MappingError
 from syncd.model import DesiredUser, Operation
@@ -83,7 +85,7 @@ class NewPeople:
 
     settings: PushSettings
     keys: set[str]  # still to be planned; emptied as they are
-    sent_this_cycle: Sequence[Operation] = ()
+    sent_this_cycle: SentOps | None = None
     chunks: list[tuple[int, int]] = field(default_factory=list)  # ids first..last, recorded
     counts: Counter = field(default_factory=Counter)  # operations recorded, by kind
     errors: list[RecordError] = field(default_factory=list)  # records that do not map or validate
@@ -154,14 +156,14 @@ class NewPeople:
             return
         at_limits = estimate_counts(self.counts, s.adapter.capabilities, s.limits).seconds
         sender.progress.plan(sum(self.counts.values()), at_limits)
-        secrets = WriteOnly(s, self.carrying)
+        send_batches(sender, s, self._read_back(), self.carrying, announced=True)
+
+    def _read_back(self) -> Iterator[list[Operation]]:
+        s = self.settings
         for first_id, last_id in self.chunks:
-            if sender.stopped_early or s.stop.is_set():
-                sender.stopped_early = True
-                return  # the rest stays in the outbox, for the next cycle
             with s.engine.connect() as conn:
                 ops = store.pending_operations_between(conn, s.connector, first_id, last_id)
-            sender.run(secrets.given(ops), announced=True)
+            yield ops
 
     def _rendered(self) -> Iterator[DesiredUser]:
         """The new people as the source renders them now, in its order; a record that does
@@ -237,47 +239,3 @@ def _chunks(people: Iterator[DesiredUser], size: int) -> Iterator[dict[str, Desi
             chunk = {}
     if chunk:
         yield chunk
-
-
-class WriteOnly:
-    """Operations read back from the outbox, given their write-only fields from the source
-    as the whole plan had them: creates, and adopted accounts' updates and reactivations.
-
-    The source is read once, in step with the chunks (which follow its order): the
-    fields of people read ahead of their chunk wait here, so about one chunk's are
-    held at a time. A record that no longer renders leaves its operations without them,
-    as a resumed create is (``outbox.with_write_only``).
-    """
-
-    def __init__(self, settings: PushSettings, wanted: set[str]) -> None:
-        self.hidden = settings.policy.write_only_fields
-        self.found: dict[str, dict[str, Any]] = {}
-        self.people = _write_only_fields(settings, wanted) if wanted else iter(())
-
-    def given(self, ops: list[Operation]) -> list[Operation]:
-        carrying = {op.hr_key for op in ops if op.kind in outbox.CARRYING}
-        if not self.hidden or not carrying:
-            return ops
-        missing = carrying - self.found.keys()
-        for hr_key, fields in self.people:
-            self.found[hr_key] = fields
-            missing.discard(hr_key)
-            if not missing:
-                break
-        # A person's operations are all in one chunk: theirs are let go once given.
-        given = {k: fields for k in carrying if (fields := self.found.pop(k, None))}
-        return [
-            outbox.as_planned(op, given[op.hr_key])
-            if op.kind in outbox.CARRYING and op.hr_key in given
-            else op
-            for op in ops
-        ]
-
-
-def _write_only_fields(
-    settings: PushSettings, wanted: set[str]
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Each wanted person's write-only fields as its first record renders them now."""
-    s = settings
-    for desired in rendered_people(s.records(), s.key, s.mapper, wanted):
-        yield desired.hr_key, outbox.write_only_of(desired, s.policy)
