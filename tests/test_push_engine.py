@@ -1172,3 +1172,33 @@ def test_only_a_streamed_first_sync_reads_the_source_again(migrated_db_url, monk
     w.push()
     assert len(reads) == 5 and len(w.lms.accounts) == 13
     w.engine.dispose()
+
+
+def test_a_resumed_adopted_accounts_update_carries_the_password_as_planned(
+    migrated_db_url, monkeypatch
+):
+    """An adopted account's reactivation and update carry the mapped password when the
+    outbox is resumed in batches, as when planned whole or streamed (a vendor that checks
+    an operation's fields before sending sees it), and never name it changed (never sent)."""
+    w = _streamed_world(migrated_db_url, monkeypatch)
+    monkeypatch.setattr(resume, "BATCH", 4)
+    w.hr = [person(i) for i in range(10)]
+    w.lms.accounts["hand-7"] = Account(fields={"email": "p7@acme.test", "name": "Old"})
+    w.lms.accounts["hand-7"].active = False
+    send = stream.NewPeople.send
+    monkeypatch.setattr(stream.NewPeople, "send", lambda *_: (_ for _ in ()).throw(SystemExit))
+    with pytest.raises(SystemExit):
+        w.push()
+    monkeypatch.setattr(stream.NewPeople, "send", send)
+    sent_ops: list = []
+    execute = w.lms.execute
+    monkeypatch.setattr(w.lms, "execute", lambda ops: sent_ops.extend(ops) or execute(ops))
+
+    w.push()
+
+    adopted = [op for op in sent_ops if op.hr_key == "7"]
+    assert {op.kind for op in adopted} >= {OpKind.REACTIVATE, OpKind.UPDATE}
+    for op in adopted:
+        if op.kind in (OpKind.REACTIVATE, OpKind.UPDATE):
+            assert op.fields["password"] == "Initial-7-Pa55word!" and "password" not in op.changed
+    assert w.lms.by_email()["p7@acme.test"].active and len(w.lms.accounts) == 10
