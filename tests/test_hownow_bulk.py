@@ -161,7 +161,10 @@ def test_people_the_listing_shows_otherwise_or_not_at_all_are_polled_not_taken_a
     assert 2 <= calls(sim)[JOB_STATUS] <= 6
     links = hownow.links()
     assert links["E0007"][0] is LinkStatus.FAILED and links["E0005"][0] is LinkStatus.LINKED
-    assert sim.count() <= 120 + 12
+    # A call a person, the listing's pages and the failed jobs' polls; on a loaded machine
+    # the listing may be read again while the last upserts' jobs still run (two pages a
+    # round: 135 and 137 were seen). Polling everyone would be 240 and more.
+    assert sim.count() <= 120 + 20
 
 
 def test_fields_the_listing_does_not_show_are_confirmed_by_their_jobs(connector, sim):
