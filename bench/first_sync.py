@@ -33,6 +33,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from common import machine, stamp, write_section
@@ -168,15 +170,22 @@ def outbox_rows(state_url: str) -> dict[str, int]:
     return {**kinds, "people": people}
 
 
-def run_size(rows: int, kind: str, workdir: Path) -> dict:
+@contextmanager
+def recorded(rows: int, kind: str, workdir: Path) -> Iterator[tuple[str, str, dict]]:
+    """A fresh store of ``kind`` holding a first sync of ``rows`` people, planned, recorded
+    and stopped before sending: its configuration, its URL and the first sync's figures."""
     csv_path = workdir / f"hr-{rows}.csv"
     if not csv_path.exists():
         write_csv(csv_path, rows)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp, Store(kind, Path(tmp)) as store:
         config = prepared(Path(tmp), csv_path, store.url)
         logged_at_info(Path(config))
-        figures = first_sync(config)
-        figures["outbox"] = outbox_rows(store.url)
+        yield config, store.url, first_sync(config)
+
+
+def run_size(rows: int, kind: str, workdir: Path) -> dict:
+    with recorded(rows, kind, workdir) as (_config, url, figures):
+        figures["outbox"] = outbox_rows(url)
     print(
         f"  {rows:>9,} {kind:<10} planned+recorded {figures['planned_s']:7.1f} s "
         f"(process CPU {figures['cpu_s']:.1f} s), peak {figures['peak_mb']:5.0f} MB, "
@@ -187,17 +196,11 @@ def run_size(rows: int, kind: str, workdir: Path) -> dict:
 
 
 def run_resume(rows: int, kind: str, workdir: Path, until: int) -> dict:
-    csv_path = workdir / f"hr-{rows}.csv"
-    if not csv_path.exists():
-        write_csv(csv_path, rows)
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp, Store(kind, Path(tmp)) as store:
-        config = prepared(Path(tmp), csv_path, store.url)
-        logged_at_info(Path(config))
-        recorded = first_sync(config)
-        outbox = outbox_rows(store.url)
-        figures = resumed(config, store.url, until)
+    with recorded(rows, kind, workdir) as (config, url, first):
+        outbox = outbox_rows(url)
+        figures = resumed(config, url, until)
     figures["outbox"] = outbox
-    figures["recorded_peak_mb"] = recorded["peak_mb"]
+    figures["recorded_peak_mb"] = first["peak_mb"]
     print(
         f"  {rows:>9,} {kind:<10} outbox {sum(outbox.values()) - outbox['people']:,} ops | "
         f"resume logged {figures['resume_logged_s']:.1f} s, first op finished "
