@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,6 +50,12 @@ class Figures:
     hashed: int = 0
     low: int = 0  # the sum of the digests' low 32 bits (each 0 .. 2^32 - 1)
     high: int = 0  # the sum of their high 32 bits, signed: a digest is ``high * 2^32 + low``
+
+    @classmethod
+    def of(cls, digests: Sequence[int], unhashed: int) -> Figures:
+        """The figures of ``digests`` and of ``unhashed`` links without one."""
+        low, high = sum(d & LOW for d in digests), sum(d >> 32 for d in digests)
+        return cls(len(digests) + unhashed, len(digests), low, high)
 
     def plus(self, digest: int | None, sign: int = 1) -> Figures:
         if digest is None:
@@ -151,8 +157,7 @@ def keep(
     keys, none = _joined(hashed), _joined(unhashed)
     if keys is None or none is None:
         return
-    low, high = sum(value & LOW for value in values), sum(value >> 32 for value in values)
-    figures = (len(hashed) + len(unhashed), len(hashed), low, high)
+    figures = Figures.of(values, len(unhashed))
     if sys.byteorder == "big":  # stored little-endian, whatever the machine
         values.byteswap()
     writer = BulkWriter(conn)
@@ -160,7 +165,8 @@ def keep(
     columns += ("keys", "digests", "unhashed")
     upsert = writer.upsert_sql(link_snapshots, columns, ("connector",), columns[1:])
     stamp = writer.timestamp(link_snapshots.c.taken_at, taken_at)
-    row = (connector, stamp, *figures, keys, values.tobytes(), none)
+    counted = (figures.linked, figures.hashed, figures.low, figures.high)
+    row = (connector, stamp, *counted, keys, values.tobytes(), none)
     writer.executemany(upsert, [row])
 
 
