@@ -196,7 +196,10 @@ def test_an_unexpected_429_storm_lowers_the_shared_limit_which_then_grows_back(m
         (other,) = _run_processes(server, migrated_db_url, windows, calls=1, count=1)
         assert other["failures"] == []
         assert 30 <= other["effective"][0] < 40  # another process runs at the lowered limit
-        assert other["metrics"] == {"2s": other["effective"][0]}
+        # /metrics holds the limit as the call met it; the limit only grows back since, so a
+        # window's growth may fall between that call and the snapshot (30 shown, 31 now).
+        assert set(other["metrics"]) == {"2s"}
+        assert 30 <= other["metrics"]["2s"] <= other["effective"][0]
 
         time.sleep(max(0.0, lowered_at + 10.5 - time.monotonic()))
         (later,) = _run_processes(server, migrated_db_url, windows, calls=1, count=1)
