@@ -1046,9 +1046,11 @@ def test_creates_retried_and_refused_again_in_a_batched_resume_are_sent_once(
 
 def test_a_shutdown_during_a_batched_resume_plans_nothing_again(migrated_db_url, monkeypatch):
     """Two refused updates are requeued by ``syncd retry``; the next cycle resumes them one a
-    batch and a shutdown comes after the first: the one not reached stays in the outbox and
-    is not planned a second time beside it, though retry made the planner diff its person
-    again; the cycle after sends it once."""
+    batch and a shutdown comes after the first: the cycle ends there, reading neither the
+    source nor the rest of the outbox (at a first sync's size either takes longer than a stop
+    may wait). The one not reached stays in the outbox, once. The cycle after sends it once,
+    and makes the re-diff of both people that retry asked for and the stopped cycle never
+    reached: person 2's update, refused again, goes once more, then never again."""
     monkeypatch.setattr(resume, "BATCH", 1)
     w = World(migrated_db_url)
     w.hr = [person(i) for i in range(4)]
@@ -1066,16 +1068,30 @@ def test_a_shutdown_during_a_batched_resume_plans_nothing_again(migrated_db_url,
         return execute(ops)
 
     monkeypatch.setattr(w.lms, "execute", shut_down_after_one)
+    reads, read_back, open_operations = [], [], store.open_operations
+    records = w.settings.records
+    w.settings.records = lambda: reads.append(1) or records()
+
+    def open_read(*args, **kwargs):
+        rows = open_operations(*args, **kwargs)
+        read_back.extend(op.hr_key for op, _state, _job in rows)
+        return rows
+
+    monkeypatch.setattr(store, "open_operations", open_read)
     writes = len(w.lms.writes)
     stopped = w.push()
     assert w.lms.writes[writes:] == [("update", "2")]
-    assert [op for op in stopped.plan if op.hr_key in ("2", "3")] == []
+    assert stopped.outcome == CycleOutcome.STOPPED and stopped.plan == []
+    assert reads == [] and stopped.counts["records_seen"] == 0
+    assert read_back == ["2"]  # the batch sent; the one after it is not read to be noted
     open_rows = [r for r in _recorded(w.engine) if r[2] in ("pending", "sent")]
     assert open_rows == [("update", "3", "pending")]  # once, not twice
     monkeypatch.setattr(w.lms, "execute", execute)
     w.settings.stop.clear()
     w.push()
-    assert w.lms.writes[writes + 1 :] == [("update", "3")]
+    assert w.lms.writes[writes + 1 :] == [("update", "3"), ("update", "2")]
+    w.push()
+    assert w.lms.writes[writes + 3 :] == []
     w.engine.dispose()
 
 

@@ -30,7 +30,8 @@ BATCH = 10_000
 
 
 def resume(settings: PushSettings, sender: Sender) -> SentOps:
-    """Send what the outbox holds open and is due now; what was handed to the sender."""
+    """Send what the outbox holds open and is due now; what was handed to the sender (only
+    up to a shutdown, after which the cycle plans nothing and the rest stays open)."""
     s = settings
     sent = SentOps(s.engine, s.policy.write_only_fields)
     due = store.now()  # one instant: what a batch sent and escrowed is not read again
@@ -56,9 +57,7 @@ def resume(settings: PushSettings, sender: Sender) -> SentOps:
         carrying = _carrying(s, due) if s.policy.write_only_fields else set()
     del work, resend
     send_batches(sender, s, batches, carrying, noted=sent.add)
-    for rest in batches:  # stopped: the planner still must not repeat what waits in the outbox
-        sent.add(rest)
-    return sent
+    return sent  # a stopped resume's is not whole: its cycle plans nothing (``run``)
 
 
 def _read_back(

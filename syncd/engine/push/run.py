@@ -163,6 +163,8 @@ class _PushCycle(OutboxCycle):
     def _push(self, run_id: int) -> PushResult:
         s = self.s
         resumed = None if self.dry_run else resume(s, self.sender)  # lost creates looked up afresh
+        if resumed is not None and (self.sender.stopped_early or s.stop.is_set()):
+            return self._stopped_before_reading(run_id)
         remembers_scope = not self.dry_run and s.only is None  # a dry run shows the reasons
         with s.engine.connect() as conn:
             digests = store.link_digests(conn, s.connector)
@@ -255,6 +257,14 @@ class _PushCycle(OutboxCycle):
         return PushResult(
             outcome, run_id, errors=errors + tally.failures, plan=recorded, notes=self.notes
         )
+
+    def _stopped_before_reading(self, run_id: int) -> PushResult:
+        """A shutdown during the resume (or before it): the source is not read nor a plan
+        made, which at a first sync's size would take as long as a stop may wait; what the
+        outbox still holds goes in the next cycle, which plans after sending it."""
+        self.sender.stopped_early = True
+        log_stopping(DIRECTION, self.s.connector, "nothing read or planned this cycle")
+        return PushResult(CycleOutcome.SUCCESS, run_id, notes=self.notes)
 
     def _preview(
         self,
