@@ -73,7 +73,9 @@ class HttpServer:
     """uvicorn on its own thread; ``stop`` lets in-flight requests finish."""
 
     def __init__(self, app: Starlette, host: str, port: int) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+        config = uvicorn.Config(
+            app, host=host, port=port, log_config=None, access_log=False, ws="none"
+        )  # no websockets served: their library (deprecated in part) is not even imported
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="syncd-http", daemon=True)
 

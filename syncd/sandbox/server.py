@@ -94,6 +94,7 @@ class Sandbox:
             log_config=None,
             access_log=False,
             lifespan="off",
+            ws="none",  # no websockets served: their library is not even imported
             timeout_graceful_shutdown=2,
         )
         server = uvicorn.Server(config)
