@@ -424,6 +424,22 @@ def test_batch_items_the_vendor_refuses_fail_with_its_reason(adapter, portal):
     assert set(users_by_login(portal)) == {"admin", "old0", "hire1"}
 
 
+def test_a_refused_create_names_the_account_holding_its_login_now(adapter, portal):
+    """The login's holder named in the error is the one TalentLMS has when the task ran, not
+    one the adapter remembers from an older listing: in a portal of five pages the holder's
+    page is not among those read back, and the account remembered with that login has given
+    it up since."""
+    seed_people(portal, 450)
+    adapter.directory.read_all()  # remembers account 100 with login old0
+    portal.store.users[100].login = "moved0"
+    portal.store.users[101].login = "old0"
+    ops = [new_hire(1), new_hire(2, login="old0")]
+    created, done = finish(adapter, adapter.execute(ops)[0].job_id, ops)
+    assert created.status is OutcomeStatus.DONE and done.status is OutcomeStatus.FAILED
+    assert done.error is not None
+    assert done.error.endswith("Login already exists: account 101 (email 'old1@acme.test') has it")
+
+
 def test_a_failed_task_retries_what_it_did_not_apply(adapter, portal):
     portal.set_faults({"job_fail_next": 1, "job_fail_applied_share": 0.5})
     ops = [new_hire(i) for i in range(4)]

@@ -340,10 +340,11 @@ class UserWriter:
 
     def _created(self, task: Task, order: list[Operation]) -> dict[int, Outcome]:
         since = self._submitted.get(task.id, 0.0)
+        read_from = since or self._clock()  # a resumed task's: what this read-back reads
         accounts = self._directory.find_created([op.fields.get("email") for op in order], since)
         decided = {
             id(op): self._create_outcome(
-                task, index, op, accounts.get(norm(op.fields.get("email")))
+                task, index, op, accounts.get(norm(op.fields.get("email"))), read_from
             )
             for index, op in enumerate(order)
         }
@@ -351,7 +352,7 @@ class UserWriter:
         return decided
 
     def _create_outcome(
-        self, task: Task, index: int, op: Operation, account: Account | None
+        self, task: Task, index: int, op: Operation, account: Account | None, read_from: float
     ) -> Outcome:
         """The account read back with this email (after the task was sent) decides."""
         email = op.fields.get("email")
@@ -383,15 +384,18 @@ class UserWriter:
         return _failed(
             op,
             f"TalentLMS did not apply it (batch task {task.id}): no account was created "
-            f"({sent} not applied){self._login_holder(op)}" + task.detail(index, email=email),
+            f"({sent} not applied){self._login_holder(op, read_from)}"
+            + task.detail(index, email=email),
         )
 
-    def _login_holder(self, op: Operation) -> str:
-        """Why a create may have been refused: another account holds its login."""
+    def _login_holder(self, op: Operation, read_from: float) -> str:
+        """Why a create may have been refused: another account holds its login. Only an
+        account read since ``read_from`` (the task's submission) is named without a lookup:
+        one remembered from before may have given the login up since."""
         login = op.fields.get("login")
         if not norm(login):
             return ""
-        holder = self._directory.cached("login", login) or self._directory.lookup(
+        holder = self._directory.cached("login", login, read_from) or self._directory.lookup(
             "login", login, Priority.WRITE
         )
         if holder is None:
