@@ -332,11 +332,7 @@ def test_two_tasks_finishing_together_share_the_pages_read(adapter, portal):
 
 
 def test_a_task_is_polled_once_per_poll_until_it_finishes():
-    clock = ManualClock(start=1_780_000_000.0)
-    limits = {"hourly_limit": 1_000_000, "burst_limit": 100_000}  # as ``make_adapter``'s
-    with Sandbox(vendors=["talentlms"], clock=clock, job_duration=10.0, talentlms=limits) as box:
-        sim = box.sim("talentlms")
-        adapter = make_adapter(box.base_url("talentlms"))
+    with hand_clocked() as (clock, sim, adapter):
         ops = [new_hire(1), new_hire(2)]
         [pending, _] = adapter.execute(ops)
         assert adapter.poll_job(pending.job_id, ops) is None
