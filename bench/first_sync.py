@@ -287,11 +287,12 @@ def report(results: dict[tuple[int, str], dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--resume", action="store_true", help="measure the resuming cycle")
-    parser.add_argument(  # the creates and a first batch of memberships: TalentLMS's hourly
-        # limit comes soon after, and the resume then waits for it, as it must
+    parser.add_argument(
         "--resume-until",
         type=int,
         default=10_001,
+        help="operations finished when the resume is cut (the default is the creates and a "
+        "first batch of memberships: past it TalentLMS's hourly limit makes the resume wait)",
     )
     args, stores = sizes_and_stores(parser)
     from syncd.sandbox import Sandbox
