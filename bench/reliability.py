@@ -1,13 +1,18 @@
 """Reliability figures: `kill -9` at random moments and injected faults, against the sandbox.
 
-Usage: python bench/reliability.py [--trials 50] [--vendors talentlms hownow ilms learningpool]
+Usage: python bench/reliability.py [--trials 50] [--chunked-trials 50]
+                                   [--vendors talentlms hownow ilms learningpool]
                                    [--faults NAME ...] [--json] [--no-write]
 
 Kill matrix, per vendor: ``--trials`` runs of ``syncd sync``, push and pull in turn, each
 SIGKILLed a random moment after the vendor answered its first call (up to 1 s for a push,
 0.3 s for a pull). Before every run the HR file changes (hires, leavers, renamed people),
-and before every pull some linked learners complete a course in the LMS. Fault matrix, per
-vendor and fault: a push and a pull under the fault, twice, with HR and learners changing.
+and before every pull some linked learners complete a course in the LMS. The same again
+(``--chunked-trials``) with syncd's chunk sizes set to ``CHUNKED`` (``tests.support.chunked``):
+hires are then streamed a chunk at a time, and the outbox written and resumed in batches,
+as a first sync of thousands is, so a kill lands between chunks and batches too. Fault
+matrix, per vendor and fault: a push and a pull under the fault, twice, with HR and
+learners changing.
 
 Then each world is run to the end (push until nothing is left open, pull until it has
 carried every completion) and judged by what the LMS and the HR sink hold:
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
 import re
 import tempfile
@@ -45,7 +51,7 @@ from syncd.logs import configure as configure_logs
 from syncd.sandbox import Clock, Sandbox
 from syncd.state.db import connected, make_engine
 from syncd.state.tables import delivered_results, links, operations
-from tests.support.cli import run_syncd
+from tests.support.cli import entered_as, run_syncd
 from tests.support.crash import (
     kill,
     open_operations,
@@ -64,6 +70,7 @@ HR_COLUMNS = ["employee_id", "first_name", "last_name", "email", "department", "
 DEPARTMENTS = ["Engineering", "Sales", "Finance"]
 DONE = ("completed", "passed")
 ROOMY = {"per_minute": 60_000, "per_hour": 3_600_000}
+CHUNKED = 1  # new people a streamed chunk, outbox rows a write, operations a resumed batch
 
 FAULTS: dict[str, dict[str, Any]] = {
     "5xx": {"error_rate": 0.3},
@@ -330,8 +337,13 @@ class World:
 # The two matrices
 
 
-def kill_trials(vendor: str, trials: int, folder: Path, seed: int) -> Tally:
-    with World(vendor, folder, seed) as world:
+def kill_trials(
+    vendor: str, trials: int, folder: Path, seed: int, chunked: bool = False
+) -> Tally:
+    """``trials`` runs killed mid-cycle, then the world settled and judged. ``chunked``: every
+    syncd process runs with its chunk sizes at ``CHUNKED`` (``tests.support.chunked``)."""
+    entry = ("-m", "tests.support.chunked", str(CHUNKED)) if chunked else ("-m", "syncd")
+    with World(vendor, folder, seed) as world, entered_as(*entry):
         tally = Tally()
         for trial in range(trials):
             direction = "push" if trial % 2 == 0 else "pull"
@@ -401,13 +413,14 @@ def applies(fault: str, vendor: str) -> bool:
 # Report
 
 
-def report(kills: dict[str, Tally], faults: dict[tuple[str, str], Tally], trials: int,
-           chosen: list[str], note: str) -> str:
+def report(kills: dict[str, Tally], chunked: dict[str, Tally],
+           faults: dict[tuple[str, str], Tally], args: argparse.Namespace, note: str) -> str:
     lines = [
         "# Reliability",
         "",
-        f"Measured {stamp()} on {machine()} by `python bench/reliability.py --trials {trials}`"
-        " against the built-in sandbox, on SQLite." + (f" {note}" if note else ""),
+        f"Measured {stamp()} on {machine()} by `python bench/reliability.py --trials"
+        f" {args.trials} --chunked-trials {args.chunked_trials}` against the built-in sandbox,"
+        " on SQLite." + (f" {note}" if note else ""),
         "",
         "**lost** counts HR people the LMS does not hold as HR says (missing, wrongly active"
         " or inactive, under an old name) and completions the HR sink never received;"
@@ -417,21 +430,22 @@ def report(kills: dict[str, Tally], faults: dict[tuple[str, str], Tally], trials
         "",
         "## kill -9",
         "",
-        f"Each vendor: {trials} runs of `syncd sync`, push and pull in turn, each SIGKILLed a"
-        f" random moment up to {KILL_WINDOW['push']:g} s (push) or {KILL_WINDOW['pull']:g} s"
+        f"Each vendor: {args.trials} runs of `syncd sync`, push and pull in turn, each SIGKILLed"
+        f" a random moment up to {KILL_WINDOW['push']:g} s (push) or {KILL_WINDOW['pull']:g} s"
         " (pull) after the vendor answered its first call; HR changes before every run and"
         " learners finish courses before every pull. Then the cycles run to the end.",
         "",
-        "| vendor | trials | killed mid-cycle | operations | completions | retried |"
-        " lost | duplicated |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        *_kill_table(kills),
     ]
-    total = Tally()
-    for vendor, t in [*kills.items(), ("**all**", total)]:
-        if vendor != "**all**":
-            total.add(t)
-        lines.append(f"| {vendor} | {t.runs} | {t.killed} | {t.operations} | {t.results} |"
-                     f" {t.retried} | {t.lost} | {t.duplicated} |")
+    if chunked:
+        lines += ["", f"**In chunks of {CHUNKED}.** {args.chunked_trials} more runs per vendor,"
+                  f" each syncd process started as `python -m tests.support.chunked {CHUNKED}`:"
+                  " a push with two new people or more streams them a person a chunk, and the"
+                  " outbox is written a row at a time and resumed an operation a batch, as a"
+                  " first sync of many thousands is. So a kill also lands between chunks and"
+                  " between batches. HowNow plans whole (it orders managers before their"
+                  " reports), but writes and resumes its outbox in batches like the others.",
+                  "", *_kill_table(chunked)]
     lines += ["", "**completions**: courses learners finished in the LMS, each to reach the HR"
               " sink once. **retried**: failed operations (a vendor job that failed or was given"
               " up) that an operator's `syncd retry` queued again, as README says to; they are"
@@ -449,7 +463,7 @@ def report(kills: dict[str, Tally], faults: dict[tuple[str, str], Tally], trials
               "| fault | " + " | ".join(kills or VENDORS) + " |",
               "|---|" + "---|" * len(kills or VENDORS)]
     vendors = list(kills) or sorted({v for v, _ in faults})
-    for fault in chosen:
+    for fault in args.faults:
         cells = []
         for vendor in vendors:
             t = faults.get((vendor, fault))
@@ -466,9 +480,24 @@ def report(kills: dict[str, Tally], faults: dict[tuple[str, str], Tally], trials
     return "\n".join(lines)
 
 
+def _kill_table(kills: dict[str, Tally]) -> list[str]:
+    lines = ["| vendor | trials | killed mid-cycle | operations | completions | retried |"
+             " lost | duplicated |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    total = Tally()
+    for vendor, t in [*kills.items(), ("**all**", total)]:
+        if vendor != "**all**":
+            total.add(t)
+        lines.append(f"| {vendor} | {t.runs} | {t.killed} | {t.operations} | {t.results} |"
+                     f" {t.retried} | {t.lost} | {t.duplicated} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=50, help="kill -9 runs per vendor")
+    parser.add_argument("--chunked-trials", type=int, default=50,
+                        help=f"kill -9 runs per vendor with chunk sizes of {CHUNKED}")
     parser.add_argument("--vendors", nargs="+", default=VENDORS, choices=VENDORS)
     parser.add_argument("--faults", nargs="*", default=list(FAULTS), choices=list(FAULTS))
     parser.add_argument("--note", default="", help="a sentence for the report (a reduced run)")
@@ -476,8 +505,12 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="leave docs/reliability.md")
     args = parser.parse_args()
     configure_logs("console", "error", [])  # the sandbox in this process stays quiet
+    # `python -m tests.support.chunked` finds this checkout from any working directory
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT),
+                                                             os.environ.get("PYTHONPATH")]))
 
     kills: dict[str, Tally] = {}
+    chunked: dict[str, Tally] = {}
     faults: dict[tuple[str, str], Tally] = {}
     with tempfile.TemporaryDirectory(prefix="syncd-reliability-") as scratch:
         root = Path(scratch)
@@ -486,6 +519,12 @@ def main() -> None:
             folder.mkdir()
             kills[vendor] = kill_trials(vendor, args.trials, folder, seed=100 + number)
             _progress(f"{vendor}: kill -9", kills[vendor], args.json)
+            if args.chunked_trials:
+                folder = root / f"{vendor}-chunked-kills"
+                folder.mkdir()
+                chunked[vendor] = kill_trials(vendor, args.chunked_trials, folder,
+                                              seed=300 + number, chunked=True)
+                _progress(f"{vendor}: kill -9 in chunks", chunked[vendor], args.json)
             for index, fault in enumerate(args.faults):
                 if not applies(fault, vendor):
                     continue
@@ -497,10 +536,11 @@ def main() -> None:
     if args.json:
         print(json.dumps({
             "kills": {v: _figures(t) for v, t in kills.items()},
+            "chunked": {v: _figures(t) for v, t in chunked.items()},
             "faults": {f"{v}/{f}": _figures(t) for (v, f), t in faults.items()},
         }))
         return
-    text = report(kills, faults, args.trials, args.faults, args.note)
+    text = report(kills, chunked, faults, args, args.note)
     print(text)
     if not args.no_write:
         REPORT.write_text(text)

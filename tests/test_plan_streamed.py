@@ -1,7 +1,7 @@
 """``syncd plan`` of a first sync with more new people than a chunk, against the TalentLMS
 sandbox: planned a chunk at a time as the push is, and printed as the whole plan prints.
 
-Each plan is a real ``syncd`` process whose ``stream.CHUNK`` is set before the command runs
+Each plan is a real ``syncd`` process whose chunk sizes are set before the command runs
 (three people a chunk, or more than the file holds: the whole plan, as before streaming).
 """
 
@@ -24,13 +24,6 @@ from tests.test_cli_sandbox import _writes
 API_KEY = "sandbox-talentlms-key"
 HEADER = "employee_id,first_name,last_name,email,department,status\n"
 DEPARTMENTS = ["Engineering", "Sales", "Support"]
-CHUNKED = (
-    "import sys\n"
-    "from syncd.engine.push import stream\n"
-    "stream.CHUNK = int(sys.argv.pop(1))\n"
-    "from syncd.cli import main\n"
-    "main()\n"
-)
 WHOLE = 1000  # more than the file's people: planned whole
 
 
@@ -76,7 +69,17 @@ def _config(tmp_path: Path, state_url: str, base_url: str) -> Path:
 def _plan(chunk: int, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``syncd plan lms ARGS`` in its own process, ``chunk`` new people a chunk."""
     return subprocess.run(
-        [sys.executable, "-c", CHUNKED, str(chunk), "plan", "lms", *args, "--config", str(config)],
+        [
+            sys.executable,
+            "-m",
+            "tests.support.chunked",
+            str(chunk),
+            "plan",
+            "lms",
+            *args,
+            "--config",
+            str(config),
+        ],
         capture_output=True,
         text=True,
         env={**os.environ, "LMS_KEY": API_KEY},

@@ -5,13 +5,29 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+ENTRY: list[str] = ["-m", "syncd"]
+"""How this interpreter starts syncd. The reliability benchmark's small-chunk worlds put
+``-m tests.support.chunked N`` here (``entered_as``)."""
 
 
 def syncd_command(*args: str) -> list[str]:
     """The argv of ``syncd ARGS`` run with this interpreter (for ``Popen`` and ``run``)."""
-    return [sys.executable, "-m", "syncd", *args]
+    return [sys.executable, *ENTRY, *args]
+
+
+@contextmanager
+def entered_as(*entry: str) -> Iterator[None]:
+    """Every syncd process started meanwhile runs as ``python ENTRY ARGS``."""
+    before = ENTRY[:]
+    ENTRY[:] = entry
+    try:
+        yield
+    finally:
+        ENTRY[:] = before
 
 
 def run_syncd(

@@ -1,0 +1,28 @@
+"""``syncd`` with its chunk and batch sizes set small: ``python -m tests.support.chunked N ARGS``.
+
+A first sync streams its new people, writes its outbox and resumes it in chunks of
+thousands, so a world of forty people never has a second chunk. Run this way, each of
+those sizes is ``N``: a plan of a few people streams, and a kill can land between its
+chunks, between the outbox's batches and between a resume's batches.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from syncd.engine.push import resume, stream
+from syncd.state import store
+
+
+def set_sizes(size: int) -> None:
+    """New people per streamed chunk, outbox rows per write, operations per resumed batch."""
+    stream.CHUNK = size
+    store.OUTBOX_BATCH = size
+    resume.BATCH = size
+
+
+if __name__ == "__main__":
+    set_sizes(int(sys.argv.pop(1)))
+    from syncd.cli import main
+
+    main()
