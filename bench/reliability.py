@@ -8,7 +8,7 @@ Kill matrix, per vendor: ``--trials`` runs of ``syncd sync``, push and pull in t
 SIGKILLed a random moment after the vendor answered its first call (up to 1 s for a push,
 0.3 s for a pull). Before every run the HR file changes (hires, leavers, renamed people),
 and before every pull some linked learners complete a course in the LMS. The same again
-(``--chunked-trials``) with syncd's chunk sizes set to ``CHUNKED`` (``tests.support.chunked``):
+(``--chunked-trials``) with syncd's chunk sizes at ``CHUNKED`` (``tests/support/chunked.py``):
 hires are then streamed a chunk at a time, and the outbox written and resumed in batches,
 as a first sync of thousands is, so a kill lands between chunks and batches too. Fault
 matrix, per vendor and fault: a push and a pull under the fault, twice, with HR and
@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import random
 import re
 import tempfile
@@ -51,6 +50,7 @@ from syncd.logs import configure as configure_logs
 from syncd.sandbox import Clock, Sandbox
 from syncd.state.db import connected, make_engine
 from syncd.state.tables import delivered_results, links, operations
+from tests.support import chunked as small_chunks
 from tests.support.cli import entered_as, run_syncd
 from tests.support.crash import (
     kill,
@@ -342,7 +342,7 @@ def kill_trials(
 ) -> Tally:
     """``trials`` runs killed mid-cycle, then the world settled and judged. ``chunked``: every
     syncd process runs with its chunk sizes at ``CHUNKED`` (``tests.support.chunked``)."""
-    entry = ("-m", "tests.support.chunked", str(CHUNKED)) if chunked else ("-m", "syncd")
+    entry = small_chunks.entry(CHUNKED) if chunked else ("-m", "syncd")
     with World(vendor, folder, seed) as world, entered_as(*entry):
         tally = Tally()
         for trial in range(trials):
@@ -439,7 +439,7 @@ def report(kills: dict[str, Tally], chunked: dict[str, Tally],
     ]
     if chunked:
         lines += ["", f"**In chunks of {CHUNKED}.** {args.chunked_trials} more runs per vendor,"
-                  f" each syncd process started as `python -m tests.support.chunked {CHUNKED}`:"
+                  f" each syncd process started as `python tests/support/chunked.py {CHUNKED}`:"
                   " a push with two new people or more streams them a person a chunk, and the"
                   " outbox is written a row at a time and resumed an operation a batch, as a"
                   " first sync of many thousands is. So a kill also lands between chunks and"
@@ -505,9 +505,6 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="leave docs/reliability.md")
     args = parser.parse_args()
     configure_logs("console", "error", [])  # the sandbox in this process stays quiet
-    # `python -m tests.support.chunked` finds this checkout from any working directory
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT),
-                                                             os.environ.get("PYTHONPATH")]))
 
     kills: dict[str, Tally] = {}
     chunked: dict[str, Tally] = {}

@@ -19,6 +19,8 @@ from syncd.sandbox import Sandbox
 from syncd.state.db import make_engine
 from syncd.state.migrate import upgrade
 from syncd.state.tables import operations, sync_runs
+from tests.support import chunked
+from tests.support.cli import entered_as
 from tests.support.configs import talentlms_connector, write_config
 from tests.support.crash import (
     kill,
@@ -70,6 +72,20 @@ def _config(tmp_path: Path, state_url: str, base_url: str) -> Path:
 
 
 def test_random_sigkills_lose_nothing_and_duplicate_nothing(tmp_path, db_url):
+    _kill_at_random_and_judge(tmp_path, db_url)
+
+
+@pytest.mark.postgres
+def test_sigkills_between_chunks_and_batches_lose_nothing_on_postgresql(tmp_path, postgres_url):
+    """The same with syncd's chunk sizes at 3 (``tests.support.chunked``): the first push
+    streams its 120 people in 40 chunks and each round's 8 hires in 3, and every outbox is
+    written and resumed 3 operations at a time, as a first sync of thousands is. SQLite
+    meets such kills in the reliability benchmark's test, on every vendor."""
+    with entered_as(*chunked.entry(3)):
+        _kill_at_random_and_judge(tmp_path, postgres_url)
+
+
+def _kill_at_random_and_judge(tmp_path: Path, db_url: str) -> None:
     rnd = random.Random(20261123)
     upgrade(db_url)
     people = _people(120, rnd)

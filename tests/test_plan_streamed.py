@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, func, select
 
 from syncd.sandbox import Sandbox
 from syncd.state.tables import links, operations, out_of_scope, sync_errors, sync_runs
+from tests.support import chunked
 from tests.support.configs import talentlms_connector, write_config
 from tests.test_cli_sandbox import _writes
 
@@ -69,17 +70,7 @@ def _config(tmp_path: Path, state_url: str, base_url: str) -> Path:
 def _plan(chunk: int, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``syncd plan lms ARGS`` in its own process, ``chunk`` new people a chunk."""
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.support.chunked",
-            str(chunk),
-            "plan",
-            "lms",
-            *args,
-            "--config",
-            str(config),
-        ],
+        [sys.executable, *chunked.entry(chunk), "plan", "lms", *args, "--config", str(config)],
         capture_output=True,
         text=True,
         env={**os.environ, "LMS_KEY": API_KEY},

@@ -1,4 +1,4 @@
-"""``syncd`` with its chunk and batch sizes set small: ``python -m tests.support.chunked N ARGS``.
+"""``syncd`` with its chunk and batch sizes set small: ``python tests/support/chunked.py N ARGS``.
 
 A first sync streams its new people, writes its outbox and resumes it in chunks of
 thousands, so a world of forty people never has a second chunk. Run this way, each of
@@ -12,6 +12,13 @@ import sys
 
 from syncd.engine.push import resume, stream
 from syncd.state import store
+
+
+def entry(size: int) -> tuple[str, ...]:
+    """What follows the interpreter to run syncd with its chunk sizes at ``size``
+    (``tests.support.cli.entered_as``). The script by its path: it imports only syncd, so
+    it runs from any working directory."""
+    return (__file__, str(size))
 
 
 def set_sizes(size: int) -> None:

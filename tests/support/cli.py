@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ENTRY: list[str] = ["-m", "syncd"]
-"""How this interpreter starts syncd. The reliability benchmark's small-chunk worlds put
-``-m tests.support.chunked N`` here (``entered_as``)."""
+"""How this interpreter starts syncd: ``entered_as`` swaps in another way for a while (the
+chunk sizes of ``tests.support.chunked``)."""
 
 
 def syncd_command(*args: str) -> list[str]:
