@@ -2,7 +2,8 @@
 
 Usage: python bench/reliability.py [--trials 50] [--chunked-trials 50]
                                    [--vendors talentlms hownow ilms learningpool]
-                                   [--faults NAME ...] [--json] [--no-write]
+                                   [--faults NAME ...] [--store sqlite|postgresql] [--json]
+                                   [--no-write]
 
 Kill matrix, per vendor: ``--trials`` runs of ``syncd sync``, push and pull in turn, each
 SIGKILLed a random moment after the vendor answered its first call (up to 1 s for a push,
@@ -42,6 +43,7 @@ from typing import Any
 
 import yaml
 from common import ROOT, machine, stamp
+from push_cycle import Store
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -61,7 +63,9 @@ from tests.support.crash import (
     wait_for_first_call,
 )
 
-REPORT = ROOT / "docs" / "reliability.md"
+REPORTS = {"sqlite": ROOT / "docs" / "reliability.md",
+           "postgresql": ROOT / "docs" / "reliability-postgresql.md"}
+STORE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 VENDORS = ["talentlms", "hownow", "ilms", "learningpool"]
 KILL_WINDOW = {"push": 1.0, "pull": 0.3}  # seconds after the first vendor call
 JOB_SECONDS = 0.3  # how long a vendor job (TalentLMS task, HowNow upsert) takes
@@ -141,9 +145,10 @@ class Tally:
 
 
 class World:
-    """One vendor's connector over a fresh sandbox and SQLite store, in ``folder``."""
+    """One vendor's connector over a fresh sandbox and a fresh store of kind ``store``
+    (``sqlite`` or ``postgresql``), in ``folder``."""
 
-    def __init__(self, vendor: str, folder: Path, seed: int, *, clock: Any = None,
+    def __init__(self, vendor: str, folder: Path, seed: int, store: str, *, clock: Any = None,
                  target: dict[str, Any] | None = None) -> None:
         self.vendor = vendor
         self.folder = folder
@@ -153,7 +158,8 @@ class World:
         self.sandbox = Sandbox(vendors=[vendor], job_duration=JOB_SECONDS, seed=seed,
                                clock=clock, rate_limits=False).start()
         self.sim = self.sandbox.sim(vendor)
-        self.db_url = f"sqlite:///{folder / 'state.db'}"
+        self.store = Store(store, folder).__enter__()
+        self.db_url = self.store.url
         self.sink = folder / "results.csv"
         self.config = self._write_config(target or {})
         self.people = [self._person(i) for i in range(40)]
@@ -197,6 +203,7 @@ class World:
 
     def __exit__(self, *_exc: object) -> None:
         self.sandbox.stop()
+        self.store.__exit__()
 
     # -- HR and learners change
 
@@ -338,12 +345,12 @@ class World:
 
 
 def kill_trials(
-    vendor: str, trials: int, folder: Path, seed: int, chunked: bool = False
+    vendor: str, trials: int, folder: Path, seed: int, store: str, chunked: bool = False
 ) -> Tally:
     """``trials`` runs killed mid-cycle, then the world settled and judged. ``chunked``: every
     syncd process runs with its chunk sizes at ``CHUNKED`` (``tests.support.chunked``)."""
     entry = small_chunks.entry(CHUNKED) if chunked else ("-m", "syncd")
-    with World(vendor, folder, seed) as world, entered_as(*entry):
+    with World(vendor, folder, seed, store) as world, entered_as(*entry):
         tally = Tally()
         for trial in range(trials):
             direction = "push" if trial % 2 == 0 else "pull"
@@ -359,11 +366,11 @@ def kill_trials(
         return world.conclude(tally)
 
 
-def fault_cell(vendor: str, fault: str, folder: Path, seed: int) -> Tally:
+def fault_cell(vendor: str, fault: str, folder: Path, seed: int, store: str) -> Tally:
     """Two rounds of push and pull under ``fault``, then the world settled and judged."""
     if fault == "hung jobs":
-        return hung_jobs(vendor, folder, seed)
-    with World(vendor, folder, seed) as world:
+        return hung_jobs(vendor, folder, seed, store)
+    with World(vendor, folder, seed, store) as world:
         world.sim.set_faults(FAULTS[fault])
         for _round in range(2):
             world.change_hr()
@@ -386,11 +393,12 @@ class HeldClock(Clock):
         return time.time() if held_at is None else held_at
 
 
-def hung_jobs(vendor: str, folder: Path, seed: int) -> Tally:
+def hung_jobs(vendor: str, folder: Path, seed: int, store: str) -> Tally:
     """Jobs that stand still past ``job_timeout`` (given up, reported), then finish late,
     after which ``syncd retry`` sends them again: nothing may be created twice."""
     clock = HeldClock()
-    with World(vendor, folder, seed, clock=clock, target={"job_timeout": "2s"}) as world:
+    with World(vendor, folder, seed, store, clock=clock,
+               target={"job_timeout": "2s"}) as world:
         clock.held_at = clock.time()
         _run(world, "push")  # its jobs never end while the clock stands still
         time.sleep(2.5)
@@ -416,11 +424,11 @@ def applies(fault: str, vendor: str) -> bool:
 def report(kills: dict[str, Tally], chunked: dict[str, Tally],
            faults: dict[tuple[str, str], Tally], args: argparse.Namespace, note: str) -> str:
     lines = [
-        "# Reliability",
+        "# Reliability" + (" on PostgreSQL" if args.store == "postgresql" else ""),
         "",
         f"Measured {stamp()} on {machine()} by `python bench/reliability.py --trials"
-        f" {args.trials} --chunked-trials {args.chunked_trials}` against the built-in sandbox,"
-        " on SQLite." + (f" {note}" if note else ""),
+        f" {args.trials} --chunked-trials {args.chunked_trials} --store {args.store}` against"
+        f" the built-in sandbox, on {STORE_NAMES[args.store]}." + (f" {note}" if note else ""),
         "",
         "**lost** counts HR people the LMS does not hold as HR says (missing, wrongly active"
         " or inactive, under an old name) and completions the HR sink never received;"
@@ -499,6 +507,9 @@ def main() -> None:
     parser.add_argument("--chunked-trials", type=int, default=50,
                         help=f"kill -9 runs per vendor with chunk sizes of {CHUNKED}")
     parser.add_argument("--vendors", nargs="+", default=VENDORS, choices=VENDORS)
+    parser.add_argument("--store", default="sqlite", choices=list(REPORTS),
+                        help="each world's state store; PostgreSQL at SYNCD_BENCH_POSTGRES_URL,"
+                        " a fresh schema a world (figures go to docs/reliability-postgresql.md)")
     parser.add_argument("--faults", nargs="*", default=list(FAULTS), choices=list(FAULTS))
     parser.add_argument("--note", default="", help="a sentence for the report (a reduced run)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -514,20 +525,20 @@ def main() -> None:
         for number, vendor in enumerate(args.vendors):
             folder = root / f"{vendor}-kills"
             folder.mkdir()
-            kills[vendor] = kill_trials(vendor, args.trials, folder, seed=100 + number)
+            kills[vendor] = kill_trials(vendor, args.trials, folder, 100 + number, args.store)
             _progress(f"{vendor}: kill -9", kills[vendor], args.json)
             if args.chunked_trials:
                 folder = root / f"{vendor}-chunked-kills"
                 folder.mkdir()
-                chunked[vendor] = kill_trials(vendor, args.chunked_trials, folder,
-                                              seed=300 + number, chunked=True)
+                chunked[vendor] = kill_trials(vendor, args.chunked_trials, folder, 300 + number,
+                                              args.store, chunked=True)
                 _progress(f"{vendor}: kill -9 in chunks", chunked[vendor], args.json)
             for index, fault in enumerate(args.faults):
                 if not applies(fault, vendor):
                     continue
                 folder = root / f"{vendor}-{index}"
                 folder.mkdir()
-                faults[(vendor, fault)] = fault_cell(vendor, fault, folder, seed=200 + index)
+                faults[(vendor, fault)] = fault_cell(vendor, fault, folder, 200 + index, args.store)
                 _progress(f"{vendor}: {fault}", faults[(vendor, fault)], args.json)
 
     if args.json:
@@ -540,7 +551,7 @@ def main() -> None:
     text = report(kills, chunked, faults, args, args.note)
     print(text)
     if not args.no_write:
-        REPORT.write_text(text)
+        REPORTS[args.store].write_text(text)
 
 
 def _figures(tally: Tally) -> dict[str, Any]:
