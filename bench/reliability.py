@@ -10,8 +10,9 @@ SIGKILLed a random moment after the vendor answered its first call (up to 1 s fo
 0.3 s for a pull). Before every run the HR file changes (hires, leavers, renamed people),
 and before every pull some linked learners complete a course in the LMS. The same again
 (``--chunked-trials``) with syncd's chunk sizes at ``CHUNKED`` (``tests/support/chunked.py``):
-hires are then streamed a chunk at a time, and the outbox written and resumed in batches,
-as a first sync of thousands is, so a kill lands between chunks and batches too. Fault
+hires are then streamed a chunk at a time, the outbox written and resumed in batches, the
+links' digests read in pages and results delivered in batches, as with thousands of people,
+so a kill lands between chunks and batches too. Fault
 matrix, per vendor and fault: a push and a pull under the fault, twice, with HR and
 learners changing.
 
@@ -448,11 +449,13 @@ def report(kills: dict[str, Tally], chunked: dict[str, Tally],
     if chunked:
         lines += ["", f"**In chunks of {CHUNKED}.** {args.chunked_trials} more runs per vendor,"
                   f" each syncd process started as `python tests/support/chunked.py {CHUNKED}`:"
-                  " a push with two new people or more streams them a person a chunk, and the"
-                  " outbox is written a row at a time and resumed an operation a batch, as a"
-                  " first sync of many thousands is. So a kill also lands between chunks and"
-                  " between batches. HowNow plans whole (it orders managers before their"
-                  " reports), but writes and resumes its outbox in batches like the others.",
+                  " a push with two new people or more streams them a person a chunk, the"
+                  " outbox is written a row at a time and resumed an operation a batch, the"
+                  " links' digests are read a link a page, as a first sync of many thousands"
+                  " and the cycles after it are; and a pull gives the sink a result a write."
+                  " So a kill also lands between chunks, batches and deliveries. HowNow plans"
+                  " whole (it orders managers before their reports), but writes and resumes"
+                  " its outbox in batches like the others.",
                   "", *_kill_table(chunked)]
     lines += ["", "**completions**: courses learners finished in the LMS, each to reach the HR"
               " sink once. **retried**: failed operations (a vendor job that failed or was given"

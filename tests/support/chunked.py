@@ -1,9 +1,11 @@
 """``syncd`` with its chunk and batch sizes set small: ``python tests/support/chunked.py N ARGS``.
 
 A first sync streams its new people, writes its outbox and resumes it in chunks of
-thousands, so a world of forty people never has a second chunk. Run this way, each of
-those sizes is ``N``: a plan of a few people streams, and a kill can land between its
-chunks, between the outbox's batches and between a resume's batches.
+thousands, reads its links' digests in pages of 250,000, and a pull gives a file or table
+sink 500 results a write, so a world of forty people never has a second chunk. Run this
+way, each of those sizes is ``N``: a plan of a few people streams, and a kill can land
+between its chunks, between the outbox's batches, between a resume's batches and between
+a pull's deliveries.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import sys
 
 from syncd.engine.push import resume, stream
-from syncd.state import store
+from syncd.sink_protocol import SinkBase
+from syncd.state import digests, store
 
 
 def entry(size: int) -> tuple[str, ...]:
@@ -22,10 +25,14 @@ def entry(size: int) -> tuple[str, ...]:
 
 
 def set_sizes(size: int) -> None:
-    """New people per streamed chunk, outbox rows per write, operations per resumed batch."""
+    """New people per streamed chunk, outbox rows per write, operations per resumed batch,
+    links per page of digests read, results per write of a sink that sets no batch of its
+    own (csv, sql)."""
     stream.CHUNK = size
     store.OUTBOX_BATCH = size
     resume.BATCH = size
+    digests.PAGE = size
+    SinkBase.max_batch = size
 
 
 if __name__ == "__main__":

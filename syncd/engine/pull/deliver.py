@@ -5,9 +5,9 @@ accepted (``delivered_results``), and what the sink accepted is recorded, with
 whatever must move with it (the page's cursor, parked copies let go), in one
 state-store transaction *after* ``Sink.write`` returned. A crash between the two
 re-sends that batch once on the next cycle; rows carry the stable ``result_id``,
-so an upserting sink (sql, csv rewrite) ends with one row per result and an
-append-only one (csv append, http) with at most one repeated copy the receiver
-can drop. ``SinkError`` leaves the refused batch unrecorded.
+so an upserting sink (sql, csv rewrite) ends with one row per result, csv append
+skips a row the file holds already, and an HTTP receiver may get one repeated copy,
+which it can drop by ``result_id``. ``SinkError`` leaves the refused batch unrecorded.
 """
 
 from __future__ import annotations
