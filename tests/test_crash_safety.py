@@ -77,11 +77,12 @@ def test_random_sigkills_lose_nothing_and_duplicate_nothing(tmp_path, db_url):
 
 @pytest.mark.postgres
 def test_sigkills_between_chunks_and_batches_lose_nothing_on_postgresql(tmp_path, postgres_url):
-    """The same with syncd's chunk sizes at 3 (``tests.support.chunked``): the first push
-    streams its 120 people in 40 chunks and each round's 8 hires in 3, and every outbox is
-    written and resumed 3 operations at a time, as a first sync of thousands is. SQLite
-    meets such kills in the reliability benchmark's test, on every vendor."""
-    with entered_as(*chunked.entry(3)):
+    """The same with syncd's chunk sizes at 5 (``tests.support.chunked``): the first push
+    streams its 120 people in 24 chunks and each round's 8 hires in 2, every outbox is
+    written and resumed 5 operations at a time and the links' digests are read 5 a page,
+    as with thousands of people. SQLite meets such kills in the reliability benchmark's
+    test, on every vendor."""
+    with entered_as(*chunked.entry(5)):
         _kill_at_random_and_judge(tmp_path, postgres_url)
 
 
