@@ -12,9 +12,8 @@ and before every pull some linked learners complete a course in the LMS. The sam
 (``--chunked-trials``) with syncd's chunk sizes at ``CHUNKED`` (``tests/support/chunked.py``):
 hires are then streamed a chunk at a time, the outbox written and resumed in batches, the
 links' digests read in pages and results delivered in batches, as with thousands of people,
-so a kill lands between chunks and batches too. Fault
-matrix, per vendor and fault: a push and a pull under the fault, twice, with HR and
-learners changing.
+so a kill lands between chunks and batches too. Fault matrix, per vendor and fault: a push
+and a pull under the fault, twice, with HR and learners changing.
 
 Then each world is run to the end (push until nothing is left open, pull until it has
 carried every completion) and judged by what the LMS and the HR sink hold:
@@ -75,7 +74,7 @@ HR_COLUMNS = ["employee_id", "first_name", "last_name", "email", "department", "
 DEPARTMENTS = ["Engineering", "Sales", "Finance"]
 DONE = ("completed", "passed")
 ROOMY = {"per_minute": 60_000, "per_hour": 3_600_000}
-CHUNKED = 1  # new people a streamed chunk, outbox rows a write, operations a resumed batch
+CHUNKED = 1  # every size tests/support/chunked.py sets: a person a chunk, a result a write
 
 FAULTS: dict[str, dict[str, Any]] = {
     "5xx": {"error_rate": 0.3},
