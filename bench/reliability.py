@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
 import re
 import tempfile
@@ -136,10 +137,12 @@ class Tally:
     duplicated: int = 0
     results: int = 0  # completions made in the LMS, each to reach the sink once
     retried: int = 0  # failed operations an operator's `syncd retry` queued again
+    streamed: int = 0  # pushes whose new people went in two chunks or more
     notes: list[str] = field(default_factory=list)
 
     def add(self, other: Tally) -> None:
-        for name in ("runs", "killed", "operations", "lost", "duplicated", "results", "retried"):
+        for name in ("runs", "killed", "operations", "lost", "duplicated", "results", "retried",
+                     "streamed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.notes += other.notes
 
@@ -350,6 +353,8 @@ def kill_trials(
     """``trials`` runs killed mid-cycle, then the world settled and judged. ``chunked``: every
     syncd process runs with its chunk sizes at ``CHUNKED`` (``tests.support.chunked``)."""
     entry = small_chunks.entry(CHUNKED) if chunked else ("-m", "syncd")
+    seen = folder / "streamed-pushes"
+    os.environ[small_chunks.SEEN] = str(seen)
     with World(vendor, folder, seed, store) as world, entered_as(*entry):
         tally = Tally()
         for trial in range(trials):
@@ -363,7 +368,10 @@ def kill_trials(
             time.sleep(world.rnd.uniform(0.0, KILL_WINDOW[direction]))
             tally.killed += kill(process)
             tally.runs += 1
-        return world.conclude(tally)
+        world.conclude(tally)
+    del os.environ[small_chunks.SEEN]
+    tally.streamed = small_chunks.streamed_pushes(seen)
+    return tally
 
 
 def fault_cell(vendor: str, fault: str, folder: Path, seed: int, store: str) -> Tally:
@@ -454,7 +462,9 @@ def report(kills: dict[str, Tally], chunked: dict[str, Tally],
                   " and the cycles after it are; and a pull gives the sink a result a write."
                   " So a kill also lands between chunks, batches and deliveries. HowNow plans"
                   " whole (it orders managers before their reports), but writes and resumes"
-                  " its outbox in batches like the others.",
+                  " its outbox in batches like the others. Pushes that streamed their new"
+                  f" people in two chunks or more and ran to the end of recording them:"
+                  f" {sum(t.streamed for t in chunked.values())}.",
                   "", *_kill_table(chunked)]
     lines += ["", "**completions**: courses learners finished in the LMS, each to reach the HR"
               " sink once. **retried**: failed operations (a vendor job that failed or was given"
@@ -558,7 +568,7 @@ def main() -> None:
 
 def _figures(tally: Tally) -> dict[str, Any]:
     return {"runs": tally.runs, "killed": tally.killed, "operations": tally.operations,
-            "results": tally.results, "retried": tally.retried,
+            "results": tally.results, "retried": tally.retried, "streamed": tally.streamed,
             "lost": tally.lost,
             "duplicated": tally.duplicated,
             "notes": tally.notes[:10]}

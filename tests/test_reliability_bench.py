@@ -41,3 +41,9 @@ def test_kills_and_lost_answers_lose_nothing_and_duplicate_nothing():
         assert cell["operations"] > 0, name
     for kills in (figures["kills"], figures["chunked"]):
         assert sum(cell["killed"] for cell in kills.values()) >= 4  # kills landed mid-run
+    # The chunk sizes took effect: forty people stream only in chunks of one (HowNow's
+    # plan is whole, as it orders managers before their reports).
+    assert all(cell["streamed"] == 0 for cell in figures["kills"].values())
+    streamed = {vendor: cell["streamed"] for vendor, cell in figures["chunked"].items()}
+    assert streamed["hownow"] == 0
+    assert all(streamed[vendor] >= 1 for vendor in VENDORS - {"hownow"}), streamed
