@@ -38,6 +38,7 @@ import re
 import tempfile
 import time
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,13 +157,15 @@ class World:
         self.vendor = vendor
         self.folder = folder
         self.rnd = random.Random(seed)
-        # Rate limits are another benchmark's subject (bench/ratelimit.py); here they would
-        # only stretch every run to the vendor's pace (iLMS and Learning Pool: 60 a minute).
-        self.sandbox = Sandbox(vendors=[vendor], job_duration=JOB_SECONDS, seed=seed,
-                               clock=clock, rate_limits=False).start()
+        with ExitStack() as started:  # a failure here stops what was started already
+            # Rate limits are another benchmark's subject (bench/ratelimit.py); here they
+            # would only stretch every run to the vendor's pace (iLMS, Learning Pool: 60/min).
+            self.sandbox = started.enter_context(Sandbox(
+                vendors=[vendor], job_duration=JOB_SECONDS, seed=seed, clock=clock,
+                rate_limits=False))
+            self.db_url = started.enter_context(Store(store, folder)).url
+            self._started = started.pop_all()
         self.sim = self.sandbox.sim(vendor)
-        self.store = Store(store, folder).__enter__()
-        self.db_url = self.store.url
         self.sink = folder / "results.csv"
         self.config = self._write_config(target or {})
         self.people = [self._person(i) for i in range(40)]
@@ -205,8 +208,7 @@ class World:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self.sandbox.stop()
-        self.store.__exit__()
+        self._started.close()
 
     # -- HR and learners change
 
