@@ -76,14 +76,19 @@ def test_random_sigkills_lose_nothing_and_duplicate_nothing(tmp_path, db_url):
 
 
 @pytest.mark.postgres
-def test_sigkills_between_chunks_and_batches_lose_nothing_on_postgresql(tmp_path, postgres_url):
+def test_sigkills_between_chunks_and_batches_lose_nothing_on_postgresql(
+    tmp_path, postgres_url, monkeypatch
+):
     """The same with syncd's chunk sizes at 5 (``tests.support.chunked``): the first push
     streams its 120 people in 24 chunks and each round's 8 hires in 2, every outbox is
     written and resumed 5 operations at a time and the links' digests are read 5 a page,
     as with thousands of people. SQLite meets such kills in the reliability benchmark's
     test, on every vendor."""
+    seen = tmp_path / "streamed-pushes"
+    monkeypatch.setenv(chunked.SEEN, str(seen))
     with entered_as(*chunked.entry(5)):
         _kill_at_random_and_judge(tmp_path, postgres_url)
+    assert chunked.streamed_pushes(seen) >= 1  # the sizes took effect: pushes streamed
 
 
 def _kill_at_random_and_judge(tmp_path: Path, db_url: str) -> None:
